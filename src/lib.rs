@@ -1,1 +1,7 @@
+//! pidone: finds and fixes containers whose PID 1 swallows SIGTERM or leaks zombies.
+//!
+//! The pipeline: object -> workload -> containers -> launch -> findings -> decision/patch.
+//! [`engine`] is pure (no I/O); the server, the CLI and the Kubernetes client wrap it.
 #![forbid(unsafe_code)]
+
+pub mod engine;

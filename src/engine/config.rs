@@ -1,0 +1,342 @@
+//! The configuration file (DESIGN section 6), YAML through serde-saphyr.
+//!
+//! Unknown fields are errors: a typo such as `initInjecton` must not silently turn a feature off.
+
+use crate::engine::rules::RuleId;
+use serde::{Deserialize, Deserializer, Serialize};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    #[default]
+    Enforce,
+    Audit,
+    Off,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Enforce => "enforce",
+            Mode::Audit => "audit",
+            Mode::Off => "off",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Mode> {
+        match s {
+            "enforce" => Some(Mode::Enforce),
+            "audit" => Some(Mode::Audit),
+            "off" => Some(Mode::Off),
+            _ => None,
+        }
+    }
+}
+
+/// What enforce mode does with a finding. Ordered by severity (`Ignore` lowest).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Ignore,
+    Warn,
+    Mutate,
+    Deny,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Ignore => "ignore",
+            Action::Warn => "warn",
+            Action::Mutate => "mutate",
+            Action::Deny => "deny",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SidecarPosition {
+    /// Before existing init containers: the agent is up before they run.
+    #[default]
+    First,
+    /// After existing init containers.
+    Last,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NativeSidecars {
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum InitStrategy {
+    #[default]
+    #[serde(rename = "binary")]
+    Binary,
+    #[serde(rename = "shareProcessNamespace")]
+    ShareProcessNamespace,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct SideAgentsConfig {
+    /// Globs on the image reference; `None` means the built-in list.
+    pub images: Option<Vec<String>>,
+    pub position: SidecarPosition,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct InitInjectionConfig {
+    pub enabled: bool,
+    pub strategy: InitStrategy,
+    /// Image that carries `/pidone-init` (the pidone image).
+    pub image: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct ExemptionsConfig {
+    pub namespaces: Vec<String>,
+    pub allow_annotations: bool,
+}
+
+impl Default for ExemptionsConfig {
+    fn default() -> Self {
+        ExemptionsConfig {
+            namespaces: vec![
+                "kube-system".into(),
+                "kube-public".into(),
+                "kube-node-lease".into(),
+            ],
+            allow_annotations: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct ImagesConfig {
+    pub resolve: bool,
+    #[serde(deserialize_with = "duration", serialize_with = "ser_duration")]
+    pub deadline: Duration,
+    #[serde(
+        rename = "tagTTL",
+        deserialize_with = "duration",
+        serialize_with = "ser_duration"
+    )]
+    pub tag_ttl: Duration,
+    pub credentials: String,
+}
+
+impl Default for ImagesConfig {
+    fn default() -> Self {
+        ImagesConfig {
+            resolve: false,
+            deadline: Duration::from_secs(2),
+            tag_ttl: Duration::from_secs(600),
+            credentials: String::new(),
+        }
+    }
+}
+
+/// Limits that keep hostile scripts from hurting the parser (and so the webhook).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct ParserConfig {
+    /// Scripts larger than this are not parsed.
+    pub max_script_bytes: usize,
+    /// Nesting deeper than this (brackets, compound commands) is not parsed.
+    pub max_depth: usize,
+    /// Wall-clock budget for one parse in a worker.
+    #[serde(deserialize_with = "duration", serialize_with = "ser_duration")]
+    pub deadline: Duration,
+}
+
+impl Default for ParserConfig {
+    fn default() -> Self {
+        ParserConfig {
+            max_script_bytes: 64 * 1024,
+            max_depth: 64,
+            deadline: Duration::from_millis(250),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct Config {
+    pub mode: Mode,
+    /// Per-rule action overrides; rules not named keep their defaults.
+    pub rules: BTreeMap<RuleId, Action>,
+    pub side_agents: SideAgentsConfig,
+    pub native_sidecars: NativeSidecars,
+    pub init_injection: InitInjectionConfig,
+    pub exemptions: ExemptionsConfig,
+    pub images: ImagesConfig,
+    pub parser: ParserConfig,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid configuration: {0}")]
+    Yaml(String),
+    #[error("invalid configuration: {field}: {reason}")]
+    Field { field: String, reason: String },
+}
+
+impl Config {
+    /// Parses and validates a configuration file's text. An empty file is the default config.
+    pub fn from_yaml(text: &str) -> Result<Config, ConfigError> {
+        if text.trim().is_empty() {
+            return Ok(Config::default());
+        }
+        let config: Config =
+            serde_saphyr::from_str(text).map_err(|e| ConfigError::Yaml(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(images) = &self.side_agents.images {
+            for (i, pattern) in images.iter().enumerate() {
+                globset::Glob::new(pattern).map_err(|e| ConfigError::Field {
+                    field: format!("sideAgents.images[{i}]"),
+                    reason: e.to_string(),
+                })?;
+            }
+        }
+        for (i, ns) in self.exemptions.namespaces.iter().enumerate() {
+            if ns.is_empty() {
+                return Err(ConfigError::Field {
+                    field: format!("exemptions.namespaces[{i}]"),
+                    reason: "empty namespace name".into(),
+                });
+            }
+        }
+        if self.parser.max_script_bytes == 0 {
+            return Err(ConfigError::Field {
+                field: "parser.maxScriptBytes".into(),
+                reason: "must be greater than 0".into(),
+            });
+        }
+        if self.parser.max_depth == 0 {
+            return Err(ConfigError::Field {
+                field: "parser.maxDepth".into(),
+                reason: "must be greater than 0".into(),
+            });
+        }
+        if self.images.deadline.is_zero() {
+            return Err(ConfigError::Field {
+                field: "images.deadline".into(),
+                reason: "must be greater than 0".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The action enforce mode takes for a rule: the override, else the rule's default.
+    pub fn action(&self, rule: RuleId) -> Action {
+        self.rules
+            .get(&rule)
+            .copied()
+            .unwrap_or_else(|| default_action(rule))
+    }
+}
+
+pub fn default_action(rule: RuleId) -> Action {
+    match rule {
+        RuleId::ShellNoExec => Action::Mutate,
+        RuleId::MultiProcess => Action::Deny,
+        RuleId::ShellResident => Action::Warn,
+        RuleId::ScriptEntrypoint => Action::Warn,
+        RuleId::SideAgent => Action::Mutate,
+        RuleId::SidecarStopHack => Action::Warn,
+        RuleId::ShellUnparsed => Action::Warn,
+        RuleId::SignalDeafPid1 => Action::Warn,
+    }
+}
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(d)?;
+    humantime::parse_duration(text.trim()).map_err(|e| {
+        serde::de::Error::custom(format!("`{text}` is not a duration like 2s or 10m: {e}"))
+    })
+}
+
+fn ser_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&humantime::format_duration(*d).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_default() {
+        let c = Config::from_yaml("").unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(c.action(RuleId::MultiProcess), Action::Deny);
+        assert_eq!(c.action(RuleId::ShellNoExec), Action::Mutate);
+    }
+
+    #[test]
+    fn full_example_parses() {
+        let text = r#"
+mode: audit
+rules:
+  multi-process: warn
+sideAgents:
+  images: ["*fluent-bit*", "*cloud-sql-proxy*"]
+  position: last
+nativeSidecars: never
+initInjection:
+  enabled: true
+  strategy: shareProcessNamespace
+  image: ghcr.io/pidone/pidone:0.1.0
+exemptions:
+  namespaces: [kube-system]
+  allowAnnotations: false
+images:
+  resolve: true
+  deadline: 1500ms
+  tagTTL: 5m
+  credentials: /etc/docker/config.json
+"#;
+        let c = Config::from_yaml(text).unwrap();
+        assert_eq!(c.mode, Mode::Audit);
+        assert_eq!(c.action(RuleId::MultiProcess), Action::Warn);
+        assert_eq!(c.side_agents.position, SidecarPosition::Last);
+        assert_eq!(c.native_sidecars, NativeSidecars::Never);
+        assert_eq!(
+            c.init_injection.strategy,
+            InitStrategy::ShareProcessNamespace
+        );
+        assert!(!c.exemptions.allow_annotations);
+        assert_eq!(c.images.deadline, Duration::from_millis(1500));
+        assert_eq!(c.images.tag_ttl, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let e = Config::from_yaml("initInjecton:\n  enabled: true\n").unwrap_err();
+        assert!(e.to_string().contains("initInjecton"), "{e}");
+        let e = Config::from_yaml("rules:\n  no-such-rule: deny\n").unwrap_err();
+        assert!(e.to_string().contains("no-such-rule"), "{e}");
+        let e = Config::from_yaml("rules:\n  multi-process: block\n").unwrap_err();
+        assert!(e.to_string().contains("block"), "{e}");
+        let e = Config::from_yaml("mode: strict\n").unwrap_err();
+        assert!(e.to_string().contains("strict"), "{e}");
+        let e = Config::from_yaml("images:\n  deadline: soon\n").unwrap_err();
+        assert!(e.to_string().contains("soon"), "{e}");
+        let e = Config::from_yaml("sideAgents:\n  images: ['a[']\n").unwrap_err();
+        assert!(e.to_string().contains("sideAgents.images[0]"), "{e}");
+    }
+}

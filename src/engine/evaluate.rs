@@ -1,0 +1,244 @@
+//! The engine's entry point: an object in, containers with launch classes and findings out.
+
+use crate::engine::argv::{self, LaunchAnalysis};
+use crate::engine::config::{Action, Config, ConfigError};
+use crate::engine::launch::LaunchClass;
+use crate::engine::rules::RuleId;
+use crate::engine::script::ScriptAnalyzer;
+use crate::engine::side_agents::SideAgentMatcher;
+use crate::engine::workload::{self, ContainerSpec, ObjectRef, Section, Workload, WorkloadError};
+use serde::Serialize;
+use serde_json::Value;
+use std::sync::Arc;
+
+pub const ANNOTATION_IGNORE: &str = "pidone.io/ignore";
+pub const ANNOTATION_SIDE_AGENTS: &str = "pidone.io/side-agents";
+pub const ANNOTATION_INJECT_INIT: &str = "pidone.io/inject-init";
+pub const ANNOTATION_MUTATIONS: &str = "pidone.io/mutations";
+
+/// What the cluster can do, as far as fixes are concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NativeSidecarSupport {
+    Supported,
+    /// Not supported, with the reason shown to users.
+    Unsupported(String),
+}
+
+/// Facts from outside the object that the evaluation depends on.
+#[derive(Debug, Clone)]
+pub struct EvalContext<'a> {
+    /// The namespace from the admission request (authoritative when the object has none).
+    pub namespace: Option<&'a str>,
+    pub native_sidecars: NativeSidecarSupport,
+}
+
+impl Default for EvalContext<'_> {
+    fn default() -> Self {
+        EvalContext {
+            namespace: None,
+            native_sidecars: NativeSidecarSupport::Supported,
+        }
+    }
+}
+
+/// One analysed container.
+#[derive(Debug, Clone, Serialize)]
+pub struct ContainerReport {
+    pub container: String,
+    pub section: Section,
+    /// JSON Pointer of the container in the object.
+    #[serde(skip)]
+    pub pointer: String,
+    pub launch: LaunchClass,
+    #[serde(skip)]
+    pub analysis: LaunchAnalysis,
+    /// Named a side agent (by image or annotation) next to a main container.
+    #[serde(skip)]
+    pub side_agent: bool,
+}
+
+/// One rule hit, with what enforce mode would do about it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub container: String,
+    #[serde(skip)]
+    pub section: Section,
+    #[serde(skip)]
+    pub pointer: String,
+    pub rule: RuleId,
+    /// The action enforce mode takes, after any fallback.
+    pub action: Action,
+    /// What pidone saw.
+    pub message: String,
+    /// How to fix it.
+    pub fix: String,
+    /// Why a `mutate` action fell back to `warn`, when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<String>,
+}
+
+/// The result of evaluating one object.
+#[derive(Debug, Clone, Serialize)]
+pub struct Evaluation {
+    pub object: ObjectRef,
+    /// JSON Pointer of the pod template within the object.
+    #[serde(skip)]
+    pub template_pointer: &'static str,
+    pub containers: Vec<ContainerReport>,
+    pub findings: Vec<Finding>,
+    /// Rules switched off for this object by `pidone.io/ignore` (`all` lists every rule).
+    pub ignored: Vec<RuleId>,
+    /// The namespace is exempt: nothing was analysed.
+    pub exempt: bool,
+    /// Whether the pod asked for (or the config enables) init injection.
+    pub inject_init: bool,
+}
+
+impl Evaluation {
+    /// The most severe action among the findings.
+    pub fn max_action(&self) -> Option<Action> {
+        self.findings.iter().map(|f| f.action).max()
+    }
+}
+
+/// The analysis engine: configuration plus a script analyzer. Cheap to share.
+pub struct Engine {
+    config: Arc<Config>,
+    analyzer: Arc<dyn ScriptAnalyzer>,
+    side_agents: SideAgentMatcher,
+}
+
+impl Engine {
+    pub fn new(
+        config: Arc<Config>,
+        analyzer: Arc<dyn ScriptAnalyzer>,
+    ) -> Result<Engine, ConfigError> {
+        let side_agents = SideAgentMatcher::new(config.side_agents.images.as_deref())?;
+        Ok(Engine {
+            config,
+            analyzer,
+            side_agents,
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn config_arc(&self) -> Arc<Config> {
+        Arc::clone(&self.config)
+    }
+
+    /// Evaluates one object. `Ok(None)` for kinds that carry no pod template.
+    pub fn evaluate(
+        &self,
+        object: &Value,
+        ctx: &EvalContext<'_>,
+    ) -> Result<Option<Evaluation>, WorkloadError> {
+        let Some(workload) = workload::extract(object)? else {
+            return Ok(None);
+        };
+        Ok(Some(self.evaluate_workload(&workload, ctx)))
+    }
+
+    fn evaluate_workload(&self, w: &Workload<'_>, ctx: &EvalContext<'_>) -> Evaluation {
+        let namespace = ctx.namespace.or(w.object.namespace.as_deref());
+        let mut eval = Evaluation {
+            object: w.object.clone(),
+            template_pointer: w.template_pointer,
+            containers: Vec::new(),
+            findings: Vec::new(),
+            ignored: Vec::new(),
+            exempt: false,
+            inject_init: self.config.init_injection.enabled,
+        };
+        if let Some(ns) = namespace
+            && self.config.exemptions.namespaces.iter().any(|e| e == ns)
+        {
+            eval.exempt = true;
+            return eval;
+        }
+        let annotation = |key: &str| -> Option<&str> {
+            w.annotations
+                .and_then(|a| a.get(key))
+                .and_then(Value::as_str)
+        };
+        if let Some(v) = annotation(ANNOTATION_INJECT_INIT) {
+            match v.trim() {
+                "true" => eval.inject_init = true,
+                "false" => eval.inject_init = false,
+                _ => {}
+            }
+        }
+        if self.config.exemptions.allow_annotations
+            && let Some(v) = annotation(ANNOTATION_IGNORE)
+        {
+            eval.ignored = parse_rule_list(v);
+        }
+        let named_side_agents: Vec<&str> = annotation(ANNOTATION_SIDE_AGENTS)
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+
+        let mains: Vec<&ContainerSpec<'_>> = w
+            .containers
+            .iter()
+            .filter(|c| c.section == Section::Containers)
+            .collect();
+        let is_agent = |c: &ContainerSpec<'_>| {
+            named_side_agents.contains(&c.name.as_str()) || self.side_agents.matches(&c.image)
+        };
+        let has_main = mains.iter().any(|c| !is_agent(c));
+
+        for c in &w.containers {
+            let long_running = if c.section == Section::InitContainers {
+                c.native_sidecar
+            } else {
+                !w.finite
+            };
+            let analysis = argv::analyze(c, long_running, self.analyzer.as_ref());
+            let side_agent = c.section == Section::Containers && has_main && is_agent(c);
+            let report = ContainerReport {
+                container: c.name.clone(),
+                section: c.section,
+                pointer: c.pointer.clone(),
+                launch: analysis.class,
+                analysis,
+                side_agent,
+            };
+            crate::engine::findings::collect(
+                &self.config,
+                w,
+                c,
+                &report,
+                long_running,
+                ctx,
+                &mut eval,
+            );
+            eval.containers.push(report);
+        }
+        eval.findings.retain(|f| !eval.ignored.contains(&f.rule));
+        eval.findings.retain(|f| f.action != Action::Ignore);
+        eval
+    }
+}
+
+/// Parses `pidone.io/ignore`: comma-separated rule ids or `all`; unknown ids are dropped.
+pub fn parse_rule_list(value: &str) -> Vec<RuleId> {
+    let mut rules = Vec::new();
+    for part in value.split(',').map(str::trim) {
+        if part == "all" {
+            return RuleId::ALL.to_vec();
+        }
+        if let Ok(rule) = part.parse::<RuleId>()
+            && !rules.contains(&rule)
+        {
+            rules.push(rule);
+        }
+    }
+    rules
+}

@@ -1,0 +1,170 @@
+//! Rules (DESIGN section 2): from one container's launch to findings, with the action enforce
+//! mode takes and, where a fix cannot apply, the fallback to `warn` and why.
+
+use crate::engine::argv::{SIGNAL_DEAF, basename};
+use crate::engine::config::{Action, Config};
+use crate::engine::evaluate::{
+    ContainerReport, EvalContext, Evaluation, Finding, NativeSidecarSupport,
+};
+use crate::engine::launch::LaunchClass;
+use crate::engine::rules::RuleId;
+use crate::engine::script::ScriptVerdict;
+use crate::engine::workload::{ContainerSpec, Section, Workload};
+
+/// Adds the findings of one container to `eval`.
+pub fn collect(
+    config: &Config,
+    w: &Workload<'_>,
+    c: &ContainerSpec<'_>,
+    report: &ContainerReport,
+    long_running: bool,
+    ctx: &EvalContext<'_>,
+    eval: &mut Evaluation,
+) {
+    let a = &report.analysis;
+    let name = &c.name;
+    let regular_init = c.section == Section::InitContainers && !c.native_sidecar;
+    let assumed = if a.from_args {
+        " (the shell is in args: pidone assumed the image has no ENTRYPOINT)"
+    } else {
+        ""
+    };
+    let mut push = |rule: RuleId, message: String, fix: String, fallback: Option<String>| {
+        let mut action = config.action(rule);
+        let fallback = if action == Action::Mutate {
+            fallback
+        } else {
+            None
+        };
+        if fallback.is_some() {
+            action = Action::Warn;
+        }
+        eval.findings.push(Finding {
+            container: name.clone(),
+            section: c.section,
+            pointer: c.pointer.clone(),
+            rule,
+            action,
+            message,
+            fix,
+            fallback,
+        });
+    };
+
+    if !regular_init {
+        match a.class {
+            LaunchClass::NoExec if long_running => {
+                let fallback = a.exec_insertions.is_empty().then(|| {
+                    "the final command runs in a subshell, pipeline or function, where exec cannot be inserted".to_string()
+                });
+                push(
+                    RuleId::ShellNoExec,
+                    format!("container {name:?}: {}; the kubelet's SIGTERM goes to the shell, which ignores it{assumed}", a.detail),
+                    "put `exec` before the final command so the program replaces the shell as PID 1".into(),
+                    fallback,
+                );
+            }
+            LaunchClass::Multi => push(
+                RuleId::MultiProcess,
+                format!("container {name:?}: {}; no process at PID 1 forwards SIGTERM to all of them{assumed}", a.detail),
+                "run each long-running program in its own container (side agents as native sidecars: initContainers with restartPolicy: Always), or put an init at PID 1 (pidone.io/inject-init: \"true\")".into(),
+                None,
+            ),
+            LaunchClass::Resident if long_running => push(
+                RuleId::ShellResident,
+                format!("container {name:?}: {}; a shell at PID 1 ignores SIGTERM and reaps no zombies{assumed}", a.detail),
+                "move the logic into the program or a sidecar, or put an init at PID 1 (pidone.io/inject-init: \"true\")".into(),
+                None,
+            ),
+            LaunchClass::Script => push(
+                RuleId::ScriptEntrypoint,
+                format!("container {name:?}: {}, whose text pidone cannot see; if it does not end in exec, its shell stays PID 1", a.detail),
+                "make sure the script ends with `exec \"$@\"` or `exec <program>`, or put an init at PID 1 (pidone.io/inject-init: \"true\")".into(),
+                None,
+            ),
+            LaunchClass::Unparsed if long_running => push(
+                RuleId::ShellUnparsed,
+                format!("container {name:?}: {}", a.detail),
+                "simplify the script (or move it into the image), or put an init at PID 1 (pidone.io/inject-init: \"true\")".into(),
+                None,
+            ),
+            _ => {}
+        }
+        if long_running
+            && matches!(a.class, LaunchClass::Direct | LaunchClass::Exec)
+            && let Some(pid1) = &a.pid1
+            && SIGNAL_DEAF.contains(&basename(pid1))
+        {
+            push(
+                RuleId::SignalDeafPid1,
+                format!("container {name:?}: {} runs as PID 1 and installs no SIGTERM handler, so the kernel drops SIGTERM and the pod waits out its grace period", basename(pid1)),
+                "run a program that handles SIGTERM, or put an init at PID 1 (pidone.io/inject-init: \"true\")".into(),
+                None,
+            );
+        }
+    }
+
+    if report.side_agent {
+        let fallback = match &ctx.native_sidecars {
+            NativeSidecarSupport::Supported => None,
+            NativeSidecarSupport::Unsupported(why) => {
+                Some(format!("native sidecars are not available: {why}"))
+            }
+        };
+        let job = if w.finite {
+            "; in a Job pod it keeps the pod running after the main container ends"
+        } else {
+            ""
+        };
+        push(
+            RuleId::SideAgent,
+            format!("container {name:?} ({}) is a side agent next to the main container{job}", c.image),
+            "move it to initContainers with restartPolicy: Always (a native sidecar, Kubernetes 1.29+): it starts first and stops last".into(),
+            fallback,
+        );
+    }
+
+    if w.finite && c.section == Section::Containers {
+        if let Some(hack) = stop_hack(c, w, a.shell.as_ref().map(|s| &s.verdict)) {
+            push(
+                RuleId::SidecarStopHack,
+                format!("container {name:?} stops its sidecar by hand ({hack})"),
+                "make the sidecar a native sidecar (initContainers with restartPolicy: Always): the kubelet stops it when the Job's containers end".into(),
+                None,
+            );
+        }
+    }
+}
+
+/// A hand-made sidecar stop: quit endpoints and `pkill`, or a marker file on a volume that
+/// another container of the pod also mounts.
+fn stop_hack(
+    c: &ContainerSpec<'_>,
+    w: &Workload<'_>,
+    verdict: Option<&ScriptVerdict>,
+) -> Option<String> {
+    let Some(ScriptVerdict::Parsed(facts)) = verdict else {
+        return None;
+    };
+    if let Some(hack) = &facts.stop_hack {
+        return Some(hack.clone());
+    }
+    for path in &facts.touched {
+        for (volume, mount) in &c.mounts {
+            let under = path.starts_with(mount.as_str())
+                && (path.len() == mount.len()
+                    || mount.ends_with('/')
+                    || path[mount.len()..].starts_with('/'));
+            let shared = w
+                .containers
+                .iter()
+                .any(|o| o.pointer != c.pointer && o.mounts.iter().any(|(v, _)| v == volume));
+            if under && shared {
+                return Some(format!(
+                    "touches {path} on volume {volume:?}, shared with another container"
+                ));
+            }
+        }
+    }
+    None
+}

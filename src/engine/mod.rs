@@ -1,0 +1,20 @@
+//! The analysis engine: pure functions from object JSON to findings. No I/O, no async.
+
+pub mod argv;
+pub mod config;
+pub mod evaluate;
+pub mod explain;
+pub mod findings;
+pub mod launch;
+pub mod rules;
+pub mod script;
+pub mod shell_walk;
+pub mod side_agents;
+pub mod workload;
+
+pub use config::{Action, Config, ConfigError, Mode};
+pub use evaluate::{ContainerReport, Engine, Evaluation, Finding};
+pub use launch::LaunchClass;
+pub use rules::RuleId;
+pub use script::{Dialect, ScriptAnalyzer, ScriptFacts, ScriptVerdict, UnparsedReason};
+pub use workload::{ObjectRef, Section, WorkloadError};

@@ -1,0 +1,368 @@
+//! Workload extraction: from any pod-bearing object's raw JSON to its pod template and
+//! containers, each with the JSON Pointer that mutations and messages need.
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// Identifies an object in messages and reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ObjectRef {
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+impl std::fmt::Display for ObjectRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.namespace {
+            Some(ns) => write!(f, "{}/{}/{}", self.kind, ns, self.name),
+            None => write!(f, "{}/{}", self.kind, self.name),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum Section {
+    #[serde(rename = "initContainers")]
+    InitContainers,
+    #[serde(rename = "containers")]
+    Containers,
+}
+
+impl Section {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Section::InitContainers => "initContainers",
+            Section::Containers => "containers",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WorkloadError {
+    #[error("the object is not a JSON object")]
+    NotAnObject,
+    #[error("{pointer}: expected {expected}, found {found}")]
+    WrongType {
+        pointer: String,
+        expected: &'static str,
+        found: &'static str,
+    },
+    #[error("{pointer}: missing required field")]
+    Missing { pointer: String },
+}
+
+/// A pod template inside an object: where it is and what it holds.
+#[derive(Debug, Clone)]
+pub struct Workload<'a> {
+    pub object: ObjectRef,
+    /// JSON Pointer of the pod template (`""` for a Pod, `/spec/template` for a Deployment).
+    pub template_pointer: &'static str,
+    /// The template's (or Pod's) `metadata.annotations`, when present.
+    pub annotations: Option<&'a serde_json::Map<String, Value>>,
+    /// The pod spec.
+    pub spec: &'a Value,
+    /// Whether the pod's containers are finite work (Job pods, `restartPolicy: Never|OnFailure`).
+    pub finite: bool,
+    pub containers: Vec<ContainerSpec<'a>>,
+}
+
+/// One container (or init container) of a pod spec.
+#[derive(Debug, Clone)]
+pub struct ContainerSpec<'a> {
+    pub name: String,
+    pub section: Section,
+    pub index: usize,
+    /// JSON Pointer of the container within the object.
+    pub pointer: String,
+    pub image: String,
+    pub command: Option<Vec<String>>,
+    pub args: Option<Vec<String>>,
+    /// `restartPolicy: Always` on an init container: a native sidecar.
+    pub native_sidecar: bool,
+    /// Names of the container's `env` entries (kubelet `$(VAR)` expansion needs them).
+    pub env: Vec<(String, Option<String>)>,
+    /// `(volume name, mountPath)` of each volume mount.
+    pub mounts: Vec<(String, String)>,
+    pub json: &'a Value,
+}
+
+/// The pod-bearing kinds pidone knows and where each keeps its pod template.
+pub fn template_pointer(kind: &str) -> Option<&'static str> {
+    Some(match kind {
+        "Pod" => "",
+        "Deployment"
+        | "StatefulSet"
+        | "DaemonSet"
+        | "ReplicaSet"
+        | "ReplicationController"
+        | "Job" => "/spec/template",
+        "CronJob" => "/spec/jobTemplate/spec/template",
+        "PodTemplate" => "/template",
+        _ => return None,
+    })
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn wrong(pointer: String, expected: &'static str, found: &Value) -> WorkloadError {
+    WorkloadError::WrongType {
+        pointer,
+        expected,
+        found: type_name(found),
+    }
+}
+
+/// An optional object field: absent and `null` are both `None`.
+fn opt_object<'a>(
+    parent: &'a Value,
+    key: &str,
+    pointer: &str,
+) -> Result<Option<&'a serde_json::Map<String, Value>>, WorkloadError> {
+    match parent.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(m)) => Ok(Some(m)),
+        Some(other) => Err(wrong(format!("{pointer}/{key}"), "an object", other)),
+    }
+}
+
+fn opt_str<'a>(
+    parent: &'a Value,
+    key: &str,
+    pointer: &str,
+) -> Result<Option<&'a str>, WorkloadError> {
+    match parent.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(other) => Err(wrong(format!("{pointer}/{key}"), "a string", other)),
+    }
+}
+
+fn opt_strings(
+    parent: &Value,
+    key: &str,
+    pointer: &str,
+) -> Result<Option<Vec<String>>, WorkloadError> {
+    match parent.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| match item {
+                Value::String(s) => Ok(s.clone()),
+                other => Err(wrong(format!("{pointer}/{key}/{i}"), "a string", other)),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        Some(other) => Err(wrong(
+            format!("{pointer}/{key}"),
+            "an array of strings",
+            other,
+        )),
+    }
+}
+
+/// Reads the object's identity; `None` when the kind carries no pod template.
+pub fn object_ref(object: &Value) -> Result<Option<ObjectRef>, WorkloadError> {
+    if !object.is_object() {
+        return Err(WorkloadError::NotAnObject);
+    }
+    let Some(kind) = opt_str(object, "kind", "")? else {
+        return Ok(None);
+    };
+    if template_pointer(kind).is_none() {
+        return Ok(None);
+    }
+    let metadata = object.get("metadata").unwrap_or(&Value::Null);
+    let name = opt_str(metadata, "name", "/metadata")?
+        .filter(|n| !n.is_empty())
+        .or(opt_str(metadata, "generateName", "/metadata")?)
+        .unwrap_or("")
+        .to_string();
+    let namespace = opt_str(metadata, "namespace", "/metadata")?
+        .filter(|n| !n.is_empty())
+        .map(str::to_string);
+    Ok(Some(ObjectRef {
+        kind: kind.to_string(),
+        namespace,
+        name,
+    }))
+}
+
+/// Extracts the pod template and containers of a pod-bearing object.
+/// Returns `Ok(None)` for kinds pidone does not handle.
+pub fn extract(object: &Value) -> Result<Option<Workload<'_>>, WorkloadError> {
+    let Some(object_ref) = object_ref(object)? else {
+        return Ok(None);
+    };
+    let Some(template_pointer) = template_pointer(&object_ref.kind) else {
+        return Ok(None);
+    };
+    let template = if template_pointer.is_empty() {
+        object
+    } else {
+        match object.pointer(template_pointer) {
+            Some(t @ Value::Object(_)) => t,
+            Some(other) => return Err(wrong(template_pointer.to_string(), "an object", other)),
+            None => {
+                return Err(WorkloadError::Missing {
+                    pointer: template_pointer.to_string(),
+                });
+            }
+        }
+    };
+    let annotations = match opt_object(template, "metadata", template_pointer)? {
+        Some(_) => opt_object(
+            &template["metadata"],
+            "annotations",
+            &format!("{template_pointer}/metadata"),
+        )?,
+        None => None,
+    };
+    let spec_pointer = format!("{template_pointer}/spec");
+    let spec = match template.get("spec") {
+        Some(s @ Value::Object(_)) => s,
+        Some(other) => return Err(wrong(spec_pointer, "an object", other)),
+        None => {
+            return Err(WorkloadError::Missing {
+                pointer: spec_pointer,
+            });
+        }
+    };
+    let restart_policy = opt_str(spec, "restartPolicy", &spec_pointer)?;
+    let finite = matches!(restart_policy, Some("Never" | "OnFailure"))
+        || (restart_policy.is_none() && matches!(object_ref.kind.as_str(), "Job" | "CronJob"));
+
+    let mut containers = Vec::new();
+    for section in [Section::InitContainers, Section::Containers] {
+        let key = section.as_str();
+        let list = match spec.get(key) {
+            None | Some(Value::Null) => continue,
+            Some(Value::Array(list)) => list,
+            Some(other) => return Err(wrong(format!("{spec_pointer}/{key}"), "an array", other)),
+        };
+        for (index, json) in list.iter().enumerate() {
+            let pointer = format!("{spec_pointer}/{key}/{index}");
+            containers.push(container(json, section, index, pointer)?);
+        }
+    }
+    Ok(Some(Workload {
+        object: object_ref,
+        template_pointer,
+        annotations,
+        spec,
+        finite,
+        containers,
+    }))
+}
+
+fn container(
+    json: &Value,
+    section: Section,
+    index: usize,
+    pointer: String,
+) -> Result<ContainerSpec<'_>, WorkloadError> {
+    if !json.is_object() {
+        return Err(wrong(pointer, "an object", json));
+    }
+    let name = opt_str(json, "name", &pointer)?.unwrap_or("").to_string();
+    let image = opt_str(json, "image", &pointer)?.unwrap_or("").to_string();
+    let command = opt_strings(json, "command", &pointer)?;
+    let args = opt_strings(json, "args", &pointer)?;
+    let native_sidecar = section == Section::InitContainers
+        && opt_str(json, "restartPolicy", &pointer)? == Some("Always");
+    let mut env = Vec::new();
+    match json.get("env") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                let item_pointer = format!("{pointer}/env/{i}");
+                if let Some(name) = opt_str(item, "name", &item_pointer)? {
+                    let value = opt_str(item, "value", &item_pointer)?.map(str::to_string);
+                    env.push((name.to_string(), value));
+                }
+            }
+        }
+        Some(other) => return Err(wrong(format!("{pointer}/env"), "an array", other)),
+    }
+    let mut mounts = Vec::new();
+    match json.get("volumeMounts") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                let item_pointer = format!("{pointer}/volumeMounts/{i}");
+                let volume = opt_str(item, "name", &item_pointer)?.unwrap_or("");
+                let path = opt_str(item, "mountPath", &item_pointer)?.unwrap_or("");
+                mounts.push((volume.to_string(), path.to_string()));
+            }
+        }
+        Some(other) => return Err(wrong(format!("{pointer}/volumeMounts"), "an array", other)),
+    }
+    Ok(ContainerSpec {
+        name,
+        section,
+        index,
+        pointer,
+        image,
+        command,
+        args,
+        native_sidecar,
+        env,
+        mounts,
+        json,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn cronjob_containers_have_pointers() {
+        let obj = json!({"kind": "CronJob", "metadata": {"name": "c", "namespace": "n"},
+            "spec": {"jobTemplate": {"spec": {"template": {"spec": {
+                "restartPolicy": "Never",
+                "initContainers": [{"name": "i", "image": "x"}],
+                "containers": [{"name": "a", "image": "y", "command": ["sh", "-c", "x"]}]}}}}}});
+        let w = extract(&obj).unwrap().unwrap();
+        assert!(w.finite);
+        assert_eq!(w.template_pointer, "/spec/jobTemplate/spec/template");
+        assert_eq!(
+            w.containers[0].pointer,
+            "/spec/jobTemplate/spec/template/spec/initContainers/0"
+        );
+        assert_eq!(
+            w.containers[1].pointer,
+            "/spec/jobTemplate/spec/template/spec/containers/0"
+        );
+        assert_eq!(w.object.to_string(), "CronJob/n/c");
+    }
+
+    #[test]
+    fn string_command_is_a_typed_error() {
+        let obj = json!({"kind": "Pod", "metadata": {"name": "p"},
+            "spec": {"containers": [{"name": "a", "command": "sh -c 'x'"}]}});
+        let err = extract(&obj).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "/spec/containers/0/command: expected an array of strings, found a string"
+        );
+    }
+
+    #[test]
+    fn unknown_kinds_are_skipped() {
+        assert!(extract(&json!({"kind": "ConfigMap"})).unwrap().is_none());
+        assert!(extract(&json!({"apiVersion": "v1"})).unwrap().is_none());
+        assert!(extract(&json!([1])).is_err());
+    }
+}
