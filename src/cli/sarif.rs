@@ -1,0 +1,92 @@
+//! `--format sarif`: SARIF 2.1.0 as GitHub code scanning accepts it, rule metadata included.
+
+use crate::cli::report::Report;
+use crate::engine::config::{Action, default_action};
+use crate::engine::explain::{explain, summary};
+use crate::engine::rules::RuleId;
+use serde_json::{Value, json};
+
+const INFO_URI: &str = "https://github.com/pidone/pidone";
+
+fn level(action: Action) -> &'static str {
+    match action {
+        Action::Deny => "error",
+        Action::Mutate | Action::Warn => "warning",
+        Action::Ignore => "note",
+    }
+}
+
+/// `shell-no-exec` -> `ShellNoExec`, the form SARIF viewers show as the rule name.
+fn pascal(rule: RuleId) -> String {
+    rule.as_str()
+        .split('-')
+        .map(|part| {
+            let mut chars = part.chars();
+            match chars.next() {
+                Some(first) => first.to_ascii_uppercase().to_string() + chars.as_str(),
+                None => String::new(),
+            }
+        })
+        .collect()
+}
+
+fn rule_descriptor(rule: RuleId) -> Value {
+    let help = explain(rule);
+    json!({
+        "id": rule.as_str(),
+        "name": pascal(rule),
+        "shortDescription": {"text": summary(rule)},
+        "fullDescription": {"text": summary(rule)},
+        "help": {"text": help, "markdown": format!("```\n{help}```")},
+        "helpUri": format!("{INFO_URI}#rules"),
+        "defaultConfiguration": {"level": level(default_action(rule))},
+        "properties": {
+            "tags": ["kubernetes", "pid1", "signals"],
+            "precision": "high",
+            "problem.severity": if default_action(rule) == Action::Deny { "error" } else { "warning" },
+        }
+    })
+}
+
+pub fn render(report: &Report) -> Value {
+    let rules: Vec<Value> = RuleId::ALL.iter().map(|r| rule_descriptor(*r)).collect();
+    let results: Vec<Value> = report
+        .findings
+        .iter()
+        .map(|f| {
+            let index = RuleId::ALL.iter().position(|r| *r == f.rule).unwrap_or(0);
+            let ns = f.object.namespace.as_deref().unwrap_or("default");
+            let uri = if f.source.file == "-" { "stdin".to_string() } else { f.source.file.trim_start_matches("./").to_string() };
+            let logical = format!("{}/{}/{}/{}", f.object.kind, ns, f.object.name, f.container);
+            json!({
+                "ruleId": f.rule.as_str(),
+                "ruleIndex": index,
+                "level": level(f.action),
+                "message": {"text": format!("{} Fix: {} (enforce mode would {})", f.message, f.fix, f.action.as_str())},
+                "locations": [{
+                    "physicalLocation": {
+                        "artifactLocation": {"uri": uri},
+                        "region": {"startLine": f.source.line.unwrap_or(1)}
+                    },
+                    "logicalLocations": [{"fullyQualifiedName": logical, "kind": "object"}]
+                }],
+                "partialFingerprints": {"pidone/v1": format!("{}:{}:{}", f.rule.as_str(), logical, f.source.document)},
+                "properties": {"action": f.action.as_str(), "document": f.source.document}
+            })
+        })
+        .collect();
+    json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {
+                "name": "pidone",
+                "version": env!("CARGO_PKG_VERSION"),
+                "semanticVersion": env!("CARGO_PKG_VERSION"),
+                "informationUri": INFO_URI,
+                "rules": rules,
+            }},
+            "results": results,
+        }]
+    })
+}

@@ -1,0 +1,136 @@
+//! `--format table`: findings grouped by object, readable in an 80-column terminal.
+
+use crate::cli::report::Report;
+use crate::engine::config::Action;
+use std::fmt::Write;
+
+const WIDTH: usize = 80;
+
+/// Greedy word wrap to `width` columns with an indent.
+fn wrap(text: &str, indent: usize, width: usize, out: &mut String) {
+    let room = width.saturating_sub(indent).max(20);
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.len() + 1 + word.len() > room {
+            let _ = writeln!(out, "{:indent$}{line}", "");
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        let _ = writeln!(out, "{:indent$}{line}", "");
+    }
+}
+
+pub fn render(report: &Report, verbose: bool) -> String {
+    let mut out = String::new();
+    let mut objects = 0usize;
+    let mut i = 0;
+    let containers = &report.containers;
+    // Containers and findings are appended object by object, in the same order.
+    let mut f = 0;
+    while i < containers.len() {
+        let first = &containers[i];
+        let same = |c: &crate::cli::report::ContainerRow| {
+            c.object == first.object && c.source == first.source
+        };
+        let end = containers[i..]
+            .iter()
+            .position(|c| !same(c))
+            .map_or(containers.len(), |n| i + n);
+        let fend = report.findings[f..]
+            .iter()
+            .position(|x| !(x.object == first.object && x.source == first.source))
+            .map_or(report.findings.len(), |n| f + n);
+        let findings = &report.findings[f..fend];
+        objects += 1;
+        if verbose || !findings.is_empty() {
+            let ns = first
+                .object
+                .namespace
+                .as_deref()
+                .map(|n| format!("{n}/"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "{} {ns}{}  ({}#{})",
+                first.object.kind, first.object.name, first.source.file, first.source.document
+            );
+            for c in &containers[i..end] {
+                let mine: Vec<_> = findings
+                    .iter()
+                    .filter(|x| x.container == c.container)
+                    .collect();
+                if mine.is_empty() {
+                    if verbose {
+                        let _ = writeln!(out, "  {:<24} {:<14} ok", c.container, c.launch.as_str());
+                    }
+                    continue;
+                }
+                for (n, finding) in mine.iter().enumerate() {
+                    let (name, launch) = if n == 0 {
+                        (c.container.as_str(), c.launch.as_str())
+                    } else {
+                        ("", "")
+                    };
+                    let _ = writeln!(
+                        out,
+                        "  {:<24} {:<14} {:<18} {}",
+                        truncate(name, 24),
+                        launch,
+                        finding.rule.as_str(),
+                        finding.action.as_str()
+                    );
+                    wrap(&finding.message, 6, WIDTH, &mut out);
+                    wrap(&format!("fix: {}", finding.fix), 6, WIDTH, &mut out);
+                }
+            }
+            out.push('\n');
+        }
+        i = end;
+        f = fend;
+    }
+    let count = |a: Action| report.findings.iter().filter(|x| x.action == a).count();
+    let _ = writeln!(
+        out,
+        "{objects} objects, {} containers, {} findings ({} deny, {} mutate, {} warn)",
+        containers.len(),
+        report.findings.len(),
+        count(Action::Deny),
+        count(Action::Mutate),
+        count(Action::Warn)
+    );
+    if !report.findings.is_empty() {
+        let _ = writeln!(
+            out,
+            "Run `pidone explain <rule>` for why each rule matters and how to fix it."
+        );
+    }
+    out
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(n - 1).collect();
+        t.push('…');
+        t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrap_fits_width() {
+        let mut out = String::new();
+        wrap(&"word ".repeat(60), 6, 80, &mut out);
+        assert!(out.lines().all(|l| l.len() <= 80));
+        assert!(out.lines().count() > 1);
+    }
+}

@@ -1,0 +1,73 @@
+//! The engine against the labelled examples: every container's launch class and rules.
+
+use pidone::engine::evaluate::EvalContext;
+use pidone::engine::script::InProcessAnalyzer;
+use pidone::engine::{Config, Engine};
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+#[test]
+fn examples_match_labels() {
+    let text = std::fs::read_to_string("tests/fixtures/examples/launches.yaml").unwrap();
+    let docs: Vec<Value> = serde_saphyr::from_multiple(&text).unwrap();
+    let expected: Vec<Value> = serde_json::from_str(
+        &std::fs::read_to_string("tests/fixtures/examples/expected.json").unwrap(),
+    )
+    .unwrap();
+    let engine = Engine::new(Arc::new(Config::default()), Arc::new(InProcessAnalyzer)).unwrap();
+    let mut seen = Vec::new();
+    for doc in &docs {
+        let Some(eval) = engine.evaluate(doc, &EvalContext::default()).unwrap() else {
+            continue;
+        };
+        let object = format!(
+            "{}/{}/{}",
+            eval.object.kind,
+            eval.object.namespace.as_deref().unwrap_or("default"),
+            eval.object.name
+        );
+        for c in &eval.containers {
+            let rules: BTreeSet<String> = eval
+                .findings
+                .iter()
+                .filter(|f| f.container == c.container)
+                .map(|f| f.rule.to_string())
+                .collect();
+            seen.push((
+                object.clone(),
+                c.container.clone(),
+                c.launch.to_string(),
+                rules,
+                c.analysis.detail.clone(),
+            ));
+        }
+    }
+    let mut failures = Vec::new();
+    for e in &expected {
+        let object = e["object"].as_str().unwrap();
+        let container = e["container"].as_str().unwrap();
+        let launch = e["launch"].as_str().unwrap();
+        let rules: BTreeSet<String> = e["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_str().unwrap().to_string())
+            .collect();
+        match seen.iter().find(|s| s.0 == object && s.1 == container) {
+            None => failures.push(format!("{object} {container}: not analysed")),
+            Some(s) if s.2 != launch || s.3 != rules => failures.push(format!(
+                "{object} {container}: got {} {:?}, want {launch} {rules:?} ({})",
+                s.2, s.3, s.4
+            )),
+            Some(_) => {}
+        }
+    }
+    assert_eq!(seen.len(), expected.len(), "container count");
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
