@@ -54,11 +54,14 @@ pub fn render(report: &Report, verbose: bool) -> String {
                 .as_deref()
                 .map(|n| format!("{n}/"))
                 .unwrap_or_default();
-            let _ = writeln!(
-                out,
-                "{} {ns}{}  ({}#{})",
-                first.object.kind, first.object.name, first.source.file, first.source.document
-            );
+            let title = format!("{} {ns}{}", first.object.kind, first.object.name);
+            let source = format!("({}#{})", first.source.file, first.source.document);
+            if title.chars().count() + 2 + source.chars().count() <= WIDTH {
+                let _ = writeln!(out, "{title}  {source}");
+            } else {
+                let _ = writeln!(out, "{title}");
+                let _ = writeln!(out, "  {}", truncate(&source, WIDTH - 2));
+            }
             for c in &containers[i..end] {
                 let mine: Vec<_> = findings
                     .iter()

@@ -1,0 +1,404 @@
+//! `pidone audit` as CI pipelines run it: the real binary, its JSON, SARIF and exit codes.
+
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn pidone(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pidone"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn pidone");
+    let mut input = child.stdin.take().expect("stdin");
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).expect("write stdin");
+    }
+    drop(input);
+    child.wait_with_output().expect("wait pidone")
+}
+
+fn audit_json(path: &str) -> Value {
+    let out = pidone(
+        &["audit", "--format", "json", "--fail-on", "never", path],
+        None,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("audit prints JSON")
+}
+
+fn object_key(o: &Value) -> String {
+    format!(
+        "{}/{}/{}",
+        o["kind"].as_str().unwrap_or(""),
+        o["namespace"].as_str().unwrap_or("default"),
+        o["name"].as_str().unwrap_or("")
+    )
+}
+
+/// `(object, container) -> (launch, rules)` from audit JSON.
+fn labels(report: &Value) -> BTreeMap<(String, String), (String, BTreeSet<String>)> {
+    let mut out = BTreeMap::new();
+    for c in report["containers"].as_array().expect("containers") {
+        let key = (
+            object_key(&c["object"]),
+            c["container"].as_str().unwrap_or("").to_string(),
+        );
+        out.insert(
+            key,
+            (
+                c["launch"].as_str().unwrap_or("").to_string(),
+                BTreeSet::new(),
+            ),
+        );
+    }
+    for f in report["findings"].as_array().expect("findings") {
+        let key = (
+            object_key(&f["object"]),
+            f["container"].as_str().unwrap_or("").to_string(),
+        );
+        if let Some(entry) = out.get_mut(&key) {
+            entry.1.insert(f["rule"].as_str().unwrap_or("").to_string());
+        }
+    }
+    out
+}
+
+#[test]
+fn examples_match_expected_exactly() {
+    let got = labels(&audit_json("tests/fixtures/examples/launches.yaml"));
+    let expected: Vec<Value> = serde_json::from_str(
+        &std::fs::read_to_string("tests/fixtures/examples/expected.json").unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        got.len(),
+        expected.len(),
+        "every container is analysed once"
+    );
+    let mut mismatches = Vec::new();
+    for e in &expected {
+        let key = (
+            e["object"].as_str().unwrap().to_string(),
+            e["container"].as_str().unwrap().to_string(),
+        );
+        let want_launch = e["launch"].as_str().unwrap();
+        let want_rules: BTreeSet<String> = e["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_str().unwrap().to_string())
+            .collect();
+        match got.get(&key) {
+            Some((launch, rules)) if launch == want_launch && *rules == want_rules => {}
+            other => mismatches.push(format!(
+                "{key:?}: got {other:?}, want {want_launch} {want_rules:?}"
+            )),
+        }
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
+#[test]
+fn patterns_match_their_annotations() {
+    let text = std::fs::read_to_string("tests/fixtures/patterns/launches.yaml").unwrap();
+    let docs: Vec<Value> = serde_saphyr::from_multiple(&text).unwrap();
+    let got = labels(&audit_json("tests/fixtures/patterns/launches.yaml"));
+    let mut checked = 0;
+    let mut mismatches = Vec::new();
+    for doc in &docs {
+        let key = object_key(&serde_json::json!({
+            "kind": doc["kind"], "namespace": doc["metadata"]["namespace"], "name": doc["metadata"]["name"]
+        }));
+        let template = match doc["kind"].as_str().unwrap() {
+            "Pod" => doc.clone(),
+            "CronJob" => doc["spec"]["jobTemplate"]["spec"]["template"].clone(),
+            "PodTemplate" => doc["template"].clone(),
+            _ => doc["spec"]["template"].clone(),
+        };
+        let expect = template["metadata"]["annotations"]["pidone.test/expect"]
+            .as_str()
+            .expect("expect annotation");
+        for part in expect.split(';') {
+            let (name, rest) = part.split_once('=').unwrap();
+            let (launch, rules) = rest.split_once(':').unwrap();
+            let rules: BTreeSet<String> = rules
+                .split(',')
+                .filter(|r| !r.is_empty())
+                .map(str::to_string)
+                .collect();
+            checked += 1;
+            match got.get(&(key.clone(), name.to_string())) {
+                Some((l, r)) if l == launch && *r == rules => {}
+                other => mismatches.push(format!(
+                    "{key} {name}: got {other:?}, want {launch} {rules:?}"
+                )),
+            }
+        }
+    }
+    assert!(checked >= 78, "only {checked} containers checked");
+    assert!(
+        mismatches.is_empty(),
+        "{} mismatches:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
+}
+
+#[test]
+fn every_launch_class_and_rule_has_a_fixture() {
+    let mut launches = BTreeSet::new();
+    let mut rules = BTreeSet::new();
+    for path in [
+        "tests/fixtures/examples/launches.yaml",
+        "tests/fixtures/patterns/launches.yaml",
+    ] {
+        for (_, (launch, r)) in labels(&audit_json(path)) {
+            launches.insert(launch);
+            rules.extend(r);
+        }
+    }
+    for class in [
+        "direct",
+        "exec",
+        "no-exec",
+        "multi",
+        "resident",
+        "one-shot",
+        "script",
+        "unparsed",
+        "image-default",
+    ] {
+        assert!(launches.contains(class), "no fixture for launch {class}");
+    }
+    for rule in [
+        "shell-no-exec",
+        "multi-process",
+        "shell-resident",
+        "script-entrypoint",
+        "side-agent",
+        "sidecar-stop-hack",
+        "shell-unparsed",
+        "signal-deaf-pid1",
+    ] {
+        assert!(rules.contains(rule), "no fixture for rule {rule}");
+    }
+}
+
+#[test]
+fn json_output_has_the_documented_shape() {
+    let report = audit_json("tests/fixtures/examples/launches.yaml");
+    let c = &report["containers"][0];
+    for key in ["object", "source", "container", "section", "launch"] {
+        assert!(c.get(key).is_some(), "containers[].{key}");
+    }
+    assert_eq!(c["source"]["file"], "tests/fixtures/examples/launches.yaml");
+    assert_eq!(c["source"]["document"], 0);
+    let f = &report["findings"][0];
+    for key in [
+        "object",
+        "source",
+        "container",
+        "rule",
+        "action",
+        "message",
+        "fix",
+    ] {
+        assert!(f.get(key).is_some(), "findings[].{key}");
+    }
+    assert_eq!(
+        f.as_object().unwrap().len(),
+        7,
+        "no undocumented fields: {f}"
+    );
+}
+
+#[test]
+fn exit_codes_follow_fail_on() {
+    let path = "tests/fixtures/examples/launches.yaml";
+    assert_eq!(
+        pidone(&["audit", "--format", "json", path], None)
+            .status
+            .code(),
+        Some(1),
+        "deny findings fail by default"
+    );
+    assert_eq!(
+        pidone(&["audit", "--fail-on", "never", path], None)
+            .status
+            .code(),
+        Some(0)
+    );
+    let clean = "apiVersion: v1\nkind: Pod\nmetadata: {name: ok}\nspec:\n  containers:\n  - {name: a, image: x, command: [/app]}\n";
+    assert_eq!(
+        pidone(&["audit", "--fail-on", "warn", "-"], Some(clean))
+            .status
+            .code(),
+        Some(0)
+    );
+    let warn_only = "apiVersion: v1\nkind: Pod\nmetadata: {name: w}\nspec:\n  containers:\n  - {name: a, image: x, command: [sleep, infinity]}\n";
+    assert_eq!(
+        pidone(&["audit", "--fail-on", "warn", "-"], Some(warn_only))
+            .status
+            .code(),
+        Some(1)
+    );
+    assert_eq!(
+        pidone(&["audit", "--fail-on", "deny", "-"], Some(warn_only))
+            .status
+            .code(),
+        Some(0)
+    );
+    assert_eq!(
+        pidone(&["audit", "--format", "xml", path], None)
+            .status
+            .code(),
+        Some(2),
+        "usage error"
+    );
+}
+
+#[test]
+fn stdin_directories_lists_and_unknown_kinds() {
+    let stream = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n---\napiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Pod\n  metadata: {name: p1}\n  spec: {containers: [{name: a, image: x, command: [sh, -c, 'echo; /app']}]}\n- apiVersion: v1\n  kind: Service\n  metadata: {name: s}\n";
+    let out = pidone(
+        &["audit", "--format", "json", "--fail-on", "never", "-"],
+        Some(stream),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["containers"].as_array().unwrap().len(), 1);
+    assert_eq!(report["findings"][0]["rule"], "shell-no-exec");
+    assert_eq!(report["findings"][0]["source"]["file"], "-");
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("a/b")).unwrap();
+    std::fs::write(dir.path().join("a/b/pod.yml"), stream).unwrap();
+    std::fs::write(dir.path().join("a/pod.json"), r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"j"},"spec":{"containers":[{"name":"a","image":"x","command":["sh","-c","/app & /b & wait"]}]}}"#).unwrap();
+    std::fs::write(dir.path().join("a/notes.txt"), "not a manifest").unwrap();
+    let out = pidone(
+        &[
+            "audit",
+            "--format",
+            "json",
+            "--fail-on",
+            "never",
+            dir.path().to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["containers"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn sarif_is_what_code_scanning_accepts() {
+    let out = pidone(
+        &[
+            "audit",
+            "--format",
+            "sarif",
+            "--fail-on",
+            "never",
+            "tests/fixtures/examples/launches.yaml",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let sarif: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(sarif["version"], "2.1.0");
+    assert!(sarif["$schema"].as_str().unwrap().contains("sarif-2.1.0"));
+    let run = &sarif["runs"][0];
+    let rules = run["tool"]["driver"]["rules"].as_array().unwrap();
+    assert_eq!(rules.len(), 8);
+    for r in rules {
+        for key in [
+            "id",
+            "name",
+            "shortDescription",
+            "fullDescription",
+            "help",
+            "defaultConfiguration",
+        ] {
+            assert!(r.get(key).is_some(), "rule {key}");
+        }
+    }
+    let results = run["results"].as_array().unwrap();
+    assert!(!results.is_empty());
+    for r in results {
+        let index = r["ruleIndex"].as_u64().unwrap() as usize;
+        assert_eq!(
+            rules[index]["id"], r["ruleId"],
+            "ruleIndex points at ruleId"
+        );
+        assert!(["error", "warning", "note"].contains(&r["level"].as_str().unwrap()));
+        assert!(!r["message"]["text"].as_str().unwrap().is_empty());
+        let loc = &r["locations"][0]["physicalLocation"];
+        assert_eq!(
+            loc["artifactLocation"]["uri"],
+            "tests/fixtures/examples/launches.yaml"
+        );
+        assert!(loc["region"]["startLine"].as_u64().unwrap() >= 1);
+    }
+}
+
+#[test]
+fn table_fits_80_columns_and_groups_by_object() {
+    let out = pidone(
+        &[
+            "audit",
+            "--fail-on",
+            "never",
+            "tests/fixtures/examples/launches.yaml",
+        ],
+        None,
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    for line in text.lines() {
+        assert!(line.chars().count() <= 80, "too wide: {line:?}");
+    }
+    assert!(text.contains("Deployment shop/inventory"));
+    assert!(text.lines().last().unwrap().contains("explain"));
+}
+
+#[test]
+fn explain_every_rule() {
+    for rule in [
+        "shell-no-exec",
+        "multi-process",
+        "shell-resident",
+        "script-entrypoint",
+        "side-agent",
+        "sidecar-stop-hack",
+        "shell-unparsed",
+        "signal-deaf-pid1",
+    ] {
+        let out = pidone(&["explain", rule], None);
+        assert_eq!(out.status.code(), Some(0));
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(text.contains("Fix by hand"), "{rule}");
+    }
+    assert_eq!(
+        pidone(&["explain", "no-such-rule"], None).status.code(),
+        Some(2)
+    );
+}
