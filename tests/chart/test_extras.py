@@ -1,0 +1,94 @@
+"""ConfigMap, Service, NetworkPolicy and ServiceMonitor."""
+
+from __future__ import annotations
+
+import yaml
+
+from cases import CASES
+from helpers import objects, of_kind, one
+
+DESIGN_KEYS = {"mode", "rules", "sideAgents", "nativeSidecars", "initInjection", "exemptions", "images"}
+
+
+def config_file(values=None, **kw):
+    cm = one(objects(values, **kw), "ConfigMap")
+    assert list(cm["data"]) == ["config.yaml"]
+    return yaml.safe_load(cm["data"]["config.yaml"])
+
+
+def test_default_config_file():
+    cfg = config_file(namespace="platform")
+    assert set(cfg) == DESIGN_KEYS
+    assert cfg["mode"] == "audit"
+    assert cfg["exemptions"]["namespaces"] == ["kube-system", "kube-public", "kube-node-lease", "platform"]
+    assert cfg["initInjection"] == {"enabled": False, "strategy": "binary", "image": "ghcr.io/pidone/pidone:0.1.0"}
+    assert cfg["images"] == {"resolve": False, "deadline": "2s", "tagTTL": "10m", "credentials": ""}
+    assert cfg["nativeSidecars"] == "auto"
+    assert "images" not in cfg["sideAgents"], "unset: pidone's built-in list applies"
+
+
+def test_custom_config_file_is_passed_through():
+    values = CASES["custom-config"]
+    cfg = config_file(values)
+    want = values["config"]
+    assert cfg["rules"] == want["rules"]
+    assert cfg["sideAgents"] == want["sideAgents"]
+    assert cfg["initInjection"] == want["initInjection"]
+    assert cfg["images"] == want["images"]
+    assert cfg["exemptions"] == {"namespaces": ["kube-system", "istio-system", "pidone"], "allowAnnotations": False}
+
+
+def test_service_ports():
+    objs = objects()
+    svc = one(objs, "Service")
+    assert svc["spec"]["type"] == "ClusterIP"
+    ports = {p["name"]: (p["port"], p["targetPort"]) for p in svc["spec"]["ports"]}
+    assert ports == {"https": (443, "https"), "metrics": (9090, "metrics")}
+    assert svc["spec"]["selector"] == one(objs, "Deployment")["spec"]["selector"]["matchLabels"]
+
+
+def test_network_policy_off_by_default():
+    assert not of_kind(objects(), "NetworkPolicy")
+
+
+def test_network_policy_restricts_sources():
+    objs = objects(CASES["network-policy"])
+    np = one(objs, "NetworkPolicy")
+    assert np["spec"]["podSelector"]["matchLabels"] == one(objs, "Deployment")["spec"]["selector"]["matchLabels"]
+    assert np["spec"]["policyTypes"] == ["Ingress"]
+    webhook, metrics = np["spec"]["ingress"]
+    assert webhook["ports"] == [{"port": "https", "protocol": "TCP"}]
+    assert webhook["from"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "konnectivity"}}},
+        {"ipBlock": {"cidr": "10.0.0.0/24"}},
+    ]
+    assert metrics["ports"] == [{"port": "metrics", "protocol": "TCP"}]
+    assert metrics["from"] == [{
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+        "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+    }]
+
+
+def test_network_policy_open_webhook_port_by_default():
+    webhook, metrics = one(objects(CASES["network-policy-open"]), "NetworkPolicy")["spec"]["ingress"]
+    assert "from" not in webhook, "the apiserver's source address is cluster-specific"
+    assert metrics["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]
+
+
+def test_service_monitor():
+    assert not of_kind(objects(), "ServiceMonitor")
+    objs = objects(CASES["service-monitor"])
+    sm = one(objs, "ServiceMonitor")
+    assert sm["apiVersion"] == "monitoring.coreos.com/v1"
+    assert sm["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    assert sm["spec"]["selector"]["matchLabels"].items() <= one(objs, "Service")["metadata"]["labels"].items()
+    assert sm["spec"]["namespaceSelector"] == {"matchNames": ["pidone"]}
+    assert sm["spec"]["endpoints"] == [{"port": "metrics", "path": "/metrics", "scheme": "http",
+                                        "interval": "30s", "scrapeTimeout": "10s"}]
+
+
+def test_names_follow_the_release():
+    objs = objects(name="edge", namespace="x")
+    assert one(objs, "Deployment")["metadata"]["name"] == "edge-pidone"
+    assert {o["metadata"].get("namespace", "x") for o in objs} == {"x"}
+    assert one(objects({"fullnameOverride": "pid1"}), "Service")["metadata"]["name"] == "pid1"
