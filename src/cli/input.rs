@@ -101,14 +101,28 @@ pub fn parse_text(file: &str, text: &str) -> Result<Vec<Manifest>, InputError> {
             return Ok(out);
         }
     }
+    // The whole-input budget scales with the input, so a large `helm template` stream parses
+    // while alias bombs and the like stay bounded.
+    let n = text.len();
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_documents = n / 16 + 1024;
+    budget.max_nodes = n / 2 + 250_000;
+    budget.max_events = n + 1_000_000;
+    budget.max_total_scalar_bytes = n + 64 * 1024 * 1024;
+    let mut options = serde_saphyr::Options::default();
+    options.budget = Some(budget);
+    options.with_snippet = false;
     let docs: Vec<serde_saphyr::Spanned<Value>> =
-        serde_saphyr::from_multiple(text).map_err(|e| InputError::Syntax {
-            file: file.to_string(),
-            document: document_of_error(text, &e.to_string()),
-            message: first_line(&e.to_string()),
+        serde_saphyr::from_multiple_with_options(text, options).map_err(|e| {
+            let line = e.location().map(|l| l.line() as usize);
+            InputError::Syntax {
+                file: file.to_string(),
+                document: document_at(text, line),
+                message: first_line(&e.to_string()),
+            }
         })?;
     for (document, doc) in docs.into_iter().enumerate() {
-        let line = doc.referenced.line() as u64;
+        let line = doc.referenced.line();
         push_document(
             file,
             document,
@@ -124,24 +138,17 @@ fn first_line(message: &str) -> String {
     message.lines().next().unwrap_or(message).trim().to_string()
 }
 
-/// Best effort: the document an error's `line N` falls in, counting `---` separators before it.
-fn document_of_error(text: &str, message: &str) -> usize {
-    let line = message
-        .split("line ")
-        .nth(1)
-        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
-        .and_then(|n| n.parse::<usize>().ok());
+/// The index of the document that holds `line` (1-based), counting document separators.
+fn document_at(text: &str, line: Option<usize>) -> usize {
     let Some(line) = line else { return 0 };
     let mut document = 0;
-    let mut seen_content = false;
+    let mut content = false;
     for l in text.lines().take(line.saturating_sub(1)) {
         if l.starts_with("---") {
-            if seen_content {
-                document += 1;
-            }
-            seen_content = false;
-        } else if !l.trim().is_empty() && !l.trim_start().starts_with('#') {
-            seen_content = true;
+            document += usize::from(content);
+            content = false;
+        } else if !(l.trim().is_empty() || l.trim_start().starts_with('#')) {
+            content = true;
         }
     }
     document
