@@ -71,3 +71,65 @@ fn examples_match_labels() {
         failures.join("\n")
     );
 }
+
+#[test]
+fn image_entrypoint_and_cmd_are_classified_when_known() {
+    use pidone::engine::evaluate::ImageConfig;
+    use std::collections::HashMap;
+    let engine = Engine::new(Arc::new(Config::default()), Arc::new(InProcessAnalyzer)).unwrap();
+    let pod = serde_json::json!({"kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": [
+        {"name": "a", "image": "example/a:1"},
+        {"name": "b", "image": "example/b:1", "args": ["--port", "80"]},
+        {"name": "c", "image": "example/a:1", "command": ["/app"]}]}});
+    let mut images = HashMap::new();
+    images.insert(
+        "example/a:1".to_string(),
+        ImageConfig {
+            entrypoint: vec![
+                "sh".into(),
+                "-c".into(),
+                "setup; exec \"$@\"".into(),
+                "sh".into(),
+            ],
+            cmd: vec!["sleep".into(), "infinity".into()],
+            digest: "sha256:aaa".into(),
+        },
+    );
+    images.insert(
+        "example/b:1".to_string(),
+        ImageConfig {
+            entrypoint: vec!["/docker-entrypoint.sh".into()],
+            cmd: vec!["server".into()],
+            digest: "sha256:bbb".into(),
+        },
+    );
+    let ctx = EvalContext {
+        images: Some(&images),
+        ..Default::default()
+    };
+    let eval = engine.evaluate(&pod, &ctx).unwrap().unwrap();
+    let launch: Vec<String> = eval
+        .containers
+        .iter()
+        .map(|c| c.launch.to_string())
+        .collect();
+    assert_eq!(launch, ["exec", "script", "direct"]);
+    assert_eq!(
+        eval.containers[0].analysis.pid1.as_deref(),
+        Some("sleep"),
+        "CMD fills \"$@\""
+    );
+    assert!(
+        eval.findings
+            .iter()
+            .any(|f| f.container == "a" && f.rule.as_str() == "signal-deaf-pid1")
+    );
+    assert_eq!(
+        eval.containers[0].analysis.from_image.as_deref(),
+        Some("sha256:aaa")
+    );
+    assert_eq!(
+        eval.containers[2].analysis.from_image, None,
+        "command overrides the image"
+    );
+}

@@ -1,6 +1,7 @@
 //! From a container's `command` and `args` to a launch: unwrap `env` and friends, recognise
 //! shells and their flags, hand scripts to the analyzer, and classify (DESIGN section 1).
 
+use crate::engine::evaluate::ImageConfig;
 use crate::engine::launch::LaunchClass;
 use crate::engine::script::{
     Dialect, Ending, ScriptAnalyzer, ScriptFacts, ScriptVerdict, UnparsedReason,
@@ -14,6 +15,10 @@ use serde::{Deserialize, Serialize};
 pub enum ArgvField {
     Command,
     Args,
+    /// The image config's `Entrypoint`.
+    ImageEntrypoint,
+    /// The image config's `Cmd`.
+    ImageCmd,
 }
 
 impl ArgvField {
@@ -21,6 +26,8 @@ impl ArgvField {
         match self {
             ArgvField::Command => "command",
             ArgvField::Args => "args",
+            ArgvField::ImageEntrypoint => "image ENTRYPOINT",
+            ArgvField::ImageCmd => "image CMD",
         }
     }
 }
@@ -57,6 +64,9 @@ pub struct LaunchAnalysis {
     pub shell: Option<ShellLaunch>,
     /// The launch was read from `args` with no `command`: pidone assumed no ENTRYPOINT.
     pub from_args: bool,
+    /// The launch (or part of it) came from the image's ENTRYPOINT/CMD, looked up by digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_image: Option<String>,
     /// Why the launch got its class, in a few words for messages.
     pub detail: String,
     /// Byte offsets in the script where `exec ` makes the final command replace the shell.
@@ -268,9 +278,15 @@ pub fn analyze(
     c: &ContainerSpec<'_>,
     long_running: bool,
     analyzer: &dyn ScriptAnalyzer,
+    image: Option<&ImageConfig>,
 ) -> LaunchAnalysis {
     let command = c.command.as_deref().unwrap_or(&[]);
     let args = c.args.as_deref().unwrap_or(&[]);
+    if command.is_empty()
+        && let Some(image) = image
+    {
+        return analyze_with_image(c, long_running, analyzer, image, args);
+    }
     let mut argv: Vec<Arg> = Vec::with_capacity(command.len() + args.len());
     for (index, text) in command.iter().enumerate() {
         argv.push(Arg {
@@ -299,6 +315,7 @@ pub fn analyze(
                 pid1: None,
                 shell: None,
                 from_args: false,
+                from_image: None,
                 detail: if args.is_empty() {
                     "no command: the image ENTRYPOINT runs".into()
                 } else {
@@ -333,6 +350,7 @@ fn classify_argv(
         pid1,
         shell: None,
         from_args: false,
+        from_image: None,
         detail,
         exec_insertions: Vec::new(),
     };
@@ -425,6 +443,7 @@ fn classify_argv(
         pid1: None,
         shell: None,
         from_args: false,
+        from_image: None,
         detail: String::new(),
         exec_insertions: Vec::new(),
     };
@@ -445,6 +464,42 @@ fn classify_argv(
         verdict,
     });
     analysis
+}
+
+/// Kubernetes' rules for the effective argv: `command` replaces ENTRYPOINT (and drops CMD),
+/// `args` replace CMD; with neither, ENTRYPOINT + CMD run.
+fn analyze_with_image(
+    c: &ContainerSpec<'_>,
+    long_running: bool,
+    analyzer: &dyn ScriptAnalyzer,
+    image: &ImageConfig,
+    args: &[String],
+) -> LaunchAnalysis {
+    let mut argv: Vec<Arg> = Vec::new();
+    for (index, text) in image.entrypoint.iter().enumerate() {
+        argv.push(Arg {
+            text: text.clone(),
+            slot: ArgvSlot {
+                field: ArgvField::ImageEntrypoint,
+                index,
+            },
+        });
+    }
+    let (tail, field) = if c.args.is_some() {
+        (args, ArgvField::Args)
+    } else {
+        (image.cmd.as_slice(), ArgvField::ImageCmd)
+    };
+    for (index, text) in tail.iter().enumerate() {
+        argv.push(Arg {
+            text: text.clone(),
+            slot: ArgvSlot { field, index },
+        });
+    }
+    let mut out = classify_argv(&argv, c, long_running, analyzer);
+    out.detail = format!("{} (launch from the image {})", out.detail, image.digest);
+    out.from_image = Some(image.digest.clone());
+    out
 }
 
 /// Resolves `"$@"`, `$1`... against the shell's positional parameters (`operands[0]` is `$0`).

@@ -9,6 +9,7 @@ use crate::engine::side_agents::SideAgentMatcher;
 use crate::engine::workload::{self, ContainerSpec, ObjectRef, Section, Workload, WorkloadError};
 use serde::Serialize;
 use serde_json::Value;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 pub const ANNOTATION_IGNORE: &str = "pidone.io/ignore";
@@ -30,6 +31,18 @@ pub struct EvalContext<'a> {
     /// The namespace from the admission request (authoritative when the object has none).
     pub namespace: Option<&'a str>,
     pub native_sidecars: NativeSidecarSupport,
+    /// ENTRYPOINT and CMD of images, looked up by the caller (the engine does no I/O), keyed by
+    /// the image reference as written in the pod.
+    pub images: Option<&'a HashMap<String, ImageConfig>>,
+}
+
+/// What an image runs when the pod does not say: its config's `Entrypoint` and `Cmd`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
+pub struct ImageConfig {
+    pub entrypoint: Vec<String>,
+    pub cmd: Vec<String>,
+    /// The digest the look-up resolved the reference to.
+    pub digest: String,
 }
 
 impl Default for EvalContext<'_> {
@@ -37,6 +50,7 @@ impl Default for EvalContext<'_> {
         EvalContext {
             namespace: None,
             native_sidecars: NativeSidecarSupport::Supported,
+            images: None,
         }
     }
 }
@@ -200,7 +214,12 @@ impl Engine {
             } else {
                 !w.finite
             };
-            let analysis = argv::analyze(c, long_running, self.analyzer.as_ref());
+            let analysis = argv::analyze(
+                c,
+                long_running,
+                self.analyzer.as_ref(),
+                ctx.images.and_then(|m| m.get(&c.image)),
+            );
             let side_agent = c.section == Section::Containers && has_main && is_agent(c);
             let report = ContainerReport {
                 container: c.name.clone(),
