@@ -19,6 +19,8 @@ struct Cli {
 enum Command {
     /// Check manifests (files, directories, stdin) and report what pidone would do.
     Audit(cli::audit::AuditArgs),
+    /// Print the manifests as enforce mode would admit them (or a diff with --diff).
+    Fix(cli::fix::FixArgs),
     /// Explain a rule: why it matters and how to fix it by hand.
     Explain {
         /// A rule id, e.g. shell-no-exec; omit to list the rules.
@@ -30,6 +32,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Audit(args) => cli::audit::run(args),
+        Command::Fix(args) => cli::fix::run(args),
         Command::Explain { rule } => match cli::explain_cmd::run(rule.as_deref()) {
             Ok(text) => {
                 print!("{text}");

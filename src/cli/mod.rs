@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod explain_cmd;
+pub mod fix;
 pub mod input;
 pub mod report;
 pub mod sarif;

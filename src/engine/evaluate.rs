@@ -69,6 +69,10 @@ pub struct ContainerReport {
     /// Named a side agent (by image or annotation) next to a main container.
     #[serde(skip)]
     pub side_agent: bool,
+    /// The launch class the container would have as a native sidecar (side agents of finite
+    /// pods only).
+    #[serde(skip)]
+    pub as_sidecar: Option<LaunchClass>,
 }
 
 /// One rule hit, with what enforce mode would do about it.
@@ -221,6 +225,18 @@ impl Engine {
                 ctx.images.and_then(|m| m.get(&c.image)),
             );
             let side_agent = c.section == Section::Containers && has_main && is_agent(c);
+            // A side agent of a finite pod becomes long-running once it is a native sidecar:
+            // its launch must hold up as one, or moving it would only trade one finding for
+            // another (a wrapper that polls a stop file turns into a resident shell).
+            let as_sidecar = (side_agent && !long_running).then(|| {
+                argv::analyze(
+                    c,
+                    true,
+                    self.analyzer.as_ref(),
+                    ctx.images.and_then(|m| m.get(&c.image)),
+                )
+                .class
+            });
             let report = ContainerReport {
                 container: c.name.clone(),
                 section: c.section,
@@ -228,6 +244,7 @@ impl Engine {
                 launch: analysis.class,
                 analysis,
                 side_agent,
+                as_sidecar,
             };
             crate::engine::findings::collect(
                 &self.config,

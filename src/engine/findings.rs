@@ -54,9 +54,17 @@ pub fn collect(
     if !regular_init {
         match a.class {
             LaunchClass::NoExec if long_running => {
-                let fallback = a.exec_insertions.is_empty().then(|| {
-                    "the final command runs in a subshell, pipeline or function, where exec cannot be inserted".to_string()
-                });
+                let from_image = a.from_image.is_some()
+                    && a.shell.as_ref().is_some_and(|s| {
+                        matches!(s.script_slot.field, crate::engine::argv::ArgvField::ImageEntrypoint | crate::engine::argv::ArgvField::ImageCmd)
+                    });
+                let fallback = if from_image {
+                    Some("the script is in the image's ENTRYPOINT/CMD, which pidone does not rewrite".to_string())
+                } else {
+                    a.exec_insertions.is_empty().then(|| {
+                        "the final command runs in a subshell, pipeline or function, where exec cannot be inserted".to_string()
+                    })
+                };
                 push(
                     RuleId::ShellNoExec,
                     format!("container {name:?}: {}; the kubelet's SIGTERM goes to the shell, which ignores it{assumed}", a.detail),
@@ -106,7 +114,17 @@ pub fn collect(
 
     if report.side_agent {
         let fallback = match &ctx.native_sidecars {
-            NativeSidecarSupport::Supported => None,
+            NativeSidecarSupport::Supported => match report.as_sidecar {
+                Some(
+                    class @ (LaunchClass::Multi
+                    | LaunchClass::Resident
+                    | LaunchClass::NoExec
+                    | LaunchClass::Unparsed),
+                ) => Some(format!(
+                    "as a native sidecar its launch would be {class}: change its command to run the agent alone (exec), then it can move"
+                )),
+                _ => None,
+            },
             NativeSidecarSupport::Unsupported(why) => {
                 Some(format!("native sidecars are not available: {why}"))
             }

@@ -1,0 +1,398 @@
+//! Which fixes apply to an evaluated object, and the patch that makes them.
+
+use super::{INIT_NAME, INIT_PATH, diff, exec_rewrite, init_inject, sidecar};
+use crate::engine::Engine;
+use crate::engine::argv::ArgvField;
+use crate::engine::config::{Action, Config, InitStrategy, SidecarPosition};
+use crate::engine::evaluate::{ANNOTATION_MUTATIONS, ContainerReport, EvalContext, Evaluation};
+use crate::engine::rules::RuleId;
+use crate::engine::workload::Section;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MutationKind {
+    /// `exec` inserted before the final command.
+    Exec,
+    /// Moved to `initContainers` with `restartPolicy: Always`.
+    Sidecar,
+    /// Runs under pidone-init (or the pod shares its process namespace).
+    Init,
+}
+
+impl MutationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MutationKind::Exec => "exec",
+            MutationKind::Sidecar => "sidecar",
+            MutationKind::Init => "init",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Mutation {
+    pub kind: MutationKind,
+    pub container: String,
+}
+
+/// The fixes for one object: patch operations (RFC 6902, as JSON), what they change, and
+/// warnings for fixes that could not apply.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct MutationPlan {
+    pub patch: Vec<Value>,
+    pub mutations: Vec<Mutation>,
+    pub warnings: Vec<String>,
+}
+
+impl MutationPlan {
+    pub fn is_empty(&self) -> bool {
+        self.patch.is_empty()
+    }
+
+    /// The patch as the json-patch crate's type.
+    pub fn json_patch(&self) -> Result<json_patch::Patch, serde_json::Error> {
+        serde_json::from_value(Value::Array(self.patch.clone()))
+    }
+
+    /// `exec:app,sidecar:log-agent,init:app`, the value of `pidone.io/mutations`.
+    pub fn summary(&self) -> String {
+        self.mutations
+            .iter()
+            .map(|m| format!("{}:{}", m.kind.as_str(), m.container))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+/// Rules whose fix is running the container under an init.
+const INIT_FIXES: [RuleId; 5] = [
+    RuleId::MultiProcess,
+    RuleId::ShellResident,
+    RuleId::ScriptEntrypoint,
+    RuleId::ShellUnparsed,
+    RuleId::SignalDeafPid1,
+];
+
+fn index_of(report: &ContainerReport) -> Option<usize> {
+    report.pointer.rsplit('/').next()?.parse().ok()
+}
+
+fn slot_key(field: ArgvField) -> Option<&'static str> {
+    match field {
+        ArgvField::Command => Some("command"),
+        ArgvField::Args => Some("args"),
+        ArgvField::ImageEntrypoint | ArgvField::ImageCmd => None,
+    }
+}
+
+/// Plans the mutations enforce mode makes to `object`, starting from its evaluation `first`.
+///
+/// Fixes can reveal further findings (an exec'd `sleep` is signal-deaf; a moved agent is a
+/// long-running sidecar now), so edits repeat on the edited copy until nothing changes; the
+/// patch is the difference between the original and the final copy. This is what makes a
+/// reinvocation on the patched object find nothing to do.
+pub fn plan(
+    engine: &Engine,
+    object: &Value,
+    ctx: &EvalContext<'_>,
+    first: &Evaluation,
+) -> MutationPlan {
+    let mut out = MutationPlan::default();
+    if first.exempt {
+        return out;
+    }
+    let config = engine.config();
+    let tpl = first.template_pointer;
+    let spec_path = format!("{tpl}/spec");
+    let Some(original_spec) = object.pointer(&spec_path) else {
+        return out;
+    };
+    let mut current = object.clone();
+    let mut eval = first.clone();
+    for _ in 0..4 {
+        let Some(spec) = current.pointer_mut(&spec_path) else {
+            break;
+        };
+        if !edit_round(spec, &eval, config, &mut out) {
+            break;
+        }
+        match engine.evaluate(&current, ctx) {
+            Ok(Some(next)) => eval = next,
+            _ => break,
+        }
+    }
+    let Some(spec) = current.pointer(&spec_path) else {
+        return MutationPlan::default();
+    };
+    let list = |s: &Value, key: &str| -> Option<Vec<Value>> {
+        s.get(key).and_then(Value::as_array).cloned()
+    };
+    for key in ["initContainers", "containers"] {
+        let new = list(spec, key).unwrap_or_default();
+        diff::container_list(
+            &format!("{spec_path}/{key}"),
+            list(original_spec, key).as_deref(),
+            &new,
+            &mut out.patch,
+        );
+    }
+    for key in ["volumes", "shareProcessNamespace"] {
+        if let Some(value) = spec.get(key)
+            && original_spec.get(key) != Some(value)
+        {
+            // `add` of the whole value: applying the patch twice changes nothing.
+            out.patch
+                .push(json!({"op": "add", "path": format!("{spec_path}/{key}"), "value": value}));
+        }
+    }
+    if out.patch.is_empty() {
+        out.mutations.clear();
+        return out;
+    }
+    let metadata_path = format!("{tpl}/metadata");
+    let metadata = object.pointer(&metadata_path);
+    let previous = metadata
+        .and_then(|m| {
+            m.pointer(&format!(
+                "/annotations/{}",
+                super::escape_token(ANNOTATION_MUTATIONS)
+            ))
+        })
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let summary = out.summary();
+    let value = if previous.is_empty() {
+        summary
+    } else {
+        format!("{previous},{summary}")
+    };
+    diff::set_annotation(
+        &metadata_path,
+        metadata,
+        ANNOTATION_MUTATIONS,
+        &value,
+        &mut out.patch,
+    );
+
+    // Never hand out a patch that does not apply: check it on a copy.
+    let applies = out.json_patch().ok().is_some_and(|p| {
+        let mut copy = object.clone();
+        json_patch::patch(&mut copy, &p).is_ok()
+    });
+    if !applies {
+        out.warnings.push(
+            "pidone computed a patch that does not apply; the object was left unchanged".into(),
+        );
+        out.patch.clear();
+        out.mutations.clear();
+    }
+    out
+}
+
+fn record(out: &mut MutationPlan, kind: MutationKind, container: &str) {
+    let m = Mutation {
+        kind,
+        container: container.to_string(),
+    };
+    if !out.mutations.contains(&m) {
+        out.mutations.push(m);
+    }
+}
+
+fn warn(out: &mut MutationPlan, text: String) {
+    if !out.warnings.contains(&text) {
+        out.warnings.push(text);
+    }
+}
+
+/// One round of edits on the pod spec; returns whether anything changed.
+fn edit_round(
+    spec: &mut Value,
+    eval: &Evaluation,
+    config: &Config,
+    out: &mut MutationPlan,
+) -> bool {
+    let list = |key: &str| -> Vec<Value> {
+        spec.get(key)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let mut containers = list("containers");
+    let mut inits = list("initContainers");
+    let before = (containers.clone(), inits.clone());
+
+    let mut moved: Vec<usize> = Vec::new();
+    let mut wraps: Vec<(Section, usize, bool, String)> = Vec::new();
+    let mut share_pid_ns = false;
+
+    for report in &eval.containers {
+        let Some(index) = index_of(report) else {
+            continue;
+        };
+        let mine = |rule: RuleId| {
+            eval.findings
+                .iter()
+                .find(|f| f.pointer == report.pointer && f.rule == rule)
+        };
+
+        if let Some(f) = mine(RuleId::ShellNoExec)
+            && f.action == Action::Mutate
+            && let Some(shell) = &report.analysis.shell
+            && let Some(key) = slot_key(shell.script_slot.field)
+            && let Some(script) =
+                exec_rewrite::insert_exec(&shell.script, &report.analysis.exec_insertions)
+        {
+            let target = match report.section {
+                Section::Containers => containers.get_mut(index),
+                Section::InitContainers => inits.get_mut(index),
+            };
+            if let Some(slot) = target
+                .and_then(|c| c.get_mut(key))
+                .and_then(|v| v.get_mut(shell.script_slot.index))
+            {
+                *slot = Value::String(script);
+                record(out, MutationKind::Exec, &report.container);
+            }
+        }
+
+        if let Some(f) = mine(RuleId::SideAgent)
+            && f.action == Action::Mutate
+            && report.section == Section::Containers
+        {
+            moved.push(index);
+            record(out, MutationKind::Sidecar, &report.container);
+            continue;
+        }
+
+        if eval.inject_init
+            && let Some(f) = INIT_FIXES.iter().find_map(|r| mine(*r))
+        {
+            if config.init_injection.strategy == InitStrategy::ShareProcessNamespace {
+                share_pid_ns = true;
+                record(out, MutationKind::Init, &report.container);
+                continue;
+            }
+            if config.init_injection.image.is_empty() {
+                warn(
+                    out,
+                    format!(
+                        "pidone cannot run container {:?} under an init: initInjection.image is not set",
+                        report.container
+                    ),
+                );
+                continue;
+            }
+            let has_command = report.analysis.from_image.is_none()
+                && containers_of(report.section, &containers, &inits, index)
+                    .and_then(|c| c.get("command"))
+                    .and_then(Value::as_array)
+                    .is_some_and(|c| !c.is_empty());
+            if !has_command {
+                warn(
+                    out,
+                    format!(
+                        "pidone cannot run container {:?} under an init: it has no command (the image's ENTRYPOINT runs); set command explicitly",
+                        report.container
+                    ),
+                );
+                continue;
+            }
+            wraps.push((
+                report.section,
+                index,
+                f.rule == RuleId::MultiProcess,
+                report.container.clone(),
+            ));
+        }
+    }
+
+    for (section, index, group, name) in &wraps {
+        let target = match section {
+            Section::Containers => containers.get_mut(*index),
+            Section::InitContainers => inits.get_mut(*index),
+        };
+        if let Some(c) = target
+            && init_inject::wrap(c, *group)
+        {
+            record(out, MutationKind::Init, name);
+        }
+    }
+
+    // Side agents leave `containers`; the installer goes first among init containers.
+    if !moved.is_empty() {
+        let mut sidecars = Vec::new();
+        let mut kept = Vec::with_capacity(containers.len());
+        for (i, c) in containers.into_iter().enumerate() {
+            if moved.contains(&i) {
+                sidecars.push(sidecar::as_native_sidecar(&c));
+            } else {
+                kept.push(c);
+            }
+        }
+        containers = kept;
+        let installer = (inits
+            .first()
+            .and_then(|c| c.get("name"))
+            .and_then(Value::as_str)
+            == Some(INIT_NAME))
+        .then(|| inits.remove(0));
+        inits = match config.side_agents.position {
+            SidecarPosition::First => installer.into_iter().chain(sidecars).chain(inits).collect(),
+            SidecarPosition::Last => installer.into_iter().chain(inits).chain(sidecars).collect(),
+        };
+    }
+    let uses_init = containers
+        .iter()
+        .chain(inits.iter())
+        .any(|c| c.pointer("/command/0").and_then(Value::as_str) == Some(INIT_PATH));
+    let has_installer = inits
+        .iter()
+        .any(|c| c.get("name").and_then(Value::as_str) == Some(INIT_NAME));
+    if uses_init && !has_installer {
+        inits.insert(0, init_inject::installer(&config.init_injection.image));
+    }
+
+    let mut changed = (containers.clone(), inits.clone()) != before;
+    let Some(obj) = spec.as_object_mut() else {
+        return false;
+    };
+    if changed {
+        obj.insert("containers".into(), Value::Array(containers));
+        if !inits.is_empty() {
+            obj.insert("initContainers".into(), Value::Array(inits));
+        }
+    }
+    if uses_init {
+        let volumes = obj
+            .entry("volumes")
+            .or_insert_with(|| Value::Array(Vec::new()));
+        if let Value::Array(v) = volumes
+            && !v
+                .iter()
+                .any(|x| x.get("name").and_then(Value::as_str) == Some(INIT_NAME))
+        {
+            v.push(init_inject::volume());
+            changed = true;
+        }
+    }
+    if share_pid_ns && obj.get("shareProcessNamespace") != Some(&Value::Bool(true)) {
+        obj.insert("shareProcessNamespace".into(), Value::Bool(true));
+        changed = true;
+    }
+    changed
+}
+
+fn containers_of<'a>(
+    section: Section,
+    containers: &'a [Value],
+    inits: &'a [Value],
+    index: usize,
+) -> Option<&'a Value> {
+    match section {
+        Section::Containers => containers.get(index),
+        Section::InitContainers => inits.get(index),
+    }
+}
