@@ -404,25 +404,41 @@ fn explain_every_rule() {
 }
 
 fn audit_stdin(input: &str) -> (Option<i32>, String, String) {
-    let out = pidone(&["audit", "--format", "json", "--fail-on", "never", "-"], Some(input));
-    (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    let out = pidone(
+        &["audit", "--format", "json", "--fail-on", "never", "-"],
+        Some(input),
+    );
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
 fn malformed_yaml_names_file_document_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("broken.yaml");
-    std::fs::write(&path, "apiVersion: v1\nkind: Pod\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: [unclosed\n").unwrap();
+    std::fs::write(
+        &path,
+        "apiVersion: v1\nkind: Pod\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: [unclosed\n",
+    )
+    .unwrap();
     let out = pidone(&["audit", path.to_str().unwrap()], None);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("broken.yaml: document 1: not valid YAML or JSON"), "{err}");
+    assert!(
+        err.contains("broken.yaml: document 1: not valid YAML or JSON"),
+        "{err}"
+    );
     assert!(err.contains("line"), "{err}");
 }
 
 #[test]
 fn command_as_a_string_is_a_clear_error() {
-    let (code, _, err) = audit_stdin("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - {name: a, image: x, command: \"sh -c 'app'\"}\n");
+    let (code, _, err) = audit_stdin(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - {name: a, image: x, command: \"sh -c 'app'\"}\n",
+    );
     assert_eq!(code, Some(2));
     assert!(err.contains("-: document 0: /spec/containers/0/command: expected an array of strings, found a string"), "{err}");
 }
@@ -432,9 +448,14 @@ fn scalar_document_and_wrong_types_are_errors_not_panics() {
     let (code, _, err) = audit_stdin("just text\n");
     assert_eq!(code, Some(2));
     assert!(err.contains("expected a Kubernetes object"), "{err}");
-    let (code, _, err) = audit_stdin("kind: Deployment\nmetadata: {name: d}\nspec: {template: {spec: {containers: {a: 1}}}}\n");
+    let (code, _, err) = audit_stdin(
+        "kind: Deployment\nmetadata: {name: d}\nspec: {template: {spec: {containers: {a: 1}}}}\n",
+    );
     assert_eq!(code, Some(2));
-    assert!(err.contains("/spec/template/spec/containers: expected an array"), "{err}");
+    assert!(
+        err.contains("/spec/template/spec/containers: expected an array"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -451,7 +472,12 @@ fn huge_script_is_reported_not_fatal() {
 
 #[test]
 fn deep_nesting_is_reported_not_fatal() {
-    for (open, close) in [("{ ", " ; }"), ("( ", " )"), ("if true; then ", "; fi"), ("while false; do ", "; done")] {
+    for (open, close) in [
+        ("{ ", " ; }"),
+        ("( ", " )"),
+        ("if true; then ", "; fi"),
+        ("while false; do ", "; done"),
+    ] {
         let script = open.repeat(3000) + "/app/server" + &close.repeat(3000);
         let pod = serde_json::json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "deep"},
             "spec": {"containers": [{"name": "a", "image": "x", "command": ["sh", "-c", script]}]}});
