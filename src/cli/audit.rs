@@ -39,6 +39,12 @@ pub struct AuditArgs {
     /// Exit 1 when a finding's enforce-mode action is at or above this.
     #[arg(long, value_enum, default_value_t = FailOn::Deny)]
     pub fail_on: FailOn,
+    /// Audit the live objects of the cluster (kubeconfig or in-cluster config) instead of files.
+    #[arg(long, conflicts_with = "paths")]
+    pub cluster: bool,
+    /// With --cluster: only this namespace.
+    #[arg(long, short = 'n', requires = "cluster")]
+    pub namespace: Option<String>,
     /// Table output: list every container, not only those with findings.
     #[arg(long, short)]
     pub verbose: bool,
@@ -128,8 +134,24 @@ pub fn run(args: AuditArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let (manifests, input_errors) = read_all(&args.paths);
-    let mut errors: Vec<String> = input_errors.iter().map(ToString::to_string).collect();
+    let (manifests, mut errors) = if args.cluster {
+        match crate::cli::cluster::read_cluster(args.namespace.as_deref()) {
+            Ok(m) => (m, Vec::new()),
+            Err(e) => {
+                eprintln!("pidone audit: {e}");
+                return ExitCode::from(EXIT_USAGE);
+            }
+        }
+    } else {
+        let (m, input_errors) = read_all(&args.paths);
+        (
+            m,
+            input_errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+        )
+    };
     let Some((report, errors)) = on_big_stack(move || {
         let report = evaluate_all(&engine, &manifests, &mut errors);
         (report, errors)

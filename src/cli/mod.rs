@@ -1,6 +1,7 @@
 //! The offline commands: `audit`, `fix`, `explain`. Thin shells around the engine.
 
 pub mod audit;
+pub mod cluster;
 pub mod explain_cmd;
 pub mod fix;
 pub mod input;
