@@ -19,6 +19,8 @@ pub enum ArgvField {
     ImageEntrypoint,
     /// The image config's `Cmd`.
     ImageCmd,
+    /// Words split out of `env -S '...'` (inside one `command` or `args` entry).
+    EnvSplit,
 }
 
 impl ArgvField {
@@ -28,6 +30,7 @@ impl ArgvField {
             ArgvField::Args => "args",
             ArgvField::ImageEntrypoint => "image ENTRYPOINT",
             ArgvField::ImageCmd => "image CMD",
+            ArgvField::EnvSplit => "env -S string",
         }
     }
 }
@@ -219,6 +222,43 @@ fn unwrap_launchers(mut argv: &[Arg]) -> &[Arg] {
     }
 }
 
+/// `env -S 'sh -c "..."'` (also `--split-string`): env splits the string into words itself,
+/// so the launch inside it is what runs. Returns the argv with the string split, or `None`.
+fn split_env_s(argv: &[Arg]) -> Option<Vec<Arg>> {
+    let first = argv.first()?;
+    if basename(&first.text) != "env" {
+        return None;
+    }
+    let mut i = 1;
+    while let Some(a) = argv.get(i) {
+        let t = a.text.as_str();
+        let (text, consumed) = if t == "-S" || t == "--split-string" {
+            (argv.get(i + 1)?.text.as_str(), 2)
+        } else if let Some(rest) = t.strip_prefix("--split-string=") {
+            (rest, 1)
+        } else if let Some(rest) = t.strip_prefix("-S") {
+            (rest, 1)
+        } else if t.starts_with('-') || t.contains('=') {
+            i += 1;
+            continue;
+        } else {
+            return None;
+        };
+        let words = shell_words::split(text).ok()?;
+        let mut out: Vec<Arg> = argv[..i].to_vec();
+        out.extend(words.into_iter().enumerate().map(|(index, text)| Arg {
+            text,
+            slot: ArgvSlot {
+                field: ArgvField::EnvSplit,
+                index,
+            },
+        }));
+        out.extend(argv[i + consumed..].iter().cloned());
+        return Some(out);
+    }
+    None
+}
+
 /// Parsed shell invocation flags.
 struct ShellArgs {
     /// Index (in the argv after the shell) of the script operand, when `-c` was given.
@@ -354,7 +394,8 @@ fn classify_argv(
         detail,
         exec_insertions: Vec::new(),
     };
-    let argv = unwrap_launchers(argv);
+    let split = split_env_s(argv);
+    let argv = unwrap_launchers(split.as_deref().unwrap_or(argv));
     let Some(first) = argv.first() else {
         return simple(
             LaunchClass::ImageDefault,

@@ -58,8 +58,11 @@ pub fn collect(
                     && a.shell.as_ref().is_some_and(|s| {
                         matches!(s.script_slot.field, crate::engine::argv::ArgvField::ImageEntrypoint | crate::engine::argv::ArgvField::ImageCmd)
                     });
+                let in_env_split = a.shell.as_ref().is_some_and(|s| s.script_slot.field == crate::engine::argv::ArgvField::EnvSplit);
                 let fallback = if from_image {
                     Some("the script is in the image's ENTRYPOINT/CMD, which pidone does not rewrite".to_string())
+                } else if in_env_split {
+                    Some("the script is inside an `env -S` string, which pidone does not rewrite".to_string())
                 } else {
                     a.exec_insertions.is_empty().then(|| {
                         "the final command runs in a subshell, pipeline or function, where exec cannot be inserted".to_string()

@@ -150,9 +150,20 @@ impl<'a> Walker<'a> {
     fn and_or(&mut self, list: &'a AndOrList, ctx: Ctx) -> End {
         let mut result = self.pipeline(&list.first, ctx);
         for next in &list.additional {
-            let (AndOr::And(p) | AndOr::Or(p)) = next;
-            let end = self.pipeline(p, ctx);
-            result = sequence(result, end);
+            match next {
+                // `a && b`: when `a` fails the shell goes on past the list (or exits under
+                // `set -e`); the path that matters is the one through `b`.
+                AndOr::And(p) => {
+                    let end = self.pipeline(p, ctx);
+                    result = sequence(result, end);
+                }
+                // `a || b`: `b` runs only when `a` fails, so both paths are live.
+                AndOr::Or(p) => {
+                    let end = self.pipeline(p, ctx);
+                    let through = sequence(result.clone(), end);
+                    result = combine(vec![result, through]);
+                }
+            }
         }
         result
     }
@@ -338,6 +349,10 @@ impl<'a> Walker<'a> {
                 });
                 return match program {
                     None => End::Builtin("exec".into()),
+                    // `exec echo done` replaces the shell with a builtin's namesake: no app.
+                    Some((_, p)) if BUILTINS.contains(&basename(p)) => {
+                        End::Builtin(format!("exec {p}"))
+                    }
                     Some((i, p)) => {
                         let program = unwrap_program(&args[i..]).unwrap_or_else(|| p.clone());
                         if is_supervisor(&program) {

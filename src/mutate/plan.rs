@@ -83,7 +83,7 @@ fn slot_key(field: ArgvField) -> Option<&'static str> {
     match field {
         ArgvField::Command => Some("command"),
         ArgvField::Args => Some("args"),
-        ArgvField::ImageEntrypoint | ArgvField::ImageCmd => None,
+        ArgvField::ImageEntrypoint | ArgvField::ImageCmd | ArgvField::EnvSplit => None,
     }
 }
 
