@@ -37,7 +37,12 @@ struct ClusterState {
     version_requests: usize,
     list_requests: usize,
     watch_requests: usize,
+    /// Watches from before this resourceVersion get `410 Gone` (history compacted).
+    oldest_rv: u64,
 }
+
+/// Sent to live watches to end them.
+const END_WATCHES: u64 = u64::MAX;
 
 struct Shared {
     state: Mutex<ClusterState>,
@@ -206,6 +211,17 @@ impl FakeApiServer {
         self.shared.state.lock().unwrap().version_requests
     }
 
+    /// Changes a node without a watch event, forgets the history (so resuming watches get
+    /// `410 Gone`) and ends the open watches: only a relist can see the change.
+    fn compact_with_unseen_change(&self, name: &str, kubelet: &str) {
+        let mut st = self.shared.state.lock().unwrap();
+        st.nodes.insert(name.to_string(), kubelet.to_string());
+        st.rv += 1;
+        st.oldest_rv = st.rv;
+        st.log.clear();
+        let _ = self.shared.events.send((END_WATCHES, String::new()));
+    }
+
     /// (list requests, watch requests) so far.
     fn node_requests(&self) -> (usize, usize) {
         let st = self.shared.state.lock().unwrap();
@@ -270,6 +286,17 @@ async fn nodes(
             .get("resourceVersion")
             .and_then(|rv| rv.parse().ok())
             .unwrap_or(0);
+        if from < st.oldest_rv {
+            let gone = json!({"type": "ERROR", "object": {
+                "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                "message": format!("too old resource version: {from} ({})", st.oldest_rv),
+                "reason": "Expired", "code": 410
+            }});
+            return Response::builder()
+                .header("content-type", "application/json")
+                .body(Body::from(gone.to_string() + "\n"))
+                .unwrap();
+        }
         let backlog: Vec<(u64, String)> = st
             .log
             .iter()
@@ -282,6 +309,7 @@ async fn nodes(
         let live = futures::stream::unfold((rx, last), |(mut rx, last)| async move {
             loop {
                 match rx.recv().await {
+                    Ok((END_WATCHES, _)) => return None,
                     Ok((rv, line)) if rv > last => return Some((line, (rx, rv))),
                     Ok(_) => continue,
                     Err(_) => return None,
@@ -560,4 +588,45 @@ async fn no_nodes_yet_depends_on_the_apiserver_version() {
     );
     fake.set_node("first", "v1.30.0");
     eventually(&support, "the first node", is_supported).await;
+}
+
+#[tokio::test]
+async fn an_expired_watch_relists() {
+    let fake = FakeApiServer::started("v1.30.0", &[("a", "v1.30.0")]).await;
+    let support = auto(fake.client_config(), fast()).await;
+    assert_eq!(support.current(), NativeSidecarSupport::Supported);
+    let (lists_before, watches_before) = fake.node_requests();
+
+    fake.compact_with_unseen_change("hidden", "v1.28.1");
+    eventually(&support, "the relist", unsupported_with("node hidden")).await;
+    let (lists, watches) = fake.node_requests();
+    assert!(lists > lists_before, "no relist");
+    // The ended watch was resumed (and got 410 Gone) before the relist.
+    assert!(watches > watches_before);
+}
+
+#[tokio::test]
+async fn dropping_the_handle_stops_the_watch() {
+    let fake = FakeApiServer::started("v1.30.0", &[("a", "v1.30.0")]).await;
+    let support = auto(fake.client_config(), fast()).await;
+    assert_eq!(support.current(), NativeSidecarSupport::Supported);
+    let copy = support.clone();
+    drop(support);
+    // A clone keeps it alive.
+    fake.set_node("b", "v1.28.0");
+    eventually(
+        &copy,
+        "the event through the clone",
+        unsupported_with("node b"),
+    )
+    .await;
+    drop(copy);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let before = fake.node_requests();
+    let versions_before = fake.version_requests();
+    // Were the task alive, this would make it relist (and the refresh would keep asking).
+    fake.compact_with_unseen_change("c", "v1.30.0");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(fake.node_requests(), before);
+    assert_eq!(fake.version_requests(), versions_before);
 }

@@ -281,11 +281,22 @@ struct Publisher {
 impl Publisher {
     /// Changes the facts, decides again, and publishes (and logs) the answer when it changed.
     fn update(&self, change: impl FnOnce(&mut Facts)) {
+        self.update_if(|facts| {
+            change(facts);
+            true
+        });
+    }
+
+    /// Like [`update`](Self::update), but decides again only when `change` returns true (most
+    /// node events are status heartbeats that leave the kubelet version as it was).
+    fn update_if(&self, change: impl FnOnce(&mut Facts) -> bool) {
         let (decision, settled, node_count) = {
             let Ok(mut facts) = self.facts.lock() else {
                 return;
             };
-            change(&mut facts);
+            if !change(&mut facts) {
+                return;
+            }
             let count = facts.nodes.as_ref().map(|n| n.len()).unwrap_or(0);
             (facts.decide(), facts.settled(), count)
         };
@@ -529,10 +540,9 @@ async fn watch_once(
                 }
                 if let Some(name) = node.metadata.name.clone() {
                     let version = kubelet_version(&node);
-                    publisher.update(|f| {
-                        if let Ok(nodes) = &mut f.nodes {
-                            nodes.insert(name, version);
-                        }
+                    publisher.update_if(|f| match &mut f.nodes {
+                        Ok(nodes) => nodes.insert(name, version.clone()).as_ref() != Some(&version),
+                        Err(_) => false,
                     });
                 }
             }
@@ -541,10 +551,9 @@ async fn watch_once(
                     resource_version.clone_from(rv);
                 }
                 if let Some(name) = &node.metadata.name {
-                    publisher.update(|f| {
-                        if let Ok(nodes) = &mut f.nodes {
-                            nodes.remove(name);
-                        }
+                    publisher.update_if(|f| match &mut f.nodes {
+                        Ok(nodes) => nodes.remove(name).is_some(),
+                        Err(_) => false,
                     });
                 }
             }
