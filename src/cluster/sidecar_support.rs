@@ -30,7 +30,7 @@
 //!
 //! # Use
 //!
-//! - Server: `let support = start(config.native_sidecars, || kube::Client::try_default(),
+//! - Server: `let support = start(config.native_sidecars, kube::Client::try_default,
 //!   WatchOptions::default()).await;` then per request
 //!   `EvalContext { native_sidecars: support.current(), .. }`. When a reload changes
 //!   `nativeSidecars`, call [`start`] again and replace the handle; dropping the last clone of a
@@ -609,6 +609,18 @@ mod tests {
             s.current(),
             NativeSidecarSupport::Unsupported("nativeSidecars is never in the config".into())
         );
+    }
+
+    #[tokio::test]
+    async fn the_default_client_is_a_valid_factory() {
+        // Type-checks the server's call; `always` never invokes the factory.
+        let s = start(
+            NativeSidecars::Always,
+            kube::Client::try_default,
+            WatchOptions::default(),
+        )
+        .await;
+        assert_eq!(s.current(), NativeSidecarSupport::Supported);
     }
 
     #[tokio::test]
