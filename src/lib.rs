@@ -5,5 +5,6 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod cluster;
 pub mod engine;
 pub mod mutate;
