@@ -1,8 +1,8 @@
 //! `pidone fix`: the manifests as enforce mode would admit them.
 
 use crate::cli::audit::{EXIT_FINDINGS, EXIT_USAGE, load_config, on_big_stack, read_all};
-use crate::engine::config::{Action, NativeSidecars};
-use crate::engine::evaluate::{EvalContext, NativeSidecarSupport};
+use crate::engine::config::Action;
+use crate::engine::evaluate::EvalContext;
 use crate::engine::{Config, Engine};
 use crate::mutate;
 use clap::Args;
@@ -25,16 +25,6 @@ pub struct FixArgs {
     pub diff: bool,
 }
 
-/// Offline there is no cluster to ask: `auto` counts as supported unless the config says never.
-pub fn offline_sidecar_support(config: &Config) -> NativeSidecarSupport {
-    match config.native_sidecars {
-        NativeSidecars::Never => {
-            NativeSidecarSupport::Unsupported("nativeSidecars is never in the config".into())
-        }
-        NativeSidecars::Auto | NativeSidecars::Always => NativeSidecarSupport::Supported,
-    }
-}
-
 /// One object fixed: the new object, what changed, and what enforce mode would still deny.
 pub struct Fixed {
     pub object: Value,
@@ -45,7 +35,8 @@ pub struct Fixed {
 /// Applies enforce mode's mutations to one object.
 pub fn fix_object(engine: &Engine, object: &Value) -> Result<Fixed, String> {
     let ctx = EvalContext {
-        native_sidecars: offline_sidecar_support(engine.config()),
+        // Offline there is no cluster to ask: `auto` counts as supported.
+        native_sidecars: crate::cluster::offline(engine.config().native_sidecars),
         ..Default::default()
     };
     let Some(eval) = engine.evaluate(object, &ctx).map_err(|e| e.to_string())? else {
