@@ -3,7 +3,7 @@
 use crate::cli::audit::{EXIT_FINDINGS, EXIT_USAGE, load_config, on_big_stack, read_all};
 use crate::engine::config::Action;
 use crate::engine::evaluate::EvalContext;
-use crate::engine::{Config, Engine};
+use crate::engine::Engine;
 use crate::mutate;
 use clap::Args;
 use serde_json::Value;
