@@ -8,11 +8,16 @@
 //!   a PID 1 that has no handler for them, so a shell or `sleep` at PID 1 never stops;
 //! - reap every zombie, including orphans re-parented to it.
 //!
-//! When the main child exits, the init reaps whatever has already exited and exits at once
-//! with the child's exit code (128+N if it died of signal N; `-e CODE` maps CODE to 0). It
-//! does not signal or wait for processes left behind: as PID 1 its exit makes the kernel
-//! kill everything else in the PID namespace, and as a subreaper the leftovers are
-//! re-parented to the next reaper. Waiting would only delay the container's stop.
+//! When the main child exits, the init exits with the child's exit code (128+N if it died of
+//! signal N; `-e CODE` maps CODE to 0). Before that it lingers briefly, at most
+//! [`LINGER`], while descendants are left: it keeps reaping them (and forwarding signals to
+//! the process group) and exits as soon as none is left. It never SIGKILLs them: with `-g`
+//! they already got the stop signal and usually need only milliseconds to finish (a shell
+//! running `app & agent & wait -n` dies of SIGTERM as fast as the programs it started, and
+//! exiting at once would make the kernel kill those mid-flush); after the linger, as PID 1
+//! its exit makes the kernel kill everything left in the PID namespace, and as a subreaper
+//! the leftovers are re-parented to the next reaper. A program that never exits therefore
+//! delays the init's exit by [`LINGER`] at most.
 //!
 //! The binary uses nothing but `std` and `libc`, is built statically (see
 //! `scripts/build-init.sh`), and `--install PATH` copies it elsewhere without a shell.
@@ -28,9 +33,13 @@ use std::ffi::{CString, OsString};
 use std::io::Write;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use args::{Action, RunOptions};
 use status::Ended;
+
+/// How long the init waits for descendants left behind by the main child.
+const LINGER: Duration = Duration::from_millis(500);
 
 /// Signals forwarded to the child.
 const FORWARDED: [libc::c_int; 7] = [
@@ -144,13 +153,37 @@ fn run(opts: RunOptions) -> i32 {
             let _ = sys::send_signal(target, signal);
         }
         let mut main_ended = None;
-        while let Some((pid, raw)) = sys::try_reap() {
+        while let sys::Reaped::Child(pid, raw) = sys::try_reap() {
             if pid == child {
                 main_ended = Ended::from_wait_status(raw);
             }
         }
         if let Some(ended) = main_ended {
+            linger(&set, target);
             return status::exit_code(ended, &opts.remap_to_zero);
+        }
+    }
+}
+
+/// After the main child exited: reap descendants until none is left or [`LINGER`] passed.
+fn linger(set: &sys::SigSet, target: libc::pid_t) {
+    let deadline = Instant::now() + LINGER;
+    loop {
+        match sys::try_reap() {
+            sys::Reaped::Child(..) => continue,
+            sys::Reaped::NoChildren => return,
+            sys::Reaped::NoneExited => {}
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return;
+        }
+        match sys::wait_signal_timeout(set, deadline - now) {
+            Ok(Some(signal)) if signal != libc::SIGCHLD => {
+                let _ = sys::send_signal(target, signal);
+            }
+            Ok(_) => {}
+            Err(_) => return,
         }
     }
 }
@@ -161,7 +194,7 @@ fn reap_until_exit(child: libc::pid_t, remap: &[u8]) -> i32 {
         match sys::reap_blocking() {
             Ok((pid, raw)) if pid == child => {
                 if let Some(ended) = Ended::from_wait_status(raw) {
-                    while sys::try_reap().is_some() {}
+                    while let sys::Reaped::Child(..) = sys::try_reap() {}
                     return status::exit_code(ended, remap);
                 }
             }

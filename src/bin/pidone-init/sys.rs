@@ -85,6 +85,27 @@ pub fn wait_signal(set: &SigSet) -> io::Result<c_int> {
     }
 }
 
+/// Like `wait_signal`, but gives up after `timeout`: `Ok(None)` when it expired.
+pub fn wait_signal_timeout(
+    set: &SigSet,
+    timeout: std::time::Duration,
+) -> io::Result<Option<c_int>> {
+    let ts = libc::timespec {
+        tv_sec: libc::time_t::try_from(timeout.as_secs()).unwrap_or(libc::time_t::MAX),
+        tv_nsec: libc::c_long::try_from(timeout.subsec_nanos()).unwrap_or(0),
+    };
+    // SAFETY: `set.0` and `ts` are initialised; a null siginfo pointer is allowed.
+    let signal = unsafe { libc::sigtimedwait(&set.0, std::ptr::null_mut(), &ts) };
+    if signal >= 0 {
+        return Ok(Some(signal));
+    }
+    let err = io::Error::last_os_error();
+    match err.raw_os_error() {
+        Some(libc::EAGAIN) | Some(libc::EINTR) => Ok(None),
+        _ => Err(err),
+    }
+}
+
 /// Sends `signal` to `pid` (a negative pid names a process group).
 pub fn send_signal(pid: libc::pid_t, signal: c_int) -> io::Result<()> {
     // SAFETY: kill has no memory-safety preconditions.
@@ -94,22 +115,32 @@ pub fn send_signal(pid: libc::pid_t, signal: c_int) -> io::Result<()> {
     Ok(())
 }
 
-/// Reaps one terminated child if there is one, without blocking: `(pid, wait status)`.
-/// `None` when no child has terminated, or when there are no children at all.
-pub fn try_reap() -> Option<(libc::pid_t, c_int)> {
+/// The result of a non-blocking reap.
+pub enum Reaped {
+    /// A child terminated: `(pid, wait status)`.
+    Child(libc::pid_t, c_int),
+    /// Children exist but none has terminated.
+    NoneExited,
+    /// There are no children at all.
+    NoChildren,
+}
+
+/// Reaps one terminated child if there is one, without blocking.
+pub fn try_reap() -> Reaped {
     loop {
         let mut status: c_int = 0;
         // SAFETY: `status` is a valid, writable c_int.
         let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
         if pid > 0 {
-            return Some((pid, status));
+            return Reaped::Child(pid, status);
         }
         if pid == 0 {
-            return None;
+            return Reaped::NoneExited;
         }
-        if io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
-            // ECHILD: nothing left to reap.
-            return None;
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            // ECHILD; nothing else is possible with these arguments.
+            return Reaped::NoChildren;
         }
     }
 }
@@ -293,7 +324,11 @@ fn exec_child(plan: &ExecPlan, restore: &ChildRestore<'_>, report_fd: c_int) -> 
             errno = libc::EACCES;
         }
         let bytes = errno.to_ne_bytes();
-        libc::write(report_fd, bytes.as_ptr().cast::<libc::c_void>(), bytes.len());
+        libc::write(
+            report_fd,
+            bytes.as_ptr().cast::<libc::c_void>(),
+            bytes.len(),
+        );
         libc::_exit(127)
     }
 }
