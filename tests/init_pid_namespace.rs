@@ -1,0 +1,864 @@
+//! Proof by execution: real processes in real PID namespaces.
+//!
+//! Every scenario starts a "container" with `unshare --pid --fork --mount-proc`, so its
+//! command is PID 1 of a fresh PID namespace, and stops it like the kubelet does: SIGTERM to
+//! PID 1, a grace period, then SIGKILL. The application is `examples/fake_app.rs`: on SIGTERM
+//! it writes a marker file ("flushed") and exits 0, and it can orphan grandchildren to make
+//! zombies. `cargo test` builds the example; if it is missing, the tests build it.
+//!
+//! The tests need root, `unshare` and the Debian shells and inits listed in
+//! `.ci/apt-packages.txt`; without them they print why and return.
+
+use std::ffi::OsStr;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+/// Time the kubelet emulation waits between SIGTERM and SIGKILL.
+const GRACE: Duration = Duration::from_secs(2);
+/// What the contract calls a prompt stop.
+const PROMPT: Duration = Duration::from_secs(1);
+/// Generous bound for anything that is not a contract timing.
+const PATIENCE: Duration = Duration::from_secs(15);
+/// Grandchildren orphaned in the zombie scenario.
+const ORPHANS: usize = 3;
+
+// ---------------------------------------------------------------------------------------
+// Environment
+
+/// One scenario run's files. Holds the lock that serialises containers: drop an `Env`
+/// before creating the next one.
+struct Env {
+    dir: tempfile::TempDir,
+    app: PathBuf,
+    pidone_init: PathBuf,
+    _serial: MutexGuard<'static, ()>,
+}
+
+/// Containers run one at a time so that timings do not depend on the other tests.
+fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Env {
+    /// The environment, or `None` after printing why the test cannot run here.
+    fn new(test: &str) -> Option<Env> {
+        if let Err(reason) = prerequisites() {
+            eprintln!("skipping {test}: {reason}");
+            return None;
+        }
+        let app = match fake_app() {
+            Ok(app) => app.clone(),
+            Err(reason) => panic!("cannot build the fake app: {reason}"),
+        };
+        let pidone_init = match pidone_init() {
+            Ok(path) => path.clone(),
+            Err(reason) => panic!("{reason}"),
+        };
+        let serial = serial();
+        let dir = tempfile::Builder::new()
+            .prefix("pidone-init-test")
+            .tempdir()
+            .expect("temp dir");
+        Some(Env {
+            dir,
+            app,
+            pidone_init,
+            _serial: serial,
+        })
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Shell words that start fake app `name`.
+    fn app(&self, name: &str) -> String {
+        format!(
+            "{} --marker {} --ready {}",
+            self.app.display(),
+            self.path(&format!("{name}.flushed")).display(),
+            self.path(&format!("{name}.ready")).display()
+        )
+    }
+
+    fn flushed(&self, name: &str) -> bool {
+        std::fs::read_to_string(self.path(&format!("{name}.flushed")))
+            .is_ok_and(|text| text == "flushed")
+    }
+}
+
+fn prerequisites() -> Result<(), String> {
+    static CHECK: OnceLock<Result<(), String>> = OnceLock::new();
+    CHECK
+        .get_or_init(|| {
+            // SAFETY: geteuid has no preconditions.
+            if unsafe { libc::geteuid() } != 0 {
+                return Err("needs root for unshare --pid".into());
+            }
+            let probe = Command::new("unshare")
+                .args(["--pid", "--fork", "--mount-proc", "true"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+            match probe {
+                Ok(status) if status.success() => {}
+                Ok(status) => {
+                    return Err(format!("unshare --pid --fork --mount-proc fails: {status}"));
+                }
+                Err(err) => return Err(format!("cannot run unshare: {err}")),
+            }
+            for tool in ["dash", "bash", "busybox", "sleep", "sh"] {
+                if which(tool).is_none() {
+                    return Err(format!(
+                        "{tool} is not installed (see .ci/apt-packages.txt)"
+                    ));
+                }
+            }
+            Ok(())
+        })
+        .clone()
+}
+
+fn which(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+}
+
+/// A private copy of the `pidone-init` under test, checked to be this build. Other builds
+/// that share the target directory (another checkout of the package) may replace
+/// `target/<profile>/pidone-init` while the tests run; the copy is immune to that.
+fn pidone_init() -> &'static Result<PathBuf, String> {
+    static INIT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    INIT.get_or_init(|| {
+        let built = Path::new(env!("CARGO_BIN_EXE_pidone-init"));
+        let version = Command::new(built)
+            .arg("--version")
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", built.display()))?;
+        let expected = format!("pidone-init {}\n", env!("CARGO_PKG_VERSION"));
+        if version.stdout != expected.as_bytes() {
+            return Err(format!(
+                "{} is not this build of pidone-init (--version printed {:?}); another build \
+                 sharing the target directory may have replaced it",
+                built.display(),
+                String::from_utf8_lossy(&version.stdout)
+            ));
+        }
+        let dir = built
+            .parent()
+            .ok_or("unexpected binary location")?
+            .join("pidone-init-tests");
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let copy = dir.join(format!("pidone-init.{}", std::process::id()));
+        let dest = dir.join("pidone-init");
+        std::fs::copy(built, &copy).map_err(|e| format!("copy pidone-init: {e}"))?;
+        std::fs::rename(&copy, &dest).map_err(|e| format!("rename pidone-init: {e}"))?;
+        Ok(dest)
+    })
+}
+
+/// The fake app binary: built by `cargo test` with the other examples, or built here.
+fn fake_app() -> &'static Result<PathBuf, String> {
+    static APP: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    APP.get_or_init(|| {
+        // The test binary is <target>/<profile>/deps/<name>; examples are in
+        // <target>/<profile>/examples/.
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .ok_or("unexpected test binary location")?;
+        let app = profile_dir.join("examples").join("fake_app");
+        if app.is_file() {
+            return Ok(app);
+        }
+        let target_dir = profile_dir.parent().ok_or("unexpected target layout")?;
+        let mut cargo = Command::new(env!("CARGO"));
+        cargo
+            .args(["build", "--quiet", "--example", "fake_app", "--target-dir"])
+            .arg(target_dir)
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        match profile_dir.file_name().and_then(OsStr::to_str) {
+            Some("debug") => {}
+            Some("release") => {
+                cargo.arg("--release");
+            }
+            Some(other) => {
+                cargo.args(["--profile", other]);
+            }
+            None => return Err("unexpected profile directory".into()),
+        }
+        let status = cargo.status().map_err(|e| format!("cargo: {e}"))?;
+        if !status.success() || !app.is_file() {
+            return Err(format!("cargo build --example fake_app: {status}"));
+        }
+        Ok(app)
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Containers
+
+/// A command running as PID 1 of its own PID namespace.
+struct Container {
+    unshare: Child,
+    /// Host pid of the namespace's PID 1.
+    pid1: i32,
+}
+
+/// How a container ended.
+#[derive(Debug)]
+struct Stopped {
+    /// It exited after SIGTERM, within the grace period.
+    by_term: bool,
+    /// From SIGTERM to exit.
+    elapsed: Duration,
+    /// Exit code of PID 1, 128+N for signal N.
+    code: i32,
+}
+
+fn code_of(status: ExitStatus) -> i32 {
+    status
+        .code()
+        .or_else(|| status.signal().map(|s| 128 + s))
+        .unwrap_or(-1)
+}
+
+impl Container {
+    fn start(argv: &[String]) -> Container {
+        let unshare = Command::new("unshare")
+            .args(["--pid", "--fork", "--mount-proc", "--"])
+            .args(argv)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("spawn unshare");
+        let parent = unshare.id() as i32;
+        let mut container = Container { unshare, pid1: 0 };
+        // A command that exits at once may be gone before it is seen; `pid1` stays 0 then.
+        let found = poll(PATIENCE, || match container.unshare.try_wait() {
+            Ok(Some(_)) => Some(0),
+            _ => child_of(parent),
+        });
+        container.pid1 = found.unwrap_or_else(|| panic!("no PID 1 for {argv:?}"));
+        container
+    }
+
+    /// Processes of the namespace, seen through its own /proc: (pid in namespace, state,
+    /// command name).
+    fn processes(&self) -> Vec<(u32, char, String)> {
+        if self.pid1 <= 0 {
+            return Vec::new();
+        }
+        let proc_dir = PathBuf::from(format!("/proc/{}/root/proc", self.pid1));
+        let Ok(entries) = std::fs::read_dir(proc_dir) else {
+            return Vec::new();
+        };
+        let mut found = Vec::new();
+        for entry in entries.filter_map(Result::ok) {
+            let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse().ok()) else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
+            let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+                continue;
+            };
+            let comm = stat[open + 1..close].to_string();
+            let state = stat[close + 1..].trim_start().chars().next().unwrap_or('?');
+            found.push((pid, state, comm));
+        }
+        found
+    }
+
+    /// State of the container for failure messages.
+    fn diagnose(&mut self) -> String {
+        format!(
+            "PID 1 is host pid {}, unshare {:?}, processes {:?}",
+            self.pid1,
+            self.unshare.try_wait(),
+            self.processes()
+        )
+    }
+
+    fn zombies(&self) -> usize {
+        self.processes().iter().filter(|p| p.1 == 'Z').count()
+    }
+
+    fn has_process(&self, comm: &str) -> bool {
+        self.processes().iter().any(|p| p.2 == comm && p.1 != 'Z')
+    }
+
+    /// The kubelet's stop: SIGTERM to PID 1, `GRACE`, then SIGKILL.
+    fn stop(mut self) -> Stopped {
+        assert!(self.pid1 > 0, "the container exited before it was stopped");
+        let sent = Instant::now();
+        signal(self.pid1, libc::SIGTERM);
+        if let Some(status) = poll(GRACE, || self.unshare.try_wait().ok().flatten()) {
+            return Stopped {
+                by_term: true,
+                elapsed: sent.elapsed(),
+                code: code_of(status),
+            };
+        }
+        signal(self.pid1, libc::SIGKILL);
+        let status = poll(PATIENCE, || self.unshare.try_wait().ok().flatten())
+            .expect("container survives SIGKILL");
+        Stopped {
+            by_term: false,
+            elapsed: sent.elapsed(),
+            code: code_of(status),
+        }
+    }
+
+    /// Waits for the container to exit by itself.
+    fn wait_exit(mut self) -> i32 {
+        let status = poll(PATIENCE, || self.unshare.try_wait().ok().flatten())
+            .expect("container did not exit by itself");
+        code_of(status)
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        if let Ok(None) = self.unshare.try_wait() {
+            if self.pid1 > 0 {
+                signal(self.pid1, libc::SIGKILL);
+            }
+            let _ = self.unshare.kill();
+            let _ = self.unshare.wait();
+        }
+    }
+}
+
+fn signal(pid: i32, sig: i32) {
+    // SAFETY: kill has no memory-safety preconditions; `pid` is a positive host pid.
+    unsafe {
+        libc::kill(pid, sig);
+    }
+}
+
+/// The child of `parent`, from the host's /proc.
+fn child_of(parent: i32) -> Option<i32> {
+    let children = std::fs::read_to_string(format!("/proc/{parent}/task/{parent}/children"));
+    if let Ok(text) = children
+        && let Some(first) = text.split_whitespace().next()
+    {
+        return first.parse().ok();
+    }
+    for entry in std::fs::read_dir("/proc").ok()?.filter_map(Result::ok) {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(status) = std::fs::read_to_string(entry.path().join("status")) else {
+            continue;
+        };
+        let ppid = status
+            .lines()
+            .find_map(|l| l.strip_prefix("PPid:"))
+            .and_then(|v| v.trim().parse::<i32>().ok());
+        if ppid == Some(parent) {
+            return Some(pid);
+        }
+    }
+    None
+}
+
+fn poll<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let start = Instant::now();
+    loop {
+        if let Some(value) = check() {
+            return Some(value);
+        }
+        if start.elapsed() >= limit {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn wait_ready(env: &Env, names: &[&str], container: &mut Container) {
+    let ready = poll(PATIENCE, || {
+        names
+            .iter()
+            .all(|n| env.path(&format!("{n}.ready")).exists())
+            .then_some(())
+    });
+    assert!(
+        ready.is_some(),
+        "apps {names:?} never became ready: {}",
+        container.diagnose()
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Launches
+
+fn words(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+/// The launch pidone would admit instead of `argv`. A shell script whose last command runs
+/// in the foreground gets `exec` before it; anything else (background jobs, a program deaf
+/// to SIGTERM) runs under `pidone-init -g --`. Stands in for the engine's output.
+fn fixed_launch(argv: &[String], init: &Path) -> Vec<String> {
+    if let [shell @ .., flag, script] = argv
+        && !shell.is_empty()
+        && flag == "-c"
+        && !script.contains('&')
+        && let Some((setup, last)) = script.rsplit_once("; ")
+    {
+        let mut fixed = argv[..argv.len() - 1].to_vec();
+        fixed.push(format!("{setup}; exec {last}"));
+        return fixed;
+    }
+    let mut fixed = vec![init.display().to_string(), "-g".into(), "--".into()];
+    fixed.extend(argv.iter().cloned());
+    fixed
+}
+
+/// The inits compared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Init {
+    PidoneInit,
+    Tini,
+    DumbInit,
+    Catatonit,
+}
+
+const INITS: [Init; 4] = [
+    Init::PidoneInit,
+    Init::Tini,
+    Init::DumbInit,
+    Init::Catatonit,
+];
+
+impl Init {
+    fn name(self) -> &'static str {
+        match self {
+            Init::PidoneInit => "pidone-init",
+            Init::Tini => "tini",
+            Init::DumbInit => "dumb-init",
+            Init::Catatonit => "catatonit",
+        }
+    }
+
+    /// The words before the command, with process-group forwarding, and with exit code
+    /// `remap` mapped to 0 where the init can do that (`None` if it cannot).
+    fn prefix(self, env: &Env, remap: Option<u8>) -> Option<Vec<String>> {
+        let program = match self {
+            Init::PidoneInit => env.pidone_init.display().to_string(),
+            other => which(other.name())?.display().to_string(),
+        };
+        let mut words = vec![program];
+        match self {
+            Init::PidoneInit | Init::Tini | Init::Catatonit => words.push("-g".into()),
+            // dumb-init signals the child's whole session by default.
+            Init::DumbInit => {}
+        }
+        if let Some(code) = remap {
+            match self {
+                Init::PidoneInit | Init::Tini => words.extend(["-e".into(), code.to_string()]),
+                Init::DumbInit | Init::Catatonit => return None,
+            }
+        }
+        words.push("--".into());
+        Some(words)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Scenarios
+
+/// The scenarios, each a launch whose behaviour is checked.
+#[derive(Clone, Copy, Debug)]
+enum Scenario {
+    /// 1. `sh -c 'setup; app'` with dash.
+    NoExecDash,
+    /// 2. `bash -c 'app & agent & wait -n'`.
+    MultiBash,
+    /// 2. `dash -c 'app & agent & wait'`.
+    MultiDash,
+    /// 3. an app at PID 1 whose children orphan grandchildren.
+    Zombies,
+    /// 4. `sleep infinity`.
+    SleepInfinity,
+    /// 5. the command exits 3.
+    Exit3,
+    /// 5. the command is killed by SIGKILL.
+    Killed,
+    /// 5. the command dies of SIGTERM and 143 is remapped to 0.
+    Remap143,
+}
+
+const SCENARIOS: [Scenario; 8] = [
+    Scenario::NoExecDash,
+    Scenario::MultiBash,
+    Scenario::MultiDash,
+    Scenario::Zombies,
+    Scenario::SleepInfinity,
+    Scenario::Exit3,
+    Scenario::Killed,
+    Scenario::Remap143,
+];
+
+/// What happened in one run, and whether that is the behaviour a good init gives.
+#[derive(Debug)]
+struct Verdict {
+    pass: bool,
+    detail: String,
+}
+
+impl Scenario {
+    fn name(self) -> &'static str {
+        match self {
+            Scenario::NoExecDash => "1 dash -c 'setup; app'",
+            Scenario::MultiBash => "2 bash -c 'app & agent & wait -n'",
+            Scenario::MultiDash => "2 dash -c 'app & agent & wait'",
+            Scenario::Zombies => "3 orphaned grandchildren",
+            Scenario::SleepInfinity => "4 sleep infinity",
+            Scenario::Exit3 => "5 exit 3",
+            Scenario::Killed => "5 SIGKILL",
+            Scenario::Remap143 => "5 -e 143",
+        }
+    }
+
+    /// The original launch (without any init).
+    fn launch(self, env: &Env) -> Vec<String> {
+        match self {
+            Scenario::NoExecDash => vec![
+                "dash".into(),
+                "-c".into(),
+                format!("true setup; {}", env.app("app")),
+            ],
+            Scenario::MultiBash => vec![
+                "bash".into(),
+                "-c".into(),
+                format!("{} & {} & wait -n", env.app("app"), env.app("agent")),
+            ],
+            Scenario::MultiDash => vec![
+                "dash".into(),
+                "-c".into(),
+                format!("{} & {} & wait", env.app("app"), env.app("agent")),
+            ],
+            Scenario::Zombies => {
+                let mut argv: Vec<String> = env.app("app").split(' ').map(String::from).collect();
+                argv.extend(["--orphans".into(), ORPHANS.to_string()]);
+                argv
+            }
+            Scenario::SleepInfinity => words(&["sleep", "infinity"]),
+            Scenario::Exit3 => words(&["sh", "-c", "exit 3"]),
+            Scenario::Killed => words(&["sh", "-c", "kill -KILL $$"]),
+            Scenario::Remap143 => words(&["sh", "-c", "kill -TERM $$"]),
+        }
+    }
+
+    fn apps(self) -> &'static [&'static str] {
+        match self {
+            Scenario::NoExecDash | Scenario::Zombies => &["app"],
+            Scenario::MultiBash | Scenario::MultiDash => &["app", "agent"],
+            _ => &[],
+        }
+    }
+
+    fn remap(self) -> Option<u8> {
+        matches!(self, Scenario::Remap143).then_some(143)
+    }
+
+    /// Runs the scenario with `argv` (the launch, possibly wrapped or rewritten).
+    fn run(self, env: &Env, argv: &[String]) -> Verdict {
+        match self {
+            Scenario::Exit3 | Scenario::Killed | Scenario::Remap143 => {
+                let expected = match self {
+                    Scenario::Exit3 => 3,
+                    Scenario::Killed => 137,
+                    _ => 0,
+                };
+                let code = Container::start(argv).wait_exit();
+                Verdict {
+                    pass: code == expected,
+                    detail: format!("exit {code} (want {expected})"),
+                }
+            }
+            Scenario::Zombies => {
+                let mut container = Container::start(argv);
+                wait_ready(env, self.apps(), &mut container);
+                let orphans_ran = poll(PATIENCE, || (orphan_files(env) == ORPHANS).then_some(()));
+                assert!(orphans_ran.is_some(), "the orphans never ran");
+                // Each orphan lives 100 ms; give them ten times that to exit.
+                std::thread::sleep(Duration::from_secs(1));
+                let zombies = container.zombies();
+                let stopped = container.stop();
+                let prompt = stopped.by_term && stopped.elapsed < PROMPT;
+                Verdict {
+                    pass: zombies == 0 && prompt && env.flushed("app"),
+                    detail: format!("{zombies} zombies; {}", describe(&stopped, env, self)),
+                }
+            }
+            Scenario::SleepInfinity => {
+                let mut container = Container::start(argv);
+                let running = poll(PATIENCE, || container.has_process("sleep").then_some(()));
+                assert!(
+                    running.is_some(),
+                    "sleep never ran: {}",
+                    container.diagnose()
+                );
+                let stopped = container.stop();
+                Verdict {
+                    pass: stopped.by_term && stopped.elapsed < PROMPT,
+                    detail: describe(&stopped, env, self),
+                }
+            }
+            Scenario::NoExecDash | Scenario::MultiBash | Scenario::MultiDash => {
+                let mut container = Container::start(argv);
+                wait_ready(env, self.apps(), &mut container);
+                let stopped = container.stop();
+                let all_flushed = self.apps().iter().all(|a| env.flushed(a));
+                Verdict {
+                    pass: stopped.by_term && stopped.elapsed < PROMPT && all_flushed,
+                    detail: describe(&stopped, env, self),
+                }
+            }
+        }
+    }
+}
+
+fn orphan_files(env: &Env) -> usize {
+    std::fs::read_dir(env.dir.path())
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().contains(".orphan."))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+fn describe(stopped: &Stopped, env: &Env, scenario: Scenario) -> String {
+    let how = if stopped.by_term {
+        format!("exited {} ms after SIGTERM", stopped.elapsed.as_millis())
+    } else {
+        "ignored SIGTERM, SIGKILLed after the grace period".to_string()
+    };
+    let flushed: Vec<&str> = scenario
+        .apps()
+        .iter()
+        .copied()
+        .filter(|a| env.flushed(a))
+        .collect();
+    format!("{how}, code {}, flushed {flushed:?}", stopped.code)
+}
+
+/// Runs `scenario` under `init` (or with the original launch when `None`).
+fn run_with(env: &Env, scenario: Scenario, init: Option<Init>) -> Option<Verdict> {
+    let mut argv = match init {
+        Some(init) => init.prefix(env, scenario.remap())?,
+        None => Vec::new(),
+    };
+    argv.extend(scenario.launch(env));
+    Some(scenario.run(env, &argv))
+}
+
+// ---------------------------------------------------------------------------------------
+// Tests
+
+#[test]
+fn no_exec_shell_swallows_sigterm_and_exec_fixes_it() {
+    let Some(env) = Env::new("no_exec_shell_swallows_sigterm_and_exec_fixes_it") else {
+        return;
+    };
+    let original = Scenario::NoExecDash.run(&env, &Scenario::NoExecDash.launch(&env));
+    eprintln!("dash, original: {}", original.detail);
+    assert!(
+        !original.pass,
+        "dash passed SIGTERM on: {}",
+        original.detail
+    );
+    assert!(!env.flushed("app"), "the app must not have flushed");
+    drop(env);
+
+    for shell in ["dash", "bash", "busybox sh"] {
+        let env = Env::new("exec fix").expect("checked above");
+        let mut argv: Vec<String> = shell.split(' ').map(String::from).collect();
+        argv.extend(["-c".into(), format!("true setup; {}", env.app("app"))]);
+        let fixed = fixed_launch(&argv, &env.pidone_init);
+        assert!(
+            fixed.last().is_some_and(|s| s.contains("; exec ")),
+            "{fixed:?}"
+        );
+        let verdict = Scenario::NoExecDash.run(&env, &fixed);
+        eprintln!("{shell}, exec fix: {}", verdict.detail);
+        assert!(verdict.pass, "{shell} with exec: {}", verdict.detail);
+    }
+}
+
+#[test]
+fn bash_and_busybox_exec_the_last_command_themselves() {
+    // Not in the contract: a fact about these shells worth keeping an eye on. bash 5.1+ and
+    // busybox ash exec the last simple command of `-c` on their own, so the "no-exec" launch
+    // only swallows SIGTERM under dash (Debian's and Ubuntu's /bin/sh).
+    for shell in ["bash", "busybox sh"] {
+        let Some(env) = Env::new("bash_and_busybox_exec_the_last_command_themselves") else {
+            return;
+        };
+        let mut argv: Vec<String> = shell.split(' ').map(String::from).collect();
+        argv.extend(["-c".into(), format!("true setup; {}", env.app("app"))]);
+        let verdict = Scenario::NoExecDash.run(&env, &argv);
+        eprintln!("{shell}, original: {}", verdict.detail);
+        assert!(verdict.pass, "{shell}: {}", verdict.detail);
+    }
+}
+
+#[test]
+fn multi_process_shell_needs_an_init() {
+    for scenario in [Scenario::MultiBash, Scenario::MultiDash] {
+        let Some(env) = Env::new("multi_process_shell_needs_an_init") else {
+            return;
+        };
+        let original = scenario.run(&env, &scenario.launch(&env));
+        eprintln!("{}, original: {}", scenario.name(), original.detail);
+        assert!(!original.pass, "{}: {}", scenario.name(), original.detail);
+        assert!(!env.flushed("app") && !env.flushed("agent"));
+        drop(env);
+
+        let env = Env::new("multi_process_shell_needs_an_init").expect("checked above");
+        let fixed = fixed_launch(&scenario.launch(&env), &env.pidone_init);
+        assert_eq!(
+            fixed[..3],
+            [
+                env.pidone_init.display().to_string(),
+                "-g".into(),
+                "--".into()
+            ]
+        );
+        let verdict = scenario.run(&env, &fixed);
+        eprintln!("{}, pidone-init -g: {}", scenario.name(), verdict.detail);
+        assert!(verdict.pass, "{}: {}", scenario.name(), verdict.detail);
+        assert!(env.flushed("app") && env.flushed("agent"));
+    }
+}
+
+#[test]
+fn zombies_accumulate_under_an_app_at_pid1_but_not_under_pidone_init() {
+    let Some(env) = Env::new("zombies") else {
+        return;
+    };
+    let original = Scenario::Zombies.run(&env, &Scenario::Zombies.launch(&env));
+    eprintln!("app at PID 1: {}", original.detail);
+    assert!(
+        original.detail.starts_with(&format!("{ORPHANS} zombies")),
+        "{}",
+        original.detail
+    );
+    drop(env);
+
+    let env = Env::new("zombies").expect("checked above");
+    let verdict = run_with(&env, Scenario::Zombies, Some(Init::PidoneInit)).expect("pidone-init");
+    eprintln!("under pidone-init: {}", verdict.detail);
+    assert!(verdict.pass, "{}", verdict.detail);
+    assert!(verdict.detail.starts_with("0 zombies"));
+}
+
+#[test]
+fn sleep_at_pid1_ignores_sigterm_but_stops_under_pidone_init() {
+    let Some(env) = Env::new("sleep") else {
+        return;
+    };
+    let original = Scenario::SleepInfinity.run(&env, &Scenario::SleepInfinity.launch(&env));
+    eprintln!("sleep at PID 1: {}", original.detail);
+    assert!(!original.pass, "{}", original.detail);
+    assert!(original.detail.contains("SIGKILLed"), "{}", original.detail);
+    drop(env);
+
+    let env = Env::new("sleep").expect("checked above");
+    let fixed = fixed_launch(&Scenario::SleepInfinity.launch(&env), &env.pidone_init);
+    let verdict = Scenario::SleepInfinity.run(&env, &fixed);
+    eprintln!("under pidone-init: {}", verdict.detail);
+    assert!(verdict.pass, "{}", verdict.detail);
+    assert!(verdict.detail.contains("code 143"), "{}", verdict.detail);
+}
+
+#[test]
+fn exit_codes_and_signals_propagate() {
+    for scenario in [Scenario::Exit3, Scenario::Killed, Scenario::Remap143] {
+        let Some(env) = Env::new("exit_codes") else {
+            return;
+        };
+        let verdict = run_with(&env, scenario, Some(Init::PidoneInit)).expect("pidone-init");
+        eprintln!("{}: {}", scenario.name(), verdict.detail);
+        assert!(verdict.pass, "{}: {}", scenario.name(), verdict.detail);
+    }
+}
+
+#[test]
+fn exec_failure_exits_127_or_126_with_a_message() {
+    if let Err(reason) = prerequisites() {
+        eprintln!("skipping exec_failure: {reason}");
+        return;
+    }
+    let init = env!("CARGO_BIN_EXE_pidone-init");
+    let out = Command::new(init)
+        .args(["--", "/nonexistent/app"])
+        .output()
+        .expect("run pidone-init");
+    assert_eq!(out.status.code(), Some(127));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("pidone-init: cannot run /nonexistent/app: "),
+        "{stderr}"
+    );
+    let out = Command::new(init)
+        .args(["--", "/etc/hostname"])
+        .output()
+        .expect("run pidone-init");
+    assert_eq!(out.status.code(), Some(126));
+}
+
+#[test]
+fn pidone_init_passes_every_scenario_tini_passes() {
+    let Some(env) = Env::new("comparison") else {
+        return;
+    };
+    if which("tini").is_none() {
+        eprintln!("skipping comparison: tini is not installed (see .ci/apt-packages.txt)");
+        return;
+    }
+    drop(env);
+    let mut table = Vec::new();
+    for scenario in SCENARIOS {
+        let mut row = Vec::new();
+        for init in INITS {
+            let env = Env::new("comparison").expect("checked above");
+            let verdict = run_with(&env, scenario, Some(init));
+            if let Some(v) = &verdict {
+                eprintln!("{:<36} {:<12} {}", scenario.name(), init.name(), v.detail);
+            }
+            row.push((init, verdict.map(|v| v.pass)));
+        }
+        table.push((scenario, row));
+    }
+    for (scenario, row) in &table {
+        let of = |wanted: Init| row.iter().find(|(i, _)| *i == wanted).and_then(|(_, p)| *p);
+        if of(Init::Tini) == Some(true) {
+            assert_eq!(
+                of(Init::PidoneInit),
+                Some(true),
+                "tini passes {:?} but pidone-init does not",
+                scenario.name()
+            );
+        }
+        // pidone-init is held to the contract even where tini fails.
+        assert_eq!(of(Init::PidoneInit), Some(true), "{}", scenario.name());
+    }
+}
