@@ -430,27 +430,27 @@ fn fixed_launch(argv: &[String], init: &Path) -> Vec<String> {
 
 /// The inits compared.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Init {
+enum InitProgram {
     PidoneInit,
     Tini,
     DumbInit,
     Catatonit,
 }
 
-const INITS: [Init; 4] = [
-    Init::PidoneInit,
-    Init::Tini,
-    Init::DumbInit,
-    Init::Catatonit,
+const INITS: [InitProgram; 4] = [
+    InitProgram::PidoneInit,
+    InitProgram::Tini,
+    InitProgram::DumbInit,
+    InitProgram::Catatonit,
 ];
 
-impl Init {
+impl InitProgram {
     fn name(self) -> &'static str {
         match self {
-            Init::PidoneInit => "pidone-init",
-            Init::Tini => "tini",
-            Init::DumbInit => "dumb-init",
-            Init::Catatonit => "catatonit",
+            InitProgram::PidoneInit => "pidone-init",
+            InitProgram::Tini => "tini",
+            InitProgram::DumbInit => "dumb-init",
+            InitProgram::Catatonit => "catatonit",
         }
     }
 
@@ -458,19 +458,23 @@ impl Init {
     /// `remap` mapped to 0 where the init can do that (`None` if it cannot).
     fn prefix(self, env: &Env, remap: Option<u8>) -> Option<Vec<String>> {
         let program = match self {
-            Init::PidoneInit => env.pidone_init.display().to_string(),
+            InitProgram::PidoneInit => env.pidone_init.display().to_string(),
             other => which(other.name())?.display().to_string(),
         };
         let mut words = vec![program];
         match self {
-            Init::PidoneInit | Init::Tini | Init::Catatonit => words.push("-g".into()),
+            InitProgram::PidoneInit | InitProgram::Tini | InitProgram::Catatonit => {
+                words.push("-g".into())
+            }
             // dumb-init signals the child's whole session by default.
-            Init::DumbInit => {}
+            InitProgram::DumbInit => {}
         }
         if let Some(code) = remap {
             match self {
-                Init::PidoneInit | Init::Tini => words.extend(["-e".into(), code.to_string()]),
-                Init::DumbInit | Init::Catatonit => return None,
+                InitProgram::PidoneInit | InitProgram::Tini => {
+                    words.extend(["-e".into(), code.to_string()])
+                }
+                InitProgram::DumbInit | InitProgram::Catatonit => return None,
             }
         }
         words.push("--".into());
@@ -661,7 +665,7 @@ fn describe(stopped: &Stopped, env: &Env, scenario: Scenario) -> String {
 }
 
 /// Runs `scenario` under `init` (or with the original launch when `None`).
-fn run_with(env: &Env, scenario: Scenario, init: Option<Init>) -> Option<Verdict> {
+fn run_with(env: &Env, scenario: Scenario, init: Option<InitProgram>) -> Option<Verdict> {
     let mut argv = match init {
         Some(init) => init.prefix(env, scenario.remap())?,
         None => Vec::new(),
@@ -764,7 +768,8 @@ fn zombies_accumulate_under_an_app_at_pid1_but_not_under_pidone_init() {
     drop(env);
 
     let env = Env::new("zombies").expect("checked above");
-    let verdict = run_with(&env, Scenario::Zombies, Some(Init::PidoneInit)).expect("pidone-init");
+    let verdict =
+        run_with(&env, Scenario::Zombies, Some(InitProgram::PidoneInit)).expect("pidone-init");
     eprintln!("under pidone-init: {}", verdict.detail);
     assert!(verdict.pass, "{}", verdict.detail);
     assert!(verdict.detail.starts_with("0 zombies"));
@@ -795,7 +800,7 @@ fn exit_codes_and_signals_propagate() {
         let Some(env) = Env::new("exit_codes") else {
             return;
         };
-        let verdict = run_with(&env, scenario, Some(Init::PidoneInit)).expect("pidone-init");
+        let verdict = run_with(&env, scenario, Some(InitProgram::PidoneInit)).expect("pidone-init");
         eprintln!("{}: {}", scenario.name(), verdict.detail);
         assert!(verdict.pass, "{}: {}", scenario.name(), verdict.detail);
     }
@@ -849,16 +854,21 @@ fn pidone_init_passes_every_scenario_tini_passes() {
         table.push((scenario, row));
     }
     for (scenario, row) in &table {
-        let of = |wanted: Init| row.iter().find(|(i, _)| *i == wanted).and_then(|(_, p)| *p);
-        if of(Init::Tini) == Some(true) {
+        let of = |wanted: InitProgram| row.iter().find(|(i, _)| *i == wanted).and_then(|(_, p)| *p);
+        if of(InitProgram::Tini) == Some(true) {
             assert_eq!(
-                of(Init::PidoneInit),
+                of(InitProgram::PidoneInit),
                 Some(true),
                 "tini passes {:?} but pidone-init does not",
                 scenario.name()
             );
         }
         // pidone-init is held to the contract even where tini fails.
-        assert_eq!(of(Init::PidoneInit), Some(true), "{}", scenario.name());
+        assert_eq!(
+            of(InitProgram::PidoneInit),
+            Some(true),
+            "{}",
+            scenario.name()
+        );
     }
 }

@@ -92,7 +92,8 @@ pub fn wait_signal_timeout(
 ) -> io::Result<Option<c_int>> {
     let ts = libc::timespec {
         tv_sec: libc::time_t::try_from(timeout.as_secs()).unwrap_or(libc::time_t::MAX),
-        tv_nsec: libc::c_long::try_from(timeout.subsec_nanos()).unwrap_or(0),
+        // Below 1e9, so it fits a c_long on every target.
+        tv_nsec: timeout.subsec_nanos() as libc::c_long,
     };
     // SAFETY: `set.0` and `ts` are initialised; a null siginfo pointer is allowed.
     let signal = unsafe { libc::sigtimedwait(&set.0, std::ptr::null_mut(), &ts) };
