@@ -9,6 +9,8 @@
 //! - waits for SIGTERM or SIGINT, then writes `flushed` to the marker file and exits 0, like
 //!   an application that flushes its state on stop;
 //! - `--ready PATH`: writes its pid there once it is ready for signals;
+//! - `--started PATH`: first thing, writes the CLOCK_MONOTONIC time in nanoseconds there
+//!   (used to measure how long an init takes to start its child);
 //! - `--orphans N`: starts N short-lived children that each start a grandchild and exit at
 //!   once, so the grandchildren are re-parented to PID 1 (or the nearest subreaper); each
 //!   grandchild touches `<marker>.orphan.<pid>` and exits 100 ms later. Under a PID 1 that
@@ -43,6 +45,11 @@ fn run(args: Vec<OsString>) -> Result<(), String> {
         match arg.to_str() {
             Some("--marker") => marker = Some(value()?.into()),
             Some("--ready") => ready = Some(value()?.into()),
+            Some("--started") => {
+                let path = PathBuf::from(value()?);
+                std::fs::write(&path, monotonic_ns().to_string())
+                    .map_err(|e| format!("write {}: {e}", path.display()))?;
+            }
             Some("--orphans") => {
                 orphans = value()?
                     .to_str()
@@ -95,6 +102,17 @@ fn block_stop_signals() -> Result<libc::sigset_t, String> {
         }
         Ok(raw.assume_init())
     }
+}
+
+/// CLOCK_MONOTONIC in nanoseconds, comparable across processes.
+fn monotonic_ns() -> u128 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u128 * 1_000_000_000 + ts.tv_nsec as u128
 }
 
 fn orphaner(marker: PathBuf) -> Result<(), String> {

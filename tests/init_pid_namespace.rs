@@ -131,13 +131,17 @@ fn which(name: &str) -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
-/// A private copy of the `pidone-init` under test, checked to be this build. Other builds
+/// A private copy of the `pidone-init` under test, checked to be this build
+/// (`PIDONE_INIT_BIN` names another binary to test, such as the static release build). Other builds
 /// that share the target directory (another checkout of the package) may replace
 /// `target/<profile>/pidone-init` while the tests run; the copy is immune to that.
 fn pidone_init() -> &'static Result<PathBuf, String> {
     static INIT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     INIT.get_or_init(|| {
-        let built = Path::new(env!("CARGO_BIN_EXE_pidone-init"));
+        let built = std::env::var_os("PIDONE_INIT_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_pidone-init")));
+        let built = built.as_path();
         let version = Command::new(built)
             .arg("--version")
             .output()
@@ -164,7 +168,10 @@ fn pidone_init() -> &'static Result<PathBuf, String> {
     })
 }
 
-/// The fake app binary: built by `cargo test` with the other examples, or built here.
+/// The fake app binary, built with `cargo build --example fake_app` into the target
+/// directory of this test binary (a no-op when `cargo test` already built it, but needed
+/// when only this test target was selected, which leaves examples stale). Without cargo (a
+/// test binary run on its own), an existing build is used.
 fn fake_app() -> &'static Result<PathBuf, String> {
     static APP: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     APP.get_or_init(|| {
@@ -176,30 +183,35 @@ fn fake_app() -> &'static Result<PathBuf, String> {
             .and_then(Path::parent)
             .ok_or("unexpected test binary location")?;
         let app = profile_dir.join("examples").join("fake_app");
-        if app.is_file() {
-            return Ok(app);
-        }
         let target_dir = profile_dir.parent().ok_or("unexpected target layout")?;
-        let mut cargo = Command::new(env!("CARGO"));
-        cargo
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
+        let mut build = Command::new(cargo);
+        build
             .args(["build", "--quiet", "--example", "fake_app", "--target-dir"])
             .arg(target_dir)
             .current_dir(env!("CARGO_MANIFEST_DIR"));
         match profile_dir.file_name().and_then(OsStr::to_str) {
             Some("debug") => {}
             Some("release") => {
-                cargo.arg("--release");
+                build.arg("--release");
             }
             Some(other) => {
-                cargo.args(["--profile", other]);
+                build.args(["--profile", other]);
             }
             None => return Err("unexpected profile directory".into()),
         }
-        let status = cargo.status().map_err(|e| format!("cargo: {e}"))?;
-        if !status.success() || !app.is_file() {
-            return Err(format!("cargo build --example fake_app: {status}"));
+        match build.status() {
+            Ok(status) if status.success() && app.is_file() => Ok(app),
+            Ok(status) => Err(format!("cargo build --example fake_app: {status}")),
+            Err(err) if app.is_file() => {
+                eprintln!(
+                    "cannot run cargo ({err}); using the existing {}",
+                    app.display()
+                );
+                Ok(app)
+            }
+            Err(err) => Err(format!("cannot run cargo to build the fake app: {err}")),
         }
-        Ok(app)
     })
 }
 
@@ -847,7 +859,14 @@ fn pidone_init_passes_every_scenario_tini_passes() {
             let env = Env::new("comparison").expect("checked above");
             let verdict = run_with(&env, scenario, Some(init));
             if let Some(v) = &verdict {
-                eprintln!("{:<36} {:<12} {}", scenario.name(), init.name(), v.detail);
+                // Tab-separated for scripts/compare-inits.sh.
+                let result = if v.pass { "PASS" } else { "FAIL" };
+                eprintln!(
+                    "compare\t{}\t{}\t{result}\t{}",
+                    scenario.name(),
+                    init.name(),
+                    v.detail
+                );
             }
             row.push((init, verdict.map(|v| v.pass)));
         }
@@ -870,5 +889,105 @@ fn pidone_init_passes_every_scenario_tini_passes() {
             "{}",
             scenario.name()
         );
+    }
+}
+
+/// Numbers for scripts/compare-inits.sh: for each init (and for the app alone as PID 1), the
+/// median over `PIDONE_BENCH_RUNS` runs of the time from starting the container to the app
+/// running, of the time from SIGTERM to the container's exit, and of the init's peak RSS.
+#[test]
+#[ignore = "measurement, run by scripts/compare-inits.sh"]
+fn measure_inits() {
+    let Some(env) = Env::new("measure_inits") else {
+        return;
+    };
+    drop(env);
+    let runs: usize = std::env::var("PIDONE_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(21);
+    let mut subjects: Vec<Option<InitProgram>> = vec![None];
+    subjects.extend(INITS.map(Some));
+    for subject in subjects {
+        let name = subject.map_or("none (app as PID 1)", InitProgram::name);
+        let (mut starts, mut stops, mut hwms) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..runs {
+            let env = Env::new("measure_inits").expect("checked above");
+            let mut argv = match subject {
+                Some(init) => match init.prefix(&env, None) {
+                    Some(prefix) => prefix,
+                    None => break,
+                },
+                None => Vec::new(),
+            };
+            argv.extend(env.app("app").split(' ').map(String::from));
+            let started = env.path("app.started");
+            argv.extend(["--started".into(), started.display().to_string()]);
+
+            let t0 = monotonic_ns();
+            let mut container = Container::start(&argv);
+            wait_ready(&env, &["app"], &mut container);
+            let stamp: u128 = std::fs::read_to_string(&started)
+                .expect("started file")
+                .trim()
+                .parse()
+                .expect("timestamp");
+            starts.push((stamp.saturating_sub(t0)) as f64 / 1000.0);
+            hwms.push(vm_hwm_kib(container.pid1).unwrap_or(0) as f64);
+
+            let sent = Instant::now();
+            signal(container.pid1, libc::SIGTERM);
+            let status = poll_fine(GRACE, || container.unshare.try_wait().ok().flatten());
+            assert!(status.is_some(), "{name} did not stop on SIGTERM");
+            stops.push(sent.elapsed().as_secs_f64() * 1e6);
+            assert!(env.flushed("app"), "{name}: the app did not flush");
+        }
+        if starts.is_empty() {
+            continue;
+        }
+        eprintln!(
+            "measure\t{name}\t{:.0}\t{:.0}\t{:.0}\t{}",
+            median(&mut starts),
+            median(&mut stops),
+            median(&mut hwms),
+            starts.len()
+        );
+    }
+}
+
+fn monotonic_ns() -> u128 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u128 * 1_000_000_000 + ts.tv_nsec as u128
+}
+
+fn vm_hwm_kib(pid: i32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// Like `poll`, with a 100 µs period for measurements.
+fn poll_fine<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let start = Instant::now();
+    loop {
+        if let Some(value) = check() {
+            return Some(value);
+        }
+        if start.elapsed() >= limit {
+            return None;
+        }
+        std::thread::sleep(Duration::from_micros(100));
     }
 }
