@@ -894,32 +894,42 @@ fn pidone_init_passes_every_scenario_tini_passes() {
 
 /// Numbers for scripts/compare-inits.sh: for each init (and for the app alone as PID 1), the
 /// median over `PIDONE_BENCH_RUNS` runs of the time from starting the container to the app
-/// running, of the time from SIGTERM to the container's exit, and of the init's peak RSS.
+/// running, of the time from SIGTERM to the container's exit, and of the init's peak RSS
+/// (VmHWM of the namespace's PID 1 while the app runs). Runs are interleaved across the
+/// inits so that background load affects them alike.
 #[test]
 #[ignore = "measurement, run by scripts/compare-inits.sh"]
 fn measure_inits() {
     let Some(env) = Env::new("measure_inits") else {
         return;
     };
-    drop(env);
     let runs: usize = std::env::var("PIDONE_BENCH_RUNS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(21);
-    let mut subjects: Vec<Option<InitProgram>> = vec![None];
-    subjects.extend(INITS.map(Some));
-    for subject in subjects {
-        let name = subject.map_or("none (app as PID 1)", InitProgram::name);
-        let (mut starts, mut stops, mut hwms) = (Vec::new(), Vec::new(), Vec::new());
-        for _ in 0..runs {
+    let mut subjects: Vec<(String, Vec<String>)> = vec![("none (app as PID 1)".into(), vec![])];
+    for init in INITS {
+        if let Some(prefix) = init.prefix(&env, None) {
+            subjects.push((init.name().into(), prefix));
+        }
+        if init == InitProgram::Tini
+            && let Some(path) = which("tini-static")
+        {
+            let program = path.display().to_string();
+            subjects.push((
+                "tini-static".into(),
+                vec![program, "-g".into(), "--".into()],
+            ));
+        }
+    }
+    drop(env);
+
+    // Per subject: start latencies (µs), stop latencies (µs), peak RSS (KiB).
+    let mut samples = vec![(Vec::new(), Vec::new(), Vec::new()); subjects.len()];
+    for _ in 0..runs {
+        for ((name, prefix), (starts, stops, hwms)) in subjects.iter().zip(samples.iter_mut()) {
             let env = Env::new("measure_inits").expect("checked above");
-            let mut argv = match subject {
-                Some(init) => match init.prefix(&env, None) {
-                    Some(prefix) => prefix,
-                    None => break,
-                },
-                None => Vec::new(),
-            };
+            let mut argv = prefix.clone();
             argv.extend(env.app("app").split(' ').map(String::from));
             let started = env.path("app.started");
             argv.extend(["--started".into(), started.display().to_string()]);
@@ -932,7 +942,7 @@ fn measure_inits() {
                 .trim()
                 .parse()
                 .expect("timestamp");
-            starts.push((stamp.saturating_sub(t0)) as f64 / 1000.0);
+            starts.push(stamp.saturating_sub(t0) as f64 / 1000.0);
             hwms.push(vm_hwm_kib(container.pid1).unwrap_or(0) as f64);
 
             let sent = Instant::now();
@@ -942,14 +952,14 @@ fn measure_inits() {
             stops.push(sent.elapsed().as_secs_f64() * 1e6);
             assert!(env.flushed("app"), "{name}: the app did not flush");
         }
-        if starts.is_empty() {
-            continue;
-        }
+    }
+    for ((name, _), (starts, stops, hwms)) in subjects.iter().zip(samples.iter_mut()) {
+        // Tab-separated for scripts/compare-inits.sh.
         eprintln!(
             "measure\t{name}\t{:.0}\t{:.0}\t{:.0}\t{}",
-            median(&mut starts),
-            median(&mut stops),
-            median(&mut hwms),
+            median(starts),
+            median(stops),
+            median(hwms),
             starts.len()
         );
     }
