@@ -168,13 +168,16 @@ fn pidone_init() -> &'static Result<PathBuf, String> {
     })
 }
 
-/// The fake app binary, built with `cargo build --example fake_app` into the target
+/// The fake app binary (`PIDONE_FAKE_APP` names a prebuilt one), built with `cargo build --example fake_app` into the target
 /// directory of this test binary (a no-op when `cargo test` already built it, but needed
 /// when only this test target was selected, which leaves examples stale). Without cargo (a
 /// test binary run on its own), an existing build is used.
 fn fake_app() -> &'static Result<PathBuf, String> {
     static APP: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     APP.get_or_init(|| {
+        if let Some(app) = std::env::var_os("PIDONE_FAKE_APP") {
+            return Ok(PathBuf::from(app));
+        }
         // The test binary is <target>/<profile>/deps/<name>; examples are in
         // <target>/<profile>/examples/.
         let exe = std::env::current_exe().map_err(|e| e.to_string())?;
@@ -894,8 +897,8 @@ fn pidone_init_passes_every_scenario_tini_passes() {
 
 /// Numbers for scripts/compare-inits.sh: for each init (and for the app alone as PID 1), the
 /// median over `PIDONE_BENCH_RUNS` runs of the time from starting the container to the app
-/// running, of the time from SIGTERM to the container's exit, and of the init's peak RSS
-/// (VmHWM of the namespace's PID 1 while the app runs). Runs are interleaved across the
+/// running, of the time from SIGTERM to the container's exit, and of the init's memory
+/// (VmHWM and RssAnon of the namespace's PID 1 while the app runs). Runs are interleaved across the
 /// inits so that background load affects them alike.
 #[test]
 #[ignore = "measurement, run by scripts/compare-inits.sh"]
@@ -924,10 +927,13 @@ fn measure_inits() {
     }
     drop(env);
 
-    // Per subject: start latencies (µs), stop latencies (µs), peak RSS (KiB).
-    let mut samples = vec![(Vec::new(), Vec::new(), Vec::new()); subjects.len()];
+    // Per subject: start latencies (µs), stop latencies (µs), peak RSS and anonymous RSS
+    // (KiB).
+    let mut samples = vec![(Vec::new(), Vec::new(), Vec::new(), Vec::new()); subjects.len()];
     for _ in 0..runs {
-        for ((name, prefix), (starts, stops, hwms)) in subjects.iter().zip(samples.iter_mut()) {
+        for ((name, prefix), (starts, stops, hwms, anons)) in
+            subjects.iter().zip(samples.iter_mut())
+        {
             let env = Env::new("measure_inits").expect("checked above");
             let mut argv = prefix.clone();
             argv.extend(env.app("app").split(' ').map(String::from));
@@ -943,7 +949,8 @@ fn measure_inits() {
                 .parse()
                 .expect("timestamp");
             starts.push(stamp.saturating_sub(t0) as f64 / 1000.0);
-            hwms.push(vm_hwm_kib(container.pid1).unwrap_or(0) as f64);
+            hwms.push(status_kib(container.pid1, "VmHWM").unwrap_or(0) as f64);
+            anons.push(status_kib(container.pid1, "RssAnon").unwrap_or(0) as f64);
 
             let sent = Instant::now();
             signal(container.pid1, libc::SIGTERM);
@@ -953,13 +960,14 @@ fn measure_inits() {
             assert!(env.flushed("app"), "{name}: the app did not flush");
         }
     }
-    for ((name, _), (starts, stops, hwms)) in subjects.iter().zip(samples.iter_mut()) {
+    for ((name, _), (starts, stops, hwms, anons)) in subjects.iter().zip(samples.iter_mut()) {
         // Tab-separated for scripts/compare-inits.sh.
         eprintln!(
-            "measure\t{name}\t{:.0}\t{:.0}\t{:.0}\t{}",
+            "measure\t{name}\t{:.0}\t{:.0}\t{:.0}\t{:.0}\t{}",
             median(starts),
             median(stops),
             median(hwms),
+            median(anons),
             starts.len()
         );
     }
@@ -975,11 +983,12 @@ fn monotonic_ns() -> u128 {
     ts.tv_sec as u128 * 1_000_000_000 + ts.tv_nsec as u128
 }
 
-fn vm_hwm_kib(pid: i32) -> Option<u64> {
+/// A `kB` field of /proc/PID/status, such as `VmHWM` or `RssAnon`.
+fn status_kib(pid: i32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
