@@ -615,8 +615,22 @@ impl Scenario {
                 wait_ready(env, self.apps(), &mut container);
                 let orphans_ran = poll(PATIENCE, || (orphan_files(env) == ORPHANS).then_some(()));
                 assert!(orphans_ran.is_some(), "the orphans never ran");
-                // Each orphan lives 100 ms; give them ten times that to exit.
-                std::thread::sleep(Duration::from_secs(1));
+                // Wait until the orphans (100 ms each) have exited: the only live fake_app
+                // left is the app itself. Then give a reaper ample time to reap them.
+                let exited = poll(PATIENCE, || {
+                    let live = container
+                        .processes()
+                        .iter()
+                        .filter(|p| p.2 == "fake_app" && p.1 != 'Z')
+                        .count();
+                    (live == 1).then_some(())
+                });
+                assert!(
+                    exited.is_some(),
+                    "orphans still running: {}",
+                    container.diagnose()
+                );
+                std::thread::sleep(Duration::from_millis(300));
                 let zombies = container.zombies();
                 let stopped = container.stop();
                 let prompt = stopped.by_term && stopped.elapsed < PROMPT;
