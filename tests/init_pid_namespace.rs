@@ -307,8 +307,33 @@ impl Container {
         self.processes().iter().filter(|p| p.1 == 'Z').count()
     }
 
+    /// Whether PID 1 or one of its descendants runs `comm`. Uses the host's /proc: until
+    /// unshare has mounted the namespace's own /proc, `processes()` still sees the host's.
     fn has_process(&self, comm: &str) -> bool {
-        self.processes().iter().any(|p| p.2 == comm && p.1 != 'Z')
+        let mut table = Vec::new();
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
+            let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+                continue;
+            };
+            let pid: i32 = stat[..open].trim().parse().unwrap_or(0);
+            let rest: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+            let ppid: i32 = rest.get(1).and_then(|v| v.parse().ok()).unwrap_or(0);
+            let state = rest.first().copied().unwrap_or("?");
+            table.push((pid, ppid, state != "Z", stat[open + 1..close].to_string()));
+        }
+        let mut family = vec![self.pid1];
+        let mut i = 0;
+        while i < family.len() {
+            let parent = family[i];
+            family.extend(table.iter().filter(|p| p.1 == parent).map(|p| p.0));
+            i += 1;
+        }
+        table
+            .iter()
+            .any(|p| p.2 && p.3 == comm && family.contains(&p.0))
     }
 
     /// The kubelet's stop: SIGTERM to PID 1, `GRACE`, then SIGKILL.
@@ -1023,4 +1048,34 @@ fn poll_fine<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> Option
         }
         std::thread::sleep(Duration::from_micros(100));
     }
+}
+
+#[test]
+fn child_starts_with_default_signals_and_its_own_process_group() {
+    let init = match pidone_init() {
+        Ok(path) => path,
+        Err(reason) => panic!("{reason}"),
+    };
+    let out = Command::new(init)
+        .args(["--", "cat", "/proc/self/status", "/proc/self/stat"])
+        .output()
+        .expect("run pidone-init");
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| u64::from_str_radix(v.trim(), 16).expect("hex mask"))
+            .unwrap_or_else(|| panic!("no {name} in {text}"))
+    };
+    // Nothing blocked, and SIGPIPE (which the Rust runtime ignores) back to default.
+    assert_eq!(field("SigBlk:"), 0, "{text}");
+    assert_eq!(field("SigIgn:") & (1 << (libc::SIGPIPE - 1)), 0, "{text}");
+    assert_eq!(field("SigIgn:") & (1 << (libc::SIGTTOU - 1)), 0, "{text}");
+    // /proc/self/stat: "pid (comm) state ppid pgrp ...": the child leads its own group.
+    let stat = text.lines().last().expect("stat line");
+    let after = &stat[stat.rfind(')').expect("comm") + 2..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let pid = stat.split_whitespace().next().expect("pid");
+    assert_eq!(fields[2], pid, "process group of the child: {stat}");
 }

@@ -36,6 +36,14 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use args::{Action, RunOptions};
+
+/// Prints a line to stderr. Unlike `eprintln!` it never panics: an init must not die
+/// because its stderr went away.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
 use status::Ended;
 
 /// How long the init waits for descendants left behind by the main child.
@@ -58,20 +66,24 @@ fn main() -> ExitCode {
         Ok(Action::Install(path)) => match install::install(&path) {
             Ok(()) => 0,
             Err(err) => {
-                eprintln!("pidone-init: cannot install to {}: {err}", path.display());
+                say!("pidone-init: cannot install to {}: {err}", path.display());
                 1
             }
         },
         Ok(Action::Version) => {
-            println!("pidone-init {}", env!("CARGO_PKG_VERSION"));
+            let _ = writeln!(
+                std::io::stdout(),
+                "pidone-init {}",
+                env!("CARGO_PKG_VERSION")
+            );
             0
         }
         Ok(Action::Help) => {
-            print!("{}", args::USAGE);
+            let _ = std::io::stdout().write_all(args::USAGE.as_bytes());
             0
         }
         Err(err) => {
-            eprintln!("pidone-init: {err}\nTry 'pidone-init --help' for more information.");
+            say!("pidone-init: {err}\nTry 'pidone-init --help' for more information.");
             2
         }
     };
@@ -84,7 +96,7 @@ fn run(opts: RunOptions) -> i32 {
     if sys::getpid() != 1
         && let Err(err) = sys::set_child_subreaper()
     {
-        eprintln!(
+        say!(
             "pidone-init: warning: not PID 1 and cannot become a child subreaper ({err}): \
              orphaned processes will not be reaped by pidone-init"
         );
@@ -109,6 +121,7 @@ fn run(opts: RunOptions) -> i32 {
             Err(err) => return fatal("cannot set signal dispositions", &err),
         }
     }
+    saved.push(sys::default_action(libc::SIGPIPE));
 
     let display = opts.command[0].to_string_lossy().into_owned();
     let mut c_args = Vec::with_capacity(opts.command.len());
@@ -116,7 +129,7 @@ fn run(opts: RunOptions) -> i32 {
         match CString::new(arg.into_vec()) {
             Ok(c) => c_args.push(c),
             Err(_) => {
-                eprintln!("pidone-init: cannot run {display}: argument contains a NUL byte");
+                say!("pidone-init: cannot run {display}: argument contains a NUL byte");
                 return 126;
             }
         }
@@ -132,7 +145,7 @@ fn run(opts: RunOptions) -> i32 {
         Ok(pid) => pid,
         Err(sys::SpawnError::Setup(err)) => return fatal("cannot start the child", &err),
         Err(sys::SpawnError::Exec(err)) => {
-            eprintln!("pidone-init: cannot run {display}: {err}");
+            say!("pidone-init: cannot run {display}: {err}");
             return status::exec_failure_code(err.raw_os_error().unwrap_or(libc::ENOENT));
         }
     };
@@ -142,9 +155,7 @@ fn run(opts: RunOptions) -> i32 {
         let signal = match sys::wait_signal(&set) {
             Ok(signal) => signal,
             Err(err) => {
-                eprintln!(
-                    "pidone-init: cannot wait for signals ({err}); reaping without forwarding"
-                );
+                say!("pidone-init: cannot wait for signals ({err}); reaping without forwarding");
                 return reap_until_exit(child, &opts.remap_to_zero);
             }
         };
@@ -205,6 +216,6 @@ fn reap_until_exit(child: libc::pid_t, remap: &[u8]) -> i32 {
 }
 
 fn fatal(what: &str, err: &std::io::Error) -> i32 {
-    eprintln!("pidone-init: {what}: {err}");
+    say!("pidone-init: {what}: {err}");
     1
 }

@@ -70,6 +70,15 @@ pub fn ignore_signal(signal: c_int) -> io::Result<SavedAction> {
     })
 }
 
+/// The default disposition of `signal`, to be installed in the child. The Rust runtime
+/// ignores SIGPIPE before `main`, and an ignored signal stays ignored across `exec`: the
+/// child gets SIG_DFL back, as `std::process::Command` does.
+pub fn default_action(signal: c_int) -> SavedAction {
+    // SAFETY: an all-zero sigaction is valid: SIG_DFL (0), no flags, an empty mask.
+    let action = unsafe { MaybeUninit::<libc::sigaction>::zeroed().assume_init() };
+    SavedAction { signal, action }
+}
+
 /// Waits for one signal of `set` (which must be blocked) and returns its number.
 pub fn wait_signal(set: &SigSet) -> io::Result<c_int> {
     loop {
