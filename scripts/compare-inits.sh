@@ -130,6 +130,8 @@ inits=(pidone-init tini dumb-init catatonit)
         fi
     done <"$work/measure.tsv"
     echo
+    cat scripts/compare-inits-notes.md
+    echo
     echo "## Command"
     echo
     echo '```'
