@@ -1079,3 +1079,39 @@ fn child_starts_with_default_signals_and_its_own_process_group() {
     let pid = stat.split_whitespace().next().expect("pid");
     assert_eq!(fields[2], pid, "process group of the child: {stat}");
 }
+
+#[test]
+fn install_copies_a_working_executable_and_usage_errors_exit_2() {
+    let init = match pidone_init() {
+        Ok(path) => path,
+        Err(reason) => panic!("{reason}"),
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let dest = dir.path().join("init");
+    let out = Command::new(init)
+        .arg("--install")
+        .arg(&dest)
+        .output()
+        .expect("run pidone-init --install");
+    assert!(out.status.success(), "{out:?}");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&dest).expect("installed").permissions(),
+    );
+    assert_eq!(mode & 0o7777, 0o755);
+    let installed = Command::new(&dest)
+        .args(["--", "sh", "-c", "exit 7"])
+        .status()
+        .expect("run the installed copy");
+    assert_eq!(installed.code(), Some(7));
+
+    for (args, needle) in [
+        (&["-x", "app"][..], "unknown option '-x'"),
+        (&["-e", "999", "app"][..], "'999'"),
+        (&["-g"][..], "missing command"),
+    ] {
+        let out = Command::new(init).args(args).output().expect("run");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    }
+}
