@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Compares pidone-init with Debian's tini, dumb-init and catatonit, and writes the results
-# as markdown to BENCHMARKS-init.md (or the file given as $1).
+# as markdown to target/compare-inits.md (or the file given as $1); BENCHMARKS.md keeps the
+# last published run.
 #
 # Needs root, unshare and the packages in .ci/apt-packages.txt. Environment:
 #   ROUNDS             times the behaviour scenarios run per init (default 5)
@@ -10,7 +11,7 @@
 # ignored measure_inits test), run against the static release build of pidone-init.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out="${1:-BENCHMARKS-init.md}"
+out="${1:-target/compare-inits.md}"
 rounds="${ROUNDS:-5}"
 export PIDONE_BENCH_RUNS="${PIDONE_BENCH_RUNS:-21}"
 

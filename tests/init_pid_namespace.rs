@@ -449,23 +449,43 @@ fn words(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| s.to_string()).collect()
 }
 
-/// The launch pidone would admit instead of `argv`. A shell script whose last command runs
-/// in the foreground gets `exec` before it; anything else (background jobs, a program deaf
-/// to SIGTERM) runs under `pidone-init -g --`. Stands in for the engine's output.
+/// The launch pidone admits instead of `argv`: the engine classifies it and the mutations fix
+/// it (exec rewrite, or init injection with `-g` for several programs), exactly as enforce mode
+/// would for a pod with `pidone.io/inject-init: "true"`. The injected `/.pidone/init` is then
+/// pointed at the pidone-init binary under test.
 fn fixed_launch(argv: &[String], init: &Path) -> Vec<String> {
-    if let [shell @ .., flag, script] = argv
-        && !shell.is_empty()
-        && flag == "-c"
-        && !script.contains('&')
-        && let Some((setup, last)) = script.rsplit_once("; ")
-    {
-        let mut fixed = argv[..argv.len() - 1].to_vec();
-        fixed.push(format!("{setup}; exec {last}"));
-        return fixed;
-    }
-    let mut fixed = vec![init.display().to_string(), "-g".into(), "--".into()];
-    fixed.extend(argv.iter().cloned());
-    fixed
+    use pidone::engine::evaluate::EvalContext;
+    use pidone::engine::script::InProcessAnalyzer;
+    use pidone::engine::{Config, Engine};
+    use std::sync::Arc;
+
+    let config = Config::from_yaml("initInjection:\n  image: pidone:test\n").expect("config");
+    let engine = Engine::new(Arc::new(config), Arc::new(InProcessAnalyzer)).expect("engine");
+    let pod = serde_json::json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "proof", "annotations": {"pidone.io/inject-init": "true"}},
+        "spec": {"containers": [{"name": "app", "image": "app:1", "command": argv}]}});
+    let ctx = EvalContext::default();
+    let eval = engine
+        .evaluate(&pod, &ctx)
+        .expect("evaluate")
+        .expect("a Pod");
+    let plan = pidone::mutate::plan(&engine, &pod, &ctx, &eval);
+    assert!(!plan.is_empty(), "pidone must fix {argv:?}");
+    let mut fixed = pod.clone();
+    json_patch::patch(&mut fixed, &plan.json_patch().expect("patch")).expect("patch applies");
+    fixed["spec"]["containers"][0]["command"]
+        .as_array()
+        .expect("command")
+        .iter()
+        .map(|v| {
+            let s = v.as_str().unwrap_or_default();
+            if s == pidone::mutate::INIT_PATH {
+                init.display().to_string()
+            } else {
+                s.to_string()
+            }
+        })
+        .collect()
 }
 
 /// The inits compared.

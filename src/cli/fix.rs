@@ -1,9 +1,9 @@
 //! `pidone fix`: the manifests as enforce mode would admit them.
 
 use crate::cli::audit::{EXIT_FINDINGS, EXIT_USAGE, load_config, on_big_stack, read_all};
+use crate::engine::Engine;
 use crate::engine::config::Action;
 use crate::engine::evaluate::EvalContext;
-use crate::engine::Engine;
 use crate::mutate;
 use clap::Args;
 use serde_json::Value;
