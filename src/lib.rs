@@ -4,4 +4,6 @@
 //! [`engine`] is pure (no I/O); the server, the CLI and the Kubernetes client wrap it.
 #![forbid(unsafe_code)]
 
+pub mod cli;
 pub mod engine;
+pub mod server;
