@@ -158,7 +158,7 @@ async fn the_realistic_pod_is_about_15_kib_and_gets_its_findings() {
     let server = TestServer::start().await;
     let api = server.apiserver();
     let r = review("CREATE", &support::realistic_pod(), None);
-    let size = serde_json::to_vec(&r).unwrap().len();
+    let size = support::wire(&r).len();
     assert!((13_000..18_000).contains(&size), "{size} bytes");
 
     let v = api.review("/validate", &r).await.unwrap();
@@ -310,7 +310,7 @@ async fn probes_metrics_and_alpn_h2() {
     let res = h2
         .post(api.url("/validate"))
         .header("Content-Type", "application/json")
-        .body(serde_json::to_vec(&r).unwrap())
+        .body(support::wire(&r))
         .send()
         .await
         .unwrap();

@@ -7,7 +7,7 @@
 //! | the same with a body that is JSON but not a usable review | 200 AdmissionReview, `allowed: false`, code 400 |
 //! | a body that is not JSON at all (empty, text) | 400 plain |
 //! | `Content-Type` other than `application/json` | 415 plain |
-//! | body over 8 MiB | 413 plain (before reading it when `Content-Length` says so) |
+//! | body over 8 MiB | 413 plain, connection closed (bodies up to 16 MiB are read and discarded first, so the client sees the 413; larger ones are cut off) |
 //! | body not complete within 30 s | 408 plain |
 //! | another method on those paths | 405 plain |
 //! | unknown path, unknown mode | 404 plain |
@@ -33,6 +33,9 @@ use std::time::{Duration, Instant};
 pub const MAX_BODY: usize = 8 * 1024 * 1024;
 /// How long a request body may take to arrive (the apiserver's longest webhook timeout).
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Bodies over [`MAX_BODY`] up to this size are read and discarded before the 413, so that a
+/// client still sending sees the answer; larger ones are cut off.
+pub const DRAIN_LIMIT: usize = 16 * 1024 * 1024;
 
 /// The router of the TLS port.
 pub fn router(app: Arc<App>) -> Router {
@@ -93,10 +96,14 @@ async fn admission(
     {
         Ok(Ok(body)) => body,
         Ok(Err(BodyError::TooLarge)) => {
-            return reject(
+            let mut response = reject(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "the request body is larger than 8 MiB\n",
             );
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return response;
         }
         Ok(Err(BodyError::Read(e))) => {
             tracing::debug!(error = %e, "reading the request body failed");
@@ -143,22 +150,31 @@ enum BodyError {
     Read(axum::Error),
 }
 
-/// Reads the whole body, refusing it as soon as it is known to exceed `limit`. A body that
-/// arrives in one frame is used as is, without a copy.
+/// Reads the whole body. A body over `limit` is refused, but read to its end (and thrown
+/// away) when it is at most [`DRAIN_LIMIT`], so that the client, still sending, gets to read
+/// the 413 instead of a broken pipe. A body that arrives in one frame is used without a copy.
 async fn read_body(mut body: Body, length: Option<u64>, limit: usize) -> Result<Bytes, BodyError> {
-    if length.is_some_and(|n| n > limit as u64) {
+    let drain_limit = limit.saturating_mul(2).max(DRAIN_LIMIT);
+    if length.is_some_and(|n| n > drain_limit as u64) {
         return Err(BodyError::TooLarge);
     }
     let mut first: Option<Bytes> = None;
     let mut rest: Vec<u8> = Vec::new();
     let mut total = 0usize;
+    let mut too_large = length.is_some_and(|n| n > limit as u64);
     while let Some(frame) = body.frame().await {
         let Ok(data) = frame.map_err(BodyError::Read)?.into_data() else {
             continue;
         };
         total += data.len();
-        if total > limit {
+        if total > drain_limit {
             return Err(BodyError::TooLarge);
+        }
+        if total > limit || too_large {
+            too_large = true;
+            first = None;
+            rest = Vec::new();
+            continue;
         }
         match first.take() {
             None if rest.is_empty() => first = Some(data),
@@ -173,6 +189,9 @@ async fn read_body(mut body: Body, length: Option<u64>, limit: usize) -> Result<
                 rest.extend_from_slice(&data);
             }
         }
+    }
+    if too_large {
+        return Err(BodyError::TooLarge);
     }
     Ok(match first {
         Some(only) => only,
@@ -244,6 +263,10 @@ mod tests {
         ));
         assert!(matches!(
             read_body(Body::empty(), Some(100), 99).await,
+            Err(BodyError::TooLarge)
+        ));
+        assert!(matches!(
+            read_body(Body::empty(), Some(DRAIN_LIMIT as u64 + 1), 99).await,
             Err(BodyError::TooLarge)
         ));
         let ok = read_body(Body::from("abc"), Some(3), 99).await.unwrap();

@@ -576,3 +576,101 @@ pub fn realistic_pod() -> Value {
         }
     })
 }
+
+/// A raw TLS connection to the server, verifying the service name; with `sni: false` the
+/// client sends no SNI extension (the name is still verified).
+pub async fn raw_tls(
+    addr: SocketAddr,
+    ca_pem: &str,
+    sni: bool,
+) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+    install_crypto();
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pemfile::certs(&mut ca_pem.as_bytes()) {
+        roots.add(cert?).map_err(std::io::Error::other)?;
+    }
+    let mut config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.enable_sni = sni;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
+    let name =
+        rustls::pki_types::ServerName::try_from(SERVICE_NAME).map_err(std::io::Error::other)?;
+    connector.connect(name, tcp).await
+}
+
+/// Sends one HTTP/1.1 request with `Connection: close` over a stream and returns the whole
+/// response text.
+pub async fn raw_request<S>(stream: &mut S, request: &[u8]) -> std::io::Result<String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream.write_all(request).await?;
+    stream.flush().await?;
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut out)).await;
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// Serialises a review with the apiserver's field order (Go struct order: `uid` first), which
+/// matters for bodies that only partly decode.
+pub fn wire(review: &Value) -> Vec<u8> {
+    const TOP: [&str; 3] = ["kind", "apiVersion", "request"];
+    const REQUEST: [&str; 15] = [
+        "uid",
+        "kind",
+        "resource",
+        "subResource",
+        "requestKind",
+        "requestResource",
+        "requestSubResource",
+        "name",
+        "namespace",
+        "operation",
+        "userInfo",
+        "object",
+        "oldObject",
+        "dryRun",
+        "options",
+    ];
+    fn ordered(
+        map: &serde_json::Map<String, Value>,
+        order: &[&str],
+        out: &mut Vec<u8>,
+        nested: Option<(&str, &[&str])>,
+    ) {
+        out.push(b'{');
+        let mut first = true;
+        let keys = order
+            .iter()
+            .map(|k| k.to_string())
+            .filter(|k| map.contains_key(k))
+            .chain(map.keys().filter(|k| !order.contains(&k.as_str())).cloned());
+        for key in keys {
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            out.extend(serde_json::to_vec(&key).unwrap());
+            out.push(b':');
+            match (&map[&key], nested) {
+                (Value::Object(inner), Some((name, order))) if key == name => {
+                    ordered(inner, order, out, None)
+                }
+                (value, _) => out.extend(serde_json::to_vec(value).unwrap()),
+            }
+        }
+        out.push(b'}');
+    }
+    match review {
+        Value::Object(map) => {
+            let mut out = Vec::with_capacity(16 * 1024);
+            ordered(map, &TOP, &mut out, Some(("request", &REQUEST)));
+            out
+        }
+        other => serde_json::to_vec(other).unwrap(),
+    }
+}
