@@ -319,3 +319,24 @@ async fn probes_metrics_and_alpn_h2() {
     support::validate_response(&r, &body, false).unwrap();
     server.stop().await;
 }
+
+/// `benches/fixtures/pod-review.json` is the realistic Pod review the load benchmark sends;
+/// it stays in sync with `support::realistic_pod` (`PIDONE_WRITE_FIXTURES=1` rewrites it).
+#[test]
+fn the_benchmark_fixture_is_current() {
+    let mut r = review("CREATE", &support::realistic_pod(), None);
+    r["request"]["uid"] = json!("3f0c1e62-7a3b-4c1d-9e5f-0a1b2c3d4e5f");
+    let body = support::wire(&r);
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/fixtures/pod-review.json");
+    if std::env::var_os("PIDONE_WRITE_FIXTURES").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &body).unwrap();
+    }
+    let on_disk = std::fs::read(&path).expect("run with PIDONE_WRITE_FIXTURES=1 to create it");
+    assert!(
+        on_disk == body,
+        "{} is stale: run with PIDONE_WRITE_FIXTURES=1",
+        path.display()
+    );
+}

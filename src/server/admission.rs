@@ -136,14 +136,14 @@ fn decide(
         return (Decision::allow(), None);
     };
     let object = match request.operation.as_ref() {
-        "CREATE" => match parse_object(request.object, "request.object") {
+        "CREATE" => match checked(request.object.as_ref(), "request.object") {
             Ok(o) => o,
             Err(e) => return (Decision::malformed_object(mode, &e), None),
         },
         // Container fields of a Pod are immutable; workloads are analysed when their pod
         // template changed.
         "UPDATE" if request.kind.kind != "Pod" => {
-            let object = match parse_object(request.object, "request.object") {
+            let object = match checked(request.object.as_ref(), "request.object") {
                 Ok(o) => o,
                 Err(e) => return (Decision::malformed_object(mode, &e), None),
             };
@@ -163,7 +163,7 @@ fn decide(
         namespace: request.namespace(),
         native_sidecars: app.native_sidecars(engine.config()),
     };
-    let eval = match engine.evaluate(&object, &ctx) {
+    let eval = match engine.evaluate(object, &ctx) {
         Ok(Some(eval)) => eval,
         Ok(None) => return (Decision::allow(), None),
         Err(e) => return (Decision::malformed_object(mode, &e.to_string()), None),
@@ -172,18 +172,27 @@ fn decide(
         return (Decision::allow(), Some(eval));
     }
     let patch = if endpoint == Endpoint::Mutate {
-        app.planner().plan(&eval, &object)
+        app.planner().plan(&eval, object)
     } else {
         Vec::new()
     };
     (decision::decide(endpoint, mode, &eval, patch), Some(eval))
 }
 
+/// The object, if it is a JSON object.
+fn checked<'v>(object: Option<&'v Value>, what: &str) -> Result<&'v Value, String> {
+    match object {
+        None => Err(format!("{what} is missing or null")),
+        Some(v @ Value::Object(_)) => Ok(v),
+        Some(_) => Err(format!("{what} is not a JSON object")),
+    }
+}
+
 fn parse_object(raw: Option<&RawValue>, what: &str) -> Result<Value, String> {
     let Some(raw) = raw else {
         return Err(format!("{what} is missing or null"));
     };
-    match serde_json::from_str::<Value>(raw.get()) {
+    match crate::server::object::parse(raw.get()) {
         Ok(v @ Value::Object(_)) => Ok(v),
         Ok(_) => Err(format!("{what} is not a JSON object")),
         Err(e) => Err(format!("{what}: {e}")),

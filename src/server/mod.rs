@@ -14,6 +14,7 @@ pub mod admin;
 pub mod admission;
 pub mod decision;
 pub mod metrics;
+pub mod object;
 pub mod plan;
 pub mod reaper;
 pub mod reload;

@@ -1,9 +1,10 @@
 //! The AdmissionReview wire format (`admission.k8s.io/v1`): decode only what a decision needs,
 //! encode the response the way kube-apiserver validates it.
 //!
-//! The request is decoded into borrowed structs: `object` and `oldObject` stay raw JSON slices
-//! of the body until the handler knows it needs them, and `userInfo`, `options` and the rest
-//! are skipped without allocating. A body that does not decode still yields its `request.uid`
+//! The request is decoded into borrowed structs in one pass: `object` becomes a
+//! `serde_json::Value` without the parts pidone never reads (see [`crate::server::object`]),
+//! `oldObject` stays a raw slice of the body until a workload UPDATE needs it, and `userInfo`,
+//! `options` and the rest are skipped without allocating. A body that does not decode still yields its `request.uid`
 //! when one can be found, so the denial can be matched to the request.
 
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
@@ -44,9 +45,12 @@ pub struct AdmissionRequest<'a> {
     pub namespace: Option<Cow<'a, str>>,
     #[serde(borrow)]
     pub operation: Cow<'a, str>,
-    /// `None` when absent or JSON `null`.
-    #[serde(borrow, default)]
-    pub object: Option<&'a RawValue>,
+    /// Parsed in the same pass as the review (the apiserver only sends objects pidone's
+    /// webhook rules asked for), without `metadata.managedFields` and `status`; `None` when
+    /// absent or JSON `null`.
+    #[serde(default, deserialize_with = "crate::server::object::deserialize")]
+    pub object: Option<serde_json::Value>,
+    /// Kept raw: only workload UPDATEs need it.
     #[serde(borrow, default)]
     pub old_object: Option<&'a RawValue>,
     #[serde(default)]
@@ -336,8 +340,8 @@ mod tests {
         assert!(r.dry_run());
         assert!(r.old_object.is_none());
         assert_eq!(
-            r.object.unwrap().get(),
-            r#"{"kind":"Pod","metadata":{"name":"p"}}"#
+            r.object.as_ref().unwrap(),
+            &serde_json::json!({"kind":"Pod","metadata":{"name":"p"}})
         );
         assert!(matches!(r.uid, Cow::Borrowed(_)));
     }
@@ -357,8 +361,7 @@ mod tests {
             decode(truncated.as_bytes()),
             Err(DecodeError::Invalid { uid, .. }) if uid == "u-3"
         ));
-        // Deep nesting inside the object is skipped without recursion here (and fails later,
-        // when the object is parsed); deep nesting where a struct is expected fails now.
+        // Deep nesting fails with serde_json's recursion limit, not a stack overflow.
         let deep = |at_object: bool| {
             let nest = format!("{}{}", "[".repeat(5000), "]".repeat(5000));
             let (kind, object) = if at_object {
@@ -370,7 +373,10 @@ mod tests {
                 r#"{{"uid":"u-4","operation":"CREATE","object":{object},"kind":{kind}}}"#
             ))
         };
-        assert!(decode(deep(true).as_bytes()).is_ok());
+        assert!(matches!(
+            decode(deep(true).as_bytes()),
+            Err(DecodeError::Invalid { uid, message }) if uid == "u-4" && message.contains("recursion limit")
+        ));
         assert!(matches!(
             decode(deep(false).as_bytes()),
             Err(DecodeError::Invalid { uid, .. }) if uid == "u-4"
