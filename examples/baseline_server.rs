@@ -3,7 +3,11 @@
 //! whole body and answers a fixed AdmissionReview. `benches/load.sh` runs it next to pidone to
 //! measure what the analysis costs on top of the transport.
 //!
-//! Usage: `baseline_server LISTEN_ADDR CERT_PEM KEY_PEM`
+//! With `kube` as a fourth argument it decodes each review into kube-rs's
+//! `AdmissionReview<DynamicObject>` and answers "allowed" with its uid: a minimal webhook
+//! written the usual way, for a second point of comparison.
+//!
+//! Usage: `baseline_server LISTEN_ADDR CERT_PEM KEY_PEM [noop|kube]`
 
 use axum::Router;
 use axum::body::Body;
@@ -30,11 +34,38 @@ async fn answer(req: Request) -> Response {
     response
 }
 
+async fn kube_answer(req: Request) -> Response {
+    use kube::core::DynamicObject;
+    use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview};
+    let body = axum::body::to_bytes(req.into_body(), 8 << 20)
+        .await
+        .unwrap_or_default();
+    let review: Result<AdmissionReview<DynamicObject>, _> = serde_json::from_slice(&body);
+    let response = match review.map_err(|e| e.to_string()).and_then(|r| {
+        let request: Result<AdmissionRequest<DynamicObject>, _> = r.try_into();
+        request.map_err(|e| e.to_string())
+    }) {
+        Ok(request) => AdmissionResponse::from(&request),
+        Err(e) => AdmissionResponse::invalid(e),
+    };
+    let json = serde_json::to_vec(&response.into_review()).unwrap_or_default();
+    let mut response = Response::new(Body::from(json));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
 fn main() -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [listen, cert, key] = args.as_slice() else {
-        anyhow::bail!("usage: baseline_server LISTEN_ADDR CERT_PEM KEY_PEM");
+    let (listen, cert, key, kube) = match args.as_slice() {
+        [listen, cert, key] => (listen, cert, key, false),
+        [listen, cert, key, mode] if mode == "noop" || mode == "kube" => {
+            (listen, cert, key, mode == "kube")
+        }
+        _ => anyhow::bail!("usage: baseline_server LISTEN_ADDR CERT_PEM KEY_PEM [noop|kube]"),
     };
     let provider = tls::provider();
     let certs = Arc::new(CertResolver::new(tls::certified_key(
@@ -43,9 +74,15 @@ fn main() -> anyhow::Result<()> {
         &provider,
     )?));
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls::server_config(certs, provider)?));
-    let router = Router::new()
-        .route("/validate", post(answer))
-        .route("/mutate", post(answer));
+    let router = if kube {
+        Router::new()
+            .route("/validate", post(kube_answer))
+            .route("/mutate", post(kube_answer))
+    } else {
+        Router::new()
+            .route("/validate", post(answer))
+            .route("/mutate", post(answer))
+    };
     let mut h1 = auto::Builder::new(TokioExecutor::new()).http1_only();
     h1.http1()
         .timer(TokioTimer::new())

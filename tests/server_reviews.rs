@@ -101,6 +101,27 @@ async fn every_example_gets_a_valid_answer_that_matches_the_engine() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocking_analyzer_is_run_on_the_blocking_pool_with_the_same_answers() {
+    let server = TestServer::start_with(Options {
+        analyzer_blocks: true,
+        ..Default::default()
+    })
+    .await;
+    let api = server.apiserver();
+    for object in support::fixture_objects().iter().take(10) {
+        let r = review("CREATE", object, None);
+        let v = api.review("/validate", &r).await.unwrap();
+        let inline = engine("")
+            .evaluate(object, &ctx())
+            .unwrap()
+            .unwrap()
+            .max_action();
+        assert_eq!(v["allowed"], inline != Some(Action::Deny));
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_mode_reports_every_finding_once_across_both_webhooks() {
     let server = TestServer::start_with(Options {
         config: "mode: audit\n".into(),

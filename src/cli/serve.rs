@@ -99,7 +99,11 @@ async fn serve(args: ServeArgs) -> Result<(), ServeError> {
         drain_timeout: args.drain_timeout,
         header_read_timeout: args.header_read_timeout,
         reload_interval: args.reload_interval,
+        // The contained analyzer (worker processes) replaces this: it spawns its workers
+        // through `children` so the reaper leaves them alone, and sets `analyzer_blocks`.
         analyzer: Arc::new(InProcessAnalyzer),
+        analyzer_blocks: false,
+        // The mutation planner replaces this; until then /mutate allows with warnings.
         planner: Arc::new(NoMutations),
     };
     let running = server::start(config, async move {

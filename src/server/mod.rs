@@ -57,6 +57,10 @@ pub struct ServerConfig {
     /// How often certificate and configuration files are re-read.
     pub reload_interval: Duration,
     pub analyzer: Arc<dyn ScriptAnalyzer>,
+    /// Whether analysis may block (an analyzer that waits for worker processes): then each
+    /// review is analysed on tokio's blocking pool instead of the connection's worker thread.
+    /// The in-process analyzer is CPU-bound and bounded by the parser limits: inline is faster.
+    pub analyzer_blocks: bool,
     pub planner: Arc<dyn Planner>,
 }
 
@@ -71,6 +75,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("drain_timeout", &self.drain_timeout)
             .field("header_read_timeout", &self.header_read_timeout)
             .field("reload_interval", &self.reload_interval)
+            .field("analyzer_blocks", &self.analyzer_blocks)
             .finish_non_exhaustive()
     }
 }
@@ -153,6 +158,7 @@ pub async fn start(
         Arc::clone(&config.analyzer),
         Arc::clone(&config.planner),
         Arc::clone(&certs),
+        config.analyzer_blocks,
     ));
 
     let listener = bind(config.listen).await?;

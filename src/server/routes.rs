@@ -119,7 +119,23 @@ async fn admission(
             );
         }
     };
-    match admission::answer(&app, endpoint, mode, &body, started) {
+    let reply = if app.analyzer_blocks {
+        let app = Arc::clone(&app);
+        match tokio::task::spawn_blocking(move || {
+            admission::answer(&app, endpoint, mode, &body, started)
+        })
+        .await
+        {
+            Ok(reply) => reply,
+            Err(e) => {
+                tracing::error!(error = %e, "the analysis task failed");
+                Reply::Plain(500, "pidone failed to analyse the request\n")
+            }
+        }
+    } else {
+        admission::answer(&app, endpoint, mode, &body, started)
+    };
+    match reply {
         Reply::Review(json) => {
             let mut response = Response::new(Body::from(json));
             response.headers_mut().insert(

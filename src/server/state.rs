@@ -22,6 +22,8 @@ pub struct App {
     cluster_native_sidecars: ArcSwap<NativeSidecarSupport>,
     pub metrics: Metrics,
     pub certs: Arc<CertResolver>,
+    /// Analyse on the blocking pool (see `ServerConfig::analyzer_blocks`).
+    pub analyzer_blocks: bool,
     draining: AtomicBool,
 }
 
@@ -39,6 +41,7 @@ impl App {
         analyzer: Arc<dyn ScriptAnalyzer>,
         planner: Arc<dyn Planner>,
         certs: Arc<CertResolver>,
+        analyzer_blocks: bool,
     ) -> App {
         App {
             engine: ArcSwap::from_pointee(engine),
@@ -49,6 +52,7 @@ impl App {
             )),
             metrics: Metrics::new(),
             certs,
+            analyzer_blocks,
             draining: AtomicBool::new(false),
         }
     }

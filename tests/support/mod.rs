@@ -132,6 +132,7 @@ pub struct Options {
     pub drain_timeout: Duration,
     pub reload_interval: Duration,
     pub planner: Arc<dyn Planner>,
+    pub analyzer_blocks: bool,
 }
 
 impl Default for Options {
@@ -142,6 +143,7 @@ impl Default for Options {
             drain_timeout: Duration::from_secs(5),
             reload_interval: Duration::from_millis(100),
             planner: Arc::new(NoMutations),
+            analyzer_blocks: false,
         }
     }
 }
@@ -185,6 +187,7 @@ impl TestServer {
                 header_read_timeout: options.header_read_timeout,
                 reload_interval: options.reload_interval,
                 analyzer: Arc::new(InProcessAnalyzer),
+                analyzer_blocks: options.analyzer_blocks,
                 planner: options.planner,
             },
             async move {
