@@ -8,3 +8,4 @@ pub mod cli;
 pub mod cluster;
 pub mod engine;
 pub mod mutate;
+pub mod server;

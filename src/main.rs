@@ -1,4 +1,4 @@
-//! The `pidone` command: one subcommand per job, each in its own module.
+//! The `pidone` command: a dispatcher; each subcommand lives in `pidone::cli`.
 
 use clap::{Parser, Subcommand};
 use pidone::cli;
@@ -17,7 +17,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Check manifests (files, directories, stdin) and report what pidone would do.
+    /// Serve the admission webhooks over HTTPS (and metrics on a plain admin port).
+    Serve(cli::serve::ServeArgs),
+    /// Check manifests (files, directories, stdin) or a live cluster and report what pidone would do.
     Audit(cli::audit::AuditArgs),
     /// Print the manifests as enforce mode would admit them (or a diff with --diff).
     Fix(cli::fix::FixArgs),
@@ -29,8 +31,17 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // One crypto provider for the whole process; the server also names ring explicitly.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     match cli.command {
+        Command::Serve(args) => match cli::serve::run(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("pidone: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Audit(args) => cli::audit::run(args),
         Command::Fix(args) => cli::fix::run(args),
         Command::Explain { rule } => match cli::explain_cmd::run(rule.as_deref()) {

@@ -1,0 +1,134 @@
+//! `pidone serve`: run the admission webhook.
+
+use crate::cli::logging::{self, LogFormat};
+use crate::engine::script::InProcessAnalyzer;
+use crate::server::plan::Mutations;
+use crate::server::reaper::{self, ChildRegistry};
+use crate::server::shutdown::Signals;
+use crate::server::{self, Drained, ServerConfig, ServerError};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Serve the admission webhook over HTTPS, with metrics and probes on a plain port.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Configuration file (YAML); re-read when it changes.
+    #[arg(long, env = "PIDONE_CONFIG")]
+    pub config: PathBuf,
+    /// PEM certificate chain served on the TLS port; re-read when it changes.
+    #[arg(long, env = "PIDONE_TLS_CERT")]
+    pub tls_cert: PathBuf,
+    /// PEM private key of the certificate; re-read when it changes.
+    #[arg(long, env = "PIDONE_TLS_KEY")]
+    pub tls_key: PathBuf,
+    /// Address of the HTTPS admission port.
+    #[arg(long, env = "PIDONE_LISTEN", default_value = "0.0.0.0:8443")]
+    pub listen: SocketAddr,
+    /// Address of the plain-HTTP port for /metrics, /healthz and /readyz.
+    #[arg(long, env = "PIDONE_METRICS_LISTEN", default_value = "0.0.0.0:9090")]
+    pub metrics_listen: SocketAddr,
+    /// Log output format.
+    #[arg(long, env = "PIDONE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Longest time in-flight requests get to finish after SIGTERM.
+    #[arg(long, env = "PIDONE_DRAIN_TIMEOUT", default_value = "20s", value_parser = humantime::parse_duration)]
+    pub drain_timeout: Duration,
+    /// Time a client gets to send request headers (and the TLS handshake); idle keep-alive
+    /// connections are closed after it too.
+    #[arg(long, env = "PIDONE_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub header_read_timeout: Duration,
+    /// How often the certificate, key and configuration files are checked for changes.
+    #[arg(long, env = "PIDONE_RELOAD_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub reload_interval: Duration,
+}
+
+/// Keeps the server's view of `nativeSidecars: auto` current: the apiserver's and every
+/// node's kubelet version, read through the in-cluster (or kubeconfig) client. Until the first
+/// answer, auto counts as unsupported (side agents are warned about, not moved).
+fn watch_native_sidecar_support(app: Arc<crate::server::state::App>) {
+    tokio::spawn(async move {
+        let support = crate::cluster::start(
+            crate::engine::config::NativeSidecars::Auto,
+            kube::Client::try_default,
+            crate::cluster::WatchOptions::default(),
+        )
+        .await;
+        loop {
+            app.set_cluster_native_sidecars(support.current());
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("starting the async runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("installing signal handlers: {0}")]
+    Signals(std::io::Error),
+    #[error(transparent)]
+    Server(#[from] ServerError),
+}
+
+/// Runs the server until SIGTERM or SIGINT and the drain that follows. A second signal exits
+/// at once with status 1.
+pub fn run(args: ServeArgs) -> Result<(), ServeError> {
+    logging::init(args.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(ServeError::Runtime)?;
+    runtime.block_on(serve(args))
+}
+
+async fn serve(args: ServeArgs) -> Result<(), ServeError> {
+    let mut signals = Signals::install().map_err(ServeError::Signals)?;
+    // Children owned by someone (the contained parser's workers) are registered here so the
+    // reaper leaves them to their owner.
+    let children = ChildRegistry::new();
+    if reaper::is_pid1() {
+        tracing::info!("running as PID 1: reaping orphaned processes");
+        let children = Arc::clone(&children);
+        tokio::spawn(async move {
+            if let Err(e) = reaper::run(children).await {
+                tracing::error!(error = %e, "the zombie reaper could not start");
+            }
+        });
+    }
+
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let first = signals.recv().await;
+        tracing::info!(signal = first, "shutting down");
+        let _ = stop.send(());
+        let second = signals.recv().await;
+        tracing::error!(signal = second, "second signal: exiting without draining");
+        std::process::exit(1);
+    });
+
+    let config = ServerConfig {
+        listen: args.listen,
+        metrics_listen: args.metrics_listen,
+        config_path: args.config,
+        tls_cert: args.tls_cert,
+        tls_key: args.tls_key,
+        drain_timeout: args.drain_timeout,
+        header_read_timeout: args.header_read_timeout,
+        reload_interval: args.reload_interval,
+        // The contained analyzer (worker processes) replaces this: it spawns its workers
+        // through `children` so the reaper leaves them alone, and sets `analyzer_blocks`.
+        analyzer: Arc::new(InProcessAnalyzer),
+        analyzer_blocks: false,
+        planner: Arc::new(Mutations),
+    };
+    let running = server::start(config, async move {
+        let _ = stopped.await;
+    })
+    .await?;
+    watch_native_sidecar_support(Arc::clone(&running.app));
+    match running.wait().await? {
+        Drained::Clean | Drained::TimedOut => Ok(()),
+    }
+}

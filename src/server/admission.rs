@@ -1,0 +1,236 @@
+//! One admission review, from body bytes to response bytes:
+//! decode -> pick what to analyse -> engine -> planner -> decision -> encode, with one log
+//! line and the metrics.
+
+use crate::engine::evaluate::EvalContext;
+use crate::engine::workload::template_pointer;
+use crate::engine::{Evaluation, Mode};
+use crate::server::decision::{self, Decision, Endpoint};
+use crate::server::plan::mutation_types;
+use crate::server::review::{self, AdmissionRequest, AdmissionResponse, DecodeError};
+use crate::server::state::App;
+use serde_json::Value;
+use serde_json::value::RawValue;
+use std::time::Instant;
+
+/// What the HTTP layer sends back.
+#[derive(Debug)]
+pub enum Reply {
+    /// 200 with an AdmissionReview.
+    Review(Vec<u8>),
+    /// A plain-text HTTP error (the body was not JSON at all, or the response could not be
+    /// encoded).
+    Plain(u16, &'static str),
+}
+
+/// Answers one review. `path_mode` is the mode in the URL (`/validate/audit`), which overrides
+/// the configuration's.
+pub fn answer(
+    app: &App,
+    endpoint: Endpoint,
+    path_mode: Option<Mode>,
+    body: &[u8],
+    started: Instant,
+) -> Reply {
+    let request = match review::decode(body) {
+        Ok(r) => r,
+        Err(DecodeError::NotJson) => {
+            app.metrics
+                .request(endpoint.as_str(), "", "", "rejected", started.elapsed());
+            tracing::warn!(endpoint = endpoint.as_str(), "request body is not JSON");
+            return Reply::Plain(400, "the request body is not JSON\n");
+        }
+        Err(DecodeError::Invalid { uid, message }) => {
+            let decision = Decision::invalid_review(&message);
+            app.metrics.request(
+                endpoint.as_str(),
+                "",
+                "",
+                decision.outcome.as_str(),
+                started.elapsed(),
+            );
+            tracing::warn!(
+                uid,
+                endpoint = endpoint.as_str(),
+                error = message,
+                result = decision.outcome.as_str(),
+                duration_us = started.elapsed().as_micros() as u64,
+                "invalid admission review"
+            );
+            return respond(&uid, &decision);
+        }
+    };
+
+    let engine = app.engine();
+    let mode = path_mode.unwrap_or(engine.config().mode);
+    let mut name = request.name().to_string();
+    let (decision, eval) = decide(app, &engine, endpoint, mode, &request);
+    if name.is_empty()
+        && let Some(e) = &eval
+    {
+        name.clone_from(&e.object.name);
+    }
+
+    let elapsed = started.elapsed();
+    app.metrics.request(
+        endpoint.as_str(),
+        &request.kind.kind,
+        &request.operation,
+        decision.outcome.as_str(),
+        elapsed,
+    );
+    if let Some(eval) = &eval {
+        for f in eval.findings.iter().filter(|f| endpoint.owns(f.action)) {
+            if mode != Mode::Off {
+                app.metrics.finding(f.rule, f.action, mode);
+                tracing::info!(
+                    uid = %request.uid,
+                    rule = f.rule.as_str(),
+                    container = f.container,
+                    action = f.action.as_str(),
+                    mode = mode.as_str(),
+                    message = f.message,
+                    "finding"
+                );
+            }
+        }
+        if endpoint == Endpoint::Validate && !eval.ignored.is_empty() {
+            tracing::info!(
+                uid = %request.uid,
+                rules = ?eval.ignored.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+                "pidone.io/ignore honoured"
+            );
+        }
+    }
+    for kind in mutation_types(&decision.patch) {
+        app.metrics.mutation(&kind);
+    }
+    tracing::info!(
+        uid = %request.uid,
+        endpoint = endpoint.as_str(),
+        mode = mode.as_str(),
+        kind = %request.kind.kind,
+        namespace = request.namespace().unwrap_or(""),
+        name,
+        operation = %request.operation,
+        dry_run = request.dry_run(),
+        result = decision.outcome.as_str(),
+        duration_us = elapsed.as_micros() as u64,
+        "admission review"
+    );
+    respond(&request.uid, &decision)
+}
+
+/// The decision for a decoded request, with the evaluation when there was one.
+fn decide(
+    app: &App,
+    engine: &crate::engine::Engine,
+    endpoint: Endpoint,
+    mode: Mode,
+    request: &AdmissionRequest<'_>,
+) -> (Decision, Option<Evaluation>) {
+    if mode == Mode::Off || request.sub_resource().is_some() {
+        return (Decision::allow(), None);
+    }
+    let Some(pointer) = template_pointer(&request.kind.kind) else {
+        return (Decision::allow(), None);
+    };
+    let object = match request.operation.as_ref() {
+        "CREATE" => match checked(request.object.as_ref(), "request.object") {
+            Ok(o) => o,
+            Err(e) => return (Decision::malformed_object(mode, &e), None),
+        },
+        // Container fields of a Pod are immutable; workloads are analysed when their pod
+        // template changed.
+        "UPDATE" if request.kind.kind != "Pod" => {
+            let object = match checked(request.object.as_ref(), "request.object") {
+                Ok(o) => o,
+                Err(e) => return (Decision::malformed_object(mode, &e), None),
+            };
+            let old = match parse_object(request.old_object, "request.oldObject") {
+                Ok(o) => o,
+                Err(e) => return (Decision::malformed_object(mode, &e), None),
+            };
+            if object.pointer(pointer) == old.pointer(pointer) {
+                return (Decision::allow(), None);
+            }
+            object
+        }
+        _ => return (Decision::allow(), None),
+    };
+
+    let ctx = EvalContext {
+        namespace: request.namespace(),
+        native_sidecars: app.native_sidecars(engine.config()),
+        images: None,
+    };
+    let eval = match engine.evaluate(object, &ctx) {
+        Ok(Some(eval)) => eval,
+        Ok(None) => return (Decision::allow(), None),
+        Err(e) => return (Decision::malformed_object(mode, &e.to_string()), None),
+    };
+    if eval.exempt {
+        return (Decision::allow(), Some(eval));
+    }
+    // Mutations apply on CREATE only: container fields are immutable on UPDATE, and a
+    // workload's new pods are mutated when they are created.
+    let planned = if endpoint == Endpoint::Mutate && request.operation.as_ref() == "CREATE" {
+        app.planner().plan(engine, &ctx, &eval, object)
+    } else {
+        crate::server::plan::Planned::default()
+    };
+    (
+        decision::decide_with_notes(endpoint, mode, &eval, planned.patch, &planned.notes),
+        Some(eval),
+    )
+}
+
+/// The object, if it is a JSON object.
+fn checked<'v>(object: Option<&'v Value>, what: &str) -> Result<&'v Value, String> {
+    match object {
+        None => Err(format!("{what} is missing or null")),
+        Some(v @ Value::Object(_)) => Ok(v),
+        Some(_) => Err(format!("{what} is not a JSON object")),
+    }
+}
+
+fn parse_object(raw: Option<&RawValue>, what: &str) -> Result<Value, String> {
+    let Some(raw) = raw else {
+        return Err(format!("{what} is missing or null"));
+    };
+    match crate::server::object::parse(raw.get()) {
+        Ok(v @ Value::Object(_)) => Ok(v),
+        Ok(_) => Err(format!("{what} is not a JSON object")),
+        Err(e) => Err(format!("{what}: {e}")),
+    }
+}
+
+fn respond(uid: &str, decision: &Decision) -> Reply {
+    let patch = if decision.patch.is_empty() {
+        None
+    } else {
+        match review::encode_patch(&decision.patch) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                tracing::error!(uid, error = %e, "cannot encode the patch");
+                return Reply::Plain(500, "pidone could not encode its patch\n");
+            }
+        }
+    };
+    let patch_type = patch.as_ref().map(|_| "JSONPatch");
+    match review::encode(AdmissionResponse {
+        uid,
+        allowed: decision.allowed,
+        status: decision.status.as_ref(),
+        patch,
+        patch_type,
+        warnings: &decision.warnings,
+        audit_annotations: &decision.audit_annotations,
+    }) {
+        Ok(body) => Reply::Review(body),
+        Err(e) => {
+            tracing::error!(uid, error = %e, "cannot encode the response");
+            Reply::Plain(500, "pidone could not encode its response\n")
+        }
+    }
+}

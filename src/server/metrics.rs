@@ -1,0 +1,295 @@
+//! Prometheus metrics (DESIGN section 9), served as text on the admin port.
+//!
+//! Every label value is a `&'static str`: recording a request allocates nothing. Kinds and
+//! operations outside the known sets are counted as `other`, so a client cannot grow the
+//! label space.
+
+use crate::engine::{Action, Mode, RuleId};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use std::time::Duration;
+
+/// Content type of the text exposition.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+const DURATION_BUCKETS: [f64; 16] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
+];
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub endpoint: &'static str,
+    pub kind: &'static str,
+    pub operation: &'static str,
+    pub result: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct EndpointLabels {
+    pub endpoint: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct FindingLabels {
+    pub rule: &'static str,
+    pub action: &'static str,
+    pub mode: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct TypeLabels {
+    pub r#type: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ResultLabels {
+    pub result: &'static str,
+}
+
+type HistogramFamily = Family<EndpointLabels, Histogram, fn() -> Histogram>;
+
+/// The server's metrics and the registry that exposes them.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    duration: HistogramFamily,
+    findings: Family<FindingLabels, Counter>,
+    mutations: Family<TypeLabels, Counter>,
+    config_reloads: Family<ResultLabels, Counter>,
+    tls_reloads: Family<ResultLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+fn duration_histogram() -> Histogram {
+    Histogram::new(DURATION_BUCKETS)
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("pidone");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "admission_requests",
+            "Admission reviews answered, by endpoint, kind, operation and result",
+            requests.clone(),
+        );
+        let duration: HistogramFamily = Family::new_with_constructor(duration_histogram);
+        registry.register(
+            "admission_duration_seconds",
+            "Time to answer an admission review, from the first body byte to the response",
+            duration.clone(),
+        );
+        let findings = Family::<FindingLabels, Counter>::default();
+        registry.register(
+            "findings",
+            "Findings reported, by rule, the action enforce mode takes, and the mode",
+            findings.clone(),
+        );
+        let mutations = Family::<TypeLabels, Counter>::default();
+        registry.register(
+            "mutations",
+            "Mutations sent in patches, by type",
+            mutations.clone(),
+        );
+        let config_reloads = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "config_reloads",
+            "Configuration file reloads, by result",
+            config_reloads.clone(),
+        );
+        let tls_reloads = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "tls_reloads",
+            "Certificate and key reloads, by result",
+            tls_reloads.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            duration,
+            findings,
+            mutations,
+            config_reloads,
+            tls_reloads,
+        }
+    }
+
+    pub fn request(
+        &self,
+        endpoint: &'static str,
+        kind: &str,
+        operation: &str,
+        result: &'static str,
+        elapsed: Duration,
+    ) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                endpoint,
+                kind: kind_label(kind),
+                operation: operation_label(operation),
+                result,
+            })
+            .inc();
+        self.duration
+            .get_or_create(&EndpointLabels { endpoint })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    pub fn finding(&self, rule: RuleId, action: Action, mode: Mode) {
+        self.findings
+            .get_or_create(&FindingLabels {
+                rule: rule.as_str(),
+                action: action.as_str(),
+                mode: mode.as_str(),
+            })
+            .inc();
+    }
+
+    pub fn mutation(&self, kind: &str) {
+        self.mutations
+            .get_or_create(&TypeLabels {
+                r#type: mutation_label(kind),
+            })
+            .inc();
+    }
+
+    pub fn config_reload(&self, ok: bool) {
+        self.config_reloads
+            .get_or_create(&ResultLabels {
+                result: result_label(ok),
+            })
+            .inc();
+    }
+
+    pub fn tls_reload(&self, ok: bool) {
+        self.tls_reloads
+            .get_or_create(&ResultLabels {
+                result: result_label(ok),
+            })
+            .inc();
+    }
+
+    /// Current value of `pidone_tls_reloads_total{result}` (`ok` or `error`).
+    pub fn tls_reloads(&self, ok: bool) -> u64 {
+        self.tls_reloads
+            .get_or_create(&ResultLabels {
+                result: result_label(ok),
+            })
+            .get()
+    }
+
+    /// Current value of `pidone_config_reloads_total{result}`.
+    pub fn config_reloads(&self, ok: bool) -> u64 {
+        self.config_reloads
+            .get_or_create(&ResultLabels {
+                result: result_label(ok),
+            })
+            .get()
+    }
+
+    /// The text exposition, ending in `# EOF`.
+    pub fn encode(&self) -> Result<String, std::fmt::Error> {
+        let mut out = String::with_capacity(4096);
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
+        Ok(out)
+    }
+}
+
+fn result_label(ok: bool) -> &'static str {
+    if ok { "ok" } else { "error" }
+}
+
+/// The kinds pidone analyses, else `other`.
+pub fn kind_label(kind: &str) -> &'static str {
+    match kind {
+        "Pod" => "Pod",
+        "Deployment" => "Deployment",
+        "StatefulSet" => "StatefulSet",
+        "DaemonSet" => "DaemonSet",
+        "ReplicaSet" => "ReplicaSet",
+        "ReplicationController" => "ReplicationController",
+        "Job" => "Job",
+        "CronJob" => "CronJob",
+        "PodTemplate" => "PodTemplate",
+        "" => "unknown",
+        _ => "other",
+    }
+}
+
+pub fn operation_label(operation: &str) -> &'static str {
+    match operation {
+        "CREATE" => "CREATE",
+        "UPDATE" => "UPDATE",
+        "DELETE" => "DELETE",
+        "CONNECT" => "CONNECT",
+        "" => "unknown",
+        _ => "other",
+    }
+}
+
+fn mutation_label(kind: &str) -> &'static str {
+    match kind {
+        "exec" => "exec",
+        "sidecar" => "sidecar",
+        "init" => "init",
+        _ => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_match_the_contract() {
+        let m = Metrics::new();
+        m.request(
+            "validate",
+            "Pod",
+            "CREATE",
+            "denied",
+            Duration::from_millis(1),
+        );
+        m.request(
+            "mutate",
+            "Secret",
+            "PATCH",
+            "allowed",
+            Duration::from_millis(1),
+        );
+        m.finding(RuleId::MultiProcess, Action::Deny, Mode::Audit);
+        m.mutation("exec");
+        m.mutation("anything else");
+        m.config_reload(true);
+        m.tls_reload(false);
+        let text = m.encode().unwrap();
+        for line in [
+            r#"pidone_admission_requests_total{endpoint="validate",kind="Pod",operation="CREATE",result="denied"} 1"#,
+            r#"pidone_admission_requests_total{endpoint="mutate",kind="other",operation="other",result="allowed"} 1"#,
+            r#"pidone_admission_duration_seconds_count{endpoint="validate"} 1"#,
+            r#"pidone_findings_total{rule="multi-process",action="deny",mode="audit"} 1"#,
+            r#"pidone_mutations_total{type="exec"} 1"#,
+            r#"pidone_mutations_total{type="other"} 1"#,
+            r#"pidone_config_reloads_total{result="ok"} 1"#,
+            r#"pidone_tls_reloads_total{result="error"} 1"#,
+        ] {
+            assert!(text.contains(line), "missing {line} in\n{text}");
+        }
+        assert!(text.ends_with("# EOF\n"));
+    }
+}

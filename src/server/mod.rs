@@ -1,0 +1,370 @@
+//! `pidone serve`: the HTTPS admission server around the engine.
+//!
+//! [`start`] loads the configuration and the certificate (failing fast if either is bad),
+//! binds both ports, and returns the bound addresses; the server runs until the shutdown
+//! future resolves, then drains: it stops accepting, answers `/readyz` with 503, lets in-flight
+//! requests finish (idle keep-alive connections are closed at once) for at most the drain
+//! timeout, and stops.
+//!
+//! Connections: rustls (TLS 1.2+, ring), ALPN `h2`/`http/1.1`; the protocol follows ALPN (no
+//! protocol sniffing, so a silent client cannot hold a connection open before the HTTP/1
+//! header read timeout starts); the TLS handshake is bounded by the same timeout.
+
+pub mod admin;
+pub mod admission;
+pub mod decision;
+pub mod metrics;
+pub mod object;
+pub mod plan;
+pub mod reaper;
+pub mod reload;
+pub mod review;
+pub mod routes;
+pub mod shutdown;
+pub mod state;
+pub mod tls;
+
+use crate::engine::{Config, ConfigError, Engine, ScriptAnalyzer};
+use crate::server::plan::Planner;
+use crate::server::reload::FileWatch;
+use crate::server::state::App;
+use crate::server::tls::{CertResolver, TlsError};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+
+/// Everything `start` needs.
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub metrics_listen: SocketAddr,
+    pub config_path: PathBuf,
+    pub tls_cert: PathBuf,
+    pub tls_key: PathBuf,
+    /// Longest time in-flight requests get after the shutdown signal.
+    pub drain_timeout: Duration,
+    /// HTTP/1 request headers must arrive within this; it also bounds the TLS handshake and
+    /// (a hyper behaviour) how long a keep-alive connection may sit idle.
+    pub header_read_timeout: Duration,
+    /// How often certificate and configuration files are re-read.
+    pub reload_interval: Duration,
+    pub analyzer: Arc<dyn ScriptAnalyzer>,
+    /// Whether analysis may block (an analyzer that waits for worker processes): then each
+    /// review is analysed on tokio's blocking pool instead of the connection's worker thread.
+    /// The in-process analyzer is CPU-bound and bounded by the parser limits: inline is faster.
+    pub analyzer_blocks: bool,
+    pub planner: Arc<dyn Planner>,
+}
+
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("listen", &self.listen)
+            .field("metrics_listen", &self.metrics_listen)
+            .field("config_path", &self.config_path)
+            .field("tls_cert", &self.tls_cert)
+            .field("tls_key", &self.tls_key)
+            .field("drain_timeout", &self.drain_timeout)
+            .field("header_read_timeout", &self.header_read_timeout)
+            .field("reload_interval", &self.reload_interval)
+            .field("analyzer_blocks", &self.analyzer_blocks)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("reading the configuration {path}: {source}")]
+    ReadConfig {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Config { path: PathBuf, source: ConfigError },
+    #[error("TLS: {0}")]
+    Tls(#[from] TlsError),
+    #[error("binding {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("the server task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// A started server.
+#[derive(Debug)]
+pub struct Running {
+    /// The TLS port's address (useful with port 0).
+    pub addr: SocketAddr,
+    /// The admin port's address.
+    pub admin_addr: SocketAddr,
+    pub app: Arc<App>,
+    task: JoinHandle<Drained>,
+}
+
+/// How the drain ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Drained {
+    /// Every in-flight request finished.
+    Clean,
+    /// The drain timeout passed with connections still open; they were dropped.
+    TimedOut,
+}
+
+impl Running {
+    /// Waits until the server has drained and stopped.
+    pub async fn wait(self) -> Result<Drained, ServerError> {
+        Ok(self.task.await?)
+    }
+}
+
+/// Loads configuration and certificate, binds both ports and starts serving until `shutdown`
+/// resolves.
+pub async fn start(
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<Running, ServerError> {
+    let config_text =
+        std::fs::read(&config.config_path).map_err(|source| ServerError::ReadConfig {
+            path: config.config_path.clone(),
+            source,
+        })?;
+    let engine =
+        engine_from(&config_text, &config.analyzer).map_err(|source| ServerError::Config {
+            path: config.config_path.clone(),
+            source,
+        })?;
+    let provider = tls::provider();
+    let cert_pem = tls::read(&config.tls_cert)?;
+    let key_pem = tls::read(&config.tls_key)?;
+    let certs = Arc::new(CertResolver::new(tls::certified_key(
+        &cert_pem, &key_pem, &provider,
+    )?));
+    let acceptor = TlsAcceptor::from(Arc::new(tls::server_config(
+        Arc::clone(&certs),
+        Arc::clone(&provider),
+    )?));
+    let app = Arc::new(App::new(
+        engine,
+        Arc::clone(&config.analyzer),
+        Arc::clone(&config.planner),
+        Arc::clone(&certs),
+        config.analyzer_blocks,
+    ));
+
+    let listener = bind(config.listen).await?;
+    let admin_listener = bind(config.metrics_listen).await?;
+    let addr = local_addr(&listener, config.listen)?;
+    let admin_addr = local_addr(&admin_listener, config.metrics_listen)?;
+
+    let mut background = Vec::new();
+    background.push(tokio::spawn(reload::run(
+        "tls",
+        FileWatch::new(
+            vec![config.tls_cert.clone(), config.tls_key.clone()],
+            vec![cert_pem, key_pem],
+        ),
+        config.reload_interval,
+        {
+            let certs = Arc::clone(&certs);
+            move |files: &[Vec<u8>]| match files {
+                [cert, key] => tls::certified_key(cert, key, &provider)
+                    .map(|k| certs.swap(k))
+                    .map_err(|e| e.to_string()),
+                _ => Err("expected a certificate and a key".to_string()),
+            }
+        },
+        {
+            let app = Arc::clone(&app);
+            move |ok| app.metrics.tls_reload(ok)
+        },
+    )));
+    background.push(tokio::spawn(reload::run(
+        "config",
+        FileWatch::new(vec![config.config_path.clone()], vec![config_text]),
+        config.reload_interval,
+        {
+            let app = Arc::clone(&app);
+            move |files: &[Vec<u8>]| {
+                let text = files
+                    .first()
+                    .map(|b| String::from_utf8_lossy(b))
+                    .unwrap_or_default();
+                app.reload_config(&text).map_err(|e| e.to_string())
+            }
+        },
+        {
+            let app = Arc::clone(&app);
+            move |ok| app.metrics.config_reload(ok)
+        },
+    )));
+
+    let (admin_stop, admin_stopped) = tokio::sync::oneshot::channel::<()>();
+    let admin = tokio::spawn({
+        let router = admin::router(Arc::clone(&app));
+        async move {
+            let serve = axum::serve(admin_listener, router).with_graceful_shutdown(async move {
+                let _ = admin_stopped.await;
+            });
+            if let Err(e) = serve.await {
+                tracing::error!(error = %e, "the admin server failed");
+            }
+        }
+    });
+
+    tracing::info!(%addr, %admin_addr, "serving");
+    let task = tokio::spawn(serve(
+        listener,
+        acceptor,
+        Arc::clone(&app),
+        config.header_read_timeout,
+        config.drain_timeout,
+        shutdown,
+        move || {
+            for task in background {
+                task.abort();
+            }
+            let _ = admin_stop.send(());
+            admin
+        },
+    ));
+    Ok(Running {
+        addr,
+        admin_addr,
+        app,
+        task,
+    })
+}
+
+fn engine_from(text: &[u8], analyzer: &Arc<dyn ScriptAnalyzer>) -> Result<Engine, ConfigError> {
+    let text = std::str::from_utf8(text)
+        .map_err(|e| ConfigError::Yaml(format!("the file is not UTF-8: {e}")))?;
+    let config = Config::from_yaml(text)?;
+    Engine::new(Arc::new(config), Arc::clone(analyzer))
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, ServerError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Bind { addr, source })
+}
+
+fn local_addr(listener: &TcpListener, addr: SocketAddr) -> Result<SocketAddr, ServerError> {
+    listener
+        .local_addr()
+        .map_err(|source| ServerError::Bind { addr, source })
+}
+
+/// Builders for the two protocols; ALPN picks one per connection.
+struct Protocols {
+    h1: auto::Builder<TokioExecutor>,
+    h2: auto::Builder<TokioExecutor>,
+}
+
+impl Protocols {
+    fn new(header_read_timeout: Duration) -> Protocols {
+        let mut h1 = auto::Builder::new(TokioExecutor::new()).http1_only();
+        h1.http1()
+            .timer(TokioTimer::new())
+            .keep_alive(true)
+            .header_read_timeout(header_read_timeout);
+        let mut h2 = auto::Builder::new(TokioExecutor::new()).http2_only();
+        h2.http2()
+            .timer(TokioTimer::new())
+            .keep_alive_interval(Some(Duration::from_secs(30)))
+            .max_concurrent_streams(256);
+        Protocols { h1, h2 }
+    }
+}
+
+/// The accept loop of the TLS port, then the drain.
+async fn serve<F>(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    app: Arc<App>,
+    header_read_timeout: Duration,
+    drain_timeout: Duration,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    stop_rest: F,
+) -> Drained
+where
+    F: FnOnce() -> JoinHandle<()> + Send,
+{
+    let router = routes::router(Arc::clone(&app));
+    let protocols = Arc::new(Protocols::new(header_read_timeout));
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let acceptor = acceptor.clone();
+        let router = router.clone();
+        let protocols = Arc::clone(&protocols);
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let _ = tcp.set_nodelay(true);
+            let tls = match tokio::time::timeout(header_read_timeout, acceptor.accept(tcp)).await {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "TLS handshake timed out");
+                    return;
+                }
+            };
+            let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+            let builder = if h2 { &protocols.h2 } else { &protocols.h1 };
+            let conn = builder
+                .serve_connection(TokioIo::new(tls), TowerToHyperService::new(router))
+                .into_owned();
+            if let Err(e) = watcher.watch(conn).await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
+
+    drop(listener);
+    app.start_draining();
+    tracing::info!(
+        connections = graceful.count(),
+        "draining: no new connections, finishing in-flight requests"
+    );
+    let drained = match tokio::time::timeout(drain_timeout, graceful.shutdown()).await {
+        Ok(()) => {
+            tracing::info!("drained");
+            Drained::Clean
+        }
+        Err(_) => {
+            tracing::warn!(
+                timeout = ?drain_timeout,
+                "drain timeout passed with requests in flight; stopping anyway"
+            );
+            Drained::TimedOut
+        }
+    };
+    let admin = stop_rest();
+    let _ = tokio::time::timeout(Duration::from_secs(1), admin).await;
+    drained
+}

@@ -1,0 +1,134 @@
+//! The seam between the server and the mutation planner.
+//!
+//! The server asks a [`Planner`] for the JSON Patch that would fix an evaluated object, on the
+//! mutate path only, in enforce mode (to send it) and in audit mode (to show it). An empty
+//! patch means "no automatic fix": the mutate path then allows with warnings. Planners work
+//! on the raw JSON of the object (DESIGN section 5) and must be idempotent: an object they
+//! already mutated gets an empty patch.
+
+use crate::engine::evaluate::{ANNOTATION_MUTATIONS, EvalContext};
+use crate::engine::{Engine, Evaluation};
+use json_patch::PatchOperation;
+use serde_json::Value;
+
+/// A planner's answer: the patch, and notes on fixes it could not apply.
+#[derive(Debug, Default, Clone)]
+pub struct Planned {
+    pub patch: Vec<PatchOperation>,
+    pub notes: Vec<String>,
+}
+
+/// Computes the patch for an evaluation. Must not panic; called on the request path.
+pub trait Planner: Send + Sync {
+    fn plan(
+        &self,
+        engine: &Engine,
+        ctx: &EvalContext<'_>,
+        eval: &Evaluation,
+        object: &Value,
+    ) -> Planned;
+}
+
+/// No mutations: every object is allowed with warnings instead of patched.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoMutations;
+
+impl Planner for NoMutations {
+    fn plan(&self, _: &Engine, _: &EvalContext<'_>, _: &Evaluation, _: &Value) -> Planned {
+        Planned::default()
+    }
+}
+
+/// pidone's mutations (DESIGN section 5): exec rewrite, native sidecars, init injection.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Mutations;
+
+impl Planner for Mutations {
+    fn plan(
+        &self,
+        engine: &Engine,
+        ctx: &EvalContext<'_>,
+        eval: &Evaluation,
+        object: &Value,
+    ) -> Planned {
+        let plan = crate::mutate::plan(engine, object, ctx, eval);
+        match plan.json_patch() {
+            Ok(patch) => Planned {
+                patch: patch.0,
+                notes: plan.warnings,
+            },
+            Err(e) => Planned {
+                patch: Vec::new(),
+                notes: vec![format!("pidone could not build its patch: {e}")],
+            },
+        }
+    }
+}
+
+impl<F> Planner for F
+where
+    F: Fn(&Evaluation, &Value) -> Vec<PatchOperation> + Send + Sync,
+{
+    fn plan(&self, _: &Engine, _: &EvalContext<'_>, eval: &Evaluation, object: &Value) -> Planned {
+        Planned {
+            patch: self(eval, object),
+            notes: Vec::new(),
+        }
+    }
+}
+
+/// The mutation types a patch applies, read from the `pidone.io/mutations` annotation it
+/// writes (DESIGN section 4: `exec:app,sidecar:log-agent,init:app` gives exec, sidecar,
+/// init). Used for `pidone_mutations_total{type}`; a patch that does not say gives `unknown`.
+pub fn mutation_types(patch: &[PatchOperation]) -> Vec<String> {
+    let mut types = Vec::new();
+    for op in patch {
+        let (path, value) = match op {
+            PatchOperation::Add(a) => (a.path.as_str(), &a.value),
+            PatchOperation::Replace(r) => (r.path.as_str(), &r.value),
+            _ => continue,
+        };
+        let listed = if path.ends_with("/pidone.io~1mutations") {
+            value.as_str()
+        } else if path.ends_with("/metadata/annotations") {
+            value.get(ANNOTATION_MUTATIONS).and_then(Value::as_str)
+        } else {
+            None
+        };
+        for item in listed.unwrap_or("").split(',') {
+            let kind = item.split(':').next().unwrap_or("").trim();
+            if !kind.is_empty() && !types.iter().any(|t| t == kind) {
+                types.push(kind.to_string());
+            }
+        }
+    }
+    if types.is_empty() && !patch.is_empty() {
+        types.push("unknown".to_string());
+    }
+    types
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mutation_types_come_from_the_mutations_annotation() {
+        let patch: Vec<PatchOperation> = serde_json::from_str(
+            r#"[{"op":"add","path":"/spec/template/metadata/annotations/pidone.io~1mutations",
+                 "value":"exec:app,sidecar:log-agent,exec:web"},
+                {"op":"add","path":"/spec/containers/0/command/2","value":"exec app"}]"#,
+        )
+        .unwrap();
+        assert_eq!(mutation_types(&patch), vec!["exec", "sidecar"]);
+        let whole: Vec<PatchOperation> = serde_json::from_str(
+            r#"[{"op":"add","path":"/metadata/annotations","value":{"pidone.io/mutations":"init:app"}}]"#,
+        )
+        .unwrap();
+        assert_eq!(mutation_types(&whole), vec!["init"]);
+        let silent: Vec<PatchOperation> =
+            serde_json::from_str(r#"[{"op":"remove","path":"/spec/x"}]"#).unwrap();
+        assert_eq!(mutation_types(&silent), vec!["unknown"]);
+        assert!(mutation_types(&[]).is_empty());
+    }
+}

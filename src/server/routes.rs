@@ -1,0 +1,295 @@
+//! The HTTPS routes (DESIGN section 8) and the HTTP-level checks before a body reaches the
+//! admission handler.
+//!
+//! | request | answer |
+//! |---|---|
+//! | `POST /mutate`, `/validate`, `/{mutate,validate}/{enforce,audit,off}` with a JSON body | 200 AdmissionReview |
+//! | the same with a body that is JSON but not a usable review | 200 AdmissionReview, `allowed: false`, code 400 |
+//! | a body that is not JSON at all (empty, text) | 400 plain |
+//! | `Content-Type` other than `application/json` | 415 plain |
+//! | body over 8 MiB | 413 plain, connection closed (bodies up to 16 MiB are read and discarded first, so the client sees the 413; larger ones are cut off) |
+//! | body not complete within 30 s | 408 plain |
+//! | another method on those paths | 405 plain |
+//! | unknown path, unknown mode | 404 plain |
+//! | `GET /healthz` | 200; `GET /readyz`: 200, or 503 while draining |
+
+use crate::engine::Mode;
+use crate::server::admission::{self, Reply};
+use crate::server::decision::Endpoint;
+use crate::server::state::App;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, get, post};
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Largest request body accepted. An UPDATE review (object + oldObject, each capped at 3 MiB
+/// by the apiserver) stays under it.
+pub const MAX_BODY: usize = 8 * 1024 * 1024;
+/// How long a request body may take to arrive (the apiserver's longest webhook timeout).
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Bodies over [`MAX_BODY`] up to this size are read and discarded before the 413, so that a
+/// client still sending sees the answer; larger ones are cut off.
+pub const DRAIN_LIMIT: usize = 16 * 1024 * 1024;
+
+/// The router of the TLS port.
+pub fn router(app: Arc<App>) -> Router {
+    let mut router = Router::new()
+        .route("/mutate", admission_route(Endpoint::Mutate, None))
+        .route("/validate", admission_route(Endpoint::Validate, None));
+    for mode in [Mode::Enforce, Mode::Audit, Mode::Off] {
+        router = router
+            .route(
+                &format!("/mutate/{}", mode.as_str()),
+                admission_route(Endpoint::Mutate, Some(mode)),
+            )
+            .route(
+                &format!("/validate/{}", mode.as_str()),
+                admission_route(Endpoint::Validate, Some(mode)),
+            );
+    }
+    router
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(app)
+}
+
+fn admission_route(endpoint: Endpoint, mode: Option<Mode>) -> MethodRouter<Arc<App>> {
+    post(move |State(app): State<Arc<App>>, req: Request| admission(app, endpoint, mode, req))
+}
+
+async fn admission(
+    app: Arc<App>,
+    endpoint: Endpoint,
+    mode: Option<Mode>,
+    req: Request,
+) -> Response {
+    let started = Instant::now();
+    let reject = |status: StatusCode, message: &'static str| {
+        app.metrics
+            .request(endpoint.as_str(), "", "", "rejected", started.elapsed());
+        plain(status, message)
+    };
+    if !is_json(req.headers()) {
+        return reject(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Content-Type must be application/json\n",
+        );
+    }
+    let length = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let body = match tokio::time::timeout(
+        BODY_TIMEOUT,
+        read_body(req.into_body(), length, MAX_BODY),
+    )
+    .await
+    {
+        Ok(Ok(body)) => body,
+        Ok(Err(BodyError::TooLarge)) => {
+            let mut response = reject(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "the request body is larger than 8 MiB\n",
+            );
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return response;
+        }
+        Ok(Err(BodyError::Read(e))) => {
+            tracing::debug!(error = %e, "reading the request body failed");
+            return reject(
+                StatusCode::BAD_REQUEST,
+                "the request body could not be read\n",
+            );
+        }
+        Err(_) => {
+            return reject(
+                StatusCode::REQUEST_TIMEOUT,
+                "the request body did not arrive in time\n",
+            );
+        }
+    };
+    let reply = if app.analyzer_blocks {
+        let app = Arc::clone(&app);
+        match tokio::task::spawn_blocking(move || {
+            admission::answer(&app, endpoint, mode, &body, started)
+        })
+        .await
+        {
+            Ok(reply) => reply,
+            Err(e) => {
+                tracing::error!(error = %e, "the analysis task failed");
+                Reply::Plain(500, "pidone failed to analyse the request\n")
+            }
+        }
+    } else {
+        admission::answer(&app, endpoint, mode, &body, started)
+    };
+    match reply {
+        Reply::Review(json) => {
+            let mut response = Response::new(Body::from(json));
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            response
+        }
+        Reply::Plain(code, message) => plain(
+            StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            message,
+        ),
+    }
+}
+
+/// `application/json`, with or without parameters such as `charset`.
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
+}
+
+#[derive(Debug)]
+enum BodyError {
+    TooLarge,
+    Read(axum::Error),
+}
+
+/// Reads the whole body. A body over `limit` is refused, but read to its end (and thrown
+/// away) when it is at most [`DRAIN_LIMIT`], so that the client, still sending, gets to read
+/// the 413 instead of a broken pipe. A body that arrives in one frame is used without a copy.
+async fn read_body(mut body: Body, length: Option<u64>, limit: usize) -> Result<Bytes, BodyError> {
+    let drain_limit = limit.saturating_mul(2).max(DRAIN_LIMIT);
+    if length.is_some_and(|n| n > drain_limit as u64) {
+        return Err(BodyError::TooLarge);
+    }
+    let mut first: Option<Bytes> = None;
+    let mut rest: Vec<u8> = Vec::new();
+    let mut total = 0usize;
+    let mut too_large = length.is_some_and(|n| n > limit as u64);
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame.map_err(BodyError::Read)?.into_data() else {
+            continue;
+        };
+        total += data.len();
+        if total > drain_limit {
+            return Err(BodyError::TooLarge);
+        }
+        if total > limit || too_large {
+            too_large = true;
+            first = None;
+            rest = Vec::new();
+            continue;
+        }
+        match first.take() {
+            None if rest.is_empty() => first = Some(data),
+            previous => {
+                if rest.is_empty() {
+                    let hint = length.map_or(total, |n| n as usize).min(limit);
+                    rest.reserve(hint);
+                }
+                if let Some(p) = previous {
+                    rest.extend_from_slice(&p);
+                }
+                rest.extend_from_slice(&data);
+            }
+        }
+    }
+    if too_large {
+        return Err(BodyError::TooLarge);
+    }
+    Ok(match first {
+        Some(only) => only,
+        None => Bytes::from(rest),
+    })
+}
+
+pub fn plain(status: StatusCode, message: &'static str) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        message,
+    )
+        .into_response()
+}
+
+async fn not_found() -> Response {
+    plain(StatusCode::NOT_FOUND, "not found\n")
+}
+
+async fn method_not_allowed() -> Response {
+    plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n")
+}
+
+async fn healthz() -> Response {
+    plain(StatusCode::OK, "ok\n")
+}
+
+async fn readyz(State(app): State<Arc<App>>) -> Response {
+    readiness(&app)
+}
+
+/// `/readyz` on both ports.
+pub fn readiness(app: &App) -> Response {
+    if app.ready() {
+        plain(StatusCode::OK, "ready\n")
+    } else {
+        plain(StatusCode::SERVICE_UNAVAILABLE, "draining\n")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_types() {
+        let mut h = HeaderMap::new();
+        assert!(!is_json(&h));
+        for (v, ok) in [
+            ("application/json", true),
+            ("application/json; charset=utf-8", true),
+            ("Application/JSON", true),
+            ("application/yaml", false),
+            ("text/plain", false),
+            ("application/jsonx", false),
+        ] {
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static(v));
+            assert_eq!(is_json(&h), ok, "{v}");
+        }
+    }
+
+    #[tokio::test]
+    async fn bodies_over_the_limit_are_refused() {
+        let big = Body::from(vec![b'x'; 100]);
+        assert!(matches!(
+            read_body(big, None, 99).await,
+            Err(BodyError::TooLarge)
+        ));
+        assert!(matches!(
+            read_body(Body::empty(), Some(100), 99).await,
+            Err(BodyError::TooLarge)
+        ));
+        assert!(matches!(
+            read_body(Body::empty(), Some(DRAIN_LIMIT as u64 + 1), 99).await,
+            Err(BodyError::TooLarge)
+        ));
+        let ok = read_body(Body::from("abc"), Some(3), 99).await.unwrap();
+        assert_eq!(&ok[..], b"abc");
+        let stream = Body::from_stream(futures::stream::iter(
+            ["ab", "cd", "ef"].map(|s| Ok::<_, std::io::Error>(Bytes::from(s))),
+        ));
+        assert_eq!(&read_body(stream, None, 99).await.unwrap()[..], b"abcdef");
+    }
+}

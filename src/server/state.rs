@@ -1,0 +1,104 @@
+//! What the handlers share: the current engine, the planner, metrics and health.
+
+use crate::engine::config::NativeSidecars;
+use crate::engine::evaluate::NativeSidecarSupport;
+use crate::engine::{Config, ConfigError, Engine, ScriptAnalyzer};
+use crate::server::metrics::Metrics;
+use crate::server::plan::Planner;
+use crate::server::tls::CertResolver;
+use arc_swap::ArcSwap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Shared state of one server.
+pub struct App {
+    engine: ArcSwap<Engine>,
+    analyzer: Arc<dyn ScriptAnalyzer>,
+    planner: Arc<dyn Planner>,
+    /// What the cluster supports, for `nativeSidecars: auto`. Until something checks the
+    /// cluster's versions (see [`App::set_cluster_native_sidecars`]), auto counts as
+    /// unsupported: converting a side agent on a cluster that drops `restartPolicy` from init
+    /// containers would stop its pods from starting.
+    cluster_native_sidecars: ArcSwap<NativeSidecarSupport>,
+    pub metrics: Metrics,
+    pub certs: Arc<CertResolver>,
+    /// Analyse on the blocking pool (see `ServerConfig::analyzer_blocks`).
+    pub analyzer_blocks: bool,
+    draining: AtomicBool,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("draining", &self.draining)
+            .finish_non_exhaustive()
+    }
+}
+
+impl App {
+    pub fn new(
+        engine: Engine,
+        analyzer: Arc<dyn ScriptAnalyzer>,
+        planner: Arc<dyn Planner>,
+        certs: Arc<CertResolver>,
+        analyzer_blocks: bool,
+    ) -> App {
+        App {
+            engine: ArcSwap::from_pointee(engine),
+            analyzer,
+            planner,
+            cluster_native_sidecars: ArcSwap::from_pointee(NativeSidecarSupport::Unsupported(
+                "the cluster's Kubernetes versions have not been checked".into(),
+            )),
+            metrics: Metrics::new(),
+            certs,
+            analyzer_blocks,
+            draining: AtomicBool::new(false),
+        }
+    }
+
+    /// The engine for one request. Cheap: an atomic load.
+    pub fn engine(&self) -> arc_swap::Guard<Arc<Engine>> {
+        self.engine.load()
+    }
+
+    pub fn planner(&self) -> &dyn Planner {
+        self.planner.as_ref()
+    }
+
+    /// Parses and installs a new configuration; the old one stays on error.
+    pub fn reload_config(&self, text: &str) -> Result<(), ConfigError> {
+        let config = Config::from_yaml(text)?;
+        let engine = Engine::new(Arc::new(config), Arc::clone(&self.analyzer))?;
+        self.engine.store(Arc::new(engine));
+        Ok(())
+    }
+
+    /// Whether native sidecars can be used, after the config's override.
+    pub fn native_sidecars(&self, config: &Config) -> NativeSidecarSupport {
+        match config.native_sidecars {
+            NativeSidecars::Always => NativeSidecarSupport::Supported,
+            NativeSidecars::Never => NativeSidecarSupport::Unsupported(
+                "the configuration says nativeSidecars: never".into(),
+            ),
+            NativeSidecars::Auto => {
+                NativeSidecarSupport::clone(&self.cluster_native_sidecars.load())
+            }
+        }
+    }
+
+    /// Seam for the cluster version check behind `nativeSidecars: auto`.
+    pub fn set_cluster_native_sidecars(&self, support: NativeSidecarSupport) {
+        self.cluster_native_sidecars.store(Arc::new(support));
+    }
+
+    /// Ready: certificate and configuration are loaded (they are before the server binds) and
+    /// the server is not draining.
+    pub fn ready(&self) -> bool {
+        !self.draining.load(Ordering::Acquire)
+    }
+
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::Release);
+    }
+}

@@ -1,0 +1,364 @@
+//! The server answers reviews built from the example workloads the way the contract says, and
+//! every answer passes the apiserver's response checks.
+
+mod support;
+
+use pidone::engine::evaluate::{EvalContext, NativeSidecarSupport};
+use pidone::engine::script::InProcessAnalyzer;
+use pidone::engine::{Action, Config, Engine};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use support::{Options, TestServer, review};
+
+fn engine(config: &str) -> Engine {
+    Engine::new(
+        Arc::new(Config::from_yaml(config).unwrap()),
+        Arc::new(InProcessAnalyzer),
+    )
+    .unwrap()
+}
+
+/// What the server assumes until the cluster's versions are checked.
+fn ctx() -> EvalContext<'static> {
+    EvalContext {
+        namespace: None,
+        native_sidecars: NativeSidecarSupport::Unsupported("not checked".into()),
+        images: None,
+    }
+}
+
+fn warnings(response: &Value) -> Vec<String> {
+    response["warnings"]
+        .as_array()
+        .map(|w| w.iter().map(|s| s.as_str().unwrap().to_string()).collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_example_gets_a_valid_answer_that_matches_the_engine() {
+    let server = TestServer::start().await;
+    let api = server.apiserver();
+    let objects = support::fixture_objects();
+    assert!(objects.len() >= 40, "{} objects", objects.len());
+    let engine = engine("mode: enforce\n");
+    let (mut denied, mut warned) = (0, 0);
+    for object in &objects {
+        let eval = engine.evaluate(object, &ctx()).unwrap().unwrap();
+        let r = review("CREATE", object, None);
+        let name = format!("{}/{}", object["kind"], object["metadata"]["name"]);
+
+        let v = api.review("/validate", &r).await.unwrap();
+        let denies = eval.findings.iter().any(|f| f.action == Action::Deny);
+        assert_eq!(v["allowed"], !denies, "{name}: {v}");
+        if denies {
+            denied += 1;
+            let message = v["status"]["message"].as_str().unwrap();
+            assert_eq!(v["status"]["code"], 403);
+            for f in eval.findings.iter().filter(|f| f.action == Action::Deny) {
+                assert!(message.contains(&format!("[{}]", f.rule)), "{message}");
+                assert!(
+                    message.contains(&format!("container {:?}", f.container)),
+                    "{message}"
+                );
+                assert!(
+                    message.contains(&format!("pidone explain {}", f.rule)),
+                    "{message}"
+                );
+            }
+        }
+        if !warnings(&v).is_empty() {
+            warned += 1;
+        }
+
+        let m = api.review("/mutate", &r).await.unwrap();
+        assert_eq!(m["allowed"], true, "{name}: mutate never denies: {m}");
+        assert!(m.get("patch").is_none(), "no planner yet: {m}");
+        let mutate_findings = eval
+            .findings
+            .iter()
+            .filter(|f| f.action == Action::Mutate)
+            .count();
+        assert_eq!(warnings(&m).len(), mutate_findings, "{name}: {m}");
+
+        for path in ["/validate/audit", "/mutate/audit"] {
+            let a = api.review(path, &r).await.unwrap();
+            assert_eq!(a["allowed"], true, "{name} {path}: {a}");
+            assert!(a.get("patch").is_none());
+            for w in warnings(&a) {
+                assert!(w.contains("(audit: would "), "{w}");
+            }
+        }
+        for path in ["/validate/off", "/mutate/off"] {
+            let o = api.review(path, &r).await.unwrap();
+            assert_eq!(
+                o,
+                json!({"uid": r["request"]["uid"], "allowed": true}),
+                "{path}"
+            );
+        }
+    }
+    assert!(denied > 0 && warned > 0, "denied {denied}, warned {warned}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocking_analyzer_is_run_on_the_blocking_pool_with_the_same_answers() {
+    let server = TestServer::start_with(Options {
+        analyzer_blocks: true,
+        ..Default::default()
+    })
+    .await;
+    let api = server.apiserver();
+    for object in support::fixture_objects().iter().take(10) {
+        let r = review("CREATE", object, None);
+        let v = api.review("/validate", &r).await.unwrap();
+        let inline = engine("")
+            .evaluate(object, &ctx())
+            .unwrap()
+            .unwrap()
+            .max_action();
+        assert_eq!(v["allowed"], inline != Some(Action::Deny));
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_mode_reports_every_finding_once_across_both_webhooks() {
+    let server = TestServer::start_with(Options {
+        config: "mode: audit\n".into(),
+        ..Default::default()
+    })
+    .await;
+    let api = server.apiserver();
+    let engine = engine("mode: audit\n");
+    for object in support::fixture_objects() {
+        let eval = engine.evaluate(&object, &ctx()).unwrap().unwrap();
+        let r = review("CREATE", &object, None);
+        let v = api.review("/validate", &r).await.unwrap();
+        let m = api.review("/mutate", &r).await.unwrap();
+        assert_eq!(v["allowed"], true);
+        assert_eq!(m["allowed"], true);
+        let reported = warnings(&v).len() + warnings(&m).len();
+        assert_eq!(reported, eval.findings.len(), "{object}");
+        let mut annotations = Vec::new();
+        for response in [&v, &m] {
+            if let Some(a) = response["auditAnnotations"].as_object() {
+                annotations.extend(a.iter().map(|(k, v)| (k.clone(), v.clone())));
+            }
+        }
+        assert_eq!(annotations.len(), eval.findings.len());
+        for f in &eval.findings {
+            let (_, value) = annotations
+                .iter()
+                .find(|(k, _)| k == &format!("{}.{}", f.rule, f.container))
+                .unwrap_or_else(|| panic!("no annotation for {} {}", f.rule, f.container));
+            let value = value.as_str().unwrap();
+            assert!(
+                value.starts_with(&format!(
+                    "would {}",
+                    match f.action {
+                        Action::Mutate => "",
+                        a => a.as_str(),
+                    }
+                )),
+                "{value}"
+            );
+            assert!(value.contains(&format!("pidone explain {}", f.rule)));
+        }
+    }
+    let metrics = server.metrics().await;
+    assert!(
+        metrics
+            .contains(r#"pidone_findings_total{rule="multi-process",action="deny",mode="audit"}"#),
+        "{metrics}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_realistic_pod_is_about_15_kib_and_gets_its_findings() {
+    let server = TestServer::start().await;
+    let api = server.apiserver();
+    let r = review("CREATE", &support::realistic_pod(), None);
+    let size = support::wire(&r).len();
+    assert!((13_000..18_000).contains(&size), "{size} bytes");
+
+    let v = api.review("/validate", &r).await.unwrap();
+    assert_eq!(v["allowed"], true);
+    // Native sidecars are not known to be supported, so the side agent falls back to warn.
+    let w = warnings(&v);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].starts_with(r#"side-agent: container "log-forwarder""#),
+        "{w:?}"
+    );
+    assert!(
+        v["auditAnnotations"]["side-agent.log-forwarder"]
+            .as_str()
+            .unwrap()
+            .contains("Not fixed automatically: native sidecars are not available")
+    );
+
+    let m = api.review("/mutate", &r).await.unwrap();
+    assert_eq!(
+        warnings(&m)
+            .iter()
+            .map(|w| w.split(':').next().unwrap())
+            .collect::<Vec<_>>(),
+        vec!["shell-no-exec"]
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_planner_patch_is_sent_as_base64_json_patch_in_enforce_only() {
+    let planner = |_: &pidone::engine::Evaluation, object: &Value| {
+        let mut ops = Vec::new();
+        if object.pointer("/metadata/annotations").is_none() {
+            ops.push(json!({"op": "add", "path": "/metadata/annotations", "value": {}}));
+        }
+        ops.push(json!({"op": "add", "path": "/metadata/annotations/pidone.io~1mutations", "value": "exec:app"}));
+        serde_json::from_value::<Vec<json_patch::PatchOperation>>(Value::Array(ops)).unwrap()
+    };
+    let server = TestServer::start_with(Options {
+        planner: Arc::new(planner),
+        ..Default::default()
+    })
+    .await;
+    let api = server.apiserver();
+    let r = review("CREATE", &support::realistic_pod(), None);
+
+    let m = api.review("/mutate", &r).await.unwrap();
+    assert_eq!(m["patchType"], "JSONPatch");
+    assert!(m["patch"].is_string(), "base64 string, not a byte array");
+    assert!(warnings(&m)[0].starts_with("shell-no-exec (patched): "));
+
+    let a = api.review("/mutate/audit", &r).await.unwrap();
+    assert!(a.get("patch").is_none() && a.get("patchType").is_none());
+    let shown: Value =
+        serde_json::from_str(a["auditAnnotations"]["patch"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        shown.as_array().unwrap().last().unwrap()["value"],
+        "exec:app"
+    );
+
+    let v = api.review("/validate", &r).await.unwrap();
+    assert!(v.get("patch").is_none(), "validate never patches");
+
+    let metrics = server.metrics().await;
+    assert!(
+        metrics.contains(r#"pidone_mutations_total{type="exec"} 1"#),
+        "{metrics}"
+    );
+    assert!(metrics.contains(
+        r#"pidone_admission_requests_total{endpoint="mutate",kind="Pod",operation="CREATE",result="patched"} 1"#
+    ));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workloads_are_analysed_on_update_only_when_the_template_changed() {
+    let server = TestServer::start().await;
+    let api = server.apiserver();
+    let denied = support::fixture_objects()
+        .into_iter()
+        .find(|o| {
+            o["kind"] == "Deployment"
+                && engine("")
+                    .evaluate(o, &ctx())
+                    .unwrap()
+                    .unwrap()
+                    .max_action()
+                    == Some(Action::Deny)
+        })
+        .expect("an example that enforce mode denies");
+
+    let mut scaled = denied.clone();
+    scaled["spec"]["replicas"] = json!(10);
+    let same = review("UPDATE", &scaled, Some(&denied));
+    let v = api.review("/validate", &same).await.unwrap();
+    assert_eq!(
+        v,
+        json!({"uid": same["request"]["uid"], "allowed": true}),
+        "scaling does not re-check containers"
+    );
+
+    let mut edited = denied.clone();
+    edited["spec"]["template"]["metadata"]["labels"]["rev"] = json!("2");
+    let changed = review("UPDATE", &edited, Some(&denied));
+    let v = api.review("/validate", &changed).await.unwrap();
+    assert_eq!(v["allowed"], false, "a template change is analysed");
+
+    let mut dry = review("CREATE", &denied, None);
+    dry["request"]["dryRun"] = json!(true);
+    let v = api.review("/validate", &dry).await.unwrap();
+    assert_eq!(v["allowed"], false, "dry runs are analysed the same way");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probes_metrics_and_alpn_h2() {
+    let server = TestServer::start().await;
+    let api = server.apiserver();
+    for path in ["/healthz", "/readyz"] {
+        let res = api.http.get(api.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+        assert_eq!(res.version(), reqwest::Version::HTTP_11);
+        let res = reqwest::get(format!("http://{}{path}", server.admin_addr))
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "admin {path}");
+    }
+    let res = reqwest::get(format!("http://{}/metrics", server.admin_addr))
+        .await
+        .unwrap();
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text")
+    );
+
+    let h2 = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(server.pki.ca_pem().as_bytes()).unwrap(),
+        )
+        .resolve(support::SERVICE_NAME, server.addr)
+        .build()
+        .unwrap();
+    let r = review("CREATE", &support::realistic_pod(), None);
+    let res = h2
+        .post(api.url("/validate"))
+        .header("Content-Type", "application/json")
+        .body(support::wire(&r))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.version(), reqwest::Version::HTTP_2);
+    let body = res.bytes().await.unwrap();
+    support::validate_response(&r, &body, false).unwrap();
+    server.stop().await;
+}
+
+/// `benches/fixtures/pod-review.json` is the realistic Pod review the load benchmark sends;
+/// it stays in sync with `support::realistic_pod` (`PIDONE_WRITE_FIXTURES=1` rewrites it).
+#[test]
+fn the_benchmark_fixture_is_current() {
+    let mut r = review("CREATE", &support::realistic_pod(), None);
+    r["request"]["uid"] = json!("3f0c1e62-7a3b-4c1d-9e5f-0a1b2c3d4e5f");
+    let body = support::wire(&r);
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/fixtures/pod-review.json");
+    if std::env::var_os("PIDONE_WRITE_FIXTURES").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &body).unwrap();
+    }
+    let on_disk = std::fs::read(&path).expect("run with PIDONE_WRITE_FIXTURES=1 to create it");
+    assert!(
+        on_disk == body,
+        "{} is stale: run with PIDONE_WRITE_FIXTURES=1",
+        path.display()
+    );
+}
