@@ -201,6 +201,8 @@ struct Nesting<'a> {
     command_position: bool,
     /// Here-documents whose bodies start after the current line: (delimiter, strip tabs).
     pending_heredocs: Vec<(&'a [u8], bool)>,
+    /// Consecutive `!` words: the parser recurses once per `!` inside `[[ ]]`.
+    bangs: usize,
 }
 
 impl<'a> Nesting<'a> {
@@ -213,6 +215,7 @@ impl<'a> Nesting<'a> {
             bash,
             command_position: true,
             pending_heredocs: Vec::new(),
+            bangs: 0,
         }
     }
 
@@ -221,7 +224,7 @@ impl<'a> Nesting<'a> {
         let mut max = 0;
         while self.i < self.b.len() {
             self.step();
-            max = max.max(self.stack.len());
+            max = max.max(self.stack.len() + self.bangs);
             if max > self.limit {
                 break;
             }
@@ -282,6 +285,9 @@ impl<'a> Nesting<'a> {
 
     fn step_code(&mut self) {
         let c = self.b[self.i];
+        if !matches!(c, b'!' | b' ' | b'\t' | b'\r' | b'\n') {
+            self.bangs = 0;
+        }
         let at_word_start = self.i == 0
             || matches!(
                 self.b[self.i - 1],
@@ -398,6 +404,11 @@ impl<'a> Nesting<'a> {
             self.i += 1;
         }
         let word = &self.b[start..self.i];
+        if word.iter().all(|&c| c == b'!') {
+            self.bangs += word.len();
+        } else {
+            self.bangs = 0;
+        }
         let ends_word = match self.b.get(self.i) {
             None => true,
             Some(c) => matches!(
@@ -604,6 +615,8 @@ mod tests {
             nested("echo \"$(", ")\"", 600),
             nested("x=${a:-", "}", 600),
             nested("{ ( if true; then ", "; fi ) ; }", 200),
+            format!("[[ {} a ]]", "! ".repeat(600)),
+            format!("[[ {} a ]]", "!".repeat(600)),
         ];
         for script in &cases {
             for d in [Dialect::Sh, Dialect::Bash] {
@@ -615,7 +628,7 @@ mod tests {
                         check: PrescreenCheck::TooDeep,
                         reason: UnparsedReason::TooDeep { depth, limit: 64 },
                     }) => assert!(depth > 64),
-                    other => panic!("{other:?} for {}", &script[..40]),
+                    other => panic!("{other:?} for {}", &script[..20]),
                 }
             }
         }

@@ -15,6 +15,7 @@ mod cache;
 mod pool;
 mod protocol;
 mod stats;
+// The crate denies unsafe code; this module alone holds the libc calls (each with its SAFETY).
 #[allow(unsafe_code)]
 mod sys;
 mod worker;

@@ -1,6 +1,5 @@
 //! The few system calls std does not offer: resource limits for workers and a bounded wait
 //! for a worker's answer. Every `unsafe` block of the crate is here.
-#![allow(unsafe_code)]
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
