@@ -207,7 +207,6 @@ fn hazards_through_the_analyzer_are_turned_away_by_the_prescreen() {
         nested("{ ", "; }", 600),
         nested("if true; then ", "; fi", 600),
         nested("while true; do ", "; done", 600),
-        nested("( : ; ", " )", 600),
         format!("[[ {} a ]]", "! ".repeat(600)),
     ] {
         let verdict = a.analyze(Dialect::Bash, &script);

@@ -11,8 +11,9 @@
 use crate::engine::config::ParserConfig;
 use crate::engine::script::{Dialect, UnparsedReason};
 
-/// Longest accepted run of `(` (blanks and `$` between them ignored). Bash mode doubles its
-/// parse time with each extra level past about 16: 20 deep takes 82 ms, 30 deep 53 s.
+/// Most `(` accepted in a row (blanks and `$` between them ignored), and most open at once.
+/// Bash mode backtracks over unclosed `(`, doubling its time with each one past about 16:
+/// 20 in a row take 82 ms, 30 take 53 s; `((((x` six times (24 open, in runs of 4) 1.5 s.
 pub const MAX_PAREN_RUN: usize = 16;
 
 /// A redirect file descriptor with more digits than this is turned away (`i32::MAX` has 10).
@@ -97,7 +98,10 @@ pub fn prescreen(dialect: Dialect, script: &str, limits: &ParserConfig) -> Resul
         (Dialect::Sh, true) => &[false, true],
     };
     for &bash in readings {
-        let depth = Nesting::new(bytes, limits.max_depth, bash).scan();
+        let (depth, open_parens) = Nesting::new(bytes, limits.max_depth, bash).scan();
+        if open_parens > MAX_PAREN_RUN {
+            return Err(paren_rejection());
+        }
         if depth > limits.max_depth {
             return Err(Rejection {
                 check: PrescreenCheck::TooDeep,
@@ -121,13 +125,7 @@ fn raw_hazards(b: &[u8]) -> Result<(), Rejection> {
             b'(' => {
                 paren_run += 1;
                 if paren_run > MAX_PAREN_RUN {
-                    return Err(Rejection::hostile(
-                        PrescreenCheck::ParenRun,
-                        format!(
-                            "more than {MAX_PAREN_RUN} `(` in a row make the parser take \
-                             exponential time"
-                        ),
-                    ));
+                    return Err(paren_rejection());
                 }
             }
             b' ' | b'\t' | b'\n' | b'\r' | b'$' => {}
@@ -154,6 +152,16 @@ fn raw_hazards(b: &[u8]) -> Result<(), Rejection> {
         }
     }
     Ok(())
+}
+
+fn paren_rejection() -> Rejection {
+    Rejection::hostile(
+        PrescreenCheck::ParenRun,
+        format!(
+            "more than {MAX_PAREN_RUN} `(` in a row or open at once make the parser take \
+             exponential time"
+        ),
+    )
 }
 
 /// `<<` or `<<-` (not `<<<`) at `i`, then optional blanks, then `$(` or `$[`.
@@ -203,6 +211,8 @@ struct Nesting<'a> {
     pending_heredocs: Vec<(&'a [u8], bool)>,
     /// Consecutive `!` words: the parser recurses once per `!` inside `[[ ]]`.
     bangs: usize,
+    /// `Frame::Paren` entries on the stack.
+    open_parens: usize,
 }
 
 impl<'a> Nesting<'a> {
@@ -216,20 +226,23 @@ impl<'a> Nesting<'a> {
             command_position: true,
             pending_heredocs: Vec::new(),
             bangs: 0,
+            open_parens: 0,
         }
     }
 
-    /// The deepest nesting seen, stopping early (at `limit + 1`) once past the limit.
-    fn scan(mut self) -> usize {
+    /// The deepest nesting and the most `(` open at once, stopping early once past a limit.
+    fn scan(mut self) -> (usize, usize) {
         let mut max = 0;
+        let mut max_parens = 0;
         while self.i < self.b.len() {
             self.step();
             max = max.max(self.stack.len() + self.bangs);
-            if max > self.limit {
+            max_parens = max_parens.max(self.open_parens);
+            if max > self.limit || max_parens > MAX_PAREN_RUN {
                 break;
             }
         }
-        max
+        (max, max_parens)
     }
 
     fn peek(&self, ahead: usize) -> Option<u8> {
@@ -241,12 +254,21 @@ impl<'a> Nesting<'a> {
     }
 
     fn push(&mut self, f: Frame) {
+        if f == Frame::Paren {
+            self.open_parens += 1;
+        }
         self.stack.push(f);
+    }
+
+    fn pop(&mut self) {
+        if self.stack.pop() == Some(Frame::Paren) {
+            self.open_parens -= 1;
+        }
     }
 
     fn pop_if(&mut self, f: Frame) {
         if self.top() == Some(f) {
-            self.stack.pop();
+            self.pop();
         }
     }
 
@@ -262,7 +284,7 @@ impl<'a> Nesting<'a> {
         match (self.b[self.i], self.peek(1)) {
             (b'\\', _) => self.i += 2,
             (b'"', _) => {
-                self.stack.pop();
+                self.pop();
                 self.i += 1;
             }
             (b'$', Some(b'(')) => {
@@ -324,7 +346,7 @@ impl<'a> Nesting<'a> {
             }
             b'`' => {
                 if self.top() == Some(Frame::Backtick) {
-                    self.stack.pop();
+                    self.pop();
                     self.command_position = false;
                 } else {
                     self.push(Frame::Backtick);
@@ -593,6 +615,21 @@ mod tests {
             check(Dialect::Sh, &run(40, " ")),
             Some(PrescreenCheck::ParenRun)
         );
+        // Unclosed `(` in short runs: bash mode backtracks over all of them.
+        for script in [
+            "((((x".repeat(8),
+            format!("{}x{}", "(".repeat(10), "(".repeat(13)),
+            "(x".repeat(17),
+            format!("echo \"{}\"", "$(x".repeat(17)),
+        ] {
+            for d in [Dialect::Sh, Dialect::Bash] {
+                assert_eq!(
+                    check(d, &script),
+                    Some(PrescreenCheck::ParenRun),
+                    "{script:?}"
+                );
+            }
+        }
         // Balanced nesting up to the run limit is ordinary.
         assert_eq!(
             check(Dialect::Bash, &nested("( ", " )", MAX_PAREN_RUN)),
@@ -603,31 +640,35 @@ mod tests {
 
     #[test]
     fn deep_nesting_of_every_kind() {
+        use PrescreenCheck::{ParenRun, TooDeep};
         let cases = [
-            nested("{ ", "; }", 600),
-            nested("if true; then ", "; fi", 600),
-            nested("while true; do ", "; done", 600),
-            nested("until false; do ", "; done", 600),
-            nested("for i in 1; do ", "; done", 600),
-            nested("case x in x) ", ";; esac", 600),
-            nested("( : ; ", ")", 600),
-            nested("echo $(", ")", 600),
-            nested("echo \"$(", ")\"", 600),
-            nested("x=${a:-", "}", 600),
-            nested("{ ( if true; then ", "; fi ) ; }", 200),
-            format!("[[ {} a ]]", "! ".repeat(600)),
-            format!("[[ {} a ]]", "!".repeat(600)),
+            (nested("{ ", "; }", 600), TooDeep),
+            (nested("if true; then ", "; fi", 600), TooDeep),
+            (nested("while true; do ", "; done", 600), TooDeep),
+            (nested("until false; do ", "; done", 600), TooDeep),
+            (nested("for i in 1; do ", "; done", 600), TooDeep),
+            (nested("case x in x) ", ";; esac", 600), TooDeep),
+            (nested("x=${a:-", "}", 600), TooDeep),
+            (nested("{ if true; then ", "; fi; }", 200), TooDeep),
+            (format!("[[ {} a ]]", "! ".repeat(600)), TooDeep),
+            (format!("[[ {} a ]]", "!".repeat(600)), TooDeep),
+            // `(` in any form is capped lower (exponential time in bash mode).
+            (nested("( : ; ", ")", 600), ParenRun),
+            (nested("echo $(", ")", 600), ParenRun),
+            (nested("echo \"$(", ")\"", 600), ParenRun),
+            (nested("{ ( if true; then ", "; fi ) ; }", 200), ParenRun),
         ];
-        for script in &cases {
+        for (script, expected) in &cases {
             for d in [Dialect::Sh, Dialect::Bash] {
                 let started = Instant::now();
                 let r = prescreen(d, script, &limits());
                 assert!(started.elapsed() < Duration::from_millis(50));
                 match r {
                     Err(Rejection {
-                        check: PrescreenCheck::TooDeep,
+                        check: TooDeep,
                         reason: UnparsedReason::TooDeep { depth, limit: 64 },
-                    }) => assert!(depth > 64),
+                    }) if *expected == TooDeep => assert!(depth > 64),
+                    Err(Rejection { check, .. }) if check == *expected && check == ParenRun => {}
                     other => panic!("{other:?} for {}", &script[..20]),
                 }
             }
@@ -666,7 +707,7 @@ mod tests {
         // Case patterns' `)` do not pop the frames around them.
         let mut s = String::new();
         for _ in 0..100 {
-            s.push_str("( case x in a) ;; b) ;; c) ;; d) ");
+            s.push_str("{ case x in a) ;; b) ;; c) ;; d) ");
         }
         assert_eq!(check(Dialect::Sh, &s), Some(PrescreenCheck::TooDeep));
     }

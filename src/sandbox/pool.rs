@@ -129,13 +129,11 @@ impl Worker {
 
     fn round_trip(
         &mut self,
-        dialect: Dialect,
-        script: &str,
+        request: &[u8],
         deadline: Instant,
     ) -> Result<ScriptVerdict, TripError> {
-        let request = protocol::encode_request(dialect, script).map_err(TripError::Protocol)?;
         // The worker reads whole requests before parsing, so this write cannot wait on a parse.
-        if let Err(e) = protocol::write_all_flush(&mut self.stdin, &request) {
+        if let Err(e) = protocol::write_all_flush(&mut self.stdin, request) {
             return Err(if e.kind() == io::ErrorKind::BrokenPipe {
                 TripError::DeadBeforeRequest
             } else {
@@ -250,6 +248,13 @@ impl WorkerPool {
     ) -> (ScriptVerdict, bool) {
         let gave_up =
             |what: &str| ScriptVerdict::Unparsed(UnparsedReason::GaveUp { what: what.into() });
+        let request = match protocol::encode_request(dialect, script) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "script cannot be sent to a parse worker");
+                return (gave_up("script too large for a parser worker"), true);
+            }
+        };
         for attempt in 0..2 {
             let mut worker = match self.checkout() {
                 Ok(w) => w,
@@ -258,7 +263,7 @@ impl WorkerPool {
                     return (gave_up("no parser worker available"), false);
                 }
             };
-            match worker.round_trip(dialect, script, Instant::now() + deadline) {
+            match worker.round_trip(&request, Instant::now() + deadline) {
                 Ok(verdict) => {
                     self.checkin(worker);
                     return (verdict, true);
