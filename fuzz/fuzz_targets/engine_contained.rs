@@ -10,6 +10,7 @@ use libfuzzer_sys::fuzz_target;
 use pidone::engine::config::{Config, ParserConfig};
 use pidone::engine::evaluate::EvalContext;
 use pidone::engine::Engine;
+use pidone::engine::script::{ScriptVerdict, UnparsedReason};
 use pidone::sandbox::{ContainedAnalyzer, ContainmentConfig, PoolConfig};
 use std::sync::{Arc, OnceLock};
 
@@ -46,4 +47,10 @@ fuzz_target!(|data: &[u8]| {
         .expect("a pod is a workload")
         .expect("a pod has a template");
     assert_eq!(eval.containers.len(), 1);
+    // The pool must stay healthy: hostile scripts may kill workers, never starve the pool.
+    if let Some(shell) = &eval.containers[0].analysis.shell
+        && let ScriptVerdict::Unparsed(UnparsedReason::GaveUp { what }) = &shell.verdict
+    {
+        assert!(!what.contains("available"), "{what}");
+    }
 });

@@ -98,10 +98,19 @@ pub fn prescreen(dialect: Dialect, script: &str, limits: &ParserConfig) -> Resul
         (Dialect::Sh, true) => &[false, true],
     };
     for &bash in readings {
-        let (depth, open_parens) = Nesting::new(bytes, limits.max_depth, bash).scan();
-        if open_parens > MAX_PAREN_RUN {
+        let scan = Nesting::new(bytes, limits.max_depth, bash).scan();
+        if scan.open_parens > MAX_PAREN_RUN {
             return Err(paren_rejection());
         }
+        if scan.heredoc_on_last_line {
+            return Err(Rejection::hostile(
+                PrescreenCheck::HereDocDelimiter,
+                "a here-document operator on the script's last line (it can have no body) \
+                 can make the parser allocate without end"
+                    .into(),
+            ));
+        }
+        let depth = scan.depth;
         if depth > limits.max_depth {
             return Err(Rejection {
                 check: PrescreenCheck::TooDeep,
@@ -185,8 +194,10 @@ fn heredoc_hazard(b: &[u8], i: usize) -> bool {
 /// What an open construct is, so its closer can be told apart from a stray one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Frame {
-    /// `(`, `$(`, `((`, `$((`.
+    /// `(`, `$(`.
     Paren,
+    /// The inner `(` of `$((` and of `((` in command position: `<<` is a shift there.
+    Arith,
     /// `{`, `${`.
     Brace,
     DoubleQuote,
@@ -211,8 +222,22 @@ struct Nesting<'a> {
     pending_heredocs: Vec<(&'a [u8], bool)>,
     /// Consecutive `!` words: the parser recurses once per `!` inside `[[ ]]`.
     bangs: usize,
-    /// `Frame::Paren` entries on the stack.
+    /// `Frame::Paren` and `Frame::Arith` entries on the stack.
     open_parens: usize,
+    /// A here-document operator since the last newline.
+    heredoc_on_line: bool,
+}
+
+/// What the nesting scan found.
+struct Scan {
+    /// Deepest nesting (stops counting past the limit).
+    depth: usize,
+    /// Most `(` open at once.
+    open_parens: usize,
+    /// The script ends on a line with a here-document operator. brush-parser 0.4.0 allocates
+    /// without end on some of these (`<<"" `, `<<\f `, `<<$(  ` at the end of the script);
+    /// none is valid anyway: the here-document has no body.
+    heredoc_on_last_line: bool,
 }
 
 impl<'a> Nesting<'a> {
@@ -227,11 +252,12 @@ impl<'a> Nesting<'a> {
             pending_heredocs: Vec::new(),
             bangs: 0,
             open_parens: 0,
+            heredoc_on_line: false,
         }
     }
 
-    /// The deepest nesting and the most `(` open at once, stopping early once past a limit.
-    fn scan(mut self) -> (usize, usize) {
+    /// Scans the whole script, stopping early once past a limit.
+    fn scan(mut self) -> Scan {
         let mut max = 0;
         let mut max_parens = 0;
         while self.i < self.b.len() {
@@ -242,7 +268,11 @@ impl<'a> Nesting<'a> {
                 break;
             }
         }
-        (max, max_parens)
+        Scan {
+            depth: max,
+            open_parens: max_parens,
+            heredoc_on_last_line: self.heredoc_on_line && self.i >= self.b.len(),
+        }
     }
 
     fn peek(&self, ahead: usize) -> Option<u8> {
@@ -254,14 +284,14 @@ impl<'a> Nesting<'a> {
     }
 
     fn push(&mut self, f: Frame) {
-        if f == Frame::Paren {
+        if matches!(f, Frame::Paren | Frame::Arith) {
             self.open_parens += 1;
         }
         self.stack.push(f);
     }
 
     fn pop(&mut self) {
-        if self.stack.pop() == Some(Frame::Paren) {
+        if matches!(self.stack.pop(), Some(Frame::Paren | Frame::Arith)) {
             self.open_parens -= 1;
         }
     }
@@ -287,11 +317,7 @@ impl<'a> Nesting<'a> {
                 self.pop();
                 self.i += 1;
             }
-            (b'$', Some(b'(')) => {
-                self.push(Frame::Paren);
-                self.command_position = true;
-                self.i += 2;
-            }
+            (b'$', Some(b'(')) => self.open_dollar_paren(),
             (b'$', Some(b'{')) => {
                 self.push(Frame::Brace);
                 self.i += 2;
@@ -329,11 +355,7 @@ impl<'a> Nesting<'a> {
                 self.skip_single_quoted(true);
                 self.command_position = false;
             }
-            b'$' if self.peek(1) == Some(b'(') => {
-                self.push(Frame::Paren);
-                self.command_position = true;
-                self.i += 2;
-            }
+            b'$' if self.peek(1) == Some(b'(') => self.open_dollar_paren(),
             b'$' if self.peek(1) == Some(b'{') => {
                 self.push(Frame::Brace);
                 self.command_position = false;
@@ -359,6 +381,11 @@ impl<'a> Nesting<'a> {
                     self.i += 1;
                 }
             }
+            b'(' if self.command_position && self.peek(1) == Some(b'(') => {
+                self.push(Frame::Paren);
+                self.push(Frame::Arith);
+                self.i += 2;
+            }
             b'(' => {
                 self.push(Frame::Paren);
                 self.command_position = true;
@@ -366,7 +393,11 @@ impl<'a> Nesting<'a> {
             }
             b')' => {
                 // In a `case`, a `)` with no `(` of its own ends a pattern.
-                self.pop_if(Frame::Paren);
+                if self.top() == Some(Frame::Arith) {
+                    self.pop();
+                } else {
+                    self.pop_if(Frame::Paren);
+                }
                 self.command_position = true;
                 self.i += 1;
             }
@@ -383,14 +414,21 @@ impl<'a> Nesting<'a> {
             b'\n' => {
                 self.i += 1;
                 self.command_position = true;
+                self.heredoc_on_line = false;
                 self.skip_heredoc_bodies();
             }
             b';' | b'&' | b'|' => {
                 self.command_position = true;
                 self.i += 1;
             }
-            b'<' if self.peek(1) == Some(b'<') && self.peek(2) != Some(b'<') => {
+            // A here-string: not a here-document.
+            b'<' if self.peek(1) == Some(b'<') && self.peek(2) == Some(b'<') => {
+                self.i += 3;
+                self.command_position = false;
+            }
+            b'<' if self.peek(1) == Some(b'<') && self.top() != Some(Frame::Arith) => {
                 self.i += 2;
+                self.heredoc_on_line = true;
                 self.read_heredoc_delimiter();
             }
             b' ' | b'\t' | b'\r' => self.i += 1,
@@ -399,6 +437,19 @@ impl<'a> Nesting<'a> {
                 self.command_position = false;
                 self.i += 1;
             }
+        }
+    }
+
+    /// At `$(`: a command substitution, or an arithmetic expansion for `$((`.
+    fn open_dollar_paren(&mut self) {
+        self.push(Frame::Paren);
+        if self.peek(2) == Some(b'(') {
+            self.push(Frame::Arith);
+            self.command_position = false;
+            self.i += 3;
+        } else {
+            self.command_position = true;
+            self.i += 2;
         }
     }
 
@@ -570,6 +621,12 @@ mod tests {
             "cat <<\"x\" <<$( y",
             // Inside quotes too: a false alarm is cheaper than a miss.
             "echo '<<$( '",
+            // A here-document on the last line: no body possible.
+            "\"\"<<\x0c ",
+            "<<\"\" ",
+            "cat <<'' ",
+            "( (cat <<\r ",
+            "x=1; cat <<EOF",
         ] {
             for d in [Dialect::Sh, Dialect::Bash] {
                 assert_eq!(
@@ -585,6 +642,12 @@ mod tests {
             "cat <<<$(date)",
             "cat <<EOF\n$(date)\nEOF\n",
             "cat <<-'EOF'\n\tx\n\tEOF\n",
+            "cat <<EOF\nx\nEOF",
+            "echo $((1 << 2))",
+            "echo \"$(( 1 << x ))\"",
+            "((x = 1 << 2))",
+            "echo 'a << b'",
+            "# cat <<",
         ] {
             assert_eq!(check(Dialect::Bash, script), None, "{script:?}");
         }
