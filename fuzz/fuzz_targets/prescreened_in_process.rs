@@ -16,6 +16,10 @@ use std::sync::{Arc, OnceLock};
 fn engine() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
     ENGINE.get_or_init(|| {
+        // libfuzzer-sys aborts on every panic, even one caught: the analyzer catches the
+        // parser's own panics (they become `GaveUp` verdicts), so keep only the report. A
+        // panic that escapes the target still aborts (libfuzzer-sys catches it and aborts).
+        std::panic::set_hook(Box::new(|info| eprintln!("{info}")));
         // No cache: every input must reach the parser.
         let analyzer = PrescreenedAnalyzer::new(
             &ParserConfig::default(),
