@@ -415,3 +415,25 @@ fn the_memory_limit_ends_endless_allocation_before_the_deadline() {
     assert_eq!(zombie_children(), Vec::<u32>::new());
     assert_eq!(a.stats().worker_crashes, 1);
 }
+
+/// Manual timing of one input: `PIDONE_TIME=file` (first byte picks the dialect as in the
+/// fuzz targets): parse alone vs. parse and analysis.
+#[test]
+#[ignore]
+fn time_one() {
+    let Ok(path) = std::env::var("PIDONE_TIME") else {
+        return;
+    };
+    let bytes = std::fs::read(path).unwrap_or_default();
+    let Some((&pick, script)) = bytes.split_first() else {
+        return;
+    };
+    let dialect = if pick % 4 == 1 { Dialect::Bash } else { Dialect::Sh };
+    let script = String::from_utf8_lossy(script);
+    let started = Instant::now();
+    let parsed = pidone::engine::script::parse(dialect, &script).is_ok();
+    eprintln!("parse: {:?} ({parsed})", started.elapsed());
+    let started = Instant::now();
+    let _ = pidone::engine::script::analyze_script(dialect, &script);
+    eprintln!("parse + analysis: {:?}", started.elapsed());
+}
