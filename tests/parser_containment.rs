@@ -428,7 +428,11 @@ fn time_one() {
     let Some((&pick, script)) = bytes.split_first() else {
         return;
     };
-    let dialect = if pick % 4 == 1 { Dialect::Bash } else { Dialect::Sh };
+    let dialect = if pick % 4 == 1 {
+        Dialect::Bash
+    } else {
+        Dialect::Sh
+    };
     let script = String::from_utf8_lossy(script);
     let started = Instant::now();
     let parsed = pidone::engine::script::parse(dialect, &script).is_ok();

@@ -7,9 +7,9 @@
 mod common;
 
 use libfuzzer_sys::fuzz_target;
+use pidone::engine::Engine;
 use pidone::engine::config::{Config, ParserConfig};
 use pidone::engine::evaluate::EvalContext;
-use pidone::engine::Engine;
 use pidone::engine::script::{ScriptVerdict, UnparsedReason};
 use pidone::sandbox::{ContainedAnalyzer, ContainmentConfig, PoolConfig};
 use std::sync::{Arc, OnceLock};
@@ -22,7 +22,8 @@ fn engine() -> &'static Engine {
         unsafe {
             libc::signal(libc::SIGPIPE, libc::SIG_IGN);
         }
-        let worker = std::env::var_os("PIDONE_WORKER").expect("set PIDONE_WORKER to a pidone binary");
+        let worker =
+            std::env::var_os("PIDONE_WORKER").expect("set PIDONE_WORKER to a pidone binary");
         let analyzer = ContainedAnalyzer::new(
             &ParserConfig::default(),
             ContainmentConfig {

@@ -7,9 +7,9 @@
 mod common;
 
 use libfuzzer_sys::fuzz_target;
+use pidone::engine::Engine;
 use pidone::engine::config::{Config, ParserConfig};
 use pidone::engine::evaluate::EvalContext;
-use pidone::engine::Engine;
 use pidone::sandbox::{CacheLimits, PrescreenedAnalyzer};
 use std::sync::{Arc, OnceLock};
 
