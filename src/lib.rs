@@ -2,10 +2,11 @@
 //!
 //! The pipeline: object -> workload -> containers -> launch -> findings -> decision/patch.
 //! [`engine`] is pure (no I/O); the server, the CLI and the Kubernetes client wrap it.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 pub mod cli;
 pub mod cluster;
 pub mod engine;
 pub mod mutate;
+pub mod sandbox;
 pub mod server;

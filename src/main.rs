@@ -31,6 +31,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Parse workers are this binary re-executed (`pidone __parse-worker`); never returns then.
+    pidone::sandbox::run_if_worker();
     // One crypto provider for the whole process; the server also names ring explicitly.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();

@@ -81,7 +81,8 @@ pub fn run(args: FixArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let engine = match Engine::new(Arc::new(config), crate::cli::analyzer()) {
+    let analyzer = crate::cli::analyzer(&config.parser);
+    let engine = match Engine::new(Arc::new(config), analyzer) {
         Ok(e) => e,
         Err(e) => {
             eprintln!("pidone fix: {e}");

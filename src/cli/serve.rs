@@ -1,7 +1,7 @@
 //! `pidone serve`: run the admission webhook.
 
 use crate::cli::logging::{self, LogFormat};
-use crate::engine::script::InProcessAnalyzer;
+use crate::sandbox::{ContainedAnalyzer, ContainmentConfig, PoolConfig};
 use crate::server::plan::Mutations;
 use crate::server::reaper::{self, ChildRegistry};
 use crate::server::shutdown::Signals;
@@ -70,6 +70,8 @@ pub enum ServeError {
     Signals(std::io::Error),
     #[error(transparent)]
     Server(#[from] ServerError),
+    #[error("starting the parse workers: {0}")]
+    Parser(crate::sandbox::SandboxError),
 }
 
 /// Runs the server until SIGTERM or SIGINT and the drain that follows. A second signal exits
@@ -108,6 +110,23 @@ async fn serve(args: ServeArgs) -> Result<(), ServeError> {
         std::process::exit(1);
     });
 
+    let limits = match std::fs::read_to_string(&args.config)
+        .ok()
+        .and_then(|text| crate::engine::Config::from_yaml(&text).ok())
+    {
+        Some(config) => config.parser,
+        // The server reports the configuration error itself when it loads the file.
+        None => crate::engine::config::ParserConfig::default(),
+    };
+    let containment = ContainmentConfig {
+        pool: PoolConfig {
+            registry: Some(Arc::clone(&children)),
+            ..PoolConfig::default()
+        },
+        ..ContainmentConfig::default()
+    };
+    let analyzer =
+        Arc::new(ContainedAnalyzer::new(&limits, containment).map_err(ServeError::Parser)?);
     let config = ServerConfig {
         listen: args.listen,
         metrics_listen: args.metrics_listen,
@@ -117,10 +136,10 @@ async fn serve(args: ServeArgs) -> Result<(), ServeError> {
         drain_timeout: args.drain_timeout,
         header_read_timeout: args.header_read_timeout,
         reload_interval: args.reload_interval,
-        // The contained analyzer (worker processes) replaces this: it spawns its workers
-        // through `children` so the reaper leaves them alone, and sets `analyzer_blocks`.
-        analyzer: Arc::new(InProcessAnalyzer),
-        analyzer_blocks: false,
+        // Scripts are parsed in worker processes (pre-screen, cache, deadline, memory limit);
+        // the workers are registered with `children` so the reaper leaves them to the pool.
+        analyzer: Arc::clone(&analyzer) as Arc<dyn crate::engine::script::ScriptAnalyzer>,
+        analyzer_blocks: true,
         planner: Arc::new(Mutations),
     };
     let running = server::start(config, async move {
@@ -128,6 +147,15 @@ async fn serve(args: ServeArgs) -> Result<(), ServeError> {
     })
     .await?;
     watch_native_sidecar_support(Arc::clone(&running.app));
+    {
+        let app = Arc::clone(&running.app);
+        tokio::spawn(async move {
+            loop {
+                app.metrics.observe_parser(&analyzer.stats());
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
+        });
+    }
     match running.wait().await? {
         Drained::Clean | Drained::TimedOut => Ok(()),
     }

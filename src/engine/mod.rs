@@ -6,6 +6,7 @@ pub mod evaluate;
 pub mod explain;
 pub mod findings;
 pub mod launch;
+pub mod prescreen;
 pub mod rules;
 pub mod script;
 pub mod shell_walk;

@@ -61,6 +61,31 @@ pub struct Metrics {
     mutations: Family<TypeLabels, Counter>,
     config_reloads: Family<ResultLabels, Counter>,
     tls_reloads: Family<ResultLabels, Counter>,
+    parser: ParserCounters,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ReasonLabels {
+    pub reason: &'static str,
+}
+
+/// The contained parser's counters (`pidone_parser_*`), mirrored from its own atomics.
+#[derive(Default)]
+struct ParserCounters {
+    parses: Counter,
+    cache_hits: Counter,
+    prescreen_rejections: Family<ReasonLabels, Counter>,
+    worker_restarts: Counter,
+    deadline_overruns: Counter,
+    worker_crashes: Counter,
+}
+
+/// Raises `counter` to `total` (the source only grows).
+fn catch_up(counter: &Counter, total: u64) {
+    let now = counter.get();
+    if total > now {
+        counter.inc_by(total - now);
+    }
 }
 
 impl Default for Metrics {
@@ -118,6 +143,37 @@ impl Metrics {
             "Certificate and key reloads, by result",
             tls_reloads.clone(),
         );
+        let parser = ParserCounters::default();
+        registry.register(
+            "parser_parses",
+            "Scripts parsed (cache misses that passed the pre-screen)",
+            parser.parses.clone(),
+        );
+        registry.register(
+            "parser_cache_hits",
+            "Script verdicts served from the cache",
+            parser.cache_hits.clone(),
+        );
+        registry.register(
+            "parser_prescreen_rejections",
+            "Scripts refused before parsing, by reason",
+            parser.prescreen_rejections.clone(),
+        );
+        registry.register(
+            "parser_worker_restarts",
+            "Parse workers replaced",
+            parser.worker_restarts.clone(),
+        );
+        registry.register(
+            "parser_deadline_overruns",
+            "Parses killed at their deadline",
+            parser.deadline_overruns.clone(),
+        );
+        registry.register(
+            "parser_worker_crashes",
+            "Parse workers that died during a parse",
+            parser.worker_crashes.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -126,7 +182,26 @@ impl Metrics {
             mutations,
             config_reloads,
             tls_reloads,
+            parser,
         }
+    }
+
+    /// Mirrors the contained parser's counters into the exported ones.
+    pub fn observe_parser(&self, snapshot: &crate::sandbox::ParserStatsSnapshot) {
+        let p = &self.parser;
+        catch_up(&p.parses, snapshot.parses);
+        catch_up(&p.cache_hits, snapshot.cache_hits);
+        for (check, total) in &snapshot.prescreen_rejections {
+            catch_up(
+                &p.prescreen_rejections.get_or_create(&ReasonLabels {
+                    reason: check.as_str(),
+                }),
+                *total,
+            );
+        }
+        catch_up(&p.worker_restarts, snapshot.worker_restarts);
+        catch_up(&p.deadline_overruns, snapshot.deadline_overruns);
+        catch_up(&p.worker_crashes, snapshot.worker_crashes);
     }
 
     pub fn request(
