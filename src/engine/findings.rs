@@ -124,15 +124,16 @@ pub fn collect(
         );
     }
 
-    if w.finite && c.section == Section::Containers {
-        if let Some(hack) = stop_hack(c, w, a.shell.as_ref().map(|s| &s.verdict)) {
-            push(
-                RuleId::SidecarStopHack,
-                format!("container {name:?} stops its sidecar by hand ({hack})"),
-                "make the sidecar a native sidecar (initContainers with restartPolicy: Always): the kubelet stops it when the Job's containers end".into(),
-                None,
-            );
-        }
+    if w.finite
+        && c.section == Section::Containers
+        && let Some(hack) = stop_hack(c, w, a.shell.as_ref().map(|s| &s.verdict))
+    {
+        push(
+            RuleId::SidecarStopHack,
+            format!("container {name:?} stops its sidecar by hand ({hack})"),
+            "make the sidecar a native sidecar (initContainers with restartPolicy: Always): the kubelet stops it when the Job's containers end".into(),
+            None,
+        );
     }
 }
 

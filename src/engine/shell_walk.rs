@@ -509,7 +509,7 @@ fn daemonizes(program: &str, argv: &[String]) -> bool {
         "service" => argv.get(2).is_some_and(|a| a == "start"),
         "apachectl" | "apache2ctl" => has("start"),
         "httpd" => has_pair("-k", "start"),
-        p if argv.first().is_some_and(|f| f.starts_with("/etc/init.d/")) && p.len() > 0 => {
+        p if argv.first().is_some_and(|f| f.starts_with("/etc/init.d/")) && !p.is_empty() => {
             has("start")
         }
         _ => false,
