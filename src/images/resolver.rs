@@ -226,14 +226,16 @@ impl ImageResolver {
         let credentials = Credentials::load(&config.credentials)?;
         let extra_roots = read_ca_bundle(&config.ca_bundle)?;
         let resolver = platform_resolver(&config.platform)?;
+        // The first parse compiles the reference grammar: pay that at start, not in an
+        // admission.
+        let _ = reference::parse("pidone.invalid/warm-up:1");
         let protocol = if config.insecure_registries.is_empty() {
             ClientProtocol::Https
         } else {
             ClientProtocol::HttpsExcept(config.insecure_registries.clone())
         };
-        // Each source gets at most half the deadline to connect or to answer, so a stalled
-        // mirror leaves time for the next one; the whole look-up is bounded by the deadline.
-        let per_source = (config.deadline / 2).max(Duration::from_millis(100));
+        // Bounds for one connection; the look-up as a whole is bounded by the deadline.
+        let per_source = config.deadline.max(Duration::from_millis(100));
         let client_config = ClientConfig {
             protocol,
             extra_root_certificates: extra_roots,
@@ -318,7 +320,7 @@ impl ImageResolver {
         let results = futures::future::join_all(
             distinct
                 .iter()
-                .map(|image| self.resolve_until(image, until, deadline)),
+                .map(|image| self.resolve_until(image, until)),
         )
         .await;
         let mut found = HashMap::new();
@@ -347,7 +349,7 @@ impl ImageResolver {
         image: &str,
         deadline: Duration,
     ) -> Result<ImageConfig, ResolveError> {
-        self.resolve_until(image, tokio::time::Instant::now() + deadline, deadline)
+        self.resolve_until(image, tokio::time::Instant::now() + deadline)
             .await
     }
 
@@ -355,11 +357,10 @@ impl ImageResolver {
         &self,
         image: &str,
         until: tokio::time::Instant,
-        deadline: Duration,
     ) -> Result<ImageConfig, ResolveError> {
         let c = &self.inner.counters;
         c.lookups.fetch_add(1, Ordering::Relaxed);
-        let result = self.lookup(image, until, deadline).await;
+        let result = self.lookup(image, until).await;
         match &result {
             Ok((_, true)) => c.hits.fetch_add(1, Ordering::Relaxed),
             Ok((_, false)) => c.fetched.fetch_add(1, Ordering::Relaxed),
@@ -374,7 +375,6 @@ impl ImageResolver {
         &self,
         image: &str,
         until: tokio::time::Instant,
-        deadline: Duration,
     ) -> Result<(ImageConfig, bool), ResolveError> {
         let r = reference::parse(image)?;
         let key = reference::cache_key(&r);
@@ -396,7 +396,10 @@ impl ImageResolver {
                     .fetch_add(1, Ordering::Relaxed);
                 flight.clone()
             } else {
-                let flight = self.start(r, key.clone(), deadline.max(self.inner.deadline));
+                // The request may outlive a caller with a short deadline, up to the
+                // configured one, so that its answer is cached for the next admission.
+                let task_until = until.max(tokio::time::Instant::now() + self.inner.deadline);
+                let flight = self.start(r, key.clone(), task_until);
                 inflight.insert(key, flight.clone());
                 flight
             }
@@ -409,10 +412,11 @@ impl ImageResolver {
 
     /// Starts the registry request on its own task: a caller that gives up does not cancel it,
     /// so its result still lands in the cache for the next admission.
-    fn start(&self, r: Reference, key: String, budget: Duration) -> Flight {
+    fn start(&self, r: Reference, key: String, until: tokio::time::Instant) -> Flight {
         let inner = Arc::clone(&self.inner);
         let task = tokio::spawn(async move {
-            let result = match tokio::time::timeout(budget, fetch_from_sources(&inner, &r)).await {
+            let fetching = fetch_from_sources(&inner, &r, until);
+            let result = match tokio::time::timeout_at(until, fetching).await {
                 Ok(result) => result,
                 Err(_) => Err(ResolveError::Timeout),
             };
@@ -458,8 +462,13 @@ impl ImageResolver {
     }
 }
 
-/// Tries the registry's mirrors in order, then the registry itself.
-async fn fetch_from_sources(inner: &Inner, r: &Reference) -> Result<ImageConfig, ResolveError> {
+/// Tries the registry's mirrors in order, then the registry itself. A mirror gets half the time
+/// left, so one that stalls leaves time for the next source.
+async fn fetch_from_sources(
+    inner: &Inner,
+    r: &Reference,
+    until: tokio::time::Instant,
+) -> Result<ImageConfig, ResolveError> {
     let mirrors = inner
         .mirrors
         .get(&normalize_host(r.registry()))
@@ -469,7 +478,9 @@ async fn fetch_from_sources(inner: &Inner, r: &Reference) -> Result<ImageConfig,
     for mirror in mirrors {
         let mut via = r.clone();
         via.set_mirror_registry(mirror.clone());
-        match fetch(inner, &via).await {
+        let left = until.saturating_duration_since(tokio::time::Instant::now());
+        let attempt = tokio::time::timeout(left / 2, fetch(inner, &via));
+        match attempt.await.unwrap_or(Err(ResolveError::Timeout)) {
             Ok(config) => return Ok(config),
             Err(e) => {
                 tracing::debug!(image = %r, mirror, error = %e, "mirror failed");
