@@ -501,3 +501,86 @@ async fn examples_through_the_registry() {
     }
     assert_eq!(compared, moved.len());
 }
+
+/// `pidone audit --resolve-images`: looks images up, then answers from its disk cache when the
+/// registry is gone.
+#[test]
+fn audit_resolves_images_and_keeps_a_disk_cache() {
+    require_tools!();
+    let mut registry = Some(Registry::start(None));
+    let host = registry.as_ref().unwrap().host.clone();
+    let layout = Layout::new();
+    layout.image(
+        "app",
+        "amd64",
+        Some(&["/bin/sh", "-c", "setup; app --port 80"]),
+        None,
+    );
+    layout.push("app", registry.as_ref().unwrap(), "cli/app:1");
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("pod.yaml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: p}}\nspec:\n  containers:\n  - {{name: app, image: \"{host}/cli/app:1\"}}\n"
+        ),
+    )
+    .unwrap();
+    // The CA outlives the registry (whose files go with it).
+    let ca = dir.path().join("ca.pem");
+    std::fs::copy(&registry.as_ref().unwrap().ca_path, &ca).unwrap();
+    let config = dir.path().join("pidone.yaml");
+    std::fs::write(
+        &config,
+        format!("images:\n  deadline: 10s\n  caBundle: {}\n", ca.display()),
+    )
+    .unwrap();
+    let cache_home = dir.path().join("cache");
+    let audit = |resolve: bool| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_pidone"));
+        cmd.args([
+            "audit",
+            "--format",
+            "json",
+            "--fail-on",
+            "never",
+            "--config",
+        ])
+        .arg(&config)
+        .arg(&manifest)
+        .env("XDG_CACHE_HOME", &cache_home);
+        if resolve {
+            cmd.arg("--resolve-images");
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (
+            report["containers"][0]["launch"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    {
+        assert_eq!(audit(false).0, "image-default");
+        let (launch, stderr) = audit(true);
+        assert_eq!(launch, "no-exec", "{stderr}");
+        assert!(cache_home.join("pidone/images.json").is_file());
+        // The registry goes away: the tag is still fresh in the disk cache.
+        registry.take();
+        let (launch, stderr) = audit(true);
+        assert_eq!(launch, "no-exec", "{stderr}");
+        assert!(stderr.is_empty(), "{stderr}");
+        // Without the cache, the look-up fails with a warning and the launch stays unknown.
+        std::fs::remove_dir_all(&cache_home).unwrap();
+        let (launch, stderr) = audit(true);
+        assert_eq!(launch, "image-default");
+        assert!(stderr.contains("could not resolve image"), "{stderr}");
+    }
+}

@@ -4,6 +4,7 @@
 
 pub mod cache;
 pub mod credentials;
+pub mod offline;
 pub mod reference;
 pub mod resolver;
 
