@@ -100,6 +100,11 @@ impl Cache {
         self.entries.is_empty()
     }
 
+    pub fn clear(&mut self) {
+        self.entries.clear();
+        self.bytes = 0;
+    }
+
     /// Approximate bytes held by the entries.
     pub fn bytes(&self) -> usize {
         self.bytes

@@ -296,6 +296,11 @@ impl ImageResolver {
         (cache.len(), cache.bytes())
     }
 
+    /// Forgets every cached answer (requests in flight still land).
+    pub fn clear_cache(&self) {
+        lock(&self.inner.cache).clear();
+    }
+
     /// The cache's found entries, to save between runs.
     pub fn export_cache(&self) -> DiskCache {
         lock(&self.inner.cache).to_disk()
