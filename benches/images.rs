@@ -39,6 +39,17 @@ fn deployment(host: &str) -> serde_json::Value {
     })
 }
 
+/// The same launches written in the pod: `command` = ENTRYPOINT, `args` = CMD (or the pod's
+/// args), so evaluation does the same analysis without any look-up.
+fn deployment_with_commands(host: &str) -> serde_json::Value {
+    let mut d = deployment(host);
+    let containers = &mut d["spec"]["template"]["spec"]["containers"];
+    containers[0]["command"] = serde_json::json!(["/docker-entrypoint.sh"]);
+    containers[0]["args"] = serde_json::json!(["/app/api", "--port", "8080"]);
+    containers[1]["command"] = serde_json::json!(["/app/worker"]);
+    d
+}
+
 fn configs() -> [(&'static str, Vec<String>, Vec<String>); 2] {
     [
         (
@@ -61,8 +72,12 @@ fn bench(c: &mut Criterion) {
     // No resolution: what admission costs today.
     let host = "registry.example";
     let object = deployment(host);
-    c.bench_function("admission: no image resolution", |b| {
+    c.bench_function("admission: no image resolution (image-default)", |b| {
         b.iter(|| engine.evaluate(black_box(&object), &EvalContext::default()))
+    });
+    let written = deployment_with_commands(host);
+    c.bench_function("admission: same launches written in the pod", |b| {
+        b.iter(|| engine.evaluate(black_box(&written), &EvalContext::default()))
     });
 
     // Warm cache: the configs are cached; look-ups answer from memory.

@@ -44,6 +44,8 @@ pub struct CacheLimits {
 #[derive(Debug)]
 pub struct Cache {
     entries: HashMap<String, Entry>,
+    /// Image references as written in pods -> their cache keys, so a hit needs no parsing.
+    aliases: HashMap<String, String>,
     bytes: usize,
     clock: u64,
     limits: CacheLimits,
@@ -86,6 +88,7 @@ impl Cache {
     pub fn new(limits: CacheLimits) -> Cache {
         Cache {
             entries: HashMap::new(),
+            aliases: HashMap::new(),
             bytes: 0,
             clock: 0,
             limits,
@@ -102,6 +105,7 @@ impl Cache {
 
     pub fn clear(&mut self) {
         self.entries.clear();
+        self.aliases.clear();
         self.bytes = 0;
     }
 
@@ -139,6 +143,22 @@ impl Cache {
         if let Some(e) = self.entries.remove(key) {
             self.bytes = self.bytes.saturating_sub(e.size);
         }
+    }
+
+    /// The cache key an image reference as written was parsed to before.
+    pub fn alias(&self, written: &str) -> Option<&str> {
+        self.aliases.get(written).map(String::as_str)
+    }
+
+    /// Remembers what an image reference as written parses to; bounded like the entries.
+    pub fn add_alias(&mut self, written: &str, key: &str) {
+        if written == key || self.aliases.contains_key(written) {
+            return;
+        }
+        if self.aliases.len() >= self.limits.max_entries {
+            self.aliases.clear();
+        }
+        self.aliases.insert(written.to_string(), key.to_string());
     }
 
     /// Stores an entry; one larger than an eighth of the byte bound is not kept.

@@ -15,16 +15,30 @@ use serde_json::Value;
 
 /// The images whose config decides a launch in this object: those of containers (and init
 /// containers) without a `command`. Sorted, without duplicates; empty for objects that are not
-/// workloads.
+/// workloads. A light walk over the JSON (admission calls it before evaluating).
 pub fn images_to_resolve(object: &Value) -> Vec<String> {
-    let Ok(Some(w)) = workload::extract(object) else {
+    let Some(pointer) = object
+        .get("kind")
+        .and_then(Value::as_str)
+        .and_then(workload::template_pointer)
+    else {
         return Vec::new();
     };
-    let mut images: Vec<String> = w
-        .containers
+    let Some(spec) = object.pointer(pointer).and_then(|t| t.get("spec")) else {
+        return Vec::new();
+    };
+    let mut images: Vec<String> = ["initContainers", "containers"]
         .iter()
-        .filter(|c| c.command.as_ref().is_none_or(Vec::is_empty) && !c.image.is_empty())
-        .map(|c| c.image.clone())
+        .filter_map(|section| spec.get(section).and_then(Value::as_array))
+        .flatten()
+        .filter(|c| {
+            c.get("command")
+                .and_then(Value::as_array)
+                .is_none_or(Vec::is_empty)
+        })
+        .filter_map(|c| c.get("image").and_then(Value::as_str))
+        .filter(|image| !image.is_empty())
+        .map(str::to_string)
         .collect();
     images.sort_unstable();
     images.dedup();
@@ -45,5 +59,8 @@ mod tests {
                 {"name": "c", "image": "nginx:1", "command": []}]}});
         assert_eq!(images_to_resolve(&pod), ["busybox", "nginx:1"]);
         assert!(images_to_resolve(&serde_json::json!({"kind": "ConfigMap"})).is_empty());
+        let cron = serde_json::json!({"kind": "CronJob", "spec": {"jobTemplate": {"spec": {
+            "template": {"spec": {"containers": [{"name": "a", "image": "job:1"}]}}}}}});
+        assert_eq!(images_to_resolve(&cron), ["job:1"]);
     }
 }

@@ -321,6 +321,29 @@ impl ImageResolver {
         let mut distinct: Vec<&str> = refs.into_iter().collect();
         distinct.sort_unstable();
         distinct.dedup();
+        let mut found = HashMap::with_capacity(distinct.len());
+        // The common case first: every answer is cached, no task, no timer.
+        {
+            let now = SystemTime::now();
+            let mut cache = lock(&self.inner.cache);
+            distinct.retain(|image| {
+                let key = cache.alias(image).unwrap_or(image).to_string();
+                match cache.get(&key, now) {
+                    Some(Cached::Found(config)) => {
+                        found.insert(image.to_string(), config);
+                        false
+                    }
+                    _ => true,
+                }
+            });
+        }
+        let c = &self.inner.counters;
+        c.lookups.fetch_add(found.len() as u64, Ordering::Relaxed);
+        c.hits.fetch_add(found.len() as u64, Ordering::Relaxed);
+        let mut warnings = Vec::new();
+        if distinct.is_empty() {
+            return (found, warnings);
+        }
         let until = tokio::time::Instant::now() + deadline;
         let results = futures::future::join_all(
             distinct
@@ -328,8 +351,6 @@ impl ImageResolver {
                 .map(|image| self.resolve_until(image, until)),
         )
         .await;
-        let mut found = HashMap::new();
-        let mut warnings = Vec::new();
         for (image, result) in distinct.into_iter().zip(results) {
             match result {
                 Ok(config) => {
@@ -381,8 +402,16 @@ impl ImageResolver {
         image: &str,
         until: tokio::time::Instant,
     ) -> Result<(ImageConfig, bool), ResolveError> {
-        let r = reference::parse(image)?;
-        let key = reference::cache_key(&r);
+        let cached_key = lock(&self.inner.cache).alias(image).map(str::to_string);
+        let (r, key) = match cached_key {
+            Some(key) => (None, key),
+            None => {
+                let r = reference::parse(image)?;
+                let key = reference::cache_key(&r);
+                lock(&self.inner.cache).add_alias(image, &key);
+                (Some(r), key)
+            }
+        };
         let flight = {
             // Cache, then in-flight requests, under the in-flight lock: a request finishing
             // stores its result before it leaves the in-flight map, so nothing slips between.
@@ -404,6 +433,10 @@ impl ImageResolver {
                 // The request may outlive a caller with a short deadline, up to the
                 // configured one, so that its answer is cached for the next admission.
                 let task_until = until.max(tokio::time::Instant::now() + self.inner.deadline);
+                let r = match r {
+                    Some(r) => r,
+                    None => reference::parse(image)?,
+                };
                 let flight = self.start(r, key.clone(), task_until);
                 inflight.insert(key, flight.clone());
                 flight
@@ -418,6 +451,7 @@ impl ImageResolver {
     /// Starts the registry request on its own task: a caller that gives up does not cancel it,
     /// so its result still lands in the cache for the next admission.
     fn start(&self, r: Reference, key: String, until: tokio::time::Instant) -> Flight {
+        let key_for_cleanup = key.clone();
         let inner = Arc::clone(&self.inner);
         let task = tokio::spawn(async move {
             let fetching = fetch_from_sources(&inner, &r, until);
@@ -456,10 +490,16 @@ impl ImageResolver {
             }
             result
         });
+        let inner = Arc::clone(&self.inner);
         async move {
             match task.await {
                 Ok(result) => result,
-                Err(e) => Err(ResolveError::Task(e.to_string())),
+                Err(e) => {
+                    // The task died before clearing its entry: clear it, or the key would
+                    // answer this error for good.
+                    lock(&inner.inflight).remove(&key_for_cleanup);
+                    Err(ResolveError::Task(e.to_string()))
+                }
             }
         }
         .boxed()
@@ -567,6 +607,42 @@ mod tests {
         assert_eq!(pick("linux/s390x"), None);
         assert!(platform_resolver("linux").is_err());
         assert!(platform_resolver("linux//v7").is_err());
+    }
+
+    #[test]
+    fn bad_settings_name_the_field() {
+        let dir = std::env::temp_dir();
+        let not_pem = dir.join(format!("pidone-not-pem-{}", std::process::id()));
+        std::fs::write(&not_pem, "hello").unwrap();
+        let cases = [
+            (
+                ImagesConfig {
+                    ca_bundle: not_pem.display().to_string(),
+                    ..ImagesConfig::default()
+                },
+                "images.caBundle",
+            ),
+            (
+                ImagesConfig {
+                    credentials: "/nonexistent/config.json".into(),
+                    ..ImagesConfig::default()
+                },
+                "images.credentials",
+            ),
+            (
+                ImagesConfig {
+                    platform: "amd64".into(),
+                    ..ImagesConfig::default()
+                },
+                "images.platform",
+            ),
+        ];
+        for (config, field) in cases {
+            let e = ImageResolver::new(&config).unwrap_err().to_string();
+            assert!(e.starts_with(field), "{e}");
+        }
+        let _ = std::fs::remove_file(not_pem);
+        assert!(ImageResolver::new(&ImagesConfig::default()).is_ok());
     }
 
     #[test]
