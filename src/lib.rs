@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod cluster;
 pub mod engine;
+pub mod images;
 pub mod mutate;
 pub mod sandbox;
 pub mod server;

@@ -93,6 +93,7 @@ fn image_entrypoint_and_cmd_are_classified_when_known() {
             ],
             cmd: vec!["sleep".into(), "infinity".into()],
             digest: "sha256:aaa".into(),
+            ..Default::default()
         },
     );
     images.insert(
@@ -101,6 +102,7 @@ fn image_entrypoint_and_cmd_are_classified_when_known() {
             entrypoint: vec!["/docker-entrypoint.sh".into()],
             cmd: vec!["server".into()],
             digest: "sha256:bbb".into(),
+            ..Default::default()
         },
     );
     let ctx = EvalContext {

@@ -4,9 +4,10 @@ use crate::cli::input::{self, InputError, Manifest};
 use crate::cli::report::Report;
 use crate::cli::{sarif, table};
 use crate::engine::config::Action;
-use crate::engine::evaluate::EvalContext;
+use crate::engine::evaluate::{EvalContext, ImageConfig};
 use crate::engine::{Config, Engine};
 use clap::{Args, ValueEnum};
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -48,6 +49,10 @@ pub struct AuditArgs {
     /// Table output: list every container, not only those with findings.
     #[arg(long, short)]
     pub verbose: bool,
+    /// Look up ENTRYPOINT and CMD in the registries for containers without a `command`
+    /// (`images` settings of the config; cache in $XDG_CACHE_HOME/pidone/images.json).
+    #[arg(long)]
+    pub resolve_images: bool,
 }
 
 /// Exit codes of `audit` (DESIGN section 7).
@@ -93,9 +98,23 @@ pub fn read_all(paths: &[String]) -> (Vec<Manifest>, Vec<InputError>) {
 
 /// Evaluates manifests into a report; objects that fail extraction are reported as errors.
 pub fn evaluate_all(engine: &Engine, manifests: &[Manifest], errors: &mut Vec<String>) -> Report {
+    evaluate_all_with(engine, manifests, errors, None)
+}
+
+/// [`evaluate_all`] with images' ENTRYPOINT and CMD looked up beforehand.
+pub fn evaluate_all_with(
+    engine: &Engine,
+    manifests: &[Manifest],
+    errors: &mut Vec<String>,
+    images: Option<&HashMap<String, ImageConfig>>,
+) -> Report {
     let mut report = Report::default();
+    let ctx = EvalContext {
+        images,
+        ..EvalContext::default()
+    };
     for m in manifests {
-        match engine.evaluate(&m.object, &EvalContext::default()) {
+        match engine.evaluate(&m.object, &ctx) {
             Ok(Some(eval)) => report.add(&m.source, &eval),
             Ok(None) => {}
             Err(e) => errors.push(format!(
@@ -153,8 +172,30 @@ pub fn run(args: AuditArgs) -> ExitCode {
                 .collect::<Vec<_>>(),
         )
     };
+    let images = if args.resolve_images {
+        let objects = manifests.iter().map(|m| &m.object);
+        let cache = crate::images::offline::default_cache_path();
+        match crate::images::offline::resolve_objects(
+            &engine.config().images,
+            objects,
+            cache.as_deref(),
+        ) {
+            Ok((images, warnings)) => {
+                for w in &warnings {
+                    eprintln!("pidone audit: warning: {w}");
+                }
+                Some(images)
+            }
+            Err(e) => {
+                eprintln!("pidone audit: {e}");
+                return ExitCode::from(EXIT_USAGE);
+            }
+        }
+    } else {
+        None
+    };
     let Some((report, errors)) = on_big_stack(move || {
-        let report = evaluate_all(&engine, &manifests, &mut errors);
+        let report = evaluate_all_with(&engine, &manifests, &mut errors, images.as_ref());
         (report, errors)
     }) else {
         eprintln!("pidone audit: the analysis thread failed");

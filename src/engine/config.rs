@@ -134,6 +134,17 @@ pub struct ImagesConfig {
     )]
     pub tag_ttl: Duration,
     pub credentials: String,
+    /// Registry host -> mirror hosts, tried in order before the registry itself.
+    pub mirrors: BTreeMap<String, Vec<String>>,
+    /// The platform nodes run (`os/arch[/variant]`): picks the entry of an image index.
+    pub platform: String,
+    /// Registries reached over plain HTTP (host[:port]); all others use TLS.
+    pub insecure_registries: Vec<String>,
+    /// PEM file with extra CA certificates to trust for registries (private registry CAs).
+    pub ca_bundle: String,
+    /// Bounds of the in-memory cache: entries, and approximate bytes of what they hold.
+    pub cache_max_entries: usize,
+    pub cache_max_bytes: usize,
 }
 
 impl Default for ImagesConfig {
@@ -143,6 +154,12 @@ impl Default for ImagesConfig {
             deadline: Duration::from_secs(2),
             tag_ttl: Duration::from_secs(600),
             credentials: String::new(),
+            mirrors: BTreeMap::new(),
+            platform: "linux/amd64".into(),
+            insecure_registries: Vec::new(),
+            ca_bundle: String::new(),
+            cache_max_entries: 10_000,
+            cache_max_bytes: 32 * 1024 * 1024,
         }
     }
 }
@@ -239,6 +256,19 @@ impl Config {
                 reason: "must be greater than 0".into(),
             });
         }
+        let parts: Vec<&str> = self.images.platform.split('/').collect();
+        if !(2..=3).contains(&parts.len()) || parts.iter().any(|p| p.is_empty()) {
+            return Err(ConfigError::Field {
+                field: "images.platform".into(),
+                reason: format!("`{}` is not os/arch[/variant]", self.images.platform),
+            });
+        }
+        if self.images.cache_max_entries == 0 || self.images.cache_max_bytes == 0 {
+            return Err(ConfigError::Field {
+                field: "images.cacheMaxEntries".into(),
+                reason: "cache bounds must be greater than 0".into(),
+            });
+        }
         Ok(())
     }
 
@@ -309,6 +339,10 @@ images:
   deadline: 1500ms
   tagTTL: 5m
   credentials: /etc/docker/config.json
+  mirrors:
+    docker.io: [mirror.example.com, registry-1.docker.io]
+  platform: linux/arm64/v8
+  insecureRegistries: ["127.0.0.1:5000"]
 "#;
         let c = Config::from_yaml(text).unwrap();
         assert_eq!(c.mode, Mode::Audit);
@@ -322,6 +356,9 @@ images:
         assert!(!c.exemptions.allow_annotations);
         assert_eq!(c.images.deadline, Duration::from_millis(1500));
         assert_eq!(c.images.tag_ttl, Duration::from_secs(300));
+        assert_eq!(c.images.mirrors["docker.io"].len(), 2);
+        assert_eq!(c.images.platform, "linux/arm64/v8");
+        assert_eq!(c.images.insecure_registries, ["127.0.0.1:5000"]);
     }
 
     #[test]
@@ -334,6 +371,8 @@ images:
         assert!(e.to_string().contains("block"), "{e}");
         let e = Config::from_yaml("mode: strict\n").unwrap_err();
         assert!(e.to_string().contains("strict"), "{e}");
+        let e = Config::from_yaml("images:\n  platform: amd64\n").unwrap_err();
+        assert!(e.to_string().contains("images.platform"), "{e}");
         let e = Config::from_yaml("images:\n  deadline: soon\n").unwrap_err();
         assert!(e.to_string().contains("soon"), "{e}");
         let e = Config::from_yaml("sideAgents:\n  images: ['a[']\n").unwrap_err();

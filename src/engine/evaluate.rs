@@ -43,6 +43,11 @@ pub struct ImageConfig {
     pub cmd: Vec<String>,
     /// The digest the look-up resolved the reference to.
     pub digest: String,
+    /// The config's `WorkingDir` and `User` (empty when the image sets none).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub working_dir: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub user: String,
 }
 
 impl Default for EvalContext<'_> {

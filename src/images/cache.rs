@@ -1,0 +1,373 @@
+//! The look-up cache: content by digest for good, tags for a TTL, recent failures briefly;
+//! bounded in entries and in the bytes its entries hold (least recently used go first).
+//! It can be saved to and loaded from a JSON file (the CLI keeps it between runs).
+
+use crate::engine::evaluate::ImageConfig;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Bookkeeping bytes counted for each entry on top of its strings.
+const ENTRY_OVERHEAD: usize = 160;
+/// Version of the disk format; other versions are ignored when loading.
+const DISK_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cached {
+    Found(ImageConfig),
+    /// A recent failure, kept so a broken registry does not cost every admission the deadline.
+    Failed {
+        message: String,
+        timeout: bool,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    value: Cached,
+    stored_at: SystemTime,
+    /// Names content by digest: never expires.
+    pinned: bool,
+    last_used: u64,
+    size: usize,
+}
+
+/// Cache bounds and lifetimes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheLimits {
+    pub max_entries: usize,
+    pub max_bytes: usize,
+    pub tag_ttl: Duration,
+    pub failure_ttl: Duration,
+}
+
+#[derive(Debug)]
+pub struct Cache {
+    entries: HashMap<String, Entry>,
+    /// Image references as written in pods -> their cache keys, so a hit needs no parsing.
+    aliases: HashMap<String, String>,
+    bytes: usize,
+    clock: u64,
+    limits: CacheLimits,
+}
+
+/// The on-disk form.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DiskCache {
+    pub version: u32,
+    pub entries: Vec<DiskEntry>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DiskEntry {
+    pub key: String,
+    pub config: ImageConfig,
+    /// Seconds since the Unix epoch.
+    pub stored_at: u64,
+    pub pinned: bool,
+}
+
+fn size_of(key: &str, value: &Cached) -> usize {
+    let strings = match value {
+        Cached::Found(c) => {
+            c.entrypoint
+                .iter()
+                .chain(&c.cmd)
+                .map(|s| s.len() + 24)
+                .sum::<usize>()
+                + c.digest.len()
+                + c.working_dir.len()
+                + c.user.len()
+        }
+        Cached::Failed { message, .. } => message.len(),
+    };
+    ENTRY_OVERHEAD + key.len() + strings
+}
+
+impl Cache {
+    pub fn new(limits: CacheLimits) -> Cache {
+        Cache {
+            entries: HashMap::new(),
+            aliases: HashMap::new(),
+            bytes: 0,
+            clock: 0,
+            limits,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn clear(&mut self) {
+        self.entries.clear();
+        self.aliases.clear();
+        self.bytes = 0;
+    }
+
+    /// Approximate bytes held by the entries.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    fn fresh(&self, e: &Entry, now: SystemTime) -> bool {
+        let ttl = match e.value {
+            Cached::Failed { .. } => self.limits.failure_ttl,
+            Cached::Found(_) if e.pinned => return true,
+            Cached::Found(_) => self.limits.tag_ttl,
+        };
+        // A clock that went backwards counts as fresh: the entry is at most that old.
+        now.duration_since(e.stored_at)
+            .map_or(true, |age| age <= ttl)
+    }
+
+    /// The entry for a key, if still fresh; stale entries are dropped.
+    pub fn get(&mut self, key: &str, now: SystemTime) -> Option<Cached> {
+        let fresh = self.entries.get(key).map(|e| self.fresh(e, now))?;
+        if !fresh {
+            self.remove(key);
+            return None;
+        }
+        self.clock += 1;
+        let clock = self.clock;
+        let e = self.entries.get_mut(key)?;
+        e.last_used = clock;
+        Some(e.value.clone())
+    }
+
+    fn remove(&mut self, key: &str) {
+        if let Some(e) = self.entries.remove(key) {
+            self.bytes = self.bytes.saturating_sub(e.size);
+        }
+    }
+
+    /// The cache key an image reference as written was parsed to before.
+    pub fn alias(&self, written: &str) -> Option<&str> {
+        self.aliases.get(written).map(String::as_str)
+    }
+
+    /// Remembers what an image reference as written parses to; bounded like the entries.
+    pub fn add_alias(&mut self, written: &str, key: &str) {
+        if written == key || self.aliases.contains_key(written) {
+            return;
+        }
+        if self.aliases.len() >= self.limits.max_entries {
+            self.aliases.clear();
+        }
+        self.aliases.insert(written.to_string(), key.to_string());
+    }
+
+    /// Stores an entry; one larger than an eighth of the byte bound is not kept.
+    pub fn insert(&mut self, key: String, value: Cached, pinned: bool, stored_at: SystemTime) {
+        let size = size_of(&key, &value);
+        if size > self.limits.max_bytes / 8 {
+            return;
+        }
+        self.remove(&key);
+        self.clock += 1;
+        self.bytes += size;
+        self.entries.insert(
+            key,
+            Entry {
+                value,
+                stored_at,
+                pinned,
+                last_used: self.clock,
+                size,
+            },
+        );
+        if self.entries.len() > self.limits.max_entries || self.bytes > self.limits.max_bytes {
+            self.evict(stored_at);
+        }
+    }
+
+    /// Drops stale entries, then the least recently used down to 90% of both bounds, so the
+    /// sort is paid once per many inserts.
+    fn evict(&mut self, now: SystemTime) {
+        let stale: Vec<String> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| !self.fresh(e, now))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in stale {
+            self.remove(&k);
+        }
+        let entry_target = self.limits.max_entries - self.limits.max_entries / 10;
+        let byte_target = self.limits.max_bytes - self.limits.max_bytes / 10;
+        if self.entries.len() <= entry_target && self.bytes <= byte_target {
+            return;
+        }
+        let mut by_age: Vec<(u64, String)> = self
+            .entries
+            .iter()
+            .map(|(k, e)| (e.last_used, k.clone()))
+            .collect();
+        by_age.sort_unstable();
+        for (_, k) in by_age {
+            if self.entries.len() <= entry_target && self.bytes <= byte_target {
+                break;
+            }
+            self.remove(&k);
+        }
+    }
+
+    /// The found entries, for saving.
+    pub fn to_disk(&self) -> DiskCache {
+        let mut entries: Vec<DiskEntry> = self
+            .entries
+            .iter()
+            .filter_map(|(key, e)| match &e.value {
+                Cached::Found(config) => Some(DiskEntry {
+                    key: key.clone(),
+                    config: config.clone(),
+                    stored_at: e
+                        .stored_at
+                        .duration_since(UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs()),
+                    pinned: e.pinned,
+                }),
+                Cached::Failed { .. } => None,
+            })
+            .collect();
+        entries.sort_by(|a, b| a.key.cmp(&b.key));
+        DiskCache {
+            version: DISK_VERSION,
+            entries,
+        }
+    }
+
+    /// Loads saved entries that are still fresh; a file of another version is ignored.
+    pub fn load_disk(&mut self, disk: DiskCache, now: SystemTime) {
+        if disk.version != DISK_VERSION {
+            return;
+        }
+        for e in disk.entries {
+            let stored_at = UNIX_EPOCH + Duration::from_secs(e.stored_at);
+            let entry = Entry {
+                value: Cached::Found(e.config),
+                stored_at,
+                pinned: e.pinned,
+                last_used: 0,
+                size: 0,
+            };
+            if self.fresh(&entry, now) {
+                self.insert(e.key, entry.value, e.pinned, stored_at);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> CacheLimits {
+        CacheLimits {
+            max_entries: 10,
+            max_bytes: 1 << 20,
+            tag_ttl: Duration::from_secs(600),
+            failure_ttl: Duration::from_secs(30),
+        }
+    }
+
+    fn found(d: &str) -> Cached {
+        Cached::Found(ImageConfig {
+            entrypoint: vec!["/app".into()],
+            digest: d.into(),
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn tags_expire_digests_do_not() {
+        let t0 = UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let mut c = Cache::new(limits());
+        c.insert("r/a:1".into(), found("sha256:1"), false, t0);
+        c.insert("r/a@sha256:1".into(), found("sha256:1"), true, t0);
+        c.insert(
+            "r/b:1".into(),
+            Cached::Failed {
+                message: "x".into(),
+                timeout: false,
+            },
+            false,
+            t0,
+        );
+        let t1 = t0 + Duration::from_secs(60);
+        assert!(c.get("r/a:1", t1).is_some());
+        assert!(c.get("r/b:1", t1).is_none(), "failures are kept briefly");
+        let t2 = t0 + Duration::from_secs(601);
+        assert!(c.get("r/a:1", t2).is_none());
+        assert_eq!(c.get("r/a@sha256:1", t2), Some(found("sha256:1")));
+        assert_eq!(c.len(), 1);
+    }
+
+    #[test]
+    fn bounded_by_entries_least_recently_used_first() {
+        let t0 = UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let mut c = Cache::new(limits());
+        for i in 0..10 {
+            c.insert(format!("r/a:{i}"), found("d"), false, t0);
+        }
+        assert!(c.get("r/a:0", t0).is_some(), "touch the oldest");
+        c.insert("r/a:10".into(), found("d"), false, t0);
+        assert!(c.len() <= 9, "{}", c.len());
+        assert!(c.get("r/a:0", t0).is_some(), "recently used stays");
+        assert!(c.get("r/a:1", t0).is_none(), "least recently used goes");
+        assert!(c.get("r/a:10", t0).is_some());
+    }
+
+    #[test]
+    fn bounded_by_bytes() {
+        let t0 = UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let mut c = Cache::new(CacheLimits {
+            max_entries: 1000,
+            max_bytes: 8 * 1024,
+            ..limits()
+        });
+        let big = Cached::Found(ImageConfig {
+            entrypoint: vec!["x".repeat(800)],
+            ..Default::default()
+        });
+        for i in 0..50 {
+            c.insert(format!("r/a:{i}"), big.clone(), false, t0);
+            assert!(c.bytes() <= 8 * 1024, "{}", c.bytes());
+        }
+        assert!(c.len() < 10);
+        let huge = Cached::Found(ImageConfig {
+            entrypoint: vec!["x".repeat(2000)],
+            ..Default::default()
+        });
+        c.insert("r/huge:1".into(), huge, false, t0);
+        assert!(c.get("r/huge:1", t0).is_none(), "too large to keep");
+    }
+
+    #[test]
+    fn disk_round_trip_keeps_fresh_found_entries() {
+        let t0 = UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let mut c = Cache::new(limits());
+        c.insert("r/a:1".into(), found("sha256:1"), false, t0);
+        c.insert("r/a@sha256:1".into(), found("sha256:1"), true, t0);
+        c.insert(
+            "r/b:1".into(),
+            Cached::Failed {
+                message: "x".into(),
+                timeout: true,
+            },
+            false,
+            t0,
+        );
+        let text = serde_json::to_string(&c.to_disk()).unwrap();
+        let disk: DiskCache = serde_json::from_str(&text).unwrap();
+        assert_eq!(disk.entries.len(), 2);
+        let mut fresh = Cache::new(limits());
+        fresh.load_disk(disk, t0 + Duration::from_secs(700));
+        assert_eq!(fresh.len(), 1, "the tag expired, the digest stays");
+        assert!(fresh.get("r/a@sha256:1", t0).is_some());
+    }
+}

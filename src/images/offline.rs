@@ -1,0 +1,77 @@
+//! Look-ups for the command line (`pidone audit --resolve-images`): one batch for all the
+//! manifests' images, with the cache kept on disk between runs.
+
+use crate::engine::config::ImagesConfig;
+use crate::engine::evaluate::ImageConfig;
+use crate::images::{ImageResolver, ImageWarning, ResolverError, images_to_resolve};
+use serde_json::Value;
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+/// `$XDG_CACHE_HOME/pidone/images.json`, else `$HOME/.cache/pidone/images.json`.
+pub fn default_cache_path() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|v| !v.is_empty())
+                .map(|h| PathBuf::from(h).join(".cache"))
+        })?;
+    Some(base.join("pidone").join("images.json"))
+}
+
+/// Loads the disk cache into the resolver; a missing or unreadable file is an empty cache.
+pub fn load_cache(resolver: &ImageResolver, path: &Path) {
+    let Ok(text) = std::fs::read(path) else {
+        return;
+    };
+    match serde_json::from_slice(&text) {
+        Ok(disk) => resolver.import_cache(disk),
+        Err(e) => tracing::warn!(path = %path.display(), error = %e, "ignoring the image cache"),
+    }
+}
+
+/// Saves the resolver's cache (write to a temporary file, then rename).
+pub fn save_cache(resolver: &ImageResolver, path: &Path) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let text = serde_json::to_vec(&resolver.export_cache()).map_err(std::io::Error::other)?;
+    let tmp = path.with_extension(format!("json.{}.tmp", std::process::id()));
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Resolves the images of every object that run without a `command`, all at once, each within
+/// the configured deadline. Warnings name the images that stay `image-default`.
+pub fn resolve_objects<'a>(
+    config: &ImagesConfig,
+    objects: impl IntoIterator<Item = &'a Value>,
+    cache: Option<&Path>,
+) -> Result<(HashMap<String, ImageConfig>, Vec<ImageWarning>), ResolverError> {
+    let images: BTreeSet<String> = objects.into_iter().flat_map(images_to_resolve).collect();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| ResolverError::Client(e.to_string()))?;
+    runtime.block_on(async {
+        let resolver = ImageResolver::new(config)?;
+        if let Some(path) = cache {
+            load_cache(&resolver, path);
+        }
+        let (found, mut warnings) = resolver
+            .resolve_all(images.iter().map(String::as_str), config.deadline)
+            .await;
+        if let Some(path) = cache
+            && let Err(e) = save_cache(&resolver, path)
+        {
+            warnings.push(ImageWarning {
+                image: String::new(),
+                timeout: false,
+                message: format!("cannot save the image cache {}: {e}", path.display()),
+            });
+        }
+        Ok((found, warnings))
+    })
+}

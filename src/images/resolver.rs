@@ -1,0 +1,663 @@
+//! From image references to their config's ENTRYPOINT, CMD, WorkingDir and User, through the
+//! registries (mirrors first), within a deadline, with a shared cache and one request per image
+//! however many admissions ask for it at once.
+
+use crate::engine::config::ImagesConfig;
+use crate::engine::evaluate::ImageConfig;
+use crate::images::cache::{Cache, CacheLimits, Cached, DiskCache};
+use crate::images::credentials::{Credentials, CredentialsError};
+use crate::images::reference::{self, normalize_host};
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared};
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::manifest::ImageIndexEntry;
+use oci_client::{Client, Reference};
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+
+/// A config blob larger than this is not read (real ones are a few KiB).
+pub const MAX_CONFIG_BYTES: i64 = 4 * 1024 * 1024;
+/// How long a failed look-up is remembered, so a broken registry costs one deadline per image
+/// per this period rather than one per admission.
+pub const FAILURE_TTL: Duration = Duration::from_secs(30);
+
+/// Why one image could not be resolved.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResolveError {
+    #[error(transparent)]
+    Reference(#[from] reference::ReferenceError),
+    #[error("the registry did not answer in time")]
+    Timeout,
+    #[error("{0}")]
+    Registry(String),
+    #[error("the image config is {0} bytes, more than pidone reads")]
+    ConfigTooLarge(i64),
+    #[error("the image config is not valid JSON: {0}")]
+    BadConfig(String),
+    /// A failure remembered from a recent look-up.
+    #[error("{message} (remembered from a look-up less than {}s ago)", FAILURE_TTL.as_secs())]
+    Recent { message: String, timeout: bool },
+    #[error("the look-up task failed: {0}")]
+    Task(String),
+}
+
+impl ResolveError {
+    pub fn is_timeout(&self) -> bool {
+        matches!(
+            self,
+            ResolveError::Timeout | ResolveError::Recent { timeout: true, .. }
+        )
+    }
+}
+
+/// Why a resolver could not be built from the configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolverError {
+    #[error("images.credentials: {0}")]
+    Credentials(#[from] CredentialsError),
+    #[error("images.caBundle: {path}: {reason}")]
+    CaBundle { path: String, reason: String },
+    #[error("images.platform: `{0}` is not os/arch[/variant]")]
+    Platform(String),
+    #[error("cannot build the registry client: {0}")]
+    Client(String),
+}
+
+/// A look-up that failed: the container stays `image-default`, and the caller shows this.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageWarning {
+    /// The image reference as written in the pod.
+    pub image: String,
+    pub timeout: bool,
+    pub message: String,
+}
+
+impl std::fmt::Display for ImageWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Counters since start. Every look-up ends as exactly one of `hits`, `fetched`, `errors`,
+/// `timeouts`; `coalesced` counts look-ups that joined another's request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImageStats {
+    pub lookups: u64,
+    pub hits: u64,
+    pub fetched: u64,
+    pub errors: u64,
+    pub timeouts: u64,
+    pub coalesced: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    lookups: AtomicU64,
+    hits: AtomicU64,
+    fetched: AtomicU64,
+    errors: AtomicU64,
+    timeouts: AtomicU64,
+    coalesced: AtomicU64,
+}
+
+type Flight = Shared<BoxFuture<'static, Result<ImageConfig, ResolveError>>>;
+
+struct Inner {
+    client: Client,
+    credentials: Credentials,
+    /// Normalised registry host -> mirror hosts in order.
+    mirrors: HashMap<String, Vec<String>>,
+    deadline: Duration,
+    cache: Mutex<Cache>,
+    inflight: Mutex<HashMap<String, Flight>>,
+    counters: Counters,
+}
+
+/// Resolves images' configs; cheap to clone (clones share cache, requests and counters).
+#[derive(Clone)]
+pub struct ImageResolver {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for ImageResolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImageResolver")
+            .field("credentials", &self.inner.credentials)
+            .field("mirrors", &self.inner.mirrors)
+            .field("deadline", &self.inner.deadline)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The config blob's fields pidone reads (Docker and OCI use the same names).
+#[derive(Deserialize)]
+struct ConfigBlob {
+    #[serde(default)]
+    config: Option<ConfigSection>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+struct ConfigSection {
+    #[serde(default)]
+    entrypoint: Option<Vec<String>>,
+    #[serde(default)]
+    cmd: Option<Vec<String>>,
+    #[serde(default)]
+    working_dir: Option<String>,
+    #[serde(default)]
+    user: Option<String>,
+}
+
+/// Chooses the index entry for `os/arch[/variant]`; without a variant in the setting, an entry
+/// without one (or the first that matches os and arch) wins.
+fn platform_resolver(
+    platform: &str,
+) -> Result<impl Fn(&[ImageIndexEntry]) -> Option<String> + Send + Sync + 'static, ResolverError> {
+    let parts: Vec<String> = platform.split('/').map(str::to_string).collect();
+    let (os, arch, variant) = match parts.as_slice() {
+        [os, arch] if !os.is_empty() && !arch.is_empty() => (os.clone(), arch.clone(), None),
+        [os, arch, v] if !os.is_empty() && !arch.is_empty() && !v.is_empty() => {
+            (os.clone(), arch.clone(), Some(v.clone()))
+        }
+        _ => return Err(ResolverError::Platform(platform.to_string())),
+    };
+    Ok(move |entries: &[ImageIndexEntry]| {
+        let matching: Vec<&ImageIndexEntry> = entries
+            .iter()
+            .filter(|e| {
+                e.platform
+                    .as_ref()
+                    .is_some_and(|p| p.os.to_string() == os && p.architecture.to_string() == arch)
+            })
+            .collect();
+        let variant_of = |e: &&ImageIndexEntry| e.platform.as_ref().and_then(|p| p.variant.clone());
+        let chosen = match &variant {
+            Some(v) => matching
+                .iter()
+                .find(|e| variant_of(e).as_deref() == Some(v.as_str()))
+                .or_else(|| matching.iter().find(|e| variant_of(e).is_none())),
+            None => matching
+                .iter()
+                .find(|e| variant_of(e).is_none())
+                .or_else(|| matching.first()),
+        };
+        chosen.map(|e| e.digest.clone())
+    })
+}
+
+fn read_ca_bundle(path: &str) -> Result<Vec<oci_client::client::Certificate>, ResolverError> {
+    if path.is_empty() {
+        return Ok(Vec::new());
+    }
+    let err = |reason: String| ResolverError::CaBundle {
+        path: path.to_string(),
+        reason,
+    };
+    let pem = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+    let mut certs = Vec::new();
+    for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+        let cert = cert.map_err(|e| err(e.to_string()))?;
+        certs.push(oci_client::client::Certificate {
+            encoding: oci_client::client::CertificateEncoding::Der,
+            data: cert.to_vec(),
+        });
+    }
+    if certs.is_empty() {
+        return Err(err("no PEM certificate in the file".into()));
+    }
+    Ok(certs)
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock leaves plain data behind: keep using it.
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl ImageResolver {
+    /// Builds a resolver from the `images` configuration (reads credentials and the CA bundle).
+    pub fn new(config: &ImagesConfig) -> Result<ImageResolver, ResolverError> {
+        // TLS uses rustls with ring, as the rest of pidone; install it as the process default
+        // unless something else already did.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let credentials = Credentials::load(&config.credentials)?;
+        let extra_roots = read_ca_bundle(&config.ca_bundle)?;
+        let resolver = platform_resolver(&config.platform)?;
+        // The first parse compiles the reference grammar: pay that at start, not in an
+        // admission.
+        let _ = reference::parse("pidone.invalid/warm-up:1");
+        let protocol = if config.insecure_registries.is_empty() {
+            ClientProtocol::Https
+        } else {
+            ClientProtocol::HttpsExcept(config.insecure_registries.clone())
+        };
+        // Bounds for one connection; the look-up as a whole is bounded by the deadline.
+        let per_source = config.deadline.max(Duration::from_millis(100));
+        let client_config = ClientConfig {
+            protocol,
+            extra_root_certificates: extra_roots,
+            platform_resolver: Some(Box::new(resolver)),
+            connect_timeout: Some(per_source),
+            read_timeout: Some(per_source),
+            user_agent: concat!("pidone/", env!("CARGO_PKG_VERSION")),
+            ..ClientConfig::default()
+        };
+        let client =
+            Client::try_from(client_config).map_err(|e| ResolverError::Client(e.to_string()))?;
+        let mirrors = config
+            .mirrors
+            .iter()
+            .map(|(registry, list)| (normalize_host(registry), list.clone()))
+            .collect::<BTreeMap<_, _>>()
+            .into_iter()
+            .collect();
+        let limits = CacheLimits {
+            max_entries: config.cache_max_entries.max(1),
+            max_bytes: config.cache_max_bytes.max(1),
+            tag_ttl: config.tag_ttl,
+            failure_ttl: FAILURE_TTL,
+        };
+        Ok(ImageResolver {
+            inner: Arc::new(Inner {
+                client,
+                credentials,
+                mirrors,
+                deadline: config.deadline,
+                cache: Mutex::new(Cache::new(limits)),
+                inflight: Mutex::new(HashMap::new()),
+                counters: Counters::default(),
+            }),
+        })
+    }
+
+    /// The configured per-look-up deadline.
+    pub fn deadline(&self) -> Duration {
+        self.inner.deadline
+    }
+
+    pub fn stats(&self) -> ImageStats {
+        let c = &self.inner.counters;
+        ImageStats {
+            lookups: c.lookups.load(Ordering::Relaxed),
+            hits: c.hits.load(Ordering::Relaxed),
+            fetched: c.fetched.load(Ordering::Relaxed),
+            errors: c.errors.load(Ordering::Relaxed),
+            timeouts: c.timeouts.load(Ordering::Relaxed),
+            coalesced: c.coalesced.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Entries and approximate bytes in the in-memory cache.
+    pub fn cache_size(&self) -> (usize, usize) {
+        let cache = lock(&self.inner.cache);
+        (cache.len(), cache.bytes())
+    }
+
+    /// Forgets every cached answer (requests in flight still land).
+    pub fn clear_cache(&self) {
+        lock(&self.inner.cache).clear();
+    }
+
+    /// The cache's found entries, to save between runs.
+    pub fn export_cache(&self) -> DiskCache {
+        lock(&self.inner.cache).to_disk()
+    }
+
+    /// Loads saved entries (tags older than the TTL are skipped).
+    pub fn import_cache(&self, disk: DiskCache) {
+        lock(&self.inner.cache).load_disk(disk, SystemTime::now());
+    }
+
+    /// Resolves every distinct reference at once, all within `deadline` from now. Images that
+    /// could not be resolved are left out of the map and get a warning each.
+    pub async fn resolve_all<'a>(
+        &self,
+        refs: impl IntoIterator<Item = &'a str>,
+        deadline: Duration,
+    ) -> (HashMap<String, ImageConfig>, Vec<ImageWarning>) {
+        let mut distinct: Vec<&str> = refs.into_iter().collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        let mut found = HashMap::with_capacity(distinct.len());
+        // The common case first: every answer is cached, no task, no timer.
+        {
+            let now = SystemTime::now();
+            let mut cache = lock(&self.inner.cache);
+            distinct.retain(|image| {
+                let key = cache.alias(image).unwrap_or(image).to_string();
+                match cache.get(&key, now) {
+                    Some(Cached::Found(config)) => {
+                        found.insert(image.to_string(), config);
+                        false
+                    }
+                    _ => true,
+                }
+            });
+        }
+        let c = &self.inner.counters;
+        c.lookups.fetch_add(found.len() as u64, Ordering::Relaxed);
+        c.hits.fetch_add(found.len() as u64, Ordering::Relaxed);
+        let mut warnings = Vec::new();
+        if distinct.is_empty() {
+            return (found, warnings);
+        }
+        let until = tokio::time::Instant::now() + deadline;
+        let results = futures::future::join_all(
+            distinct
+                .iter()
+                .map(|image| self.resolve_until(image, until)),
+        )
+        .await;
+        for (image, result) in distinct.into_iter().zip(results) {
+            match result {
+                Ok(config) => {
+                    found.insert(image.to_string(), config);
+                }
+                Err(e) => warnings.push(ImageWarning {
+                    image: image.to_string(),
+                    timeout: e.is_timeout(),
+                    message: format!(
+                        "could not resolve image {image} within {}: {e}; its launch stays image-default",
+                        humantime::format_duration(deadline)
+                    ),
+                }),
+            }
+        }
+        (found, warnings)
+    }
+
+    /// Resolves one reference within `deadline`.
+    pub async fn resolve(
+        &self,
+        image: &str,
+        deadline: Duration,
+    ) -> Result<ImageConfig, ResolveError> {
+        self.resolve_until(image, tokio::time::Instant::now() + deadline)
+            .await
+    }
+
+    async fn resolve_until(
+        &self,
+        image: &str,
+        until: tokio::time::Instant,
+    ) -> Result<ImageConfig, ResolveError> {
+        let c = &self.inner.counters;
+        c.lookups.fetch_add(1, Ordering::Relaxed);
+        let result = self.lookup(image, until).await;
+        match &result {
+            Ok((_, true)) => c.hits.fetch_add(1, Ordering::Relaxed),
+            Ok((_, false)) => c.fetched.fetch_add(1, Ordering::Relaxed),
+            Err(e) if e.is_timeout() => c.timeouts.fetch_add(1, Ordering::Relaxed),
+            Err(_) => c.errors.fetch_add(1, Ordering::Relaxed),
+        };
+        result.map(|(config, _)| config)
+    }
+
+    /// The config and whether it came from the cache.
+    async fn lookup(
+        &self,
+        image: &str,
+        until: tokio::time::Instant,
+    ) -> Result<(ImageConfig, bool), ResolveError> {
+        let cached_key = lock(&self.inner.cache).alias(image).map(str::to_string);
+        let (r, key) = match cached_key {
+            Some(key) => (None, key),
+            None => {
+                let r = reference::parse(image)?;
+                let key = reference::cache_key(&r);
+                lock(&self.inner.cache).add_alias(image, &key);
+                (Some(r), key)
+            }
+        };
+        let flight = {
+            // Cache, then in-flight requests, under the in-flight lock: a request finishing
+            // stores its result before it leaves the in-flight map, so nothing slips between.
+            let mut inflight = lock(&self.inner.inflight);
+            match lock(&self.inner.cache).get(&key, SystemTime::now()) {
+                Some(Cached::Found(config)) => return Ok((config, true)),
+                Some(Cached::Failed { message, timeout }) => {
+                    return Err(ResolveError::Recent { message, timeout });
+                }
+                None => {}
+            }
+            if let Some(flight) = inflight.get(&key) {
+                self.inner
+                    .counters
+                    .coalesced
+                    .fetch_add(1, Ordering::Relaxed);
+                flight.clone()
+            } else {
+                // The request may outlive a caller with a short deadline, up to the
+                // configured one, so that its answer is cached for the next admission.
+                let task_until = until.max(tokio::time::Instant::now() + self.inner.deadline);
+                let r = match r {
+                    Some(r) => r,
+                    None => reference::parse(image)?,
+                };
+                let flight = self.start(r, key.clone(), task_until);
+                inflight.insert(key, flight.clone());
+                flight
+            }
+        };
+        match tokio::time::timeout_at(until, flight).await {
+            Ok(result) => result.map(|config| (config, false)),
+            Err(_) => Err(ResolveError::Timeout),
+        }
+    }
+
+    /// Starts the registry request on its own task: a caller that gives up does not cancel it,
+    /// so its result still lands in the cache for the next admission.
+    fn start(&self, r: Reference, key: String, until: tokio::time::Instant) -> Flight {
+        let key_for_cleanup = key.clone();
+        let inner = Arc::clone(&self.inner);
+        let task = tokio::spawn(async move {
+            let fetching = fetch_from_sources(&inner, &r, until);
+            let result = match tokio::time::timeout_at(until, fetching).await {
+                Ok(result) => result,
+                Err(_) => Err(ResolveError::Timeout),
+            };
+            let now = SystemTime::now();
+            {
+                let mut inflight = lock(&inner.inflight);
+                let mut cache = lock(&inner.cache);
+                match &result {
+                    Ok(config) => {
+                        let pinned = reference::is_pinned(&r);
+                        cache.insert(key.clone(), Cached::Found(config.clone()), pinned, now);
+                        if !pinned {
+                            cache.insert(
+                                reference::digest_key(&r, &config.digest),
+                                Cached::Found(config.clone()),
+                                true,
+                                now,
+                            );
+                        }
+                    }
+                    Err(e) => cache.insert(
+                        key.clone(),
+                        Cached::Failed {
+                            message: e.to_string(),
+                            timeout: e.is_timeout(),
+                        },
+                        false,
+                        now,
+                    ),
+                }
+                inflight.remove(&key);
+            }
+            result
+        });
+        let inner = Arc::clone(&self.inner);
+        async move {
+            match task.await {
+                Ok(result) => result,
+                Err(e) => {
+                    // The task died before clearing its entry: clear it, or the key would
+                    // answer this error for good.
+                    lock(&inner.inflight).remove(&key_for_cleanup);
+                    Err(ResolveError::Task(e.to_string()))
+                }
+            }
+        }
+        .boxed()
+        .shared()
+    }
+}
+
+/// Tries the registry's mirrors in order, then the registry itself. A mirror gets half the time
+/// left, so one that stalls leaves time for the next source.
+async fn fetch_from_sources(
+    inner: &Inner,
+    r: &Reference,
+    until: tokio::time::Instant,
+) -> Result<ImageConfig, ResolveError> {
+    let mirrors = inner
+        .mirrors
+        .get(&normalize_host(r.registry()))
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    let mut failures: Vec<String> = Vec::new();
+    for mirror in mirrors {
+        let mut via = r.clone();
+        via.set_mirror_registry(mirror.clone());
+        let left = until.saturating_duration_since(tokio::time::Instant::now());
+        let attempt = tokio::time::timeout(left / 2, fetch(inner, &via));
+        match attempt.await.unwrap_or(Err(ResolveError::Timeout)) {
+            Ok(config) => return Ok(config),
+            Err(e) => {
+                tracing::debug!(image = %r, mirror, error = %e, "mirror failed");
+                failures.push(format!("mirror {mirror}: {e}"));
+            }
+        }
+    }
+    match fetch(inner, r).await {
+        Ok(config) => Ok(config),
+        Err(e) if failures.is_empty() => Err(e),
+        Err(e) => {
+            failures.push(format!("{}: {e}", r.registry()));
+            Err(ResolveError::Registry(failures.join("; ")))
+        }
+    }
+}
+
+/// One source: the manifest (through an index to the configured platform), then the config.
+async fn fetch(inner: &Inner, r: &Reference) -> Result<ImageConfig, ResolveError> {
+    let auth = inner.credentials.for_host(r.resolve_registry());
+    let registry_error = |e: oci_client::errors::OciDistributionError| {
+        ResolveError::Registry(format!("{}: {e}", r.resolve_registry()))
+    };
+    let (manifest, manifest_digest, index_digest) = inner
+        .client
+        .pull_image_manifest_and_list_digest(r, &auth)
+        .await
+        .map_err(registry_error)?;
+    if manifest.config.size > MAX_CONFIG_BYTES {
+        return Err(ResolveError::ConfigTooLarge(manifest.config.size));
+    }
+    let mut blob: Vec<u8> = Vec::new();
+    inner
+        .client
+        .pull_blob(r, &manifest.config, &mut blob)
+        .await
+        .map_err(registry_error)?;
+    let parsed: ConfigBlob =
+        serde_json::from_slice(&blob).map_err(|e| ResolveError::BadConfig(e.to_string()))?;
+    let section = parsed.config.unwrap_or_default();
+    Ok(ImageConfig {
+        entrypoint: section.entrypoint.unwrap_or_default(),
+        cmd: section.cmd.unwrap_or_default(),
+        // What the reference names: the index for a multi-platform image, as the kubelet
+        // reports in `imageID`.
+        digest: index_digest.unwrap_or(manifest_digest),
+        working_dir: section.working_dir.unwrap_or_default(),
+        user: section.user.unwrap_or_default(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(digest: &str, os: &str, arch: &str, variant: Option<&str>) -> ImageIndexEntry {
+        serde_json::from_value(serde_json::json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": digest, "size": 1,
+            "platform": {"os": os, "architecture": arch, "variant": variant}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn platform_choice() {
+        let index = [
+            entry("arm", "linux", "arm64", Some("v8")),
+            entry("amd", "linux", "amd64", None),
+            entry("win", "windows", "amd64", None),
+            entry("armv7", "linux", "arm", Some("v7")),
+            entry("armv6", "linux", "arm", Some("v6")),
+        ];
+        let pick = |p: &str| platform_resolver(p).unwrap()(&index);
+        assert_eq!(pick("linux/amd64").as_deref(), Some("amd"));
+        assert_eq!(pick("windows/amd64").as_deref(), Some("win"));
+        assert_eq!(pick("linux/arm64").as_deref(), Some("arm"));
+        assert_eq!(pick("linux/arm/v6").as_deref(), Some("armv6"));
+        assert_eq!(pick("linux/s390x"), None);
+        assert!(platform_resolver("linux").is_err());
+        assert!(platform_resolver("linux//v7").is_err());
+    }
+
+    #[test]
+    fn bad_settings_name_the_field() {
+        let dir = std::env::temp_dir();
+        let not_pem = dir.join(format!("pidone-not-pem-{}", std::process::id()));
+        std::fs::write(&not_pem, "hello").unwrap();
+        let cases = [
+            (
+                ImagesConfig {
+                    ca_bundle: not_pem.display().to_string(),
+                    ..ImagesConfig::default()
+                },
+                "images.caBundle",
+            ),
+            (
+                ImagesConfig {
+                    credentials: "/nonexistent/config.json".into(),
+                    ..ImagesConfig::default()
+                },
+                "images.credentials",
+            ),
+            (
+                ImagesConfig {
+                    platform: "amd64".into(),
+                    ..ImagesConfig::default()
+                },
+                "images.platform",
+            ),
+        ];
+        for (config, field) in cases {
+            let e = ImageResolver::new(&config).unwrap_err().to_string();
+            assert!(e.starts_with(field), "{e}");
+        }
+        let _ = std::fs::remove_file(not_pem);
+        assert!(ImageResolver::new(&ImagesConfig::default()).is_ok());
+    }
+
+    #[test]
+    fn config_blob_fields() {
+        let blob = br#"{"architecture":"amd64","os":"linux","config":{"Entrypoint":["/docker-entrypoint.sh"],"Cmd":["nginx","-g","daemon off;"],"WorkingDir":"/srv","User":"101","Env":["A=1"]}}"#;
+        let parsed: ConfigBlob = serde_json::from_slice(blob).unwrap();
+        let s = parsed.config.unwrap();
+        assert_eq!(s.entrypoint.unwrap(), ["/docker-entrypoint.sh"]);
+        assert_eq!(s.cmd.unwrap(), ["nginx", "-g", "daemon off;"]);
+        assert_eq!(s.working_dir.as_deref(), Some("/srv"));
+        assert_eq!(s.user.as_deref(), Some("101"));
+        let parsed: ConfigBlob =
+            serde_json::from_slice(br#"{"config":{"Entrypoint":null,"Cmd":null}}"#).unwrap();
+        assert!(parsed.config.unwrap().entrypoint.is_none());
+        let parsed: ConfigBlob = serde_json::from_slice(br#"{"os":"linux"}"#).unwrap();
+        assert!(parsed.config.is_none());
+    }
+}

@@ -1,0 +1,309 @@
+//! A real registry on loopback for tests: Distribution's `docker-registry` with TLS from a CA
+//! made here (optionally htpasswd auth), images built without a daemon by `umoci` and pushed by
+//! `skopeo`. Tests skip with a printed reason when a tool is missing.
+
+use sha2::{Digest, Sha256};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const TOOLS: &[&str] = &["docker-registry", "umoci", "skopeo", "htpasswd"];
+
+/// The missing tools, or `None` when all are there.
+pub fn missing_tools() -> Option<String> {
+    let missing: Vec<&str> = TOOLS
+        .iter()
+        .copied()
+        .filter(|t| {
+            Command::new("sh")
+                .args(["-c", &format!("command -v {t}")])
+                .stdout(Stdio::null())
+                .status()
+                .map_or(true, |s| !s.success())
+        })
+        .collect();
+    (!missing.is_empty()).then(|| missing.join(", "))
+}
+
+/// Returns early from a test, with the reason printed, when the tools are missing.
+#[macro_export]
+macro_rules! require_tools {
+    () => {
+        if let Some(missing) = $crate::images_support::registry::missing_tools() {
+            eprintln!("skipped: registry tools missing: {missing} (see .ci/apt-packages.txt)");
+            return;
+        }
+    };
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub struct Registry {
+    child: Child,
+    /// `127.0.0.1:PORT`
+    pub host: String,
+    /// PEM of the CA that signed the registry's certificate.
+    pub ca_path: PathBuf,
+    pub creds: Option<(String, String)>,
+    _dir: tempfile::TempDir,
+}
+
+impl Registry {
+    /// A TLS registry; with `creds`, every request needs them (htpasswd).
+    pub fn start(creds: Option<(&str, &str)>) -> Registry {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "pidone test registry CA");
+        let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params =
+            rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+                .unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "127.0.0.1");
+        let cert = params.signed_by(&key, &ca).unwrap();
+        std::fs::write(d.join("ca.pem"), ca.pem()).unwrap();
+        std::fs::write(d.join("cert.pem"), cert.pem()).unwrap();
+        std::fs::write(d.join("key.pem"), key.serialize_pem()).unwrap();
+        let port = free_port();
+        let host = format!("127.0.0.1:{port}");
+        let mut config = format!(
+            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n\
+             storage:\n  filesystem:\n    rootdirectory: {store}\n\
+             http:\n  addr: {host}\n  secret: pidone-test\n  tls:\n    certificate: {cert}\n    key: {key}\n",
+            store = d.join("store").display(),
+            cert = d.join("cert.pem").display(),
+            key = d.join("key.pem").display(),
+        );
+        if let Some((user, pass)) = creds {
+            let line = run(Command::new("htpasswd").args(["-Bbn", user, pass]));
+            std::fs::write(d.join("htpasswd"), line.trim()).unwrap();
+            config.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: pidone-test\n    path: {}\n",
+                d.join("htpasswd").display()
+            ));
+        }
+        std::fs::write(d.join("config.yml"), config).unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(d.join("config.yml"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(d.join("registry.log")).unwrap())
+            .spawn()
+            .unwrap();
+        let registry = Registry {
+            child,
+            host,
+            ca_path: d.join("ca.pem"),
+            creds: creds.map(|(u, p)| (u.to_string(), p.to_string())),
+            _dir: dir,
+        };
+        let start = Instant::now();
+        while TcpStream::connect(&registry.host).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(15),
+                "registry did not start: {}",
+                std::fs::read_to_string(registry._dir.path().join("registry.log"))
+                    .unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        registry
+    }
+
+    /// The digest of what `repo:tag` (or `repo@digest`) points at, as served (sha256 of the
+    /// raw manifest, computed here, not by the code under test).
+    pub fn digest(&self, name: &str) -> String {
+        let mut cmd = Command::new("skopeo");
+        cmd.args([
+            "--insecure-policy",
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+        ]);
+        if let Some((u, p)) = &self.creds {
+            cmd.arg(format!("--creds={u}:{p}"));
+        }
+        cmd.arg(format!("docker://{}/{name}", self.host));
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        format!("sha256:{}", hex(&Sha256::digest(&out.stdout)))
+    }
+
+    /// A docker config.json with this registry's credentials.
+    pub fn docker_config(&self, path: &Path) {
+        let (u, p) = self.creds.clone().unwrap();
+        let auth = base64_encode(format!("{u}:{p}").as_bytes());
+        let text = serde_json::json!({"auths": {self.host.clone(): {"auth": auth}}});
+        std::fs::write(path, text.to_string()).unwrap();
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// An OCI image layout on disk where images are built.
+pub struct Layout {
+    dir: tempfile::TempDir,
+}
+
+impl Default for Layout {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Layout {
+    pub fn new() -> Layout {
+        let dir = tempfile::tempdir().unwrap();
+        run(Command::new("umoci")
+            .args(["init", "--layout"])
+            .arg(dir.path().join("oci")));
+        Layout { dir }
+    }
+
+    fn oci(&self) -> PathBuf {
+        self.dir.path().join("oci")
+    }
+
+    fn image_arg(&self, name: &str) -> String {
+        format!("{}:{name}", self.oci().display())
+    }
+
+    /// An image without layers (the config is all that matters here).
+    pub fn image(&self, name: &str, arch: &str, entrypoint: Option<&[&str]>, cmd: Option<&[&str]>) {
+        self.image_with(name, arch, entrypoint, cmd, &[]);
+    }
+
+    pub fn image_with(
+        &self,
+        name: &str,
+        arch: &str,
+        entrypoint: Option<&[&str]>,
+        cmd: Option<&[&str]>,
+        extra: &[&str],
+    ) {
+        run(Command::new("umoci")
+            .args(["new", "--image"])
+            .arg(self.image_arg(name)));
+        let mut config = Command::new("umoci");
+        config
+            .args(["config", "--image"])
+            .arg(self.image_arg(name))
+            .arg("--os=linux")
+            .arg(format!("--architecture={arch}"));
+        for e in entrypoint.unwrap_or(&[]) {
+            config.arg(format!("--config.entrypoint={e}"));
+        }
+        for c in cmd.unwrap_or(&[]) {
+            config.arg(format!("--config.cmd={c}"));
+        }
+        config.args(extra);
+        run(&mut config);
+    }
+
+    fn read_index(&self) -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(self.oci().join("index.json")).unwrap()).unwrap()
+    }
+
+    /// An image index over images already built here, `(name, os, arch)` each.
+    pub fn index(&self, name: &str, members: &[(&str, &str, &str)]) {
+        let mut index = self.read_index();
+        let manifests = index["manifests"].as_array().unwrap().clone();
+        let entries: Vec<serde_json::Value> = members
+            .iter()
+            .map(|(member, os, arch)| {
+                let m = manifests
+                    .iter()
+                    .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == *member)
+                    .unwrap_or_else(|| panic!("no image {member} in the layout"));
+                serde_json::json!({
+                    "mediaType": m["mediaType"], "digest": m["digest"], "size": m["size"],
+                    "platform": {"os": os, "architecture": arch}
+                })
+            })
+            .collect();
+        let blob = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": entries
+        }))
+        .unwrap();
+        let digest = hex(&Sha256::digest(&blob));
+        std::fs::write(self.oci().join("blobs/sha256").join(&digest), &blob).unwrap();
+        index["manifests"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({
+                "mediaType": "application/vnd.oci.image.index.v1+json",
+                "digest": format!("sha256:{digest}"),
+                "size": blob.len(),
+                "annotations": {"org.opencontainers.image.ref.name": name}
+            }));
+        std::fs::write(
+            self.oci().join("index.json"),
+            serde_json::to_vec(&index).unwrap(),
+        )
+        .unwrap();
+    }
+
+    /// Pushes an image (or index, with all its members) to `registry/dest`.
+    pub fn push(&self, name: &str, registry: &Registry, dest: &str) {
+        let mut cmd = Command::new("skopeo");
+        cmd.args([
+            "--insecure-policy",
+            "copy",
+            "--quiet",
+            "--all",
+            "--dest-tls-verify=false",
+        ]);
+        if let Some((u, p)) = &registry.creds {
+            cmd.arg(format!("--dest-creds={u}:{p}"));
+        }
+        cmd.arg(format!("oci:{}", self.image_arg(name)))
+            .arg(format!("docker://{}/{dest}", registry.host));
+        run(&mut cmd);
+    }
+}
