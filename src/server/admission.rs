@@ -159,10 +159,39 @@ fn decide(
         _ => return (Decision::allow(), None),
     };
 
+    // Containers without a command run their image's ENTRYPOINT: look it up when configured,
+    // within the deadline; on error or timeout the launch stays image-default, with a note.
+    let mut notes = Vec::new();
+    let images = match app.image_resolver(&engine.config().images) {
+        Some(resolver) => {
+            let refs = crate::images::images_to_resolve(object);
+            if refs.is_empty() {
+                None
+            } else {
+                let deadline = engine.config().images.deadline;
+                match block_on_aside(
+                    resolver.resolve_all(refs.iter().map(String::as_str), deadline),
+                ) {
+                    Some((images, warnings)) => {
+                        notes.extend(warnings.into_iter().map(|w| w.to_string()));
+                        Some(images)
+                    }
+                    None => {
+                        notes.push(
+                            "image look-ups failed; launches without a command stay image-default"
+                                .into(),
+                        );
+                        None
+                    }
+                }
+            }
+        }
+        None => None,
+    };
     let ctx = EvalContext {
         namespace: request.namespace(),
         native_sidecars: app.native_sidecars(engine.config()),
-        images: None,
+        images: images.as_ref(),
     };
     let eval = match engine.evaluate(object, &ctx) {
         Ok(Some(eval)) => eval,
@@ -174,15 +203,35 @@ fn decide(
     }
     // Mutations apply on CREATE only: container fields are immutable on UPDATE, and a
     // workload's new pods are mutated when they are created.
-    let planned = if endpoint == Endpoint::Mutate && request.operation.as_ref() == "CREATE" {
+    let mut planned = if endpoint == Endpoint::Mutate && request.operation.as_ref() == "CREATE" {
         app.planner().plan(engine, &ctx, &eval, object)
     } else {
         crate::server::plan::Planned::default()
     };
+    planned.notes.extend(notes);
     (
         decision::decide_with_notes(endpoint, mode, &eval, planned.patch, &planned.notes),
         Some(eval),
     )
+}
+
+/// Runs a future to completion from synchronous code that may itself be on a runtime thread:
+/// on a scoped helper thread, with the current runtime's handle (for its timers and I/O).
+/// `None` when no runtime could run it (the caller treats that as a failed look-up).
+fn block_on_aside<F: std::future::Future + Send>(future: F) -> Option<F::Output>
+where
+    F::Output: Send,
+{
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => {
+            std::thread::scope(|scope| scope.spawn(|| handle.block_on(future)).join().ok())
+        }
+        Err(_) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok()
+            .map(|runtime| runtime.block_on(future)),
+    }
 }
 
 /// The object, if it is a JSON object.

@@ -1,14 +1,16 @@
 //! What the handlers share: the current engine, the planner, metrics and health.
 
+use crate::engine::config::ImagesConfig;
 use crate::engine::config::NativeSidecars;
 use crate::engine::evaluate::NativeSidecarSupport;
 use crate::engine::{Config, ConfigError, Engine, ScriptAnalyzer};
+use crate::images::ImageResolver;
 use crate::server::metrics::Metrics;
 use crate::server::plan::Planner;
 use crate::server::tls::CertResolver;
 use arc_swap::ArcSwap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// Shared state of one server.
 pub struct App {
@@ -24,6 +26,8 @@ pub struct App {
     pub certs: Arc<CertResolver>,
     /// Analyse on the blocking pool (see `ServerConfig::analyzer_blocks`).
     pub analyzer_blocks: bool,
+    /// The registry look-up for `images.resolve`, rebuilt when `images:` changes.
+    images: Mutex<Option<(ImagesConfig, ImageResolver)>>,
     draining: AtomicBool,
 }
 
@@ -54,6 +58,7 @@ impl App {
             certs,
             analyzer_blocks,
             draining: AtomicBool::new(false),
+            images: Mutex::new(None),
         }
     }
 
@@ -83,6 +88,31 @@ impl App {
             ),
             NativeSidecars::Auto => {
                 NativeSidecarSupport::clone(&self.cluster_native_sidecars.load())
+            }
+        }
+    }
+
+    /// The image resolver for the current `images:` settings (`None` when look-ups are off or
+    /// the settings are unusable, e.g. an unreadable credentials file: logged once).
+    pub fn image_resolver(&self, config: &ImagesConfig) -> Option<ImageResolver> {
+        if !config.resolve {
+            return None;
+        }
+        let mut slot = self.images.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((current, resolver)) = slot.as_ref()
+            && current == config
+        {
+            return Some(resolver.clone());
+        }
+        match ImageResolver::new(config) {
+            Ok(resolver) => {
+                *slot = Some((config.clone(), resolver.clone()));
+                Some(resolver)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "image look-ups are configured but cannot start");
+                *slot = None;
+                None
             }
         }
     }
