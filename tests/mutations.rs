@@ -397,3 +397,40 @@ proptest! {
         prop_assert!(result.is_ok(), "{:?}\n{}", result, serde_json::to_string_pretty(&pod).unwrap());
     }
 }
+
+#[test]
+fn init_injection_pins_the_resolved_entrypoint() {
+    use pidone::engine::evaluate::ImageConfig;
+    use std::collections::HashMap;
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "annotations": {"pidone.io/inject-init": "true"}},
+        "spec": {"containers": [{"name": "app", "image": "example/keepalive:1"}]}});
+    let mut images = HashMap::new();
+    images.insert(
+        "example/keepalive:1".to_string(),
+        ImageConfig {
+            entrypoint: vec!["sleep".into()],
+            cmd: vec!["infinity".into()],
+            digest: "sha256:abc".into(),
+            ..Default::default()
+        },
+    );
+    let engine = engine_with("initInjection:\n  image: ghcr.io/pidone/pidone:0.1.0\n");
+    let ctx = EvalContext {
+        images: Some(&images),
+        ..Default::default()
+    };
+    let eval = engine.evaluate(&pod, &ctx).unwrap().unwrap();
+    let plan = mutate::plan(&engine, &pod, &ctx, &eval);
+    let mut patched = pod.clone();
+    json_patch::patch(&mut patched, &plan.json_patch().unwrap()).unwrap();
+    let c = &patched["spec"]["containers"][0];
+    assert_eq!(c["command"], json!(["/.pidone/init", "--", "sleep"]));
+    assert_eq!(c["args"], json!(["infinity"]));
+    let recorded = patched["metadata"]["annotations"]["pidone.io/mutations"]
+        .as_str()
+        .unwrap();
+    assert!(recorded.contains("app@sha256:abc"), "{recorded}");
+    // Reinvocation: nothing more to do.
+    let again = engine.evaluate(&patched, &ctx).unwrap().unwrap();
+    assert!(mutate::plan(&engine, &patched, &ctx, &again).is_empty());
+}

@@ -3,10 +3,11 @@
 use crate::cli::audit::{EXIT_FINDINGS, EXIT_USAGE, load_config, on_big_stack, read_all};
 use crate::engine::Engine;
 use crate::engine::config::Action;
-use crate::engine::evaluate::EvalContext;
+use crate::engine::evaluate::{EvalContext, ImageConfig};
 use crate::mutate;
 use clap::Args;
 use serde_json::Value;
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -23,6 +24,10 @@ pub struct FixArgs {
     /// Print a unified diff per changed object instead of the fixed manifests.
     #[arg(long)]
     pub diff: bool,
+    /// Look up ENTRYPOINT and CMD in the registries for containers without a `command`
+    /// (`images` settings of the config; cache in $XDG_CACHE_HOME/pidone/images.json).
+    #[arg(long)]
+    pub resolve_images: bool,
 }
 
 /// One object fixed: the new object, what changed, and what enforce mode would still deny.
@@ -33,8 +38,13 @@ pub struct Fixed {
 }
 
 /// Applies enforce mode's mutations to one object.
-pub fn fix_object(engine: &Engine, object: &Value) -> Result<Fixed, String> {
+pub fn fix_object(
+    engine: &Engine,
+    object: &Value,
+    images: Option<&HashMap<String, ImageConfig>>,
+) -> Result<Fixed, String> {
     let ctx = EvalContext {
+        images,
         // Offline there is no cluster to ask: `auto` counts as supported.
         native_sidecars: crate::cluster::offline(engine.config().native_sidecars),
         ..Default::default()
@@ -90,6 +100,27 @@ pub fn run(args: FixArgs) -> ExitCode {
         }
     };
     let (manifests, input_errors) = read_all(&args.paths);
+    let images = if args.resolve_images {
+        let cache = crate::images::offline::default_cache_path();
+        match crate::images::offline::resolve_objects(
+            &engine.config().images,
+            manifests.iter().map(|m| &m.object),
+            cache.as_deref(),
+        ) {
+            Ok((images, warnings)) => {
+                for w in &warnings {
+                    eprintln!("pidone fix: warning: {w}");
+                }
+                Some(images)
+            }
+            Err(e) => {
+                eprintln!("pidone fix: {e}");
+                return ExitCode::from(EXIT_USAGE);
+            }
+        }
+    } else {
+        None
+    };
     let diff = args.diff;
     let Some((text, errors, denied)) = on_big_stack(move || {
         let mut out = String::new();
@@ -97,7 +128,7 @@ pub fn run(args: FixArgs) -> ExitCode {
         let mut denied = false;
         for m in &manifests {
             let name = format!("{}#{}", m.source.file, m.source.document);
-            match fix_object(&engine, &m.object) {
+            match fix_object(&engine, &m.object, images.as_ref()) {
                 Ok(fixed) => {
                     for w in &fixed.plan.warnings {
                         eprintln!("pidone fix: {name}: {w}");

@@ -70,6 +70,10 @@ pub struct LaunchAnalysis {
     /// The launch (or part of it) came from the image's ENTRYPOINT/CMD, looked up by digest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from_image: Option<String>,
+    /// The resolved image's ENTRYPOINT and CMD, when the launch came from the image: what
+    /// init injection pins into the pod to prefix it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_argv: Option<(Vec<String>, Vec<String>)>,
     /// Why the launch got its class, in a few words for messages.
     pub detail: String,
     /// Byte offsets in the script where `exec ` makes the final command replace the shell.
@@ -356,6 +360,7 @@ pub fn analyze(
                 shell: None,
                 from_args: false,
                 from_image: None,
+                image_argv: None,
                 detail: if args.is_empty() {
                     "no command: the image ENTRYPOINT runs".into()
                 } else {
@@ -391,6 +396,7 @@ fn classify_argv(
         shell: None,
         from_args: false,
         from_image: None,
+        image_argv: None,
         detail,
         exec_insertions: Vec::new(),
     };
@@ -485,6 +491,7 @@ fn classify_argv(
         shell: None,
         from_args: false,
         from_image: None,
+        image_argv: None,
         detail: String::new(),
         exec_insertions: Vec::new(),
     };
@@ -540,6 +547,7 @@ fn analyze_with_image(
     let mut out = classify_argv(&argv, c, long_running, analyzer);
     out.detail = format!("{} (launch from the image {})", out.detail, image.digest);
     out.from_image = Some(image.digest.clone());
+    out.image_argv = Some((image.entrypoint.clone(), image.cmd.clone()));
     out
 }
 

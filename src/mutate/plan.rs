@@ -285,11 +285,30 @@ fn edit_round(
                 );
                 continue;
             }
-            let has_command = report.analysis.from_image.is_none()
-                && containers_of(report.section, &containers, &inits, index)
-                    .and_then(|c| c.get("command"))
-                    .and_then(Value::as_array)
-                    .is_some_and(|c| !c.is_empty());
+            // A launch from the image: pin the resolved ENTRYPOINT (and CMD, when the pod
+            // gave no args) into the pod, so that there is a command to prefix.
+            if let (Some(digest), Some((entrypoint, cmd))) =
+                (&report.analysis.from_image, &report.analysis.image_argv)
+                && !entrypoint.is_empty()
+                && let Some(Value::Object(c)) = match report.section {
+                    Section::Containers => containers.get_mut(index),
+                    Section::InitContainers => inits.get_mut(index),
+                }
+            {
+                c.insert("command".into(), json!(entrypoint));
+                if !c.contains_key("args") && !cmd.is_empty() {
+                    c.insert("args".into(), json!(cmd));
+                }
+                record(
+                    out,
+                    MutationKind::Init,
+                    &format!("{}@{digest}", report.container),
+                );
+            }
+            let has_command = containers_of(report.section, &containers, &inits, index)
+                .and_then(|c| c.get("command"))
+                .and_then(Value::as_array)
+                .is_some_and(|c| !c.is_empty());
             if !has_command {
                 warn(
                     out,
