@@ -4,7 +4,8 @@
 # (benches/fixtures/pod-review.json) over TLS keep-alive, the way kube-apiserver calls it.
 #
 # Needs: oha (`cargo install oha --locked`), openssl, jq, taskset.
-# Writes the results to BENCHMARKS-server.md (or $OUT).
+# Writes the results to target/load-benchmark.md (or $OUT); BENCHMARKS.md keeps the last
+# published run.
 #
 #   benches/load.sh                 # 3 rounds of 10 s per run
 #   ROUNDS=5 DURATION=30s CONNECTIONS=16 benches/load.sh
@@ -18,7 +19,7 @@ WARMUP=${WARMUP:-3s}
 CONNECTIONS=${CONNECTIONS:-16}
 RATE=${RATE:-1000}
 ROUNDS=${ROUNDS:-3}
-OUT=${OUT:-$ROOT/BENCHMARKS-server.md}
+OUT=${OUT:-$ROOT/target/load-benchmark.md}
 BODY=$ROOT/benches/fixtures/pod-review.json
 NAME=pidone.pidone.svc
 # The server gets CPU 0, the load generator CPU 1 (on a 2-core machine they would otherwise

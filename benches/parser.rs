@@ -1,5 +1,5 @@
 //! What containment adds to one script's analysis: in-process parse vs. a worker round trip
-//! (cache miss) vs. a cache hit. `cargo bench --bench parser`; results in BENCHMARKS-parser.md.
+//! (cache miss) vs. a cache hit. `cargo bench --bench parser`; results in BENCHMARKS.md.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use pidone::engine::config::ParserConfig;
