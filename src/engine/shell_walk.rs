@@ -16,6 +16,9 @@ use std::collections::HashMap;
 /// Beyond this nesting the walk stops looking deeper (it treats the rest as opaque).
 const MAX_DEPTH: usize = 200;
 
+/// How many function calls the walk expands in one script.
+const MAX_FUNCTION_EXPANSIONS: usize = 256;
+
 /// Shell builtins and trivial utilities: running them keeps nothing alive.
 const BUILTINS: &[&str] = &[
     ":", "true", "false", "echo", "printf", "wait", "set", "export", "unset", "cd", "shift",
@@ -65,6 +68,9 @@ struct Walker<'a> {
     depth: usize,
     /// Number of top-level commands, to tell "the only command" apart.
     top_level: usize,
+    /// Function bodies the walk may still expand. Functions calling functions twice each
+    /// would otherwise cost 2^n steps; past the budget a call counts as an unknown program.
+    expansions_left: usize,
 }
 
 /// Derives the facts of a parsed script; `script` is the text it was parsed from.
@@ -88,6 +94,7 @@ pub fn facts(program: &Program, script: &str) -> ScriptFacts {
         functions: HashMap::new(),
         depth: 0,
         top_level: items.len(),
+        expansions_left: MAX_FUNCTION_EXPANSIONS,
     };
     let end = w.list(&items, Ctx::default());
     let only_command = w.top_level == 1;
@@ -394,6 +401,13 @@ impl<'a> Walker<'a> {
             if self.depth > MAX_DEPTH {
                 return End::Builtin(String::new());
             }
+            if self.expansions_left == 0 {
+                return End::Fg {
+                    program: name,
+                    insert_at: Vec::new(),
+                };
+            }
+            self.expansions_left -= 1;
             self.depth += 1;
             // Called functions run in this shell: their ending is the call's ending, but their
             // text lives elsewhere, so no exec insertion here.
@@ -630,4 +644,28 @@ fn combine(branches: Vec<End>) -> End {
         };
     }
     End::Builtin("if".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::engine::script::{Dialect, ScriptVerdict, analyze_script};
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn nested_function_calls_are_bounded() {
+        // f0 calls f1 twice, f1 calls f2 twice...: 2^40 expansions without a budget.
+        let mut script = String::from("f40() { /app/server; }\n");
+        for i in (0..40).rev() {
+            script.push_str(&format!("f{i}() {{ f{n}; f{n}; }}\n", n = i + 1));
+        }
+        script.push_str("f0\n");
+        let started = Instant::now();
+        let verdict = analyze_script(Dialect::Sh, &script);
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(matches!(verdict, ScriptVerdict::Parsed(_)));
+    }
 }
