@@ -64,3 +64,15 @@ def test_own_install_manifest_is_clean():
     report = json.loads(out.stdout)
     assert report["findings"] == []
     assert [c["launch"] for c in report["containers"]] == ["direct"]
+
+
+@pytest.mark.parametrize("case", ["defaults", "custom-config", "global-enforce"])
+def test_rendered_config_is_accepted_by_pidone(case, tmp_path):
+    import chartlib
+    from cases import CASES
+    maps = [o for o in chartlib.render(CASES[case]) if o["kind"] == "ConfigMap"]
+    assert len(maps) == 1
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(maps[0]["data"]["config.yaml"])
+    out = _pidone("audit", "--config", str(cfg), "--fail-on", "never", "deploy/pidone.yaml")
+    assert out.returncode == 0, out.stderr
