@@ -11,7 +11,6 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -139,20 +138,8 @@ pub fn on_big_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -
 }
 
 pub fn run(args: AuditArgs) -> ExitCode {
-    let config = match load_config(args.config.as_ref()) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("pidone audit: {e}");
-            return ExitCode::from(EXIT_USAGE);
-        }
-    };
-    let analyzer = crate::cli::analyzer(&config.parser);
-    let engine = match Engine::new(Arc::new(config), analyzer) {
-        Ok(e) => e,
-        Err(e) => {
-            eprintln!("pidone audit: {e}");
-            return ExitCode::from(EXIT_USAGE);
-        }
+    let Some(engine) = crate::cli::offline_engine("audit", args.config.as_ref()) else {
+        return ExitCode::from(EXIT_USAGE);
     };
     let (manifests, mut errors) = if args.cluster {
         match crate::cli::cluster::read_cluster(args.namespace.as_deref()) {
@@ -173,23 +160,9 @@ pub fn run(args: AuditArgs) -> ExitCode {
         )
     };
     let images = if args.resolve_images {
-        let objects = manifests.iter().map(|m| &m.object);
-        let cache = crate::images::offline::default_cache_path();
-        match crate::images::offline::resolve_objects(
-            &engine.config().images,
-            objects,
-            cache.as_deref(),
-        ) {
-            Ok((images, warnings)) => {
-                for w in &warnings {
-                    eprintln!("pidone audit: warning: {w}");
-                }
-                Some(images)
-            }
-            Err(e) => {
-                eprintln!("pidone audit: {e}");
-                return ExitCode::from(EXIT_USAGE);
-            }
+        match crate::cli::offline_images("audit", &engine, &manifests) {
+            Some(images) => Some(images),
+            None => return ExitCode::from(EXIT_USAGE),
         }
     } else {
         None

@@ -1,6 +1,6 @@
 //! `pidone fix`: the manifests as enforce mode would admit them.
 
-use crate::cli::audit::{EXIT_FINDINGS, EXIT_USAGE, load_config, on_big_stack, read_all};
+use crate::cli::audit::{EXIT_FINDINGS, EXIT_USAGE, on_big_stack, read_all};
 use crate::engine::Engine;
 use crate::engine::config::Action;
 use crate::engine::evaluate::{EvalContext, ImageConfig};
@@ -11,7 +11,6 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 #[derive(Debug, Args)]
 pub struct FixArgs {
@@ -84,39 +83,14 @@ fn to_yaml(v: &Value) -> String {
 }
 
 pub fn run(args: FixArgs) -> ExitCode {
-    let config = match load_config(args.config.as_ref()) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("pidone fix: {e}");
-            return ExitCode::from(EXIT_USAGE);
-        }
-    };
-    let analyzer = crate::cli::analyzer(&config.parser);
-    let engine = match Engine::new(Arc::new(config), analyzer) {
-        Ok(e) => e,
-        Err(e) => {
-            eprintln!("pidone fix: {e}");
-            return ExitCode::from(EXIT_USAGE);
-        }
+    let Some(engine) = crate::cli::offline_engine("fix", args.config.as_ref()) else {
+        return ExitCode::from(EXIT_USAGE);
     };
     let (manifests, input_errors) = read_all(&args.paths);
     let images = if args.resolve_images {
-        let cache = crate::images::offline::default_cache_path();
-        match crate::images::offline::resolve_objects(
-            &engine.config().images,
-            manifests.iter().map(|m| &m.object),
-            cache.as_deref(),
-        ) {
-            Ok((images, warnings)) => {
-                for w in &warnings {
-                    eprintln!("pidone fix: warning: {w}");
-                }
-                Some(images)
-            }
-            Err(e) => {
-                eprintln!("pidone fix: {e}");
-                return ExitCode::from(EXIT_USAGE);
-            }
+        match crate::cli::offline_images("fix", &engine, &manifests) {
+            Some(images) => Some(images),
+            None => return ExitCode::from(EXIT_USAGE),
         }
     } else {
         None

@@ -24,3 +24,53 @@ use std::sync::Arc;
 pub fn analyzer(limits: &ParserConfig) -> Arc<dyn ScriptAnalyzer> {
     Arc::new(PrescreenedAnalyzer::new(limits, CacheLimits::default()))
 }
+
+/// The engine for an offline command: the configuration file (or the defaults) and the
+/// offline analyzer. Errors are printed with the command's name.
+pub fn offline_engine(
+    command: &str,
+    config: Option<&std::path::PathBuf>,
+) -> Option<crate::engine::Engine> {
+    let config = match audit::load_config(config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("pidone {command}: {e}");
+            return None;
+        }
+    };
+    let analyzer = analyzer(&config.parser);
+    match crate::engine::Engine::new(Arc::new(config), analyzer) {
+        Ok(e) => Some(e),
+        Err(e) => {
+            eprintln!("pidone {command}: {e}");
+            None
+        }
+    }
+}
+
+/// `--resolve-images`: looks up the ENTRYPOINT and CMD of every container without a command
+/// (cache on disk between runs); warnings go to stderr. `None` (after saying why on stderr)
+/// when look-ups cannot start.
+pub fn offline_images(
+    command: &str,
+    engine: &crate::engine::Engine,
+    manifests: &[input::Manifest],
+) -> Option<std::collections::HashMap<String, crate::engine::evaluate::ImageConfig>> {
+    let cache = crate::images::offline::default_cache_path();
+    match crate::images::offline::resolve_objects(
+        &engine.config().images,
+        manifests.iter().map(|m| &m.object),
+        cache.as_deref(),
+    ) {
+        Ok((images, warnings)) => {
+            for w in &warnings {
+                eprintln!("pidone {command}: warning: {w}");
+            }
+            Some(images)
+        }
+        Err(e) => {
+            eprintln!("pidone {command}: {e}");
+            None
+        }
+    }
+}
