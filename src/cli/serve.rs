@@ -42,6 +42,11 @@ pub struct ServeArgs {
     /// How often the certificate, key and configuration files are checked for changes.
     #[arg(long, env = "PIDONE_RELOAD_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
     pub reload_interval: Duration,
+    /// Most admission reviews analysed at once. Beyond it a review waits briefly for a slot
+    /// (bounded by the apiserver's timeout), then is answered 429 with `Retry-After: 1`, which
+    /// the apiserver retries.
+    #[arg(long, env = "PIDONE_MAX_INFLIGHT", default_value_t = crate::server::state::DEFAULT_MAX_INFLIGHT as u32, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_inflight: u32,
 }
 
 /// Keeps the server's view of `nativeSidecars: auto` current: the apiserver's and every
@@ -141,6 +146,7 @@ async fn serve(args: ServeArgs) -> Result<(), ServeError> {
         analyzer: Arc::clone(&analyzer) as Arc<dyn crate::engine::script::ScriptAnalyzer>,
         analyzer_blocks: true,
         planner: Arc::new(Mutations),
+        max_inflight: args.max_inflight as usize,
     };
     let running = server::start(config, async move {
         let _ = stopped.await;

@@ -8,6 +8,7 @@ use crate::engine::{Action, Mode, RuleId};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use std::time::Duration;
@@ -62,6 +63,8 @@ pub struct Metrics {
     config_reloads: Family<ResultLabels, Counter>,
     tls_reloads: Family<ResultLabels, Counter>,
     parser: ParserCounters,
+    shed: Counter,
+    inflight: Gauge,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -174,8 +177,22 @@ impl Metrics {
             "Parse workers that died during a parse",
             parser.worker_crashes.clone(),
         );
+        let shed = Counter::default();
+        registry.register(
+            "admission_shed",
+            "Admission reviews answered 429 (Retry-After: 1) because no analysis slot freed up in time",
+            shed.clone(),
+        );
+        let inflight = Gauge::default();
+        registry.register(
+            "admission_inflight",
+            "Admission reviews being analysed or waiting for a slot",
+            inflight.clone(),
+        );
         Metrics {
             registry,
+            shed,
+            inflight,
             requests,
             duration,
             findings,
@@ -243,6 +260,22 @@ impl Metrics {
             .inc();
     }
 
+    /// One review shed under overload.
+    pub fn shed(&self) {
+        self.shed.inc();
+    }
+
+    /// Current value of `pidone_admission_shed_total`.
+    pub fn shed_total(&self) -> u64 {
+        self.shed.get()
+    }
+
+    /// Counts a review in `pidone_admission_inflight` until the guard is dropped.
+    pub fn inflight_guard(&self) -> InflightGuard {
+        self.inflight.inc();
+        InflightGuard(self.inflight.clone())
+    }
+
     pub fn config_reload(&self, ok: bool) {
         self.config_reloads
             .get_or_create(&ResultLabels {
@@ -282,6 +315,16 @@ impl Metrics {
         let mut out = String::with_capacity(4096);
         prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
         Ok(out)
+    }
+}
+
+/// Decrements `pidone_admission_inflight` when dropped.
+#[derive(Debug)]
+pub struct InflightGuard(Gauge);
+
+impl Drop for InflightGuard {
+    fn drop(&mut self) {
+        self.0.dec();
     }
 }
 
@@ -352,6 +395,8 @@ mod tests {
         m.mutation("anything else");
         m.config_reload(true);
         m.tls_reload(false);
+        m.shed();
+        let _busy = m.inflight_guard();
         let text = m.encode().unwrap();
         for line in [
             r#"pidone_admission_requests_total{endpoint="validate",kind="Pod",operation="CREATE",result="denied"} 1"#,
@@ -362,6 +407,8 @@ mod tests {
             r#"pidone_mutations_total{type="other"} 1"#,
             r#"pidone_config_reloads_total{result="ok"} 1"#,
             r#"pidone_tls_reloads_total{result="error"} 1"#,
+            "pidone_admission_shed_total 1",
+            "pidone_admission_inflight 1",
         ] {
             assert!(text.contains(line), "missing {line} in\n{text}");
         }

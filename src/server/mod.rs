@@ -62,6 +62,9 @@ pub struct ServerConfig {
     /// The in-process analyzer is CPU-bound and bounded by the parser limits: inline is faster.
     pub analyzer_blocks: bool,
     pub planner: Arc<dyn Planner>,
+    /// Most admission reviews analysed at once; beyond it reviews wait briefly for a slot,
+    /// then get 429 with `Retry-After: 1` (see [`routes`]).
+    pub max_inflight: usize,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -76,6 +79,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("header_read_timeout", &self.header_read_timeout)
             .field("reload_interval", &self.reload_interval)
             .field("analyzer_blocks", &self.analyzer_blocks)
+            .field("max_inflight", &self.max_inflight)
             .finish_non_exhaustive()
     }
 }
@@ -153,13 +157,16 @@ pub async fn start(
         Arc::clone(&certs),
         Arc::clone(&provider),
     )?));
-    let app = Arc::new(App::new(
-        engine,
-        Arc::clone(&config.analyzer),
-        Arc::clone(&config.planner),
-        Arc::clone(&certs),
-        config.analyzer_blocks,
-    ));
+    let app = Arc::new(
+        App::new(
+            engine,
+            Arc::clone(&config.analyzer),
+            Arc::clone(&config.planner),
+            Arc::clone(&certs),
+            config.analyzer_blocks,
+        )
+        .with_max_inflight(config.max_inflight),
+    );
 
     let listener = bind(config.listen).await?;
     let admin_listener = bind(config.metrics_listen).await?;

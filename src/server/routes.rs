@@ -12,6 +12,13 @@
 //! | another method on those paths | 405 plain |
 //! | unknown path, unknown mode | 404 plain |
 //! | `GET /healthz` | 200; `GET /readyz`: 200, or 503 while draining |
+//! | a review that finds no free analysis slot in time (overload) | 429 plain, `Retry-After: 1` |
+//!
+//! Overload: at most `--max-inflight` reviews are analysed at once. A review waits for a slot
+//! for at most half of the apiserver's `?timeout=` (10 s when absent), and never more than
+//! [`MAX_QUEUE_WAIT`] nor past the timeout minus [`TIMEOUT_MARGIN`]; then it is shed with 429
+//! and `Retry-After: 1`, which the apiserver retries. The answer comes quickly instead of after
+//! the apiserver has given up, and the queue cannot grow past what can be served in time.
 
 use crate::engine::Mode;
 use crate::server::admission::{self, Reply};
@@ -36,6 +43,14 @@ pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Bodies over [`MAX_BODY`] up to this size are read and discarded before the 413, so that a
 /// client still sending sees the answer; larger ones are cut off.
 pub const DRAIN_LIMIT: usize = 16 * 1024 * 1024;
+/// The apiserver's webhook timeout when the request does not say (`timeoutSeconds` default).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest timeout honoured from `?timeout=` (the apiserver's maximum `timeoutSeconds`).
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest wait for an analysis slot.
+pub const MAX_QUEUE_WAIT: Duration = Duration::from_secs(2);
+/// Time kept for the analysis and the answer to travel back before the apiserver's timeout.
+pub const TIMEOUT_MARGIN: Duration = Duration::from_millis(500);
 
 /// The router of the TLS port.
 pub fn router(app: Arc<App>) -> Router {
@@ -72,6 +87,7 @@ async fn admission(
     req: Request,
 ) -> Response {
     let started = Instant::now();
+    let timeout = request_timeout(req.uri().query());
     let reject = |status: StatusCode, message: &'static str| {
         app.metrics
             .request(endpoint.as_str(), "", "", "rejected", started.elapsed());
@@ -119,9 +135,32 @@ async fn admission(
             );
         }
     };
+    let _counted = app.metrics.inflight_guard();
+    let wait = queue_wait(timeout, started.elapsed());
+    let slot = match Arc::clone(app.inflight()).try_acquire_owned() {
+        Ok(slot) => Some(slot),
+        Err(_) if wait.is_zero() => None,
+        Err(_) => tokio::time::timeout(wait, Arc::clone(app.inflight()).acquire_owned())
+            .await
+            .ok()
+            .and_then(Result::ok),
+    };
+    let Some(slot) = slot else {
+        app.metrics.shed();
+        tracing::warn!(
+            endpoint = endpoint.as_str(),
+            max_inflight = app.max_inflight(),
+            waited_ms = started.elapsed().as_millis() as u64,
+            "overloaded: review shed with 429"
+        );
+        return overloaded();
+    };
     let reply = if app.analyzer_blocks {
         let app = Arc::clone(&app);
+        // The slot goes with the analysis: it is held until the analysis ends, even if the
+        // client goes away first.
         match tokio::task::spawn_blocking(move || {
+            let _slot = slot;
             admission::answer(&app, endpoint, mode, &body, started)
         })
         .await
@@ -133,7 +172,9 @@ async fn admission(
             }
         }
     } else {
-        admission::answer(&app, endpoint, mode, &body, started)
+        let reply = admission::answer(&app, endpoint, mode, &body, started);
+        drop(slot);
+        reply
     };
     match reply {
         Reply::Review(json) => {
@@ -149,6 +190,39 @@ async fn admission(
             message,
         ),
     }
+}
+
+/// The apiserver's timeout from `?timeout=10s` (Go duration syntax; whole seconds in
+/// practice), [`DEFAULT_TIMEOUT`] when absent or unreadable, at most [`MAX_TIMEOUT`].
+pub fn request_timeout(query: Option<&str>) -> Duration {
+    query
+        .into_iter()
+        .flat_map(|q| q.split('&'))
+        .filter_map(|pair| pair.strip_prefix("timeout="))
+        .find_map(|v| humantime::parse_duration(v).ok())
+        .filter(|d| !d.is_zero())
+        .map_or(DEFAULT_TIMEOUT, |d| d.min(MAX_TIMEOUT))
+}
+
+/// How long a review may wait for an analysis slot, `elapsed` after its first byte: half the
+/// timeout, at most [`MAX_QUEUE_WAIT`], and never past the timeout minus [`TIMEOUT_MARGIN`].
+/// Zero means: take a free slot or be shed at once.
+pub fn queue_wait(timeout: Duration, elapsed: Duration) -> Duration {
+    let half = (timeout / 2).min(MAX_QUEUE_WAIT);
+    let latest = timeout.saturating_sub(TIMEOUT_MARGIN);
+    half.min(latest.saturating_sub(elapsed))
+}
+
+/// 429 with `Retry-After: 1`: the apiserver retries it.
+fn overloaded() -> Response {
+    let mut response = plain(
+        StatusCode::TOO_MANY_REQUESTS,
+        "pidone is overloaded: retry shortly\n",
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
 }
 
 /// `application/json`, with or without parameters such as `charset`.
@@ -268,6 +342,33 @@ mod tests {
             h.insert(header::CONTENT_TYPE, HeaderValue::from_static(v));
             assert_eq!(is_json(&h), ok, "{v}");
         }
+    }
+
+    #[test]
+    fn timeouts_from_the_query() {
+        let s = Duration::from_secs;
+        assert_eq!(request_timeout(None), DEFAULT_TIMEOUT);
+        assert_eq!(request_timeout(Some("timeout=5s")), s(5));
+        assert_eq!(request_timeout(Some("a=b&timeout=1s")), s(1));
+        assert_eq!(request_timeout(Some("timeout=1m0s")), MAX_TIMEOUT);
+        assert_eq!(request_timeout(Some("timeout=")), DEFAULT_TIMEOUT);
+        assert_eq!(request_timeout(Some("timeout=0s")), DEFAULT_TIMEOUT);
+        assert_eq!(request_timeout(Some("timeout=soon")), DEFAULT_TIMEOUT);
+        assert_eq!(
+            request_timeout(Some("timeout=1500ms")),
+            Duration::from_millis(1500)
+        );
+    }
+
+    #[test]
+    fn queue_waits() {
+        let s = Duration::from_secs;
+        let ms = Duration::from_millis;
+        assert_eq!(queue_wait(s(10), ms(0)), MAX_QUEUE_WAIT);
+        assert_eq!(queue_wait(s(1), ms(0)), ms(500));
+        assert_eq!(queue_wait(s(1), ms(200)), ms(300));
+        assert_eq!(queue_wait(s(1), s(2)), Duration::ZERO);
+        assert_eq!(queue_wait(s(10), ms(9400)), ms(100));
     }
 
     #[tokio::test]

@@ -11,6 +11,10 @@ use crate::server::tls::CertResolver;
 use arc_swap::ArcSwap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use tokio::sync::Semaphore;
+
+/// Default bound on admission reviews analysed at once (`--max-inflight`).
+pub const DEFAULT_MAX_INFLIGHT: usize = 256;
 
 /// Shared state of one server.
 pub struct App {
@@ -29,6 +33,9 @@ pub struct App {
     /// The registry look-up for `images.resolve`, rebuilt when `images:` changes.
     images: Mutex<Option<(ImagesConfig, ImageResolver)>>,
     draining: AtomicBool,
+    /// Slots for reviews being analysed; a review that cannot get one in time is shed (429).
+    inflight: Arc<Semaphore>,
+    max_inflight: usize,
 }
 
 impl std::fmt::Debug for App {
@@ -59,7 +66,27 @@ impl App {
             analyzer_blocks,
             draining: AtomicBool::new(false),
             images: Mutex::new(None),
+            inflight: Arc::new(Semaphore::new(DEFAULT_MAX_INFLIGHT)),
+            max_inflight: DEFAULT_MAX_INFLIGHT,
         }
+    }
+
+    /// Sets the bound on reviews analysed at once (at least 1).
+    pub fn with_max_inflight(mut self, max: usize) -> App {
+        let max = max.clamp(1, Semaphore::MAX_PERMITS);
+        self.inflight = Arc::new(Semaphore::new(max));
+        self.max_inflight = max;
+        self
+    }
+
+    /// The bound on reviews analysed at once.
+    pub fn max_inflight(&self) -> usize {
+        self.max_inflight
+    }
+
+    /// The slots of reviews being analysed (see [`crate::server::routes`]).
+    pub fn inflight(&self) -> &Arc<Semaphore> {
+        &self.inflight
     }
 
     /// The engine for one request. Cheap: an atomic load.

@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use base64::Engine as _;
-use pidone::engine::script::InProcessAnalyzer;
+use pidone::engine::script::{InProcessAnalyzer, ScriptAnalyzer};
 use pidone::server::plan::{NoMutations, Planner};
 use pidone::server::{Drained, Running, ServerConfig};
 use rcgen::{
@@ -133,6 +133,8 @@ pub struct Options {
     pub reload_interval: Duration,
     pub planner: Arc<dyn Planner>,
     pub analyzer_blocks: bool,
+    pub analyzer: Arc<dyn ScriptAnalyzer>,
+    pub max_inflight: usize,
 }
 
 impl Default for Options {
@@ -144,6 +146,8 @@ impl Default for Options {
             reload_interval: Duration::from_millis(100),
             planner: Arc::new(NoMutations),
             analyzer_blocks: false,
+            analyzer: Arc::new(InProcessAnalyzer),
+            max_inflight: pidone::server::state::DEFAULT_MAX_INFLIGHT,
         }
     }
 }
@@ -186,9 +190,10 @@ impl TestServer {
                 drain_timeout: options.drain_timeout,
                 header_read_timeout: options.header_read_timeout,
                 reload_interval: options.reload_interval,
-                analyzer: Arc::new(InProcessAnalyzer),
+                analyzer: options.analyzer,
                 analyzer_blocks: options.analyzer_blocks,
                 planner: options.planner,
+                max_inflight: options.max_inflight,
             },
             async move {
                 let _ = stopped.await;
@@ -241,6 +246,12 @@ pub struct ApiServer {
 
 impl ApiServer {
     pub fn new(ca_pem: &str, addr: SocketAddr) -> ApiServer {
+        ApiServer::with_idle_connections(ca_pem, addr, 25)
+    }
+
+    /// Like [`ApiServer::new`] but keeping up to `idle` connections open (the apiserver keeps
+    /// 25 idle per host; several apiservers keep more between them).
+    pub fn with_idle_connections(ca_pem: &str, addr: SocketAddr, idle: usize) -> ApiServer {
         install_crypto();
         let http = reqwest::Client::builder()
             .use_rustls_tls()
@@ -249,7 +260,7 @@ impl ApiServer {
             .min_tls_version(reqwest::tls::Version::TLS_1_2)
             .resolve(SERVICE_NAME, addr)
             .http1_only()
-            .pool_max_idle_per_host(25)
+            .pool_max_idle_per_host(idle)
             .pool_idle_timeout(Duration::from_secs(90))
             .timeout(Duration::from_secs(10))
             .user_agent("kube-apiserver-admission")
