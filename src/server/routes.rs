@@ -119,7 +119,16 @@ async fn admission(
             );
         }
     };
-    let reply = if app.analyzer_blocks {
+    let inline = if app.analyzer_blocks {
+        // Most reviews carry scripts the analyzer has seen: answered here, without the hop to
+        // the blocking pool; the others go there.
+        admission::answer_without_blocking(&app, endpoint, mode, &body, started)
+    } else {
+        Some(admission::answer(&app, endpoint, mode, &body, started))
+    };
+    let reply = if let Some(reply) = inline {
+        reply
+    } else {
         let app = Arc::clone(&app);
         match tokio::task::spawn_blocking(move || {
             admission::answer(&app, endpoint, mode, &body, started)
@@ -132,8 +141,6 @@ async fn admission(
                 Reply::Plain(500, "pidone failed to analyse the request\n")
             }
         }
-    } else {
-        admission::answer(&app, endpoint, mode, &body, started)
     };
     match reply {
         Reply::Review(json) => {
