@@ -93,6 +93,9 @@ impl Worker {
             .arg(WORKER_SUBCOMMAND)
             .args(config.limits.to_args())
             .env_clear()
+            // The allocator (mimalloc) would otherwise reserve a 1 GiB arena up front, before
+            // the worker lowers RLIMIT_AS: allocations inside it would not meet the limit.
+            .env("MIMALLOC_ARENA_RESERVE", "0")
             .current_dir("/")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

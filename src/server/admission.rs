@@ -32,13 +32,42 @@ pub fn answer(
     body: &[u8],
     started: Instant,
 ) -> Reply {
+    answer_in(app, endpoint, path_mode, body, started, false)
+        .unwrap_or(Reply::Plain(500, "pidone failed to analyse the request\n"))
+}
+
+/// [`answer`] without blocking: with script analysis limited to the pre-screen and the
+/// verdict cache (see [`crate::sandbox::without_parsing`]) and no image look-ups. `None` when
+/// the review needs either; nothing was logged or counted then, and the caller answers it
+/// with [`answer`] where blocking is allowed.
+pub fn answer_without_blocking(
+    app: &App,
+    endpoint: Endpoint,
+    path_mode: Option<Mode>,
+    body: &[u8],
+    started: Instant,
+) -> Option<Reply> {
+    if app.engine().config().images.resolve {
+        return None;
+    }
+    answer_in(app, endpoint, path_mode, body, started, true)
+}
+
+fn answer_in(
+    app: &App,
+    endpoint: Endpoint,
+    path_mode: Option<Mode>,
+    body: &[u8],
+    started: Instant,
+    probe: bool,
+) -> Option<Reply> {
     let request = match review::decode(body) {
         Ok(r) => r,
         Err(DecodeError::NotJson) => {
             app.metrics
                 .request(endpoint.as_str(), "", "", "rejected", started.elapsed());
             tracing::warn!(endpoint = endpoint.as_str(), "request body is not JSON");
-            return Reply::Plain(400, "the request body is not JSON\n");
+            return Some(Reply::Plain(400, "the request body is not JSON\n"));
         }
         Err(DecodeError::Invalid { uid, message }) => {
             let decision = Decision::invalid_review(&message);
@@ -57,14 +86,18 @@ pub fn answer(
                 duration_us = started.elapsed().as_micros() as u64,
                 "invalid admission review"
             );
-            return respond(&uid, &decision);
+            return Some(respond(&uid, &decision));
         }
     };
 
     let engine = app.engine();
     let mode = path_mode.unwrap_or(engine.config().mode);
     let mut name = request.name().to_string();
-    let (decision, eval) = decide(app, &engine, endpoint, mode, &request);
+    let (decision, eval) = if probe {
+        crate::sandbox::without_parsing(|| decide(app, &engine, endpoint, mode, &request))?
+    } else {
+        decide(app, &engine, endpoint, mode, &request)
+    };
     if name.is_empty()
         && let Some(e) = &eval
     {
@@ -118,7 +151,7 @@ pub fn answer(
         duration_us = elapsed.as_micros() as u64,
         "admission review"
     );
-    respond(&request.uid, &decision)
+    Some(respond(&request.uid, &decision))
 }
 
 /// The decision for a decoded request, with the evaluation when there was one.

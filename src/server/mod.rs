@@ -57,8 +57,10 @@ pub struct ServerConfig {
     /// How often certificate and configuration files are re-read.
     pub reload_interval: Duration,
     pub analyzer: Arc<dyn ScriptAnalyzer>,
-    /// Whether analysis may block (an analyzer that waits for worker processes): then each
-    /// review is analysed on tokio's blocking pool instead of the connection's worker thread.
+    /// Whether analysis may block (an analyzer that waits for worker processes): then a review
+    /// with a script that is neither pre-screened away nor in the verdict cache is analysed on
+    /// tokio's blocking pool instead of the connection's worker thread (the others are
+    /// answered inline, see [`crate::sandbox::without_parsing`]).
     /// The in-process analyzer is CPU-bound and bounded by the parser limits: inline is faster.
     pub analyzer_blocks: bool,
     pub planner: Arc<dyn Planner>,

@@ -52,7 +52,8 @@ impl Planner for Mutations {
         object: &Value,
     ) -> Planned {
         let plan = crate::mutate::plan(engine, object, ctx, eval);
-        match plan.json_patch() {
+        // Moved into the typed patch, not cloned as `MutationPlan::json_patch` does.
+        match serde_json::from_value::<json_patch::Patch>(Value::Array(plan.patch)) {
             Ok(patch) => Planned {
                 patch: patch.0,
                 notes: plan.warnings,

@@ -155,7 +155,17 @@ async fn admission(
         );
         return overloaded();
     };
-    let reply = if app.analyzer_blocks {
+    let inline = if app.analyzer_blocks {
+        // Most reviews carry scripts the analyzer has seen: answered here, without the hop to
+        // the blocking pool; the others go there.
+        admission::answer_without_blocking(&app, endpoint, mode, &body, started)
+    } else {
+        Some(admission::answer(&app, endpoint, mode, &body, started))
+    };
+    let reply = if let Some(reply) = inline {
+        drop(slot);
+        reply
+    } else {
         let app = Arc::clone(&app);
         // The slot goes with the analysis: it is held until the analysis ends, even if the
         // client goes away first.
@@ -171,10 +181,6 @@ async fn admission(
                 Reply::Plain(500, "pidone failed to analyse the request\n")
             }
         }
-    } else {
-        let reply = admission::answer(&app, endpoint, mode, &body, started);
-        drop(slot);
-        reply
     };
     match reply {
         Reply::Review(json) => {
