@@ -65,6 +65,12 @@ pub enum ScriptVerdict {
 /// Anything that turns a script into a verdict. The engine calls it; it must not panic.
 pub trait ScriptAnalyzer: Send + Sync {
     fn analyze(&self, dialect: Dialect, script: &str) -> ScriptVerdict;
+
+    /// Whether the analyzer honours `sandbox::without_parsing` (answers from its cache and
+    /// pre-screen only when asked), so a caller may try it where blocking is not allowed.
+    fn answers_without_parsing(&self) -> bool {
+        false
+    }
 }
 
 /// Analyses in the calling thread with no containment: for trusted input and tests.

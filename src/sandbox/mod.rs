@@ -226,6 +226,10 @@ impl ContainedAnalyzer {
 }
 
 impl ScriptAnalyzer for ContainedAnalyzer {
+    fn answers_without_parsing(&self) -> bool {
+        true
+    }
+
     fn analyze(&self, dialect: Dialect, script: &str) -> ScriptVerdict {
         self.guard.analyze(dialect, script, |limits| {
             self.pool.analyze(dialect, script, limits.deadline)

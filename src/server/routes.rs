@@ -158,7 +158,11 @@ async fn admission(
     let inline = if app.analyzer_blocks {
         // Most reviews carry scripts the analyzer has seen: answered here, without the hop to
         // the blocking pool; the others go there.
-        admission::answer_without_blocking(&app, endpoint, mode, &body, started)
+        if app.analyzer_answers_without_parsing() {
+            admission::answer_without_blocking(&app, endpoint, mode, &body, started)
+        } else {
+            None
+        }
     } else {
         Some(admission::answer(&app, endpoint, mode, &body, started))
     };

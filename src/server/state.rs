@@ -144,6 +144,13 @@ impl App {
         }
     }
 
+    /// Whether reviews may first be tried on the async thread with cached verdicts only (the
+    /// analyzer honours `sandbox::without_parsing`); otherwise a blocking analyzer always runs
+    /// on the blocking pool.
+    pub fn analyzer_answers_without_parsing(&self) -> bool {
+        self.analyzer.answers_without_parsing()
+    }
+
     /// Seam for the cluster version check behind `nativeSidecars: auto`.
     pub fn set_cluster_native_sidecars(&self, support: NativeSidecarSupport) {
         self.cluster_native_sidecars.store(Arc::new(support));
