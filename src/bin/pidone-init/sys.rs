@@ -70,8 +70,8 @@ pub fn ignore_signal(signal: c_int) -> io::Result<SavedAction> {
     })
 }
 
-/// The default disposition of `signal`, to be installed in the child. The Rust runtime
-/// ignores SIGPIPE before `main`, and an ignored signal stays ignored across `exec`: the
+/// The default disposition of `signal`, to be installed in the child. The init ignores
+/// SIGPIPE from its first line, and an ignored signal stays ignored across `exec`: the
 /// child gets SIG_DFL back, as `std::process::Command` does.
 pub fn default_action(signal: c_int) -> SavedAction {
     // SAFETY: an all-zero sigaction is valid: SIG_DFL (0), no flags, an empty mask.
