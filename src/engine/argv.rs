@@ -146,7 +146,7 @@ struct Arg {
 /// Replaces kubelet `$(VAR)` references to the container's env with text of the same length,
 /// so the shell parser does not mistake them for command substitutions and byte offsets stay
 /// valid for the original text.
-pub fn mask_kubelet_refs(text: &str, env: &[(String, Option<String>)]) -> String {
+pub fn mask_kubelet_refs(text: &str, env: &[&str]) -> String {
     if !text.contains("$(") || env.is_empty() {
         return text.to_string();
     }
@@ -161,7 +161,7 @@ pub fn mask_kubelet_refs(text: &str, env: &[(String, Option<String>)]) -> String
             .unwrap_or(after.len());
         let name = &after[..name_len];
         let closes = after[name_len..].starts_with(')');
-        if !escaped && closes && !name.is_empty() && env.iter().any(|(n, _)| n == name) {
+        if !escaped && closes && !name.is_empty() && env.contains(&name) {
             // `$(NAME)` -> `_NAME__`: same length, one shell word.
             out.push('_');
             out.push_str(&name.replace(['.', '-'], "_"));
@@ -717,7 +717,7 @@ mod tests {
 
     #[test]
     fn kubelet_refs_are_masked_same_length() {
-        let env = vec![("NODE_NAME".to_string(), None)];
+        let env = vec!["NODE_NAME"];
         let text = "exec x --node=$(NODE_NAME) $(OTHER) $$(NODE_NAME)";
         let masked = mask_kubelet_refs(text, &env);
         assert_eq!(masked.len(), text.len());

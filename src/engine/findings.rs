@@ -172,15 +172,15 @@ fn stop_hack(
         return Some(hack.clone());
     }
     for path in &facts.touched {
-        for (volume, mount) in &c.mounts {
-            let under = path.starts_with(mount.as_str())
+        for &(volume, mount) in &c.mounts {
+            let under = path.starts_with(mount)
                 && (path.len() == mount.len()
                     || mount.ends_with('/')
                     || path[mount.len()..].starts_with('/'));
             let shared = w
                 .containers
                 .iter()
-                .any(|o| o.pointer != c.pointer && o.mounts.iter().any(|(v, _)| v == volume));
+                .any(|o| o.pointer != c.pointer && o.mounts.iter().any(|&(v, _)| v == volume));
             if under && shared {
                 return Some(format!(
                     "touches {path} on volume {volume:?}, shared with another container"

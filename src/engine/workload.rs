@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 use serde_json::Value;
+use std::fmt;
 
 /// Identifies an object in messages and reports.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -81,9 +82,9 @@ pub struct ContainerSpec<'a> {
     /// `restartPolicy: Always` on an init container: a native sidecar.
     pub native_sidecar: bool,
     /// Names of the container's `env` entries (kubelet `$(VAR)` expansion needs them).
-    pub env: Vec<(String, Option<String>)>,
+    pub env: Vec<&'a str>,
     /// `(volume name, mountPath)` of each volume mount.
-    pub mounts: Vec<(String, String)>,
+    pub mounts: Vec<(&'a str, &'a str)>,
     pub json: &'a Value,
 }
 
@@ -126,7 +127,7 @@ fn wrong(pointer: String, expected: &'static str, found: &Value) -> WorkloadErro
 fn opt_object<'a>(
     parent: &'a Value,
     key: &str,
-    pointer: &str,
+    pointer: impl fmt::Display,
 ) -> Result<Option<&'a serde_json::Map<String, Value>>, WorkloadError> {
     match parent.get(key) {
         None | Some(Value::Null) => Ok(None),
@@ -135,10 +136,11 @@ fn opt_object<'a>(
     }
 }
 
+/// `pointer` is where `parent` is, formatted only for an error (`format_args!` keeps it lazy).
 fn opt_str<'a>(
     parent: &'a Value,
     key: &str,
-    pointer: &str,
+    pointer: impl fmt::Display,
 ) -> Result<Option<&'a str>, WorkloadError> {
     match parent.get(key) {
         None | Some(Value::Null) => Ok(None),
@@ -150,7 +152,7 @@ fn opt_str<'a>(
 fn opt_strings(
     parent: &Value,
     key: &str,
-    pointer: &str,
+    pointer: impl fmt::Display,
 ) -> Result<Option<Vec<String>>, WorkloadError> {
     match parent.get(key) {
         None | Some(Value::Null) => Ok(None),
@@ -224,7 +226,7 @@ pub fn extract(object: &Value) -> Result<Option<Workload<'_>>, WorkloadError> {
         Some(_) => opt_object(
             &template["metadata"],
             "annotations",
-            &format!("{template_pointer}/metadata"),
+            format_args!("{template_pointer}/metadata"),
         )?,
         None => None,
     };
@@ -285,10 +287,8 @@ fn container(
         None | Some(Value::Null) => {}
         Some(Value::Array(items)) => {
             for (i, item) in items.iter().enumerate() {
-                let item_pointer = format!("{pointer}/env/{i}");
-                if let Some(name) = opt_str(item, "name", &item_pointer)? {
-                    let value = opt_str(item, "value", &item_pointer)?.map(str::to_string);
-                    env.push((name.to_string(), value));
+                if let Some(name) = opt_str(item, "name", format_args!("{pointer}/env/{i}"))? {
+                    env.push(name);
                 }
             }
         }
@@ -299,10 +299,10 @@ fn container(
         None | Some(Value::Null) => {}
         Some(Value::Array(items)) => {
             for (i, item) in items.iter().enumerate() {
-                let item_pointer = format!("{pointer}/volumeMounts/{i}");
-                let volume = opt_str(item, "name", &item_pointer)?.unwrap_or("");
-                let path = opt_str(item, "mountPath", &item_pointer)?.unwrap_or("");
-                mounts.push((volume.to_string(), path.to_string()));
+                let at = format_args!("{pointer}/volumeMounts/{i}");
+                let volume = opt_str(item, "name", at)?.unwrap_or("");
+                let path = opt_str(item, "mountPath", at)?.unwrap_or("");
+                mounts.push((volume, path));
             }
         }
         Some(other) => return Err(wrong(format!("{pointer}/volumeMounts"), "an array", other)),

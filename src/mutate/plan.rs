@@ -126,15 +126,14 @@ pub fn plan(
     let Some(spec) = current.pointer(&spec_path) else {
         return MutationPlan::default();
     };
-    let list = |s: &Value, key: &str| -> Option<Vec<Value>> {
-        s.get(key).and_then(Value::as_array).cloned()
-    };
+    fn list<'v>(spec: &'v Value, key: &str) -> Option<&'v [Value]> {
+        spec.get(key).and_then(Value::as_array).map(Vec::as_slice)
+    }
     for key in ["initContainers", "containers"] {
-        let new = list(spec, key).unwrap_or_default();
         diff::container_list(
             &format!("{spec_path}/{key}"),
-            list(original_spec, key).as_deref(),
-            &new,
+            list(original_spec, key),
+            list(spec, key).unwrap_or_default(),
             &mut out.patch,
         );
     }
@@ -214,15 +213,22 @@ fn edit_round(
     config: &Config,
     out: &mut MutationPlan,
 ) -> bool {
-    let list = |key: &str| -> Vec<Value> {
-        spec.get(key)
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default()
+    // The lists are taken out of the spec while edited and put back at the end; `None` where
+    // the spec has no such list (or something else than a list: left alone).
+    let mut take = |key: &str| -> Option<Vec<Value>> {
+        match spec.get_mut(key) {
+            Some(Value::Array(list)) => Some(std::mem::take(list)),
+            _ => None,
+        }
     };
-    let mut containers = list("containers");
-    let mut inits = list("initContainers");
-    let before = (containers.clone(), inits.clone());
+    let had_containers = take("containers");
+    let had_inits = take("initContainers");
+    let containers_present = had_containers.is_some();
+    let inits_present = had_inits.is_some();
+    let mut containers = had_containers.unwrap_or_default();
+    let mut inits = had_inits.unwrap_or_default();
+    // Set by every edit below that changes a list.
+    let mut edited = false;
 
     let mut moved: Vec<usize> = Vec::new();
     let mut wraps: Vec<(Section, usize, bool, String)> = Vec::new();
@@ -254,6 +260,7 @@ fn edit_round(
                 .and_then(|v| v.get_mut(shell.script_slot.index))
             {
                 *slot = Value::String(script);
+                edited = true;
                 record(out, MutationKind::Exec, &report.container);
             }
         }
@@ -299,6 +306,7 @@ fn edit_round(
                 if !c.contains_key("args") && !cmd.is_empty() {
                     c.insert("args".into(), json!(cmd));
                 }
+                edited = true;
                 record(
                     out,
                     MutationKind::Init,
@@ -336,12 +344,14 @@ fn edit_round(
         if let Some(c) = target
             && init_inject::wrap(c, *group)
         {
+            edited = true;
             record(out, MutationKind::Init, name);
         }
     }
 
     // Side agents leave `containers`; the installer goes first among init containers.
     if !moved.is_empty() {
+        edited = true;
         let mut sidecars = Vec::new();
         let mut kept = Vec::with_capacity(containers.len());
         for (i, c) in containers.into_iter().enumerate() {
@@ -372,17 +382,19 @@ fn edit_round(
         .any(|c| c.get("name").and_then(Value::as_str) == Some(INIT_NAME));
     if uses_init && !has_installer {
         inits.insert(0, init_inject::installer(&config.init_injection.image));
+        edited = true;
     }
 
-    let mut changed = (containers.clone(), inits.clone()) != before;
+    let mut changed = edited;
     let Some(obj) = spec.as_object_mut() else {
         return false;
     };
-    if changed {
+    // Back into the spec; a list that was absent is added only when it has members now.
+    if containers_present || !containers.is_empty() {
         obj.insert("containers".into(), Value::Array(containers));
-        if !inits.is_empty() {
-            obj.insert("initContainers".into(), Value::Array(inits));
-        }
+    }
+    if inits_present || !inits.is_empty() {
+        obj.insert("initContainers".into(), Value::Array(inits));
     }
     if uses_init {
         let volumes = obj

@@ -6,6 +6,7 @@ use crate::engine::evaluate::EvalContext;
 use crate::engine::workload::template_pointer;
 use crate::engine::{Evaluation, Mode};
 use crate::server::decision::{self, Decision, Endpoint};
+use crate::server::object::Lean;
 use crate::server::plan::mutation_types;
 use crate::server::review::{self, AdmissionRequest, AdmissionResponse, DecodeError};
 use crate::server::state::App;
@@ -61,7 +62,7 @@ fn answer_in(
     started: Instant,
     probe: bool,
 ) -> Option<Reply> {
-    let request = match review::decode(body) {
+    let request = match review::decode_lean(body) {
         Ok(r) => r,
         Err(DecodeError::NotJson) => {
             app.metrics
@@ -94,9 +95,9 @@ fn answer_in(
     let mode = path_mode.unwrap_or(engine.config().mode);
     let mut name = request.name().to_string();
     let (decision, eval) = if probe {
-        crate::sandbox::without_parsing(|| decide(app, &engine, endpoint, mode, &request))?
+        crate::sandbox::without_parsing(|| decide(app, &engine, endpoint, mode, &request, body))?
     } else {
-        decide(app, &engine, endpoint, mode, &request)
+        decide(app, &engine, endpoint, mode, &request, body)
     };
     if name.is_empty()
         && let Some(e) = &eval
@@ -154,13 +155,16 @@ fn answer_in(
     Some(respond(&request.uid, &decision))
 }
 
-/// The decision for a decoded request, with the evaluation when there was one.
+/// The decision for a decoded request, with the evaluation when there was one. `request`
+/// carries the lean cut of the object, which is all evaluation reads; the whole object is
+/// decoded from `body` only to compare pod templates on UPDATE and to plan a patch.
 fn decide(
     app: &App,
     engine: &crate::engine::Engine,
     endpoint: Endpoint,
     mode: Mode,
-    request: &AdmissionRequest<'_>,
+    request: &AdmissionRequest<'_, Lean>,
+    body: &[u8],
 ) -> (Decision, Option<Evaluation>) {
     if mode == Mode::Off || request.sub_resource().is_some() {
         return (Decision::allow(), None);
@@ -168,28 +172,24 @@ fn decide(
     let Some(pointer) = template_pointer(&request.kind.kind) else {
         return (Decision::allow(), None);
     };
-    let object = match request.operation.as_ref() {
-        "CREATE" => match checked(request.object.as_ref(), "request.object") {
-            Ok(o) => o,
-            Err(e) => return (Decision::malformed_object(mode, &e), None),
-        },
+    match request.operation.as_ref() {
+        "CREATE" => {}
         // Container fields of a Pod are immutable; workloads are analysed when their pod
-        // template changed.
+        // template changed (any field of it).
         "UPDATE" if request.kind.kind != "Pod" => {
-            let object = match checked(request.object.as_ref(), "request.object") {
-                Ok(o) => o,
+            let (new, old) = match full_objects(body) {
+                Ok(pair) => pair,
                 Err(e) => return (Decision::malformed_object(mode, &e), None),
             };
-            let old = match parse_object(request.old_object, "request.oldObject") {
-                Ok(o) => o,
-                Err(e) => return (Decision::malformed_object(mode, &e), None),
-            };
-            if object.pointer(pointer) == old.pointer(pointer) {
+            if new.pointer(pointer) == old.pointer(pointer) {
                 return (Decision::allow(), None);
             }
-            object
         }
         _ => return (Decision::allow(), None),
+    }
+    let object = match checked(request.object.as_ref(), "request.object") {
+        Ok(o) => o,
+        Err(e) => return (Decision::malformed_object(mode, &e), None),
     };
 
     // Containers without a command run their image's ENTRYPOINT: look it up when configured,
@@ -236,8 +236,14 @@ fn decide(
     }
     // Mutations apply on CREATE only: container fields are immutable on UPDATE, and a
     // workload's new pods are mutated when they are created.
-    let mut planned = if endpoint == Endpoint::Mutate && request.operation.as_ref() == "CREATE" {
-        app.planner().plan(engine, &ctx, &eval, object)
+    let mut planned = if endpoint == Endpoint::Mutate
+        && request.operation.as_ref() == "CREATE"
+        && app.planner().wants(&eval)
+    {
+        match full_object(body) {
+            Ok(full) => app.planner().plan(engine, &ctx, &eval, &full),
+            Err(e) => return (Decision::malformed_object(mode, &e), Some(eval)),
+        }
     } else {
         crate::server::plan::Planned::default()
     };
@@ -274,6 +280,23 @@ fn checked<'v>(object: Option<&'v Value>, what: &str) -> Result<&'v Value, Strin
         Some(v @ Value::Object(_)) => Ok(v),
         Some(_) => Err(format!("{what} is not a JSON object")),
     }
+}
+
+/// The whole object (full cut) of a body that already decoded with the lean cut.
+fn full_object(body: &[u8]) -> Result<Value, String> {
+    let request = review::decode(body).map_err(|e| e.to_string())?;
+    request
+        .object
+        .filter(Value::is_object)
+        .ok_or_else(|| "request.object is missing or not a JSON object".to_string())
+}
+
+/// The whole object and old object of a body that already decoded with the lean cut.
+fn full_objects(body: &[u8]) -> Result<(Value, Value), String> {
+    let request = review::decode(body).map_err(|e| e.to_string())?;
+    let new = checked(request.object.as_ref(), "request.object")?;
+    let old = parse_object(request.old_object, "request.oldObject")?;
+    Ok((new.clone(), old))
 }
 
 fn parse_object(raw: Option<&RawValue>, what: &str) -> Result<Value, String> {

@@ -1,8 +1,15 @@
-//! The object of a review, parsed for analysis: a `serde_json::Value` of the raw JSON without
-//! the parts pidone never reads, `metadata.managedFields` and `status`. Those are most of the
-//! allocations of parsing a Pod the apiserver sends (managed fields list every field every
-//! manager set), and nothing in the engine or the planner looks at them. Patches computed on
-//! this value stay valid for the real object: they never address the pruned parts.
+//! The object of a review, parsed for analysis, in one of two cuts:
+//!
+//! - [`Full`]: a `serde_json::Value` of the raw JSON without the parts pidone never reads,
+//!   `metadata.managedFields` and `status`. Those are most of the allocations of parsing a
+//!   Pod the apiserver sends (managed fields list every field every manager set), and nothing
+//!   in the engine or the planner looks at them. Patches computed on this value stay valid for
+//!   the real object: they never address the pruned parts.
+//! - [`Lean`]: only what the engine reads to evaluate a launch (identity, annotations,
+//!   `restartPolicy`, and per container its name, image, command, args, restart policy, env
+//!   names and volume mounts), every array element kept so that JSON Pointers stay the same.
+//!   The rest is skipped without allocating. Evaluating it gives the same result as
+//!   evaluating the full object (tested over every fixture); patches are never computed on it.
 
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
@@ -10,27 +17,123 @@ use std::fmt;
 
 /// Parses an object, leaving out `metadata.managedFields` and `status`.
 pub fn parse(json: &str) -> Result<Value, serde_json::Error> {
+    parse_with(json, Pruned::Top)
+}
+
+/// Parses only what evaluation reads (see [`Lean`]).
+pub fn parse_lean(json: &str) -> Result<Value, serde_json::Error> {
+    parse_with(json, Pruned::LeanTop)
+}
+
+fn parse_with(json: &str, seed: Pruned) -> Result<Value, serde_json::Error> {
     let mut de = serde_json::Deserializer::from_str(json);
-    let value = Pruned::Top.deserialize(&mut de)?;
+    let value = seed.deserialize(&mut de)?;
     de.end()?;
     Ok(value)
 }
 
+/// How much of an object a review decodes.
+pub trait Cut {
+    #[doc(hidden)]
+    const ROOT: Pruned;
+}
+
+/// Everything but `metadata.managedFields` and `status`: for planning patches and comparing
+/// pod templates.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Full;
+
+/// What evaluation reads, nothing else.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Lean;
+
+impl Cut for Full {
+    const ROOT: Pruned = Pruned::Top;
+}
+
+impl Cut for Lean {
+    const ROOT: Pruned = Pruned::LeanTop;
+}
+
 /// For `#[serde(deserialize_with)]`: the object inside a review, parsed in the same pass as the
 /// review; JSON `null` gives `None`.
-pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
-    match Pruned::Top.deserialize(d)? {
+pub fn deserialize<'de, C: Cut, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    match C::ROOT.deserialize(d)? {
         Value::Null => Ok(None),
         v => Ok(Some(v)),
     }
 }
 
-#[derive(Clone, Copy)]
-enum Pruned {
-    /// The object itself.
+/// Where the parser is in the object, and so which keys it keeps.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pruned {
+    /// The object itself (full cut).
     Top,
-    /// Its `metadata`.
+    /// Its `metadata` (full cut).
     Metadata,
+    /// The object itself (lean cut).
+    LeanTop,
+    /// Any `metadata`: identity and annotations.
+    LeanMetadata,
+    /// Any `spec`: a pod spec or a workload's spec (their keys do not overlap).
+    LeanSpec,
+    /// `template` or `jobTemplate`.
+    LeanTemplate,
+    /// `containers` or `initContainers`.
+    LeanContainers,
+    LeanContainer,
+    /// A container's `env`.
+    LeanEnvList,
+    LeanEnv,
+    /// A container's `volumeMounts`.
+    LeanMounts,
+    LeanMount,
+}
+
+/// What to do with the value of one key.
+enum Step {
+    Keep,
+    Skip,
+    Into(Pruned),
+}
+
+impl Pruned {
+    fn step(self, key: &str) -> Step {
+        use Pruned::*;
+        match (self, key) {
+            (Top, "status") | (Metadata, "managedFields") => Step::Skip,
+            (Top, "metadata") => Step::Into(Metadata),
+            (Top | Metadata, _) => Step::Keep,
+            (LeanTop, "apiVersion" | "kind") => Step::Keep,
+            (LeanTop | LeanTemplate, "metadata") => Step::Into(LeanMetadata),
+            (LeanTop | LeanTemplate, "spec") => Step::Into(LeanSpec),
+            (LeanTop | LeanSpec, "template") | (LeanSpec, "jobTemplate") => {
+                Step::Into(LeanTemplate)
+            }
+            (LeanMetadata, "name" | "generateName" | "namespace" | "annotations") => Step::Keep,
+            (LeanSpec, "restartPolicy") => Step::Keep,
+            (LeanSpec, "containers" | "initContainers") => Step::Into(LeanContainers),
+            (LeanContainer, "name" | "image" | "command" | "args" | "restartPolicy") => Step::Keep,
+            (LeanContainer, "env") => Step::Into(LeanEnvList),
+            (LeanContainer, "volumeMounts") => Step::Into(LeanMounts),
+            (LeanEnv, "name") => Step::Keep,
+            (LeanMount, "name" | "mountPath") => Step::Keep,
+            // A list where an object belongs: malformed, kept whole for the engine to report.
+            (LeanContainers | LeanEnvList | LeanMounts, _) => Step::Keep,
+            _ => Step::Skip,
+        }
+    }
+
+    /// The state of the elements when this value is an array.
+    fn element(self) -> Option<Pruned> {
+        match self {
+            Pruned::LeanContainers => Some(Pruned::LeanContainer),
+            Pruned::LeanEnvList => Some(Pruned::LeanEnv),
+            Pruned::LeanMounts => Some(Pruned::LeanMount),
+            _ => None,
+        }
+    }
 }
 
 impl<'de> DeserializeSeed<'de> for Pruned {
@@ -50,16 +153,16 @@ impl<'de> Visitor<'de> for Pruned {
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
         let mut map = Map::new();
         while let Some(key) = access.next_key::<String>()? {
-            match (self, key.as_str()) {
-                (Pruned::Top, "status") | (Pruned::Metadata, "managedFields") => {
+            match self.step(&key) {
+                Step::Skip => {
                     access.next_value::<IgnoredAny>()?;
                 }
-                (Pruned::Top, "metadata") => {
-                    let metadata = access.next_value_seed(Pruned::Metadata)?;
-                    map.insert(key, metadata);
-                }
-                _ => {
+                Step::Keep => {
                     let value = access.next_value::<Value>()?;
+                    map.insert(key, value);
+                }
+                Step::Into(state) => {
+                    let value = access.next_value_seed(state)?;
                     map.insert(key, value);
                 }
             }
@@ -69,8 +172,17 @@ impl<'de> Visitor<'de> for Pruned {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
         let mut items = Vec::with_capacity(access.size_hint().unwrap_or(0));
-        while let Some(item) = access.next_element::<Value>()? {
-            items.push(item);
+        match self.element() {
+            Some(state) => {
+                while let Some(item) = access.next_element_seed(state)? {
+                    items.push(item);
+                }
+            }
+            None => {
+                while let Some(item) = access.next_element::<Value>()? {
+                    items.push(item);
+                }
+            }
         }
         Ok(Value::Array(items))
     }
@@ -112,6 +224,48 @@ impl<'de> Visitor<'de> for Pruned {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_lean_cut_keeps_what_evaluation_reads() {
+        let text = r#"{"apiVersion":"batch/v1","kind":"CronJob","status":{},
+            "metadata":{"name":"c","namespace":"n","labels":{"a":"b"},"annotations":{"x":"y"},
+              "managedFields":[{"a":1}]},
+            "spec":{"schedule":"* * * * *","jobTemplate":{"metadata":{"labels":{}},"spec":{
+              "backoffLimit":1,"template":{"metadata":{"annotations":{"pidone.io/ignore":"all"}},
+                "spec":{"restartPolicy":"Never","volumes":[{"name":"v"}],
+                  "initContainers":[{"name":"i","image":"x","restartPolicy":"Always",
+                    "resources":{"limits":{}}}],
+                  "containers":[{"name":"a","image":"y","command":["sh","-c","x"],
+                    "args":["1"],"ports":[{"containerPort":80}],
+                    "env":[{"name":"E","value":"big"},{"name":"F","valueFrom":{}}],
+                    "volumeMounts":[{"name":"v","mountPath":"/v","readOnly":true}]},
+                    {"name":"b"}]}}}}}}"#;
+        assert_eq!(
+            parse_lean(text).unwrap(),
+            json!({"apiVersion":"batch/v1","kind":"CronJob",
+              "metadata":{"name":"c","namespace":"n","annotations":{"x":"y"}},
+              "spec":{"jobTemplate":{"metadata":{},"spec":{
+                "template":{"metadata":{"annotations":{"pidone.io/ignore":"all"}},
+                  "spec":{"restartPolicy":"Never",
+                    "initContainers":[{"name":"i","image":"x","restartPolicy":"Always"}],
+                    "containers":[{"name":"a","image":"y","command":["sh","-c","x"],
+                      "args":["1"],"env":[{"name":"E"},{"name":"F"}],
+                      "volumeMounts":[{"name":"v","mountPath":"/v"}]},
+                      {"name":"b"}]}}}}}})
+        );
+        // PodTemplate keeps its template at the top.
+        assert_eq!(
+            parse_lean(r#"{"kind":"PodTemplate","template":{"spec":{"containers":[]},"x":1}}"#)
+                .unwrap(),
+            json!({"kind":"PodTemplate","template":{"spec":{"containers":[]}}})
+        );
+        // Malformed shapes are kept for the engine to report.
+        assert_eq!(
+            parse_lean(r#"{"kind":"Pod","spec":{"containers":{"a":1},"initContainers":[7,null]}}"#)
+                .unwrap(),
+            json!({"kind":"Pod","spec":{"containers":{"a":1},"initContainers":[7,null]}})
+        );
+    }
 
     #[test]
     fn leaves_out_managed_fields_and_status_only() {

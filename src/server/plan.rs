@@ -6,6 +6,7 @@
 //! on the raw JSON of the object (DESIGN section 5) and must be idempotent: an object they
 //! already mutated gets an empty patch.
 
+use crate::engine::config::Action;
 use crate::engine::evaluate::{ANNOTATION_MUTATIONS, EvalContext};
 use crate::engine::{Engine, Evaluation};
 use json_patch::PatchOperation;
@@ -20,6 +21,13 @@ pub struct Planned {
 
 /// Computes the patch for an evaluation. Must not panic; called on the request path.
 pub trait Planner: Send + Sync {
+    /// Whether [`Planner::plan`] may have something to say about this evaluation. When not,
+    /// the server skips decoding the whole object for it (the evaluation itself needs only a
+    /// lean cut of it, see [`crate::server::object`]).
+    fn wants(&self, _eval: &Evaluation) -> bool {
+        true
+    }
+
     fn plan(
         &self,
         engine: &Engine,
@@ -34,6 +42,10 @@ pub trait Planner: Send + Sync {
 pub struct NoMutations;
 
 impl Planner for NoMutations {
+    fn wants(&self, _eval: &Evaluation) -> bool {
+        false
+    }
+
     fn plan(&self, _: &Engine, _: &EvalContext<'_>, _: &Evaluation, _: &Value) -> Planned {
         Planned::default()
     }
@@ -44,6 +56,12 @@ impl Planner for NoMutations {
 pub struct Mutations;
 
 impl Planner for Mutations {
+    /// Fixes come from findings whose action is `mutate`, and from init injection.
+    fn wants(&self, eval: &Evaluation) -> bool {
+        !eval.exempt
+            && (eval.inject_init || eval.findings.iter().any(|f| f.action == Action::Mutate))
+    }
+
     fn plan(
         &self,
         engine: &Engine,

@@ -14,6 +14,9 @@ use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::marker::PhantomData;
+
+use crate::server::object::{Cut, Full, Lean};
 
 pub const API_VERSION: &str = "admission.k8s.io/v1";
 pub const KIND: &str = "AdmissionReview";
@@ -29,10 +32,10 @@ pub struct GroupVersionKind<'a> {
     pub kind: Cow<'a, str>,
 }
 
-/// The part of `request` pidone reads.
+/// The part of `request` pidone reads; `C` says how much of `object` is decoded.
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AdmissionRequest<'a> {
+#[serde(rename_all = "camelCase", bound(deserialize = "C: Cut"))]
+pub struct AdmissionRequest<'a, C: Cut = Full> {
     #[serde(borrow)]
     pub uid: Cow<'a, str>,
     #[serde(borrow)]
@@ -48,16 +51,21 @@ pub struct AdmissionRequest<'a> {
     /// Parsed in the same pass as the review (the apiserver only sends objects pidone's
     /// webhook rules asked for), without `metadata.managedFields` and `status`; `None` when
     /// absent or JSON `null`.
-    #[serde(default, deserialize_with = "crate::server::object::deserialize")]
+    #[serde(
+        default,
+        deserialize_with = "crate::server::object::deserialize::<C, _>"
+    )]
     pub object: Option<serde_json::Value>,
     /// Kept raw: only workload UPDATEs need it.
     #[serde(borrow, default)]
     pub old_object: Option<&'a RawValue>,
     #[serde(default)]
     pub dry_run: Option<bool>,
+    #[serde(skip)]
+    cut: PhantomData<C>,
 }
 
-impl AdmissionRequest<'_> {
+impl<C: Cut> AdmissionRequest<'_, C> {
     /// The subresource, when the request is for one (`pods/status`, `pods/ephemeralcontainers`).
     pub fn sub_resource(&self) -> Option<&str> {
         self.sub_resource.as_deref().filter(|s| !s.is_empty())
@@ -77,13 +85,14 @@ impl AdmissionRequest<'_> {
 }
 
 #[derive(Deserialize)]
-struct Envelope<'a> {
+#[serde(bound(deserialize = "C: Cut"))]
+struct Envelope<'a, C: Cut> {
     #[serde(rename = "apiVersion", borrow, default)]
     api_version: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     kind: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
-    request: Option<AdmissionRequest<'a>>,
+    request: Option<AdmissionRequest<'a, C>>,
 }
 
 /// Why a body is not a usable AdmissionReview.
@@ -115,9 +124,18 @@ impl DecodeError {
     }
 }
 
-/// Decodes an AdmissionReview request body.
+/// Decodes an AdmissionReview request body, with the object cut for planning patches.
 pub fn decode(body: &[u8]) -> Result<AdmissionRequest<'_>, DecodeError> {
-    let envelope: Envelope<'_> = match serde_json::from_slice(body) {
+    decode_cut(body)
+}
+
+/// Decodes an AdmissionReview request body with the object cut to what evaluation reads.
+pub fn decode_lean(body: &[u8]) -> Result<AdmissionRequest<'_, Lean>, DecodeError> {
+    decode_cut(body)
+}
+
+fn decode_cut<C: Cut>(body: &[u8]) -> Result<AdmissionRequest<'_, C>, DecodeError> {
+    let envelope: Envelope<'_, C> = match serde_json::from_slice(body) {
         Ok(e) => e,
         Err(e) if looks_like_json(body) => {
             return Err(DecodeError::invalid(

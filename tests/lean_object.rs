@@ -1,0 +1,113 @@
+//! The webhook evaluates the lean cut of a review's object (only the fields the engine reads)
+//! and decodes the whole object only to plan a patch. This holds only if the two give the same
+//! evaluation: checked here over every fixture and example, under several configurations, for
+//! every field of the evaluation (its `Debug` form), for the patch planned from it, and for the
+//! planner's "nothing to fix" shortcut.
+
+use pidone::engine::evaluate::{EvalContext, NativeSidecarSupport};
+use pidone::engine::script::InProcessAnalyzer;
+use pidone::engine::{Config, Engine};
+use pidone::images::images_to_resolve;
+use pidone::mutate;
+use pidone::server::object;
+use pidone::server::plan::{Mutations, Planner};
+use serde_json::Value;
+use std::sync::Arc;
+
+fn documents() -> Vec<Value> {
+    let mut docs = Vec::new();
+    for path in [
+        "tests/fixtures/examples/launches.yaml",
+        "tests/fixtures/patterns/launches.yaml",
+    ] {
+        let text = std::fs::read_to_string(path).unwrap();
+        docs.extend(serde_saphyr::from_multiple::<Value>(&text).unwrap());
+    }
+    docs
+}
+
+fn configs() -> Vec<(&'static str, Config)> {
+    [
+        ("default", ""),
+        (
+            "inject",
+            "initInjection:\n  enabled: true\n  image: ghcr.io/pidone/pidone:0.1.0\n",
+        ),
+        (
+            "share-pid-ns",
+            "initInjection:\n  enabled: true\n  strategy: shareProcessNamespace\n",
+        ),
+        (
+            "side-agents-last",
+            "sideAgents:\n  position: last\n  images: [\"*/custom-agent*\"]\n",
+        ),
+        (
+            "all-deny",
+            "rules:\n  shell-no-exec: deny\n  multi-process: deny\n  side-agent: deny\n",
+        ),
+    ]
+    .into_iter()
+    .map(|(name, yaml)| (name, Config::from_yaml(yaml).unwrap()))
+    .collect()
+}
+
+#[test]
+fn the_lean_cut_evaluates_like_the_whole_object() {
+    let docs = documents();
+    assert!(docs.len() > 100, "fixtures missing: {}", docs.len());
+    let contexts = [
+        NativeSidecarSupport::Supported,
+        NativeSidecarSupport::Unsupported("test".into()),
+    ];
+    let mut evaluated = 0;
+    let mut planned = 0;
+    for (config_name, config) in configs() {
+        let engine = Engine::new(Arc::new(config), Arc::new(InProcessAnalyzer)).unwrap();
+        for doc in &docs {
+            let text = serde_json::to_string(doc).unwrap();
+            let full = object::parse(&text).unwrap();
+            let lean = object::parse_lean(&text).unwrap();
+            assert!(
+                text.len() >= serde_json::to_string(&lean).unwrap().len(),
+                "the lean cut is never larger"
+            );
+            assert_eq!(images_to_resolve(&full), images_to_resolve(&lean));
+            for native_sidecars in &contexts {
+                let ctx = EvalContext {
+                    namespace: Some("team"),
+                    native_sidecars: native_sidecars.clone(),
+                    images: None,
+                };
+                let from_full = engine.evaluate(&full, &ctx);
+                let from_lean = engine.evaluate(&lean, &ctx);
+                let where_ = format!("{config_name}: {text}");
+                assert_eq!(
+                    format!("{from_full:?}"),
+                    format!("{from_lean:?}"),
+                    "{where_}"
+                );
+                let (Ok(Some(from_full)), Ok(Some(from_lean))) = (from_full, from_lean) else {
+                    continue;
+                };
+                evaluated += 1;
+                let plan_full = mutate::plan(&engine, &full, &ctx, &from_full);
+                let plan_lean = mutate::plan(&engine, &full, &ctx, &from_lean);
+                assert_eq!(
+                    format!("{plan_full:?}"),
+                    format!("{plan_lean:?}"),
+                    "{where_}"
+                );
+                if !Mutations.wants(&from_lean) {
+                    assert!(
+                        plan_full.patch.is_empty() && plan_full.warnings.is_empty(),
+                        "the planner said it had nothing to do, but planned {plan_full:?}: {where_}"
+                    );
+                } else if !plan_full.patch.is_empty() {
+                    planned += 1;
+                }
+            }
+        }
+    }
+    assert!(evaluated > 1000, "{evaluated}");
+    assert!(planned > 100, "{planned}");
+}
