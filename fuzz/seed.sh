@@ -125,5 +125,6 @@ for text in configs:
     open(f"{out}/config_parser/config-{len(seen):03}", "w").write(text)
 print(f"{len(seen)} configs", file=sys.stderr)
 PY
+cp fuzz/regressions/config_parser/* "$out/config_parser/"
 cp fuzz/seeds/* "$out/engine_contained/"
 cp fuzz/seeds/* "$out/prescreened_in_process/"

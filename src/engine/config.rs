@@ -3,6 +3,7 @@
 //! Unknown fields are errors: a typo such as `initInjecton` must not silently turn a feature off.
 
 use crate::engine::rules::RuleId;
+use crate::engine::side_agents::SideAgentMatcher;
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -222,14 +223,8 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if let Some(images) = &self.side_agents.images {
-            for (i, pattern) in images.iter().enumerate() {
-                globset::Glob::new(pattern).map_err(|e| ConfigError::Field {
-                    field: format!("sideAgents.images[{i}]"),
-                    reason: e.to_string(),
-                })?;
-            }
-        }
+        // The matcher the engine builds, so that a config accepted here always builds one.
+        SideAgentMatcher::new(self.side_agents.images.as_deref())?;
         for (i, ns) in self.exemptions.namespaces.iter().enumerate() {
             if ns.is_empty() {
                 return Err(ConfigError::Field {
@@ -377,5 +372,28 @@ images:
         assert!(e.to_string().contains("soon"), "{e}");
         let e = Config::from_yaml("sideAgents:\n  images: ['a[']\n").unwrap_err();
         assert!(e.to_string().contains("sideAgents.images[0]"), "{e}");
+    }
+
+    /// Inputs the `config_parser` fuzzer found (fuzz/regressions/config_parser): each is
+    /// refused with an error, or accepted and then builds the engine's side-agent matcher.
+    #[test]
+    fn fuzz_regressions_load_or_fail_cleanly() {
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fuzz/regressions/config_parser"
+        );
+        let mut seen = 0;
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let bytes = std::fs::read(entry.path()).unwrap();
+            let Ok(text) = std::str::from_utf8(&bytes) else {
+                continue;
+            };
+            if let Ok(config) = Config::from_yaml(text) {
+                let built = SideAgentMatcher::new(config.side_agents.images.as_deref());
+                assert!(built.is_ok(), "{:?}: {:?}", entry.path(), built.err());
+            }
+            seen += 1;
+        }
+        assert!(seen >= 1, "regressions not found in {dir}");
     }
 }

@@ -2,7 +2,7 @@
 //! in native sidecars rather than next to the app in `containers`.
 
 use crate::engine::config::ConfigError;
-use globset::{Glob, GlobSet, GlobSetBuilder};
+use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 
 /// Globs on the image reference (registry/repository:tag), lower-cased.
 pub const BUILTIN_SIDE_AGENT_IMAGES: &[&str] = &[
@@ -47,7 +47,15 @@ pub const BUILTIN_SIDE_AGENT_IMAGES: &[&str] = &[
     "*dapr/daprd*",
 ];
 
-/// Matches image references against the configured (or built-in) side-agent globs.
+/// A side-agent glob, matched without regard to case. The pattern is compiled as written:
+/// lower-casing it first would change what a character range means (`[J-c]` spans `J` to `c`;
+/// `[j-c]` is not a range at all).
+fn glob(pattern: &str) -> Result<Glob, globset::Error> {
+    GlobBuilder::new(pattern).case_insensitive(true).build()
+}
+
+/// Matches image references against the configured (or built-in) side-agent globs, ignoring
+/// case.
 pub struct SideAgentMatcher {
     set: GlobSet,
 }
@@ -58,17 +66,15 @@ impl SideAgentMatcher {
         match patterns {
             Some(list) => {
                 for (i, p) in list.iter().enumerate() {
-                    builder.add(Glob::new(&p.to_ascii_lowercase()).map_err(|e| {
-                        ConfigError::Field {
-                            field: format!("sideAgents.images[{i}]"),
-                            reason: e.to_string(),
-                        }
+                    builder.add(glob(p).map_err(|e| ConfigError::Field {
+                        field: format!("sideAgents.images[{i}]"),
+                        reason: e.to_string(),
                     })?);
                 }
             }
             None => {
                 for p in BUILTIN_SIDE_AGENT_IMAGES {
-                    builder.add(Glob::new(p).map_err(|e| ConfigError::Field {
+                    builder.add(glob(p).map_err(|e| ConfigError::Field {
                         field: "sideAgents.images (built-in)".into(),
                         reason: e.to_string(),
                     })?);
@@ -83,7 +89,7 @@ impl SideAgentMatcher {
     }
 
     pub fn matches(&self, image: &str) -> bool {
-        !image.is_empty() && self.set.is_match(image.to_ascii_lowercase())
+        !image.is_empty() && self.set.is_match(image)
     }
 }
 
@@ -120,5 +126,24 @@ mod tests {
         let m = SideAgentMatcher::new(Some(&["*my-agent*".to_string()])).unwrap();
         assert!(m.matches("example.com/My-Agent:1"));
         assert!(!m.matches("fluent/fluent-bit:3"));
+    }
+
+    /// Found by the `config_parser` fuzzer: `[J-c]` is a range as written but not once
+    /// lower-cased, so the config was accepted and the engine then refused it.
+    #[test]
+    fn patterns_keep_their_ranges_and_match_without_case() {
+        let m = SideAgentMatcher::new(Some(&["*agent-[J-c]*".to_string()])).unwrap();
+        for image in [
+            "example/agent-K:1",
+            "example/agent-k:1",
+            "EXAMPLE/AGENT-B:1",
+        ] {
+            assert!(m.matches(image), "{image}");
+        }
+        assert!(
+            !m.matches("example/agent-d:1"),
+            "d is outside J-c and j-z, A-C"
+        );
+        assert!(!m.matches("example/agent-1:1"));
     }
 }
