@@ -202,6 +202,11 @@ pub struct Config {
     pub parser: ParserConfig,
 }
 
+/// The longest `parser.deadline` and `images.deadline`: far more than a parse or a look-up
+/// may take, and small enough to add to the clock (the parser pool and the image resolver set
+/// their deadlines as now + the setting; a value near `u64::MAX` seconds would overflow).
+pub const MAX_DEADLINE: Duration = Duration::from_secs(60 * 60);
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("invalid configuration: {0}")]
@@ -250,6 +255,21 @@ impl Config {
                 field: "images.deadline".into(),
                 reason: "must be greater than 0".into(),
             });
+        }
+        for (field, value) in [
+            ("parser.deadline", self.parser.deadline),
+            ("images.deadline", self.images.deadline),
+        ] {
+            if value > MAX_DEADLINE {
+                return Err(ConfigError::Field {
+                    field: field.into(),
+                    reason: format!(
+                        "`{}` is more than {}",
+                        humantime::format_duration(value),
+                        humantime::format_duration(MAX_DEADLINE)
+                    ),
+                });
+            }
         }
         let parts: Vec<&str> = self.images.platform.split('/').collect();
         if !(2..=3).contains(&parts.len()) || parts.iter().any(|p| p.is_empty()) {
@@ -374,6 +394,18 @@ images:
         assert!(e.to_string().contains("sideAgents.images[0]"), "{e}");
     }
 
+    #[test]
+    fn deadlines_are_bounded() {
+        let e = Config::from_yaml("parser:\n  deadline: 18446744073709551615s\n").unwrap_err();
+        assert!(e.to_string().contains("parser.deadline"), "{e}");
+        let e = Config::from_yaml("images:\n  deadline: 61m\n").unwrap_err();
+        assert!(e.to_string().contains("images.deadline"), "{e}");
+        assert!(e.to_string().contains("more than 1h"), "{e}");
+        let c = Config::from_yaml("parser:\n  deadline: 1h\nimages:\n  deadline: 60m\n").unwrap();
+        assert_eq!(c.parser.deadline, MAX_DEADLINE);
+        assert_eq!(c.images.deadline, MAX_DEADLINE);
+    }
+
     /// Inputs the `config_parser` fuzzer found (fuzz/regressions/config_parser): each is
     /// refused with an error, or accepted and then builds the engine's side-agent matcher.
     #[test]
@@ -391,6 +423,9 @@ images:
             if let Ok(config) = Config::from_yaml(text) {
                 let built = SideAgentMatcher::new(config.side_agents.images.as_deref());
                 assert!(built.is_ok(), "{:?}: {:?}", entry.path(), built.err());
+                let now = std::time::Instant::now();
+                assert!(now.checked_add(config.parser.deadline).is_some());
+                assert!(now.checked_add(config.images.deadline).is_some());
             }
             seen += 1;
         }
