@@ -224,3 +224,48 @@ async fn an_apiserver_that_retries_429_gets_every_review_through() {
     assert!(analyzer.calls.load(Ordering::Relaxed) >= 30);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_analysis_that_outlives_the_timeout_is_shed_in_time() {
+    // A parse that takes longer than the apiserver waits (a worker stuck at its deadline, a
+    // queue of new scripts): the review is answered with 429 before the timeout, not after.
+    let analyzer = Arc::new(SlowAnalyzer {
+        delay: Duration::from_millis(2500),
+        calls: AtomicUsize::new(0),
+    });
+    let server = TestServer::start_with(Options {
+        analyzer: Arc::clone(&analyzer) as Arc<dyn ScriptAnalyzer>,
+        analyzer_blocks: true,
+        ..Default::default()
+    })
+    .await;
+    let api = server.apiserver();
+    let url = format!("{}/validate?timeout=2s", api.base);
+    let sent = Instant::now();
+    let res = api
+        .http
+        .post(&url)
+        .header("Content-Type", "application/json")
+        .body(support::wire(&review("CREATE", &pod(7), None)))
+        .send()
+        .await
+        .unwrap();
+    let took = sent.elapsed();
+    assert_eq!(res.status().as_u16(), 429);
+    assert_eq!(
+        res.headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("1")
+    );
+    // Timeout (2 s) minus the margin kept for the answer to travel back (0.5 s).
+    assert!(
+        took >= Duration::from_millis(1400) && took < Duration::from_secs(2),
+        "{took:?}"
+    );
+    assert_eq!(server.app.metrics.shed_total(), 1);
+    // The analysis itself ran on, once, to its end (its verdicts would serve the retry).
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(analyzer.calls.load(Ordering::Relaxed), 1);
+    server.stop().await;
+}

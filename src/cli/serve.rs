@@ -79,12 +79,18 @@ pub enum ServeError {
     Parser(crate::sandbox::SandboxError),
 }
 
+/// Threads of tokio's blocking pool. Reviews with a script missing from the verdict cache run
+/// there and wait for one of the parse workers (2); file polling and reaping run there too.
+/// More threads would only wait on the workers, each with its own stack and allocator heap.
+const MAX_BLOCKING_THREADS: usize = 8;
+
 /// Runs the server until SIGTERM or SIGINT and the drain that follows. A second signal exits
 /// at once with status 1.
 pub fn run(args: ServeArgs) -> Result<(), ServeError> {
     logging::init(args.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .max_blocking_threads(MAX_BLOCKING_THREADS)
         .build()
         .map_err(ServeError::Runtime)?;
     runtime.block_on(serve(args))

@@ -18,7 +18,10 @@
 //! for at most half of the apiserver's `?timeout=` (10 s when absent), and never more than
 //! [`MAX_QUEUE_WAIT`] nor past the timeout minus [`TIMEOUT_MARGIN`]; then it is shed with 429
 //! and `Retry-After: 1`, which the apiserver retries. The answer comes quickly instead of after
-//! the apiserver has given up, and the queue cannot grow past what can be served in time.
+//! the apiserver has given up, and the queue cannot grow past what can be served in time. A
+//! review that needs a script parsed waits for the (bounded) blocking pool and the parse
+//! workers; it too is shed with 429 when its analysis cannot finish before the timeout minus
+//! [`TIMEOUT_MARGIN`].
 
 use crate::engine::Mode;
 use crate::server::admission::{self, Reply};
@@ -170,19 +173,32 @@ async fn admission(
         drop(slot);
         reply
     } else {
-        let app = Arc::clone(&app);
+        let analysis_app = Arc::clone(&app);
         // The slot goes with the analysis: it is held until the analysis ends, even if the
-        // client goes away first.
-        match tokio::task::spawn_blocking(move || {
+        // client goes away first (the verdicts it caches serve the apiserver's retry).
+        let analysis = tokio::task::spawn_blocking(move || {
             let _slot = slot;
-            admission::answer(&app, endpoint, mode, &body, started)
-        })
-        .await
-        {
-            Ok(reply) => reply,
-            Err(e) => {
+            admission::answer(&analysis_app, endpoint, mode, &body, started)
+        });
+        // The blocking pool is bounded (`pidone serve` sizes it to the parse workers), so an
+        // analysis may queue for a thread: it is shed once it cannot answer in time.
+        let remaining = timeout
+            .saturating_sub(TIMEOUT_MARGIN)
+            .saturating_sub(started.elapsed());
+        match tokio::time::timeout(remaining, analysis).await {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(e)) => {
                 tracing::error!(error = %e, "the analysis task failed");
                 Reply::Plain(500, "pidone failed to analyse the request\n")
+            }
+            Err(_) => {
+                app.metrics.shed();
+                tracing::warn!(
+                    endpoint = endpoint.as_str(),
+                    waited_ms = started.elapsed().as_millis() as u64,
+                    "overloaded: the analysis did not finish in time; review shed with 429"
+                );
+                return overloaded();
             }
         }
     };
