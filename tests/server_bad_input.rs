@@ -517,3 +517,62 @@ async fn tls_without_sni_is_served_with_the_one_certificate() {
     support::validate_response(&r, json.as_bytes(), false).unwrap();
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_keep_alive_outlives_the_header_timeout_until_the_idle_timeout() {
+    // The apiserver keeps idle connections up to 90 s and reuses them: an idle connection must
+    // not be closed by the (short) header read timeout, only by the (longer) idle timeout.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = TestServer::start_with(Options {
+        header_read_timeout: Duration::from_millis(300),
+        idle_timeout: Duration::from_millis(1500),
+        ..Default::default()
+    })
+    .await;
+    let ca = server.pki.ca_pem();
+    let mut conn = support::raw_tls(server.addr, &ca, true).await.unwrap();
+    let request = b"GET /healthz HTTP/1.1\r\nHost: pidone.pidone.svc\r\n\r\n";
+    let mut buf = [0u8; 1024];
+    for round in 0..2 {
+        conn.write_all(request).await.unwrap();
+        conn.flush().await.unwrap();
+        let n = tokio::time::timeout(Duration::from_secs(5), conn.read(&mut buf))
+            .await
+            .expect("an answer")
+            .unwrap();
+        let text = String::from_utf8_lossy(&buf[..n]);
+        assert!(text.starts_with("HTTP/1.1 200"), "round {round}: {text}");
+        // Idle for three header timeouts, still well within the idle timeout.
+        tokio::time::sleep(Duration::from_millis(900)).await;
+    }
+    // Past the idle timeout the server closes the connection.
+    let started = Instant::now();
+    let n = tokio::time::timeout(Duration::from_secs(5), conn.read(&mut buf))
+        .await
+        .expect("the server closes an idle connection")
+        .unwrap_or(0);
+    assert_eq!(n, 0, "{}", String::from_utf8_lossy(&buf[..n]));
+    assert!(started.elapsed() < Duration::from_millis(1500));
+
+    // A slow head on a kept-alive connection is still cut at the header timeout.
+    let mut slow = support::raw_tls(server.addr, &ca, true).await.unwrap();
+    slow.write_all(request).await.unwrap();
+    let n = slow.read(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    slow.write_all(b"POST /validate HTTP/1.1\r\nHost: pidone")
+        .await
+        .unwrap();
+    slow.flush().await.unwrap();
+    let started = Instant::now();
+    let n = tokio::time::timeout(Duration::from_secs(5), slow.read(&mut buf))
+        .await
+        .expect("the server closes a slow head")
+        .unwrap_or(0);
+    assert_eq!(n, 0);
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(250) && took < Duration::from_millis(1200),
+        "{took:?}"
+    );
+    server.stop().await;
+}

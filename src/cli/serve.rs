@@ -35,10 +35,14 @@ pub struct ServeArgs {
     /// Longest time in-flight requests get to finish after SIGTERM.
     #[arg(long, env = "PIDONE_DRAIN_TIMEOUT", default_value = "20s", value_parser = humantime::parse_duration)]
     pub drain_timeout: Duration,
-    /// Time a client gets to send request headers (and the TLS handshake); idle keep-alive
-    /// connections are closed after it too.
+    /// Time a client gets to send a request's headers, from their first byte (and to finish
+    /// the TLS handshake).
     #[arg(long, env = "PIDONE_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub header_read_timeout: Duration,
+    /// Time an HTTP/1 keep-alive connection may wait for its next request. Keep it above the
+    /// apiserver's 90 s, so that the apiserver, not pidone, closes idle connections.
+    #[arg(long, env = "PIDONE_IDLE_TIMEOUT", default_value = "120s", value_parser = humantime::parse_duration)]
+    pub idle_timeout: Duration,
     /// How often the certificate, key and configuration files are checked for changes.
     #[arg(long, env = "PIDONE_RELOAD_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
     pub reload_interval: Duration,
@@ -146,6 +150,7 @@ async fn serve(args: ServeArgs) -> Result<(), ServeError> {
         tls_key: args.tls_key,
         drain_timeout: args.drain_timeout,
         header_read_timeout: args.header_read_timeout,
+        idle_timeout: args.idle_timeout,
         reload_interval: args.reload_interval,
         // Scripts are parsed in worker processes (pre-screen, cache, deadline, memory limit);
         // the workers are registered with `children` so the reaper leaves them to the pool.

@@ -12,6 +12,7 @@
 
 pub mod admin;
 pub mod admission;
+pub mod conn_clock;
 pub mod decision;
 pub mod metrics;
 pub mod object;
@@ -25,6 +26,7 @@ pub mod state;
 pub mod tls;
 
 use crate::engine::{Config, ConfigError, Engine, ScriptAnalyzer};
+use crate::server::conn_clock::{Clocked, ClockedIo, ConnClock};
 use crate::server::plan::Planner;
 use crate::server::reload::FileWatch;
 use crate::server::state::App;
@@ -51,9 +53,13 @@ pub struct ServerConfig {
     pub tls_key: PathBuf,
     /// Longest time in-flight requests get after the shutdown signal.
     pub drain_timeout: Duration,
-    /// HTTP/1 request headers must arrive within this; it also bounds the TLS handshake and
-    /// (a hyper behaviour) how long a keep-alive connection may sit idle.
+    /// HTTP/1 request headers must arrive within this, from their first byte; it also bounds
+    /// the TLS handshake.
     pub header_read_timeout: Duration,
+    /// How long an HTTP/1 keep-alive connection may wait for its next request (and a new
+    /// connection for its first). Above the apiserver's 90 s, so that the apiserver is always
+    /// the side that closes an idle connection (see [`conn_clock`]).
+    pub idle_timeout: Duration,
     /// How often certificate and configuration files are re-read.
     pub reload_interval: Duration,
     pub analyzer: Arc<dyn ScriptAnalyzer>,
@@ -79,6 +85,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("tls_key", &self.tls_key)
             .field("drain_timeout", &self.drain_timeout)
             .field("header_read_timeout", &self.header_read_timeout)
+            .field("idle_timeout", &self.idle_timeout)
             .field("reload_interval", &self.reload_interval)
             .field("analyzer_blocks", &self.analyzer_blocks)
             .field("max_inflight", &self.max_inflight)
@@ -235,7 +242,10 @@ pub async fn start(
         listener,
         acceptor,
         Arc::clone(&app),
-        config.header_read_timeout,
+        Timeouts {
+            header_read: config.header_read_timeout,
+            idle: config.idle_timeout,
+        },
         config.drain_timeout,
         shutdown,
         move || {
@@ -280,12 +290,14 @@ struct Protocols {
 }
 
 impl Protocols {
-    fn new(header_read_timeout: Duration) -> Protocols {
+    fn new(idle_timeout: Duration) -> Protocols {
         let mut h1 = auto::Builder::new(TokioExecutor::new()).http1_only();
+        // hyper's header read timeout runs from the end of one request to the head of the
+        // next: it is the idle limit here; slow heads are cut by `conn_clock`.
         h1.http1()
             .timer(TokioTimer::new())
             .keep_alive(true)
-            .header_read_timeout(header_read_timeout);
+            .header_read_timeout(idle_timeout);
         let mut h2 = auto::Builder::new(TokioExecutor::new()).http2_only();
         h2.http2()
             .timer(TokioTimer::new())
@@ -295,12 +307,18 @@ impl Protocols {
     }
 }
 
+#[derive(Debug, Clone, Copy)]
+struct Timeouts {
+    header_read: Duration,
+    idle: Duration,
+}
+
 /// The accept loop of the TLS port, then the drain.
 async fn serve<F>(
     listener: TcpListener,
     acceptor: TlsAcceptor,
     app: Arc<App>,
-    header_read_timeout: Duration,
+    timeouts: Timeouts,
     drain_timeout: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
     stop_rest: F,
@@ -309,7 +327,7 @@ where
     F: FnOnce() -> JoinHandle<()> + Send,
 {
     let router = routes::router(Arc::clone(&app));
-    let protocols = Arc::new(Protocols::new(header_read_timeout));
+    let protocols = Arc::new(Protocols::new(timeouts.idle));
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -332,7 +350,7 @@ where
         let watcher = graceful.watcher();
         tokio::spawn(async move {
             let _ = tcp.set_nodelay(true);
-            let tls = match tokio::time::timeout(header_read_timeout, acceptor.accept(tcp)).await {
+            let tls = match tokio::time::timeout(timeouts.header_read, acceptor.accept(tcp)).await {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(e)) => {
                     tracing::debug!(%peer, error = %e, "TLS handshake failed");
@@ -344,12 +362,34 @@ where
                 }
             };
             let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-            let builder = if h2 { &protocols.h2 } else { &protocols.h1 };
-            let conn = builder
-                .serve_connection(TokioIo::new(tls), TowerToHyperService::new(router))
+            if h2 {
+                let conn = protocols
+                    .h2
+                    .serve_connection(TokioIo::new(tls), TowerToHyperService::new(router))
+                    .into_owned();
+                if let Err(e) = watcher.watch(conn).await {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                }
+                return;
+            }
+            let clock = ConnClock::new();
+            let conn = protocols
+                .h1
+                .serve_connection(
+                    TokioIo::new(ClockedIo::new(tls, Arc::clone(&clock))),
+                    TowerToHyperService::new(Clocked::new(router, Arc::clone(&clock))),
+                )
                 .into_owned();
-            if let Err(e) = watcher.watch(conn).await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            tokio::select! {
+                ended = watcher.watch(conn) => {
+                    if let Err(e) = ended {
+                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+                    }
+                }
+                () = clock.head_timeout(timeouts.header_read) => {
+                    // Dropping the connection closes it.
+                    tracing::debug!(%peer, "request head too slow; connection closed");
+                }
             }
         });
     }

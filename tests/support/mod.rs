@@ -129,6 +129,7 @@ impl SecretDir {
 pub struct Options {
     pub config: String,
     pub header_read_timeout: Duration,
+    pub idle_timeout: Duration,
     pub drain_timeout: Duration,
     pub reload_interval: Duration,
     pub planner: Arc<dyn Planner>,
@@ -142,6 +143,7 @@ impl Default for Options {
         Options {
             config: "mode: enforce\n".into(),
             header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(120),
             drain_timeout: Duration::from_secs(5),
             reload_interval: Duration::from_millis(100),
             planner: Arc::new(NoMutations),
@@ -189,6 +191,7 @@ impl TestServer {
                 tls_key: secret.key(),
                 drain_timeout: options.drain_timeout,
                 header_read_timeout: options.header_read_timeout,
+                idle_timeout: options.idle_timeout,
                 reload_interval: options.reload_interval,
                 analyzer: options.analyzer,
                 analyzer_blocks: options.analyzer_blocks,
