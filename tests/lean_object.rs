@@ -4,6 +4,10 @@
 //! every field of the evaluation (its `Debug` form), for the patch planned from it, and for the
 //! planner's "nothing to fix" shortcut.
 
+mod support {
+    pub mod fixtures;
+}
+
 use pidone::engine::evaluate::{EvalContext, NativeSidecarSupport};
 use pidone::engine::script::InProcessAnalyzer;
 use pidone::engine::{Config, Engine};
@@ -11,20 +15,8 @@ use pidone::images::images_to_resolve;
 use pidone::mutate;
 use pidone::server::object;
 use pidone::server::plan::{Mutations, Planner};
-use serde_json::Value;
 use std::sync::Arc;
-
-fn documents() -> Vec<Value> {
-    let mut docs = Vec::new();
-    for path in [
-        "tests/fixtures/examples/launches.yaml",
-        "tests/fixtures/patterns/launches.yaml",
-    ] {
-        let text = std::fs::read_to_string(path).unwrap();
-        docs.extend(serde_saphyr::from_multiple::<Value>(&text).unwrap());
-    }
-    docs
-}
+use support::fixtures::documents;
 
 fn configs() -> Vec<(&'static str, Config)> {
     [

@@ -2,6 +2,7 @@
 //! a valid Pod (k8s-openapi types and the apiserver's rules), and mutation is idempotent.
 
 mod support {
+    pub mod fixtures;
     pub mod pod_rules;
 }
 
@@ -13,19 +14,8 @@ use pidone::mutate;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use std::sync::Arc;
+use support::fixtures::documents;
 use support::pod_rules;
-
-fn documents() -> Vec<Value> {
-    let mut docs = Vec::new();
-    for path in [
-        "tests/fixtures/examples/launches.yaml",
-        "tests/fixtures/patterns/launches.yaml",
-    ] {
-        let text = std::fs::read_to_string(path).unwrap();
-        docs.extend(serde_saphyr::from_multiple::<Value>(&text).unwrap());
-    }
-    docs
-}
 
 fn configs() -> Vec<(&'static str, Config)> {
     let default = Config::default();

@@ -294,9 +294,9 @@ fn full_object(body: &[u8]) -> Result<Value, String> {
 /// The whole object and old object of a body that already decoded with the lean cut.
 fn full_objects(body: &[u8]) -> Result<(Value, Value), String> {
     let request = review::decode(body).map_err(|e| e.to_string())?;
-    let new = checked(request.object.as_ref(), "request.object")?;
+    checked(request.object.as_ref(), "request.object")?;
     let old = parse_object(request.old_object, "request.oldObject")?;
-    Ok((new.clone(), old))
+    Ok((request.object.unwrap_or_default(), old))
 }
 
 fn parse_object(raw: Option<&RawValue>, what: &str) -> Result<Value, String> {
