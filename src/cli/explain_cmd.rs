@@ -11,6 +11,9 @@ pub fn run(rule: Option<&str>) -> Result<String, crate::engine::rules::UnknownRu
             for r in RuleId::ALL {
                 out.push_str(&format!("  {:<18} {}\n", r.as_str(), summary(r)));
             }
+            out.push('\n');
+            out.push_str(crate::engine::explain::WHERE);
+            out.push('\n');
             Ok(out)
         }
         Some(name) => Ok(explain(name.parse::<RuleId>()?)),

@@ -102,6 +102,17 @@ pub struct InitInjectionConfig {
     pub image: String,
 }
 
+/// Where pidone patches (DESIGN section 5.1). Pods are always patched; objects with a
+/// controller owner never are.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct MutationsConfig {
+    /// Also patch the pod templates of ownerless workloads (Deployment, StatefulSet, DaemonSet,
+    /// ReplicaSet, Job, CronJob...) on CREATE. Off by default: a patched template is drift for
+    /// GitOps tools (Argo CD, Flux), and the workload's Pods are fixed anyway.
+    pub workloads: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase", default)]
 pub struct ExemptionsConfig {
@@ -196,6 +207,7 @@ pub struct Config {
     pub rules: BTreeMap<RuleId, Action>,
     pub side_agents: SideAgentsConfig,
     pub native_sidecars: NativeSidecars,
+    pub mutations: MutationsConfig,
     pub init_injection: InitInjectionConfig,
     pub exemptions: ExemptionsConfig,
     pub images: ImagesConfig,
@@ -330,6 +342,10 @@ mod tests {
         assert_eq!(c, Config::default());
         assert_eq!(c.action(RuleId::MultiProcess), Action::Deny);
         assert_eq!(c.action(RuleId::ShellNoExec), Action::Mutate);
+        assert!(
+            !c.mutations.workloads,
+            "workload templates are not patched by default"
+        );
     }
 
     #[test]
@@ -342,6 +358,8 @@ sideAgents:
   images: ["*fluent-bit*", "*cloud-sql-proxy*"]
   position: last
 nativeSidecars: never
+mutations:
+  workloads: true
 initInjection:
   enabled: true
   strategy: shareProcessNamespace
@@ -364,6 +382,7 @@ images:
         assert_eq!(c.action(RuleId::MultiProcess), Action::Warn);
         assert_eq!(c.side_agents.position, SidecarPosition::Last);
         assert_eq!(c.native_sidecars, NativeSidecars::Never);
+        assert!(c.mutations.workloads);
         assert_eq!(
             c.init_injection.strategy,
             InitStrategy::ShareProcessNamespace
@@ -390,6 +409,10 @@ images:
         assert!(e.to_string().contains("images.platform"), "{e}");
         let e = Config::from_yaml("images:\n  deadline: soon\n").unwrap_err();
         assert!(e.to_string().contains("soon"), "{e}");
+        let e = Config::from_yaml("mutations:\n  workload: true\n").unwrap_err();
+        assert!(e.to_string().contains("workload"), "{e}");
+        let e = Config::from_yaml("mutations:\n  workloads: maybe\n").unwrap_err();
+        assert!(e.to_string().contains("maybe"), "{e}");
         let e = Config::from_yaml("sideAgents:\n  images: ['a[']\n").unwrap_err();
         assert!(e.to_string().contains("sideAgents.images[0]"), "{e}");
     }

@@ -207,13 +207,17 @@ impl Engine {
             })
             .unwrap_or_default();
 
+        // A mesh's injected proxy is neither a side agent to move nor a main container.
+        let injected = crate::engine::injected::injected_containers(w.annotations);
         let mains: Vec<&ContainerSpec<'_>> = w
             .containers
             .iter()
-            .filter(|c| c.section == Section::Containers)
+            .filter(|c| c.section == Section::Containers && !injected.contains(&c.name))
             .collect();
         let is_agent = |c: &ContainerSpec<'_>| {
-            named_side_agents.contains(&c.name.as_str()) || self.side_agents.matches(&c.image)
+            !injected.contains(&c.name)
+                && (named_side_agents.contains(&c.name.as_str())
+                    || self.side_agents.matches(&c.image))
         };
         let has_main = mains.iter().any(|c| !is_agent(c));
 

@@ -9,6 +9,23 @@ dropped. And it must reap orphaned children, or zombies pile up until the pod ru
 When a pod stops, the kubelet sends SIGTERM to PID 1, waits terminationGracePeriodSeconds
 (30 s by default), then sends SIGKILL: a program that never saw SIGTERM loses in-flight work.";
 
+/// Where pidone acts on a finding and what a user sees (DESIGN section 5.1).
+pub const WHERE: &str = "\
+Where pidone acts, and what you see:
+- Pods: fixes land in each Pod when it is created, whoever creates it (a ReplicaSet, a Job, a
+  StatefulSet, an operator, you). The Pod's pidone.io/mutations annotation says what changed.
+  Pods a controller creates show pidone's denial as a FailedCreate event on that controller.
+- Workloads you apply (Deployment, StatefulSet, DaemonSet, Job, CronJob...): checked when
+  applied. Enforce mode denies `deny` findings and warns about fixable ones, leaving the
+  object as written (kubectl: `Warning: <rule> (fixed in its Pods): ...`); audit mode warns
+  `(audit: would ...)`. With mutations.workloads: true the template itself is patched on
+  CREATE, which GitOps tools (Argo CD, Flux) show as drift.
+- Objects a controller owns (a Deployment's ReplicaSets, a CronJob's Jobs, anything whose
+  ownerReference says controller: true) are never patched or denied: their controller compares
+  them with its template, their owner was checked when it was applied, and their Pods are
+  checked when created.
+- `pidone fix` rewrites the manifests you keep, templates included: the lasting fix.";
+
 /// The one-line summary of a rule, for tables and SARIF.
 pub fn summary(rule: RuleId) -> &'static str {
     match rule {
@@ -135,7 +152,7 @@ Fix by hand: run something that handles SIGTERM, e.g.
   command: [sh, -c, 'trap \"exit 0\" TERM; sleep infinity & wait']
 or put an init at PID 1 (pidone.io/inject-init: \"true\").",
     };
-    format!("{rule}: {}\n\n{body}\n\n{PID1}\n", summary(rule))
+    format!("{rule}: {}\n\n{body}\n\n{PID1}\n\n{WHERE}\n", summary(rule))
 }
 
 #[cfg(test)]
@@ -149,6 +166,8 @@ mod tests {
             assert!(text.starts_with(rule.as_str()));
             assert!(text.contains("Example:"), "{rule}");
             assert!(text.contains("Fix by hand"), "{rule}");
+            assert!(text.contains("Where pidone acts"), "{rule}");
+            assert!(text.contains("mutations.workloads"), "{rule}");
         }
     }
 }

@@ -5,6 +5,7 @@ pub mod config;
 pub mod evaluate;
 pub mod explain;
 pub mod findings;
+pub mod injected;
 pub mod launch;
 pub mod prescreen;
 pub mod rules;

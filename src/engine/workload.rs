@@ -173,6 +173,37 @@ fn opt_strings(
     }
 }
 
+/// The owner that manages an object: its `ownerReferences` entry with `controller: true`
+/// (at most one per object, the apiserver enforces it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ControllerRef {
+    pub kind: String,
+    pub name: String,
+}
+
+impl fmt::Display for ControllerRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.kind, self.name)
+    }
+}
+
+/// The object's controller owner, if it has one (DESIGN section 5.1: an object a controller
+/// manages is compared by that controller with its own template, so pidone never patches it
+/// unless it is a Pod). Entries of the wrong shape are not controllers: the apiserver
+/// validates `ownerReferences` before admission, so they only come from a broken client.
+pub fn controller_of(object: &Value) -> Option<ControllerRef> {
+    let refs = object.pointer("/metadata/ownerReferences")?.as_array()?;
+    refs.iter()
+        .find(|r| r.get("controller").and_then(Value::as_bool) == Some(true))
+        .map(|r| {
+            let text = |key: &str| r.get(key).and_then(Value::as_str).unwrap_or("").to_string();
+            ControllerRef {
+                kind: text("kind"),
+                name: text("name"),
+            }
+        })
+}
+
 /// Reads the object's identity; `None` when the kind carries no pod template.
 pub fn object_ref(object: &Value) -> Result<Option<ObjectRef>, WorkloadError> {
     if !object.is_object() {
@@ -357,6 +388,34 @@ mod tests {
             err.to_string(),
             "/spec/containers/0/command: expected an array of strings, found a string"
         );
+    }
+
+    #[test]
+    fn the_controller_owner_is_the_reference_with_controller_true() {
+        let rs = json!({"kind": "ReplicaSet", "metadata": {"name": "web-5d4f", "ownerReferences": [
+            {"apiVersion": "v1", "kind": "ConfigMap", "name": "gc-only", "uid": "1"},
+            {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "uid": "2",
+             "controller": true, "blockOwnerDeletion": true}]}});
+        assert_eq!(
+            controller_of(&rs),
+            Some(ControllerRef {
+                kind: "Deployment".into(),
+                name: "web".into()
+            })
+        );
+        assert_eq!(controller_of(&rs).unwrap().to_string(), "Deployment/web");
+        for ownerless in [
+            json!({"kind": "Deployment", "metadata": {"name": "web"}}),
+            json!({"kind": "Job", "metadata": {"ownerReferences": []}}),
+            json!({"kind": "Job", "metadata": {"ownerReferences": [
+                {"kind": "Workflow", "name": "w", "controller": false}]}}),
+            json!({"kind": "Job", "metadata": {"ownerReferences": [
+                {"kind": "Workflow", "name": "w", "controller": "true"}]}}),
+            json!({"kind": "Job", "metadata": {"ownerReferences": {"kind": "x"}}}),
+            json!([1]),
+        ] {
+            assert_eq!(controller_of(&ownerless), None, "{ownerless}");
+        }
     }
 
     #[test]

@@ -3,9 +3,9 @@
 //! line and the metrics.
 
 use crate::engine::evaluate::EvalContext;
-use crate::engine::workload::template_pointer;
+use crate::engine::workload::{controller_of, template_pointer};
 use crate::engine::{Evaluation, Mode};
-use crate::server::decision::{self, Decision, Endpoint};
+use crate::server::decision::{self, Decision, Endpoint, FixSite};
 use crate::server::object::Lean;
 use crate::server::plan::mutation_types;
 use crate::server::review::{self, AdmissionRequest, AdmissionResponse, DecodeError};
@@ -93,11 +93,14 @@ fn answer_in(
 
     let engine = app.engine();
     let mode = path_mode.unwrap_or(engine.config().mode);
+    let site = fix_site(engine.config(), &request.kind.kind, &request.operation);
     let mut name = request.name().to_string();
     let (decision, eval) = if probe {
-        crate::sandbox::without_parsing(|| decide(app, &engine, endpoint, mode, &request, body))?
+        crate::sandbox::without_parsing(|| {
+            decide(app, &engine, endpoint, mode, site, &request, body)
+        })?
     } else {
-        decide(app, &engine, endpoint, mode, &request, body)
+        decide(app, &engine, endpoint, mode, site, &request, body)
     };
     if name.is_empty()
         && let Some(e) = &eval
@@ -114,7 +117,11 @@ fn answer_in(
         elapsed,
     );
     if let Some(eval) = &eval {
-        for f in eval.findings.iter().filter(|f| endpoint.owns(f.action)) {
+        for f in eval
+            .findings
+            .iter()
+            .filter(|f| endpoint.owns(f.action, site))
+        {
             if mode != Mode::Off {
                 app.metrics.finding(f.rule, f.action, mode);
                 tracing::info!(
@@ -155,6 +162,17 @@ fn answer_in(
     Some(respond(&request.uid, &decision))
 }
 
+/// Where the fixes for a request's object land (DESIGN section 5.1): Pods are patched; an
+/// ownerless workload only on CREATE and with `mutations.workloads: true` (a patched template
+/// is drift for GitOps tools); otherwise its Pods are fixed when they are created.
+fn fix_site(config: &crate::engine::Config, kind: &str, operation: &str) -> FixSite {
+    if kind == "Pod" || (config.mutations.workloads && operation == "CREATE") {
+        FixSite::Here
+    } else {
+        FixSite::Pods
+    }
+}
+
 /// The decision for a decoded request, with the evaluation when there was one. `request`
 /// carries the lean cut of the object, which is all evaluation reads; the whole object is
 /// decoded from `body` only to compare pod templates on UPDATE and to plan a patch.
@@ -163,6 +181,7 @@ fn decide(
     engine: &crate::engine::Engine,
     endpoint: Endpoint,
     mode: Mode,
+    site: FixSite,
     request: &AdmissionRequest<'_, Lean>,
     body: &[u8],
 ) -> (Decision, Option<Evaluation>) {
@@ -172,6 +191,14 @@ fn decide(
     let Some(pointer) = template_pointer(&request.kind.kind) else {
         return (Decision::allow(), None);
     };
+    // A ReplicaSet of a Deployment, a Job of a CronJob, a StatefulSet of an operator: its
+    // controller compares it with its own template, so pidone neither patches nor denies it.
+    // Pods are the exception: that is where fixes land, whoever created them.
+    if request.kind.kind != "Pod"
+        && let Some(controller) = request.object.as_ref().and_then(controller_of)
+    {
+        return (Decision::controlled(&controller.to_string()), None);
+    }
     match request.operation.as_ref() {
         "CREATE" => {}
         // Container fields of a Pod are immutable; workloads are analysed when their pod
@@ -237,6 +264,7 @@ fn decide(
     // Mutations apply on CREATE only: container fields are immutable on UPDATE, and a
     // workload's new pods are mutated when they are created.
     let mut planned = if endpoint == Endpoint::Mutate
+        && site == FixSite::Here
         && request.operation.as_ref() == "CREATE"
         && app.planner().wants(&eval)
     {
@@ -249,7 +277,7 @@ fn decide(
     };
     planned.notes.extend(notes);
     (
-        decision::decide_with_notes(endpoint, mode, &eval, planned.patch, &planned.notes),
+        decision::decide_with_notes(endpoint, mode, site, &eval, planned.patch, &planned.notes),
         Some(eval),
     )
 }

@@ -13,6 +13,13 @@
 //!   It runs after the mutating webhooks, so findings a patch fixed are gone by then.
 //! - In audit mode neither denies nor patches: every owned finding becomes a warning and an
 //!   audit annotation saying what enforce mode would do; the mutate path adds the patch JSON.
+//!
+//! Where fixes land (DESIGN section 5.1) moves the `mutate` findings: an object pidone does not
+//! patch itself ([`FixSite::Pods`]: an ownerless workload without `mutations.workloads`, or
+//! any workload UPDATE) has them reported by `/validate`, saying that its Pods are fixed when
+//! they are created. The chart calls `/mutate` for Pods only by default, so `/validate` is the
+//! one webhook that sees such workloads. Objects with a controller owner never reach this
+//! module's findings at all (see [`Decision::controlled`]).
 
 use crate::engine::{Action, Evaluation, Finding, Mode, RuleId};
 use crate::server::review::Status;
@@ -28,6 +35,8 @@ pub const WARNINGS_BUDGET: usize = 4096;
 pub const MAX_ANNOTATION_KEY_LEN: usize = 63;
 /// The audit annotation that carries the patch on the mutate path.
 pub const PATCH_ANNOTATION: &str = "patch";
+/// The audit annotation on an object left alone because a controller manages it.
+pub const CONTROLLED_ANNOTATION: &str = "controlled-by";
 
 /// Which webhook was called.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -44,13 +53,26 @@ impl Endpoint {
         }
     }
 
-    /// Whether this endpoint reports findings with this enforce action.
-    pub fn owns(self, action: Action) -> bool {
-        match self {
-            Endpoint::Mutate => action == Action::Mutate,
-            Endpoint::Validate => matches!(action, Action::Deny | Action::Warn),
+    /// Whether this endpoint reports findings with this enforce action, on an object whose
+    /// fixes land at `site`.
+    pub fn owns(self, action: Action, site: FixSite) -> bool {
+        match (self, action) {
+            (Endpoint::Mutate, Action::Mutate) => site == FixSite::Here,
+            (Endpoint::Validate, Action::Mutate) => site == FixSite::Pods,
+            (Endpoint::Validate, Action::Deny | Action::Warn) => true,
+            _ => false,
         }
     }
+}
+
+/// Where the fixes for an object land (DESIGN section 5.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FixSite {
+    /// The mutate path patches the object itself: Pods, and ownerless workloads on CREATE
+    /// with `mutations.workloads: true`.
+    Here,
+    /// The object is left as written; its Pods are fixed when they are created.
+    Pods,
 }
 
 /// How a review ended, for metrics and logs.
@@ -123,6 +145,25 @@ impl Decision {
         }
     }
 
+    /// An object a controller manages (an `ownerReferences` entry with `controller: true`) that
+    /// is not a Pod: never patched, never denied (DESIGN section 5.1). Its controller compares
+    /// it with its own template (a patched ReplicaSet looks like a hash collision to the
+    /// Deployment controller, which then creates another one, forever); its owner was judged
+    /// when it was applied and its Pods are judged when they are created. Only an audit
+    /// annotation says why nothing was checked.
+    pub fn controlled(controller: &str) -> Decision {
+        Decision {
+            audit_annotations: BTreeMap::from([(
+                CONTROLLED_ANNOTATION.to_string(),
+                one_line(&format!(
+                    "not checked: managed by {controller}, which was checked when it was applied; \
+                     pidone checks and fixes its Pods when they are created"
+                )),
+            )]),
+            ..Decision::allow()
+        }
+    }
+
     /// An object pidone cannot analyse (a field of the wrong type, a missing pod spec). The
     /// apiserver decodes objects before admission, so this means a client or another webhook
     /// sent something odd: enforce denies with 400, audit allows with a warning, off allows.
@@ -161,14 +202,16 @@ pub fn decide(
     eval: &Evaluation,
     patch: Vec<PatchOperation>,
 ) -> Decision {
-    decide_with_notes(endpoint, mode, eval, patch, &[])
+    decide_with_notes(endpoint, mode, FixSite::Here, eval, patch, &[])
 }
 
-/// [`decide`], plus the planner's notes on fixes it could not apply (a container with no
-/// command to prefix, no init image configured), shown as warnings on the mutate path.
+/// [`decide`] for an object whose fixes land at `site`, plus the planner's notes on fixes it
+/// could not apply (a container with no command to prefix, no init image configured), shown
+/// as warnings on the mutate path.
 pub fn decide_with_notes(
     endpoint: Endpoint,
     mode: Mode,
+    site: FixSite,
     eval: &Evaluation,
     patch: Vec<PatchOperation>,
     notes: &[String],
@@ -179,9 +222,9 @@ pub fn decide_with_notes(
     let owned: Vec<&Finding> = eval
         .findings
         .iter()
-        .filter(|f| endpoint.owns(f.action))
+        .filter(|f| endpoint.owns(f.action, site))
         .collect();
-    let patch = if endpoint == Endpoint::Mutate {
+    let patch = if endpoint == Endpoint::Mutate && site == FixSite::Here {
         patch
     } else {
         Vec::new()
@@ -192,7 +235,7 @@ pub fn decide_with_notes(
     let mut warnings = Vec::new();
     let mut denials = Vec::new();
     for f in &owned {
-        let verb = verb(mode, f, patched);
+        let verb = verb(mode, f, site, patched);
         let key = annotation_key(f.rule, &f.container, &decision.audit_annotations);
         decision.audit_annotations.insert(
             key,
@@ -209,6 +252,18 @@ pub fn decide_with_notes(
         );
         match (mode, f.action) {
             (Mode::Enforce, Action::Deny) => denials.push(*f),
+            (Mode::Enforce, Action::Mutate) if site == FixSite::Pods => {
+                warnings.push(warning(
+                    &format!("{} (fixed in its Pods)", f.rule),
+                    &f.message,
+                ));
+            }
+            (Mode::Audit, Action::Mutate) if site == FixSite::Pods => {
+                warnings.push(warning(
+                    &format!("{} (audit: would fix its Pods)", f.rule),
+                    &f.message,
+                ));
+            }
             (Mode::Enforce, Action::Mutate) if patched => {
                 warnings.push(warning(&format!("{} (patched)", f.rule), &f.message));
             }
@@ -219,7 +274,9 @@ pub fn decide_with_notes(
             )),
         }
     }
-    if endpoint == Endpoint::Mutate {
+    // Notes (fixes the planner could not apply, image look-ups that failed) go with the
+    // `mutate` findings, to whichever endpoint reports those.
+    if endpoint.owns(Action::Mutate, site) {
         for note in notes {
             warnings.push(warning("pidone", note));
         }
@@ -265,8 +322,14 @@ pub fn decide_with_notes(
 }
 
 /// What the audit annotation says pidone did (enforce) or would do (audit).
-fn verb(mode: Mode, f: &Finding, patched: bool) -> &'static str {
+fn verb(mode: Mode, f: &Finding, site: FixSite, patched: bool) -> &'static str {
     match (mode, f.action) {
+        (Mode::Enforce, Action::Mutate) if site == FixSite::Pods => {
+            "left as written (its Pods are fixed when they are created)"
+        }
+        (_, Action::Mutate) if site == FixSite::Pods => {
+            "would leave it as written and fix its Pods when they are created"
+        }
         (Mode::Enforce, Action::Deny) => "denied",
         (Mode::Enforce, Action::Mutate) if patched => "mutated",
         (Mode::Enforce, Action::Mutate) => "warned (no automatic fix applied)",
@@ -572,6 +635,89 @@ mod tests {
         let p: serde_json::Value =
             serde_json::from_str(&m.audit_annotations[PATCH_ANNOTATION]).unwrap();
         assert_eq!(p[0]["op"], "add");
+    }
+
+    #[test]
+    fn fixes_in_pods_are_reported_by_validate_and_never_patched() {
+        let e = eval(vec![
+            finding("app", RuleId::MultiProcess, Action::Deny),
+            finding("app", RuleId::ShellNoExec, Action::Mutate),
+        ]);
+        let m = decide_with_notes(
+            Endpoint::Mutate,
+            Mode::Enforce,
+            FixSite::Pods,
+            &e,
+            patch(),
+            &["a note".to_string()],
+        );
+        assert!(m.allowed && m.patch.is_empty(), "{m:?}");
+        assert!(
+            m.warnings.is_empty() && m.audit_annotations.is_empty(),
+            "{m:?}"
+        );
+        assert_eq!(m.outcome, Outcome::Allowed);
+
+        let v = decide_with_notes(
+            Endpoint::Validate,
+            Mode::Enforce,
+            FixSite::Pods,
+            &e,
+            Vec::new(),
+            &["images could not be looked up".to_string()],
+        );
+        assert!(!v.allowed, "deny findings still deny the workload");
+        assert!(v.patch.is_empty());
+        assert_eq!(
+            v.warnings,
+            vec![
+                r#"shell-no-exec (fixed in its Pods): container "app": something wrong"#,
+                "pidone: images could not be looked up",
+            ]
+        );
+        assert!(
+            v.audit_annotations["shell-no-exec.app"]
+                .starts_with("left as written (its Pods are fixed when they are created): ")
+        );
+        assert!(!v.audit_annotations.contains_key(PATCH_ANNOTATION));
+
+        let a = decide_with_notes(
+            Endpoint::Validate,
+            Mode::Audit,
+            FixSite::Pods,
+            &e,
+            Vec::new(),
+            &[],
+        );
+        assert!(a.allowed);
+        assert!(a.warnings[0].starts_with("multi-process (audit: would deny): "));
+        assert!(a.warnings[1].starts_with("shell-no-exec (audit: would fix its Pods): "));
+        assert!(a.audit_annotations["shell-no-exec.app"].starts_with("would leave it as written"));
+    }
+
+    #[test]
+    fn every_finding_is_owned_by_exactly_one_endpoint() {
+        for site in [FixSite::Here, FixSite::Pods] {
+            for action in [Action::Deny, Action::Mutate, Action::Warn] {
+                let owners = [Endpoint::Mutate, Endpoint::Validate]
+                    .into_iter()
+                    .filter(|e| e.owns(action, site))
+                    .count();
+                assert_eq!(owners, 1, "{action:?} at {site:?}");
+            }
+            assert!(!Endpoint::Mutate.owns(Action::Ignore, site));
+            assert!(!Endpoint::Validate.owns(Action::Ignore, site));
+        }
+    }
+
+    #[test]
+    fn controlled_objects_are_allowed_untouched_with_a_reason() {
+        let d = Decision::controlled("Deployment/web");
+        assert!(d.allowed && d.patch.is_empty() && d.warnings.is_empty() && d.status.is_none());
+        assert_eq!(d.outcome, Outcome::Allowed);
+        let why = &d.audit_annotations[CONTROLLED_ANNOTATION];
+        assert!(why.contains("managed by Deployment/web"), "{why}");
+        assert!(valid_annotation_key(CONTROLLED_ANNOTATION));
     }
 
     #[test]

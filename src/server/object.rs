@@ -6,7 +6,7 @@
 //!   in the engine or the planner looks at them. Patches computed on this value stay valid for
 //!   the real object: they never address the pruned parts.
 //! - [`Lean`]: only what the engine reads to evaluate a launch (identity, annotations,
-//!   `restartPolicy`, and per container its name, image, command, args, restart policy, env
+//!   `restartPolicy`, the owner references, and per container its name, image, command, args, restart policy, env
 //!   names and volume mounts), every array element kept so that JSON Pointers stay the same.
 //!   The rest is skipped without allocating. Evaluating it gives the same result as
 //!   evaluating the full object (tested over every fixture); patches are never computed on it.
@@ -111,7 +111,12 @@ impl Pruned {
             (LeanTop | LeanSpec, "template") | (LeanSpec, "jobTemplate") => {
                 Step::Into(LeanTemplate)
             }
-            (LeanMetadata, "name" | "generateName" | "namespace" | "annotations") => Step::Keep,
+            // `ownerReferences`: an object with a controller owner is never patched (DESIGN
+            // section 5.1), decided before evaluation.
+            (
+                LeanMetadata,
+                "name" | "generateName" | "namespace" | "annotations" | "ownerReferences",
+            ) => Step::Keep,
             (LeanSpec, "restartPolicy") => Step::Keep,
             (LeanSpec, "containers" | "initContainers") => Step::Into(LeanContainers),
             (LeanContainer, "name" | "image" | "command" | "args" | "restartPolicy") => Step::Keep,

@@ -17,6 +17,7 @@ CASES: dict[str, dict[str, Any]] = {
     },
     "global-enforce": {"config": {"mode": "enforce"}},
     "global-off": {"config": {"mode": "off"}},
+    "workload-mutations": {"config": {"mode": "enforce", "mutations": {"workloads": True}}},
     "single-replica": {"replicas": 1},
     "network-policy": {
         "networkPolicy": {
@@ -34,6 +35,7 @@ CASES: dict[str, dict[str, Any]] = {
             "rules": {"multi-process": "warn", "signal-deaf-pid1": "ignore"},
             "sideAgents": {"images": ["*fluent-bit*", "*cloud-sql-proxy*"], "position": "last"},
             "nativeSidecars": "never",
+            "mutations": {"workloads": False},
             "initInjection": {"enabled": True, "strategy": "shareProcessNamespace",
                               "image": "registry.example/pidone:1.2.3"},
             "exemptions": {"namespaces": ["kube-system", "istio-system"], "allowAnnotations": False},

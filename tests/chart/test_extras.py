@@ -7,7 +7,7 @@ import yaml
 from cases import CASES
 from helpers import objects, of_kind, one
 
-DESIGN_KEYS = {"mode", "rules", "sideAgents", "nativeSidecars", "initInjection", "exemptions", "images"}
+DESIGN_KEYS = {"mode", "rules", "sideAgents", "nativeSidecars", "mutations", "initInjection", "exemptions", "images"}
 
 
 def config_file(values=None, **kw):
@@ -22,6 +22,7 @@ def test_default_config_file():
     assert cfg["mode"] == "audit"
     assert cfg["exemptions"]["namespaces"] == ["kube-system", "kube-public", "kube-node-lease", "platform"]
     assert cfg["initInjection"] == {"enabled": False, "strategy": "binary", "image": "ghcr.io/pidone/pidone:0.1.0"}
+    assert cfg["mutations"] == {"workloads": False}, "workload templates are not patched by default"
     assert cfg["images"] == {"resolve": False, "deadline": "2s", "tagTTL": "10m", "credentials": ""}
     assert cfg["nativeSidecars"] == "auto"
     assert "images" not in cfg["sideAgents"], "unset: pidone's built-in list applies"

@@ -11,16 +11,29 @@ KINDS = {"MutatingWebhookConfiguration": "mutate", "ValidatingWebhookConfigurati
 MODES = ["enforce", "audit"]
 SYSTEM = ["kube-system", "kube-public", "kube-node-lease"]
 
-EXPECTED_RULES = [
-    {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["pods"],
-     "scope": "Namespaced"},
-    {"apiGroups": ["apps"], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"],
-     "resources": ["deployments", "statefulsets", "daemonsets", "replicasets"], "scope": "Namespaced"},
-    {"apiGroups": ["batch"], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"],
-     "resources": ["jobs", "cronjobs"], "scope": "Namespaced"},
-    {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"],
-     "resources": ["replicationcontrollers", "podtemplates"], "scope": "Namespaced"},
-]
+POD_RULE = {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["pods"],
+            "scope": "Namespaced"}
+
+
+def workload_rules(operations):
+    return [
+        {"apiGroups": ["apps"], "apiVersions": ["v1"], "operations": operations,
+         "resources": ["deployments", "statefulsets", "daemonsets", "replicasets"], "scope": "Namespaced"},
+        {"apiGroups": ["batch"], "apiVersions": ["v1"], "operations": operations,
+         "resources": ["jobs", "cronjobs"], "scope": "Namespaced"},
+        {"apiGroups": [""], "apiVersions": ["v1"], "operations": operations,
+         "resources": ["replicationcontrollers", "podtemplates"], "scope": "Namespaced"},
+    ]
+
+
+def expected_rules(verb, values):
+    """/validate sees Pods and workloads; /mutate sees Pods only, plus workloads on CREATE when
+    config.mutations.workloads is on (DESIGN section 5.1)."""
+    if verb == "validate":
+        return [POD_RULE, *workload_rules(["CREATE", "UPDATE"])]
+    if values.get("config", {}).get("mutations", {}).get("workloads"):
+        return [POD_RULE, *workload_rules(["CREATE"])]
+    return [POD_RULE]
 
 
 def configs(values=None, **kw):
@@ -49,7 +62,7 @@ def test_one_entry_per_mode_calling_its_path(case):
             assert hook["sideEffects"] == "None"
             assert hook["admissionReviewVersions"] == ["v1"]
             assert hook["timeoutSeconds"] == values.get("webhooks", {}).get("timeoutSeconds", 5)
-            assert hook["rules"] == EXPECTED_RULES
+            assert hook["rules"] == expected_rules(verb, values)
             if verb == "mutate":
                 assert hook["reinvocationPolicy"] == "IfNeeded"
             else:
@@ -138,3 +151,23 @@ def test_existing_secret_ca_bundle():
     deploy = one(objs, "Deployment")
     sources = deploy["spec"]["template"]["spec"]["volumes"][0]["projected"]["sources"]
     assert any(s.get("secret", {}).get("name") == "my-webhook-tls" for s in sources)
+
+
+def test_mutating_webhook_sees_workloads_only_when_workload_mutations_are_on():
+    """A patched ReplicaSet makes the Deployment controller create ReplicaSets forever; by default
+    the apiserver does not even call /mutate for anything but Pods."""
+    for values, want in [({}, {"pods"}),
+                         ({"config": {"mutations": {"workloads": False}}}, {"pods"}),
+                         ({"config": {"mutations": {"workloads": True}}},
+                          {"pods", "deployments", "statefulsets", "daemonsets", "replicasets", "jobs",
+                           "cronjobs", "replicationcontrollers", "podtemplates"})]:
+        for cfg in configs(values):
+            for hook in cfg["webhooks"]:
+                resources = {r for rule in hook["rules"] for r in rule["resources"]}
+                if cfg["kind"] == "MutatingWebhookConfiguration":
+                    assert resources == want, (values, hook["name"])
+                    for rule in hook["rules"]:
+                        if rule["resources"] != ["pods"]:
+                            assert rule["operations"] == ["CREATE"], "workloads are patched on CREATE only"
+                else:
+                    assert "replicasets" in resources and "cronjobs" in resources

@@ -129,26 +129,37 @@ matchExpressions:
 {{- end }}
 {{- end -}}
 
-{{/* The admission rules shared by every entry. */}}
+{{/*
+The admission rules of one webhook entry; ctx is the root context, kind "mutate" or "validate".
+The validating webhook sees Pods and every ownerless workload (denials and apply-time warnings).
+The mutating webhook patches where Kubernetes' controllers never compare: Pods only, and
+workload templates on CREATE when config.mutations.workloads is true (DESIGN section 5.1).
+The server never patches or denies objects with a controller owner (a Deployment's ReplicaSet,
+a CronJob's Job) whatever these rules send it.
+*/}}
 {{- define "pidone.webhookRules" -}}
+{{- $workloads := and (eq .kind "mutate") (dig "mutations" "workloads" false .ctx.Values.config) -}}
+{{- $ops := ternary (list "CREATE") (list "CREATE" "UPDATE") (eq .kind "mutate") | toJson -}}
 - apiGroups: [""]
   apiVersions: ["v1"]
   operations: ["CREATE"]
   resources: ["pods"]
   scope: Namespaced
+{{- if or (eq .kind "validate") $workloads }}
 - apiGroups: ["apps"]
   apiVersions: ["v1"]
-  operations: ["CREATE", "UPDATE"]
+  operations: {{ $ops }}
   resources: ["deployments", "statefulsets", "daemonsets", "replicasets"]
   scope: Namespaced
 - apiGroups: ["batch"]
   apiVersions: ["v1"]
-  operations: ["CREATE", "UPDATE"]
+  operations: {{ $ops }}
   resources: ["jobs", "cronjobs"]
   scope: Namespaced
 - apiGroups: [""]
   apiVersions: ["v1"]
-  operations: ["CREATE", "UPDATE"]
+  operations: {{ $ops }}
   resources: ["replicationcontrollers", "podtemplates"]
   scope: Namespaced
+{{- end }}
 {{- end -}}
