@@ -429,6 +429,11 @@ async fn the_deployment_controller_finds_its_replica_set_and_its_pods_are_fixed(
         fixable.len()
     );
     assert!(told * 2 >= fixable.len(), "{told} of {}", fixable.len());
+    eprintln!(
+        "deployment chain: {} fixtures with a fix, {patched_pods} Deployments' Pods fixed, \
+         {told} warned at apply time, every ReplicaSet equal to its template",
+        fixable.len()
+    );
     server.stop().await;
 }
 
@@ -486,6 +491,10 @@ async fn the_cronjob_controller_keeps_its_jobs_and_the_job_controller_gets_fixed
     assert!(
         patched_job_pods > 0,
         "no Job pod among the fixtures was fixed"
+    );
+    eprintln!(
+        "cronjob chain: {} CronJobs, every Job unchanged, {patched_job_pods} Job pods fixed",
+        fixable.len()
     );
     server.stop().await;
 }
@@ -554,6 +563,7 @@ async fn every_workload_controller_gets_the_pods_a_bare_pod_would() {
         }
         *seen.entry(kind).or_default() += 1;
     }
+    eprintln!("workload controllers: Pods fixed like bare Pods: {seen:?}");
     for kind in ["StatefulSet", "DaemonSet", "Job"] {
         assert!(
             seen.contains_key(kind),
@@ -863,6 +873,7 @@ async fn with_an_istio_style_injector_the_result_is_stable_after_two_rounds() {
         checked >= 20,
         "only {checked} fixtures went through the mesh"
     );
+    eprintln!("mesh: {checked} fixtures in 4 orders, {reinvoked} reinvocations, all empty");
     server.stop().await;
 }
 
@@ -905,6 +916,41 @@ async fn an_injected_proxy_is_never_the_main_container() {
                 "{name} {hooks:?}: {v}"
             );
         }
+    }
+    server.stop().await;
+}
+
+/// The kubelet's mirror Pods of static Pods (owned by their Node, annotated
+/// `kubernetes.io/config.mirror`): the kubelet runs the manifest file, not the API object, so
+/// pidone neither patches nor denies them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mirror_pods_of_static_pods_are_left_alone() {
+    let server = server(CONFIG).await;
+    let api = server.apiserver();
+    let fixable = fixable(&api).await;
+    for (object, template) in &fixable {
+        let what = name_of(object);
+        let mut pod = pod_from(
+            template,
+            "monitoring",
+            "node-exporter-node-1",
+            Some(owner("Node", "v1", "node-1")),
+            &[],
+        );
+        pod["metadata"]["annotations"] = json!({
+            "kubernetes.io/config.mirror": "5c3f0b4e8a1d2c7f",
+            "kubernetes.io/config.hash": "5c3f0b4e8a1d2c7f",
+            "kubernetes.io/config.source": "file",
+        });
+        let (stored, m) = mutate(&api, "/mutate", &pod).await;
+        assert_eq!(stored, pod, "{what}: mirror Pod patched: {m}");
+        let v = validate(&api, &pod).await;
+        assert_eq!(v["allowed"], true, "{what}: mirror Pod denied: {v}");
+        assert!(
+            v["auditAnnotations"]["controlled-by"]
+                .as_str()
+                .is_some_and(|a| a.contains("static Pod"))
+        );
     }
     server.stop().await;
 }

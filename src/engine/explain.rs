@@ -24,6 +24,7 @@ Where pidone acts, and what you see:
   ownerReference says controller: true) are never patched or denied: their controller compares
   them with its template, their owner was checked when it was applied, and their Pods are
   checked when created.
+- Mode off (or an exempt namespace): nothing is checked, patched or denied.
 - `pidone fix` rewrites the manifests you keep, templates included: the lasting fix.";
 
 /// The one-line summary of a rule, for tables and SARIF.

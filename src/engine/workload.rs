@@ -204,6 +204,19 @@ pub fn controller_of(object: &Value) -> Option<ControllerRef> {
         })
 }
 
+/// The annotation the kubelet puts on the mirror Pod of a static Pod.
+pub const MIRROR_POD_ANNOTATION: &str = "kubernetes.io/config.mirror";
+
+/// Whether a Pod is the mirror of a static Pod: the kubelet runs the manifest file on its node,
+/// and this API object only shows it, so a patch would claim a fix that never runs and a
+/// denial would only hide the pod from the API.
+pub fn is_mirror_pod(object: &Value) -> bool {
+    object
+        .pointer("/metadata/annotations")
+        .and_then(Value::as_object)
+        .is_some_and(|a| a.contains_key(MIRROR_POD_ANNOTATION))
+}
+
 /// Reads the object's identity; `None` when the kind carries no pod template.
 pub fn object_ref(object: &Value) -> Result<Option<ObjectRef>, WorkloadError> {
     if !object.is_object() {
@@ -415,6 +428,20 @@ mod tests {
             json!([1]),
         ] {
             assert_eq!(controller_of(&ownerless), None, "{ownerless}");
+        }
+    }
+
+    #[test]
+    fn mirror_pods_carry_the_kubelets_annotation() {
+        let mirror = json!({"kind": "Pod", "metadata": {"name": "etcd-node-1", "annotations": {
+            "kubernetes.io/config.mirror": "9f3c2b1a", "kubernetes.io/config.source": "file"}}});
+        assert!(is_mirror_pod(&mirror));
+        for pod in [
+            json!({"kind": "Pod", "metadata": {"name": "p"}}),
+            json!({"kind": "Pod", "metadata": {"annotations": {"kubernetes.io/config.source": "api"}}}),
+            json!({"kind": "Pod", "metadata": {"annotations": "kubernetes.io/config.mirror"}}),
+        ] {
+            assert!(!is_mirror_pod(&pod), "{pod}");
         }
     }
 

@@ -3,7 +3,7 @@
 //! line and the metrics.
 
 use crate::engine::evaluate::EvalContext;
-use crate::engine::workload::{controller_of, template_pointer};
+use crate::engine::workload::{controller_of, is_mirror_pod, template_pointer};
 use crate::engine::{Evaluation, Mode};
 use crate::server::decision::{self, Decision, Endpoint, FixSite};
 use crate::server::object::Lean;
@@ -198,6 +198,9 @@ fn decide(
         && let Some(controller) = request.object.as_ref().and_then(controller_of)
     {
         return (Decision::controlled(&controller.to_string()), None);
+    }
+    if request.kind.kind == "Pod" && request.object.as_ref().is_some_and(is_mirror_pod) {
+        return (Decision::mirror_pod(), None);
     }
     match request.operation.as_ref() {
         "CREATE" => {}

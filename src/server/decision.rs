@@ -164,6 +164,22 @@ impl Decision {
         }
     }
 
+    /// The mirror of a static Pod: never patched, never denied. The kubelet runs the
+    /// manifest file on its node; the API object only shows it (a patch would claim a fix that
+    /// never runs, a denial would only hide the pod). `pidone audit` on the manifest files is
+    /// where static Pods are checked.
+    pub fn mirror_pod() -> Decision {
+        Decision {
+            audit_annotations: BTreeMap::from([(
+                CONTROLLED_ANNOTATION.to_string(),
+                "not checked: the mirror of a static Pod, which the kubelet runs from a file on \
+                 its node; run `pidone audit` on that file"
+                    .to_string(),
+            )]),
+            ..Decision::allow()
+        }
+    }
+
     /// An object pidone cannot analyse (a field of the wrong type, a missing pod spec). The
     /// apiserver decodes objects before admission, so this means a client or another webhook
     /// sent something odd: enforce denies with 400, audit allows with a warning, off allows.
@@ -718,6 +734,9 @@ mod tests {
         let why = &d.audit_annotations[CONTROLLED_ANNOTATION];
         assert!(why.contains("managed by Deployment/web"), "{why}");
         assert!(valid_annotation_key(CONTROLLED_ANNOTATION));
+        let m = Decision::mirror_pod();
+        assert!(m.allowed && m.patch.is_empty() && m.warnings.is_empty());
+        assert!(m.audit_annotations[CONTROLLED_ANNOTATION].contains("static Pod"));
     }
 
     #[test]
