@@ -714,6 +714,60 @@ fn istio_inject(pod: &Value, proxy_first: bool) -> json_patch::Patch {
 enum Hook {
     Pidone,
     Istio { proxy_first: bool },
+    Linkerd,
+}
+
+/// A Linkerd-style proxy injector (linkerd/linkerd2 `charts/partials/templates/_proxy.tpl`,
+/// `_proxy-init.tpl`; `pkg/inject`): `linkerd-proxy` first among the containers (proxy-await,
+/// the default), `linkerd-init` among the init containers, the `linkerd.io/proxy-version`
+/// annotation; a Pod it already injected is left alone.
+fn linkerd_inject(pod: &Value) -> json_patch::Patch {
+    let mut out = pod.clone();
+    let annotations = out["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .entry("annotations")
+        .or_insert_with(|| json!({}));
+    if annotations.get("linkerd.io/proxy-version").is_some() {
+        return json_patch::Patch(Vec::new());
+    }
+    annotations["linkerd.io/proxy-version"] = json!("stable-2.14.10");
+    annotations["linkerd.io/created-by"] = json!("linkerd/proxy-injector stable-2.14.10");
+    let proxy = json!({
+        "name": "linkerd-proxy",
+        "image": "cr.l5d.io/linkerd/proxy:stable-2.14.10",
+        "env": [{"name": "LINKERD2_PROXY_LOG", "value": "warn,linkerd=info"}],
+        "ports": [{"containerPort": 4143, "name": "linkerd-proxy"},
+                  {"containerPort": 4191, "name": "linkerd-admin"}],
+        "lifecycle": {"postStart": {"exec": {"command": ["/usr/lib/linkerd/linkerd-await", "--timeout=2m"]}}},
+        "securityContext": {"runAsUser": 2102, "readOnlyRootFilesystem": true},
+        "volumeMounts": [{"mountPath": "/var/run/linkerd/identity/end-entity",
+                          "name": "linkerd-identity-end-entity"}],
+    });
+    let init = json!({
+        "name": "linkerd-init",
+        "image": "cr.l5d.io/linkerd/proxy-init:v2.2.3",
+        "args": ["--incoming-proxy-port", "4143", "--outgoing-proxy-port", "4140",
+                 "--proxy-uid", "2102", "--inbound-ports-to-ignore", "4190,4191"],
+        "securityContext": {"capabilities": {"add": ["NET_ADMIN", "NET_RAW"]}},
+    });
+    let spec = out["spec"].as_object_mut().unwrap();
+    spec.entry("containers")
+        .or_insert_with(|| json!([]))
+        .as_array_mut()
+        .unwrap()
+        .insert(0, proxy);
+    spec.entry("initContainers")
+        .or_insert_with(|| json!([]))
+        .as_array_mut()
+        .unwrap()
+        .push(init);
+    spec.entry("volumes")
+        .or_insert_with(|| json!([]))
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "linkerd-identity-end-entity", "emptyDir": {"medium": "Memory"}}));
+    json_patch::diff(pod, &out)
 }
 
 /// The apiserver's mutating admission with reinvocation (`reinvocationPolicy: IfNeeded` on
@@ -738,6 +792,10 @@ async fn admit(api: &ApiServer, hooks: &[Hook], pod: &Value) -> (Value, Vec<Valu
                 }
                 Hook::Istio { proxy_first } => {
                     let patch = istio_inject(&object, *proxy_first);
+                    json_patch::patch(&mut object, &patch).unwrap();
+                }
+                Hook::Linkerd => {
+                    let patch = linkerd_inject(&object);
                     json_patch::patch(&mut object, &patch).unwrap();
                 }
             }
@@ -767,11 +825,21 @@ fn without_injection(pod: &Value) -> Value {
     let mut pod = pod.clone();
     for section in ["containers", "initContainers"] {
         if let Some(list) = pod["spec"][section].as_array_mut() {
-            list.retain(|c| !matches!(c["name"].as_str(), Some("istio-proxy" | "istio-init")));
+            list.retain(|c| {
+                !matches!(
+                    c["name"].as_str(),
+                    Some("istio-proxy" | "istio-init" | "linkerd-proxy" | "linkerd-init")
+                )
+            });
         }
     }
     if let Some(list) = pod["spec"]["volumes"].as_array_mut() {
-        list.retain(|v| v["name"] != "istio-envoy");
+        list.retain(|v| {
+            !matches!(
+                v["name"].as_str(),
+                Some("istio-envoy" | "linkerd-identity-end-entity")
+            )
+        });
     }
     // Lists the injector created are gone with what it put in them.
     if let Some(spec) = pod["spec"].as_object_mut() {
@@ -779,17 +847,19 @@ fn without_injection(pod: &Value) -> Value {
     }
     if let Some(a) = pod["metadata"]["annotations"].as_object_mut() {
         a.remove("sidecar.istio.io/status");
+        a.remove("linkerd.io/proxy-version");
+        a.remove("linkerd.io/created-by");
         a.remove("kubectl.kubernetes.io/default-container");
     }
     pod
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn with_an_istio_style_injector_the_result_is_stable_after_two_rounds() {
+async fn with_a_mesh_injector_the_result_is_stable_after_two_rounds() {
     let server = server(CONFIG).await;
     let api = server.apiserver();
     let fixable = fixable(&api).await;
-    let orders: [(&str, Vec<Hook>); 4] = [
+    let orders: [(&str, Vec<Hook>); 6] = [
         (
             "pidone then istio",
             vec![Hook::Pidone, Hook::Istio { proxy_first: false }],
@@ -806,17 +876,19 @@ async fn with_an_istio_style_injector_the_result_is_stable_after_two_rounds() {
             "istio, proxy first, then pidone",
             vec![Hook::Istio { proxy_first: true }, Hook::Pidone],
         ),
+        ("pidone then linkerd", vec![Hook::Pidone, Hook::Linkerd]),
+        ("linkerd then pidone", vec![Hook::Linkerd, Hook::Pidone]),
     ];
     let (mut reinvoked, mut checked) = (0, 0);
     for (object, template) in &fixable {
         let what = name_of(object);
         let namespace = namespace_of(object);
         // A manifest that carries its own `istio-proxy` (the Job that stops it by hand) is not
-        // one Istio injects into: the names would collide.
+        // one a mesh injects into: the names would collide.
         let own = ["containers", "initContainers"]
             .iter()
             .flat_map(|s| container_names(template, s))
-            .any(|n| n.starts_with("istio-"));
+            .any(|n| n.starts_with("istio-") || n.starts_with("linkerd-"));
         if own {
             continue;
         }
@@ -845,9 +917,14 @@ async fn with_an_istio_style_injector_the_result_is_stable_after_two_rounds() {
             let (_, again) = mutate(&api, "/mutate", &stored).await;
             assert!(again.get("patch").is_none(), "{what}: {again}");
             // The proxy stays where the injector put it, untouched.
+            let proxy = if order.contains("linkerd") {
+                "linkerd-proxy"
+            } else {
+                "istio-proxy"
+            };
             assert!(
-                container_names(&stored, "containers").contains(&"istio-proxy".to_string()),
-                "{what}: istio-proxy was moved: {:?}",
+                container_names(&stored, "containers").contains(&proxy.to_string()),
+                "{what}: {proxy} was moved: {:?}",
                 container_names(&stored, "initContainers")
             );
             // pidone did to the user's containers what it does without a mesh.
@@ -873,7 +950,10 @@ async fn with_an_istio_style_injector_the_result_is_stable_after_two_rounds() {
         checked >= 20,
         "only {checked} fixtures went through the mesh"
     );
-    eprintln!("mesh: {checked} fixtures in 4 orders, {reinvoked} reinvocations, all empty");
+    eprintln!(
+        "mesh: {checked} fixtures in {} orders, {reinvoked} reinvocations, all empty",
+        orders.len()
+    );
     server.stop().await;
 }
 
@@ -899,15 +979,19 @@ async fn an_injected_proxy_is_never_the_main_container() {
         for hooks in [
             vec![Hook::Istio { proxy_first: false }, Hook::Pidone],
             vec![Hook::Pidone, Hook::Istio { proxy_first: true }],
+            vec![Hook::Linkerd, Hook::Pidone],
         ] {
             let (stored, responses) = admit(&api, &hooks, &pod).await;
             for r in &responses {
                 assert!(r.get("patch").is_none(), "{name} {hooks:?}: {r}");
                 assert!(warnings(r).is_empty(), "{name} {hooks:?}: {r}");
             }
-            assert_eq!(
-                container_names(&stored, "initContainers"),
-                vec!["istio-init"],
+            assert!(
+                container_names(&stored, "containers").contains(&name.to_string()),
+                "{name} {hooks:?}: moved"
+            );
+            assert!(
+                !container_names(&stored, "initContainers").contains(&name.to_string()),
                 "{name} {hooks:?}"
             );
             let v = validate(&api, &stored).await;
