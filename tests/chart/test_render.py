@@ -124,3 +124,13 @@ def test_notes():
     assert "pidone.io/mode=off" in text
     assert "pidone.io/mode=enforce" in text
     assert "Global mode: audit" in text
+
+
+def test_notes_say_where_fixes_land():
+    text = chartlib.notes()
+    assert "Fixes land in each Pod" in text
+    assert "left as written (no drift for Argo CD or Flux)" in text
+    assert "never changed" in text
+    patched = chartlib.notes({"config": {"mutations": {"workloads": True}}})
+    assert "are patched on CREATE too" in patched
+    assert "left as written" not in patched
