@@ -368,6 +368,17 @@ async fn the_deployment_controller_finds_its_replica_set_and_its_pods_are_fixed(
             .any(|w| w.contains("(fixed in its Pods)"))
         {
             told += 1;
+            // Audit mode says the same, as what enforce mode would do.
+            let a = api
+                .review("/validate/audit", &review("CREATE", &deployment, None))
+                .await
+                .unwrap();
+            assert!(
+                warnings(&a)
+                    .iter()
+                    .any(|w| w.contains("(audit: would fix its Pods)")),
+                "{what}: {a}"
+            );
         }
 
         // The Deployment controller creates the ReplicaSet for the template...
@@ -384,9 +395,17 @@ async fn the_deployment_controller_finds_its_replica_set_and_its_pods_are_fixed(
                 .is_some_and(|a| a.contains("Deployment/")),
             "{what}: {m}"
         );
-        let v = validate(&api, &rs_stored).await;
-        assert_eq!(v["allowed"], true, "{what}: owned ReplicaSet denied: {v}");
-        assert!(warnings(&v).is_empty(), "{what}: {v}");
+        for path in ["/validate", "/validate/audit", "/mutate/audit"] {
+            let v = api
+                .review(path, &review("CREATE", &rs_stored, None))
+                .await
+                .unwrap();
+            assert_eq!(
+                v["allowed"], true,
+                "{what} {path}: owned ReplicaSet denied: {v}"
+            );
+            assert!(warnings(&v).is_empty(), "{what} {path}: {v}");
+        }
         // ...and then finds it again on its next sync: equal, no collision.
         assert!(
             equal_ignore_hash(
