@@ -1,10 +1,78 @@
 #!/usr/bin/env bash
-# The whole test suite: Rust unit and integration tests, then the chart, manifest and
-# packaging checks, then pidone auditing its own install manifest.
+# The whole test suite: Rust unit and integration tests, the static pidone-init, the chart,
+# manifest and packaging checks, then pidone auditing its own install manifest.
+#
+# The tests need the tools below. As root with apt-get they are installed; otherwise the
+# script stops with the list of what is missing, unless PIDONE_ALLOW_SKIPS=1 (never on CI),
+# which runs what can run. A test that cannot run records why in $PIDONE_SKIP_LOG (see
+# tests/skips/), and the last line printed is `N skipped: reasons` (`0 skipped` when all ran);
+# under CI=true such a test fails instead.
 set -euo pipefail
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../" && pwd)"
 cd "$root"
-cargo test --all-targets
+
+# tool or file, and the Debian package that provides it.
+needs=(
+    "unshare util-linux" "setpriv util-linux" "chroot coreutils"
+    "dash dash" "bash bash" "busybox busybox-static" "ps procps" "file file"
+    "tini tini" "dumb-init dumb-init" "catatonit catatonit"
+    "docker-registry docker-registry" "umoci umoci" "skopeo skopeo" "htpasswd apache2-utils"
+    "python3 python3" "python3-venv python3-venv"
+)
+present() {
+    case "$1" in
+        /*) [[ -e "$1" ]] ;;
+        python3-venv) python3 -c 'import ensurepip, venv' >/dev/null 2>&1 ;;
+        # Some tools live in sbin, which a user's PATH may lack.
+        *) PATH="$PATH:/usr/sbin:/sbin" command -v "$1" >/dev/null ;;
+    esac
+}
+missing_tools() {
+    missing=()
+    for need in "${needs[@]}"; do
+        present "${need%% *}" || missing+=("$need")
+    done
+}
+missing_tools
+if ((${#missing[@]})) && [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
+    packages=()
+    for need in "${missing[@]}"; do packages+=("${need#* }"); done
+    echo "installing ${packages[*]}" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        "${packages[@]}" >/dev/null
+    missing_tools
+fi
+if ((${#missing[@]})); then
+    echo "scripts/test.sh: missing what the tests need:" >&2
+    for need in "${missing[@]}"; do
+        echo "  ${need%% *} (Debian package ${need#* })" >&2
+    done
+    if [[ "${PIDONE_ALLOW_SKIPS:-}" != 1 || "${CI:-}" == true ]]; then
+        echo "Install them (as root: apt-get install --no-install-recommends" \
+            "$(for need in "${missing[@]}"; do printf '%s ' "${need#* }"; done | xargs -n1 | sort -u | xargs))," \
+            "or set PIDONE_ALLOW_SKIPS=1 to run the rest and report the tests that need them as skipped." >&2
+        exit 1
+    fi
+fi
+
+PIDONE_SKIP_LOG="$(mktemp)"
+export PIDONE_SKIP_LOG
+summary() {
+    local rc=$?
+    if [[ -s "$PIDONE_SKIP_LOG" ]]; then
+        echo "skipped tests:"
+        sed 's/\t/: /; s/^/  /' "$PIDONE_SKIP_LOG"
+        echo "$(wc -l <"$PIDONE_SKIP_LOG") skipped: $(cut -f2 "$PIDONE_SKIP_LOG" | sort -u | paste -sd ';' | sed 's/;/; /g')"
+    else
+        echo "0 skipped"
+    fi
+    rm -f "$PIDONE_SKIP_LOG"
+    exit "$rc"
+}
+trap summary EXIT
+
+cargo test --workspace --all-targets
 cargo build --quiet --bin pidone
 # The shipped pidone-init: static, under 1 MiB, and it passes the PID-namespace proofs too.
 init="$(./scripts/build-init.sh | tail -n 1)"

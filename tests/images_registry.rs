@@ -3,6 +3,7 @@
 //! digest references, a private repository, mirrors, the cache, and a registry that stalls.
 
 mod images_support;
+mod skips;
 
 use images_support::examples::{launches, load_examples, move_commands_to_images, retag};
 use images_support::registry::{Layout, Registry, free_port};

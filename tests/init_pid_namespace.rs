@@ -4,11 +4,16 @@
 //! command is PID 1 of a fresh PID namespace, and stops it like the kubelet does: SIGTERM to
 //! PID 1, a grace period, then SIGKILL. The application is `examples/fake_app.rs`: on SIGTERM
 //! it writes a marker file ("flushed") and exits 0, and it can orphan grandchildren to make
-//! zombies. `cargo test` builds the example; if it is missing, the tests build it.
+//! zombies. The tests build it, and `pidone-init` (its own package in the workspace), with
+//! cargo unless `PIDONE_FAKE_APP` and `PIDONE_INIT_BIN` name prebuilt ones.
 //!
 //! The tests need root, `unshare` and the Debian shells and inits listed in
-//! `.ci/apt-packages.txt`; without them they print why and return.
+//! `.ci/apt-packages.txt`; without them they are reported as skipped (see `tests/skips/`),
+//! and fail under `CI=true`.
 
+mod skips;
+
+use skips::which;
 use std::ffi::OsStr;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
@@ -44,10 +49,10 @@ fn serial() -> MutexGuard<'static, ()> {
 }
 
 impl Env {
-    /// The environment, or `None` after printing why the test cannot run here.
-    fn new(test: &str) -> Option<Env> {
+    /// The environment, or `None` after recording why the test cannot run here.
+    fn new() -> Option<Env> {
         if let Err(reason) = prerequisites() {
-            eprintln!("skipping {test}: {reason}");
+            skips::skip(&reason);
             return None;
         }
         let app = match fake_app() {
@@ -124,23 +129,21 @@ fn prerequisites() -> Result<(), String> {
         .clone()
 }
 
-fn which(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|candidate| candidate.is_file())
-}
-
 /// A private copy of the `pidone-init` under test, checked to be this build
-/// (`PIDONE_INIT_BIN` names another binary to test, such as the static release build). Other builds
-/// that share the target directory (another checkout of the package) may replace
+/// (`PIDONE_INIT_BIN` names another binary to test, such as the static release build; without
+/// it the workspace's `pidone-init` is built like the fake app). Other builds that share the
+/// target directory (another checkout of the package) may replace
 /// `target/<profile>/pidone-init` while the tests run; the copy is immune to that.
 fn pidone_init() -> &'static Result<PathBuf, String> {
     static INIT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     INIT.get_or_init(|| {
-        let built = std::env::var_os("PIDONE_INIT_BIN")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_pidone-init")));
+        let built = match std::env::var_os("PIDONE_INIT_BIN") {
+            Some(path) => PathBuf::from(path),
+            None => cargo_build(
+                &["--package", "pidone-init", "--bin", "pidone-init"],
+                |dir| dir.join("pidone-init"),
+            )?,
+        };
         let built = built.as_path();
         let version = Command::new(built)
             .arg("--version")
@@ -168,54 +171,63 @@ fn pidone_init() -> &'static Result<PathBuf, String> {
     })
 }
 
-/// The fake app binary (`PIDONE_FAKE_APP` names a prebuilt one), built with `cargo build --example fake_app` into the target
-/// directory of this test binary (a no-op when `cargo test` already built it, but needed
-/// when only this test target was selected, which leaves examples stale). Without cargo (a
-/// test binary run on its own), an existing build is used.
+/// The fake app binary (`PIDONE_FAKE_APP` names a prebuilt one), built with `cargo build
+/// --example fake_app` (a no-op when `cargo test` already built it, but needed when only this
+/// test target was selected, which leaves examples stale).
 fn fake_app() -> &'static Result<PathBuf, String> {
     static APP: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     APP.get_or_init(|| {
         if let Some(app) = std::env::var_os("PIDONE_FAKE_APP") {
             return Ok(PathBuf::from(app));
         }
-        // The test binary is <target>/<profile>/deps/<name>; examples are in
-        // <target>/<profile>/examples/.
-        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .ok_or("unexpected test binary location")?;
-        let app = profile_dir.join("examples").join("fake_app");
-        let target_dir = profile_dir.parent().ok_or("unexpected target layout")?;
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
-        let mut build = Command::new(cargo);
-        build
-            .args(["build", "--quiet", "--example", "fake_app", "--target-dir"])
-            .arg(target_dir)
-            .current_dir(env!("CARGO_MANIFEST_DIR"));
-        match profile_dir.file_name().and_then(OsStr::to_str) {
-            Some("debug") => {}
-            Some("release") => {
-                build.arg("--release");
-            }
-            Some(other) => {
-                build.args(["--profile", other]);
-            }
-            None => return Err("unexpected profile directory".into()),
-        }
-        match build.status() {
-            Ok(status) if status.success() && app.is_file() => Ok(app),
-            Ok(status) => Err(format!("cargo build --example fake_app: {status}")),
-            Err(err) if app.is_file() => {
-                eprintln!(
-                    "cannot run cargo ({err}); using the existing {}",
-                    app.display()
-                );
-                Ok(app)
-            }
-            Err(err) => Err(format!("cannot run cargo to build the fake app: {err}")),
-        }
+        cargo_build(&["--example", "fake_app"], |dir| {
+            dir.join("examples").join("fake_app")
+        })
     })
+}
+
+/// Runs `cargo build --quiet ARGS` into the target directory and profile of this test binary
+/// and returns the artifact `artifact(<target>/<profile>)`. Without cargo (a test binary run
+/// on its own), an existing build is used.
+fn cargo_build(args: &[&str], artifact: impl Fn(&Path) -> PathBuf) -> Result<PathBuf, String> {
+    // The test binary is <target>/<profile>/deps/<name>.
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .ok_or("unexpected test binary location")?;
+    let built = artifact(profile_dir);
+    let target_dir = profile_dir.parent().ok_or("unexpected target layout")?;
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
+    let mut build = Command::new(cargo);
+    build
+        .args(["build", "--quiet"])
+        .args(args)
+        .arg("--target-dir")
+        .arg(target_dir)
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    match profile_dir.file_name().and_then(OsStr::to_str) {
+        Some("debug") => {}
+        Some("release") => {
+            build.arg("--release");
+        }
+        Some(other) => {
+            build.args(["--profile", other]);
+        }
+        None => return Err("unexpected profile directory".into()),
+    }
+    match build.status() {
+        Ok(status) if status.success() && built.is_file() => Ok(built),
+        Ok(status) => Err(format!("cargo build {}: {status}", args.join(" "))),
+        Err(err) if built.is_file() => {
+            eprintln!(
+                "cannot run cargo ({err}); using the existing {}",
+                built.display()
+            );
+            Ok(built)
+        }
+        Err(err) => Err(format!("cannot run cargo build {}: {err}", args.join(" "))),
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -753,7 +765,7 @@ fn run_with(env: &Env, scenario: Scenario, init: Option<InitProgram>) -> Option<
 
 #[test]
 fn no_exec_shell_swallows_sigterm_and_exec_fixes_it() {
-    let Some(env) = Env::new("no_exec_shell_swallows_sigterm_and_exec_fixes_it") else {
+    let Some(env) = Env::new() else {
         return;
     };
     let original = Scenario::NoExecDash.run(&env, &Scenario::NoExecDash.launch(&env));
@@ -767,7 +779,7 @@ fn no_exec_shell_swallows_sigterm_and_exec_fixes_it() {
     drop(env);
 
     for shell in ["dash", "bash", "busybox sh"] {
-        let env = Env::new("exec fix").expect("checked above");
+        let env = Env::new().expect("checked above");
         let mut argv: Vec<String> = shell.split(' ').map(String::from).collect();
         argv.extend(["-c".into(), format!("true setup; {}", env.app("app"))]);
         let fixed = fixed_launch(&argv, &env.pidone_init);
@@ -787,7 +799,7 @@ fn bash_and_busybox_exec_the_last_command_themselves() {
     // busybox ash exec the last simple command of `-c` on their own, so the "no-exec" launch
     // only swallows SIGTERM under dash (Debian's and Ubuntu's /bin/sh).
     for shell in ["bash", "busybox sh"] {
-        let Some(env) = Env::new("bash_and_busybox_exec_the_last_command_themselves") else {
+        let Some(env) = Env::new() else {
             return;
         };
         let mut argv: Vec<String> = shell.split(' ').map(String::from).collect();
@@ -801,7 +813,7 @@ fn bash_and_busybox_exec_the_last_command_themselves() {
 #[test]
 fn multi_process_shell_needs_an_init() {
     for scenario in [Scenario::MultiBash, Scenario::MultiDash] {
-        let Some(env) = Env::new("multi_process_shell_needs_an_init") else {
+        let Some(env) = Env::new() else {
             return;
         };
         let original = scenario.run(&env, &scenario.launch(&env));
@@ -810,7 +822,7 @@ fn multi_process_shell_needs_an_init() {
         assert!(!env.flushed("app") && !env.flushed("agent"));
         drop(env);
 
-        let env = Env::new("multi_process_shell_needs_an_init").expect("checked above");
+        let env = Env::new().expect("checked above");
         let fixed = fixed_launch(&scenario.launch(&env), &env.pidone_init);
         assert_eq!(
             fixed[..3],
@@ -829,7 +841,7 @@ fn multi_process_shell_needs_an_init() {
 
 #[test]
 fn zombies_accumulate_under_an_app_at_pid1_but_not_under_pidone_init() {
-    let Some(env) = Env::new("zombies") else {
+    let Some(env) = Env::new() else {
         return;
     };
     let original = Scenario::Zombies.run(&env, &Scenario::Zombies.launch(&env));
@@ -841,7 +853,7 @@ fn zombies_accumulate_under_an_app_at_pid1_but_not_under_pidone_init() {
     );
     drop(env);
 
-    let env = Env::new("zombies").expect("checked above");
+    let env = Env::new().expect("checked above");
     let verdict =
         run_with(&env, Scenario::Zombies, Some(InitProgram::PidoneInit)).expect("pidone-init");
     eprintln!("under pidone-init: {}", verdict.detail);
@@ -851,7 +863,7 @@ fn zombies_accumulate_under_an_app_at_pid1_but_not_under_pidone_init() {
 
 #[test]
 fn sleep_at_pid1_ignores_sigterm_but_stops_under_pidone_init() {
-    let Some(env) = Env::new("sleep") else {
+    let Some(env) = Env::new() else {
         return;
     };
     let original = Scenario::SleepInfinity.run(&env, &Scenario::SleepInfinity.launch(&env));
@@ -860,7 +872,7 @@ fn sleep_at_pid1_ignores_sigterm_but_stops_under_pidone_init() {
     assert!(original.detail.contains("SIGKILLed"), "{}", original.detail);
     drop(env);
 
-    let env = Env::new("sleep").expect("checked above");
+    let env = Env::new().expect("checked above");
     let fixed = fixed_launch(&Scenario::SleepInfinity.launch(&env), &env.pidone_init);
     let verdict = Scenario::SleepInfinity.run(&env, &fixed);
     eprintln!("under pidone-init: {}", verdict.detail);
@@ -871,7 +883,7 @@ fn sleep_at_pid1_ignores_sigterm_but_stops_under_pidone_init() {
 #[test]
 fn exit_codes_and_signals_propagate() {
     for scenario in [Scenario::Exit3, Scenario::Killed, Scenario::Remap143] {
-        let Some(env) = Env::new("exit_codes") else {
+        let Some(env) = Env::new() else {
             return;
         };
         let verdict = run_with(&env, scenario, Some(InitProgram::PidoneInit)).expect("pidone-init");
@@ -883,10 +895,13 @@ fn exit_codes_and_signals_propagate() {
 #[test]
 fn exec_failure_exits_127_or_126_with_a_message() {
     if let Err(reason) = prerequisites() {
-        eprintln!("skipping exec_failure: {reason}");
+        skips::skip(&reason);
         return;
     }
-    let init = env!("CARGO_BIN_EXE_pidone-init");
+    let init = match pidone_init() {
+        Ok(path) => path,
+        Err(reason) => panic!("{reason}"),
+    };
     let out = Command::new(init)
         .args(["--", "/nonexistent/app"])
         .output()
@@ -906,11 +921,11 @@ fn exec_failure_exits_127_or_126_with_a_message() {
 
 #[test]
 fn pidone_init_passes_every_scenario_tini_passes() {
-    let Some(env) = Env::new("comparison") else {
+    let Some(env) = Env::new() else {
         return;
     };
     if which("tini").is_none() {
-        eprintln!("skipping comparison: tini is not installed (see .ci/apt-packages.txt)");
+        skips::skip("tini is not installed (see .ci/apt-packages.txt)");
         return;
     }
     drop(env);
@@ -918,7 +933,7 @@ fn pidone_init_passes_every_scenario_tini_passes() {
     for scenario in SCENARIOS {
         let mut row = Vec::new();
         for init in INITS {
-            let env = Env::new("comparison").expect("checked above");
+            let env = Env::new().expect("checked above");
             let verdict = run_with(&env, scenario, Some(init));
             if let Some(v) = &verdict {
                 // Tab-separated for scripts/compare-inits.sh.
@@ -962,7 +977,7 @@ fn pidone_init_passes_every_scenario_tini_passes() {
 #[test]
 #[ignore = "measurement, run by scripts/compare-inits.sh"]
 fn measure_inits() {
-    let Some(env) = Env::new("measure_inits") else {
+    let Some(env) = Env::new() else {
         return;
     };
     let runs: usize = std::env::var("PIDONE_BENCH_RUNS")
@@ -993,7 +1008,7 @@ fn measure_inits() {
         for ((name, prefix), (starts, stops, hwms, anons)) in
             subjects.iter().zip(samples.iter_mut())
         {
-            let env = Env::new("measure_inits").expect("checked above");
+            let env = Env::new().expect("checked above");
             let mut argv = prefix.clone();
             argv.extend(env.app("app").split(' ').map(String::from));
             let started = env.path("app.started");

@@ -3,6 +3,7 @@
 //! costs at most the deadline and leaves the launch image-default with a warning.
 
 mod images_support;
+mod skips;
 mod support;
 
 use images_support::registry::{Layout, Registry, missing_tools};
@@ -25,8 +26,10 @@ fn warnings(response: &Value) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admission_classifies_the_image_entrypoint() {
-    if let Some(why) = missing_tools() {
-        eprintln!("skipped: {why}");
+    if let Some(missing) = missing_tools() {
+        skips::skip(&format!(
+            "registry tools missing: {missing} (see .ci/apt-packages.txt)"
+        ));
         return;
     }
     let registry = Registry::start(None);

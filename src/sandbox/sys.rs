@@ -1,6 +1,7 @@
 //! The few system calls std does not offer: resource limits for workers and a bounded wait
 //! for a worker's answer. Every `unsafe` block of the crate is here.
 
+use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::time::Duration;
@@ -8,33 +9,27 @@ use std::time::Duration;
 /// Caps this process's address space at `bytes` (or at the hard limit, if lower). Allocations
 /// past it fail, which makes the Rust allocator abort the process.
 pub fn limit_address_space(bytes: u64) -> io::Result<()> {
-    lower_limit(libc::RLIMIT_AS, bytes)
+    lower_limit(Resource::As, bytes)
 }
 
 /// No core files: a worker that aborts on hostile input must not fill the disk.
 pub fn disable_core_dumps() -> io::Result<()> {
-    lower_limit(libc::RLIMIT_CORE, 0)
+    lower_limit(Resource::Core, 0)
 }
 
-fn lower_limit(resource: libc::__rlimit_resource_t, value: u64) -> io::Result<()> {
-    let mut current = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `current` is a valid, writable `rlimit` that outlives the call; getrlimit only
-    // writes into it.
-    if unsafe { libc::getrlimit(resource, &mut current) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let value = value.min(current.rlim_max);
-    let wanted = libc::rlimit {
-        rlim_cur: value,
-        rlim_max: value,
-    };
-    // SAFETY: `wanted` is a valid `rlimit` that outlives the call; setrlimit only reads it.
-    if unsafe { libc::setrlimit(resource, &wanted) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
+/// Sets both the soft and the hard limit to `value`, never above the current hard limit.
+/// Through rustix rather than libc: libc's resource type differs between glibc and musl.
+fn lower_limit(resource: Resource, value: u64) -> io::Result<()> {
+    let current = getrlimit(resource);
+    // `None` is "unlimited".
+    let value = current.maximum.map_or(value, |max| value.min(max));
+    setrlimit(
+        resource,
+        Rlimit {
+            current: Some(value),
+            maximum: Some(value),
+        },
+    )?;
     Ok(())
 }
 

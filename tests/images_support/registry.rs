@@ -1,6 +1,7 @@
 //! A real registry on loopback for tests: Distribution's `docker-registry` with TLS from a CA
 //! made here (optionally htpasswd auth), images built without a daemon by `umoci` and pushed by
-//! `skopeo`. Tests skip with a printed reason when a tool is missing.
+//! `skopeo`. A test without the tools is reported as skipped (`tests/skips/`; a failure under
+//! `CI=true`): the crate that includes this module also declares `mod skips;`.
 
 use sha2::{Digest, Sha256};
 use std::net::{TcpListener, TcpStream};
@@ -26,12 +27,14 @@ pub fn missing_tools() -> Option<String> {
     (!missing.is_empty()).then(|| missing.join(", "))
 }
 
-/// Returns early from a test, with the reason printed, when the tools are missing.
+/// Returns early from a test, reported as skipped, when the tools are missing.
 #[macro_export]
 macro_rules! require_tools {
     () => {
         if let Some(missing) = $crate::images_support::registry::missing_tools() {
-            eprintln!("skipped: registry tools missing: {missing} (see .ci/apt-packages.txt)");
+            $crate::skips::skip(&format!(
+                "registry tools missing: {missing} (see .ci/apt-packages.txt)"
+            ));
             return;
         }
     };
@@ -69,6 +72,12 @@ pub struct Registry {
 impl Registry {
     /// A TLS registry; with `creds`, every request needs them (htpasswd).
     pub fn start(creds: Option<(&str, &str)>) -> Registry {
+        Registry::start_named(creds, &[])
+    }
+
+    /// [`Registry::start`] with a certificate that also names `names` (host names a test
+    /// resolves to loopback).
+    pub fn start_named(creds: Option<(&str, &str)>, names: &[&str]) -> Registry {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         let ca_key = rcgen::KeyPair::generate().unwrap();
@@ -79,9 +88,9 @@ impl Registry {
             .push(rcgen::DnType::CommonName, "pidone test registry CA");
         let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
         let key = rcgen::KeyPair::generate().unwrap();
-        let mut params =
-            rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-                .unwrap();
+        let mut sans = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+        sans.extend(names.iter().map(|n| n.to_string()));
+        let mut params = rcgen::CertificateParams::new(sans).unwrap();
         params
             .distinguished_name
             .push(rcgen::DnType::CommonName, "127.0.0.1");
