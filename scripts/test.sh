@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: Rust unit and integration tests, the static pidone-init, the chart,
+# The whole test suite: the container image (built without a daemon), Rust unit and
+# integration tests (which also check that image), the static pidone-init, the chart,
 # manifest and packaging checks, then pidone auditing its own install manifest.
 #
 # The tests need the tools below. As root with apt-get they are installed; otherwise the
@@ -17,6 +18,7 @@ needs=(
     "dash dash" "bash bash" "busybox busybox-static" "ps procps" "file file"
     "tini tini" "dumb-init dumb-init" "catatonit catatonit"
     "docker-registry docker-registry" "umoci umoci" "skopeo skopeo" "htpasswd apache2-utils"
+    "dnsmasq dnsmasq-base" "/etc/ssl/certs/ca-certificates.crt ca-certificates"
     "python3 python3" "python3-venv python3-venv"
 )
 present() {
@@ -71,6 +73,16 @@ summary() {
     exit "$rc"
 }
 trap summary EXIT
+
+# The image, checked by tests/image.rs. CI builds it with the faster `image-ci` profile
+# (PIDONE_IMAGE_PROFILE=release builds what ships).
+if present umoci && present /etc/ssl/certs/ca-certificates.crt; then
+    image_dir="${CARGO_TARGET_DIR:-$root/target}/image"
+    start=$SECONDS
+    PIDONE_IMAGE="$(scripts/build-image.sh --profile "${PIDONE_IMAGE_PROFILE:-image-ci}" "$image_dir" | tail -n 1)"
+    export PIDONE_IMAGE
+    echo "image $PIDONE_IMAGE built in $((SECONDS - start)) s"
+fi
 
 cargo test --workspace --all-targets
 cargo build --quiet --bin pidone

@@ -1,0 +1,42 @@
+#!/bin/sh
+# Builds the two binaries of the pidone image, both static against glibc, and installs them
+# into OUTDIR as OUTDIR/pidone and OUTDIR/pidone-init (mode 0555). Shared by
+# scripts/build-image.sh and deploy/Dockerfile.
+#
+#   scripts/build-static.sh [--profile PROFILE] OUTDIR
+#
+# PROFILE is the cargo profile of pidone: `release` (the default, what ships) or `image-ci`
+# (CI's faster build of the same code). pidone-init always uses `release-init`.
+#
+# pidone needs no NSS module: registry hosts are resolved by hickory-resolver (oci-client's
+# `hickory-dns` feature), which reads /etc/resolv.conf and /etc/hosts itself.
+set -eu
+cd "$(dirname "$0")/.."
+profile=release
+if [ "${1:-}" = "--profile" ]; then
+    profile="$2"
+    shift 2
+fi
+if [ $# -ne 1 ]; then
+    echo "usage: $0 [--profile PROFILE] OUTDIR" >&2
+    exit 2
+fi
+out="$1"
+target="${CARGO_TARGET_DIR:-target}/x86_64-unknown-linux-gnu"
+RUSTFLAGS="-C target-feature=+crt-static" \
+    cargo build --locked --profile "$profile" --package pidone --bin pidone \
+    --target x86_64-unknown-linux-gnu
+init="$(./scripts/build-init.sh | tail -n 1)"
+# The profile `release` builds into `release`, the others into a directory of their name.
+pidone="$target/$profile/pidone"
+mkdir -p "$out"
+install -m 0555 "$pidone" "$out/pidone"
+install -m 0555 "$init" "$out/pidone-init"
+for bin in "$out/pidone" "$out/pidone-init"; do
+    # A static (or static-pie) binary has no program interpreter; ldd says so.
+    if ldd "$bin" >/dev/null 2>&1 && ! ldd "$bin" 2>&1 | grep -q 'statically linked'; then
+        echo "$bin is dynamically linked:" >&2
+        ldd "$bin" >&2
+        exit 1
+    fi
+done
