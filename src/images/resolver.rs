@@ -12,6 +12,8 @@ use futures::future::{BoxFuture, Shared};
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::manifest::ImageIndexEntry;
 use oci_client::{Client, Reference};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -199,7 +201,7 @@ fn read_ca_bundle(path: &str) -> Result<Vec<oci_client::client::Certificate>, Re
     };
     let pem = std::fs::read(path).map_err(|e| err(e.to_string()))?;
     let mut certs = Vec::new();
-    for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+    for cert in CertificateDer::pem_slice_iter(&pem) {
         let cert = cert.map_err(|e| err(e.to_string()))?;
         certs.push(oci_client::client::Certificate {
             encoding: oci_client::client::CertificateEncoding::Der,
