@@ -69,6 +69,7 @@ fn the_lean_cut_evaluates_like_the_whole_object() {
                     namespace: Some("team"),
                     native_sidecars: native_sidecars.clone(),
                     images: None,
+                    config_maps: None,
                 };
                 let from_full = engine.evaluate(&full, &ctx);
                 let from_lean = engine.evaluate(&lean, &ctx);

@@ -24,6 +24,7 @@ fn ctx() -> EvalContext<'static> {
         namespace: None,
         native_sidecars: NativeSidecarSupport::Unsupported("not checked".into()),
         images: None,
+        config_maps: None,
     }
 }
 

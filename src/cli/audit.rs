@@ -125,8 +125,10 @@ pub fn evaluate_all_with(
     images: Option<&HashMap<String, ImageConfig>>,
 ) -> Report {
     let mut report = Report::default();
+    let config_maps = crate::cli::config_maps::gather(manifests);
     let ctx = EvalContext {
         images,
+        config_maps: Some(&config_maps),
         ..EvalContext::default()
     };
     for m in manifests {

@@ -42,8 +42,19 @@ pub fn fix_object(
     object: &Value,
     images: Option<&HashMap<String, ImageConfig>>,
 ) -> Result<Fixed, String> {
+    fix_object_with(engine, object, images, None)
+}
+
+/// [`fix_object`] with the input's ConfigMaps, so scripts run from ConfigMap volumes are read.
+pub fn fix_object_with(
+    engine: &Engine,
+    object: &Value,
+    images: Option<&HashMap<String, ImageConfig>>,
+    config_maps: Option<&crate::engine::mounted_scripts::ConfigMaps>,
+) -> Result<Fixed, String> {
     let ctx = EvalContext {
         images,
+        config_maps,
         // Offline there is no cluster to ask: `auto` counts as supported.
         native_sidecars: crate::cluster::offline(engine.config().native_sidecars),
         ..Default::default()
@@ -100,9 +111,10 @@ pub fn run(args: FixArgs) -> ExitCode {
         let mut out = String::new();
         let mut errors: Vec<String> = input_errors.iter().map(ToString::to_string).collect();
         let mut denied = false;
+        let config_maps = crate::cli::config_maps::gather(&manifests);
         for m in &manifests {
             let name = format!("{}#{}", m.source.file, m.source.document);
-            match fix_object(&engine, &m.object, images.as_ref()) {
+            match fix_object_with(&engine, &m.object, images.as_ref(), Some(&config_maps)) {
                 Ok(fixed) => {
                     for w in &fixed.plan.warnings {
                         eprintln!("pidone fix: {name}: {w}");

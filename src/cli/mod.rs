@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod cluster;
+pub mod config_maps;
 pub mod explain_cmd;
 pub mod fix;
 pub mod input;

@@ -5,6 +5,7 @@ use crate::cli::input::Source;
 use crate::engine::Evaluation;
 use crate::engine::config::Action;
 use crate::engine::launch::LaunchClass;
+use crate::engine::mounted_scripts::ScriptRead;
 use crate::engine::rules::RuleId;
 use crate::engine::workload::{ObjectRef, Section};
 use serde::Serialize;
@@ -16,6 +17,9 @@ pub struct ContainerRow {
     pub container: String,
     pub section: Section,
     pub launch: LaunchClass,
+    /// Scripts read for the launch, with where they came from (`configmap/NAME:key`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub scripts: Vec<ScriptRead>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -44,6 +48,7 @@ impl Report {
                 container: c.container.clone(),
                 section: c.section,
                 launch: c.launch,
+                scripts: c.scripts.clone(),
             });
         }
         for f in &eval.findings {

@@ -561,7 +561,8 @@ fn resolve_positional(word: &str, operands: &[String]) -> Option<String> {
     }
 }
 
-fn classify_script(
+/// Classifies a parsed script's launch (also used for scripts read from ConfigMaps).
+pub fn classify_script(
     facts: &ScriptFacts,
     operands: &[String],
     long_running: bool,

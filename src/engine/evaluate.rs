@@ -3,6 +3,7 @@
 use crate::engine::argv::{self, LaunchAnalysis};
 use crate::engine::config::{Action, Config, ConfigError};
 use crate::engine::launch::LaunchClass;
+use crate::engine::mounted_scripts::{self, ConfigMaps, MountContext, ScriptRead};
 use crate::engine::rules::RuleId;
 use crate::engine::script::ScriptAnalyzer;
 use crate::engine::side_agents::SideAgentMatcher;
@@ -34,6 +35,9 @@ pub struct EvalContext<'a> {
     /// ENTRYPOINT and CMD of images, looked up by the caller (the engine does no I/O), keyed by
     /// the image reference as written in the pod.
     pub images: Option<&'a HashMap<String, ImageConfig>>,
+    /// ConfigMaps the caller gathered (the same manifests, or the API), so scripts that
+    /// containers run from ConfigMap volumes can be read.
+    pub config_maps: Option<&'a ConfigMaps>,
 }
 
 /// What an image runs when the pod does not say: its config's `Entrypoint` and `Cmd`.
@@ -56,6 +60,7 @@ impl Default for EvalContext<'_> {
             namespace: None,
             native_sidecars: NativeSidecarSupport::Supported,
             images: None,
+            config_maps: None,
         }
     }
 }
@@ -78,6 +83,9 @@ pub struct ContainerReport {
     /// pods only).
     #[serde(skip)]
     pub as_sidecar: Option<LaunchClass>,
+    /// Scripts read for the launch (from ConfigMap volumes), first to last.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub scripts: Vec<ScriptRead>,
 }
 
 /// One rule hit, with what enforce mode would do about it.
@@ -227,25 +235,36 @@ impl Engine {
             } else {
                 !w.finite
             };
-            let analysis = argv::analyze(
-                c,
-                long_running,
-                self.analyzer.as_ref(),
-                ctx.images.and_then(|m| m.get(&c.image)),
-            );
+            let mounts = ctx.config_maps.map(|maps| MountContext {
+                spec: w.spec,
+                namespace,
+                maps,
+            });
+            // The launch, followed into the ConfigMap scripts it runs when they are known.
+            let launch = |long_running: bool| {
+                let analysis = argv::analyze(
+                    c,
+                    long_running,
+                    self.analyzer.as_ref(),
+                    ctx.images.and_then(|m| m.get(&c.image)),
+                );
+                match &mounts {
+                    Some(m) => mounted_scripts::follow(
+                        analysis,
+                        c,
+                        m,
+                        long_running,
+                        self.analyzer.as_ref(),
+                    ),
+                    None => (analysis, Vec::new()),
+                }
+            };
+            let (analysis, scripts) = launch(long_running);
             let side_agent = c.section == Section::Containers && has_main && is_agent(c);
             // A side agent of a finite pod becomes long-running once it is a native sidecar:
             // its launch must hold up as one, or moving it would only trade one finding for
             // another (a wrapper that polls a stop file turns into a resident shell).
-            let as_sidecar = (side_agent && !long_running).then(|| {
-                argv::analyze(
-                    c,
-                    true,
-                    self.analyzer.as_ref(),
-                    ctx.images.and_then(|m| m.get(&c.image)),
-                )
-                .class
-            });
+            let as_sidecar = (side_agent && !long_running).then(|| launch(true).0.class);
             let report = ContainerReport {
                 container: c.name.clone(),
                 section: c.section,
@@ -254,6 +273,7 @@ impl Engine {
                 analysis,
                 side_agent,
                 as_sidecar,
+                scripts,
             };
             crate::engine::findings::collect(
                 &self.config,

@@ -59,7 +59,10 @@ pub fn collect(
                         matches!(s.script_slot.field, crate::engine::argv::ArgvField::ImageEntrypoint | crate::engine::argv::ArgvField::ImageCmd)
                     });
                 let in_env_split = a.shell.as_ref().is_some_and(|s| s.script_slot.field == crate::engine::argv::ArgvField::EnvSplit);
-                let fallback = if from_image {
+                let from_config_map = report.scripts.last().map(|s| s.source.clone());
+                let fallback = if let Some(source) = from_config_map {
+                    Some(format!("the script is in {source}, which pidone does not rewrite"))
+                } else if from_image {
                     Some("the script is in the image's ENTRYPOINT/CMD, which pidone does not rewrite".to_string())
                 } else if in_env_split {
                     Some("the script is inside an `env -S` string, which pidone does not rewrite".to_string())

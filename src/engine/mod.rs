@@ -7,6 +7,7 @@ pub mod explain;
 pub mod findings;
 pub mod injected;
 pub mod launch;
+pub mod mounted_scripts;
 pub mod prescreen;
 pub mod rules;
 pub mod script;

@@ -255,6 +255,7 @@ fn decide(
         namespace: request.namespace(),
         native_sidecars: app.native_sidecars(engine.config()),
         images: images.as_ref(),
+        config_maps: None,
     };
     let eval = match engine.evaluate(object, &ctx) {
         Ok(Some(eval)) => eval,

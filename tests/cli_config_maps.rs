@@ -1,0 +1,285 @@
+//! Scripts kept in ConfigMaps: `pidone audit` and `pidone fix` read them from the same input
+//! (`helm template` output) and classify the launch the script makes, naming the source.
+
+use serde_json::Value;
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+const CHARTS: &str = "tests/fixtures/configmap-scripts/charts.yaml";
+
+fn pidone(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pidone"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn pidone");
+    let mut input = child.stdin.take().expect("stdin");
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).expect("write stdin");
+    }
+    drop(input);
+    child.wait_with_output().expect("wait pidone")
+}
+
+fn audit(path: &str, stdin: Option<&str>) -> Value {
+    let out = pidone(
+        &["audit", "--format", "json", "--fail-on", "never", path],
+        stdin,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("audit prints JSON")
+}
+
+fn container<'a>(report: &'a Value, object: &str, name: &str) -> &'a Value {
+    report["containers"]
+        .as_array()
+        .expect("containers")
+        .iter()
+        .find(|c| c["object"]["name"] == object && c["container"] == name)
+        .unwrap_or_else(|| panic!("no container {object}/{name} in {report:#}"))
+}
+
+fn rules(report: &Value, name: &str) -> Vec<String> {
+    report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["container"] == name)
+        .map(|f| f["rule"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+fn message<'a>(report: &'a Value, name: &str, rule: &str) -> &'a str {
+    report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|f| f["container"] == name && f["rule"] == rule)
+        .and_then(|f| f["message"].as_str())
+        .unwrap_or_else(|| panic!("no {rule} finding for {name}"))
+}
+
+/// `(object, container, launch, source, dialect, script class, rules)`.
+const EXPECTED: &[(&str, &str, &str, &str, &str, &str, &[&str])] = &[
+    (
+        "redis-master",
+        "redis",
+        "exec",
+        "configmap/redis-scripts:start-master.sh",
+        "bash",
+        "exec",
+        &[],
+    ),
+    (
+        "zookeeper",
+        "init-certs",
+        "one-shot",
+        "configmap/zookeeper-scripts:init-certs.sh",
+        "bash",
+        "one-shot",
+        &[],
+    ),
+    (
+        "zookeeper",
+        "zookeeper",
+        "script",
+        "configmap/zookeeper-scripts:setup.sh",
+        "bash",
+        "script",
+        &["script-entrypoint"],
+    ),
+    (
+        "mongodb",
+        "mongodb",
+        "script",
+        "configmap/mongodb-scripts:setup.sh",
+        "bash",
+        "script",
+        &["script-entrypoint"],
+    ),
+    (
+        "csi-node",
+        "csi-node",
+        "multi",
+        "configmap/csi-node-scripts:entrypoint.sh",
+        "bash",
+        "multi",
+        &["multi-process"],
+    ),
+    (
+        "csi-node",
+        "iscsi",
+        "exec",
+        "configmap/csi-node-scripts:iscsi.sh",
+        "sh",
+        "exec",
+        &["signal-deaf-pid1"],
+    ),
+    (
+        "web",
+        "web",
+        "no-exec",
+        "configmap/web-scripts:run.sh",
+        "sh",
+        "no-exec",
+        &["shell-no-exec"],
+    ),
+    // `sh /scripts/backup.sh`: sh reads it, whatever the shebang says.
+    (
+        "web",
+        "backup",
+        "resident",
+        "configmap/web-scripts:backup.sh",
+        "sh",
+        "resident",
+        &["shell-resident"],
+    ),
+    (
+        "migrate",
+        "migrate",
+        "one-shot",
+        "configmap/migrate:migrate.sh",
+        "sh",
+        "one-shot",
+        &[],
+    ),
+];
+
+#[test]
+fn scripts_in_config_maps_are_read_and_classified() {
+    let report = audit(CHARTS, None);
+    let mut failures = Vec::new();
+    for &(object, name, launch, source, dialect, class, want_rules) in EXPECTED {
+        let c = container(&report, object, name);
+        let script = &c["scripts"][0];
+        let got = (
+            c["launch"].as_str().unwrap_or(""),
+            script["source"].as_str().unwrap_or(""),
+            script["dialect"].as_str().unwrap_or(""),
+            script["class"].as_str().unwrap_or(""),
+            rules(&report, name),
+        );
+        let want = (launch, source, dialect, class, want_rules.to_vec());
+        if got.0 != want.0
+            || got.1 != want.1
+            || got.2 != want.2
+            || got.3 != want.3
+            || got.4 != want.4
+        {
+            failures.push(format!("{object}/{name}: got {got:?}, want {want:?}"));
+        }
+        for rule in want_rules {
+            let m = message(&report, name, rule);
+            if *rule != "signal-deaf-pid1" && !m.contains(&format!("source: {source}")) {
+                failures.push(format!(
+                    "{object}/{name}: {rule} message names no source: {m}"
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+
+    // A python script is no shell: the interpreter is PID 1.
+    let exporter = container(&report, "web", "exporter");
+    assert_eq!(exporter["launch"], "direct");
+    assert_eq!(
+        exporter["scripts"][0]["source"],
+        "configmap/web-scripts:exporter.py"
+    );
+    assert!(exporter["scripts"][0].get("dialect").is_none());
+    // A ConfigMap missing from the input leaves the script unseen.
+    let orphan = container(&report, "web", "orphan");
+    assert_eq!(orphan["launch"], "script");
+    assert!(orphan.get("scripts").is_none());
+    // The fix for a ConfigMap script is not pidone's to make: warn, and say why.
+    let m = message(&report, "web", "shell-no-exec");
+    assert!(
+        m.contains("the script is in configmap/web-scripts:run.sh, which pidone does not rewrite"),
+        "{m}"
+    );
+}
+
+#[test]
+fn without_the_config_maps_the_same_containers_stay_unseen() {
+    let text = std::fs::read_to_string(CHARTS).expect("fixture");
+    let workloads: Vec<&str> = text
+        .split("\n---\n")
+        .filter(|doc| !doc.contains("kind: ConfigMap"))
+        .collect();
+    let report = audit("-", Some(&workloads.join("\n---\n")));
+    for &(object, name, ..) in EXPECTED {
+        let c = container(&report, object, name);
+        assert!(c.get("scripts").is_none(), "{object}/{name}: {c}");
+        let launch = c["launch"].as_str().unwrap_or("");
+        // `/scripts/iscsi.sh` etc. are script files, `bash -c path` too.
+        assert!(
+            launch == "script" || (name == "init-certs" || name == "migrate"),
+            "{object}/{name}: {launch}"
+        );
+    }
+}
+
+#[test]
+fn config_map_scripts_go_through_the_parser_limits() {
+    let big = format!(
+        "#!/bin/sh\n{}exec app\n",
+        "echo padding-line\n".repeat(5000)
+    );
+    let mut cm = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "s"}, "data": {"big.sh": big, "bad.sh": "#!/bin/bash\nif then fi ((\n"}});
+    let pod = serde_json::json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+        "spec": {"containers": [
+            {"name": "big", "image": "a", "command": ["/s/big.sh"],
+             "volumeMounts": [{"name": "s", "mountPath": "/s"}]},
+            {"name": "bad", "image": "a", "command": ["/s/bad.sh"],
+             "volumeMounts": [{"name": "s", "mountPath": "/s"}]}],
+        "volumes": [{"name": "s", "configMap": {"name": "s", "defaultMode": 493}}]}});
+    cm["metadata"]["namespace"] = Value::Null;
+    let input = serde_json::to_string(&serde_json::json!([cm, pod])).expect("json");
+    let report = audit("-", Some(&input));
+    for name in ["big", "bad"] {
+        let c = container(&report, "p", name);
+        assert_eq!(c["launch"], "unparsed", "{name}: {c}");
+        assert_eq!(c["scripts"][0]["source"], format!("configmap/s:{name}.sh"));
+        assert_eq!(rules(&report, name), ["shell-unparsed"]);
+    }
+    assert!(
+        message(&report, "big", "shell-unparsed").contains("too large"),
+        "{report:#}"
+    );
+}
+
+#[test]
+fn fix_leaves_config_map_scripts_and_their_pods_alone() {
+    let out = pidone(&["fix", CHARTS], None);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let fixed = String::from_utf8_lossy(&out.stdout);
+    // The multi-process DaemonSet is still denied; nothing is rewritten for the others.
+    assert!(stderr.contains("multi-process"), "{stderr}");
+    assert!(!stderr.contains("shell-no-exec"), "{stderr}");
+    for line in ["nginx -g 'daemon off;'", "exec redis-server \"${ARGS[@]}\""] {
+        assert!(fixed.contains(line), "fix output lost {line:?}:\n{fixed}");
+    }
+    assert!(
+        !fixed.contains("exec nginx"),
+        "fix rewrote a ConfigMap script:\n{fixed}"
+    );
+    // Nothing in the charts is patched (the fix for `web` would be in its ConfigMap), while a
+    // pod spec's own script in the same input still is.
+    let mut input = std::fs::read_to_string(CHARTS).expect("fixture");
+    input.push_str(
+        "---\nkind: Pod\nmetadata: {name: own, namespace: web}\nspec:\n  containers:\n  - {name: a, image: x, command: [sh, -c, \"setup; nginx\"]}\n",
+    );
+    let diff = pidone(&["fix", "--diff", "-"], Some(&input));
+    let diff = String::from_utf8_lossy(&diff.stdout);
+    let changed: Vec<&str> = diff.lines().filter(|l| l.starts_with("--- a/")).collect();
+    assert_eq!(changed.len(), 1, "{diff}");
+    assert!(diff.contains("+    pidone.io/mutations: exec:a"), "{diff}");
+}
