@@ -67,7 +67,17 @@ fn message<'a>(report: &'a Value, name: &str, rule: &str) -> &'a str {
 }
 
 /// `(object, container, launch, source, dialect, script class, rules)`.
-const EXPECTED: &[(&str, &str, &str, &str, &str, &str, &[&str])] = &[
+type Expected = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+);
+
+const EXPECTED: &[Expected] = &[
     (
         "redis-master",
         "redis",
