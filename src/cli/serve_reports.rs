@@ -36,6 +36,7 @@ impl Evaluator for AppEvaluator {
                 .and_then(Value::as_str),
             native_sidecars: self.0.native_sidecars(engine.config()),
             images: None,
+            config_maps: None,
         };
         engine.evaluate(object, &ctx).ok().flatten()
     }
