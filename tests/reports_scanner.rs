@@ -620,8 +620,17 @@ async fn reports_follow_creations_and_deletions() {
 
     // The cluster report has one result per namespace, with its mode.
     let cluster = eventually("the cluster report", || {
-        fake.get(CLUSTER_REPORTS, "", "pidone")
-            .filter(|c| c["results"].as_array().is_some_and(|r| r.len() == 3))
+        // Settled: team-a has nothing left to fix.
+        fake.get(CLUSTER_REPORTS, "", "pidone").filter(|c| {
+            c["results"].as_array().is_some_and(|r| {
+                r.len() == 3
+                    && r.iter().any(|x| {
+                        x["resources"][0]["name"] == "team-a"
+                            && x["properties"]["mutate"] == "0"
+                            && x["properties"]["warn"] == "0"
+                    })
+            })
+        })
     })
     .await;
     assert_valid(&cluster);
@@ -657,7 +666,9 @@ async fn reports_follow_creations_and_deletions() {
     }
     assert!(stats.writes.load(std::sync::atomic::Ordering::Relaxed) >= 4);
     assert_eq!(stats.deletes.load(std::sync::atomic::Ordering::Relaxed), 1);
-    // Unchanged reports are not rewritten: the writes settle.
+    // Unchanged reports are not rewritten: the writes settle (after any write still held back
+    // by the 200 ms minimum interval).
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let settled = report_writes(&fake).len();
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(
