@@ -118,9 +118,9 @@ fn status(code: u16, reason: &str, message: &str) -> Response {
 /// `/api/v1/...` or `/apis/<group>/<version>/...` -> (group/version/plural, namespace, name).
 fn parse(path: &str) -> Option<(String, Option<String>, Option<String>)> {
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let (gv, rest) = match segs.first()? {
-        &"api" => (segs.get(1)?.to_string(), &segs[2..]),
-        &"apis" => (format!("{}/{}", segs.get(1)?, segs.get(2)?), &segs[3..]),
+    let (gv, rest) = match *segs.first()? {
+        "api" => (segs.get(1)?.to_string(), &segs[2..]),
+        "apis" => (format!("{}/{}", segs.get(1)?, segs.get(2)?), &segs[3..]),
         _ => return None,
     };
     let (ns, plural, name) = if rest.first() == Some(&"namespaces") && rest.len() >= 3 {

@@ -173,7 +173,7 @@ fn results_carry_rule_action_message_fix_evidence_and_severity() {
             .starts_with("launch no-exec; command: "),
         "{v}"
     );
-    assert_eq!(v["resources"][0]["apiVersion"].as_str().is_some(), true);
+    assert!(v["resources"][0]["apiVersion"].as_str().is_some());
     let multi = all
         .iter()
         .find(|r| r.rule == "multi-process")
