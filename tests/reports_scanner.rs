@@ -668,7 +668,7 @@ async fn reports_follow_creations_and_deletions() {
     assert_eq!(stats.deletes.load(std::sync::atomic::Ordering::Relaxed), 1);
     // Unchanged reports are not rewritten: the writes settle (after any write still held back
     // by the 200 ms minimum interval).
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     let settled = report_writes(&fake).len();
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(
