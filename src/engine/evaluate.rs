@@ -111,6 +111,9 @@ pub struct Evaluation {
     pub findings: Vec<Finding>,
     /// Rules switched off for this object by `pidone.io/ignore` (`all` lists every rule).
     pub ignored: Vec<RuleId>,
+    /// Findings of those rules: not acted on, shown by the offline audit as ignored.
+    #[serde(skip)]
+    pub suppressed: Vec<Finding>,
     /// The namespace is exempt: nothing was analysed.
     pub exempt: bool,
     /// Whether the pod asked for (or the config enables) init injection.
@@ -172,6 +175,7 @@ impl Engine {
             containers: Vec::new(),
             findings: Vec::new(),
             ignored: Vec::new(),
+            suppressed: Vec::new(),
             exempt: false,
             inject_init: self.config.init_injection.enabled,
         };
@@ -266,7 +270,11 @@ impl Engine {
             );
             eval.containers.push(report);
         }
-        eval.findings.retain(|f| !eval.ignored.contains(&f.rule));
+        let (kept, suppressed) = std::mem::take(&mut eval.findings)
+            .into_iter()
+            .partition(|f| !eval.ignored.contains(&f.rule));
+        eval.findings = kept;
+        eval.suppressed = suppressed;
         eval.findings.retain(|f| f.action != Action::Ignore);
         eval
     }

@@ -556,6 +556,7 @@ mod tests {
             containers: Vec::new(),
             findings,
             ignored: Vec::new(),
+            suppressed: Vec::new(),
             exempt: false,
             inject_init: false,
         }
