@@ -86,8 +86,14 @@ fn comments(text: &str) -> Vec<String> {
     out
 }
 
-/// The chart tests' Python, which has PyYAML (a YAML 1.1 reader).
+/// The chart tests' Python, which has PyYAML (a YAML 1.1 reader). Set up once per run: two
+/// tests rebuilding the environment at the same time would undo each other.
 fn python() -> String {
+    static PYTHON: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PYTHON.get_or_init(set_up_python).clone()
+}
+
+fn set_up_python() -> String {
     let out = Command::new("bash")
         .arg("tests/chart/venv.sh")
         .output()
