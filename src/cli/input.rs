@@ -117,6 +117,15 @@ pub fn paths_or_stdin(paths: &[String]) -> Result<Vec<String>, String> {
     Ok(vec!["-".into()])
 }
 
+/// Reads every object of one file (or stdin for `-`); the first error ends the reading.
+pub fn read_file(path: &Path) -> Result<Vec<Manifest>, InputError> {
+    let mut out = Vec::new();
+    for doc in open(path)? {
+        out.extend(manifests(&doc?)?);
+    }
+    Ok(out)
+}
+
 /// Opens a file (or stdin for `-`) for reading document by document.
 pub fn open(path: &Path) -> Result<Documents<Box<dyn BufRead>>, InputError> {
     let name = path.display().to_string();
