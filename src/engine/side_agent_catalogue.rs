@@ -205,6 +205,11 @@ pub const IMAGES: &[ImageEntry] = &[
         "dapr/dapr pkg/injector/patcher/sidecar_container.go",
     ),
     image(
+        "dapr/daprd",
+        Proxy,
+        "dapr/dapr charts/dapr/charts/dapr_sidecar_injector/values.yaml (ghcr.io/dapr/daprd)",
+    ),
+    image(
         "cyberark/secretless-broker",
         Proxy,
         "cyberark/secretless-broker k8s-ci/test_secretless.yml",
@@ -230,6 +235,16 @@ pub const IMAGES: &[ImageEntry] = &[
         "otel/opentelemetry-collector-contrib",
         Telemetry,
         "open-telemetry/opentelemetry-helm-charts charts/opentelemetry-collector/values.yaml",
+    ),
+    image(
+        "open-telemetry/opentelemetry-collector-releases/opentelemetry-collector",
+        Telemetry,
+        "open-telemetry/opentelemetry-operator config/manager/manager.yaml (default collector image)",
+    ),
+    image(
+        "open-telemetry/opentelemetry-collector-releases/opentelemetry-collector-contrib",
+        Telemetry,
+        "open-telemetry/opentelemetry-helm-charts charts/opentelemetry-collector/values.yaml (image.repository)",
     ),
     image(
         "otel/opentelemetry-collector-k8s",

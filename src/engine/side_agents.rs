@@ -518,8 +518,13 @@ impl<'a> PodFacts<'a> {
         };
         let str_at = |v: &'a Value, key: &str| v.get(key).and_then(Value::as_str);
         let metadata = object.get("metadata").unwrap_or(&Value::Null);
-        if let Some(n) = str_at(metadata, "name") {
-            add(n);
+        for key in ["name", "generateName"] {
+            if let Some(n) = str_at(metadata, key) {
+                add(n);
+                if str_at(object, "kind") == Some("Pod") {
+                    add(without_generated_suffix(n));
+                }
+            }
         }
         let template = if template_pointer.is_empty() {
             Some(object)
@@ -676,17 +681,33 @@ pub fn main_reasons(
 }
 
 /// A container named after its workload: the same name, or the workload's name with a release
-/// prefix or a suffix around it (`my-grafana` / `grafana`, `web-7d9f8` / `web`).
+/// prefix (`my-release-grafana` runs `grafana`). Not a prefix of it: `git-sync-example` is an
+/// example of git-sync, not git-sync.
 fn workload_name_matches(workload: &str, container: &str) -> bool {
-    if container.is_empty() {
-        return false;
+    !container.is_empty()
+        && (workload == container
+            || (container.len() >= 3 && workload.ends_with(&format!("-{container}"))))
+}
+
+/// A Pod's name without the suffixes its controllers add (`web-7d9f8c6b5-x2k4q` -> `web`,
+/// `vault-0` -> `vault`).
+fn without_generated_suffix(name: &str) -> &str {
+    let mut rest = name.trim_end_matches('-');
+    for _ in 0..2 {
+        match rest.rsplit_once('-') {
+            Some((head, tail))
+                if !head.is_empty()
+                    && ((4..=10).contains(&tail.len())
+                        && tail.chars().all(|c| c.is_ascii_alphanumeric())
+                        && tail.chars().any(|c| c.is_ascii_digit())
+                        || !tail.is_empty() && tail.chars().all(|c| c.is_ascii_digit())) =>
+            {
+                rest = head;
+            }
+            _ => break,
+        }
     }
-    if workload == container {
-        return true;
-    }
-    container.len() >= 3
-        && (workload.ends_with(&format!("-{container}"))
-            || workload.starts_with(&format!("{container}-")))
+    rest
 }
 
 /// Name patterns that say "I am a helper".
@@ -1352,6 +1373,20 @@ pub(crate) mod tests {
                 {"name": "trace-agent", "image": "gcr.io/datadoghq/agent:7.55.0", "command": ["trace-agent", "-config=/etc/datadog-agent/datadog.yaml"]},
                 {"name": "process-agent", "image": "gcr.io/datadoghq/agent:7.55.0", "command": ["process-agent"]}]}}}});
         assert_eq!(agents(&ds), vec![]);
+    }
+
+    #[test]
+    fn pod_names_lose_their_generated_suffixes() {
+        assert_eq!(without_generated_suffix("web-7d9f8c6b5-x2k4q"), "web");
+        assert_eq!(without_generated_suffix("grafana-5f7b9c-"), "grafana");
+        assert_eq!(
+            without_generated_suffix("git-sync-example"),
+            "git-sync-example"
+        );
+        assert_eq!(without_generated_suffix("vault-0"), "vault");
+        assert_eq!(without_generated_suffix("hello-v2"), "hello-v2");
+        assert!(workload_name_matches("my-release-grafana", "grafana"));
+        assert!(!workload_name_matches("git-sync-example", "git-sync"));
     }
 
     #[test]
