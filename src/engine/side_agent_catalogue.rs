@@ -24,6 +24,7 @@ pub enum Role {
     LeaderElector,
     Reloader,
     Exporter,
+    Resizer,
 }
 
 impl Role {
@@ -38,6 +39,7 @@ impl Role {
             Role::LeaderElector => "leader elector",
             Role::Reloader => "config reloader",
             Role::Exporter => "metrics exporter",
+            Role::Resizer => "resource resizer",
         }
     }
 }
@@ -353,6 +355,12 @@ pub const IMAGES: &[ImageEntry] = &[
         "coreos/prometheus-config-reloader",
         Reloader,
         "prometheus-operator/prometheus-operator pkg/prometheus/statefulset.go (quay.io/coreos, before 0.43)",
+    ),
+    // Resizers that scale the main container's resources with the cluster.
+    image(
+        "autoscaling/addon-resizer",
+        Resizer,
+        "kubernetes/kubernetes cluster/addons/metrics-server/metrics-server-deployment.yaml (metrics-server-nanny)",
     ),
     // Leader electors.
     image(

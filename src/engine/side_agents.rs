@@ -729,6 +729,13 @@ fn name_evidence(name: &str, beside_server: bool) -> Option<&'static str> {
         if matches!(first, "log" | "logs") {
             return Some("log-*");
         }
+        if segments[1..].iter().any(|s| matches!(*s, "log" | "logs")) {
+            return Some("*-log-*");
+        }
+    }
+    // Backups run beside the data they copy (`xtrabackup` beside `mysql`).
+    if name.contains("backup") {
+        return Some("*backup*");
     }
     if segments.len() > 1
         && segments.iter().any(|s| {
@@ -838,12 +845,15 @@ fn role_evidence(
     let c = &candidates[me];
     let mut out = Vec::new();
     // A container that runs the main container's image is one of its processes
-    // (`trace-agent` beside `agent`), whatever its name says.
+    // (`trace-agent` beside `agent`), whatever its name says, unless it says `sidecar`.
     let mine = repository_segments(&c.spec.image);
     let main_image = candidates.iter().zip(mains).any(|(o, m)| {
         m.is_some() && !std::ptr::eq(o, c) && repository_segments(&o.spec.image) == mine
     });
-    if !main_image && let Some(pattern) = name_evidence(&c.spec.name, beside_server) {
+    // A name that says `sidecar` is its author's word, whatever the image.
+    if let Some(pattern) = name_evidence(&c.spec.name, beside_server)
+        && (!main_image || pattern.contains("sidecar"))
+    {
         out.push(Evidence::Name { pattern });
     }
     'tail: for argv in c.commands {
@@ -1103,7 +1113,17 @@ pub(crate) mod tests {
             let p = pod(json!([APP(), {"name": name, "image": "registry.example/tools:1"}]));
             assert_eq!(agents(&p), likely(name), "{name}");
         }
-        for name in ["worker", "proxyless", "agent", "syncthing-ui-x"] {
+        for name in ["scheduler-log-groomer", "xtrabackup", "db-backup"] {
+            let p = pod(json!([APP(), {"name": name, "image": "registry.example/tools:1"}]));
+            assert_eq!(agents(&p), likely(name), "{name}");
+        }
+        for name in [
+            "worker",
+            "proxyless",
+            "agent",
+            "syncthing-ui-x",
+            "catalog-api",
+        ] {
             let p = pod(json!([APP(), {"name": name, "image": "registry.example/tools:1"}]));
             assert_eq!(agents(&p), vec![], "{name}");
         }
