@@ -154,12 +154,12 @@ pub const IMAGES: &[ImageEntry] = &[
     image(
         "cloud-sql-connectors/alloydb-auth-proxy",
         Proxy,
-        "GoogleCloudPlatform/alloydb-auth-proxy examples/k8s-sidecar/proxy_with_workload_identity.yaml",
+        "GoogleCloudPlatform/alloydb-auth-proxy examples/k8s-sidecar/proxy_sidecar_deployment.yaml",
     ),
     image(
         "alloydb-connectors/alloydb-auth-proxy",
         Proxy,
-        "GoogleCloudPlatform/alloydb-auth-proxy examples/k8s-sidecar/proxy_with_workload_identity.yaml",
+        "GoogleCloudPlatform/alloydb-auth-proxy examples/k8s-sidecar/proxy_sidecar_deployment.yaml",
     ),
     image(
         "istio/proxyv2",
@@ -194,7 +194,7 @@ pub const IMAGES: &[ImageEntry] = &[
     image(
         "kubebuilder/kube-rbac-proxy",
         Proxy,
-        "kubernetes-sigs/kubebuilder testdata/project-v4/config/default/manager_auth_proxy_patch.yaml",
+        "kubernetes-sigs/kubebuilder testdata/project-v3/config/default/manager_auth_proxy_patch.yaml",
     ),
     image(
         "rbac-proxy/kube-rbac-proxy",
@@ -214,7 +214,7 @@ pub const IMAGES: &[ImageEntry] = &[
     image(
         "cyberark/secretless-broker",
         Proxy,
-        "cyberark/secretless-broker k8s-ci/test_secretless.yml",
+        "cyberark/secretless-broker k8s-ci/k8s_crds/deployment.yaml.sh",
     ),
     // Secret agents.
     image(
@@ -222,16 +222,11 @@ pub const IMAGES: &[ImageEntry] = &[
         SecretAgent,
         "hashicorp/consul-template README.md (Docker image)",
     ),
-    image(
-        "hashicorp/vault-agent",
-        SecretAgent,
-        "hashicorp/vault-k8s agent-inject/agent/container_sidecar.go",
-    ),
     // Telemetry.
     image(
         "otel/opentelemetry-collector",
         Telemetry,
-        "open-telemetry/opentelemetry-operator apis/v1beta1/collector_types.go (mode: sidecar)",
+        "open-telemetry/opentelemetry-operator pkg/sidecar/pod.go (mode: sidecar)",
     ),
     image(
         "otel/opentelemetry-collector-contrib",
@@ -241,7 +236,7 @@ pub const IMAGES: &[ImageEntry] = &[
     image(
         "open-telemetry/opentelemetry-collector-releases/opentelemetry-collector",
         Telemetry,
-        "open-telemetry/opentelemetry-operator config/manager/manager.yaml (default collector image)",
+        "open-telemetry/opentelemetry-operator pkg/sidecar/pod.go (the collector image of mode: sidecar)",
     ),
     image(
         "open-telemetry/opentelemetry-collector-releases/opentelemetry-collector-contrib",
@@ -256,7 +251,7 @@ pub const IMAGES: &[ImageEntry] = &[
     image(
         "aws-observability/aws-otel-collector",
         Telemetry,
-        "aws-observability/aws-otel-collector deployment-template/eks/otel-sidecar.yaml",
+        "aws-observability/aws-otel-collector deployment-template/eks/eks-sidecar.yaml",
     ),
     image(
         "jaegertracing/jaeger-agent",
@@ -271,7 +266,7 @@ pub const IMAGES: &[ImageEntry] = &[
     image(
         "prometheus-to-sd",
         Telemetry,
-        "kubernetes/kubernetes cluster/addons/metadata-agent (k8s.gcr.io/prometheus-to-sd sidecars)",
+        "kubernetes/kubernetes cluster/addons/fluentd-gcp/event-exporter.yaml (prometheus-to-sd-exporter)",
     ),
     // Exporters that only run beside the server they read.
     image(
@@ -404,7 +399,7 @@ pub const COMMANDS: &[CommandEntry] = &[
         "consul",
         &["connect", "envoy"],
         Proxy,
-        "hashicorp/consul-helm templates/connect-inject-deployment.yaml (sidecar of injected pods)",
+        "hashicorp/consul command/connect/envoy/envoy.go (runs Envoy as the service's sidecar proxy)",
     ),
     command(
         "consul-dataplane",
@@ -428,7 +423,7 @@ pub const COMMANDS: &[CommandEntry] = &[
         "alloydb-auth-proxy",
         &[],
         Proxy,
-        "GoogleCloudPlatform/alloydb-auth-proxy examples/k8s-sidecar/proxy_with_workload_identity.yaml",
+        "GoogleCloudPlatform/alloydb-auth-proxy examples/k8s-sidecar/proxy_sidecar_deployment.yaml",
     ),
     command(
         "pilot-agent",
