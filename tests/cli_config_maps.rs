@@ -149,7 +149,8 @@ const EXPECTED: &[Expected] = &[
         "configmap/web-scripts:backup.sh",
         "sh",
         "resident",
-        &["shell-resident"],
+        // Its name says what it is: the side-agent rule speaks of the container, not the script.
+        &["shell-resident", "side-agent"],
     ),
     (
         "migrate",
@@ -187,7 +188,9 @@ fn scripts_in_config_maps_are_read_and_classified() {
         }
         for rule in want_rules {
             let m = message(&report, name, rule);
-            if *rule != "signal-deaf-pid1" && !m.contains(&format!("source: {source}")) {
+            if !["signal-deaf-pid1", "side-agent"].contains(rule)
+                && !m.contains(&format!("source: {source}"))
+            {
                 failures.push(format!(
                     "{object}/{name}: {rule} message names no source: {m}"
                 ));
@@ -287,9 +290,87 @@ fn fix_leaves_config_map_scripts_and_their_pods_alone() {
     input.push_str(
         "---\nkind: Pod\nmetadata: {name: own, namespace: web}\nspec:\n  containers:\n  - {name: a, image: x, command: [sh, -c, \"setup; nginx\"]}\n",
     );
-    let diff = pidone(&["fix", "--diff", "-"], Some(&input));
+    // --diff reads files (stdin cannot be edited in place).
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("charts.yaml");
+    std::fs::write(&path, &input).expect("write input");
+    let path = path.to_str().expect("utf-8 path");
+    let diff = pidone(&["fix", "--diff", path], None);
     let diff = String::from_utf8_lossy(&diff.stdout);
-    let changed: Vec<&str> = diff.lines().filter(|l| l.starts_with("--- a/")).collect();
-    assert_eq!(changed.len(), 1, "{diff}");
-    assert!(diff.contains("+    pidone.io/mutations: exec:a"), "{diff}");
+    // The only lines added are the own pod's, edited where they are written.
+    let added: Vec<&str> = diff
+        .lines()
+        .filter(|l| l.starts_with('+') && !l.starts_with("+++"))
+        .collect();
+    assert_eq!(
+        added,
+        [
+            r#"+metadata: {name: own, namespace: web, "annotations": {"pidone.io/mutations":"exec:a"}}"#,
+            r#"+  - {name: a, image: x, command: [sh, -c, "setup; exec nginx"]}"#,
+        ],
+        "{diff}"
+    );
+}
+
+#[test]
+fn config_maps_are_found_after_their_workloads_and_in_other_files() {
+    let text = std::fs::read_to_string(CHARTS).expect("fixture");
+    let (maps, workloads): (Vec<&str>, Vec<&str>) = text
+        .split("\n---\n")
+        .partition(|doc| doc.contains("kind: ConfigMap"));
+    assert!(!maps.is_empty() && !workloads.is_empty());
+    let check = |report: &Value, how: &str| {
+        for &(object, name, launch, source, ..) in EXPECTED {
+            let c = container(report, object, name);
+            assert_eq!(c["launch"], launch, "{how}: {object}/{name}: {c}");
+            assert_eq!(
+                c["scripts"][0]["source"], source,
+                "{how}: {object}/{name}: {c}"
+            );
+        }
+    };
+    // On stdin, every ConfigMap after every workload.
+    let reordered = format!(
+        "{}\n---\n{}",
+        workloads.join("\n---\n"),
+        maps.join("\n---\n")
+    );
+    check(&audit("-", Some(&reordered)), "stdin, ConfigMaps last");
+    // The ConfigMaps in a file of their own, named after the workloads' file.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let workloads_file = dir.path().join("a-workloads.yaml");
+    let maps_file = dir.path().join("b-config-maps.yaml");
+    std::fs::write(&workloads_file, workloads.join("\n---\n")).expect("write");
+    std::fs::write(&maps_file, maps.join("\n---\n")).expect("write");
+    let out = pidone(
+        &[
+            "audit",
+            "--format",
+            "json",
+            "--fail-on",
+            "never",
+            workloads_file.to_str().expect("utf-8"),
+            maps_file.to_str().expect("utf-8"),
+        ],
+        None,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    check(&report, "two files");
+    // `pidone fix` reads them the same way: the multi-process DaemonSet is still denied.
+    let out = pidone(
+        &[
+            "fix",
+            workloads_file.to_str().expect("utf-8"),
+            maps_file.to_str().expect("utf-8"),
+        ],
+        None,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("multi-process"), "{stderr}");
 }

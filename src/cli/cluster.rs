@@ -71,6 +71,7 @@ pub async fn list_objects(
                         line: None,
                     },
                     object,
+                    pointer: String::new(),
                 });
             }
             match list.metadata.continue_.filter(|c| !c.is_empty()) {
@@ -111,6 +112,7 @@ async fn list_namespaces(client: kube::Client, namespace: Option<&str>) -> Vec<M
                     line: None,
                 },
                 object,
+                pointer: String::new(),
             }
         })
         .collect()
@@ -143,6 +145,7 @@ pub fn reports_yaml(
     engine: &Engine,
     manifests: &[Manifest],
     images: Option<&HashMap<String, ImageConfig>>,
+    config_maps: Option<&crate::engine::mounted_scripts::ConfigMaps>,
 ) -> String {
     let mut namespaces = Vec::new();
     let mut evaluated = Vec::new();
@@ -157,6 +160,7 @@ pub fn reports_yaml(
                 .pointer("/metadata/namespace")
                 .and_then(Value::as_str),
             images,
+            config_maps,
             ..EvalContext::default()
         };
         if let Ok(Some(eval)) = engine.evaluate(&m.object, &ctx) {

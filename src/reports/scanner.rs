@@ -432,6 +432,25 @@ impl Scanner {
                 }
             }
         }
+        // Forget first-seen times of results that are gone (bounded memory).
+        let live: usize = self.ns_results.values().map(Vec::len).sum();
+        if self.first_seen.len() > 2 * live + 1024 {
+            let keep: BTreeSet<(String, String, String)> = self
+                .ns_results
+                .values()
+                .flatten()
+                .map(|r| {
+                    let object = r
+                        .resources
+                        .first()
+                        .map(|res| res.uid.clone().unwrap_or_else(|| res.name.clone()))
+                        .unwrap_or_default();
+                    let container = r.properties.get("container").cloned().unwrap_or_default();
+                    (object, container, r.rule.clone())
+                })
+                .collect();
+            self.first_seen.retain(|k, _| keep.contains(k));
+        }
         let cluster_due = self
             .written
             .get(&None)
@@ -473,9 +492,11 @@ impl Scanner {
                     if item.name_any() == REPORT_NAME
                         && let Some(ns) = item.namespace()
                     {
-                        self.written
-                            .entry(Some(ns))
-                            .or_insert((None, Instant::now() - Duration::from_secs(3600)));
+                        // Due at once: its content is unknown.
+                        let long_ago = Instant::now()
+                            .checked_sub(Duration::from_secs(3600))
+                            .unwrap_or_else(Instant::now);
+                        self.written.entry(Some(ns)).or_insert((None, long_ago));
                     }
                 }
                 self.cleanup_due = false;
