@@ -65,6 +65,8 @@ pub struct Metrics {
     parser: ParserCounters,
     shed: Counter,
     inflight: Gauge,
+    /// Connections, limits and exemptions.
+    pub limits: crate::server::limit_metrics::LimitMetrics,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -189,7 +191,9 @@ impl Metrics {
             "Admission reviews being analysed or waiting for a slot",
             inflight.clone(),
         );
+        let limits = crate::server::limit_metrics::LimitMetrics::register(&mut registry);
         Metrics {
+            limits,
             registry,
             shed,
             inflight,
