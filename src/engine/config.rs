@@ -214,6 +214,14 @@ pub struct ImagesConfig {
     pub platform: String,
     /// Registries reached over plain HTTP (host[:port]); all others use TLS.
     pub insecure_registries: Vec<String>,
+    /// Registries (host[:port]) that may be reached on loopback, link-local or metadata
+    /// addresses; a registry a pod names is refused there otherwise (so are redirects and
+    /// token services). Mirrors, insecure registries and those with a credential count too.
+    pub trusted_registries: Vec<String>,
+    /// Registry host -> namespaces whose pods' images are looked up with that registry's
+    /// credential (`"*"`: every namespace). Elsewhere look-ups are anonymous, so no tenant
+    /// learns about an image it could not pull. The CLI uses every credential.
+    pub credential_namespaces: BTreeMap<String, Vec<String>>,
     /// PEM file with extra CA certificates to trust for registries (private registry CAs).
     pub ca_bundle: String,
     /// Bounds of the in-memory cache: entries, and approximate bytes of what they hold.
@@ -231,6 +239,8 @@ impl Default for ImagesConfig {
             mirrors: BTreeMap::new(),
             platform: "linux/amd64".into(),
             insecure_registries: Vec::new(),
+            trusted_registries: Vec::new(),
+            credential_namespaces: BTreeMap::new(),
             ca_bundle: String::new(),
             cache_max_entries: 10_000,
             cache_max_bytes: 32 * 1024 * 1024,

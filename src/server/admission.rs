@@ -244,7 +244,12 @@ fn decide(
             } else {
                 let deadline = engine.config().images.deadline;
                 match block_on_aside(
-                    resolver.resolve_all(refs.iter().map(String::as_str), deadline),
+                    // A pod's look-ups use only the credentials its namespace may use.
+                    resolver.resolve_all_for(
+                        refs.iter().map(String::as_str),
+                        deadline,
+                        crate::images::Scope::Namespace(request.namespace().unwrap_or("")),
+                    ),
                 ) {
                     Some((images, warnings)) => {
                         notes.extend(warnings.into_iter().map(|w| w.to_string()));
