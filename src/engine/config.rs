@@ -280,6 +280,10 @@ pub struct ParserConfig {
     /// Wall-clock budget for one parse in a worker.
     #[serde(deserialize_with = "duration", serialize_with = "ser_duration")]
     pub deadline: Duration,
+    /// When the parse workers could not parse a script for reasons of their own (all busy, the
+    /// review's time ran out), answer the review 429 (the apiserver retries it) instead of
+    /// deciding with the script `unparsed`.
+    pub fail_closed: bool,
 }
 
 impl Default for ParserConfig {
@@ -288,6 +292,7 @@ impl Default for ParserConfig {
             max_script_bytes: 64 * 1024,
             max_depth: 64,
             deadline: Duration::from_millis(250),
+            fail_closed: false,
         }
     }
 }

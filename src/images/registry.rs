@@ -110,6 +110,19 @@ impl AddressPolicy {
         self.insecure.contains(&normalize(host_port))
     }
 
+    /// Whether a URL's host is an insecure registry, named with or without the scheme's
+    /// default port (`Url` drops `:80` from `http://host:80`).
+    fn is_insecure_url(&self, url: &Url) -> bool {
+        let Some(host) = url.host_str() else {
+            return false;
+        };
+        let explicit = url.port().map(|p| format!("{host}:{p}"));
+        let default = url.port_or_known_default().map(|p| format!("{host}:{p}"));
+        self.is_insecure(host)
+            || explicit.is_some_and(|a| self.is_insecure(&a))
+            || default.is_some_and(|a| self.is_insecure(&a))
+    }
+
     /// Checks a URL before a request: the scheme, and the host when it is an IP literal
     /// (names are checked after resolution by [`FilteringResolver`]).
     pub fn check_url(&self, url: &Url) -> Result<(), RegistryError> {
@@ -122,7 +135,7 @@ impl AddressPolicy {
         };
         match url.scheme() {
             "https" => {}
-            "http" if self.is_insecure(&authority) => {}
+            "http" if self.is_insecure_url(url) => {}
             other => {
                 return Err(RegistryError::Refused(format!(
                     "{authority}: scheme {other} refused (only HTTPS, or registries listed in images.insecureRegistries)"
@@ -391,9 +404,7 @@ pub async fn get(
     let clear = url.scheme() != "https";
     request = match auth {
         Auth::Anonymous => request,
-        Auth::Basic(..) | Auth::Bearer(_) if clear && !policy.is_insecure(&authority(url)) => {
-            request
-        }
+        Auth::Basic(..) | Auth::Bearer(_) if clear && !policy.is_insecure_url(url) => request,
         Auth::Basic(user, pass) => request.basic_auth(user, Some(pass)),
         Auth::Bearer(token) => request.header(AUTHORIZATION, format!("Bearer {token}")),
     };
@@ -404,14 +415,6 @@ pub async fn get(
             RegistryError::Http(describe(&e))
         }
     })
-}
-
-fn authority(url: &Url) -> String {
-    match (url.host_str(), url.port()) {
-        (Some(h), Some(p)) => format!("{h}:{p}"),
-        (Some(h), None) => h.to_string(),
-        _ => String::new(),
-    }
 }
 
 /// A reqwest error with its causes (the resolver's refusal is a cause).

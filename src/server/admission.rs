@@ -92,6 +92,8 @@ fn answer_in(
         }
     };
 
+    // The parse workers share themselves fairly between namespaces.
+    crate::sandbox::ticket::set_namespace(request.namespace().unwrap_or(""));
     let engine = app.engine();
     let mode = path_mode.unwrap_or(engine.config().mode);
     let site = fix_site(engine.config(), &request.kind.kind, &request.operation);

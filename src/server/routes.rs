@@ -34,6 +34,7 @@
 //! most [`crate::server::state::LARGE_ANALYSES`] at once.
 
 use crate::engine::Mode;
+use crate::sandbox::{Ticket, with_ticket};
 use crate::server::admission::{self, Reply};
 use crate::server::decision::Endpoint;
 use crate::server::state::App;
@@ -238,20 +239,36 @@ async fn admission(
             }
         };
         let analysis_app = Arc::clone(&app);
+        // The review's parses stop when it is shed or its time is up (see `sandbox::ticket`).
+        let ticket =
+            Ticket::new((started + timeout.saturating_sub(TIMEOUT_MARGIN)).max(Instant::now()));
+        let analysis_ticket = Arc::clone(&ticket);
         // The slot goes with the analysis: it is held until the analysis ends, even if the
         // client goes away first (the verdicts it caches serve the apiserver's retry).
         let analysis = tokio::task::spawn_blocking(move || {
             let _slot = slot;
             let _held = held;
             let _large = large;
-            admission::answer(&analysis_app, endpoint, mode, &body, started)
+            with_ticket(analysis_ticket, || {
+                admission::answer(&analysis_app, endpoint, mode, &body, started)
+            })
         });
+        // Dropped with this future (client gone) or on shedding: the parses stop.
+        let _cancel_on_exit = CancelOnDrop(Arc::clone(&ticket));
         // The blocking pool is bounded (`pidone serve` sizes it to the parse workers), so an
         // analysis may queue for a thread: it is shed once it cannot answer in time.
         let remaining = timeout
             .saturating_sub(TIMEOUT_MARGIN)
             .saturating_sub(started.elapsed());
         match tokio::time::timeout(remaining, analysis).await {
+            Ok(Ok(_)) if ticket.pool_gave_up() && app.engine().config().parser.fail_closed => {
+                app.metrics.shed();
+                tracing::warn!(
+                    endpoint = endpoint.as_str(),
+                    "parse workers busy: review shed with 429 (parser.failClosed)"
+                );
+                return overloaded();
+            }
             Ok(Ok(reply)) => reply,
             Ok(Err(e)) => {
                 tracing::error!(error = %e, "the analysis task failed");
@@ -281,6 +298,15 @@ async fn admission(
             StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             message,
         ),
+    }
+}
+
+/// Cancels a review's ticket when the handler ends, however it ends.
+struct CancelOnDrop(Arc<Ticket>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
     }
 }
 
