@@ -17,7 +17,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// The attacks run one at a time: each measures promptness on a machine of two cores.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// The chart's memory limit (charts/pidone/values.yaml `resources.limits.memory`).
+/// The server's share of the chart's memory limit (charts/pidone/values.yaml
+/// `resources.limits.memory`: this plus the two parse workers' address-space limits).
 const CHART_MEMORY_LIMIT: u64 = 256 * 1024 * 1024;
 /// What "answers promptly" means beside an attack.
 const PROMPT: Duration = Duration::from_secs(1);

@@ -175,8 +175,7 @@ impl FilteringResolver {
         }
         let mut builder = hickory_resolver::TokioResolver::builder_tokio()
             .map_err(|e| format!("reading the system's DNS configuration: {e}"))?;
-        builder.options_mut().ip_strategy =
-            hickory_resolver::config::LookupIpStrategy::Ipv4AndIpv6;
+        builder.options_mut().ip_strategy = hickory_resolver::config::LookupIpStrategy::Ipv4AndIpv6;
         let built = builder
             .build()
             .map_err(|e| format!("starting the DNS resolver: {e}"))?;
