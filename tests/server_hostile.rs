@@ -77,22 +77,32 @@ impl Served {
         std::fs::write(&key, &pair.key_pem).unwrap();
         std::fs::write(&conf, config).unwrap();
         let (addr, admin) = (free_port(), free_port());
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_pidone"))
-            .arg("serve")
-            .arg("--config")
-            .arg(&conf)
-            .arg("--tls-cert")
-            .arg(&cert)
-            .arg("--tls-key")
-            .arg(&key)
-            .args(["--listen", &addr.to_string()])
-            .args(["--metrics-listen", &admin.to_string()])
-            .args(args)
-            .env("RUST_LOG", "error")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
+        // ETXTBSY: another test's thread may fork while a file it writes is open; retry.
+        let mut tries = 0;
+        let child = loop {
+            let spawned = std::process::Command::new(env!("CARGO_BIN_EXE_pidone"))
+                .arg("serve")
+                .arg("--config")
+                .arg(&conf)
+                .arg("--tls-cert")
+                .arg(&cert)
+                .arg("--tls-key")
+                .arg(&key)
+                .args(["--listen", &addr.to_string()])
+                .args(["--metrics-listen", &admin.to_string()])
+                .args(args)
+                .env("RUST_LOG", "error")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn();
+            match spawned {
+                Err(e) if e.raw_os_error() == Some(26) && tries < 20 => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                other => break other.unwrap(),
+            }
+        };
         let served = Served {
             child,
             addr,
