@@ -9,5 +9,6 @@ pub mod cluster;
 pub mod engine;
 pub mod images;
 pub mod mutate;
+pub mod reports;
 pub mod sandbox;
 pub mod server;

@@ -273,7 +273,8 @@ async fn nodes(
     } else {
         st.list_requests += 1;
     }
-    if st.forbid_nodes {
+    // Lists only: a resumed watch still works, as with a Role that grants `watch` but not `list`.
+    if st.forbid_nodes && q.get("watch").map(String::as_str) != Some("true") {
         let status = json!({
             "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
             "message": "nodes is forbidden: User \"system:serviceaccount:pidone:pidone\" cannot list resource \"nodes\"",
@@ -535,26 +536,47 @@ async fn unreachable_at_start_then_recovers() {
 }
 
 #[tokio::test]
-async fn server_going_away_is_unsupported_and_coming_back_recovers() {
+async fn server_going_away_keeps_the_node_set_and_coming_back_catches_up() {
     let mut fake = FakeApiServer::started("v1.30.0", &[("a", "v1.30.0")]).await;
     let support = auto(fake.client_config(), fast()).await;
     assert_eq!(support.current(), NativeSidecarSupport::Supported);
+    let (lists_before, watches_before) = fake.node_requests();
 
+    // A broken watch is resumed, not a reason to forget the nodes: the answer stays.
     fake.stop().await;
-    let now = eventually(
-        &support,
-        "the outage",
-        unsupported_with("cannot reach the Kubernetes API to check versions: list nodes:"),
-    )
-    .await;
-    assert!(!is_supported(&now));
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(support.current(), NativeSidecarSupport::Supported);
 
-    // A node that joined during the outage is seen after the relist.
+    // A node that joined during the outage is replayed by the resumed watch.
     fake.set_node("late", "v1.28.0");
     fake.start().await;
-    eventually(&support, "the relist", unsupported_with("node late")).await;
+    eventually(&support, "the replay", unsupported_with("node late")).await;
     fake.delete_node("late");
     eventually(&support, "recovery", is_supported).await;
+    let (lists, watches) = fake.node_requests();
+    assert_eq!(
+        lists, lists_before,
+        "resuming from the resourceVersion needs no list"
+    );
+    assert!(watches > watches_before);
+}
+
+#[tokio::test]
+async fn a_failed_relist_is_unsupported_until_it_succeeds() {
+    let fake = FakeApiServer::started("v1.30.0", &[("a", "v1.30.0")]).await;
+    let support = auto(fake.client_config(), fast()).await;
+    assert_eq!(support.current(), NativeSidecarSupport::Supported);
+    // History compacted (the resumed watch gets 410 Gone) and the list is refused.
+    fake.forbid_nodes(true);
+    fake.compact_with_unseen_change("hidden", "v1.30.1");
+    eventually(
+        &support,
+        "the refused relist",
+        unsupported_with("the Kubernetes API refused to list nodes (HTTP 403"),
+    )
+    .await;
+    fake.forbid_nodes(false);
+    eventually(&support, "the relist", is_supported).await;
 }
 
 #[tokio::test]

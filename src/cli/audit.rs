@@ -17,6 +17,23 @@ pub enum Format {
     Table,
     Json,
     Sarif,
+    /// `wgpolicyk8s.io/v1alpha2` PolicyReports (one per namespace) and a ClusterPolicyReport.
+    #[value(name = "policyreport")]
+    PolicyReport,
+    /// `openreports.io/v1alpha1` Reports (one per namespace) and a ClusterReport.
+    #[value(name = "openreport")]
+    OpenReport,
+}
+
+impl Format {
+    /// The report API of the report formats.
+    pub fn reports_api(self) -> Option<crate::engine::config::ReportsApi> {
+        match self {
+            Format::PolicyReport => Some(crate::engine::config::ReportsApi::PolicyReport),
+            Format::OpenReport => Some(crate::engine::config::ReportsApi::OpenReport),
+            Format::Table | Format::Json | Format::Sarif => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -54,7 +71,7 @@ pub struct AuditArgs {
     pub resolve_images: bool,
 }
 
-/// Exit codes of `audit` (DESIGN section 7).
+/// Exit codes of `audit` (docs/design.md section 7).
 pub const EXIT_CLEAN: u8 = 0;
 pub const EXIT_FINDINGS: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
@@ -142,7 +159,10 @@ pub fn run(args: AuditArgs) -> ExitCode {
         return ExitCode::from(EXIT_USAGE);
     };
     let (manifests, mut errors) = if args.cluster {
-        match crate::cli::cluster::read_cluster(args.namespace.as_deref()) {
+        match crate::cli::cluster::read_cluster(
+            args.namespace.as_deref(),
+            args.format.reports_api().is_some(),
+        ) {
             Ok(m) => (m, Vec::new()),
             Err(e) => {
                 eprintln!("pidone audit: {e}");
@@ -167,9 +187,13 @@ pub fn run(args: AuditArgs) -> ExitCode {
     } else {
         None
     };
-    let Some((report, errors)) = on_big_stack(move || {
+    let reports_api = args.format.reports_api();
+    let Some((report, errors, reports)) = on_big_stack(move || {
         let report = evaluate_all_with(&engine, &manifests, &mut errors, images.as_ref());
-        (report, errors)
+        let reports = reports_api.map(|api| {
+            crate::cli::cluster::reports_yaml(api, &engine, &manifests, images.as_ref())
+        });
+        (report, errors, reports)
     }) else {
         eprintln!("pidone audit: the analysis thread failed");
         return ExitCode::from(EXIT_USAGE);
@@ -183,6 +207,7 @@ pub fn run(args: AuditArgs) -> ExitCode {
         Format::Sarif => {
             serde_json::to_string_pretty(&sarif::render(&report)).unwrap_or_default() + "\n"
         }
+        Format::PolicyReport | Format::OpenReport => reports.unwrap_or_default(),
     };
     let mut stdout = std::io::stdout().lock();
     if stdout

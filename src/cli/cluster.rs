@@ -2,23 +2,21 @@
 //!
 //! Pods and ReplicaSets owned by a controller are skipped: their owner's pod template is
 //! audited instead, so each launch is reported once, where it can be fixed.
+//!
+//! `--format policyreport|openreport` prints the reports `pidone serve` keeps current with
+//! `reports.enabled` (one per namespace plus the cluster-scoped one), built the same way.
 
 use crate::cli::input::{Manifest, Source};
-use kube::api::{Api, ApiResource, DynamicObject, ListParams};
-use kube::core::GroupVersionKind;
+use crate::cluster::kinds::POD_BEARING;
+use crate::engine::Engine;
+use crate::engine::config::ReportsApi;
+use crate::engine::evaluate::{EvalContext, ImageConfig};
+use crate::reports::build::{self, MODE_LABEL, NamespaceInfo};
+use crate::reports::shape::Timestamp;
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, DynamicObject, ListParams};
 use serde_json::Value;
-
-/// The pod-bearing kinds, as the API serves them.
-const KINDS: [(&str, &str, &str, &str); 8] = [
-    ("", "v1", "Pod", "pods"),
-    ("apps", "v1", "Deployment", "deployments"),
-    ("apps", "v1", "StatefulSet", "statefulsets"),
-    ("apps", "v1", "DaemonSet", "daemonsets"),
-    ("apps", "v1", "ReplicaSet", "replicasets"),
-    ("", "v1", "ReplicationController", "replicationcontrollers"),
-    ("batch", "v1", "Job", "jobs"),
-    ("batch", "v1", "CronJob", "cronjobs"),
-];
+use std::collections::HashMap;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
@@ -32,25 +30,15 @@ pub enum ClusterError {
     },
 }
 
-fn owned_by_controller(object: &Value) -> bool {
-    object
-        .pointer("/metadata/ownerReferences")
-        .and_then(Value::as_array)
-        .is_some_and(|refs| {
-            refs.iter()
-                .any(|r| r.get("controller").and_then(Value::as_bool) == Some(true))
-        })
-}
-
 /// Lists every pod-bearing object (in one namespace, or all) as manifests.
 pub async fn list_objects(
     client: kube::Client,
     namespace: Option<&str>,
 ) -> Result<Vec<Manifest>, ClusterError> {
     let mut out = Vec::new();
-    for (group, version, kind, plural) in KINDS {
-        let gvk = GroupVersionKind::gvk(group, version, kind);
-        let resource = ApiResource::from_gvk_with_plural(&gvk, plural);
+    for pod_bearing in POD_BEARING {
+        let (kind, plural) = (pod_bearing.kind, pod_bearing.plural);
+        let resource = pod_bearing.api_resource();
         let api: Api<DynamicObject> = match namespace {
             Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
             None => Api::all_with(client.clone(), &resource),
@@ -73,7 +61,7 @@ pub async fn list_objects(
                         Value::String(resource.api_version.clone()),
                     );
                 }
-                if owned_by_controller(&object) && matches!(kind, "Pod" | "ReplicaSet" | "Job") {
+                if !crate::cluster::kinds::reported(kind, &object) {
                     continue;
                 }
                 out.push(Manifest {
@@ -94,8 +82,110 @@ pub async fn list_objects(
     Ok(out)
 }
 
+/// The namespaces (one, or all) as Namespace manifests, for the reports' owners and modes.
+/// Best effort: without the right to read namespaces the reports still print, without owner
+/// references, and every namespace follows the global mode.
+async fn list_namespaces(client: kube::Client, namespace: Option<&str>) -> Vec<Manifest> {
+    let api: Api<Namespace> = Api::all(client);
+    let items = match namespace {
+        Some(ns) => api.get_opt(ns).await.ok().flatten().into_iter().collect(),
+        None => api
+            .list(&ListParams::default())
+            .await
+            .map(|l| l.items)
+            .unwrap_or_default(),
+    };
+    items
+        .into_iter()
+        .filter_map(|ns| serde_json::to_value(ns).ok())
+        .enumerate()
+        .map(|(document, mut object)| {
+            if let Some(map) = object.as_object_mut() {
+                map.insert("kind".into(), Value::String("Namespace".into()));
+                map.insert("apiVersion".into(), Value::String("v1".into()));
+            }
+            Manifest {
+                source: Source {
+                    file: "cluster:namespaces".into(),
+                    document,
+                    line: None,
+                },
+                object,
+            }
+        })
+        .collect()
+}
+
+/// What a Namespace object tells the reports.
+fn namespace_info(object: &Value) -> Option<NamespaceInfo> {
+    let text = |p: &str| {
+        object
+            .pointer(p)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    Some(NamespaceInfo {
+        name: text("/metadata/name")?,
+        uid: text("/metadata/uid"),
+        mode_label: object
+            .pointer("/metadata/labels")
+            .and_then(|l| l.get(MODE_LABEL))
+            .and_then(Value::as_str)
+            .map(str::to_string),
+    })
+}
+
+/// The reports of `manifests` (Namespace manifests among them give owners and modes) as a
+/// YAML stream that `kubectl apply -f -` takes. Objects that fail evaluation are left out
+/// (`audit` reports them as errors).
+pub fn reports_yaml(
+    api: ReportsApi,
+    engine: &Engine,
+    manifests: &[Manifest],
+    images: Option<&HashMap<String, ImageConfig>>,
+) -> String {
+    let mut namespaces = Vec::new();
+    let mut evaluated = Vec::new();
+    for m in manifests {
+        if m.object.get("kind").and_then(Value::as_str) == Some("Namespace") {
+            namespaces.extend(namespace_info(&m.object));
+            continue;
+        }
+        let ctx = EvalContext {
+            namespace: m
+                .object
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str),
+            images,
+            ..EvalContext::default()
+        };
+        if let Ok(Some(eval)) = engine.evaluate(&m.object, &ctx) {
+            evaluated.push((m.object.clone(), eval));
+        }
+    }
+    let reports = build::all_reports(
+        api,
+        engine.config(),
+        &namespaces,
+        &evaluated,
+        Timestamp::now(),
+    );
+    let mut out = String::new();
+    for report in &reports {
+        if let Ok(text) = serde_saphyr::to_string(report) {
+            out.push_str("---\n");
+            out.push_str(&text);
+        }
+    }
+    out
+}
+
 /// Reads the live objects with the default client (kubeconfig, or in-cluster config).
-pub fn read_cluster(namespace: Option<&str>) -> Result<Vec<Manifest>, ClusterError> {
+/// With `namespaces`, the Namespace objects come too (for `--format policyreport|openreport`).
+pub fn read_cluster(
+    namespace: Option<&str>,
+    namespaces: bool,
+) -> Result<Vec<Manifest>, ClusterError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -104,6 +194,10 @@ pub fn read_cluster(namespace: Option<&str>) -> Result<Vec<Manifest>, ClusterErr
         let client = kube::Client::try_default()
             .await
             .map_err(ClusterError::Client)?;
-        list_objects(client, namespace).await
+        let mut manifests = list_objects(client.clone(), namespace).await?;
+        if namespaces {
+            manifests.extend(list_namespaces(client, namespace).await);
+        }
+        Ok(manifests)
     })
 }

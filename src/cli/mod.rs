@@ -10,6 +10,7 @@ pub mod logging;
 pub mod report;
 pub mod sarif;
 pub mod serve;
+pub mod serve_reports;
 pub mod table;
 
 use crate::engine::config::ParserConfig;

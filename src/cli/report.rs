@@ -1,5 +1,5 @@
 //! The audit report: every container with its launch class and every finding, each tied to the
-//! object and the file and document it came from (DESIGN section 7, `--format json`).
+//! object and the file and document it came from (docs/design.md section 7, `--format json`).
 
 use crate::cli::input::Source;
 use crate::engine::Evaluation;

@@ -59,21 +59,62 @@ pub struct ServeArgs {
     /// each; a body that would overdraw it is answered 429.
     #[arg(long, env = "PIDONE_MAX_BUFFERED_BYTES", default_value_t = crate::server::DEFAULT_MAX_BUFFERED_BYTES as u64, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_buffered_bytes: u64,
+    /// With `reports.enabled`: the Lease that elects the one replica that writes reports.
+    #[arg(long, env = "PIDONE_REPORTS_LEASE", default_value = "pidone-reports")]
+    pub reports_lease: String,
+    /// This replica's name in the Lease (default: the host name).
+    #[arg(long, env = "POD_NAME")]
+    pub pod_name: Option<String>,
+    /// The namespace of the Lease (the pod's own).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    pub pod_namespace: String,
 }
 
 /// Keeps the server's view of `nativeSidecars: auto` current: the apiserver's and every
 /// node's kubelet version, read through the in-cluster (or kubeconfig) client. Until the first
-/// answer, auto counts as unsupported (side agents are warned about, not moved).
+/// answer, auto counts as unsupported (side agents are warned about, not moved). The cluster is
+/// read only while the configuration says `auto` (it may change on reload); each setting is
+/// logged once, as it is.
 fn watch_native_sidecar_support(app: Arc<crate::server::state::App>) {
+    use crate::engine::config::NativeSidecars;
     tokio::spawn(async move {
-        let support = crate::cluster::start(
-            crate::engine::config::NativeSidecars::Auto,
-            kube::Client::try_default,
-            crate::cluster::WatchOptions::default(),
-        )
-        .await;
+        let mut watching: Option<crate::cluster::SidecarSupport> = None;
+        let mut logged: Option<NativeSidecars> = None;
         loop {
-            app.set_cluster_native_sidecars(support.current());
+            let mode = app.engine().config().native_sidecars;
+            if logged != Some(mode) {
+                match mode {
+                    NativeSidecars::Auto => tracing::info!(
+                        "nativeSidecars: auto: side agents become native sidecars once the apiserver and every kubelet are known to be 1.29 or newer"
+                    ),
+                    NativeSidecars::Always => tracing::info!(
+                        "nativeSidecars: always: side agents become native sidecars; the cluster's versions are not checked"
+                    ),
+                    NativeSidecars::Never => tracing::info!(
+                        "nativeSidecars: never: side agents are warned about and never moved"
+                    ),
+                }
+                logged = Some(mode);
+            }
+            if mode == NativeSidecars::Auto {
+                let support = match &watching {
+                    Some(support) => support.clone(),
+                    None => {
+                        let support = crate::cluster::start(
+                            NativeSidecars::Auto,
+                            kube::Client::try_default,
+                            crate::cluster::WatchOptions::default(),
+                        )
+                        .await;
+                        watching = Some(support.clone());
+                        support
+                    }
+                };
+                app.set_cluster_native_sidecars(support.current());
+            } else {
+                // Dropping the handle stops its watch.
+                watching = None;
+            }
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     });
@@ -133,6 +174,13 @@ async fn serve(args: ServeArgs) -> Result<(), ServeError> {
         std::process::exit(1);
     });
 
+    let args_reports = (
+        args.reports_lease.clone(),
+        args.pod_namespace.clone(),
+        args.pod_name
+            .clone()
+            .unwrap_or_else(crate::cli::serve_reports::hostname),
+    );
     let limits = match std::fs::read_to_string(&args.config)
         .ok()
         .and_then(|text| crate::engine::Config::from_yaml(&text).ok())
@@ -176,6 +224,14 @@ async fn serve(args: ServeArgs) -> Result<(), ServeError> {
     })
     .await?;
     watch_native_sidecar_support(Arc::clone(&running.app));
+    crate::cli::serve_reports::keep_reports_current(
+        Arc::clone(&running.app),
+        crate::cli::serve_reports::Identity {
+            lease: args_reports.0,
+            namespace: args_reports.1,
+            pod: args_reports.2,
+        },
+    );
     {
         let app = Arc::clone(&running.app);
         tokio::spawn(async move {

@@ -4,13 +4,15 @@
 //! that reads the apiserver's `/version` (again every [`WatchOptions::version_refresh`], since
 //! control planes are upgraded in place), lists the nodes and then watches them, and decides with
 //! [`versions::decide`] after every change. Admission requests read the latest decision from an
-//! [`ArcSwap`]: a load, no lock, no I/O.
+//! [`ArcSwap`]: a load, no lock, no I/O. The nodes are followed with kube's runtime
+//! [`watcher`], which lists in pages, resumes broken watches from their resourceVersion and lists
+//! again after `410 Gone`.
 //!
 //! When the API cannot be reached (or refuses), the answer is `Unsupported` with the reason, so
 //! the side-agent rule falls back to `warn`, and the task keeps retrying with exponential
-//! backoff. A watch that ends or breaks is re-established from its resourceVersion; if that is
-//! not possible the nodes are listed again, and only a failed list turns the answer to
-//! `Unsupported`. A `/version` refresh that fails after an earlier success keeps the last version.
+//! backoff. Only a failed node list turns the answer to `Unsupported`: a watch that breaks keeps
+//! the node set it had while it is resumed. A `/version` refresh that fails after an earlier
+//! success keeps the last version.
 //!
 //! # RBAC
 //!
@@ -41,9 +43,10 @@ use crate::cluster::versions::{self, ApiServerVersion, NodeKubelet};
 use crate::engine::config::NativeSidecars;
 use crate::engine::evaluate::NativeSidecarSupport;
 use arc_swap::ArcSwap;
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::Node;
-use kube::api::{Api, ListParams, WatchEvent, WatchParams};
+use kube::api::Api;
+use kube::runtime::{WatchStreamExt, watcher};
 use std::collections::BTreeMap;
 use std::fmt::Display;
 use std::future::Future;
@@ -74,7 +77,7 @@ pub struct WatchOptions {
     pub min_backoff: Duration,
     pub max_backoff: Duration,
     /// `timeoutSeconds` asked of each node watch (the apiserver allows up to 295 s). A watch
-    /// that delivers nothing for this long plus 30 s is considered dead.
+    /// that delivers nothing for this long plus 5 s is considered dead.
     pub watch_timeout: Duration,
     /// How long [`start`] waits for the first decision before returning (the handle answers
     /// [`NOT_CHECKED_REASON`] until then).
@@ -352,6 +355,20 @@ impl Backoff {
     }
 }
 
+impl Iterator for Backoff {
+    type Item = Duration;
+    fn next(&mut self) -> Option<Duration> {
+        Some(self.next_delay())
+    }
+}
+
+/// What kube's [`watcher`] pauses for after an error; reset by the next event.
+impl kube::runtime::utils::Backoff for Backoff {
+    fn reset(&mut self) {
+        Backoff::reset(self);
+    }
+}
+
 async fn run<F, Fut, E>(publisher: Publisher, client_factory: F, options: WatchOptions)
 where
     F: Fn() -> Fut + Send + Sync + 'static,
@@ -415,35 +432,6 @@ async fn refresh_version(publisher: &Publisher, client: &kube::Client, options: 
     }
 }
 
-/// Lists every node (in pages); returns kubelet versions by name and the list's resourceVersion.
-async fn list_nodes(
-    api: &Api<Node>,
-    page_size: u32,
-) -> Result<(BTreeMap<String, String>, String), CheckError> {
-    let mut nodes = BTreeMap::new();
-    let mut resource_version = None;
-    let mut lp = ListParams::default().limit(page_size.max(1));
-    loop {
-        let page = api
-            .list(&lp)
-            .await
-            .map_err(|e| CheckError::from_kube("list nodes", e))?;
-        if resource_version.is_none() {
-            resource_version = page.metadata.resource_version.clone();
-        }
-        for node in page.items {
-            if let Some(name) = node.metadata.name.clone() {
-                nodes.insert(name, kubelet_version(&node));
-            }
-        }
-        match page.metadata.continue_.as_deref() {
-            Some(token) if !token.is_empty() => lp = lp.continue_token(token),
-            _ => break,
-        }
-    }
-    Ok((nodes, resource_version.unwrap_or_default()))
-}
-
 fn kubelet_version(node: &Node) -> String {
     node.status
         .as_ref()
@@ -452,104 +440,46 @@ fn kubelet_version(node: &Node) -> String {
         .unwrap_or_default()
 }
 
-/// How a watch ended.
-enum WatchEnd {
-    /// Normally (timeout): watch again from the last resourceVersion.
-    Resume,
-    /// Broken or expired: list again.
-    Relist,
-}
-
+/// Follows the nodes with kube's [`watcher`]: a paged list, then a watch resumed from the last
+/// resourceVersion; a `410 Gone` (or a watch without a resourceVersion) lists again. Errors pause
+/// the stream with [`Backoff`]. A list that fails turns the answer to `Unsupported`; a watch
+/// that breaks keeps the node set it had (the resumed watch replays what it missed).
 async fn watch_nodes(publisher: &Publisher, client: &kube::Client, options: &WatchOptions) {
     let api: Api<Node> = Api::all(client.clone());
-    let mut list_backoff = Backoff::new(options.min_backoff, options.max_backoff);
-    let mut relist_backoff = Backoff::new(options.min_backoff, options.max_backoff);
     let timeout_secs = u32::try_from(options.watch_timeout.as_secs())
         .unwrap_or(290)
         .clamp(1, 290);
-    let idle = Duration::from_secs(u64::from(timeout_secs) + 30);
-    loop {
-        let mut resource_version = match list_nodes(&api, options.page_size).await {
-            Ok((nodes, rv)) => {
-                list_backoff.reset();
+    let config = watcher::Config::default()
+        .timeout(timeout_secs)
+        .page_size(options.page_size.max(1));
+    let stream =
+        watcher(api, config).backoff(Backoff::new(options.min_backoff, options.max_backoff));
+    futures::pin_mut!(stream);
+    // The nodes of a list in progress: they replace the known set only once the list is complete.
+    let mut listing: Option<BTreeMap<String, String>> = None;
+    while let Some(event) = stream.next().await {
+        match event {
+            Ok(watcher::Event::Init) => listing = Some(BTreeMap::new()),
+            Ok(watcher::Event::InitApply(node)) => {
+                if let (Some(nodes), Some(name)) = (listing.as_mut(), node.metadata.name.clone()) {
+                    nodes.insert(name, kubelet_version(&node));
+                }
+            }
+            Ok(watcher::Event::InitDone) => {
+                let nodes = listing.take().unwrap_or_default();
                 publisher.update(|f| f.nodes = Ok(nodes));
-                rv
             }
-            Err(e) => {
-                publisher.set_nodes_error(e);
-                tokio::time::sleep(list_backoff.next_delay()).await;
-                continue;
-            }
-        };
-        loop {
-            let wp = WatchParams::default().timeout(timeout_secs);
-            let (end, delivered) =
-                watch_once(publisher, &api, &wp, &mut resource_version, idle).await;
-            match end {
-                WatchEnd::Resume => {
-                    relist_backoff.reset();
-                }
-                WatchEnd::Relist => {
-                    if delivered {
-                        relist_backoff.reset();
-                    }
-                    // Not flipped to Unsupported yet: only a failed list does that.
-                    tokio::time::sleep(relist_backoff.next_delay()).await;
-                    break;
-                }
-            }
-        }
-    }
-}
-
-/// One watch request, applying its events. Returns how it ended and whether it delivered events.
-async fn watch_once(
-    publisher: &Publisher,
-    api: &Api<Node>,
-    wp: &WatchParams,
-    resource_version: &mut String,
-    idle: Duration,
-) -> (WatchEnd, bool) {
-    let stream = match api.watch(wp, resource_version).await {
-        Ok(stream) => stream,
-        Err(e) => {
-            tracing::debug!(error = %e, "node watch failed to start");
-            return (WatchEnd::Relist, false);
-        }
-    };
-    let mut stream = stream.boxed();
-    let mut delivered = false;
-    loop {
-        let next = match tokio::time::timeout(idle, stream.try_next()).await {
-            Err(_) => {
-                tracing::debug!("node watch went quiet past its timeout");
-                return (WatchEnd::Relist, delivered);
-            }
-            Ok(Err(e)) => {
-                tracing::debug!(error = %e, "node watch broke");
-                return (WatchEnd::Relist, delivered);
-            }
-            Ok(Ok(None)) => return (WatchEnd::Resume, delivered),
-            Ok(Ok(Some(event))) => event,
-        };
-        delivered = true;
-        match next {
-            WatchEvent::Added(node) | WatchEvent::Modified(node) => {
-                if let Some(rv) = &node.metadata.resource_version {
-                    resource_version.clone_from(rv);
-                }
+            Ok(watcher::Event::Apply(node)) => {
                 if let Some(name) = node.metadata.name.clone() {
                     let version = kubelet_version(&node);
+                    // Most node events are status heartbeats that leave the version as it was.
                     publisher.update_if(|f| match &mut f.nodes {
                         Ok(nodes) => nodes.insert(name, version.clone()).as_ref() != Some(&version),
                         Err(_) => false,
                     });
                 }
             }
-            WatchEvent::Deleted(node) => {
-                if let Some(rv) = &node.metadata.resource_version {
-                    resource_version.clone_from(rv);
-                }
+            Ok(watcher::Event::Delete(node)) => {
                 if let Some(name) = &node.metadata.name {
                     publisher.update_if(|f| match &mut f.nodes {
                         Ok(nodes) => nodes.remove(name).is_some(),
@@ -557,14 +487,11 @@ async fn watch_once(
                     });
                 }
             }
-            WatchEvent::Bookmark(b) => {
-                resource_version.clone_from(&b.metadata.resource_version);
+            Err(watcher::Error::InitialListFailed(e)) => {
+                listing = None;
+                publisher.set_nodes_error(CheckError::from_kube("list nodes", e));
             }
-            WatchEvent::Error(status) => {
-                // 410 Gone: the resourceVersion is too old. Anything else: start over too.
-                tracing::debug!(code = status.code, message = %status.message, "node watch error event");
-                return (WatchEnd::Relist, delivered);
-            }
+            Err(e) => tracing::debug!(error = %e, "node watch interrupted; resuming"),
         }
     }
 }

@@ -1,5 +1,5 @@
 //! From a container's `command` and `args` to a launch: unwrap `env` and friends, recognise
-//! shells and their flags, hand scripts to the analyzer, and classify (DESIGN section 1).
+//! shells and their flags, hand scripts to the analyzer, and classify (docs/design.md section 1).
 
 use crate::engine::evaluate::ImageConfig;
 use crate::engine::launch::LaunchClass;

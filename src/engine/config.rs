@@ -1,4 +1,4 @@
-//! The configuration file (DESIGN section 6), YAML through serde-saphyr.
+//! The configuration file (docs/design.md section 6), YAML through serde-saphyr.
 //!
 //! Unknown fields are errors: a typo such as `initInjecton` must not silently turn a feature off.
 
@@ -297,6 +297,41 @@ impl Default for ParserConfig {
     }
 }
 
+/// Which report resources `pidone serve` keeps current.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReportsApi {
+    /// `wgpolicyk8s.io/v1alpha2` PolicyReport and ClusterPolicyReport.
+    #[default]
+    PolicyReport,
+    /// `openreports.io/v1alpha1` Report and ClusterReport.
+    OpenReport,
+}
+
+/// Cluster reports kept current by `pidone serve` (one replica writes, elected by a Lease).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct ReportsConfig {
+    pub enabled: bool,
+    pub api: ReportsApi,
+    /// One report is written at most once per interval: a rollout's pods land in one write.
+    #[serde(deserialize_with = "duration", serialize_with = "ser_duration")]
+    pub min_interval: Duration,
+    /// Report writes per second, over every namespace.
+    pub max_writes_per_second: u32,
+}
+
+impl Default for ReportsConfig {
+    fn default() -> Self {
+        ReportsConfig {
+            enabled: false,
+            api: ReportsApi::PolicyReport,
+            min_interval: Duration::from_secs(10),
+            max_writes_per_second: 5,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase", default)]
 pub struct Config {
@@ -311,6 +346,7 @@ pub struct Config {
     pub images: ImagesConfig,
     pub parser: ParserConfig,
     pub limits: LimitsConfig,
+    pub reports: ReportsConfig,
 }
 
 /// The longest `parser.deadline` and `images.deadline`: far more than a parse or a look-up
@@ -386,9 +422,16 @@ impl Config {
                 reason: "must be greater than 0".into(),
             });
         }
+        if self.reports.max_writes_per_second == 0 {
+            return Err(ConfigError::Field {
+                field: "reports.maxWritesPerSecond".into(),
+                reason: "must be greater than 0".into(),
+            });
+        }
         for (field, value) in [
             ("parser.deadline", self.parser.deadline),
             ("images.deadline", self.images.deadline),
+            ("reports.minInterval", self.reports.min_interval),
         ] {
             if value > MAX_DEADLINE {
                 return Err(ConfigError::Field {
@@ -453,6 +496,25 @@ fn ser_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Er
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reports_section() {
+        let c = Config::from_yaml("reports: {enabled: true, api: openreport, minInterval: 30s}")
+            .unwrap();
+        assert!(c.reports.enabled);
+        assert_eq!(c.reports.api, ReportsApi::OpenReport);
+        assert_eq!(c.reports.min_interval, Duration::from_secs(30));
+        assert_eq!(c.reports.max_writes_per_second, 5);
+        assert!(!Config::default().reports.enabled);
+        for bad in [
+            "reports: {api: clusterreport}",
+            "reports: {maxWritesPerSecond: 0}",
+            "reports: {minInterval: 2h}",
+            "reports: {enable: true}",
+        ] {
+            assert!(Config::from_yaml(bad).is_err(), "{bad} accepted");
+        }
+    }
 
     #[test]
     fn empty_file_is_default() {

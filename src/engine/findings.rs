@@ -1,4 +1,4 @@
-//! Rules (DESIGN section 2): from one container's launch to findings, with the action enforce
+//! Rules (docs/design.md section 2): from one container's launch to findings, with the action enforce
 //! mode takes and, where a fix cannot apply, the fallback to `warn` and why.
 
 use crate::engine::argv::{SIGNAL_DEAF, basename};

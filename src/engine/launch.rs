@@ -1,4 +1,4 @@
-//! Launch classes: how a container's PID 1 comes to be (DESIGN section 1).
+//! Launch classes: how a container's PID 1 comes to be (docs/design.md section 1).
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

@@ -1,4 +1,4 @@
-//! Image look-ups: the ENTRYPOINT and CMD that run when a pod sets no `command` (DESIGN
+//! Image look-ups: the ENTRYPOINT and CMD that run when a pod sets no `command` (docs/design.md
 //! sections 1, 6 and 7). The engine stays pure; the server and the CLI call
 //! [`ImageResolver::resolve_all`] before evaluating and pass the map in `EvalContext::images`.
 

@@ -13,6 +13,8 @@ use futures::future::{BoxFuture, Shared};
 use oci_client::Reference;
 use oci_client::manifest::ImageIndexEntry;
 use reqwest::{StatusCode, Url};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -228,7 +230,7 @@ fn read_ca_bundle(path: &str) -> Result<Vec<reqwest::Certificate>, ResolverError
     };
     let pem = std::fs::read(path).map_err(|e| err(e.to_string()))?;
     let mut certs = Vec::new();
-    for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+    for cert in CertificateDer::pem_slice_iter(&pem) {
         let cert = cert.map_err(|e| err(e.to_string()))?;
         certs.push(reqwest::Certificate::from_der(&cert).map_err(|e| err(e.to_string()))?);
     }

@@ -1,4 +1,4 @@
-//! Mutations (DESIGN section 5): turn findings into a JSON Patch on the object's raw JSON.
+//! Mutations (docs/design.md section 5): turn findings into a JSON Patch on the object's raw JSON.
 //!
 //! The edits are made on a copy of the pod spec's raw JSON (never a typed round-trip, which
 //! drops fields the types do not know), then diffed into patch operations that apply under the

@@ -1,4 +1,4 @@
-//! Prometheus metrics (DESIGN section 9), served as text on the admin port.
+//! Prometheus metrics (docs/design.md section 9), served as text on the admin port.
 //!
 //! Every label value is a `&'static str`: recording a request allocates nothing. Kinds and
 //! operations outside the known sets are counted as `other`, so a client cannot grow the
@@ -67,6 +67,17 @@ pub struct Metrics {
     inflight: Gauge,
     /// Connections, limits and exemptions.
     pub limits: crate::server::limit_metrics::LimitMetrics,
+    report_results: Family<ReportResultLabels, Gauge>,
+    /// The series of `report_results` shown, so that gone ones are removed.
+    report_series: std::sync::Mutex<std::collections::BTreeSet<(String, String, String)>>,
+    report_writes: Family<ResultLabels, Counter>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ReportResultLabels {
+    pub namespace: String,
+    pub rule: String,
+    pub result: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -192,11 +203,26 @@ impl Metrics {
             inflight.clone(),
         );
         let limits = crate::server::limit_metrics::LimitMetrics::register(&mut registry);
-        Metrics {
+        let report_results = Family::<ReportResultLabels, Gauge>::default();
+        registry.register(
+            "report_results",
+            "Results in the written reports (reports.enabled), by namespace, rule and result; no series while reports are off",
+            report_results.clone(),
+        );
+        let report_writes = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "report_writes",
+            "Report writes by the Lease holder, by result: ok, error, deleted",
+            report_writes.clone(),
+        );
+        let metrics = Metrics {
             limits,
             registry,
             shed,
             inflight,
+            report_results,
+            report_series: Default::default(),
+            report_writes,
             requests,
             duration,
             findings,
@@ -204,6 +230,93 @@ impl Metrics {
             config_reloads,
             tls_reloads,
             parser,
+        };
+        metrics.create_known_series();
+        metrics
+    }
+
+    /// Creates, at zero, the series that dashboards and `absent()` alerts look for, so every
+    /// family is on `/metrics` from the start instead of after its first event.
+    fn create_known_series(&self) {
+        for endpoint in ENDPOINTS {
+            let _ = self.duration.get_or_create(&EndpointLabels { endpoint });
+            for result in RESULTS {
+                let _ = self.requests.get_or_create(&RequestLabels {
+                    endpoint,
+                    kind: "Pod",
+                    operation: "CREATE",
+                    result,
+                });
+            }
+        }
+        for rule in RuleId::ALL {
+            for action in [Action::Deny, Action::Mutate, Action::Warn] {
+                for mode in [Mode::Enforce, Mode::Audit] {
+                    let _ = self.findings.get_or_create(&FindingLabels {
+                        rule: rule.as_str(),
+                        action: action.as_str(),
+                        mode: mode.as_str(),
+                    });
+                }
+            }
+        }
+        for r#type in MUTATION_TYPES {
+            let _ = self.mutations.get_or_create(&TypeLabels { r#type });
+        }
+        for ok in [true, false] {
+            let result = result_label(ok);
+            let _ = self.config_reloads.get_or_create(&ResultLabels { result });
+            let _ = self.tls_reloads.get_or_create(&ResultLabels { result });
+        }
+        for result in REPORT_WRITE_RESULTS {
+            let _ = self.report_writes.get_or_create(&ResultLabels { result });
+        }
+        for check in crate::engine::prescreen::PrescreenCheck::ALL {
+            let _ = self
+                .parser
+                .prescreen_rejections
+                .get_or_create(&ReasonLabels {
+                    reason: check.as_str(),
+                });
+        }
+    }
+
+    /// Mirrors the report scanner's counters (ok, error, deleted) and its current results by
+    /// (namespace, rule, result) into the exported ones.
+    pub fn observe_reports(
+        &self,
+        writes: [u64; 3],
+        current: std::collections::BTreeMap<(String, String, String), i64>,
+    ) {
+        for (result, total) in REPORT_WRITE_RESULTS.into_iter().zip(writes) {
+            catch_up(
+                &self.report_writes.get_or_create(&ResultLabels { result }),
+                total,
+            );
+        }
+        let mut shown = self
+            .report_series
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (namespace, rule, result) in shown.iter() {
+            if !current.contains_key(&(namespace.clone(), rule.clone(), result.clone())) {
+                self.report_results.remove(&ReportResultLabels {
+                    namespace: namespace.clone(),
+                    rule: rule.clone(),
+                    result: result.clone(),
+                });
+            }
+        }
+        *shown = current.keys().cloned().collect();
+        drop(shown);
+        for ((namespace, rule, result), count) in current {
+            self.report_results
+                .get_or_create(&ReportResultLabels {
+                    namespace,
+                    rule,
+                    result,
+                })
+                .set(count);
         }
     }
 
@@ -332,6 +445,15 @@ impl Drop for InflightGuard {
     }
 }
 
+/// The `endpoint` label values.
+const ENDPOINTS: [&str; 2] = ["validate", "mutate"];
+/// The `result` label values of answered reviews.
+const RESULTS: [&str; 5] = ["allowed", "warned", "patched", "denied", "invalid"];
+/// The `result` label values of report writes.
+const REPORT_WRITE_RESULTS: [&str; 3] = ["ok", "error", "deleted"];
+/// The `type` label values of mutations.
+const MUTATION_TYPES: [&str; 3] = ["exec", "sidecar", "init"];
+
 fn result_label(ok: bool) -> &'static str {
     if ok { "ok" } else { "error" }
 }
@@ -417,5 +539,38 @@ mod tests {
             assert!(text.contains(line), "missing {line} in\n{text}");
         }
         assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn every_family_has_series_before_any_event() {
+        let text = Metrics::new().encode().unwrap();
+        for line in [
+            r#"pidone_admission_requests_total{endpoint="validate",kind="Pod",operation="CREATE",result="denied"} 0"#,
+            r#"pidone_admission_requests_total{endpoint="mutate",kind="Pod",operation="CREATE",result="patched"} 0"#,
+            r#"pidone_admission_duration_seconds_count{endpoint="mutate"} 0"#,
+            r#"pidone_findings_total{rule="signal-deaf-pid1",action="warn",mode="audit"} 0"#,
+            r#"pidone_findings_total{rule="multi-process",action="deny",mode="enforce"} 0"#,
+            r#"pidone_mutations_total{type="sidecar"} 0"#,
+            r#"pidone_config_reloads_total{result="error"} 0"#,
+            r#"pidone_tls_reloads_total{result="ok"} 0"#,
+            "pidone_admission_shed_total 0",
+            "pidone_admission_inflight 0",
+            "pidone_parser_parses_total 0",
+        ] {
+            assert!(text.contains(line), "missing {line} in\n{text}");
+        }
+        // Every registered family has at least one sample, but the reports' results, which
+        // exist only for namespaces the reports have seen.
+        for family in text.lines().filter_map(|l| l.strip_prefix("# TYPE ")) {
+            let name = family.split(' ').next().unwrap_or_default();
+            if name == "pidone_report_results" {
+                continue;
+            }
+            assert!(
+                text.lines()
+                    .any(|l| !l.starts_with('#') && l.starts_with(name)),
+                "family {name} has no series"
+            );
+        }
     }
 }

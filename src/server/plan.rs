@@ -3,7 +3,7 @@
 //! The server asks a [`Planner`] for the JSON Patch that would fix an evaluated object, on the
 //! mutate path only, in enforce mode (to send it) and in audit mode (to show it). An empty
 //! patch means "no automatic fix": the mutate path then allows with warnings. Planners work
-//! on the raw JSON of the object (DESIGN section 5) and must be idempotent: an object they
+//! on the raw JSON of the object (docs/design.md section 5) and must be idempotent: an object they
 //! already mutated gets an empty patch.
 
 use crate::engine::config::Action;
@@ -51,7 +51,7 @@ impl Planner for NoMutations {
     }
 }
 
-/// pidone's mutations (DESIGN section 5): exec rewrite, native sidecars, init injection.
+/// pidone's mutations (docs/design.md section 5): exec rewrite, native sidecars, init injection.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Mutations;
 
@@ -97,7 +97,7 @@ where
 }
 
 /// The mutation types a patch applies, read from the `pidone.io/mutations` annotation it
-/// writes (DESIGN section 4: `exec:app,sidecar:log-agent,init:app` gives exec, sidecar,
+/// writes (docs/design.md section 4: `exec:app,sidecar:log-agent,init:app` gives exec, sidecar,
 /// init). Used for `pidone_mutations_total{type}`; a patch that does not say gives `unknown`.
 pub fn mutation_types(patch: &[PatchOperation]) -> Vec<String> {
     let mut types = Vec::new();

@@ -1,4 +1,4 @@
-//! The HTTPS routes (DESIGN section 8) and the HTTP-level checks before a body reaches the
+//! The HTTPS routes (docs/design.md section 8) and the HTTP-level checks before a body reaches the
 //! admission handler.
 //!
 //! | request | answer |

@@ -7,6 +7,7 @@
 
 use arc_swap::ArcSwap;
 use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
@@ -26,11 +27,11 @@ pub enum TlsError {
     #[error("the certificate file holds no PEM certificate")]
     NoCertificate,
     #[error("the certificate file is not valid PEM: {0}")]
-    CertificatePem(std::io::Error),
+    CertificatePem(pem::Error),
     #[error("the key file holds no PEM private key (PKCS#8, PKCS#1 or SEC1)")]
     NoKey,
     #[error("the key file is not valid PEM: {0}")]
-    KeyPem(std::io::Error),
+    KeyPem(pem::Error),
     #[error("the private key cannot be used: {0}")]
     Key(rustls::Error),
     #[error("the rustls configuration is invalid: {0}")]
@@ -49,15 +50,18 @@ pub fn certified_key(
     key_pem: &[u8],
     provider: &CryptoProvider,
 ) -> Result<CertifiedKey, TlsError> {
-    let chain: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut &*cert_pem)
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem)
         .collect::<Result<_, _>>()
         .map_err(TlsError::CertificatePem)?;
     if chain.is_empty() {
         return Err(TlsError::NoCertificate);
     }
-    let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut &*key_pem)
-        .map_err(TlsError::KeyPem)?
-        .ok_or(TlsError::NoKey)?;
+    // The first private key of any kind (PKCS#8, PKCS#1, SEC1); other sections are skipped.
+    let key = match PrivateKeyDer::from_pem_slice(key_pem) {
+        Ok(key) => key,
+        Err(pem::Error::NoItemsFound) => return Err(TlsError::NoKey),
+        Err(e) => return Err(TlsError::KeyPem(e)),
+    };
     CertifiedKey::from_der(chain, key, provider).map_err(TlsError::Key)
 }
 

@@ -158,7 +158,8 @@ def test_availability_defaults():
     assert anti[0]["podAffinityTerm"]["labelSelector"]["matchLabels"] == selector
     assert "requiredDuringSchedulingIgnoredDuringExecution" not in pod["affinity"]["podAntiAffinity"]
     assert pod["terminationGracePeriodSeconds"] > 20
-    assert "priorityClassName" not in pod
+    # Like other admission controllers: not preempted before the pods it admits.
+    assert pod["priorityClassName"] == "system-cluster-critical"
     res = pod["containers"][0]["resources"]
     assert res["requests"]["cpu"] and res["requests"]["memory"] and res["limits"]["memory"]
 
@@ -173,6 +174,12 @@ def test_overrides():
     prod = pod_of(CASES["production"])
     assert prod["priorityClassName"] == "system-cluster-critical"
     assert prod["imagePullSecrets"] == [{"name": "regcred"}]
+
+
+def test_priority_class_can_be_unset():
+    """Platforms that restrict system-* classes outside kube-system (GKE) set it empty."""
+    assert "priorityClassName" not in pod_of({"priorityClassName": ""})
+    assert pod_of({"priorityClassName": "platform-critical"})["priorityClassName"] == "platform-critical"
 
 
 def test_config_checksum_follows_config():

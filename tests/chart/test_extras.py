@@ -8,7 +8,8 @@ from cases import CASES
 from chartlib import notes
 from helpers import objects, of_kind, one
 
-DESIGN_KEYS = {"mode", "rules", "sideAgents", "nativeSidecars", "mutations", "initInjection", "exemptions", "images"}
+DESIGN_KEYS = {"mode", "rules", "sideAgents", "nativeSidecars", "mutations", "initInjection", "exemptions",
+               "images", "reports"}
 
 
 def config_file(values=None, **kw):
@@ -26,6 +27,8 @@ def test_default_config_file():
     assert cfg["mutations"] == {"workloads": False}, "workload templates are not patched by default"
     assert cfg["images"] == {"resolve": False, "deadline": "2s", "tagTTL": "10m", "credentials": ""}
     assert cfg["nativeSidecars"] == "auto"
+    assert cfg["reports"] == {"enabled": False, "api": "policyreport", "minInterval": "10s",
+                              "maxWritesPerSecond": 5}
     assert "images" not in cfg["sideAgents"], "unset: pidone's built-in list applies"
 
 

@@ -45,3 +45,53 @@ def test_rbac_can_be_left_to_the_cluster_admin():
     objs = objects({"rbac": {"create": False}, "serviceAccount": {"create": False, "name": "pidone-sa"}})
     assert not of_kind(objs, "ClusterRole") and not of_kind(objs, "ServiceAccount")
     assert one(objs, "Deployment")["spec"]["template"]["spec"]["serviceAccountName"] == "pidone-sa"
+
+
+REPORT_READ_RULES = [
+    {"apiGroups": [""], "resources": ["pods", "replicationcontrollers", "namespaces"],
+     "verbs": ["get", "list", "watch"]},
+    {"apiGroups": ["apps"], "resources": ["deployments", "statefulsets", "daemonsets", "replicasets"],
+     "verbs": ["get", "list", "watch"]},
+    {"apiGroups": ["batch"], "resources": ["jobs", "cronjobs"], "verbs": ["get", "list", "watch"]},
+]
+REPORT_WRITE_VERBS = ["get", "list", "watch", "create", "patch", "update", "delete"]
+
+
+def test_reports_rbac_only_when_enabled():
+    objs = objects({"config": {"reports": {"enabled": False}}})
+    assert [r["metadata"]["name"] for r in of_kind(objs, "ClusterRole")] == ["pidone"]
+    assert not of_kind(objs, "Role")
+    env = one(objs, "Deployment")["spec"]["template"]["spec"]["containers"][0].get("env", [])
+    assert not [e for e in env if e["name"] in ("POD_NAME", "PIDONE_REPORTS_LEASE")]
+
+
+def test_reports_rbac_policyreport_and_openreport():
+    for api, group, plurals in [("policyreport", "wgpolicyk8s.io", ["policyreports", "clusterpolicyreports"]),
+                                ("openreport", "openreports.io", ["reports", "clusterreports"])]:
+        objs = objects({"config": {"reports": {"enabled": True, "api": api}}})
+        roles = {r["metadata"]["name"]: r["rules"] for r in of_kind(objs, "ClusterRole")}
+        assert roles["pidone-reports"] == REPORT_READ_RULES + [
+            {"apiGroups": [group], "resources": plurals, "verbs": REPORT_WRITE_VERBS}]
+        binding = one(objs, "ClusterRoleBinding", "pidone-reports")
+        assert binding["roleRef"]["name"] == "pidone-reports"
+        assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "pidone", "namespace": "pidone"}]
+        # The Lease: created in the release namespace, then only this one named Lease is touched.
+        role = one(objs, "Role", "pidone-reports-lease")
+        assert role["metadata"]["namespace"] == "pidone"
+        assert role["rules"] == [
+            {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+            {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
+             "resourceNames": ["pidone-reports"], "verbs": ["get", "update", "patch"]},
+        ]
+        assert one(objs, "RoleBinding", "pidone-reports-lease")["roleRef"]["name"] == "pidone-reports-lease"
+        env = {e["name"]: e for e in one(objs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["env"]}
+        assert env["PIDONE_REPORTS_LEASE"]["value"] == "pidone-reports"
+        assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+        assert env["POD_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
+
+
+def test_reports_keep_user_env():
+    objs = objects({"config": {"reports": {"enabled": True}},
+                    "server": {"env": [{"name": "RUST_LOG", "value": "debug"}]}})
+    env = [e["name"] for e in one(objs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["env"]]
+    assert env == ["PIDONE_REPORTS_LEASE", "POD_NAME", "POD_NAMESPACE", "RUST_LOG"]

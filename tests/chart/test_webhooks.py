@@ -69,7 +69,11 @@ def test_one_entry_per_mode_calling_its_path(case):
                 assert "reinvocationPolicy" not in hook
             want = values.get("webhooks", {}).get("failurePolicy", {"enforce": "Fail", "audit": "Ignore"})
             assert hook["failurePolicy"] == want[mode]
-            assert hook.get("matchConditions", []) == values.get("webhooks", {}).get("matchConditions", [])
+            # The built-in condition (test_day2.py), then the user's.
+            conditions = hook.get("matchConditions", [])
+            builtin = values.get("webhooks", {}).get("skipUnchangedUpdates", True)
+            assert [c["name"] for c in conditions[:1]] == (["pidone-pod-template-changed"] if builtin else [])
+            assert conditions[1 if builtin else 0:] == values.get("webhooks", {}).get("matchConditions", [])
 
 
 def test_default_failure_policies():

@@ -1,5 +1,5 @@
 //! Test support: certificates, a Secret-volume directory, the real server in-process, and a
-//! client that calls it the way kube-apiserver does (see APISERVER.md), with a validator for
+//! client that calls it the way kube-apiserver does (see docs/apiserver.md), with a validator for
 //! the responses that applies the apiserver's rules.
 #![allow(dead_code)]
 
@@ -10,6 +10,8 @@ use pidone::server::{Drained, Running, ServerConfig};
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
 };
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -318,7 +320,7 @@ impl ApiServer {
     }
 }
 
-/// The apiserver's checks on a webhook response (APISERVER.md, "The response"), plus
+/// The apiserver's checks on a webhook response (docs/apiserver.md, "The response"), plus
 /// pidone's own promises (warnings of at most 120 characters).
 pub fn validate_response(request: &Value, body: &[u8], mutating: bool) -> Result<Value, String> {
     let review: Value =
@@ -606,8 +608,10 @@ pub async fn raw_tls(
 ) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
     install_crypto();
     let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pemfile::certs(&mut ca_pem.as_bytes()) {
-        roots.add(cert?).map_err(std::io::Error::other)?;
+    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots
+            .add(cert.map_err(std::io::Error::other)?)
+            .map_err(std::io::Error::other)?;
     }
     let mut config = rustls::ClientConfig::builder()
         .with_root_certificates(roots)

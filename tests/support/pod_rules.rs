@@ -1,4 +1,4 @@
-//! The apiserver's Pod validation rules that mutations must respect (APISERVER.md), as a
+//! The apiserver's Pod validation rules that mutations must respect (docs/apiserver.md), as a
 //! checker for tests: a patched object that breaks them would be rejected with a 422.
 
 use serde_json::Value;

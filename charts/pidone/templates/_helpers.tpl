@@ -163,3 +163,33 @@ a CronJob's Job) whatever these rules send it.
   scope: Namespaced
 {{- end }}
 {{- end -}}
+
+{{/*
+CEL: true unless the request is an UPDATE that leaves the pod template as it was. pidone never
+changes or denies such an UPDATE (container fields are judged when the template changes), so
+the apiserver need not call it. Each kind keeps its template elsewhere; `has()` guards keep
+a missing field from being an evaluation error (which the failure policy would turn into a
+rejection under Fail).
+*/}}
+{{- define "pidone.templateChangedCEL" -}}
+request.operation != 'UPDATE' || oldObject == null ||
+(request.resource.resource == 'cronjobs'
+  ? !has(object.spec) || !has(oldObject.spec) || !has(object.spec.jobTemplate) || !has(oldObject.spec.jobTemplate)
+    || object.spec.jobTemplate != oldObject.spec.jobTemplate
+  : request.resource.resource == 'podtemplates'
+    ? !has(object.template) || !has(oldObject.template) || object.template != oldObject.template
+    : !has(object.spec) || !has(oldObject.spec) || !has(object.spec.template) || !has(oldObject.spec.template)
+      || object.spec.template != oldObject.spec.template)
+{{- end -}}
+
+{{/* matchConditions of every webhook entry: the built-in skip, then webhooks.matchConditions. */}}
+{{- define "pidone.matchConditions" -}}
+{{- $conditions := list -}}
+{{- if .Values.webhooks.skipUnchangedUpdates -}}
+{{- $conditions = append $conditions (dict "name" "pidone-pod-template-changed" "expression" (include "pidone.templateChangedCEL" .)) -}}
+{{- end -}}
+{{- $conditions = concat $conditions (default (list) .Values.webhooks.matchConditions) -}}
+{{- if $conditions -}}
+{{- toYaml $conditions -}}
+{{- end -}}
+{{- end -}}
