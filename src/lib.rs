@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod cluster;
+pub mod edit;
 pub mod engine;
 pub mod images;
 pub mod mutate;

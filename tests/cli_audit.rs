@@ -218,14 +218,27 @@ fn json_output_has_the_documented_shape() {
         "action",
         "message",
         "fix",
+        "region",
     ] {
         assert!(f.get(key).is_some(), "findings[].{key}");
     }
-    assert_eq!(
-        f.as_object().unwrap().len(),
-        7,
-        "no undocumented fields: {f}"
-    );
+    assert!(f["region"]["line"].as_u64().unwrap() > 1);
+    assert!(report["ignored"].as_array().unwrap().is_empty());
+    // `region` when known; `confidence` and `evidence` for side-agent findings only.
+    let optional = ["region", "confidence", "evidence"];
+    for finding in report["findings"].as_array().unwrap() {
+        let required: Vec<&String> = finding
+            .as_object()
+            .unwrap()
+            .keys()
+            .filter(|k| !optional.contains(&k.as_str()))
+            .collect();
+        assert_eq!(required.len(), 7, "no undocumented fields: {finding}");
+        let side_agent = finding["rule"] == "side-agent";
+        for key in ["confidence", "evidence"] {
+            assert_eq!(finding.get(key).is_some(), side_agent, "{key}: {finding}");
+        }
+    }
 }
 
 #[test]
@@ -435,7 +448,7 @@ fn malformed_yaml_names_file_document_and_line() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("broken.yaml: document 1: not valid YAML or JSON"),
+        err.contains("broken.yaml: document 1, line 6: not valid YAML or JSON"),
         "{err}"
     );
     assert!(err.contains("line"), "{err}");
@@ -447,7 +460,10 @@ fn command_as_a_string_is_a_clear_error() {
         "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - {name: a, image: x, command: \"sh -c 'app'\"}\n",
     );
     assert_eq!(code, Some(2));
-    assert!(err.contains("-: document 0: /spec/containers/0/command: expected an array of strings, found a string"), "{err}");
+    assert!(
+        err.contains("-: document 0, line 6: Pod p: /spec/containers/0/command must be a list of strings, but it is a string"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -460,7 +476,7 @@ fn scalar_document_and_wrong_types_are_errors_not_panics() {
     );
     assert_eq!(code, Some(2));
     assert!(
-        err.contains("/spec/template/spec/containers: expected an array"),
+        err.contains("/spec/template/spec/containers must be a list, but it is an object"),
         "{err}"
     );
 }
@@ -501,4 +517,192 @@ fn deeply_nested_yaml_is_an_error_not_a_crash() {
     let (code, _, err) = audit_stdin(&nested);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("document 0"), "{err}");
+}
+
+fn audit_in(dir: &std::path::Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pidone"))
+        .arg("audit")
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn pidone");
+    let mut input = child.stdin.take().expect("stdin");
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).expect("write stdin");
+    }
+    drop(input);
+    child.wait_with_output().expect("wait pidone")
+}
+
+#[test]
+fn empty_input_is_an_error_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("empty")).unwrap();
+    std::fs::write(
+        dir.path().join("cm.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n",
+    )
+    .unwrap();
+    for (args, stdin) in [
+        (vec!["-"], Some("")),
+        (vec!["empty"], None),
+        (vec!["cm.yaml"], None),
+    ] {
+        let out = audit_in(dir.path(), &args, stdin);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("--allow-empty"),
+            "{args:?}"
+        );
+        let mut allowed = args.clone();
+        allowed.push("--allow-empty");
+        assert_eq!(
+            audit_in(dir.path(), &allowed, stdin).status.code(),
+            Some(0),
+            "{allowed:?}"
+        );
+    }
+}
+
+#[test]
+fn no_path_and_a_terminal_is_a_usage_error() {
+    // `script` gives pidone a terminal on stdin.
+    let bin = env!("CARGO_BIN_EXE_pidone");
+    let out = Command::new("script")
+        .args(["-qec", &format!("{bin} audit"), "/dev/null"])
+        .stdin(Stdio::null())
+        .output();
+    let Ok(out) = out else {
+        panic!("this test needs `script` (util-linux) to give pidone a terminal");
+    };
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("no input"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // Without a terminal, no path means stdin.
+    let (code, _, err) = audit_stdin(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: a, image: x, command: [/app]}]}\n",
+    );
+    assert_eq!(code, Some(0), "{err}");
+}
+
+#[test]
+fn namespace_needs_cluster() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = audit_in(dir.path(), &["-n", "web", "-"], Some(""));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--cluster"));
+}
+
+#[test]
+fn a_broken_document_does_not_hide_the_rest_of_its_file() {
+    let stream = "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec: {containers: [{name: a, image: x, command: [sh, -c, 'cd /x; run']}]}\n---\nkind: Pod\nmetadata: {name: [\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: c}\nspec: {containers: [{name: c, image: x, command: [sh, -c, 'cd /y; serve']}]}\n";
+    let (code, out, err) = audit_stdin(stream);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("-: document 1, line 7: not valid YAML"),
+        "{err}"
+    );
+    let report: Value = serde_json::from_str(&out).unwrap();
+    let names: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["object"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["a", "c"]);
+    assert_eq!(report["findings"][1]["source"]["document"], 2);
+}
+
+#[test]
+fn unrendered_helm_templates_get_a_hint() {
+    let (code, _, err) = audit_stdin(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {{ .Release.Name }}\n  {{- with .Values.labels }}\n",
+    );
+    assert_eq!(code, Some(2));
+    assert!(err.contains("document 0, line"), "{err}");
+    assert!(err.contains("helm template"), "{err}");
+}
+
+#[test]
+fn ignored_findings_are_shown_and_typos_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("config.yaml"),
+        "exemptions:\n  allowAnnotations: true\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("pod.yaml"),
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  annotations: {pidone.io/ignore: 'shell-no-exec, shell-noexec'}\nspec: {containers: [{name: a, image: x, command: [sh, -c, 'cd /x; run']}]}\n",
+    )
+    .unwrap();
+    let out = audit_in(
+        dir.path(),
+        &["--config", "config.yaml", "--format", "json", "pod.yaml"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("\"shell-noexec\", which is not a rule"),
+        "{err}"
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report["findings"].as_array().unwrap().is_empty());
+    assert_eq!(report["ignored"][0]["rule"], "shell-no-exec");
+    let out = audit_in(
+        dir.path(),
+        &["--config", "config.yaml", "-v", "pod.yaml"],
+        None,
+    );
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("ignored (pidone.io/ignore)"), "{table}");
+    assert!(!table.contains(" ok\n"), "{table}");
+    for line in table.lines() {
+        assert!(line.chars().count() <= 80, "too wide: {line:?}");
+    }
+}
+
+#[test]
+fn sarif_fingerprints_are_stable_and_regions_point_at_the_command() {
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: web}\nspec:\n  containers:\n  - name: a\n    image: x\n    command:\n    - sh\n    - -c\n    - cd /x; run\n";
+    let sarif = |text: &str| -> Value {
+        let out = pidone(
+            &["audit", "--format", "sarif", "--fail-on", "never", "-"],
+            Some(text),
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let one = sarif(pod);
+    let two = sarif(&format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c}}\n---\n{pod}"
+    ));
+    let result = |s: &Value| s["runs"][0]["results"][0].clone();
+    assert_eq!(
+        result(&one)["partialFingerprints"],
+        result(&two)["partialFingerprints"],
+        "a document inserted before does not change the fingerprint"
+    );
+    assert_eq!(
+        result(&one)["partialFingerprints"]["pidone/v2"],
+        "Pod/web/p/a:shell-no-exec"
+    );
+    let region = &result(&one)["locations"][0]["physicalLocation"]["region"];
+    assert_eq!(region["startLine"], 8, "the line of `command:`: {region}");
+    assert_eq!(region["startColumn"], 5);
+    let region = &result(&two)["locations"][0]["physicalLocation"]["region"];
+    assert_eq!(region["startLine"], 12);
+    let text = result(&one)["message"]["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(text.starts_with("Container \"a\""), "{text}");
+    assert!(text.ends_with('.'), "{text}");
+    assert!(text.contains(". To fix: "), "{text}");
 }

@@ -1,10 +1,13 @@
 //! `pidone audit`: the offline check for CI pipelines.
 
-use crate::cli::input::{self, InputError, Manifest};
-use crate::cli::report::Report;
+use crate::cli::input::{self, Document, InputError, Manifest};
+use crate::cli::report::{Region, Report};
 use crate::cli::{sarif, table};
+use crate::edit::tree;
 use crate::engine::config::Action;
-use crate::engine::evaluate::{EvalContext, ImageConfig};
+use crate::engine::evaluate::{ANNOTATION_IGNORE, EvalContext, Evaluation, ImageConfig};
+use crate::engine::rules::RuleId;
+use crate::engine::workload::WorkloadError;
 use crate::engine::{Config, Engine};
 use clap::{Args, ValueEnum};
 use std::collections::HashMap;
@@ -46,6 +49,7 @@ pub enum FailOn {
 #[derive(Debug, Args)]
 pub struct AuditArgs {
     /// Manifest files or directories (recursive: *.yaml, *.yml, *.json); `-` for stdin.
+    /// Without a path stdin is read, unless it is a terminal.
     #[arg(value_name = "PATH")]
     pub paths: Vec<String>,
     /// pidone configuration file (rules, side agents, exemptions).
@@ -60,18 +64,22 @@ pub struct AuditArgs {
     #[arg(long, conflicts_with = "paths")]
     pub cluster: bool,
     /// With --cluster: only this namespace.
-    #[arg(long, short = 'n', requires = "cluster")]
+    #[arg(long, short = 'n')]
     pub namespace: Option<String>,
-    /// Table output: list every container, not only those with findings.
+    /// Table output: list every container, not only those with findings, and the findings
+    /// switched off by `pidone.io/ignore`.
     #[arg(long, short)]
     pub verbose: bool,
+    /// Input without any workload (Pods, Deployments, Jobs...) is not an error.
+    #[arg(long)]
+    pub allow_empty: bool,
     /// Look up ENTRYPOINT and CMD in the registries for containers without a `command`
     /// (`images` settings of the config; cache in $XDG_CACHE_HOME/pidone/images.json).
     #[arg(long)]
     pub resolve_images: bool,
 }
 
-/// Exit codes of `audit` (docs/design.md section 7).
+/// Exit codes of `audit` and `fix` (docs/design.md section 7).
 pub const EXIT_CLEAN: u8 = 0;
 pub const EXIT_FINDINGS: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
@@ -86,60 +94,22 @@ pub fn load_config(path: Option<&PathBuf>) -> Result<Config, String> {
     Config::from_yaml(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// Reads every path; input errors are collected, not fatal, so one bad file does not hide
-/// findings in the others.
-pub fn read_all(paths: &[String]) -> (Vec<Manifest>, Vec<InputError>) {
-    let mut manifests = Vec::new();
-    let mut errors = Vec::new();
-    let paths: Vec<String> = if paths.is_empty() {
-        vec!["-".into()]
-    } else {
-        paths.to_vec()
-    };
-    for path in &paths {
+/// Calls `f` with every document of every path, in order; errors reading a file are passed
+/// on and the next file is read.
+pub fn for_each_document(paths: &[String], f: &mut dyn FnMut(Result<Document, InputError>)) {
+    for path in paths {
         match input::expand(path) {
             Ok(files) => {
                 for file in files {
-                    match input::read_file(&file) {
-                        Ok(mut m) => manifests.append(&mut m),
-                        Err(e) => errors.push(e),
+                    match input::open(&file) {
+                        Ok(docs) => docs.for_each(&mut *f),
+                        Err(e) => f(Err(e)),
                     }
                 }
             }
-            Err(e) => errors.push(e),
+            Err(e) => f(Err(e)),
         }
     }
-    (manifests, errors)
-}
-
-/// Evaluates manifests into a report; objects that fail extraction are reported as errors.
-pub fn evaluate_all(engine: &Engine, manifests: &[Manifest], errors: &mut Vec<String>) -> Report {
-    evaluate_all_with(engine, manifests, errors, None)
-}
-
-/// [`evaluate_all`] with images' ENTRYPOINT and CMD looked up beforehand.
-pub fn evaluate_all_with(
-    engine: &Engine,
-    manifests: &[Manifest],
-    errors: &mut Vec<String>,
-    images: Option<&HashMap<String, ImageConfig>>,
-) -> Report {
-    let mut report = Report::default();
-    let ctx = EvalContext {
-        images,
-        ..EvalContext::default()
-    };
-    for m in manifests {
-        match engine.evaluate(&m.object, &ctx) {
-            Ok(Some(eval)) => report.add(&m.source, &eval),
-            Ok(None) => {}
-            Err(e) => errors.push(format!(
-                "{}: document {}: {e}",
-                m.source.file, m.source.document
-            )),
-        }
-    }
-    report
 }
 
 /// Runs a closure on a thread with a large stack: shell syntax trees of untrusted scripts can
@@ -154,58 +124,297 @@ pub fn on_big_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -
         .ok()
 }
 
+/// The audit of a stream of objects: the report, the errors, the warnings, and how many
+/// workloads were evaluated.
+#[derive(Default)]
+pub struct Audit {
+    pub report: Report,
+    pub errors: Vec<String>,
+    pub warnings: Vec<String>,
+    pub workloads: usize,
+}
+
+impl Audit {
+    /// Evaluates one object; `document` (its text) places findings at their lines.
+    pub fn object(
+        &mut self,
+        engine: &Engine,
+        m: &Manifest,
+        document: Option<&Located<'_>>,
+        images: Option<&HashMap<String, ImageConfig>>,
+    ) {
+        let ctx = EvalContext {
+            images,
+            ..EvalContext::default()
+        };
+        let at = |pointer: &str| -> Option<Region> {
+            let located = document?;
+            let doc = located.doc;
+            let root = located.root()?;
+            let full = format!("{}{pointer}", m.pointer);
+            // The key (`command:`) when there is one: that is where a reader looks.
+            let node = root.key_of(&full).or_else(|| root.pointer(&full))?;
+            let (line, column) = tree::line_column(&doc.text, node.start);
+            Some(Region {
+                line: doc.line + line - 1,
+                column,
+            })
+        };
+        match engine.evaluate(&m.object, &ctx) {
+            Ok(Some(eval)) => {
+                self.workloads += 1;
+                self.unknown_ignores(m, &eval);
+                self.report
+                    .add_located(&m.source, &eval, &|container_pointer| {
+                        at(&format!("{container_pointer}/command"))
+                            .or_else(|| at(&format!("{container_pointer}/args")))
+                            .or_else(|| at(container_pointer))
+                    });
+            }
+            Ok(None) => {}
+            Err(e) => {
+                let (pointer, message) = workload_error(&e);
+                let line = at(&pointer).map(|r| r.line);
+                self.errors.push(format!(
+                    "{}: document {}{}: {}: {message}",
+                    m.source.file,
+                    m.source.document,
+                    line.map(|l| format!(", line {l}")).unwrap_or_default(),
+                    object_name(&m.object),
+                ));
+            }
+        }
+    }
+
+    /// Warns about rule ids in `pidone.io/ignore` that pidone does not know: a typo there
+    /// silently ignores nothing.
+    fn unknown_ignores(&mut self, m: &Manifest, eval: &Evaluation) {
+        let pointer = format!(
+            "{}/metadata/annotations/{}",
+            eval.template_pointer,
+            crate::mutate::escape_token(ANNOTATION_IGNORE)
+        );
+        let Some(value) = m.object.pointer(&pointer).and_then(|v| v.as_str()) else {
+            return;
+        };
+        for part in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            if part != "all" && part.parse::<RuleId>().is_err() {
+                self.warnings.push(format!(
+                    "{}: document {}: {} {}: {ANNOTATION_IGNORE} names {part:?}, which is not a rule; known rules: all, {}",
+                    m.source.file,
+                    m.source.document,
+                    eval.object.kind,
+                    eval.object.name,
+                    RuleId::ALL.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
+                ));
+            }
+        }
+    }
+}
+
+/// A document and, once something needs a position, its tree of positions.
+pub struct Located<'d> {
+    pub doc: &'d Document,
+    root: std::cell::OnceCell<Option<tree::Node>>,
+}
+
+impl<'d> Located<'d> {
+    pub fn new(doc: &'d Document) -> Self {
+        Located {
+            doc,
+            root: std::cell::OnceCell::new(),
+        }
+    }
+
+    pub fn root(&self) -> Option<&tree::Node> {
+        self.root
+            .get_or_init(|| tree::parse(&self.doc.text).ok().flatten())
+            .as_ref()
+    }
+}
+
+/// `Deployment api`: how messages name an object.
+pub fn object_name(object: &serde_json::Value) -> String {
+    format!(
+        "{} {}",
+        object
+            .get("kind")
+            .and_then(|v| v.as_str())
+            .unwrap_or("object"),
+        object
+            .pointer("/metadata/name")
+            .and_then(|v| v.as_str())
+            .unwrap_or("(unnamed)")
+    )
+}
+
+/// An object pidone cannot read as a workload, in words: where (a JSON Pointer) and what is
+/// wrong there.
+pub fn workload_error(e: &WorkloadError) -> (String, String) {
+    match e {
+        WorkloadError::NotAnObject => (String::new(), "the object is not a mapping".into()),
+        WorkloadError::WrongType {
+            pointer,
+            expected,
+            found,
+        } => (
+            pointer.clone(),
+            format!(
+                "{pointer} must be {}, but it is {found}",
+                expected.replace("an array", "a list")
+            ),
+        ),
+        WorkloadError::Missing { pointer } => (
+            pointer.clone(),
+            format!("{pointer} is missing, and a workload needs it"),
+        ),
+    }
+}
+
+/// Audits every document of the paths, one at a time.
+fn audit_paths(engine: &Engine, paths: &[String], resolve_images: bool) -> Result<Audit, String> {
+    let mut audit = Audit::default();
+    let mut fatal = None;
+    for_each_document(paths, &mut |doc| {
+        if fatal.is_some() {
+            return;
+        }
+        let doc = match doc {
+            Ok(d) => d,
+            Err(e) => {
+                audit.errors.push(e.to_string());
+                return;
+            }
+        };
+        let manifests = match input::manifests(&doc) {
+            Ok(m) => m,
+            Err(e) => {
+                audit.errors.push(e.to_string());
+                return;
+            }
+        };
+        if manifests.is_empty() {
+            return;
+        }
+        let images = if resolve_images {
+            match crate::cli::offline_images("audit", engine, &manifests) {
+                Some(i) => Some(i),
+                None => {
+                    fatal = Some("cannot look up images".to_string());
+                    return;
+                }
+            }
+        } else {
+            None
+        };
+        let located = Located::new(&doc);
+        for m in &manifests {
+            audit.object(engine, m, Some(&located), images.as_ref());
+        }
+    });
+    match fatal {
+        Some(e) => Err(e),
+        None => Ok(audit),
+    }
+}
+
 pub fn run(args: AuditArgs) -> ExitCode {
-    let Some(engine) = crate::cli::offline_engine("audit", args.config.as_ref()) else {
+    if args.namespace.is_some() && !args.cluster {
+        eprintln!("pidone audit: --namespace (-n) only applies with --cluster");
         return ExitCode::from(EXIT_USAGE);
-    };
-    let (manifests, mut errors) = if args.cluster {
-        match crate::cli::cluster::read_cluster(
-            args.namespace.as_deref(),
-            args.format.reports_api().is_some(),
-        ) {
-            Ok(m) => (m, Vec::new()),
+    }
+    let paths = if args.cluster {
+        Vec::new()
+    } else {
+        match input::paths_or_stdin(&args.paths) {
+            Ok(p) => p,
             Err(e) => {
                 eprintln!("pidone audit: {e}");
                 return ExitCode::from(EXIT_USAGE);
             }
         }
-    } else {
-        let (m, input_errors) = read_all(&args.paths);
-        (
-            m,
-            input_errors
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>(),
-        )
     };
-    let images = if args.resolve_images {
-        match crate::cli::offline_images("audit", &engine, &manifests) {
-            Some(images) => Some(images),
-            None => return ExitCode::from(EXIT_USAGE),
-        }
-    } else {
-        None
-    };
-    let reports_api = args.format.reports_api();
-    let Some((report, errors, reports)) = on_big_stack(move || {
-        let report = evaluate_all_with(&engine, &manifests, &mut errors, images.as_ref());
-        let reports = reports_api.map(|api| {
-            crate::cli::cluster::reports_yaml(api, &engine, &manifests, images.as_ref())
-        });
-        (report, errors, reports)
-    }) else {
-        eprintln!("pidone audit: the analysis thread failed");
+    let Some(engine) = crate::cli::offline_engine("audit", args.config.as_ref()) else {
         return ExitCode::from(EXIT_USAGE);
     };
-    for e in &errors {
+    let reports_api = args.format.reports_api();
+    let result = if args.cluster || reports_api.is_some() {
+        // Reports are whole documents per namespace: their objects are all read first.
+        let mut read_errors = Vec::new();
+        let manifests = if args.cluster {
+            match crate::cli::cluster::read_cluster(
+                args.namespace.as_deref(),
+                reports_api.is_some(),
+            ) {
+                Ok(m) => m,
+                Err(e) => {
+                    eprintln!("pidone audit: {e}");
+                    return ExitCode::from(EXIT_USAGE);
+                }
+            }
+        } else {
+            let mut all = Vec::new();
+            for_each_document(
+                &paths,
+                &mut |doc| match doc.and_then(|d| input::manifests(&d)) {
+                    Ok(mut m) => all.append(&mut m),
+                    Err(e) => read_errors.push(e.to_string()),
+                },
+            );
+            all
+        };
+        let images = if args.resolve_images {
+            match crate::cli::offline_images("audit", &engine, &manifests) {
+                Some(images) => Some(images),
+                None => return ExitCode::from(EXIT_USAGE),
+            }
+        } else {
+            None
+        };
+        on_big_stack(move || {
+            let mut audit = Audit {
+                errors: read_errors,
+                ..Audit::default()
+            };
+            for m in &manifests {
+                audit.object(&engine, m, None, images.as_ref());
+            }
+            let reports = reports_api.map(|api| {
+                crate::cli::cluster::reports_yaml(api, &engine, &manifests, images.as_ref())
+            });
+            Ok((audit, reports))
+        })
+    } else {
+        let resolve = args.resolve_images;
+        on_big_stack(move || audit_paths(&engine, &paths, resolve).map(|a| (a, None)))
+    };
+    let (audit, reports) = match result {
+        Some(Ok(a)) => a,
+        Some(Err(_)) => return ExitCode::from(EXIT_USAGE),
+        None => {
+            eprintln!("pidone audit: the analysis thread failed");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    for w in &audit.warnings {
+        eprintln!("pidone audit: warning: {w}");
+    }
+    for e in &audit.errors {
         eprintln!("pidone audit: {e}");
     }
+    let empty =
+        !args.cluster && audit.workloads == 0 && audit.errors.is_empty() && !args.allow_empty;
+    if empty {
+        eprintln!(
+            "pidone audit: the input holds no workloads (Pods, Deployments, StatefulSets, DaemonSets, ReplicaSets, Jobs, CronJobs); pass --allow-empty if that is expected"
+        );
+    }
+    let report = &audit.report;
     let text = match args.format {
-        Format::Table => table::render(&report, args.verbose),
-        Format::Json => serde_json::to_string_pretty(&report).unwrap_or_default() + "\n",
+        Format::Table => table::render(report, args.verbose),
+        Format::Json => serde_json::to_string_pretty(report).unwrap_or_default() + "\n",
         Format::Sarif => {
-            serde_json::to_string_pretty(&sarif::render(&report)).unwrap_or_default() + "\n"
+            serde_json::to_string_pretty(&sarif::render(report)).unwrap_or_default() + "\n"
         }
         Format::PolicyReport | Format::OpenReport => reports.unwrap_or_default(),
     };
@@ -217,7 +426,7 @@ pub fn run(args: AuditArgs) -> ExitCode {
     {
         return ExitCode::from(EXIT_USAGE);
     }
-    if !errors.is_empty() {
+    if !audit.errors.is_empty() || empty {
         return ExitCode::from(EXIT_USAGE);
     }
     let threshold = match args.fail_on {

@@ -71,6 +71,7 @@ pub async fn list_objects(
                         line: None,
                     },
                     object,
+                    pointer: String::new(),
                 });
             }
             match list.metadata.continue_.filter(|c| !c.is_empty()) {
@@ -111,6 +112,7 @@ async fn list_namespaces(client: kube::Client, namespace: Option<&str>) -> Vec<M
                     line: None,
                 },
                 object,
+                pointer: String::new(),
             }
         })
         .collect()

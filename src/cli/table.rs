@@ -67,7 +67,18 @@ pub fn render(report: &Report, verbose: bool) -> String {
                     .iter()
                     .filter(|x| x.container == c.container)
                     .collect();
-                if mine.is_empty() {
+                // Findings `pidone.io/ignore` switched off: shown with -v, never as `ok`.
+                let ignored: Vec<_> = report
+                    .ignored
+                    .iter()
+                    .filter(|x| {
+                        verbose
+                            && x.container == c.container
+                            && x.object == first.object
+                            && x.source == first.source
+                    })
+                    .collect();
+                if mine.is_empty() && ignored.is_empty() {
                     if verbose {
                         let _ = writeln!(out, "  {:<24} {:<14} ok", c.container, c.launch.as_str());
                     }
@@ -89,6 +100,21 @@ pub fn render(report: &Report, verbose: bool) -> String {
                     );
                     wrap(&finding.message, 6, WIDTH, &mut out);
                     wrap(&format!("fix: {}", finding.fix), 6, WIDTH, &mut out);
+                }
+                for (n, finding) in ignored.iter().enumerate() {
+                    let (name, launch) = if n == 0 && mine.is_empty() {
+                        (c.container.as_str(), c.launch.as_str())
+                    } else {
+                        ("", "")
+                    };
+                    let _ = writeln!(
+                        out,
+                        "  {:<24} {:<14} {}",
+                        truncate(name, 24),
+                        launch,
+                        finding.rule.as_str(),
+                    );
+                    wrap("ignored (pidone.io/ignore)", 6, WIDTH, &mut out);
                 }
             }
             out.push('\n');

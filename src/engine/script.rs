@@ -121,6 +121,26 @@ pub struct ScriptFacts {
     pub stop_hack: Option<String>,
     /// Paths the script creates or writes as signals (`touch`, `: > file`).
     pub touched: Vec<String>,
+    /// The simple commands the script runs (and the operands of its `[[ ]]` tests), as unquoted
+    /// words, at most [`MAX_RECORDED_COMMANDS`] of them: what side-agent evidence reads.
+    #[serde(default)]
+    pub commands: Vec<Vec<String>>,
+}
+
+/// How many commands [`ScriptFacts::commands`] keeps, and how many words of each.
+pub const MAX_RECORDED_COMMANDS: usize = 128;
+pub const MAX_RECORDED_WORDS: usize = 32;
+
+impl ScriptFacts {
+    /// Records one command's words, within the bounds.
+    pub fn record_command(&mut self, words: impl IntoIterator<Item = String>) {
+        if self.commands.len() < MAX_RECORDED_COMMANDS {
+            let words: Vec<String> = words.into_iter().take(MAX_RECORDED_WORDS).collect();
+            if !words.is_empty() {
+                self.commands.push(words);
+            }
+        }
+    }
 }
 
 /// Parses and analyses a script. Pure: no I/O; must be contained by the caller for hostile input.

@@ -161,6 +161,7 @@ mod tests {
                 supervisor: None,
                 stop_hack: Some("pkill".into()),
                 touched: vec!["/tmp/done".into()],
+                commands: vec![vec!["app".into(), "--port".into(), "80".into()]],
             }),
             ScriptVerdict::Unparsed(UnparsedReason::Syntax {
                 message: "x".into(),

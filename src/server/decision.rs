@@ -561,6 +561,8 @@ mod tests {
             message: format!("container {container:?}: something\nwrong"),
             fix: "do the right thing".into(),
             fallback: None,
+            confidence: None,
+            evidence: Vec::new(),
         }
     }
 
@@ -575,6 +577,7 @@ mod tests {
             containers: Vec::new(),
             findings,
             ignored: Vec::new(),
+            suppressed: Vec::new(),
             exempt: false,
             inject_init: false,
         }

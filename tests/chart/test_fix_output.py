@@ -53,7 +53,8 @@ def test_fix_output_validates(fixture, config, kube, tmp_path):
 def test_fix_diff_shows_only_changed_objects():
     out = _pidone("fix", "--diff", "tests/fixtures/examples/launches.yaml")
     assert out.returncode in (0, 1), out.stderr
-    assert "+        - cd /srv/inventory && exec python -m inventory.server --port 8000" in out.stdout
+    assert '+          command: ["sh", "-c", "cd /srv/inventory && exec python -m inventory.server --port 8000"]' in out.stdout
+    assert out.stdout.startswith("--- a/tests/fixtures/examples/launches.yaml\n+++ b/tests/fixtures/examples/launches.yaml\n")
     assert "storefront" not in out.stdout, "unchanged objects are not diffed"
 
 
