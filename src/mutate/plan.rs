@@ -83,7 +83,10 @@ fn slot_key(field: ArgvField) -> Option<&'static str> {
     match field {
         ArgvField::Command => Some("command"),
         ArgvField::Args => Some("args"),
-        ArgvField::ImageEntrypoint | ArgvField::ImageCmd | ArgvField::EnvSplit => None,
+        ArgvField::ImageEntrypoint
+        | ArgvField::ImageCmd
+        | ArgvField::EnvSplit
+        | ArgvField::Handoff => None,
     }
 }
 
