@@ -508,16 +508,24 @@ fn dodges() -> Vec<Dodge> {
             w(&["tini", "--", "sh", "-c", MULTI]),
             Deny,
         ),
+        // Group forwarding is the stopgap (DESIGN section 2): still several programs in one
+        // container, so warned with multi-process, not denied.
         dodge(
             "init",
             "tini -g",
             w(&["tini", "-g", "--", "sh", "-c", MULTI]),
-            Deny,
+            Flag,
         ),
         dodge(
             "init",
-            "dumb-init",
+            "dumb-init (group by default)",
             w(&["dumb-init", "sh", "-c", MULTI]),
+            Flag,
+        ),
+        dodge(
+            "init",
+            "dumb-init --single-child",
+            w(&["dumb-init", "--single-child", "sh", "-c", MULTI]),
             Deny,
         ),
         dodge(

@@ -153,6 +153,14 @@ impl LaunchAnalysis {
         }
     }
 
+    /// Runs under an init that signals the whole process group (`tini -g`, dumb-init,
+    /// `pidone-init -g`): the stopgap for several programs in one container.
+    pub fn under_group_init(&self) -> bool {
+        self.through
+            .iter()
+            .any(|t| t.role == Role::Init(Forwarding::Group))
+    }
+
     /// The launcher that stays as the parent of what it runs (`su`, `sudo`), if any.
     pub fn parent_launcher(&self) -> Option<&str> {
         self.through
@@ -737,8 +745,22 @@ fn finish(mut a: LaunchAnalysis, through: Vec<Through>) -> LaunchAnalysis {
         let init = matches!(t.role, Role::Init(_));
         a = match (a.class, forwarding) {
             // One container, one process: several programs stay several under any init.
-            (LaunchClass::Multi, _) => LaunchAnalysis {
-                detail: format!("{} (under {name}: one container, one process)", a.detail),
+            (LaunchClass::Multi, Forwarding::Group) => LaunchAnalysis {
+                detail: format!(
+                    "{} (under {name}, which signals the whole process group: a stopgap, still one container for several programs)",
+                    a.detail
+                ),
+                ..a
+            },
+            (LaunchClass::Multi, Forwarding::ChildOnly) => LaunchAnalysis {
+                detail: format!(
+                    "{} (under {name}, which passes SIGTERM to its child only)",
+                    a.detail
+                ),
+                ..a
+            },
+            (LaunchClass::Multi, Forwarding::Nothing) => LaunchAnalysis {
+                detail: format!("{} (under {name}, which passes no signal on)", a.detail),
                 ..a
             },
             (LaunchClass::Direct | LaunchClass::Exec, Forwarding::Nothing) => LaunchAnalysis {

@@ -164,6 +164,24 @@ pub fn collect(
             None,
         );
     }
+    cap_stopgap(eval, name, a);
+}
+
+/// Several programs under an init that signals the whole process group (pidone's own init
+/// injection with `-g`, `tini -g`, dumb-init): the stopgap is in place, so the
+/// `multi-process` finding stays but warns instead of denying (DESIGN section 2).
+fn cap_stopgap(eval: &mut Evaluation, container: &str, a: &LaunchAnalysis) {
+    if a.class != LaunchClass::Multi || !a.under_group_init() {
+        return;
+    }
+    for f in eval.findings.iter_mut().rev() {
+        if f.container != container {
+            break;
+        }
+        if f.rule == RuleId::MultiProcess && f.action == Action::Deny {
+            f.action = Action::Warn;
+        }
+    }
 }
 
 /// For launches through `su`/`sudo`/`runuser`, which stay as the parent of the shell: the
