@@ -1096,7 +1096,19 @@ fn classify_script(
                 );
                 out.final_program = Some(p.clone());
                 out.exec_insertions = insert_at.clone();
-                out.exec_blocker = if kind == FinalKind::Eval {
+                // `su -c ...` as the final command: `exec su` still leaves su as the parent.
+                let parent = facts
+                    .last
+                    .as_ref()
+                    .and_then(|l| l.argv.first())
+                    .map(|w| basename(&brush_parser::unquote_str(w)).to_string())
+                    .filter(|b| matches!(b.as_str(), "su" | "sudo" | "runuser"));
+                out.exec_blocker = if let Some(parent) = parent {
+                    out.exec_insertions.clear();
+                    Some(format!(
+                        "exec {parent} leaves {parent} as the parent of the program: use `setpriv --reuid=USER --regid=GROUP --init-groups --` or `su-exec USER`, which exec it"
+                    ))
+                } else if kind == FinalKind::Eval {
                     Some("the final command is eval, which exec cannot prefix (write exec inside the evaluated text)".into())
                 } else if is_signal_deaf(&p) {
                     out.exec_insertions.clear();

@@ -9,8 +9,8 @@
 //!   after it (at most one newline follows), unless an EXIT trap or a trap with an action on
 //!   another signal than INT and QUIT was set.
 //! - busybox sh (ash) execs a final simple command, also with a redirect or inside `{ }`,
-//!   `if` or `case`, when no newline follows it in the script and no trap has an action; not
-//!   in a function, `eval`, a pipeline or when negated.
+//!   `if`, `case` or `( )`, when no newline follows it in the script and no trap has an
+//!   action; not in a function, `eval`, a pipeline or when negated.
 
 use crate::engine::launchers::ShellFamily;
 use crate::engine::script::{FinalCommand, FinalKind, Trap};
@@ -71,6 +71,7 @@ pub fn truth(script: &str, last: &FinalCommand, traps: &[Trap]) -> Truth {
                 .any(|s| is_exit(s) || (!t.action.is_empty() && !is_int_or_quit(s)))
     });
     let bash = if simple
+        && !last.subshell
         && !last.compound
         && !last.redirect
         && !bash_traps
@@ -103,7 +104,7 @@ pub fn note(family: ShellFamily, truth: Option<Truth>) -> String {
     };
     let bash = match t.bash {
         Fate::Execs => {
-            "bash 5.1 and later exec this final command themselves (older bash stays PID 1)"
+            "bash 5.1 and later exec this final command themselves (older bash does not)"
         }
         Fate::Stays => "bash stays PID 1 here too",
         Fate::Unknown => "bash may stay PID 1",

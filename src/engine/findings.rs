@@ -169,7 +169,7 @@ pub fn collect(
 
 /// Several programs under an init that signals the whole process group (pidone's own init
 /// injection with `-g`, `tini -g`, dumb-init): the stopgap is in place, so the
-/// `multi-process` finding stays but warns instead of denying (DESIGN section 2).
+/// `multi-process` finding stays but warns instead of denying (docs/design.md section 2).
 fn cap_stopgap(eval: &mut Evaluation, container: &str, a: &LaunchAnalysis) {
     if a.class != LaunchClass::Multi || !a.under_group_init() {
         return;

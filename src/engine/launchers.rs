@@ -1,6 +1,6 @@
 //! The one table of programs that run other programs: launchers that exec what follows
 //! (`env`, `timeout`, `su-exec`...), launchers that stay as its parent (`su`, `sudo`), inits
-//! and how they forward signals, process supervisors, and shells (DESIGN section 5.2).
+//! and how they forward signals, process supervisors, and shells (docs/design.md section 5.2).
 //!
 //! Each launcher carries its own option grammar, read the way getopt reads it: clustered short
 //! options (`-vS`), values attached or in the next word, long options with `=` or a separate

@@ -1,4 +1,4 @@
-//! A conservative lexical scan for scripts that were not parsed (DESIGN section 5.2).
+//! A conservative lexical scan for scripts that were not parsed (docs/design.md section 5.2).
 //!
 //! An `unparsed` launch only warns, so padding that trips the pre-screen (a comment full of
 //! `(`, 64 KiB of comments, a huge fd number, a here-document with a substituted delimiter)
@@ -15,6 +15,7 @@
 use crate::engine::daemons;
 use crate::engine::kubelet::EnvVar;
 use crate::engine::launchers::{self, Peeled, ScriptSource, basename, shell_family};
+use std::cell::Cell;
 
 /// How many scripts-in-scripts (`sh -c "sh -c '...'"`) are scanned.
 const MAX_NESTED: usize = 4;
@@ -25,18 +26,26 @@ const MAX_FRAMES: usize = 256;
 
 /// The first sign of several long-running programs, in words for messages.
 pub fn scan(script: &str) -> Option<String> {
-    scan_nested(script, 0, &[])
+    scan_with_env(script, &[])
 }
 
 /// [`scan`], reading `$NAME` in nested scripts (`sh -c "$SCRIPT"`) from the container's
 /// literal env values.
 pub fn scan_with_env(script: &str, env: &[EnvVar]) -> Option<String> {
-    scan_nested(script, 0, env)
+    // Nested scripts are words of the script (or env values): together they may be scanned
+    // at most a few times over, never once per reference (`sh -c "$S"` a thousand times).
+    let env_bytes: usize = env
+        .iter()
+        .map(|(_, v)| v.as_ref().map_or(0, String::len))
+        .sum();
+    let budget = Cell::new(MAX_NESTED.saturating_mul(script.len().saturating_add(env_bytes)));
+    scan_nested(script, 0, env, &budget)
 }
 
-fn scan_nested(script: &str, depth: usize, env: &[EnvVar]) -> Option<String> {
+fn scan_nested(script: &str, depth: usize, env: &[EnvVar], budget: &Cell<usize>) -> Option<String> {
     let mut s = Scanner {
         env,
+        budget,
         b: script.as_bytes(),
         text: script,
         i: 0,
@@ -131,6 +140,8 @@ enum End {
 
 struct Scanner<'a> {
     env: &'a [EnvVar],
+    /// Bytes of nested scripts that may still be scanned.
+    budget: &'a Cell<usize>,
     b: &'a [u8],
     text: &'a str,
     i: usize,
@@ -738,7 +749,13 @@ impl Scanner<'_> {
             }
             _ => script,
         };
-        scan_nested(script, self.depth + 1, self.env).map(|why| format!("{why} in a nested script"))
+        let left = self.budget.get();
+        if script.len() > left {
+            return None;
+        }
+        self.budget.set(left - script.len());
+        scan_nested(script, self.depth + 1, self.env, self.budget)
+            .map(|why| format!("{why} in a nested script"))
     }
 }
 
@@ -880,6 +897,41 @@ mod tests {
             "for p in a b; do echo $p; done; exec /app",
         ] {
             assert_eq!(scan(s), None, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn time_is_linear_in_the_length() {
+        use std::time::{Duration, Instant};
+        let env = vec![("S".to_string(), Some("sh -c \"$S\"; ".repeat(2000)))];
+        for piece in [
+            "sh -c \"$S\"; ",
+            "$(",
+            "`",
+            "\"$(",
+            "case x in ",
+            "cat <<E\n",
+            "((",
+            "$((",
+            "eval eval eval ",
+            "sh -c 'sh -c \"sh -c x\"' ",
+            "{ ",
+            "a\\\n",
+        ] {
+            let small = piece.repeat(2_000);
+            let large = piece.repeat(16_000);
+            let time = |s: &str| {
+                let started = Instant::now();
+                let _ = super::scan_with_env(s, &env);
+                started.elapsed()
+            };
+            let (t_small, t_large) = (time(&small), time(&large));
+            // 8 times the input: well under 64 times the time (what quadratic would take),
+            // with room for a noisy machine.
+            assert!(
+                t_large < t_small * 40 + Duration::from_millis(50),
+                "{piece:?}: {t_small:?} -> {t_large:?}"
+            );
         }
     }
 

@@ -151,8 +151,11 @@ pub struct FinalCommand {
     pub argv: Vec<String>,
     /// Inside `{ }`, `if`, `case` or a loop.
     pub compound: bool,
-    /// Inside `( )`, a pipeline or a function.
+    /// Inside a pipeline or a function.
     pub nested: bool,
+    /// Inside `( )`.
+    #[serde(default)]
+    pub subshell: bool,
     /// It has a redirect (`>log`, `2>&1`, `<in`).
     pub redirect: bool,
     /// Negated (`! cmd`).

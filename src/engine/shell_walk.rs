@@ -249,7 +249,7 @@ impl<'a> Walker<'a> {
                 let subshell = matches!(cc, CompoundCommand::Subshell(_));
                 mark(end, |l| {
                     if subshell {
-                        l.nested = true;
+                        l.subshell = true;
                     } else {
                         l.compound = true;
                     }
