@@ -215,13 +215,23 @@ fn json_output_has_the_documented_shape() {
     ] {
         assert!(f.get(key).is_some(), "findings[].{key}");
     }
-    assert_eq!(
-        f.as_object().unwrap().len(),
-        8,
-        "no undocumented fields: {f}"
-    );
     assert!(f["region"]["line"].as_u64().unwrap() > 1);
     assert!(report["ignored"].as_array().unwrap().is_empty());
+    // `region` when known; `confidence` and `evidence` for side-agent findings only.
+    let optional = ["region", "confidence", "evidence"];
+    for finding in report["findings"].as_array().unwrap() {
+        let required: Vec<&String> = finding
+            .as_object()
+            .unwrap()
+            .keys()
+            .filter(|k| !optional.contains(&k.as_str()))
+            .collect();
+        assert_eq!(required.len(), 7, "no undocumented fields: {finding}");
+        let side_agent = finding["rule"] == "side-agent";
+        for key in ["confidence", "evidence"] {
+            assert_eq!(finding.get(key).is_some(), side_agent, "{key}: {finding}");
+        }
+    }
 }
 
 #[test]

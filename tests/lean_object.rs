@@ -16,7 +16,7 @@ use pidone::mutate;
 use pidone::server::object;
 use pidone::server::plan::{Mutations, Planner};
 use std::sync::Arc;
-use support::fixtures::documents;
+use support::fixtures::{documents, side_agent_corpus};
 
 fn configs() -> Vec<(&'static str, Config)> {
     [
@@ -45,7 +45,8 @@ fn configs() -> Vec<(&'static str, Config)> {
 
 #[test]
 fn the_lean_cut_evaluates_like_the_whole_object() {
-    let docs = documents();
+    let mut docs = documents();
+    docs.extend(side_agent_corpus().into_iter().map(|(_, doc)| doc));
     assert!(docs.len() > 100, "fixtures missing: {}", docs.len());
     let contexts = [
         NativeSidecarSupport::Supported,

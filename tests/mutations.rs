@@ -14,7 +14,7 @@ use pidone::mutate;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use std::sync::Arc;
-use support::fixtures::documents;
+use support::fixtures::{documents, side_agent_corpus};
 use support::pod_rules;
 
 fn configs() -> Vec<(&'static str, Config)> {
@@ -118,7 +118,8 @@ fn check(engine: &Engine, object: &Value) -> Result<String, String> {
 
 #[test]
 fn every_fixture_and_example_mutates_validly_and_idempotently() {
-    let docs = documents();
+    let mut docs = documents();
+    docs.extend(side_agent_corpus().into_iter().map(|(_, doc)| doc));
     let mut failures = Vec::new();
     let mut mutated = 0;
     for (name, config) in configs() {

@@ -6,6 +6,7 @@ use crate::engine::Evaluation;
 use crate::engine::config::Action;
 use crate::engine::launch::LaunchClass;
 use crate::engine::rules::RuleId;
+use crate::engine::side_agents::Confidence;
 use crate::engine::workload::{ObjectRef, Section};
 use serde::Serialize;
 
@@ -30,6 +31,12 @@ pub struct FindingRow {
     /// Where the container's `command` (or `args`, or the container) is written, when known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub region: Option<Region>,
+    /// `certain` or `likely` (`side-agent` findings).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<Confidence>,
+    /// What a `side-agent` finding rests on, strongest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<String>,
 }
 
 /// A 1-based line and column in the source file.
@@ -86,6 +93,8 @@ impl Report {
                 message,
                 fix: f.fix.clone(),
                 region: region(&f.pointer),
+                confidence: f.confidence,
+                evidence: f.evidence.clone(),
             }
         };
         self.findings.extend(eval.findings.iter().map(row));

@@ -85,6 +85,18 @@ pub fn fingerprint(f: &FindingRow) -> String {
     )
 }
 
+/// A result's properties: the action, and for side agents the confidence and evidence.
+fn properties(f: &FindingRow) -> Value {
+    let mut p = json!({"action": f.action.as_str(), "document": f.source.document});
+    if let Some(confidence) = f.confidence {
+        p["confidence"] = json!(confidence.as_str());
+    }
+    if !f.evidence.is_empty() {
+        p["evidence"] = json!(f.evidence);
+    }
+    p
+}
+
 pub fn render(report: &Report) -> Value {
     let rules: Vec<Value> = RuleId::ALL.iter().map(|r| rule_descriptor(*r)).collect();
     let results: Vec<Value> = report
@@ -112,7 +124,7 @@ pub fn render(report: &Report) -> Value {
                     "logicalLocations": [{"fullyQualifiedName": logical, "kind": "object"}]
                 }],
                 "partialFingerprints": {"pidone/v2": fingerprint(f)},
-                "properties": {"action": f.action.as_str(), "document": f.source.document}
+                "properties": properties(f),
             })
         })
         .collect();

@@ -85,12 +85,26 @@ pub enum InitStrategy {
     ShareProcessNamespace,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase", default)]
 pub struct SideAgentsConfig {
-    /// Globs on the image reference; `None` means the built-in list.
+    /// More side-agent images, added to the catalogue: exact repository names
+    /// (`example.com/team/agent` matches any tag and registry prefix) or globs on the whole
+    /// reference (`*my-agent*`). Both give `certain` findings.
     pub images: Option<Vec<String>>,
+    /// Use the built-in catalogue of agent images and commands.
+    pub catalogue: bool,
     pub position: SidecarPosition,
+}
+
+impl Default for SideAgentsConfig {
+    fn default() -> Self {
+        SideAgentsConfig {
+            images: None,
+            catalogue: true,
+            position: SidecarPosition::default(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -277,7 +291,10 @@ impl Config {
 
     pub fn validate(&self) -> Result<(), ConfigError> {
         // The matcher the engine builds, so that a config accepted here always builds one.
-        SideAgentMatcher::new(self.side_agents.images.as_deref())?;
+        SideAgentMatcher::new(
+            self.side_agents.images.as_deref(),
+            self.side_agents.catalogue,
+        )?;
         for (i, ns) in self.exemptions.namespaces.iter().enumerate() {
             if ns.is_empty() {
                 return Err(ConfigError::Field {
@@ -506,7 +523,10 @@ images:
                 continue;
             };
             if let Ok(config) = Config::from_yaml(text) {
-                let built = SideAgentMatcher::new(config.side_agents.images.as_deref());
+                let built = SideAgentMatcher::new(
+                    config.side_agents.images.as_deref(),
+                    config.side_agents.catalogue,
+                );
                 assert!(built.is_ok(), "{:?}: {:?}", entry.path(), built.err());
                 let now = std::time::Instant::now();
                 assert!(now.checked_add(config.parser.deadline).is_some());

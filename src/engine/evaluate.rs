@@ -5,7 +5,9 @@ use crate::engine::config::{Action, Config, ConfigError};
 use crate::engine::launch::LaunchClass;
 use crate::engine::rules::RuleId;
 use crate::engine::script::ScriptAnalyzer;
-use crate::engine::side_agents::SideAgentMatcher;
+use crate::engine::side_agents::{
+    self, Candidate, Confidence, PodFacts, SideAgent, SideAgentMatcher,
+};
 use crate::engine::workload::{self, ContainerSpec, ObjectRef, Section, Workload, WorkloadError};
 use serde::Serialize;
 use serde_json::Value;
@@ -71,13 +73,16 @@ pub struct ContainerReport {
     pub launch: LaunchClass,
     #[serde(skip)]
     pub analysis: LaunchAnalysis,
-    /// Named a side agent (by image or annotation) next to a main container.
+    /// A side agent next to a main container: with what confidence, on what evidence.
     #[serde(skip)]
-    pub side_agent: bool,
+    pub side_agent: Option<SideAgent>,
     /// The launch class the container would have as a native sidecar (side agents of finite
     /// pods only).
     #[serde(skip)]
     pub as_sidecar: Option<LaunchClass>,
+    /// How this container (of a Job pod) stops its sidecar by hand, if it does.
+    #[serde(skip)]
+    pub stop_hack: Option<String>,
 }
 
 /// One rule hit, with what enforce mode would do about it.
@@ -98,6 +103,12 @@ pub struct Finding {
     /// Why a `mutate` action fell back to `warn`, when it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fallback: Option<String>,
+    /// How sure pidone is (`side-agent` findings).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<Confidence>,
+    /// What the finding rests on (`side-agent` findings), strongest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<String>,
 }
 
 /// The result of evaluating one object.
@@ -139,7 +150,10 @@ impl Engine {
         config: Arc<Config>,
         analyzer: Arc<dyn ScriptAnalyzer>,
     ) -> Result<Engine, ConfigError> {
-        let side_agents = SideAgentMatcher::new(config.side_agents.images.as_deref())?;
+        let side_agents = SideAgentMatcher::new(
+            config.side_agents.images.as_deref(),
+            config.side_agents.catalogue,
+        )?;
         Ok(Engine {
             config,
             analyzer,
@@ -164,10 +178,15 @@ impl Engine {
         let Some(workload) = workload::extract(object)? else {
             return Ok(None);
         };
-        Ok(Some(self.evaluate_workload(&workload, ctx)))
+        Ok(Some(self.evaluate_workload(object, &workload, ctx)))
     }
 
-    fn evaluate_workload(&self, w: &Workload<'_>, ctx: &EvalContext<'_>) -> Evaluation {
+    fn evaluate_workload(
+        &self,
+        object: &Value,
+        w: &Workload<'_>,
+        ctx: &EvalContext<'_>,
+    ) -> Evaluation {
         let namespace = ctx.namespace.or(w.object.namespace.as_deref());
         let mut eval = Evaluation {
             object: w.object.clone(),
@@ -213,35 +232,62 @@ impl Engine {
 
         // A mesh's injected proxy is neither a side agent to move nor a main container.
         let injected = crate::engine::injected::injected_containers(w.annotations);
-        let mains: Vec<&ContainerSpec<'_>> = w
+        let pod = PodFacts::read(
+            object,
+            w.template_pointer,
+            w.annotations,
+            w.spec,
+            named_side_agents,
+            injected,
+        );
+        let analyses: Vec<LaunchAnalysis> = w
             .containers
             .iter()
-            .filter(|c| c.section == Section::Containers && !injected.contains(&c.name))
+            .map(|c| {
+                argv::analyze(
+                    c,
+                    long_running(w, c),
+                    self.analyzer.as_ref(),
+                    ctx.images.and_then(|m| m.get(&c.image)),
+                )
+            })
             .collect();
-        let is_agent = |c: &ContainerSpec<'_>| {
-            !injected.contains(&c.name)
-                && (named_side_agents.contains(&c.name.as_str())
-                    || self.side_agents.matches(&c.image))
-        };
-        let has_main = mains.iter().any(|c| !is_agent(c));
+        let commands: Vec<Vec<Vec<String>>> = w
+            .containers
+            .iter()
+            .zip(&analyses)
+            .map(|(c, a)| side_agents::launch_commands(c, a))
+            .collect();
+        let candidates: Vec<Candidate<'_, '_>> = w
+            .containers
+            .iter()
+            .zip(&analyses)
+            .zip(&commands)
+            .map(|((c, a), commands)| Candidate {
+                spec: c,
+                commands,
+                endless_loop: script_facts(a).is_some_and(|f| f.endless_loop),
+            })
+            .collect();
+        let verdicts = side_agents::classify(&self.side_agents, &pod, &candidates);
+        let share_process_namespace = w
+            .spec
+            .get("shareProcessNamespace")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
 
-        for c in &w.containers {
-            let long_running = if c.section == Section::InitContainers {
-                c.native_sidecar
-            } else {
-                !w.finite
-            };
-            let analysis = argv::analyze(
-                c,
-                long_running,
-                self.analyzer.as_ref(),
-                ctx.images.and_then(|m| m.get(&c.image)),
-            );
-            let side_agent = c.section == Section::Containers && has_main && is_agent(c);
+        for (i, ((c, analysis), side_agent)) in w
+            .containers
+            .iter()
+            .zip(analyses.iter().cloned())
+            .zip(verdicts)
+            .enumerate()
+        {
+            let long_running = long_running(w, c);
             // A side agent of a finite pod becomes long-running once it is a native sidecar:
             // its launch must hold up as one, or moving it would only trade one finding for
             // another (a wrapper that polls a stop file turns into a resident shell).
-            let as_sidecar = (side_agent && !long_running).then(|| {
+            let as_sidecar = (side_agent.is_some() && !long_running).then(|| {
                 argv::analyze(
                     c,
                     true,
@@ -250,6 +296,16 @@ impl Engine {
                 )
                 .class
             });
+            let stop_hack = if w.finite && c.section == Section::Containers {
+                crate::engine::stop_hack::stop_hack(
+                    i,
+                    &candidates,
+                    script_facts(&analysis),
+                    share_process_namespace,
+                )
+            } else {
+                None
+            };
             let report = ContainerReport {
                 container: c.name.clone(),
                 section: c.section,
@@ -258,6 +314,7 @@ impl Engine {
                 analysis,
                 side_agent,
                 as_sidecar,
+                stop_hack,
             };
             crate::engine::findings::collect(
                 &self.config,
@@ -277,6 +334,23 @@ impl Engine {
         eval.suppressed = suppressed;
         eval.findings.retain(|f| f.action != Action::Ignore);
         eval
+    }
+}
+
+/// Whether a container runs until stopped: init containers only as native sidecars, regular
+/// containers unless the pod is finite work.
+fn long_running(w: &Workload<'_>, c: &ContainerSpec<'_>) -> bool {
+    if c.section == Section::InitContainers {
+        c.native_sidecar
+    } else {
+        !w.finite
+    }
+}
+
+fn script_facts(a: &LaunchAnalysis) -> Option<&crate::engine::script::ScriptFacts> {
+    match &a.shell.as_ref()?.verdict {
+        crate::engine::script::ScriptVerdict::Parsed(f) => Some(f),
+        crate::engine::script::ScriptVerdict::Unparsed(_) => None,
     }
 }
 

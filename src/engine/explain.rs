@@ -126,7 +126,12 @@ it, and does not block Job completion:
     - {name: cloud-sql-proxy, image: gcr.io/cloud-sql-connectors/cloud-sql-proxy:2, restartPolicy: Always}
 
 pidone's fix (action mutate): move the container to initContainers with restartPolicy: Always,
-keeping every field. Mark other agents with pidone.io/side-agents: \"name1,name2\".",
+keeping every field. Only `certain` findings are moved: a catalogued agent image (exact
+repository name) or command (vault agent, consul-template, cloud_sql_proxy...), an image in
+sideAgents.images, or a container named in pidone.io/side-agents. `likely` findings (a name such
+as *-proxy, a tail -F of a shared file, a sync loop over a shared volume) only warn: confirm
+them with pidone.io/side-agents: \"name1,name2\". The main workload (the only container, the
+kubectl.kubernetes.io/default-container, the one named after the workload) is never moved.",
         RuleId::SidecarStopHack => "\
 Before native sidecars, Jobs stopped their sidecars by hand: `curl -X POST
 localhost:15020/quitquitquit`, `pkill envoy`, or touching a shared file the sidecar polls for.

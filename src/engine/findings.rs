@@ -8,7 +8,7 @@ use crate::engine::evaluate::{
 };
 use crate::engine::launch::LaunchClass;
 use crate::engine::rules::RuleId;
-use crate::engine::script::ScriptVerdict;
+use crate::engine::side_agents::Confidence;
 use crate::engine::workload::{ContainerSpec, Section, Workload};
 
 /// Adds the findings of one container to `eval`.
@@ -48,6 +48,8 @@ pub fn collect(
             message,
             fix,
             fallback,
+            confidence: None,
+            evidence: Vec::new(),
         });
     };
 
@@ -123,7 +125,7 @@ pub fn collect(
         }
     }
 
-    if report.side_agent {
+    if let Some(agent) = &report.side_agent {
         let fallback = match &ctx.native_sidecars {
             NativeSidecarSupport::Supported => match report.as_sidecar {
                 Some(
@@ -145,18 +147,31 @@ pub fn collect(
         } else {
             ""
         };
-        push(
-            RuleId::SideAgent,
-            format!("container {name:?} ({}) is a side agent next to the main container{job}", c.image),
-            "move it to initContainers with restartPolicy: Always (a native sidecar, Kubernetes 1.29+): it starts first and stops last".into(),
-            fallback,
-        );
+        let evidence = agent.summary();
+        let main = &agent.main;
+        let move_it = "move it to initContainers with restartPolicy: Always (a native sidecar, Kubernetes 1.29+): it starts first and stops last";
+        let (message, fix) = match agent.confidence {
+            Confidence::Certain => (
+                format!(
+                    "container {name:?} ({}) is a side agent next to the main container {main:?}{job} [certain: {evidence}]",
+                    c.image
+                ),
+                move_it.to_string(),
+            ),
+            Confidence::Likely => (
+                format!(
+                    "container {name:?} ({}) looks like a side agent next to the main container {main:?}{job} [likely: {evidence}]",
+                    c.image
+                ),
+                format!(
+                    "if it is one, {move_it}; to have pidone move it, confirm it on the pod template: pidone.io/side-agents: \"{name}\""
+                ),
+            ),
+        };
+        push(RuleId::SideAgent, message, fix, fallback);
     }
 
-    if w.finite
-        && c.section == Section::Containers
-        && let Some(hack) = stop_hack(c, w, a.shell.as_ref().map(|s| &s.verdict))
-    {
+    if let Some(hack) = &report.stop_hack {
         push(
             RuleId::SidecarStopHack,
             format!("container {name:?} stops its sidecar by hand ({hack})"),
@@ -164,6 +179,23 @@ pub fn collect(
             None,
         );
     }
+    // Side-agent findings carry their confidence and evidence; a `likely` one is never acted
+    // on beyond a warning.
+    if let Some(agent) = &report.side_agent
+        && let Some(f) = eval
+            .findings
+            .iter_mut()
+            .rev()
+            .find(|f| f.pointer == c.pointer && f.rule == RuleId::SideAgent)
+    {
+        f.confidence = Some(agent.confidence);
+        f.evidence = agent.evidence_text();
+        if agent.confidence == Confidence::Likely && f.action > Action::Warn {
+            f.action = Action::Warn;
+            f.fallback = None;
+        }
+    }
+
     cap_stopgap(eval, name, a);
 }
 
@@ -193,37 +225,4 @@ fn parent_fix(a: &LaunchAnalysis) -> String {
         ),
         _ => String::new(),
     }
-}
-
-/// A hand-made sidecar stop: quit endpoints and `pkill`, or a marker file on a volume that
-/// another container of the pod also mounts.
-fn stop_hack(
-    c: &ContainerSpec<'_>,
-    w: &Workload<'_>,
-    verdict: Option<&ScriptVerdict>,
-) -> Option<String> {
-    let Some(ScriptVerdict::Parsed(facts)) = verdict else {
-        return None;
-    };
-    if let Some(hack) = &facts.stop_hack {
-        return Some(hack.clone());
-    }
-    for path in &facts.touched {
-        for &(volume, mount) in &c.mounts {
-            let under = path.starts_with(mount)
-                && (path.len() == mount.len()
-                    || mount.ends_with('/')
-                    || path[mount.len()..].starts_with('/'));
-            let shared = w
-                .containers
-                .iter()
-                .any(|o| o.pointer != c.pointer && o.mounts.iter().any(|&(v, _)| v == volume));
-            if under && shared {
-                return Some(format!(
-                    "touches {path} on volume {volume:?}, shared with another container"
-                ));
-            }
-        }
-    }
-    None
 }

@@ -16,7 +16,9 @@ pub mod prescreen;
 pub mod rules;
 pub mod script;
 pub mod shell_walk;
+pub mod side_agent_catalogue;
 pub mod side_agents;
+pub mod stop_hack;
 pub mod workload;
 
 pub use config::{Action, Config, ConfigError, Mode};

@@ -127,6 +127,26 @@ pub struct ScriptFacts {
     /// Every `trap` in the script: its action and signals.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub traps: Vec<Trap>,
+    /// The simple commands the script runs (and the operands of its `[[ ]]` tests), as unquoted
+    /// words, at most [`MAX_RECORDED_COMMANDS`] of them: what side-agent evidence reads.
+    #[serde(default)]
+    pub commands: Vec<Vec<String>>,
+}
+
+/// How many commands [`ScriptFacts::commands`] keeps, and how many words of each.
+pub const MAX_RECORDED_COMMANDS: usize = 128;
+pub const MAX_RECORDED_WORDS: usize = 32;
+
+impl ScriptFacts {
+    /// Records one command's words, within the bounds.
+    pub fn record_command(&mut self, words: impl IntoIterator<Item = String>) {
+        if self.commands.len() < MAX_RECORDED_COMMANDS {
+            let words: Vec<String> = words.into_iter().take(MAX_RECORDED_WORDS).collect();
+            if !words.is_empty() {
+                self.commands.push(words);
+            }
+        }
+    }
 }
 
 /// How the final command runs.

@@ -9,8 +9,8 @@ use crate::engine::launchers::{self, Peeled, basename, is_supervisor};
 use crate::engine::script::{Ending, FinalCommand, FinalKind, ScriptFacts, Trap};
 use brush_parser::ast::{
     AndOr, AndOrList, Command, CommandPrefixOrSuffixItem, CompoundCommand, CompoundList,
-    CompoundListItem, FunctionBody, IoFileRedirectKind, IoFileRedirectTarget, IoRedirect, Pipeline,
-    Program, SeparatorOperator, SimpleCommand,
+    CompoundListItem, ExtendedTestExpr, FunctionBody, IoFileRedirectKind, IoFileRedirectTarget,
+    IoRedirect, Pipeline, Program, SeparatorOperator, SimpleCommand,
 };
 use std::collections::HashMap;
 
@@ -112,6 +112,7 @@ pub fn facts(program: &Program, script: &str) -> ScriptFacts {
             touched: Vec::new(),
             last: None,
             traps: Vec::new(),
+            commands: Vec::new(),
         },
         functions: HashMap::new(),
         depth: 0,
@@ -262,7 +263,12 @@ impl<'a> Walker<'a> {
                 self.functions.insert(def.fname.value.clone(), &def.body);
                 End::Builtin("function".into())
             }
-            Command::ExtendedTest(..) => End::Builtin("[[".into()),
+            Command::ExtendedTest(test, _) => {
+                let mut words = vec!["[[".to_string()];
+                test_words(&test.expr, &mut words);
+                self.facts.record_command(words);
+                End::Builtin("[[".into())
+            }
         }
     }
 
@@ -420,6 +426,8 @@ impl<'a> Walker<'a> {
             })
         };
         self.note_side_effects(&name, &args, sc);
+        self.facts
+            .record_command(std::iter::once(name.clone()).chain(args.iter().cloned()));
 
         let base = basename(&name).to_string();
         match base.as_str() {
@@ -609,6 +617,29 @@ impl<'a> Walker<'a> {
                 }
             }
             _ => {}
+        }
+    }
+}
+
+/// The operands of a `[[ ]]` test, with their operators (`-f`, `=`), in order.
+fn test_words(expr: &ExtendedTestExpr, out: &mut Vec<String>) {
+    match expr {
+        ExtendedTestExpr::And(a, b) | ExtendedTestExpr::Or(a, b) => {
+            test_words(a, out);
+            test_words(b, out);
+        }
+        ExtendedTestExpr::Not(e) | ExtendedTestExpr::Parenthesized(e) => {
+            out.push("!".into());
+            test_words(e, out);
+        }
+        ExtendedTestExpr::UnaryTest(predicate, word) => {
+            out.push(predicate.to_string());
+            out.push(unquote(&word.value));
+        }
+        ExtendedTestExpr::BinaryTest(predicate, left, right) => {
+            out.push(unquote(&left.value));
+            out.push(predicate.to_string());
+            out.push(unquote(&right.value));
         }
     }
 }

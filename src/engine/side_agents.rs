@@ -1,51 +1,226 @@
-//! Known side agents: log forwarders, proxies, secret agents and telemetry agents that belong
-//! in native sidecars rather than next to the app in `containers`.
+//! Side agents (DESIGN section 5.3): which containers of a pod are agents beside its main
+//! workload, on what evidence, and how sure pidone is.
+//!
+//! `certain` evidence is a catalogued agent image (exact repository name) or command, an image
+//! the operator listed in `sideAgents.images`, or the `pidone.io/side-agents` annotation; only
+//! it is mutated. `likely` evidence is the container's role: its name, a `tail -F` of a file
+//! another container writes, a sync loop over a shared volume. The main workload is never a side
+//! agent, whatever its image.
 
+use crate::engine::argv::{LaunchAnalysis, basename};
 use crate::engine::config::ConfigError;
+use crate::engine::launchers::{self, Peeled};
+use crate::engine::script::ScriptVerdict;
+use crate::engine::side_agent_catalogue::{self as catalogue, Role};
+use crate::engine::workload::{ContainerSpec, Section};
 use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::HashSet;
+use std::fmt;
 
-/// Globs on the image reference (registry/repository:tag), lower-cased.
-pub const BUILTIN_SIDE_AGENT_IMAGES: &[&str] = &[
-    // log forwarders
-    "*fluent-bit*",
-    "*fluentd*",
-    "*fluent/fluentd*",
-    "*timberio/vector*",
-    "*promtail*",
-    "*filebeat*",
-    "*grafana/alloy*",
-    "*grafana/agent*",
-    // proxies and meshes
-    "*cloud-sql-proxy*",
-    "*cloudsql-proxy*",
-    "*cloud-sql-connectors*",
-    "*istio/proxyv2*",
-    "*envoyproxy/envoy*",
-    "*linkerd*proxy*",
-    "*oauth2-proxy*",
-    "*kube-rbac-proxy*",
-    "*pgbouncer*",
-    // secrets
-    "*hashicorp/vault*",
-    "*vault-agent*",
-    "*vault-k8s*",
-    "*secrets-store-sync*",
-    // telemetry
-    "*opentelemetry-collector*",
-    "*otel/*collector*",
-    "*aws-otel-collector*",
-    "*jaegertracing/jaeger-agent*",
-    "*datadog/agent*",
-    "*newrelic/*infrastructure*",
-    "*prom/statsd-exporter*",
-    "*statsd-exporter*",
-    "*splunk-otel-collector*",
-    // config and content sync
-    "*git-sync*",
-    "*configmap-reload*",
-    "*config-reloader*",
-    "*dapr/daprd*",
-];
+/// `kubectl.kubernetes.io/default-container`: the container kubectl picks, the pod's main one.
+pub const ANNOTATION_DEFAULT_CONTAINER: &str = "kubectl.kubernetes.io/default-container";
+
+/// How sure pidone is that a container is a side agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Confidence {
+    /// Its role only: warned about, never mutated.
+    Likely,
+    /// Catalogued, configured or annotated: mutated.
+    Certain,
+}
+
+impl Confidence {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Confidence::Likely => "likely",
+            Confidence::Certain => "certain",
+        }
+    }
+}
+
+impl fmt::Display for Confidence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One reason to think a container is a side agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Evidence {
+    /// Named in `pidone.io/side-agents`.
+    Annotation,
+    /// A catalogued agent image.
+    CatalogueImage {
+        repository: &'static str,
+        role: Role,
+        source: &'static str,
+    },
+    /// A catalogued agent command.
+    CatalogueCommand {
+        command: String,
+        role: Role,
+        source: &'static str,
+    },
+    /// An image the configuration lists (`sideAgents.images`).
+    ConfiguredImage { pattern: String },
+    /// A name that says what it is (`*-proxy`, `*-sidecar`, `log-*`...).
+    Name { pattern: &'static str },
+    /// Follows (`tail -f/-F`) a file on a volume another container writes.
+    TailsSharedFile {
+        path: String,
+        volume: String,
+        writer: String,
+    },
+    /// Runs a sync, ship or rotate program in an endless loop over a shared volume.
+    SyncLoop {
+        program: String,
+        volume: String,
+        with: String,
+    },
+    /// Declares no ports while the main container serves: supports other evidence, never
+    /// enough alone (a worker beside a web server looks the same).
+    NoPorts { main: String },
+}
+
+impl Evidence {
+    /// The confidence this evidence gives alone; `None` for supporting evidence.
+    pub fn confidence(&self) -> Option<Confidence> {
+        match self {
+            Evidence::Annotation
+            | Evidence::CatalogueImage { .. }
+            | Evidence::CatalogueCommand { .. }
+            | Evidence::ConfiguredImage { .. } => Some(Confidence::Certain),
+            Evidence::Name { .. }
+            | Evidence::TailsSharedFile { .. }
+            | Evidence::SyncLoop { .. } => Some(Confidence::Likely),
+            Evidence::NoPorts { .. } => None,
+        }
+    }
+}
+
+impl fmt::Display for Evidence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Evidence::Annotation => write!(f, "named in pidone.io/side-agents"),
+            Evidence::CatalogueImage {
+                repository, role, ..
+            } => write!(f, "catalogued {role} image {repository}"),
+            Evidence::CatalogueCommand { command, role, .. } => {
+                write!(f, "catalogued {role} command `{command}`")
+            }
+            Evidence::ConfiguredImage { pattern } => {
+                write!(f, "image listed in sideAgents.images ({pattern})")
+            }
+            Evidence::Name { pattern } => write!(f, "its name matches {pattern}"),
+            Evidence::TailsSharedFile {
+                path,
+                volume,
+                writer,
+            } => write!(
+                f,
+                "it follows {path} on volume {volume:?}, which container {writer:?} also mounts"
+            ),
+            Evidence::SyncLoop {
+                program,
+                volume,
+                with,
+            } => write!(
+                f,
+                "it runs {program} in an endless loop over volume {volume:?}, shared with container {with:?}"
+            ),
+            Evidence::NoPorts { main } => {
+                write!(f, "it declares no ports while container {main:?} serves")
+            }
+        }
+    }
+}
+
+/// Why a container is the pod's main workload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MainReason {
+    OnlyContainer,
+    DefaultContainer,
+    WorkloadName(String),
+    OwnPersistentVolume(String),
+    OnlyPorts,
+    /// A log forwarder in a DaemonSet: forwarding logs is the DaemonSet's job.
+    DaemonSetLogForwarder,
+}
+
+impl fmt::Display for MainReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MainReason::OnlyContainer => write!(f, "the only container"),
+            MainReason::DefaultContainer => write!(f, "named by {ANNOTATION_DEFAULT_CONTAINER}"),
+            MainReason::WorkloadName(n) => write!(f, "carries the workload's name {n:?}"),
+            MainReason::OwnPersistentVolume(v) => {
+                write!(f, "the only container mounting persistent volume {v:?}")
+            }
+            MainReason::OnlyPorts => write!(f, "the only container with ports"),
+            MainReason::DaemonSetLogForwarder => {
+                write!(f, "a log forwarder in a DaemonSet, whose job it is")
+            }
+        }
+    }
+}
+
+/// What pidone concluded about one container that is a side agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SideAgent {
+    pub confidence: Confidence,
+    /// Strongest first.
+    pub evidence: Vec<Evidence>,
+    /// The main container it sits beside.
+    pub main: String,
+}
+
+impl Evidence {
+    /// The evidence with the catalogue entry's source, for JSON and SARIF output.
+    pub fn detailed(&self) -> String {
+        match self {
+            Evidence::CatalogueImage { source, .. } | Evidence::CatalogueCommand { source, .. } => {
+                format!("{self} (as in {source})")
+            }
+            _ => self.to_string(),
+        }
+    }
+}
+
+impl SideAgent {
+    /// The evidence in a few words each, for messages.
+    pub fn summary(&self) -> String {
+        self.evidence
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// The evidence with sources, for JSON and SARIF output.
+    pub fn evidence_text(&self) -> Vec<String> {
+        self.evidence.iter().map(Evidence::detailed).collect()
+    }
+}
+
+/// A side-agent image pattern from the configuration.
+enum Configured {
+    /// An exact repository name, matched like the catalogue's.
+    Repository(Vec<String>),
+    /// A glob on the whole reference: the operator's explicit choice.
+    Glob,
+}
+
+/// Matches images and commands against the catalogue and the configured images.
+pub struct SideAgentMatcher {
+    catalogue: bool,
+    configured: Vec<(String, Configured)>,
+    globs: GlobSet,
+    /// Indexes into `configured` of each glob in `globs`.
+    glob_index: Vec<usize>,
+}
 
 /// A side-agent glob, matched without regard to case. The pattern is compiled as written:
 /// lower-casing it first would change what a character range means (`[J-c]` spans `J` to `c`;
@@ -54,96 +229,1188 @@ fn glob(pattern: &str) -> Result<Glob, globset::Error> {
     GlobBuilder::new(pattern).case_insensitive(true).build()
 }
 
-/// Matches image references against the configured (or built-in) side-agent globs, ignoring
-/// case.
-pub struct SideAgentMatcher {
-    set: GlobSet,
+fn is_glob(pattern: &str) -> bool {
+    pattern.contains(['*', '?', '[', '{'])
 }
 
 impl SideAgentMatcher {
-    pub fn new(patterns: Option<&[String]>) -> Result<Self, ConfigError> {
+    /// `images` are the configured patterns (added to the catalogue); `catalogue` switches the
+    /// built-in catalogue on or off.
+    pub fn new(images: Option<&[String]>, catalogue: bool) -> Result<Self, ConfigError> {
         let mut builder = GlobSetBuilder::new();
-        match patterns {
-            Some(list) => {
-                for (i, p) in list.iter().enumerate() {
-                    builder.add(glob(p).map_err(|e| ConfigError::Field {
-                        field: format!("sideAgents.images[{i}]"),
-                        reason: e.to_string(),
-                    })?);
+        let mut configured = Vec::new();
+        let mut glob_index = Vec::new();
+        for (i, p) in images.unwrap_or_default().iter().enumerate() {
+            let field = || format!("sideAgents.images[{i}]");
+            if is_glob(p) {
+                builder.add(glob(p).map_err(|e| ConfigError::Field {
+                    field: field(),
+                    reason: e.to_string(),
+                })?);
+                glob_index.push(configured.len());
+                configured.push((p.clone(), Configured::Glob));
+            } else {
+                let segments = repository_segments(p);
+                if segments.is_empty() || p.contains(['@']) {
+                    return Err(ConfigError::Field {
+                        field: field(),
+                        reason: format!("`{p}` is neither a repository name nor a glob"),
+                    });
                 }
-            }
-            None => {
-                for p in BUILTIN_SIDE_AGENT_IMAGES {
-                    builder.add(glob(p).map_err(|e| ConfigError::Field {
-                        field: "sideAgents.images (built-in)".into(),
-                        reason: e.to_string(),
-                    })?);
-                }
+                configured.push((p.clone(), Configured::Repository(segments)));
             }
         }
-        let set = builder.build().map_err(|e| ConfigError::Field {
+        let globs = builder.build().map_err(|e| ConfigError::Field {
             field: "sideAgents.images".into(),
             reason: e.to_string(),
         })?;
-        Ok(SideAgentMatcher { set })
+        Ok(SideAgentMatcher {
+            catalogue,
+            configured,
+            globs,
+            glob_index,
+        })
     }
 
-    pub fn matches(&self, image: &str) -> bool {
-        !image.is_empty() && self.set.is_match(image)
+    /// Certain evidence from the image reference.
+    pub fn image_evidence(&self, image: &str) -> Option<Evidence> {
+        if image.is_empty() {
+            return None;
+        }
+        let segments = repository_segments(image);
+        if self.catalogue {
+            for e in catalogue::IMAGES {
+                if ends_with_repository(&segments, e.repository) {
+                    return Some(Evidence::CatalogueImage {
+                        repository: e.repository,
+                        role: e.role,
+                        source: e.source,
+                    });
+                }
+            }
+        }
+        for (pattern, kind) in &self.configured {
+            if let Configured::Repository(repo) = kind
+                && segments.ends_with(repo)
+            {
+                return Some(Evidence::ConfiguredImage {
+                    pattern: pattern.clone(),
+                });
+            }
+        }
+        let hit = self.globs.matches(image).into_iter().next()?;
+        let (pattern, _) = self.configured.get(*self.glob_index.get(hit)?)?;
+        Some(Evidence::ConfiguredImage {
+            pattern: pattern.clone(),
+        })
+    }
+
+    /// Certain evidence from the commands the container runs.
+    pub fn command_evidence(&self, commands: &[Vec<String>]) -> Option<Evidence> {
+        if !self.catalogue {
+            return None;
+        }
+        for argv in commands {
+            let argv = skip_wrappers(argv);
+            let Some(program) = argv.first() else {
+                continue;
+            };
+            let program = basename(program);
+            for e in catalogue::COMMANDS {
+                if e.program != program {
+                    continue;
+                }
+                let mut words = argv[1..].iter().filter(|a| !a.starts_with('-'));
+                if e.subcommand
+                    .iter()
+                    .all(|s| words.next().is_some_and(|w| w == s))
+                {
+                    let mut command = e.program.to_string();
+                    for s in e.subcommand {
+                        command.push(' ');
+                        command.push_str(s);
+                    }
+                    return Some(Evidence::CatalogueCommand {
+                        command,
+                        role: e.role,
+                        source: e.source,
+                    });
+                }
+            }
+        }
+        None
+    }
+
+    /// The role of a catalogued image or command, when the container has one.
+    fn role(&self, image: &str, commands: &[Vec<String>]) -> Option<Role> {
+        match self
+            .image_evidence(image)
+            .or_else(|| self.command_evidence(commands))
+        {
+            Some(
+                Evidence::CatalogueImage { role, .. } | Evidence::CatalogueCommand { role, .. },
+            ) => Some(role),
+            _ => None,
+        }
     }
 }
 
+/// The repository path of an image reference, lower-cased, without registry host, tag, digest
+/// or Docker Hub's `library/`: `quay.io/kiwigrid/k8s-sidecar:1.28@sha256:..` ->
+/// `[kiwigrid, k8s-sidecar]`.
+pub fn repository_segments(image: &str) -> Vec<String> {
+    let image = image.trim().to_ascii_lowercase();
+    let without_digest = image.split('@').next().unwrap_or("");
+    let mut segments: Vec<&str> = without_digest.split('/').collect();
+    if let Some(last) = segments.last_mut()
+        && let Some((name, _tag)) = last.split_once(':')
+    {
+        *last = name;
+    }
+    if segments.len() > 1
+        && segments
+            .first()
+            .is_some_and(|s| s.contains('.') || s.contains(':') || *s == "localhost")
+    {
+        segments.remove(0);
+    }
+    if segments.len() > 1 && segments.first() == Some(&"library") {
+        segments.remove(0);
+    }
+    segments
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Whether an image's repository path is `repository`, under any registry or mirror prefix.
+fn ends_with_repository(segments: &[String], repository: &str) -> bool {
+    let wanted: Vec<&str> = repository.split('/').collect();
+    segments.len() >= wanted.len()
+        && segments[segments.len() - wanted.len()..]
+            .iter()
+            .zip(&wanted)
+            .all(|(a, b)| a == b)
+}
+
+/// Skips launchers and inits (through the launcher tables, with their own option grammar),
+/// `exec`/`time`, and `--`, to the program that runs; a word the tables do not know as a
+/// launcher (a bare `init`, a stray option or `VAR=value`) is skipped too.
+fn skip_wrappers(argv: &[String]) -> &[String] {
+    let words: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let mut i = 0;
+    while let Some(&word) = words.get(i) {
+        if matches!(word, "--" | "exec" | "time" | "command" | "builtin") {
+            i += 1;
+            continue;
+        }
+        match launchers::peel(&words[i..], &[]) {
+            // Each launcher consumes at least its own word.
+            Peeled::Runs { next, .. } | Peeled::Init { next, .. } => i += next.max(1),
+            _ if word.starts_with('-') || (i > 0 && word.contains('=')) => i += 1,
+            _ if basename(word) == "init" => i += 1,
+            _ => break,
+        }
+    }
+    argv.get(i..).unwrap_or_default()
+}
+
+/// What a container runs: the script's commands, or its argv (with the image's ENTRYPOINT when
+/// the pod gives only args and the image's program is known).
+pub fn launch_commands(c: &ContainerSpec<'_>, analysis: &LaunchAnalysis) -> Vec<Vec<String>> {
+    if let Some(shell) = &analysis.shell {
+        return match &shell.verdict {
+            ScriptVerdict::Parsed(facts) => facts.commands.clone(),
+            ScriptVerdict::Unparsed(_) => Vec::new(),
+        };
+    }
+    let args = c.args.clone().unwrap_or_default();
+    let mut argv = match (&c.command, &analysis.image_argv) {
+        (Some(command), _) => command.clone(),
+        (None, Some((entrypoint, cmd))) => {
+            let mut v = entrypoint.clone();
+            if c.args.is_none() {
+                v.extend(cmd.iter().cloned());
+            }
+            v
+        }
+        (None, None) => {
+            let segments = repository_segments(&c.image);
+            catalogue::IMAGE_PROGRAMS
+                .iter()
+                .find(|p| ends_with_repository(&segments, p.repository))
+                .map(|p| vec![p.program.to_string()])
+                .unwrap_or_default()
+        }
+    };
+    argv.extend(args);
+    if argv.is_empty() {
+        Vec::new()
+    } else {
+        vec![argv]
+    }
+}
+
+/// Facts about the pod that the main-workload rules need, read from the object.
+#[derive(Debug, Clone, Default)]
+pub struct PodFacts<'a> {
+    /// Names the workload goes by: object name, `app.kubernetes.io/name`, `app`...
+    pub names: Vec<String>,
+    pub default_container: Option<&'a str>,
+    /// Container names listed in `pidone.io/side-agents`.
+    pub annotated: Vec<&'a str>,
+    /// Pod volumes backed by a PersistentVolumeClaim (or a StatefulSet claim template).
+    pub persistent_volumes: HashSet<String>,
+    /// A DaemonSet, or a Pod a DaemonSet owns.
+    pub daemon_set: bool,
+    /// Containers a mesh injector added (see `engine::injected`): neither side agents nor main
+    /// containers.
+    pub injected: Vec<String>,
+}
+
+const NAME_LABELS: &[&str] = &[
+    "app.kubernetes.io/name",
+    "app",
+    "k8s-app",
+    "name",
+    "app.kubernetes.io/component",
+    "component",
+];
+
+impl<'a> PodFacts<'a> {
+    /// Reads the facts from the object and its pod template.
+    pub fn read(
+        object: &'a Value,
+        template_pointer: &str,
+        annotations: Option<&'a serde_json::Map<String, Value>>,
+        spec: &'a Value,
+        annotated: Vec<&'a str>,
+        injected: Vec<String>,
+    ) -> PodFacts<'a> {
+        let mut names = Vec::new();
+        let mut add = |n: &str| {
+            let n = n.trim().to_ascii_lowercase();
+            if !n.is_empty() && !names.contains(&n) {
+                names.push(n);
+            }
+        };
+        let str_at = |v: &'a Value, key: &str| v.get(key).and_then(Value::as_str);
+        let metadata = object.get("metadata").unwrap_or(&Value::Null);
+        for key in ["name", "generateName"] {
+            if let Some(n) = str_at(metadata, key) {
+                add(n);
+                if str_at(object, "kind") == Some("Pod") {
+                    add(without_generated_suffix(n));
+                }
+            }
+        }
+        let template = if template_pointer.is_empty() {
+            Some(object)
+        } else {
+            object.pointer(template_pointer)
+        };
+        for labels in [
+            template.and_then(|t| t.pointer("/metadata/labels")),
+            metadata.get("labels"),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            for key in NAME_LABELS {
+                if let Some(v) = str_at(labels, key) {
+                    add(v);
+                }
+            }
+        }
+        let default_container = annotations
+            .and_then(|a| a.get(ANNOTATION_DEFAULT_CONTAINER))
+            .and_then(Value::as_str)
+            .map(str::trim);
+        let mut persistent_volumes = HashSet::new();
+        for v in spec
+            .get("volumes")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if (v.get("persistentVolumeClaim").is_some() || v.get("ephemeral").is_some())
+                && let Some(n) = str_at(v, "name")
+            {
+                persistent_volumes.insert(n.to_string());
+            }
+        }
+        for t in object
+            .pointer("/spec/volumeClaimTemplates")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(n) = t.pointer("/metadata/name").and_then(Value::as_str) {
+                persistent_volumes.insert(n.to_string());
+            }
+        }
+        let kind = str_at(object, "kind").unwrap_or("");
+        let owned_by_daemon_set = metadata
+            .get("ownerReferences")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .any(|o| str_at(o, "kind") == Some("DaemonSet"));
+        PodFacts {
+            names,
+            default_container,
+            annotated,
+            persistent_volumes,
+            daemon_set: kind == "DaemonSet" || owned_by_daemon_set,
+            injected,
+        }
+    }
+}
+
+/// One container as the side-agent rules see it.
+pub struct Candidate<'c, 'a> {
+    pub spec: &'c ContainerSpec<'a>,
+    /// What it runs (see [`launch_commands`]).
+    pub commands: &'c [Vec<String>],
+    /// Its script loops forever.
+    pub endless_loop: bool,
+}
+
+fn has_ports(c: &ContainerSpec<'_>) -> bool {
+    c.json
+        .get("ports")
+        .and_then(Value::as_array)
+        .is_some_and(|p| !p.is_empty())
+}
+
+/// The main-workload rules, in order; the first that names a container decides. `None` for a
+/// container that no rule names.
+pub fn main_reasons(
+    matcher: &SideAgentMatcher,
+    pod: &PodFacts<'_>,
+    candidates: &[Candidate<'_, '_>],
+) -> Vec<Option<MainReason>> {
+    let regular: Vec<usize> = (0..candidates.len())
+        .filter(|&i| {
+            candidates[i].spec.section == Section::Containers
+                && !pod.injected.contains(&candidates[i].spec.name)
+        })
+        .collect();
+    let mut out = vec![None; candidates.len()];
+    let name = |i: usize| candidates[i].spec.name.as_str();
+    if pod.daemon_set {
+        for &i in &regular {
+            if matcher.role(&candidates[i].spec.image, candidates[i].commands)
+                == Some(Role::LogForwarder)
+            {
+                out[i] = Some(MainReason::DaemonSetLogForwarder);
+            }
+        }
+    }
+    if let Some(d) = pod.default_container
+        && let Some(&i) = regular.iter().find(|&&i| name(i) == d)
+    {
+        out[i] = Some(MainReason::DefaultContainer);
+        return out;
+    }
+    if let [only] = regular.as_slice() {
+        out[*only] = Some(MainReason::OnlyContainer);
+        return out;
+    }
+    let mut found = false;
+    for &i in &regular {
+        let n = name(i).to_ascii_lowercase();
+        if let Some(w) = pod.names.iter().find(|w| workload_name_matches(w, &n)) {
+            out[i] = Some(MainReason::WorkloadName(w.clone()));
+            found = true;
+        }
+    }
+    if found {
+        return out;
+    }
+    for &i in &regular {
+        let mine = candidates[i].spec.mounts.iter().map(|&(v, _)| v).find(|v| {
+            pod.persistent_volumes.contains(*v)
+                && !regular
+                    .iter()
+                    .any(|&o| o != i && candidates[o].spec.mounts.iter().any(|&(w, _)| w == *v))
+        });
+        if let Some(v) = mine {
+            out[i] = Some(MainReason::OwnPersistentVolume(v.to_string()));
+        }
+    }
+    // Agents declare ports too (proxies, exporters): ports tell the main container apart only
+    // among the containers no catalogue or configured image knows.
+    let with_ports: Vec<usize> = regular
+        .iter()
+        .copied()
+        .filter(|&i| {
+            has_ports(candidates[i].spec)
+                && matcher.image_evidence(&candidates[i].spec.image).is_none()
+                && matcher.command_evidence(candidates[i].commands).is_none()
+        })
+        .collect();
+    if let [only] = with_ports.as_slice()
+        && out[*only].is_none()
+    {
+        out[*only] = Some(MainReason::OnlyPorts);
+    }
+    out
+}
+
+/// A container named after its workload: the same name, or the workload's name with a release
+/// prefix (`my-release-grafana` runs `grafana`). Not a prefix of it: `git-sync-example` is an
+/// example of git-sync, not git-sync.
+fn workload_name_matches(workload: &str, container: &str) -> bool {
+    !container.is_empty()
+        && (workload == container
+            || (container.len() >= 3 && workload.ends_with(&format!("-{container}"))))
+}
+
+/// A Pod's name without the suffixes its controllers add (`web-7d9f8c6b5-x2k4q` -> `web`,
+/// `vault-0` -> `vault`).
+fn without_generated_suffix(name: &str) -> &str {
+    let mut rest = name.trim_end_matches('-');
+    for _ in 0..2 {
+        match rest.rsplit_once('-') {
+            Some((head, tail))
+                if !head.is_empty()
+                    && ((4..=10).contains(&tail.len())
+                        && tail.chars().all(|c| c.is_ascii_alphanumeric())
+                        && tail.chars().any(|c| c.is_ascii_digit())
+                        || !tail.is_empty() && tail.chars().all(|c| c.is_ascii_digit())) =>
+            {
+                rest = head;
+            }
+            _ => break,
+        }
+    }
+    rest
+}
+
+/// Name patterns that say "I am a helper".
+fn name_evidence(name: &str, beside_server: bool) -> Option<&'static str> {
+    let name = name.to_ascii_lowercase();
+    let segments: Vec<&str> = name.split(['-', '_', '.']).collect();
+    let first = segments.first().copied().unwrap_or("");
+    let last = segments.last().copied().unwrap_or("");
+    if segments.len() > 1 {
+        match last {
+            "proxy" => return Some("*-proxy"),
+            "sidecar" => return Some("*-sidecar"),
+            "agent" => return Some("*-agent"),
+            "reloader" | "reload" => return Some("*-reloader"),
+            "shipper" | "forwarder" => return Some("*-shipper/*-forwarder"),
+            "exporter" if beside_server => return Some("*-exporter beside a server"),
+            _ => {}
+        }
+        if matches!(first, "log" | "logs") {
+            return Some("log-*");
+        }
+        if segments[1..].iter().any(|s| matches!(*s, "log" | "logs")) {
+            return Some("*-log-*");
+        }
+    }
+    // Backups run beside the data they copy (`xtrabackup` beside `mysql`).
+    if name.contains("backup") {
+        return Some("*backup*");
+    }
+    if segments.len() > 1
+        && segments.iter().any(|s| {
+            matches!(*s, "sync" | "syncer" | "syncd" | "synchronizer")
+                || (s.len() > 4 && s.ends_with("sync"))
+        })
+    {
+        return Some("*-sync*");
+    }
+    if segments.contains(&"sidecar") {
+        return Some("*sidecar*");
+    }
+    None
+}
+
+/// Programs that sync, ship or rotate files when run in a loop.
+fn sync_program(argv: &[String]) -> Option<String> {
+    let argv = skip_wrappers(argv);
+    let program = basename(argv.first()?);
+    let has = |flags: &[&str]| argv.iter().skip(1).any(|a| flags.contains(&a.as_str()));
+    let sub = argv.get(1).map(String::as_str).unwrap_or("");
+    let found = match program {
+        "rsync" | "rclone" | "gsutil" | "s3cmd" | "azcopy" | "logrotate" | "cp" | "mv"
+        | "inotifywait" | "kubectl" | "unison" | "lsyncd" => true,
+        "git" => matches!(
+            sub,
+            "pull" | "fetch" | "clone" | "reset" | "checkout" | "-C"
+        ),
+        "aws" => sub == "s3",
+        "mc" => matches!(sub, "mirror" | "cp"),
+        "find" => has(&["-delete", "-exec", "-mtime", "-mmin"]),
+        "rm" => true,
+        "curl" => has(&["-T", "--upload-file", "-F", "--form", "--data-binary"]),
+        _ => false,
+    };
+    found.then(|| match program {
+        "git" | "aws" | "mc" => format!("{program} {sub}"),
+        _ => program.to_string(),
+    })
+}
+
+/// The files a `tail -f/-F/--follow` follows, when the command is one.
+fn followed_files(argv: &[String]) -> Vec<&str> {
+    let argv = skip_wrappers(argv);
+    if argv.first().map(|p| basename(p)) != Some("tail") {
+        return Vec::new();
+    }
+    let mut follow = false;
+    let mut files = Vec::new();
+    let mut i = 1;
+    while let Some(a) = argv.get(i) {
+        if a == "--" {
+            files.extend(argv[i + 1..].iter().map(String::as_str));
+            break;
+        } else if a.starts_with("--") {
+            follow |= a == "--follow" || a.starts_with("--follow=");
+            if matches!(
+                a.as_str(),
+                "--lines" | "--bytes" | "--pid" | "--sleep-interval"
+            ) {
+                i += 1;
+            }
+        } else if a.starts_with('-') && a.len() > 1 {
+            follow |= a.contains(['f', 'F']);
+            // `-n N`, `-c N`, `-s N`: the value is the next word unless attached.
+            if let Some(last) = a.chars().last()
+                && matches!(last, 'n' | 'c' | 's')
+            {
+                i += 1;
+            }
+        } else if !a.starts_with('+') {
+            files.push(a.as_str());
+        }
+        i += 1;
+    }
+    if follow { files } else { Vec::new() }
+}
+
+/// Whether `path` lies under the mount point `mount`.
+pub fn under_mount(path: &str, mount: &str) -> bool {
+    let mount = mount.trim_end_matches('/');
+    if mount.is_empty() {
+        return path.starts_with('/');
+    }
+    path == mount
+        || path
+            .strip_prefix(mount)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
+/// Another container of the pod (any section) that mounts `volume`.
+fn sharer<'c>(candidates: &'c [Candidate<'_, '_>], me: usize, volume: &str) -> Option<&'c str> {
+    candidates
+        .iter()
+        .enumerate()
+        .find(|(o, c)| *o != me && c.spec.mounts.iter().any(|&(v, _)| v == volume))
+        .map(|(_, c)| c.spec.name.as_str())
+}
+
+/// Role evidence (`likely`) for one container.
+fn role_evidence(
+    candidates: &[Candidate<'_, '_>],
+    me: usize,
+    beside_server: bool,
+    mains: &[Option<MainReason>],
+) -> Vec<Evidence> {
+    let c = &candidates[me];
+    let mut out = Vec::new();
+    // A container that runs the main container's image is one of its processes
+    // (`trace-agent` beside `agent`), whatever its name says, unless it says `sidecar`.
+    let mine = repository_segments(&c.spec.image);
+    let main_image = candidates.iter().zip(mains).any(|(o, m)| {
+        m.is_some() && !std::ptr::eq(o, c) && repository_segments(&o.spec.image) == mine
+    });
+    // A name that says `sidecar` is its author's word, whatever the image.
+    if let Some(pattern) = name_evidence(&c.spec.name, beside_server)
+        && (!main_image || pattern.contains("sidecar"))
+    {
+        out.push(Evidence::Name { pattern });
+    }
+    'tail: for argv in c.commands {
+        for file in followed_files(argv) {
+            for &(volume, mount) in &c.spec.mounts {
+                if under_mount(file, mount)
+                    && let Some(writer) = sharer(candidates, me, volume)
+                {
+                    out.push(Evidence::TailsSharedFile {
+                        path: file.to_string(),
+                        volume: volume.to_string(),
+                        writer: writer.to_string(),
+                    });
+                    break 'tail;
+                }
+            }
+        }
+    }
+    if c.endless_loop
+        && let Some(program) = c.commands.iter().find_map(|a| sync_program(a))
+        && let Some((volume, with)) = c
+            .spec
+            .mounts
+            .iter()
+            .find_map(|&(v, _)| sharer(candidates, me, v).map(|w| (v, w)))
+    {
+        out.push(Evidence::SyncLoop {
+            program,
+            volume: volume.to_string(),
+            with: with.to_string(),
+        });
+    }
+    out
+}
+
+/// Decides, for every container (init containers included, in the order given), whether it is
+/// a side agent in `containers` beside a main container, and on what evidence.
+pub fn classify(
+    matcher: &SideAgentMatcher,
+    pod: &PodFacts<'_>,
+    candidates: &[Candidate<'_, '_>],
+) -> Vec<Option<SideAgent>> {
+    let mains = main_reasons(matcher, pod, candidates);
+    let regular = |i: usize| {
+        candidates[i].spec.section == Section::Containers
+            && !pod.injected.contains(&candidates[i].spec.name)
+    };
+    let serving_main = (0..candidates.len())
+        .find(|&i| regular(i) && mains[i].is_some() && has_ports(candidates[i].spec));
+    let any_server = (0..candidates.len()).any(|i| regular(i) && has_ports(candidates[i].spec));
+    let mut evidence: Vec<Vec<Evidence>> = vec![Vec::new(); candidates.len()];
+    for (i, c) in candidates.iter().enumerate() {
+        if !regular(i) {
+            continue;
+        }
+        let annotated = pod.annotated.contains(&c.spec.name.as_str());
+        if annotated {
+            evidence[i].push(Evidence::Annotation);
+        }
+        if mains[i].is_some() && !annotated {
+            continue;
+        }
+        let ev = &mut evidence[i];
+        ev.extend(matcher.image_evidence(&c.spec.image));
+        ev.extend(matcher.command_evidence(c.commands));
+        let beside_server =
+            (0..candidates.len()).any(|o| o != i && regular(o) && has_ports(candidates[o].spec));
+        ev.extend(role_evidence(
+            candidates,
+            i,
+            beside_server && any_server,
+            &mains,
+        ));
+    }
+    // The main container: a container the rules name, else one with no evidence at all.
+    let main_of = |i: usize| -> Option<usize> {
+        let named = (0..candidates.len()).find(|&o| {
+            o != i
+                && regular(o)
+                && mains[o].is_some()
+                && !pod.annotated.contains(&candidates[o].spec.name.as_str())
+        });
+        named.or_else(|| {
+            (0..candidates.len()).find(|&o| {
+                o != i && regular(o) && evidence[o].iter().all(|e| e.confidence().is_none())
+            })
+        })
+    };
+    (0..candidates.len())
+        .map(|i| {
+            let ev = &evidence[i];
+            let confidence = ev.iter().filter_map(Evidence::confidence).max()?;
+            let main = main_of(i)?;
+            let mut ev = ev.clone();
+            if !has_ports(candidates[i].spec)
+                && let Some(server) = serving_main.filter(|&s| s != i)
+            {
+                ev.push(Evidence::NoPorts {
+                    main: candidates[server].spec.name.clone(),
+                });
+            }
+            ev.sort_by_key(|e| std::cmp::Reverse(e.confidence()));
+            Some(SideAgent {
+                confidence,
+                evidence: ev,
+                main: candidates[main].spec.name.clone(),
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use crate::engine::evaluate::{EvalContext, Evaluation};
+    use crate::engine::script::InProcessAnalyzer;
+    use crate::engine::{Action, Config, Engine, RuleId};
+    use serde_json::json;
+    use std::sync::Arc;
+
+    pub(crate) fn evaluate_with(yaml: &str, object: &Value) -> Evaluation {
+        let config = Config::from_yaml(yaml).unwrap();
+        let engine = Engine::new(Arc::new(config), Arc::new(InProcessAnalyzer)).unwrap();
+        engine
+            .evaluate(object, &EvalContext::default())
+            .unwrap()
+            .unwrap()
+    }
+
+    /// `(container, confidence)` of every side-agent finding.
+    fn agents_with(yaml: &str, object: &Value) -> Vec<(String, Confidence)> {
+        evaluate_with(yaml, object)
+            .findings
+            .iter()
+            .filter(|f| f.rule == RuleId::SideAgent)
+            .map(|f| (f.container.clone(), f.confidence.unwrap()))
+            .collect()
+    }
+
+    fn agents(object: &Value) -> Vec<(String, Confidence)> {
+        agents_with("", object)
+    }
+
+    fn pod(containers: Value) -> Value {
+        json!({"kind": "Pod", "metadata": {"name": "p-7d9f8"}, "spec": {"containers": containers}})
+    }
+
+    fn certain(name: &str) -> Vec<(String, Confidence)> {
+        vec![(name.to_string(), Confidence::Certain)]
+    }
+
+    fn likely(name: &str) -> Vec<(String, Confidence)> {
+        vec![(name.to_string(), Confidence::Likely)]
+    }
+
+    const APP: fn() -> Value = || json!({"name": "app", "image": "registry.example/shop/app:1", "ports": [{"containerPort": 8080}]});
 
     #[test]
-    fn builtin_list_matches_well_known_agents() {
-        let m = SideAgentMatcher::new(None).unwrap();
-        assert!(BUILTIN_SIDE_AGENT_IMAGES.len() >= 20);
+    fn catalogued_images_match_by_exact_repository_under_any_registry_tag_or_digest() {
         for image in [
-            "cr.fluentbit.io/fluent/fluent-bit:3.1",
-            "gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.11.0",
-            "docker.io/istio/proxyv2:1.22.3",
-            "hashicorp/vault:1.16",
-            "otel/opentelemetry-collector-contrib:0.104.0",
+            "quay.io/kiwigrid/k8s-sidecar:1.28.0",
+            "docker.io/kiwigrid/k8s-sidecar",
+            "mirror.example.com/dockerhub/kiwigrid/k8s-sidecar:1.28@sha256:0123",
+            "gcr.io/cloudsql-docker/gce-proxy:1.33.2",
             "registry.k8s.io/git-sync/git-sync:v4.2.1",
+            "k8s.gcr.io/git-sync:v3.1.6",
         ] {
-            assert!(m.matches(image), "{image}");
+            let p = pod(json!([APP(), {"name": "helper", "image": image}]));
+            assert_eq!(agents(&p), certain("helper"), "{image}");
+            let f = &evaluate_with("", &p).findings[0];
+            assert!(f.message.contains("[certain: catalogued"), "{}", f.message);
+            assert!(
+                f.evidence[0].contains(" (as in "),
+                "sources in JSON: {:?}",
+                f.evidence
+            );
         }
+        // Substrings, other owners and longer names are not the catalogued repository.
         for image in [
-            "nginx:1.27",
-            "registry.example/shop/orders-api:4.2.0",
-            "postgres:16",
-            "",
+            "registry.example/team/fluent-bit-config-builder:1",
+            "example/kiwigrid-k8s-sidecar-fork:1",
+            "hashicorp/vault:1.16",
+            "registry.example/k8s-sidecar/tools:2",
         ] {
-            assert!(!m.matches(image), "{image}");
+            let p = pod(json!([APP(), {"name": "helper", "image": image}]));
+            assert_eq!(agents(&p), vec![], "{image}");
         }
     }
 
     #[test]
-    fn configured_list_replaces_builtin() {
-        let m = SideAgentMatcher::new(Some(&["*my-agent*".to_string()])).unwrap();
-        assert!(m.matches("example.com/My-Agent:1"));
-        assert!(!m.matches("fluent/fluent-bit:3"));
-    }
-
-    /// Found by the `config_parser` fuzzer: `[J-c]` is a range as written but not once
-    /// lower-cased, so the config was accepted and the engine then refused it.
-    #[test]
-    fn patterns_keep_their_ranges_and_match_without_case() {
-        let m = SideAgentMatcher::new(Some(&["*agent-[J-c]*".to_string()])).unwrap();
-        for image in [
-            "example/agent-K:1",
-            "example/agent-k:1",
-            "EXAMPLE/AGENT-B:1",
+    fn catalogued_commands_are_certain_wherever_they_run() {
+        for helper in [
+            json!({"name": "secrets", "image": "hashicorp/vault:1.16", "command": ["vault", "agent", "-config=/etc/vault/agent.hcl"]}),
+            json!({"name": "secrets", "image": "hashicorp/vault:1.16", "args": ["agent", "-config=/etc/vault/agent.hcl"]}),
+            json!({"name": "secrets", "image": "hashicorp/vault:1.16", "command": ["/bin/sh", "-ec"],
+                   "args": ["echo ${VAULT_CONFIG?} | base64 -d > /home/vault/config.json && vault agent -config=/home/vault/config.json"]}),
+            json!({"name": "secrets", "image": "registry.example/tools:1", "command": ["/usr/bin/dumb-init", "--", "consul-template", "-config=/etc/ct"]}),
+            json!({"name": "db", "image": "registry.example/tools:1", "command": ["/cloud_sql_proxy", "-instances=p:r:i=tcp:5432"]}),
+            json!({"name": "backup", "image": "hashicorp/consul:1.18", "command": ["consul", "snapshot", "agent"]}),
+            // Launchers with their own option grammar, from the shared launcher tables.
+            json!({"name": "secrets", "image": "registry.example/tools:1", "command": ["setpriv", "--reuid=100", "--regid=100", "--clear-groups", "--", "vault", "agent", "-config=/etc/va.hcl"]}),
+            json!({"name": "secrets", "image": "registry.example/tools:1", "command": ["su-exec", "vault", "taskset", "-c", "0", "nice", "-n5", "vault", "agent"]}),
+            json!({"name": "secrets", "image": "registry.example/tools:1", "command": ["/bin/sh", "-c", "exec chrt -o 0 timeout -s TERM 1d vault agent -config=/etc/va.hcl"]}),
         ] {
-            assert!(m.matches(image), "{image}");
+            let p = pod(json!([APP(), helper]));
+            let got = agents(&p);
+            assert_eq!(got.len(), 1, "{helper}");
+            assert_eq!(got[0].1, Confidence::Certain, "{helper}");
         }
-        assert!(
-            !m.matches("example/agent-d:1"),
-            "d is outside J-c and j-z, A-C"
+        // The same images running their servers are not agents.
+        let p = pod(
+            json!([APP(), {"name": "db", "image": "hashicorp/vault:1.16", "args": ["server", "-dev"]}]),
         );
-        assert!(!m.matches("example/agent-1:1"));
+        assert_eq!(agents(&p), vec![]);
+    }
+
+    #[test]
+    fn configured_images_are_certain_repository_names_or_globs() {
+        let p = pod(
+            json!([APP(), {"name": "pusher", "image": "registry.example/ops/metrics-pusher:2"}]),
+        );
+        assert_eq!(agents(&p), vec![]);
+        let yaml = "sideAgents:\n  images: [ops/metrics-pusher]\n";
+        assert_eq!(agents_with(yaml, &p), certain("pusher"));
+        let yaml = "sideAgents:\n  images: [\"*metrics-pusher*\"]\n";
+        assert_eq!(agents_with(yaml, &p), certain("pusher"));
+        // An exact name is not a substring.
+        let yaml = "sideAgents:\n  images: [metrics-push]\n";
+        assert_eq!(agents_with(yaml, &p), vec![]);
+        // The catalogue can be switched off.
+        let proxy = pod(
+            json!([APP(), {"name": "db", "image": "gcr.io/cloud-sql-connectors/cloud-sql-proxy:2"}]),
+        );
+        assert_eq!(
+            agents_with("sideAgents:\n  catalogue: false\n", &proxy),
+            vec![]
+        );
+        assert!(Config::from_yaml("sideAgents:\n  images: ['a@sha256:1']\n").is_err());
+    }
+
+    #[test]
+    fn the_annotation_is_certain() {
+        let mut p =
+            pod(json!([APP(), {"name": "pusher", "image": "registry.example/ops/pusher:2"}]));
+        p["metadata"]["annotations"] = json!({"pidone.io/side-agents": "pusher"});
+        assert_eq!(agents(&p), certain("pusher"));
+    }
+
+    #[test]
+    fn names_that_say_so_are_likely() {
+        for name in [
+            "db-proxy",
+            "config-sidecar",
+            "metrics-agent",
+            "log-tailer",
+            "logs-forward",
+            "nginx-reloader",
+            "content-sync",
+            "git-syncer",
+        ] {
+            let p = pod(json!([APP(), {"name": name, "image": "registry.example/tools:1"}]));
+            assert_eq!(agents(&p), likely(name), "{name}");
+        }
+        for name in ["scheduler-log-groomer", "xtrabackup", "db-backup"] {
+            let p = pod(json!([APP(), {"name": name, "image": "registry.example/tools:1"}]));
+            assert_eq!(agents(&p), likely(name), "{name}");
+        }
+        for name in [
+            "worker",
+            "proxyless",
+            "agent",
+            "syncthing-ui-x",
+            "catalog-api",
+        ] {
+            let p = pod(json!([APP(), {"name": name, "image": "registry.example/tools:1"}]));
+            assert_eq!(agents(&p), vec![], "{name}");
+        }
+        // An exporter is a helper beside a server, not beside another exporter-less worker.
+        let p = pod(json!([APP(), {"name": "app-exporter", "image": "registry.example/tools:1"}]));
+        assert_eq!(agents(&p), likely("app-exporter"));
+        let p = pod(
+            json!([{"name": "app", "image": "x"}, {"name": "app-exporter", "image": "registry.example/tools:1"}]),
+        );
+        assert_eq!(agents(&p), vec![]);
+    }
+
+    fn with_volume(mut p: Value, volume: &str) -> Value {
+        p["spec"]["volumes"] = json!([{"name": volume, "emptyDir": {}}]);
+        p
+    }
+
+    #[test]
+    fn following_a_file_another_container_writes_is_likely() {
+        let streamer = |command: Value| {
+            with_volume(
+                pod(json!([
+                    {"name": "count", "image": "busybox", "ports": [{"containerPort": 80}],
+                     "volumeMounts": [{"name": "varlog", "mountPath": "/var/log"}]},
+                    {"name": "stream-1", "image": "busybox", "command": command,
+                     "volumeMounts": [{"name": "varlog", "mountPath": "/var/log"}]}
+                ])),
+                "varlog",
+            )
+        };
+        for command in [
+            json!(["/bin/sh", "-c", "tail -n+1 -F /var/log/1.log"]),
+            json!(["tail", "-f", "/var/log/1.log"]),
+            json!(["tail", "--follow=name", "-n", "0", "/var/log/1.log"]),
+        ] {
+            let e = evaluate_with("", &streamer(command.clone()));
+            let f = e
+                .findings
+                .iter()
+                .find(|f| f.rule == RuleId::SideAgent)
+                .expect("finding");
+            assert_eq!(f.confidence, Some(Confidence::Likely), "{command}");
+            assert!(
+                f.message.contains("follows /var/log/1.log"),
+                "{}",
+                f.message
+            );
+            assert!(
+                f.message
+                    .contains("declares no ports while container \"count\" serves"),
+                "{}",
+                f.message
+            );
+            assert_eq!(f.action, Action::Warn);
+        }
+        // Not following, or a file no other container mounts: no evidence.
+        for command in [
+            json!(["tail", "-n", "5", "/var/log/1.log"]),
+            json!(["tail", "-f", "/dev/null"]),
+            json!(["tail", "-F", "/tmp/own.log"]),
+        ] {
+            assert_eq!(agents(&streamer(command.clone())), vec![], "{command}");
+        }
+    }
+
+    #[test]
+    fn sync_loops_over_a_shared_volume_are_likely() {
+        let syncer = |script: &str, shared: bool| {
+            let theirs = if shared { "content" } else { "other" };
+            let mut p = pod(json!([
+                {"name": "web", "image": "nginx", "ports": [{"containerPort": 80}],
+                 "volumeMounts": [{"name": theirs, "mountPath": "/usr/share/nginx/html"}]},
+                {"name": "puller", "image": "alpine/git", "command": ["sh", "-c", script],
+                 "volumeMounts": [{"name": "content", "mountPath": "/repo"}]}
+            ]));
+            p["spec"]["volumes"] =
+                json!([{"name": "content", "emptyDir": {}}, {"name": "other", "emptyDir": {}}]);
+            p
+        };
+        for script in [
+            "cd /repo; while true; do git pull; sleep 60; done",
+            "while :; do aws s3 sync /repo s3://bucket/site; sleep 30; done",
+            "while true; do find /repo -mtime +7 -delete; sleep 3600; done",
+            "until false; do rsync -a /repo/ backup:/srv/; sleep 60; done",
+        ] {
+            assert_eq!(agents(&syncer(script, true)), likely("puller"), "{script}");
+        }
+        // No loop, or no volume shared with another container: no evidence.
+        assert_eq!(agents(&syncer("cd /repo && git pull", true)), vec![]);
+        assert_eq!(
+            agents(&syncer("while true; do git pull; sleep 60; done", false)),
+            vec![]
+        );
+        assert_eq!(
+            agents(&syncer("while true; do date; sleep 60; done", true)),
+            vec![]
+        );
+    }
+
+    #[test]
+    fn no_ports_alone_is_not_enough() {
+        let p = pod(json!([APP(), {"name": "worker", "image": "registry.example/shop/worker:1"}]));
+        assert_eq!(agents(&p), vec![]);
+    }
+
+    #[test]
+    fn likely_findings_warn_and_say_how_to_confirm() {
+        let mut p = pod(json!([APP(), {"name": "db-proxy", "image": "registry.example/tools:1"}]));
+        let e = evaluate_with("rules:\n  side-agent: deny\n", &p);
+        let f = &e.findings[0];
+        assert_eq!(f.action, Action::Warn);
+        assert!(
+            f.message.contains("[likely: its name matches *-proxy"),
+            "{}",
+            f.message
+        );
+        assert!(
+            f.fix.contains("pidone.io/side-agents: \"db-proxy\""),
+            "{}",
+            f.fix
+        );
+        p["metadata"]["annotations"] = json!({"pidone.io/side-agents": "db-proxy"});
+        let e = evaluate_with("", &p);
+        assert_eq!(e.findings[0].action, Action::Mutate);
+        assert_eq!(e.findings[0].confidence, Some(Confidence::Certain));
+    }
+
+    #[test]
+    fn the_only_container_is_the_main_workload() {
+        let p =
+            pod(json!([{"name": "fluent-bit", "image": "cr.fluentbit.io/fluent/fluent-bit:3.1"}]));
+        assert_eq!(agents(&p), vec![]);
+        // Init containers do not count.
+        let mut p = p;
+        p["spec"]["initContainers"] =
+            json!([{"name": "init", "image": "busybox", "command": ["true"]}]);
+        assert_eq!(agents(&p), vec![]);
+    }
+
+    #[test]
+    fn the_default_container_annotation_names_the_main_workload() {
+        let mut p = pod(json!([
+            {"name": "proxy", "image": "envoyproxy/envoy:v1.30"},
+            {"name": "oauth2-proxy", "image": "quay.io/oauth2-proxy/oauth2-proxy:v7.6.0"}
+        ]));
+        p["metadata"]["annotations"] = json!({ANNOTATION_DEFAULT_CONTAINER: "oauth2-proxy"});
+        assert_eq!(agents(&p), vec![]);
+    }
+
+    /// The vault chart's `server.extraContainers`: a glob on the image name must not make the
+    /// Vault server a side agent.
+    #[test]
+    fn the_container_with_the_workloads_name_is_the_main_workload() {
+        let vault = json!({"kind": "StatefulSet", "metadata": {"name": "vault", "labels": {"app.kubernetes.io/name": "vault"}},
+        "spec": {"template": {"metadata": {"labels": {"app.kubernetes.io/name": "vault", "component": "server"}},
+          "spec": {"containers": [
+            {"name": "vault", "image": "hashicorp/vault:1.16.1", "command": ["/bin/sh", "-ec"],
+             "args": ["/usr/local/bin/docker-entrypoint.sh vault server -config=/tmp/storageconfig.hcl"],
+             "ports": [{"containerPort": 8200}]},
+            {"name": "vault-agent", "image": "hashicorp/vault:1.16.1", "args": ["agent", "-config=/vault/agent.hcl"]}
+          ]}}}});
+        assert_eq!(agents(&vault), certain("vault-agent"));
+        let glob = "sideAgents:\n  images: [\"*hashicorp/vault*\"]\n";
+        assert_eq!(agents_with(glob, &vault), certain("vault-agent"));
+        // A release prefix: `my-release-grafana` runs container `grafana`.
+        let grafana = json!({"kind": "Deployment", "metadata": {"name": "my-release-grafana"},
+            "spec": {"template": {"spec": {"containers": [
+                {"name": "grafana-sc-dashboard", "image": "quay.io/kiwigrid/k8s-sidecar:1.28.0"},
+                {"name": "grafana", "image": "docker.io/grafana/grafana:11.2.0"}]}}}});
+        assert_eq!(agents(&grafana), certain("grafana-sc-dashboard"));
+        let e = evaluate_with("", &grafana);
+        assert!(e.findings[0].message.contains("main container \"grafana\""));
+    }
+
+    #[test]
+    fn the_container_with_its_own_persistent_volume_or_the_only_ports_is_the_main_workload() {
+        let mut p = pod(json!([
+            {"name": "db-proxy", "image": "registry.example/pg:16", "volumeMounts": [{"name": "data", "mountPath": "/var/lib/postgresql"}]},
+            {"name": "stats-agent", "image": "registry.example/tools:1"}
+        ]));
+        p["spec"]["volumes"] =
+            json!([{"name": "data", "persistentVolumeClaim": {"claimName": "d"}}]);
+        assert_eq!(agents(&p), likely("stats-agent"));
+        let p = pod(json!([
+            {"name": "edge-proxy", "image": "registry.example/edge:1", "ports": [{"containerPort": 443}]},
+            {"name": "worker", "image": "registry.example/worker:1"}
+        ]));
+        assert_eq!(agents(&p), vec![]);
+        // Ports do not make a catalogued agent the main container.
+        let p = pod(json!([
+            {"name": "job", "image": "registry.example/batch:1"},
+            {"name": "db", "image": "gcr.io/cloud-sql-connectors/cloud-sql-proxy:2", "ports": [{"containerPort": 5432}]}
+        ]));
+        assert_eq!(agents(&p), certain("db"));
+        // StatefulSet claim templates are persistent volumes too.
+        let sts = json!({"kind": "StatefulSet", "metadata": {"name": "store"},
+            "spec": {"volumeClaimTemplates": [{"metadata": {"name": "data"}}],
+              "template": {"spec": {"containers": [
+                {"name": "state-sync", "image": "registry.example/store:1", "volumeMounts": [{"name": "data", "mountPath": "/data"}]},
+                {"name": "sync-agent", "image": "registry.example/tools:1"}]}}}});
+        assert_eq!(agents(&sts), likely("sync-agent"));
+    }
+
+    #[test]
+    fn a_log_forwarding_daemonset_is_a_main_workload() {
+        let ds = |containers: Value| {
+            json!({"kind": "DaemonSet", "metadata": {"name": "node-logs"},
+            "spec": {"template": {"spec": {"containers": containers}}}})
+        };
+        let fluentd =
+            json!({"name": "fluentd", "image": "fluent/fluentd-kubernetes-daemonset:v1.17"});
+        assert_eq!(agents(&ds(json!([fluentd.clone()]))), vec![]);
+        assert_eq!(
+            agents(&ds(
+                json!([fluentd.clone(), {"name": "metrics", "image": "registry.example/node-metrics:1"}])
+            )),
+            vec![]
+        );
+        // The same containers in a Deployment: fluentd is beside the app.
+        let dep = json!({"kind": "Deployment", "metadata": {"name": "api"},
+            "spec": {"template": {"spec": {"containers": [APP(), fluentd]}}}});
+        assert_eq!(agents(&dep), certain("fluentd"));
+        // A pod a DaemonSet owns.
+        let mut p = pod(
+            json!([{"name": "fluent-bit", "image": "fluent/fluent-bit:3"}, {"name": "x", "image": "y"}]),
+        );
+        p["metadata"]["ownerReferences"] =
+            json!([{"kind": "DaemonSet", "name": "d", "controller": true}]);
+        assert_eq!(agents(&p), vec![]);
+    }
+
+    #[test]
+    fn a_pod_of_agents_only_has_no_side_agents() {
+        let p = pod(json!([
+            {"name": "fluent-bit", "image": "fluent/fluent-bit:3"},
+            {"name": "vector", "image": "timberio/vector:0.40"}
+        ]));
+        assert_eq!(agents(&p), vec![]);
+    }
+
+    /// A mesh's injected proxy is the injector's: neither moved nor the main container.
+    #[test]
+    fn injected_mesh_proxies_are_neither_agents_nor_mains() {
+        let mut p = pod(json!([
+            {"name": "app", "image": "registry.example/shop/app:1"},
+            {"name": "istio-proxy", "image": "docker.io/istio/proxyv2:1.22", "args": ["proxy", "sidecar"], "ports": [{"containerPort": 15090}]},
+            {"name": "log-shipper", "image": "registry.example/tools:1"}
+        ]));
+        p["metadata"]["annotations"] =
+            json!({"sidecar.istio.io/status": "{\"containers\":[\"istio-proxy\"]}"});
+        // With the proxy set aside, the shipper stands beside the app on its name.
+        assert_eq!(agents(&p), likely("log-shipper"));
+        p["spec"]["containers"] = json!([
+            {"name": "app", "image": "registry.example/shop/app:1"},
+            {"name": "istio-proxy", "image": "docker.io/istio/proxyv2:1.22"}
+        ]);
+        assert_eq!(agents(&p), vec![]);
+    }
+
+    /// The Datadog chart's DaemonSet: `trace-agent` and `process-agent` run the agent's image.
+    #[test]
+    fn containers_running_the_main_image_are_part_of_the_main_workload() {
+        let ds = json!({"kind": "DaemonSet", "metadata": {"name": "datadog", "labels": {"app": "datadog"}},
+            "spec": {"template": {"spec": {"containers": [
+                {"name": "agent", "image": "gcr.io/datadoghq/agent:7.55.0", "command": ["agent", "run"],
+                 "ports": [{"containerPort": 8125}]},
+                {"name": "trace-agent", "image": "gcr.io/datadoghq/agent:7.55.0", "command": ["trace-agent", "-config=/etc/datadog-agent/datadog.yaml"]},
+                {"name": "process-agent", "image": "gcr.io/datadoghq/agent:7.55.0", "command": ["process-agent"]}]}}}});
+        assert_eq!(agents(&ds), vec![]);
+    }
+
+    #[test]
+    fn pod_names_lose_their_generated_suffixes() {
+        assert_eq!(without_generated_suffix("web-7d9f8c6b5-x2k4q"), "web");
+        assert_eq!(without_generated_suffix("grafana-5f7b9c-"), "grafana");
+        assert_eq!(
+            without_generated_suffix("git-sync-example"),
+            "git-sync-example"
+        );
+        assert_eq!(without_generated_suffix("vault-0"), "vault");
+        assert_eq!(without_generated_suffix("hello-v2"), "hello-v2");
+        assert!(workload_name_matches("my-release-grafana", "grafana"));
+        assert!(!workload_name_matches("git-sync-example", "git-sync"));
+    }
+
+    #[test]
+    fn repository_names_drop_registry_tag_and_digest() {
+        for (image, want) in [
+            (
+                "quay.io/kiwigrid/k8s-sidecar:1.28.0",
+                "kiwigrid/k8s-sidecar",
+            ),
+            ("kiwigrid/k8s-sidecar", "kiwigrid/k8s-sidecar"),
+            ("docker.io/library/nginx:1.27", "nginx"),
+            ("nginx", "nginx"),
+            ("localhost:5000/team/app:1@sha256:abc", "team/app"),
+            ("registry.example:5000/app", "app"),
+            (
+                "GCR.IO/CloudSQL-Docker/GCE-Proxy:1.33",
+                "cloudsql-docker/gce-proxy",
+            ),
+            ("k8s.gcr.io/git-sync:v3.1.6", "git-sync"),
+        ] {
+            assert_eq!(repository_segments(image).join("/"), want, "{image}");
+        }
     }
 }

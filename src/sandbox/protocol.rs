@@ -170,6 +170,7 @@ mod tests {
                     action: "exit 0".into(),
                     signals: vec!["TERM".into()],
                 }],
+                commands: vec![vec!["app".into(), "--port".into(), "80".into()]],
             }),
             ScriptVerdict::Unparsed(UnparsedReason::Syntax {
                 message: "x".into(),

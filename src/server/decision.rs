@@ -542,6 +542,8 @@ mod tests {
             message: format!("container {container:?}: something\nwrong"),
             fix: "do the right thing".into(),
             fallback: None,
+            confidence: None,
+            evidence: Vec::new(),
         }
     }
 

@@ -91,6 +91,12 @@ pub enum Pruned {
     /// A container's `volumeMounts`.
     LeanMounts,
     LeanMount,
+    /// A pod's `volumes`: names and whether a claim backs them (side-agent main rules).
+    LeanVolumes,
+    LeanVolume,
+    /// A StatefulSet's `volumeClaimTemplates`: their names.
+    LeanClaimTemplates,
+    LeanClaimTemplate,
 }
 
 /// What to do with the value of one key.
@@ -114,12 +120,20 @@ impl Pruned {
                 Step::Into(LeanTemplate)
             }
             // `ownerReferences`: an object with a controller owner is never patched (DESIGN
-            // section 5.1), decided before evaluation.
+            // section 5.1), decided before evaluation; the side-agent rules read it too.
             (
                 LeanMetadata,
                 "name" | "generateName" | "namespace" | "annotations" | "ownerReferences",
             ) => Step::Keep,
-            (LeanSpec, "restartPolicy") => Step::Keep,
+            // The side-agent rules read the workload's names, the pod's volumes and process
+            // namespace, and which containers declare ports.
+            (LeanMetadata, "labels") => Step::Keep,
+            (LeanSpec, "restartPolicy" | "shareProcessNamespace") => Step::Keep,
+            (LeanSpec, "volumes") => Step::Into(LeanVolumes),
+            (LeanSpec, "volumeClaimTemplates") => Step::Into(LeanClaimTemplates),
+            (LeanVolume, "name" | "persistentVolumeClaim" | "ephemeral") => Step::Keep,
+            (LeanClaimTemplate, "metadata") => Step::Into(LeanMetadata),
+            (LeanContainer, "ports") => Step::Keep,
             (LeanSpec, "containers" | "initContainers") => Step::Into(LeanContainers),
             (
                 LeanContainer,
@@ -130,7 +144,9 @@ impl Pruned {
             (LeanEnv, "name" | "value" | "valueFrom") => Step::Keep,
             (LeanMount, "name" | "mountPath") => Step::Keep,
             // A list where an object belongs: malformed, kept whole for the engine to report.
-            (LeanContainers | LeanEnvList | LeanMounts, _) => Step::Keep,
+            (LeanContainers | LeanEnvList | LeanMounts | LeanVolumes | LeanClaimTemplates, _) => {
+                Step::Keep
+            }
             _ => Step::Skip,
         }
     }
@@ -141,6 +157,8 @@ impl Pruned {
             Pruned::LeanContainers => Some(Pruned::LeanContainer),
             Pruned::LeanEnvList => Some(Pruned::LeanEnv),
             Pruned::LeanMounts => Some(Pruned::LeanMount),
+            Pruned::LeanVolumes => Some(Pruned::LeanVolume),
+            Pruned::LeanClaimTemplates => Some(Pruned::LeanClaimTemplate),
             _ => None,
         }
     }
@@ -253,13 +271,13 @@ mod tests {
         assert_eq!(
             parse_lean(text).unwrap(),
             json!({"apiVersion":"batch/v1","kind":"CronJob",
-              "metadata":{"name":"c","namespace":"n","annotations":{"x":"y"}},
-              "spec":{"jobTemplate":{"metadata":{},"spec":{
+              "metadata":{"name":"c","namespace":"n","labels":{"a":"b"},"annotations":{"x":"y"}},
+              "spec":{"jobTemplate":{"metadata":{"labels":{}},"spec":{
                 "template":{"metadata":{"annotations":{"pidone.io/ignore":"all"}},
-                  "spec":{"restartPolicy":"Never",
+                  "spec":{"restartPolicy":"Never","volumes":[{"name":"v"}],
                     "initContainers":[{"name":"i","image":"x","restartPolicy":"Always"}],
                     "containers":[{"name":"a","image":"y","command":["sh","-c","x"],
-                      "args":["1"],"env":[{"name":"E","value":"big"},{"name":"F","valueFrom":{}}],
+                      "args":["1"],"ports":[{"containerPort":80}],"env":[{"name":"E","value":"big"},{"name":"F","valueFrom":{}}],
                       "volumeMounts":[{"name":"v","mountPath":"/v"}]},
                       {"name":"b"}]}}}}}})
         );
