@@ -141,6 +141,8 @@ fn bench(c: &mut Criterion) {
     let config = ImagesConfig {
         resolve: true,
         ca_bundle: reg.ca_path.display().to_string(),
+        // On loopback: refused unless the configuration names it.
+        trusted_registries: vec![reg.host.clone()],
         ..ImagesConfig::default()
     };
     let cold = ImageResolver::new(&config).expect("resolver");

@@ -24,7 +24,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve the admission webhooks over HTTPS (and metrics on a plain admin port).
-    Serve(cli::serve::ServeArgs),
+    Serve(Box<cli::serve::ServeArgs>),
     /// Check manifests (files, directories, stdin) or a live cluster and report what pidone would do.
     Audit(cli::audit::AuditArgs),
     /// Print the manifests as enforce mode would admit them (or a diff with --diff).
@@ -43,7 +43,7 @@ fn main() -> ExitCode {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve(args) => match cli::serve::run(args) {
+        Command::Serve(args) => match cli::serve::run(*args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("pidone: {e:#}");

@@ -22,10 +22,14 @@ fn pidone(args: &[&str], stdin: Option<&str>) -> Output {
 }
 
 fn audit_json(path: &str) -> Value {
-    let out = pidone(
-        &["audit", "--format", "json", "--fail-on", "never", path],
-        None,
-    );
+    audit_json_with(path, &[])
+}
+
+fn audit_json_with(path: &str, extra: &[&str]) -> Value {
+    let mut args = vec!["audit", "--format", "json", "--fail-on", "never"];
+    args.extend_from_slice(extra);
+    args.push(path);
+    let out = pidone(&args, None);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -111,7 +115,10 @@ fn examples_match_expected_exactly() {
 fn patterns_match_their_annotations() {
     let text = std::fs::read_to_string("tests/fixtures/patterns/launches.yaml").unwrap();
     let docs: Vec<Value> = serde_saphyr::from_multiple(&text).unwrap();
-    let got = labels(&audit_json("tests/fixtures/patterns/launches.yaml"));
+    let got = labels(&audit_json_with(
+        "tests/fixtures/patterns/launches.yaml",
+        &["--config", "tests/fixtures/patterns/config.yaml"],
+    ));
     let mut checked = 0;
     let mut mismatches = Vec::new();
     for doc in &docs {

@@ -1,18 +1,21 @@
 //! Image look-ups against a real registry on loopback (TLS with a CA made for the test):
 //! exec- and shell-form ENTRYPOINTs, ENTRYPOINT script + CMD, CMD only, a multi-platform index,
-//! digest references, a private repository, mirrors, the cache, and a registry that stalls.
+//! digest references, a private repository, mirrors, the cache, and a registry that stalls;
+//! then a registry that misbehaves on purpose (streams, stalls, redirects, hostile token
+//! realms) and pod-named registries on addresses pidone must not reach.
 
 mod images_support;
 mod skips;
 
 use images_support::examples::{launches, load_examples, move_commands_to_images, retag};
-use images_support::registry::{Layout, Registry, free_port};
+use images_support::registry::{HostileRegistry, Layout, Registry, free_port};
 use pidone::engine::config::ImagesConfig;
 use pidone::engine::evaluate::{EvalContext, ImageConfig};
 use pidone::engine::script::InProcessAnalyzer;
 use pidone::engine::{Config, Engine};
-use pidone::images::{ImageResolver, images_to_resolve};
+use pidone::images::{ImageResolver, Scope, images_to_resolve};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// Generous: the machine builds other things while these run.
@@ -23,6 +26,8 @@ fn config_for(registry: &Registry) -> ImagesConfig {
         resolve: true,
         deadline: DEADLINE,
         ca_bundle: registry.ca_path.display().to_string(),
+        // On loopback: refused unless the configuration names it.
+        trusted_registries: vec![registry.host.clone()],
         ..ImagesConfig::default()
     }
 }
@@ -342,6 +347,7 @@ async fn a_stalled_registry_costs_the_deadline_and_no_more() {
     let resolver = ImageResolver::new(&ImagesConfig {
         resolve: true,
         deadline: Duration::from_millis(500),
+        trusted_registries: vec![host.clone()],
         ..ImagesConfig::default()
     })
     .unwrap();
@@ -536,7 +542,11 @@ fn audit_resolves_images_and_keeps_a_disk_cache() {
     let config = dir.path().join("pidone.yaml");
     std::fs::write(
         &config,
-        format!("images:\n  deadline: 10s\n  caBundle: {}\n", ca.display()),
+        format!(
+            "images:\n  deadline: 10s\n  caBundle: {}\n  trustedRegistries: [\"{}\"]\n",
+            ca.display(),
+            registry.as_ref().unwrap().host
+        ),
     )
     .unwrap();
     let cache_home = dir.path().join("cache");
@@ -587,4 +597,208 @@ fn audit_resolves_images_and_keeps_a_disk_cache() {
         assert_eq!(launch, "image-default");
         assert!(stderr.contains("could not resolve image"), "{stderr}");
     }
+}
+
+fn hostile_config(registry: &HostileRegistry, trusted: bool) -> ImagesConfig {
+    ImagesConfig {
+        resolve: true,
+        deadline: Duration::from_secs(2),
+        ca_bundle: registry.ca_path.display().to_string(),
+        trusted_registries: if trusted {
+            vec![registry.host.clone()]
+        } else {
+            Vec::new()
+        },
+        ..ImagesConfig::default()
+    }
+}
+
+/// A registry a pod names on loopback, link-local or metadata addresses (by IP or by a name
+/// that resolves there) is refused without a request, unless the configuration names it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pod_named_registries_on_private_addresses_are_refused() {
+    let registry = HostileRegistry::start().await;
+    let port = registry.host.rsplit(':').next().unwrap().to_string();
+    let resolver = ImageResolver::new(&hostile_config(&registry, false)).unwrap();
+    for image in [
+        format!("{}/ok/app:1", registry.host),
+        format!("localhost:{port}/ok/app:1"),
+        "169.254.169.254/latest/app:1".to_string(),
+        "0.0.0.0:5000/ok/app:1".to_string(),
+    ] {
+        let started = Instant::now();
+        let e = resolver
+            .resolve(&image, Duration::from_secs(2))
+            .await
+            .unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("refused"), "{image}: {text}");
+        assert!(!e.is_timeout(), "{image}: {text}");
+        assert!(started.elapsed() < Duration::from_secs(1), "{image}");
+    }
+    assert_eq!(registry.requests.load(Ordering::Relaxed), 0);
+    // Named in the configuration, the same registry is used.
+    let trusted = ImageResolver::new(&hostile_config(&registry, true)).unwrap();
+    let found = trusted
+        .resolve(&format!("{}/ok/app:1", registry.host), DEADLINE)
+        .await
+        .unwrap();
+    assert_eq!(found.entrypoint, ["/ok"]);
+}
+
+/// Every answer of a hostile registry is bounded: a config that streams past its declared
+/// size, a huge manifest, redirects to plain HTTP or to the metadata address, token realms on
+/// plain HTTP or the metadata address, and a registry that never answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_registry_is_bounded_in_bytes_time_and_reach() {
+    let registry = HostileRegistry::start().await;
+    let resolver = ImageResolver::new(&hostile_config(&registry, true)).unwrap();
+    let cases = [
+        ("stream/app:1", "larger than 64 bytes"),
+        ("big/app:1", "manifest is larger than"),
+        ("downgrade/app:1", "redirect from HTTPS"),
+        ("metadata/app:1", "169.254.169.254"),
+        ("token-http/app:1", "token realm http"),
+        ("token-metadata/app:1", "refused"),
+    ];
+    for (name, expect) in cases {
+        let image = format!("{}/{name}", registry.host);
+        let started = Instant::now();
+        let e = resolver
+            .resolve(&image, Duration::from_secs(2))
+            .await
+            .unwrap_err();
+        let took = started.elapsed();
+        eprintln!("{name}: {took:?}: {e}");
+        assert!(e.to_string().contains(expect), "{name}: {e}");
+        assert!(took < Duration::from_secs(1), "{name}: {took:?}");
+    }
+    let started = Instant::now();
+    let e = resolver
+        .resolve(
+            &format!("{}/stall/app:1", registry.host),
+            Duration::from_millis(500),
+        )
+        .await
+        .unwrap_err();
+    assert!(e.is_timeout(), "{e}");
+    assert!(started.elapsed() < Duration::from_millis(1200));
+}
+
+/// A registry that accepts and never answers holds at most its own request slots: look-ups of
+/// another registry go on at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_registry_costs_its_own_lookups_only() {
+    let stalled = HostileRegistry::start().await;
+    let healthy = HostileRegistry::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("cas.pem");
+    let pems: Vec<String> = [&stalled, &healthy]
+        .iter()
+        .map(|r| std::fs::read_to_string(&r.ca_path).unwrap())
+        .collect();
+    std::fs::write(&bundle, pems.join("")).unwrap();
+    let config = ImagesConfig {
+        trusted_registries: vec![stalled.host.clone(), healthy.host.clone()],
+        deadline: Duration::from_secs(4),
+        ca_bundle: bundle.display().to_string(),
+        ..hostile_config(&stalled, true)
+    };
+    let resolver = ImageResolver::new(&config).unwrap();
+    let mut stuck = Vec::new();
+    for i in 0..40 {
+        let resolver = resolver.clone();
+        let image = format!("{}/stall/app{i}:1", stalled.host);
+        stuck.push(tokio::spawn(async move {
+            resolver.resolve(&image, Duration::from_secs(4)).await
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    let found = resolver
+        .resolve(
+            &format!("{}/ok/app:1", healthy.host),
+            Duration::from_secs(4),
+        )
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    assert_eq!(found.entrypoint, ["/ok"]);
+    assert!(took < Duration::from_secs(1), "{took:?}");
+    // The stalled registry saw at most its own slots' worth of requests at a time.
+    assert!(
+        stalled.requests.load(Ordering::Relaxed) <= pidone::images::resolver::PER_REGISTRY_LOOKUPS,
+        "{}",
+        stalled.requests.load(Ordering::Relaxed)
+    );
+    for s in stuck {
+        assert!(s.await.unwrap().unwrap_err().is_timeout());
+    }
+}
+
+/// One pod naming 1,000 images costs at most 16 look-ups (two requests each); the rest are
+/// warned about.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_object_fans_out_to_a_bounded_number_of_lookups() {
+    let registry = HostileRegistry::start().await;
+    let resolver = ImageResolver::new(&hostile_config(&registry, true)).unwrap();
+    let images: Vec<String> = (0..1000)
+        .map(|i| format!("{}/ok/app:{i}", registry.host))
+        .collect();
+    let (found, warnings) = resolver
+        .resolve_all_for(
+            images.iter().map(String::as_str),
+            DEADLINE,
+            Scope::Namespace("tenant"),
+        )
+        .await;
+    let max = pidone::images::resolver::MAX_IMAGES_PER_OBJECT;
+    assert_eq!(found.len(), max);
+    assert_eq!(warnings.len(), 1000 - max);
+    assert!(
+        warnings[0].message.contains("at most 16 images"),
+        "{}",
+        warnings[0]
+    );
+    assert_eq!(registry.requests.load(Ordering::Relaxed), 2 * max);
+}
+
+/// A registry credential serves only the namespaces the configuration lists for it; what it
+/// revealed is not served to others from the cache.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_are_used_only_for_their_namespaces() {
+    require_tools!();
+    let registry = Registry::start(Some(("puller", "s3cret-pass")));
+    let layout = Layout::new();
+    layout.image("app", "amd64", Some(&["/private-app"]), None);
+    layout.push("app", &registry, "private/app:1");
+    let image = format!("{}/private/app:1", registry.host);
+    let dir = tempfile::tempdir().unwrap();
+    let config_json = dir.path().join("config.json");
+    registry.docker_config(&config_json);
+    let resolver = ImageResolver::new(&ImagesConfig {
+        credentials: config_json.display().to_string(),
+        credential_namespaces: [(registry.host.clone(), vec!["team-a".to_string()])].into(),
+        ..config_for(&registry)
+    })
+    .unwrap();
+    let lookup = |ns: &'static str| {
+        let resolver = resolver.clone();
+        let image = image.clone();
+        async move {
+            resolver
+                .resolve_all_for([image.as_str()], DEADLINE, Scope::Namespace(ns))
+                .await
+        }
+    };
+    let (found, warnings) = lookup("team-b").await;
+    assert!(found.is_empty(), "team-b may not use the credential");
+    assert_eq!(warnings.len(), 1);
+    let (found, _) = lookup("team-a").await;
+    assert_eq!(found[&image].entrypoint, ["/private-app"]);
+    // Cached for team-a, still not for team-b.
+    let (found, _) = lookup("team-b").await;
+    assert!(found.is_empty());
+    let (found, _) = resolver.resolve_all([image.as_str()], DEADLINE).await;
+    assert_eq!(found.len(), 1, "the CLI uses every credential");
 }

@@ -47,9 +47,12 @@ async fn admission_classifies_the_image_entrypoint() {
     let stall = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let stalled = format!("{}/shop/stalled:1", stall.local_addr().unwrap());
 
+    // Both registries are on loopback: named in trustedRegistries, as a cluster's own would be.
     let config = format!(
-        "mode: enforce\nimages:\n  resolve: true\n  deadline: 1s\n  caBundle: {}\n",
-        registry.ca_path.display()
+        "mode: enforce\nimages:\n  resolve: true\n  deadline: 1s\n  caBundle: {}\n  trustedRegistries: [\"{}\", \"{}\"]\n",
+        registry.ca_path.display(),
+        registry.host,
+        stall.local_addr().unwrap()
     );
     let server = TestServer::start_with(Options {
         config,

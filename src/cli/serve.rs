@@ -51,6 +51,14 @@ pub struct ServeArgs {
     /// the apiserver retries.
     #[arg(long, env = "PIDONE_MAX_INFLIGHT", default_value_t = crate::server::state::DEFAULT_MAX_INFLIGHT as u32, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_inflight: u32,
+    /// Most connections open on the HTTPS port. Beyond it a new connection takes the place of
+    /// an idle one, or is closed when all are busy.
+    #[arg(long, env = "PIDONE_MAX_CONNECTIONS", default_value_t = crate::server::connections::DEFAULT_MAX_CONNECTIONS as u32, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+    /// Bytes of request bodies held at once across all requests, beyond the first 64 KiB of
+    /// each; a body that would overdraw it is answered 429.
+    #[arg(long, env = "PIDONE_MAX_BUFFERED_BYTES", default_value_t = crate::server::DEFAULT_MAX_BUFFERED_BYTES as u64, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_buffered_bytes: u64,
     /// With `reports.enabled`: the Lease that elects the one replica that writes reports.
     #[arg(long, env = "PIDONE_REPORTS_LEASE", default_value = "pidone-reports")]
     pub reports_lease: String,
@@ -206,6 +214,10 @@ async fn serve(args: ServeArgs) -> Result<(), ServeError> {
         analyzer_blocks: true,
         planner: Arc::new(Mutations),
         max_inflight: args.max_inflight as usize,
+        limits: server::Limits {
+            max_connections: args.max_connections as usize,
+            max_buffered_bytes: usize::try_from(args.max_buffered_bytes).unwrap_or(usize::MAX),
+        },
     };
     let running = server::start(config, async move {
         let _ = stopped.await;

@@ -131,7 +131,69 @@ pub struct MutationsConfig {
 #[serde(deny_unknown_fields, rename_all = "camelCase", default)]
 pub struct ExemptionsConfig {
     pub namespaces: Vec<String>,
-    pub allow_annotations: bool,
+    /// Where `pidone.io/ignore` is honoured: `false` (nowhere, the default: any pod author
+    /// could otherwise switch every rule off), `true` (everywhere), or a list of namespaces.
+    pub allow_annotations: AllowAnnotations,
+}
+
+/// `exemptions.allowAnnotations`: a boolean or a list of namespaces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AllowAnnotations {
+    Everywhere(bool),
+    Namespaces(Vec<String>),
+}
+
+impl Default for AllowAnnotations {
+    fn default() -> Self {
+        AllowAnnotations::Everywhere(false)
+    }
+}
+
+impl AllowAnnotations {
+    /// Whether `pidone.io/ignore` is honoured for an object in `namespace`.
+    pub fn allows(&self, namespace: Option<&str>) -> bool {
+        match self {
+            AllowAnnotations::Everywhere(allowed) => *allowed,
+            AllowAnnotations::Namespaces(list) => {
+                namespace.is_some_and(|ns| list.iter().any(|n| n == ns))
+            }
+        }
+    }
+}
+
+impl Serialize for AllowAnnotations {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            AllowAnnotations::Everywhere(allowed) => s.serialize_bool(*allowed),
+            AllowAnnotations::Namespaces(list) => list.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for AllowAnnotations {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Either;
+        impl<'de> serde::de::Visitor<'de> for Either {
+            type Value = AllowAnnotations;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("true, false or a list of namespaces")
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<AllowAnnotations, E> {
+                Ok(AllowAnnotations::Everywhere(v))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<AllowAnnotations, A::Error> {
+                let mut list = Vec::new();
+                while let Some(ns) = seq.next_element::<String>()? {
+                    list.push(ns);
+                }
+                Ok(AllowAnnotations::Namespaces(list))
+            }
+        }
+        d.deserialize_any(Either)
+    }
 }
 
 impl Default for ExemptionsConfig {
@@ -142,7 +204,7 @@ impl Default for ExemptionsConfig {
                 "kube-public".into(),
                 "kube-node-lease".into(),
             ],
-            allow_annotations: true,
+            allow_annotations: AllowAnnotations::default(),
         }
     }
 }
@@ -166,6 +228,14 @@ pub struct ImagesConfig {
     pub platform: String,
     /// Registries reached over plain HTTP (host[:port]); all others use TLS.
     pub insecure_registries: Vec<String>,
+    /// Registries (host[:port]) that may be reached on loopback, link-local or metadata
+    /// addresses; a registry a pod names is refused there otherwise (so are redirects and
+    /// token services). Mirrors, insecure registries and those with a credential count too.
+    pub trusted_registries: Vec<String>,
+    /// Registry host -> namespaces whose pods' images are looked up with that registry's
+    /// credential (`"*"`: every namespace). Elsewhere look-ups are anonymous, so no tenant
+    /// learns about an image it could not pull. The CLI uses every credential.
+    pub credential_namespaces: BTreeMap<String, Vec<String>>,
     /// PEM file with extra CA certificates to trust for registries (private registry CAs).
     pub ca_bundle: String,
     /// Bounds of the in-memory cache: entries, and approximate bytes of what they hold.
@@ -183,9 +253,32 @@ impl Default for ImagesConfig {
             mirrors: BTreeMap::new(),
             platform: "linux/amd64".into(),
             insecure_registries: Vec::new(),
+            trusted_registries: Vec::new(),
+            credential_namespaces: BTreeMap::new(),
             ca_bundle: String::new(),
             cache_max_entries: 10_000,
             cache_max_bytes: 32 * 1024 * 1024,
+        }
+    }
+}
+
+/// Bounds on the work one object may ask of the webhook. An object over them is not analysed:
+/// enforce mode denies it (an object too large to check must not pass unchecked), audit mode
+/// warns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct LimitsConfig {
+    /// Containers and init containers of one pod template.
+    pub max_containers: usize,
+    /// Bytes of `command` and `args` across all of them.
+    pub max_argv_bytes: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_containers: 128,
+            max_argv_bytes: 256 * 1024,
         }
     }
 }
@@ -201,6 +294,10 @@ pub struct ParserConfig {
     /// Wall-clock budget for one parse in a worker.
     #[serde(deserialize_with = "duration", serialize_with = "ser_duration")]
     pub deadline: Duration,
+    /// When the parse workers could not parse a script for reasons of their own (all busy, the
+    /// review's time ran out), answer the review 429 (the apiserver retries it) instead of
+    /// deciding with the script `unparsed`.
+    pub fail_closed: bool,
 }
 
 impl Default for ParserConfig {
@@ -209,6 +306,7 @@ impl Default for ParserConfig {
             max_script_bytes: 64 * 1024,
             max_depth: 64,
             deadline: Duration::from_millis(250),
+            fail_closed: false,
         }
     }
 }
@@ -261,6 +359,7 @@ pub struct Config {
     pub exemptions: ExemptionsConfig,
     pub images: ImagesConfig,
     pub parser: ParserConfig,
+    pub limits: LimitsConfig,
     pub reports: ReportsConfig,
 }
 
@@ -300,6 +399,25 @@ impl Config {
                 return Err(ConfigError::Field {
                     field: format!("exemptions.namespaces[{i}]"),
                     reason: "empty namespace name".into(),
+                });
+            }
+        }
+        if let AllowAnnotations::Namespaces(list) = &self.exemptions.allow_annotations
+            && let Some(i) = list.iter().position(String::is_empty)
+        {
+            return Err(ConfigError::Field {
+                field: format!("exemptions.allowAnnotations[{i}]"),
+                reason: "empty namespace name".into(),
+            });
+        }
+        for (field, value) in [
+            ("limits.maxContainers", self.limits.max_containers),
+            ("limits.maxArgvBytes", self.limits.max_argv_bytes),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Field {
+                    field: field.into(),
+                    reason: "must be greater than 0".into(),
                 });
             }
         }
@@ -466,12 +584,42 @@ images:
             c.init_injection.strategy,
             InitStrategy::ShareProcessNamespace
         );
-        assert!(!c.exemptions.allow_annotations);
+        assert!(!c.exemptions.allow_annotations.allows(Some("kube-system")));
         assert_eq!(c.images.deadline, Duration::from_millis(1500));
         assert_eq!(c.images.tag_ttl, Duration::from_secs(300));
         assert_eq!(c.images.mirrors["docker.io"].len(), 2);
         assert_eq!(c.images.platform, "linux/arm64/v8");
         assert_eq!(c.images.insecure_registries, ["127.0.0.1:5000"]);
+    }
+
+    #[test]
+    fn allow_annotations_is_a_switch_or_a_list_of_namespaces() {
+        let c = Config::from_yaml("mode: enforce\n").unwrap();
+        assert!(!c.exemptions.allow_annotations.allows(Some("default")));
+        let c = Config::from_yaml("exemptions:\n  allowAnnotations: true\n").unwrap();
+        assert!(c.exemptions.allow_annotations.allows(None));
+        let c = Config::from_yaml("exemptions:\n  allowAnnotations: [team-a, team-b]\n").unwrap();
+        assert!(c.exemptions.allow_annotations.allows(Some("team-b")));
+        assert!(!c.exemptions.allow_annotations.allows(Some("team-c")));
+        assert!(!c.exemptions.allow_annotations.allows(None));
+        let e = Config::from_yaml("exemptions:\n  allowAnnotations: yes please\n").unwrap_err();
+        assert!(
+            e.to_string().contains("allowAnnotations")
+                || e.to_string().contains("list of namespaces"),
+            "{e}"
+        );
+        let e = Config::from_yaml("exemptions:\n  allowAnnotations: ['']\n").unwrap_err();
+        assert!(
+            e.to_string().contains("exemptions.allowAnnotations[0]"),
+            "{e}"
+        );
+        let c = Config::from_yaml("limits:\n  maxContainers: 3\n").unwrap();
+        assert_eq!(c.limits.max_containers, 3);
+        assert_eq!(
+            c.limits.max_argv_bytes,
+            LimitsConfig::default().max_argv_bytes
+        );
+        assert!(Config::from_yaml("limits:\n  maxContainers: 0\n").is_err());
     }
 
     #[test]

@@ -216,7 +216,7 @@ impl Engine {
                 _ => {}
             }
         }
-        if self.config.exemptions.allow_annotations
+        if self.config.exemptions.allow_annotations.allows(namespace)
             && let Some(v) = annotation(ANNOTATION_IGNORE)
         {
             eval.ignored = parse_rule_list(v);

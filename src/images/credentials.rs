@@ -3,8 +3,8 @@
 //! Credential helpers (`credsStore`, `credHelpers`) run programs and are not supported.
 
 use crate::images::reference::normalize_host;
+use crate::images::registry::Auth;
 use base64::Engine as _;
-use oci_client::secrets::RegistryAuth;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -119,12 +119,22 @@ impl Credentials {
     }
 
     /// What to send to a registry host (as in a reference or a mirror setting).
-    pub fn for_host(&self, host: &str) -> RegistryAuth {
+    pub fn for_host(&self, host: &str) -> Auth {
         match self.by_host.get(&normalize_host(host)) {
-            Some(Secret::Basic(user, pass)) => RegistryAuth::Basic(user.clone(), pass.clone()),
-            Some(Secret::Bearer(token)) => RegistryAuth::Bearer(token.clone()),
-            None => RegistryAuth::Anonymous,
+            Some(Secret::Basic(user, pass)) => Auth::Basic(user.clone(), pass.clone()),
+            Some(Secret::Bearer(token)) => Auth::Bearer(token.clone()),
+            None => Auth::Anonymous,
         }
+    }
+
+    /// Whether there is a credential for a registry host.
+    pub fn has(&self, host: &str) -> bool {
+        self.by_host.contains_key(&normalize_host(host))
+    }
+
+    /// The registry hosts with a credential (normalised).
+    pub fn hosts(&self) -> impl Iterator<Item = &str> {
+        self.by_host.keys().map(String::as_str)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -136,9 +146,9 @@ impl Credentials {
 mod tests {
     use super::*;
 
-    fn basic(auth: RegistryAuth) -> Option<(String, String)> {
+    fn basic(auth: Auth) -> Option<(String, String)> {
         match auth {
-            RegistryAuth::Basic(u, p) => Some((u, p)),
+            Auth::Basic(u, p) => Some((u, p)),
             _ => None,
         }
     }
@@ -165,12 +175,10 @@ mod tests {
             basic(c.for_host("registry.example.com:5000")),
             Some(("bob".into(), "s3cret".into()))
         );
-        assert!(matches!(c.for_host("ghcr.io"), RegistryAuth::Bearer(t) if t == "tok"));
-        assert!(matches!(
-            c.for_host("helper.example.com"),
-            RegistryAuth::Anonymous
-        ));
-        assert!(matches!(c.for_host("quay.io"), RegistryAuth::Anonymous));
+        assert!(matches!(c.for_host("ghcr.io"), Auth::Bearer(t) if t == "tok"));
+        assert!(matches!(c.for_host("helper.example.com"), Auth::Anonymous));
+        assert!(matches!(c.for_host("quay.io"), Auth::Anonymous));
+        assert!(c.has("ghcr.io") && !c.has("quay.io"));
         let debug = format!("{c:?}");
         assert!(!debug.contains("s3cret") && debug.contains("registry.example.com:5000"));
     }

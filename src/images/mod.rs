@@ -6,9 +6,10 @@ pub mod cache;
 pub mod credentials;
 pub mod offline;
 pub mod reference;
+pub mod registry;
 pub mod resolver;
 
-pub use resolver::{ImageResolver, ImageStats, ImageWarning, ResolveError, ResolverError};
+pub use resolver::{ImageResolver, ImageStats, ImageWarning, ResolveError, ResolverError, Scope};
 
 use crate::engine::workload;
 use serde_json::Value;

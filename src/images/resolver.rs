@@ -7,11 +7,12 @@ use crate::engine::evaluate::ImageConfig;
 use crate::images::cache::{Cache, CacheLimits, Cached, DiskCache};
 use crate::images::credentials::{Credentials, CredentialsError};
 use crate::images::reference::{self, normalize_host};
+use crate::images::registry::{self, AddressPolicy, Auth, RegistryError};
 use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
-use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::Reference;
 use oci_client::manifest::ImageIndexEntry;
-use oci_client::{Client, Reference};
+use reqwest::{StatusCode, Url};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use serde::Deserialize;
@@ -19,12 +20,30 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// A config blob larger than this is not read (real ones are a few KiB).
 pub const MAX_CONFIG_BYTES: i64 = 4 * 1024 * 1024;
 /// How long a failed look-up is remembered, so a broken registry costs one deadline per image
 /// per this period rather than one per admission.
 pub const FAILURE_TTL: Duration = Duration::from_secs(30);
+/// Registry requests in flight at once, all registries together.
+pub const GLOBAL_LOOKUPS: usize = 16;
+/// Registry requests in flight at once to one registry host: a registry that stalls holds at
+/// most these, and the look-ups of other registries go on.
+pub const PER_REGISTRY_LOOKUPS: usize = 4;
+/// Distinct images looked up for one object; the others get a warning and stay image-default.
+pub const MAX_IMAGES_PER_OBJECT: usize = 16;
+
+/// On whose behalf a look-up runs, which decides the credentials it may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope<'a> {
+    /// The operator's own manifests (the CLI): every credential of the configuration.
+    Trusted,
+    /// A pod in this namespace: a registry's credential only when `images.credentialNamespaces`
+    /// lists the namespace for that registry; anonymous otherwise.
+    Namespace(&'a str),
+}
 
 /// Why one image could not be resolved.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -105,11 +124,21 @@ struct Counters {
     coalesced: AtomicU64,
 }
 
+/// Picks the digest of the configured platform's manifest from an index's entries.
+type PlatformPick = dyn Fn(&[ImageIndexEntry]) -> Option<String> + Send + Sync;
+
 type Flight = Shared<BoxFuture<'static, Result<ImageConfig, ResolveError>>>;
 
 struct Inner {
-    client: Client,
+    http: reqwest::Client,
+    policy: Arc<AddressPolicy>,
+    /// Picks a platform's manifest from an index.
+    platform: Box<PlatformPick>,
     credentials: Credentials,
+    /// Normalised registry host -> namespaces whose pods may use its credential.
+    credential_namespaces: HashMap<String, Vec<String>>,
+    global: Arc<Semaphore>,
+    per_registry: Mutex<HashMap<String, Arc<Semaphore>>>,
     /// Normalised registry host -> mirror hosts in order.
     mirrors: HashMap<String, Vec<String>>,
     deadline: Duration,
@@ -191,7 +220,7 @@ fn platform_resolver(
     })
 }
 
-fn read_ca_bundle(path: &str) -> Result<Vec<oci_client::client::Certificate>, ResolverError> {
+fn read_ca_bundle(path: &str) -> Result<Vec<reqwest::Certificate>, ResolverError> {
     if path.is_empty() {
         return Ok(Vec::new());
     }
@@ -203,10 +232,7 @@ fn read_ca_bundle(path: &str) -> Result<Vec<oci_client::client::Certificate>, Re
     let mut certs = Vec::new();
     for cert in CertificateDer::pem_slice_iter(&pem) {
         let cert = cert.map_err(|e| err(e.to_string()))?;
-        certs.push(oci_client::client::Certificate {
-            encoding: oci_client::client::CertificateEncoding::Der,
-            data: cert.to_vec(),
-        });
+        certs.push(reqwest::Certificate::from_der(&cert).map_err(|e| err(e.to_string()))?);
     }
     if certs.is_empty() {
         return Err(err("no PEM certificate in the file".into()));
@@ -231,24 +257,30 @@ impl ImageResolver {
         // The first parse compiles the reference grammar: pay that at start, not in an
         // admission.
         let _ = reference::parse("pidone.invalid/warm-up:1");
-        let protocol = if config.insecure_registries.is_empty() {
-            ClientProtocol::Https
-        } else {
-            ClientProtocol::HttpsExcept(config.insecure_registries.clone())
-        };
+        // Registries the configuration names may be reached on any address; the others not on
+        // loopback, link-local or metadata ones (see `registry`).
+        let named: Vec<&str> = config
+            .trusted_registries
+            .iter()
+            .chain(config.mirrors.keys())
+            .chain(config.mirrors.values().flatten())
+            .map(String::as_str)
+            .chain(credentials.hosts())
+            .collect();
+        let policy = Arc::new(AddressPolicy::new(
+            named,
+            config.insecure_registries.iter().map(String::as_str),
+        ));
         // Bounds for one connection; the look-up as a whole is bounded by the deadline.
         let per_source = config.deadline.max(Duration::from_millis(100));
-        let client_config = ClientConfig {
-            protocol,
-            extra_root_certificates: extra_roots,
-            platform_resolver: Some(Box::new(resolver)),
-            connect_timeout: Some(per_source),
-            read_timeout: Some(per_source),
-            user_agent: concat!("pidone/", env!("CARGO_PKG_VERSION")),
-            ..ClientConfig::default()
-        };
-        let client =
-            Client::try_from(client_config).map_err(|e| ResolverError::Client(e.to_string()))?;
+        let http = registry::http_client(
+            &policy,
+            extra_roots,
+            per_source,
+            per_source,
+            concat!("pidone/", env!("CARGO_PKG_VERSION")),
+        )
+        .map_err(|e| ResolverError::Client(e.to_string()))?;
         let mirrors = config
             .mirrors
             .iter()
@@ -262,10 +294,20 @@ impl ImageResolver {
             tag_ttl: config.tag_ttl,
             failure_ttl: FAILURE_TTL,
         };
+        let credential_namespaces = config
+            .credential_namespaces
+            .iter()
+            .map(|(registry, namespaces)| (normalize_host(registry), namespaces.clone()))
+            .collect();
         Ok(ImageResolver {
             inner: Arc::new(Inner {
-                client,
+                http,
+                policy,
+                platform: Box::new(resolver),
                 credentials,
+                credential_namespaces,
+                global: Arc::new(Semaphore::new(GLOBAL_LOOKUPS)),
+                per_registry: Mutex::new(HashMap::new()),
                 mirrors,
                 deadline: config.deadline,
                 cache: Mutex::new(Cache::new(limits)),
@@ -313,16 +355,41 @@ impl ImageResolver {
         lock(&self.inner.cache).load_disk(disk, SystemTime::now());
     }
 
-    /// Resolves every distinct reference at once, all within `deadline` from now. Images that
-    /// could not be resolved are left out of the map and get a warning each.
+    /// Resolves every distinct reference at once, all within `deadline` from now, with every
+    /// credential of the configuration (the CLI, over the operator's own manifests). Images
+    /// that could not be resolved are left out of the map and get a warning each.
     pub async fn resolve_all<'a>(
         &self,
         refs: impl IntoIterator<Item = &'a str>,
         deadline: Duration,
     ) -> (HashMap<String, ImageConfig>, Vec<ImageWarning>) {
+        self.resolve_all_for(refs, deadline, Scope::Trusted).await
+    }
+
+    /// [`ImageResolver::resolve_all`] on behalf of `scope`: at most
+    /// [`MAX_IMAGES_PER_OBJECT`] distinct images, and only the credentials the scope may use
+    /// (what a credential revealed is cached apart from what anyone may learn).
+    pub async fn resolve_all_for<'a>(
+        &self,
+        refs: impl IntoIterator<Item = &'a str>,
+        deadline: Duration,
+        scope: Scope<'_>,
+    ) -> (HashMap<String, ImageConfig>, Vec<ImageWarning>) {
         let mut distinct: Vec<&str> = refs.into_iter().collect();
         distinct.sort_unstable();
         distinct.dedup();
+        let mut warnings = Vec::new();
+        if distinct.len() > MAX_IMAGES_PER_OBJECT {
+            for image in distinct.split_off(MAX_IMAGES_PER_OBJECT) {
+                warnings.push(ImageWarning {
+                    image: image.to_string(),
+                    timeout: false,
+                    message: format!(
+                        "image {image} not looked up: pidone looks up at most {MAX_IMAGES_PER_OBJECT} images per object; its launch stays image-default"
+                    ),
+                });
+            }
+        }
         let mut found = HashMap::with_capacity(distinct.len());
         // The common case first: every answer is cached, no task, no timer.
         {
@@ -330,6 +397,7 @@ impl ImageResolver {
             let mut cache = lock(&self.inner.cache);
             distinct.retain(|image| {
                 let key = cache.alias(image).unwrap_or(image).to_string();
+                let key = self.scoped_key(key, scope);
                 match cache.get(&key, now) {
                     Some(Cached::Found(config)) => {
                         found.insert(image.to_string(), config);
@@ -342,7 +410,6 @@ impl ImageResolver {
         let c = &self.inner.counters;
         c.lookups.fetch_add(found.len() as u64, Ordering::Relaxed);
         c.hits.fetch_add(found.len() as u64, Ordering::Relaxed);
-        let mut warnings = Vec::new();
         if distinct.is_empty() {
             return (found, warnings);
         }
@@ -350,7 +417,7 @@ impl ImageResolver {
         let results = futures::future::join_all(
             distinct
                 .iter()
-                .map(|image| self.resolve_until(image, until)),
+                .map(|image| self.resolve_until(image, until, scope)),
         )
         .await;
         for (image, result) in distinct.into_iter().zip(results) {
@@ -377,18 +444,50 @@ impl ImageResolver {
         image: &str,
         deadline: Duration,
     ) -> Result<ImageConfig, ResolveError> {
-        self.resolve_until(image, tokio::time::Instant::now() + deadline)
-            .await
+        self.resolve_until(
+            image,
+            tokio::time::Instant::now() + deadline,
+            Scope::Trusted,
+        )
+        .await
+    }
+
+    /// Whether look-ups for `scope` use the credential of the registry of a cache key
+    /// (`registry/repository...`).
+    fn uses_credentials(&self, key: &str, scope: Scope<'_>) -> bool {
+        let host = key.split('/').next().unwrap_or("");
+        if !self.inner.credentials.has(host) {
+            return false;
+        }
+        match scope {
+            Scope::Trusted => true,
+            Scope::Namespace(ns) => self
+                .inner
+                .credential_namespaces
+                .get(&normalize_host(host))
+                .is_some_and(|list| list.iter().any(|n| n == ns || n == "*")),
+        }
+    }
+
+    /// The cache key for `scope`: answers obtained with a credential live under their own keys,
+    /// so that nobody who may not use the credential is told what it revealed.
+    fn scoped_key(&self, key: String, scope: Scope<'_>) -> String {
+        if self.uses_credentials(&key, scope) {
+            format!("{CREDENTIALED}{key}")
+        } else {
+            key
+        }
     }
 
     async fn resolve_until(
         &self,
         image: &str,
         until: tokio::time::Instant,
+        scope: Scope<'_>,
     ) -> Result<ImageConfig, ResolveError> {
         let c = &self.inner.counters;
         c.lookups.fetch_add(1, Ordering::Relaxed);
-        let result = self.lookup(image, until).await;
+        let result = self.lookup(image, until, scope).await;
         match &result {
             Ok((_, true)) => c.hits.fetch_add(1, Ordering::Relaxed),
             Ok((_, false)) => c.fetched.fetch_add(1, Ordering::Relaxed),
@@ -403,6 +502,7 @@ impl ImageResolver {
         &self,
         image: &str,
         until: tokio::time::Instant,
+        scope: Scope<'_>,
     ) -> Result<(ImageConfig, bool), ResolveError> {
         let cached_key = lock(&self.inner.cache).alias(image).map(str::to_string);
         let (r, key) = match cached_key {
@@ -414,6 +514,8 @@ impl ImageResolver {
                 (Some(r), key)
             }
         };
+        let credentialed = self.uses_credentials(&key, scope);
+        let key = self.scoped_key(key, scope);
         let flight = {
             // Cache, then in-flight requests, under the in-flight lock: a request finishing
             // stores its result before it leaves the in-flight map, so nothing slips between.
@@ -439,7 +541,7 @@ impl ImageResolver {
                     Some(r) => r,
                     None => reference::parse(image)?,
                 };
-                let flight = self.start(r, key.clone(), task_until);
+                let flight = self.start(r, key.clone(), task_until, credentialed);
                 inflight.insert(key, flight.clone());
                 flight
             }
@@ -452,11 +554,17 @@ impl ImageResolver {
 
     /// Starts the registry request on its own task: a caller that gives up does not cancel it,
     /// so its result still lands in the cache for the next admission.
-    fn start(&self, r: Reference, key: String, until: tokio::time::Instant) -> Flight {
+    fn start(
+        &self,
+        r: Reference,
+        key: String,
+        until: tokio::time::Instant,
+        credentialed: bool,
+    ) -> Flight {
         let key_for_cleanup = key.clone();
         let inner = Arc::clone(&self.inner);
         let task = tokio::spawn(async move {
-            let fetching = fetch_from_sources(&inner, &r, until);
+            let fetching = fetch_from_sources(&inner, &r, until, credentialed);
             let result = match tokio::time::timeout_at(until, fetching).await {
                 Ok(result) => result,
                 Err(_) => Err(ResolveError::Timeout),
@@ -470,8 +578,9 @@ impl ImageResolver {
                         let pinned = reference::is_pinned(&r);
                         cache.insert(key.clone(), Cached::Found(config.clone()), pinned, now);
                         if !pinned {
+                            let prefix = if credentialed { CREDENTIALED } else { "" };
                             cache.insert(
-                                reference::digest_key(&r, &config.digest),
+                                format!("{prefix}{}", reference::digest_key(&r, &config.digest)),
                                 Cached::Found(config.clone()),
                                 true,
                                 now,
@@ -515,6 +624,7 @@ async fn fetch_from_sources(
     inner: &Inner,
     r: &Reference,
     until: tokio::time::Instant,
+    credentialed: bool,
 ) -> Result<ImageConfig, ResolveError> {
     let mirrors = inner
         .mirrors
@@ -526,7 +636,7 @@ async fn fetch_from_sources(
         let mut via = r.clone();
         via.set_mirror_registry(mirror.clone());
         let left = until.saturating_duration_since(tokio::time::Instant::now());
-        let attempt = tokio::time::timeout(left / 2, fetch(inner, &via));
+        let attempt = tokio::time::timeout(left / 2, fetch(inner, &via, credentialed));
         match attempt.await.unwrap_or(Err(ResolveError::Timeout)) {
             Ok(config) => return Ok(config),
             Err(e) => {
@@ -535,7 +645,7 @@ async fn fetch_from_sources(
             }
         }
     }
-    match fetch(inner, r).await {
+    match fetch(inner, r, credentialed).await {
         Ok(config) => Ok(config),
         Err(e) if failures.is_empty() => Err(e),
         Err(e) => {
@@ -545,26 +655,199 @@ async fn fetch_from_sources(
     }
 }
 
-/// One source: the manifest (through an index to the configured platform), then the config.
-async fn fetch(inner: &Inner, r: &Reference) -> Result<ImageConfig, ResolveError> {
-    let auth = inner.credentials.for_host(r.resolve_registry());
-    let registry_error = |e: oci_client::errors::OciDistributionError| {
-        ResolveError::Registry(format!("{}: {e}", r.resolve_registry()))
-    };
-    let (manifest, manifest_digest, index_digest) = inner
-        .client
-        .pull_image_manifest_and_list_digest(r, &auth)
-        .await
-        .map_err(registry_error)?;
-    if manifest.config.size > MAX_CONFIG_BYTES {
-        return Err(ResolveError::ConfigTooLarge(manifest.config.size));
+/// The prefix of cache keys of answers obtained with a credential.
+const CREDENTIALED: &str = "credentialed:";
+
+impl Inner {
+    /// A request slot for `host`: one of its own, then one of the global ones. Waits (within
+    /// the caller's deadline), so a registry that stalls queues its own look-ups only.
+    async fn permits(&self, host: &str) -> (OwnedSemaphorePermit, OwnedSemaphorePermit) {
+        let mine = {
+            let mut map = lock(&self.per_registry);
+            Arc::clone(
+                map.entry(normalize_host(host))
+                    .or_insert_with(|| Arc::new(Semaphore::new(PER_REGISTRY_LOOKUPS))),
+            )
+        };
+        // Neither semaphore is ever closed.
+        let own = loop {
+            if let Ok(p) = Arc::clone(&mine).acquire_owned().await {
+                break p;
+            }
+        };
+        let global = loop {
+            if let Ok(p) = Arc::clone(&self.global).acquire_owned().await {
+                break p;
+            }
+        };
+        (own, global)
     }
-    let mut blob: Vec<u8> = Vec::new();
-    inner
-        .client
-        .pull_blob(r, &manifest.config, &mut blob)
+}
+
+/// One registry, as one look-up talks to it: its base URL, the repository, the credential and
+/// the token obtained on the way.
+struct Session<'a> {
+    inner: &'a Inner,
+    base: Url,
+    repository: String,
+    credentials: Auth,
+    token: Option<String>,
+}
+
+impl Session<'_> {
+    /// GET `/v2/<repository>/<path>`, answering a Bearer challenge once.
+    async fn get(
+        &mut self,
+        path: &str,
+        accept: Option<&str>,
+    ) -> Result<reqwest::Response, RegistryError> {
+        let url = self
+            .base
+            .join(&format!("v2/{}/{path}", self.repository))
+            .map_err(|e| RegistryError::Invalid(e.to_string()))?;
+        let http = &self.inner.http;
+        let policy = &self.inner.policy;
+        let auth = match &self.token {
+            Some(t) => Auth::Bearer(t.clone()),
+            None => self.credentials.clone(),
+        };
+        let response = registry::get(http, policy, &url, &auth, accept).await?;
+        if response.status() != StatusCode::UNAUTHORIZED || self.token.is_some() {
+            return Ok(response);
+        }
+        let Some(challenge) = registry::bearer_challenge(response.headers()) else {
+            return Ok(response);
+        };
+        let scope = format!("repository:{}:pull", self.repository);
+        let token =
+            registry::fetch_token(http, policy, &url, &challenge, &scope, &self.credentials)
+                .await?;
+        self.token = Some(token.clone());
+        registry::get(http, policy, &url, &Auth::Bearer(token), accept).await
+    }
+
+    /// A manifest by tag or digest: its bytes and digest (checked when asked by digest).
+    async fn manifest(&mut self, reference: &str) -> Result<(Vec<u8>, String), RegistryError> {
+        let response = self
+            .get(
+                &format!("manifests/{reference}"),
+                Some(registry::manifest_accept()),
+            )
+            .await?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(RegistryError::Http(format!(
+                "manifest {reference}: {status}"
+            )));
+        }
+        let header = response
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body =
+            registry::read_bounded(response, registry::MAX_MANIFEST_BYTES, "manifest").await?;
+        let computed = registry::sha256_digest(&body);
+        if reference.contains(':') {
+            registry::verify_digest(&body, reference, "manifest")?;
+        }
+        // The registry's digest header names other algorithms than sha256; ours is sha256.
+        let digest = header
+            .filter(|h| !h.starts_with("sha256:"))
+            .unwrap_or(computed);
+        Ok((body, digest))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ManifestDoc {
+    #[serde(default)]
+    manifests: Option<Vec<ImageIndexEntry>>,
+    #[serde(default)]
+    config: Option<Descriptor>,
+}
+
+#[derive(Deserialize)]
+struct Descriptor {
+    digest: String,
+    size: i64,
+}
+
+/// One source: the manifest (through an index to the configured platform), then the config.
+async fn fetch(
+    inner: &Inner,
+    r: &Reference,
+    credentialed: bool,
+) -> Result<ImageConfig, ResolveError> {
+    let host = r.resolve_registry().to_string();
+    let registry_error = |e: RegistryError| match e {
+        RegistryError::Timeout => ResolveError::Timeout,
+        e => ResolveError::Registry(format!("{host}: {e}")),
+    };
+    let scheme = if inner.policy.is_insecure(&host) {
+        "http"
+    } else {
+        "https"
+    };
+    let base = Url::parse(&format!("{scheme}://{host}/"))
+        .map_err(|e| ResolveError::Registry(format!("{host}: {e}")))?;
+    let _permits = inner.permits(&host).await;
+    let credentials = if credentialed {
+        inner.credentials.for_host(&host)
+    } else {
+        Auth::Anonymous
+    };
+    let mut session = Session {
+        inner,
+        base,
+        repository: r.repository().to_string(),
+        credentials,
+        token: None,
+    };
+    let reference = r
+        .digest()
+        .or_else(|| r.tag())
+        .unwrap_or("latest")
+        .to_string();
+    let (body, top_digest) = session.manifest(&reference).await.map_err(registry_error)?;
+    let doc: ManifestDoc = serde_json::from_slice(&body)
+        .map_err(|e| ResolveError::Registry(format!("{host}: manifest: {e}")))?;
+    let (doc, index_digest, manifest_digest) = match doc.manifests {
+        Some(entries) => {
+            let chosen = (inner.platform)(&entries).ok_or_else(|| {
+                ResolveError::Registry(format!(
+                    "{host}: the image index has no manifest for the configured platform"
+                ))
+            })?;
+            let (body, digest) = session.manifest(&chosen).await.map_err(registry_error)?;
+            let doc: ManifestDoc = serde_json::from_slice(&body)
+                .map_err(|e| ResolveError::Registry(format!("{host}: manifest: {e}")))?;
+            (doc, Some(top_digest), digest)
+        }
+        None => (doc, None, top_digest),
+    };
+    let config = doc
+        .config
+        .ok_or_else(|| ResolveError::Registry(format!("{host}: the manifest has no config")))?;
+    if config.size > MAX_CONFIG_BYTES || config.size < 0 {
+        return Err(ResolveError::ConfigTooLarge(config.size));
+    }
+    let response = session
+        .get(&format!("blobs/{}", config.digest), None)
         .await
         .map_err(registry_error)?;
+    if !response.status().is_success() {
+        return Err(registry_error(RegistryError::Http(format!(
+            "config blob: {}",
+            response.status()
+        ))));
+    }
+    // At most the declared size: a registry that streams more is cut off.
+    let blob = registry::read_bounded(response, config.size as usize, "config blob")
+        .await
+        .map_err(registry_error)?;
+    registry::verify_digest(&blob, &config.digest, "config blob").map_err(registry_error)?;
     let parsed: ConfigBlob =
         serde_json::from_slice(&blob).map_err(|e| ResolveError::BadConfig(e.to_string()))?;
     let section = parsed.config.unwrap_or_default();

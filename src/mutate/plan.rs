@@ -4,13 +4,16 @@ use super::{INIT_NAME, INIT_PATH, diff, exec_rewrite, init_inject, sidecar};
 use crate::engine::Engine;
 use crate::engine::argv::ArgvField;
 use crate::engine::config::{Action, Config, InitStrategy, SidecarPosition};
-use crate::engine::evaluate::{ANNOTATION_MUTATIONS, ContainerReport, EvalContext, Evaluation};
+use crate::engine::evaluate::{
+    ANNOTATION_MUTATIONS, ContainerReport, EvalContext, Evaluation, Finding,
+};
 use crate::engine::rules::RuleId;
 use crate::engine::workload::Section;
 use serde::Serialize;
 use serde_json::{Value, json};
+use std::collections::{HashMap, HashSet};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MutationKind {
     /// `exec` inserted before the final command.
@@ -31,7 +34,7 @@ impl MutationKind {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct Mutation {
     pub kind: MutationKind,
     pub container: String,
@@ -126,6 +129,8 @@ pub fn plan(
             _ => break,
         }
     }
+    dedup_in_order(&mut out.mutations);
+    dedup_in_order(&mut out.warnings);
     let Some(spec) = current.pointer(&spec_path) else {
         return MutationPlan::default();
     };
@@ -193,20 +198,23 @@ pub fn plan(
     out
 }
 
+// `record` and `warn` append; `dedup_in_order` drops the repeats once, at the end of the plan
+// (a membership test per append would be quadratic in the number of containers).
 fn record(out: &mut MutationPlan, kind: MutationKind, container: &str) {
-    let m = Mutation {
+    out.mutations.push(Mutation {
         kind,
         container: container.to_string(),
-    };
-    if !out.mutations.contains(&m) {
-        out.mutations.push(m);
-    }
+    });
 }
 
 fn warn(out: &mut MutationPlan, text: String) {
-    if !out.warnings.contains(&text) {
-        out.warnings.push(text);
-    }
+    out.warnings.push(text);
+}
+
+/// Keeps the first of equal items, in order.
+fn dedup_in_order<T: Eq + std::hash::Hash + Clone>(items: &mut Vec<T>) {
+    let mut seen = HashSet::with_capacity(items.len());
+    items.retain(|item| seen.insert(item.clone()));
 }
 
 /// One round of edits on the pod spec; returns whether anything changed.
@@ -233,19 +241,24 @@ fn edit_round(
     // Set by every edit below that changes a list.
     let mut edited = false;
 
-    let mut moved: Vec<usize> = Vec::new();
+    let mut moved: HashSet<usize> = HashSet::new();
     let mut wraps: Vec<(Section, usize, bool, String)> = Vec::new();
     let mut share_pid_ns = false;
 
+    // Each container's findings by rule, looked up in constant time (the first of a kind
+    // wins, as a scan would find it).
+    let mut by_container: HashMap<(&str, RuleId), &Finding> =
+        HashMap::with_capacity(eval.findings.len());
+    for f in &eval.findings {
+        by_container
+            .entry((f.pointer.as_str(), f.rule))
+            .or_insert(f);
+    }
     for report in &eval.containers {
         let Some(index) = index_of(report) else {
             continue;
         };
-        let mine = |rule: RuleId| {
-            eval.findings
-                .iter()
-                .find(|f| f.pointer == report.pointer && f.rule == rule)
-        };
+        let mine = |rule: RuleId| by_container.get(&(report.pointer.as_str(), rule)).copied();
 
         if let Some(f) = mine(RuleId::ShellNoExec)
             && f.action == Action::Mutate
@@ -272,7 +285,7 @@ fn edit_round(
             && f.action == Action::Mutate
             && report.section == Section::Containers
         {
-            moved.push(index);
+            moved.insert(index);
             record(out, MutationKind::Sidecar, &report.container);
             continue;
         }

@@ -15,6 +15,7 @@ mod cache;
 mod pool;
 mod protocol;
 mod stats;
+pub mod ticket;
 // The crate denies unsafe code; this module alone holds the libc calls (each with its SAFETY).
 #[allow(unsafe_code)]
 mod sys;
@@ -24,6 +25,7 @@ pub use crate::engine::prescreen::{PrescreenCheck, Rejection, prescreen};
 pub use cache::{CacheLimits, VerdictCache};
 pub use pool::{PoolConfig, SandboxError, WorkerPool};
 pub use stats::{ParserStats, ParserStatsSnapshot};
+pub use ticket::{Ticket, with_ticket};
 pub use worker::{WORKER_SUBCOMMAND, WorkerLimits, run_if_worker, worker_main};
 
 use crate::engine::config::ParserConfig;

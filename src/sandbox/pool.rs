@@ -4,13 +4,21 @@
 //! Every worker is a child process owned by a [`Worker`]; dropping a `Worker` kills it and
 //! waits for it, so no path leaves a zombie behind (pidone is PID 1 in its container and
 //! nobody else would reap them).
+//!
+//! Tenants: a parse on behalf of a review (a [`Ticket`](crate::sandbox::Ticket) on the thread)
+//! stops when the review is abandoned (shed, or past its deadline): while it waits for a
+//! worker, and mid-parse, where the worker is killed and replaced. One namespace holds at most
+//! all workers but one at a time, so one tenant cannot occupy every worker; callers without a
+//! ticket (the CLI) are not limited.
 
 use crate::engine::script::{Dialect, ScriptVerdict, UnparsedReason};
 use crate::sandbox::protocol::{self, FrameBuf, ProtocolError};
 use crate::sandbox::stats::ParserStats;
 use crate::sandbox::sys;
+use crate::sandbox::ticket::{self, Ticket};
 use crate::sandbox::worker::{WORKER_SUBCOMMAND, WorkerLimits};
 use crate::server::reaper::ChildRegistry;
+use std::collections::HashMap;
 use std::io::{self, Read};
 use std::os::fd::AsFd;
 use std::os::unix::process::CommandExt;
@@ -58,6 +66,8 @@ pub enum SandboxError {
     Handshake { exe: String, reason: String },
     #[error("no parse worker free after {0:?}")]
     Busy(Duration),
+    #[error("the review was abandoned")]
+    Abandoned,
     #[error("the pool needs at least one worker")]
     NoWorkers,
 }
@@ -68,6 +78,8 @@ enum TripError {
     /// The worker was already gone before it got the request.
     DeadBeforeRequest,
     Timeout,
+    /// The review the parse was for was abandoned.
+    Abandoned,
     Crashed,
     Protocol(ProtocolError),
 }
@@ -126,7 +138,7 @@ impl Worker {
             frames: FrameBuf::default(),
             registry: config.registry.clone(),
         };
-        match worker.read_frame(Instant::now() + config.spawn_timeout) {
+        match worker.read_frame(Instant::now() + config.spawn_timeout, None) {
             Ok(hello) if hello == protocol::HELLO => Ok(worker),
             Ok(_) => Err(SandboxError::Handshake {
                 exe: name,
@@ -159,6 +171,7 @@ impl Worker {
         &mut self,
         request: &[u8],
         deadline: Instant,
+        ticket: Option<&Ticket>,
     ) -> Result<ScriptVerdict, TripError> {
         // The worker reads whole requests before parsing, so this write cannot wait on a parse.
         if let Err(e) = protocol::write_all_flush(&mut self.stdin, request) {
@@ -168,21 +181,30 @@ impl Worker {
                 TripError::Protocol(e.into())
             });
         }
-        let payload = self.read_frame(deadline)?;
+        let payload = self.read_frame(deadline, ticket)?;
         protocol::decode_verdict(&payload).map_err(TripError::Protocol)
     }
 
-    fn read_frame(&mut self, deadline: Instant) -> Result<Vec<u8>, TripError> {
+    fn read_frame(
+        &mut self,
+        deadline: Instant,
+        ticket: Option<&Ticket>,
+    ) -> Result<Vec<u8>, TripError> {
         let mut chunk = [0u8; 16 * 1024];
         loop {
             if let Some(frame) = self.frames.take_frame().map_err(TripError::Protocol)? {
                 return Ok(frame);
             }
+            if ticket.is_some_and(Ticket::is_abandoned) {
+                return Err(TripError::Abandoned);
+            }
             let now = Instant::now();
             if now >= deadline {
                 return Err(TripError::Timeout);
             }
-            let ready = sys::wait_readable(self.stdout.as_fd(), deadline - now)
+            // In slices, so an abandoned review is noticed within one.
+            let slice = (deadline - now).min(ABANDON_CHECK);
+            let ready = sys::wait_readable(self.stdout.as_fd(), slice)
                 .map_err(|e| TripError::Protocol(e.into()))?;
             if !ready {
                 continue;
@@ -222,6 +244,33 @@ struct PoolState {
     idle: Vec<Worker>,
     /// Workers alive: idle, checked out, or being started.
     live: usize,
+    /// Workers checked out per namespace (reviews with a ticket only).
+    busy: HashMap<String, usize>,
+}
+
+/// How often a parse or a wait for a worker checks whether its review was abandoned.
+const ABANDON_CHECK: Duration = Duration::from_millis(20);
+
+/// A worker held for a namespace: given back to the count when dropped.
+struct Lease<'a> {
+    pool: &'a WorkerPool,
+    namespace: Option<String>,
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        if let Some(ns) = self.namespace.take() {
+            let mut state = self.pool.lock();
+            if let Some(n) = state.busy.get_mut(&ns) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    state.busy.remove(&ns);
+                }
+            }
+            drop(state);
+            self.pool.freed.notify_all();
+        }
+    }
 }
 
 /// A fixed-size pool of parse workers, safe to use from many threads at once. Calls block
@@ -248,6 +297,7 @@ impl WorkerPool {
             state: Mutex::new(PoolState {
                 live: idle.len(),
                 idle,
+                busy: HashMap::new(),
             }),
             config,
             freed: Condvar::new(),
@@ -286,15 +336,29 @@ impl WorkerPool {
                 return (gave_up("script too large for a parser worker"), true);
             }
         };
+        let ticket = ticket::current();
+        let ticket = ticket.as_deref();
+        let pool_gave_up = |what: &str| {
+            if let Some(t) = ticket {
+                t.note_pool_gave_up();
+            }
+            (gave_up(what), false)
+        };
         for attempt in 0..2 {
-            let mut worker = match self.checkout() {
+            let (mut worker, _lease) = match self.checkout(ticket) {
                 Ok(w) => w,
+                Err(SandboxError::Abandoned) => return pool_gave_up("review abandoned"),
                 Err(e) => {
                     tracing::warn!(error = %e, "no parse worker for a script");
-                    return (gave_up("no parser worker available"), false);
+                    return pool_gave_up("no parser worker available");
                 }
             };
-            match worker.round_trip(&request, Instant::now() + deadline) {
+            // Never past the review's own deadline.
+            let mut until = Instant::now() + deadline;
+            if let Some(t) = ticket {
+                until = until.min(t.deadline());
+            }
+            match worker.round_trip(&request, until, ticket) {
                 Ok(verdict) => {
                     self.checkin(worker);
                     return (verdict, true);
@@ -310,6 +374,21 @@ impl WorkerPool {
                     tracing::warn!(%status, bytes = script.len(), "parse worker crashed on a script");
                     self.replace();
                     return (gave_up("parser crashed"), true);
+                }
+                Err(TripError::Abandoned) => {
+                    // Nobody waits for this verdict: free the worker for those who do.
+                    let status = worker.end();
+                    tracing::info!(%status, bytes = script.len(), "review abandoned; its parse stopped and the worker replaced");
+                    self.replace();
+                    return pool_gave_up("review abandoned");
+                }
+                Err(TripError::Timeout)
+                    if ticket.is_some_and(|t| Instant::now() >= t.deadline()) =>
+                {
+                    let status = worker.end();
+                    tracing::info!(%status, bytes = script.len(), "review deadline reached mid-parse; worker replaced");
+                    self.replace();
+                    return pool_gave_up("review deadline reached");
                 }
                 Err(TripError::Timeout) => {
                     let status = worker.end();
@@ -329,32 +408,50 @@ impl WorkerPool {
         (gave_up("parser crashed"), false)
     }
 
-    fn checkout(&self) -> Result<Worker, SandboxError> {
-        let give_up_at = Instant::now() + self.config.queue_timeout;
+    /// Most workers one namespace may hold at once: all but one, when there are several.
+    fn per_namespace(&self) -> usize {
+        self.config.workers.saturating_sub(1).max(1)
+    }
+
+    fn checkout(&self, ticket: Option<&Ticket>) -> Result<(Worker, Lease<'_>), SandboxError> {
+        let mut give_up_at = Instant::now() + self.config.queue_timeout;
+        if let Some(t) = ticket {
+            give_up_at = give_up_at.min(t.deadline());
+        }
+        let namespace = ticket.map(|t| t.namespace().to_string());
         let mut state = self.lock();
         loop {
-            while let Some(mut worker) = state.idle.pop() {
-                if !worker.has_exited() {
-                    return Ok(worker);
-                }
-                // Died while idle (killed from outside): reaped by try_wait; start another.
-                state.live -= 1;
-                drop(state);
-                let status = worker.end();
-                tracing::warn!(%status, "idle parse worker died");
-                state = self.lock();
+            if ticket.is_some_and(Ticket::is_abandoned) {
+                return Err(SandboxError::Abandoned);
             }
-            if state.live < self.config.workers {
-                state.live += 1;
-                drop(state);
-                let spawned = Worker::spawn(&self.config);
-                if spawned.is_err() {
-                    self.lock().live -= 1;
-                    self.freed.notify_one();
-                } else {
-                    self.stats.worker_restart();
+            let may_take = namespace
+                .as_ref()
+                .is_none_or(|ns| state.busy.get(ns).copied().unwrap_or(0) < self.per_namespace());
+            if may_take {
+                while let Some(mut worker) = state.idle.pop() {
+                    if !worker.has_exited() {
+                        return Ok((worker, self.lease(&mut state, namespace)));
+                    }
+                    // Died while idle (killed from outside): reaped by try_wait; start another.
+                    state.live -= 1;
+                    drop(state);
+                    let status = worker.end();
+                    tracing::warn!(%status, "idle parse worker died");
+                    state = self.lock();
                 }
-                return spawned;
+                if state.live < self.config.workers {
+                    state.live += 1;
+                    let lease = self.lease(&mut state, namespace);
+                    drop(state);
+                    let spawned = Worker::spawn(&self.config);
+                    if spawned.is_err() {
+                        self.lock().live -= 1;
+                        self.freed.notify_all();
+                    } else {
+                        self.stats.worker_restart();
+                    }
+                    return spawned.map(|w| (w, lease));
+                }
             }
             let now = Instant::now();
             if now >= give_up_at {
@@ -362,15 +459,27 @@ impl WorkerPool {
             }
             state = self
                 .freed
-                .wait_timeout(state, give_up_at - now)
+                .wait_timeout(state, (give_up_at - now).min(ABANDON_CHECK))
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
     }
 
+    /// Counts a worker for `namespace` until the lease is dropped.
+    fn lease(&self, state: &mut PoolState, namespace: Option<String>) -> Lease<'_> {
+        if let Some(ns) = &namespace {
+            *state.busy.entry(ns.clone()).or_insert(0) += 1;
+        }
+        Lease {
+            pool: self,
+            namespace,
+        }
+    }
+
     fn checkin(&self, worker: Worker) {
         self.lock().idle.push(worker);
-        self.freed.notify_one();
+        // Waiters of several namespaces: each checks whether it may take the worker.
+        self.freed.notify_all();
     }
 
     /// Takes the place of a worker that was ended: start a new one now (the caller is already
@@ -384,7 +493,7 @@ impl WorkerPool {
             Err(e) => {
                 tracing::error!(error = %e, "could not start a parse worker");
                 self.lock().live -= 1;
-                self.freed.notify_one();
+                self.freed.notify_all();
             }
         }
     }

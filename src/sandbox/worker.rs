@@ -104,6 +104,9 @@ enum WorkerError {
 fn serve(args: impl Iterator<Item = OsString>) -> Result<(), WorkerError> {
     let limits = WorkerLimits::from_args(args).map_err(WorkerError::Usage)?;
     sys::disable_core_dumps().map_err(WorkerError::Limits)?;
+    // Under the container's memory limit, the kernel's OOM killer picks a worker before the
+    // server (raising one's own score needs no privilege; best effort where /proc is absent).
+    let _ = std::fs::write("/proc/self/oom_score_adj", "1000");
     // The stack is reserved before the limit applies, but it counts against it all the same.
     sys::limit_address_space(limits.memory_bytes).map_err(WorkerError::Limits)?;
     // Panics are answered with a verdict; their default report on stderr is noise.

@@ -7,6 +7,7 @@ use crate::engine::workload::{controller_of, is_mirror_pod, template_pointer};
 use crate::engine::{Evaluation, Mode};
 use crate::server::decision::{self, Decision, Endpoint, FixSite};
 use crate::server::object::Lean;
+use crate::server::object_limits;
 use crate::server::plan::mutation_types;
 use crate::server::review::{self, AdmissionRequest, AdmissionResponse, DecodeError};
 use crate::server::state::App;
@@ -91,6 +92,8 @@ fn answer_in(
         }
     };
 
+    // The parse workers share themselves fairly between namespaces.
+    crate::sandbox::ticket::set_namespace(request.namespace().unwrap_or(""));
     let engine = app.engine();
     let mode = path_mode.unwrap_or(engine.config().mode);
     let site = fix_site(engine.config(), &request.kind.kind, &request.operation);
@@ -221,6 +224,16 @@ fn decide(
         Ok(o) => o,
         Err(e) => return (Decision::malformed_object(mode, &e), None),
     };
+    // Bounded work per object: measured in one pass, before look-ups, analysis or planning.
+    if let Some(over) = object_limits::check(
+        object_limits::measure(object, pointer),
+        &engine.config().limits,
+    ) {
+        if endpoint == Endpoint::Validate {
+            app.metrics.limits.limit_hit(over.limit);
+        }
+        return (over_limit(endpoint, mode, &over.message), None);
+    }
 
     // Containers without a command run their image's ENTRYPOINT: look it up when configured,
     // within the deadline; on error or timeout the launch stays image-default, with a note.
@@ -233,7 +246,12 @@ fn decide(
             } else {
                 let deadline = engine.config().images.deadline;
                 match block_on_aside(
-                    resolver.resolve_all(refs.iter().map(String::as_str), deadline),
+                    // A pod's look-ups use only the credentials its namespace may use.
+                    resolver.resolve_all_for(
+                        refs.iter().map(String::as_str),
+                        deadline,
+                        crate::images::Scope::Namespace(request.namespace().unwrap_or("")),
+                    ),
                 ) {
                     Some((images, warnings)) => {
                         notes.extend(warnings.into_iter().map(|w| w.to_string()));
@@ -264,6 +282,7 @@ fn decide(
     if eval.exempt {
         return (Decision::allow(), Some(eval));
     }
+    let exemption = exemption_note(app, endpoint, &eval, object, request.namespace());
     // Mutations apply on CREATE only: container fields are immutable on UPDATE, and a
     // workload's new pods are mutated when they are created.
     let mut planned = if endpoint == Endpoint::Mutate
@@ -279,10 +298,103 @@ fn decide(
         crate::server::plan::Planned::default()
     };
     planned.notes.extend(notes);
-    (
-        decision::decide_with_notes(endpoint, mode, site, &eval, planned.patch, &planned.notes),
-        Some(eval),
-    )
+    let mut decision =
+        decision::decide_with_notes(endpoint, mode, site, &eval, planned.patch, &planned.notes);
+    if let Some((key, text)) = exemption {
+        decision.audit_annotations.insert(key.to_string(), text);
+    }
+    (decision, Some(eval))
+}
+
+/// An object over a `limits:` bound. `/validate` reports it (as it reports every denial):
+/// enforce denies, since an object too large to check must not pass unchecked; audit warns.
+/// `/mutate` leaves it alone.
+fn over_limit(endpoint: Endpoint, mode: Mode, message: &str) -> Decision {
+    if endpoint == Endpoint::Mutate || mode == Mode::Off {
+        return Decision::allow();
+    }
+    let text = format!("pidone did not analyse the object: {message}");
+    let mut decision = Decision::allow();
+    decision.audit_annotations.insert(
+        "object-limits".to_string(),
+        format!(
+            "{}: {}",
+            if mode == Mode::Enforce {
+                "denied"
+            } else {
+                "would deny"
+            },
+            decision::one_line(message)
+        ),
+    );
+    if mode == Mode::Enforce {
+        decision.allowed = false;
+        decision.status = Some(crate::server::review::Status {
+            code: 403,
+            reason: "Forbidden",
+            message: decision::one_line(&text),
+        });
+        decision.outcome = decision::Outcome::Denied;
+    } else {
+        let mut warning = decision::one_line(&format!("(audit) {text}"));
+        if warning.len() > decision::MAX_WARNING_LEN {
+            let mut end = decision::MAX_WARNING_LEN - 3;
+            while !warning.is_char_boundary(end) {
+                end -= 1;
+            }
+            warning.truncate(end);
+            warning.push_str("...");
+        }
+        decision.warnings.push(warning);
+        decision.outcome = decision::Outcome::Warned;
+    }
+    decision
+}
+
+/// `pidone.io/ignore` on the validate path (where every finding is reported once): rules it
+/// switched off are counted in `pidone_exemptions_total{rule,namespace}` and named in the
+/// `ignored` audit annotation; an annotation that is not honoured here
+/// (`exemptions.allowAnnotations`) is named in `ignore-refused`.
+fn exemption_note(
+    app: &App,
+    endpoint: Endpoint,
+    eval: &Evaluation,
+    object: &Value,
+    namespace: Option<&str>,
+) -> Option<(&'static str, String)> {
+    if endpoint != Endpoint::Validate {
+        return None;
+    }
+    let namespace = namespace.or(eval.object.namespace.as_deref()).unwrap_or("");
+    if !eval.ignored.is_empty() {
+        let rules: Vec<&str> = eval.ignored.iter().map(|r| r.as_str()).collect();
+        for rule in &rules {
+            app.metrics.limits.exemption(rule, namespace);
+        }
+        return Some((
+            "ignored",
+            format!(
+                "{} honoured: rules {} not checked",
+                crate::engine::evaluate::ANNOTATION_IGNORE,
+                rules.join(",")
+            ),
+        ));
+    }
+    let annotation = object
+        .pointer(&format!("{}/metadata/annotations", eval.template_pointer))
+        .and_then(|a| a.get(crate::engine::evaluate::ANNOTATION_IGNORE))
+        .and_then(Value::as_str)?;
+    Some((
+        "ignore-refused",
+        format!(
+            "{}: {:?} not honoured in namespace {namespace:?} (exemptions.allowAnnotations)",
+            crate::engine::evaluate::ANNOTATION_IGNORE,
+            decision::one_line(annotation)
+                .chars()
+                .take(64)
+                .collect::<String>()
+        ),
+    ))
 }
 
 /// Runs a future to completion from synchronous code that may itself be on a runtime thread:

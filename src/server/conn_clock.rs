@@ -8,6 +8,11 @@
 //! when the first byte of a request arrives, [`Clocked`] when hyper hands the parsed request to
 //! the service, and [`ConnClock::head_overdue`] tells the connection task when a head has
 //! taken too long.
+//!
+//! The clock also answers two questions the connection cap asks (see
+//! [`crate::server::connections`]): has a new connection sent its first request in time (a
+//! client that opens connections and never speaks must not hold them), and is the connection
+//! idle now, so that it may be closed to make room for another.
 
 use std::future::Future;
 use std::io;
@@ -27,6 +32,30 @@ pub struct ConnClock {
     /// When the first byte of the next request head arrived: microseconds since `epoch`, plus
     /// one; 0 while no head is being read.
     head_since: AtomicU64,
+    /// Requests handed to the service since the connection opened.
+    requests: AtomicU64,
+    /// When the last request was answered (microseconds since `epoch`, plus one); 0 before the
+    /// first.
+    idle_since: AtomicU64,
+}
+
+/// Why a connection's time is up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overdue {
+    /// A request head has been arriving for too long: the connection is dropped.
+    Head,
+    /// The connection has not completed its first request head in time: closed.
+    FirstRequest,
+    /// No request in flight for longer than the idle limit: closed gracefully.
+    Idle,
+}
+
+/// The limits [`ConnClock::overdue`] checks; `None` leaves a check out.
+#[derive(Debug, Clone, Copy)]
+pub struct ClockLimits {
+    pub head: Option<Duration>,
+    pub first_request: Duration,
+    pub idle: Option<Duration>,
 }
 
 impl ConnClock {
@@ -35,6 +64,8 @@ impl ConnClock {
             epoch: Instant::now(),
             in_flight: AtomicUsize::new(0),
             head_since: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+            idle_since: AtomicU64::new(0),
         })
     }
 
@@ -45,7 +76,7 @@ impl ConnClock {
     }
 
     /// Bytes arrived: between requests they are the start of the next head.
-    fn bytes_read(&self) {
+    pub(crate) fn bytes_read(&self) {
         if self.in_flight.load(Ordering::Acquire) == 0 {
             let _ = self.head_since.compare_exchange(
                 0,
@@ -58,11 +89,70 @@ impl ConnClock {
 
     fn request_started(&self) {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.requests.fetch_add(1, Ordering::AcqRel);
         self.head_since.store(0, Ordering::Release);
     }
 
     fn request_ended(&self) {
-        self.in_flight.fetch_sub(1, Ordering::AcqRel);
+        if self.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.idle_since.store(self.now(), Ordering::Release);
+        }
+    }
+
+    /// Whether no request is in flight and no head is arriving: closing the connection now
+    /// loses nothing (an HTTP/1 client sees a closed idle connection; HTTP/2 gets GOAWAY).
+    pub fn is_idle(&self) -> bool {
+        self.in_flight.load(Ordering::Acquire) == 0 && self.head_since.load(Ordering::Acquire) == 0
+    }
+
+    /// Whether the connection has never had a request handed to the service.
+    pub fn never_served(&self) -> bool {
+        self.requests.load(Ordering::Acquire) == 0
+    }
+
+    /// Microseconds since the connection last had work: since it opened, or since its last
+    /// answer. Larger means a better candidate to close when room is needed.
+    pub fn idle_for(&self) -> Duration {
+        let since = self.idle_since.load(Ordering::Acquire);
+        let since = if since == 0 { 1 } else { since };
+        Duration::from_micros(self.now().saturating_sub(since))
+    }
+
+    /// Which limit, if any, the connection has run past.
+    pub fn overdue(&self, limits: &ClockLimits) -> Option<Overdue> {
+        if limits.head.is_some_and(|limit| self.head_overdue(limit)) {
+            return Some(Overdue::Head);
+        }
+        if self.never_served() && self.in_flight.load(Ordering::Acquire) == 0 {
+            if self.epoch.elapsed() > limits.first_request {
+                return Some(Overdue::FirstRequest);
+            }
+            return None;
+        }
+        if let Some(limit) = limits.idle
+            && self.in_flight.load(Ordering::Acquire) == 0
+            && self.idle_for() > limit
+        {
+            return Some(Overdue::Idle);
+        }
+        None
+    }
+
+    /// Resolves with the first limit the connection runs past (checked a few times per the
+    /// shortest limit, at most every second).
+    pub async fn deadline(&self, limits: ClockLimits) -> Overdue {
+        let shortest = [Some(limits.first_request), limits.head, limits.idle]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(limits.first_request);
+        let every = (shortest / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
+        loop {
+            tokio::time::sleep(every).await;
+            if let Some(overdue) = self.overdue(&limits) {
+                return overdue;
+            }
+        }
     }
 
     /// Whether a request head has been arriving for longer than `limit`.
@@ -74,18 +164,6 @@ impl ConnClock {
         let waited = self.now().saturating_sub(since);
         Duration::from_micros(waited) > limit
     }
-
-    /// Resolves once a request head has been arriving for longer than `limit` (checked a few
-    /// times per `limit`, at most every second).
-    pub async fn head_timeout(&self, limit: Duration) {
-        let every = (limit / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
-        loop {
-            tokio::time::sleep(every).await;
-            if self.head_overdue(limit) {
-                return;
-            }
-        }
-    }
 }
 
 /// The connection's byte stream, reporting reads to its [`ConnClock`].
@@ -93,11 +171,18 @@ impl ConnClock {
 pub struct ClockedIo<T> {
     inner: T,
     clock: Arc<ConnClock>,
+    /// Whether bytes between requests start a head (HTTP/1). HTTP/2 frames such as pings
+    /// arrive between requests without being one.
+    heads: bool,
 }
 
 impl<T> ClockedIo<T> {
-    pub fn new(inner: T, clock: Arc<ConnClock>) -> ClockedIo<T> {
-        ClockedIo { inner, clock }
+    pub fn new(inner: T, clock: Arc<ConnClock>, heads: bool) -> ClockedIo<T> {
+        ClockedIo {
+            inner,
+            clock,
+            heads,
+        }
     }
 }
 
@@ -109,7 +194,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for ClockedIo<T> {
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+        if self.heads && matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
             self.clock.bytes_read();
         }
         polled
@@ -222,5 +307,31 @@ mod tests {
         clock.bytes_read();
         std::thread::sleep(Duration::from_millis(30));
         assert!(clock.head_overdue(limit));
+    }
+
+    #[test]
+    fn a_silent_connection_is_overdue_for_its_first_request_then_idle() {
+        let ms = Duration::from_millis;
+        let limits = ClockLimits {
+            head: None,
+            first_request: ms(20),
+            idle: Some(ms(40)),
+        };
+        let clock = ConnClock::new();
+        assert_eq!(clock.overdue(&limits), None);
+        assert!(clock.is_idle() && clock.never_served());
+        std::thread::sleep(ms(30));
+        assert_eq!(clock.overdue(&limits), Some(Overdue::FirstRequest));
+        // A request in flight is never overdue, however long it takes.
+        clock.request_started();
+        assert!(!clock.is_idle());
+        std::thread::sleep(ms(50));
+        assert_eq!(clock.overdue(&limits), None);
+        clock.request_ended();
+        assert!(clock.is_idle() && !clock.never_served());
+        assert_eq!(clock.overdue(&limits), None);
+        std::thread::sleep(ms(50));
+        assert_eq!(clock.overdue(&limits), Some(Overdue::Idle));
+        assert!(clock.idle_for() >= ms(50));
     }
 }

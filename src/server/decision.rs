@@ -24,7 +24,7 @@
 use crate::engine::{Action, Evaluation, Finding, Mode, RuleId};
 use crate::server::review::Status;
 use json_patch::PatchOperation;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
 /// The longest warning pidone sends (the apiserver's advice for kubectl output).
@@ -250,9 +250,15 @@ pub fn decide_with_notes(
 
     let mut warnings = Vec::new();
     let mut denials = Vec::new();
+    let mut next_suffix = HashMap::new();
     for f in &owned {
         let verb = verb(mode, f, site, patched);
-        let key = annotation_key(f.rule, &f.container, &decision.audit_annotations);
+        let key = annotation_key_from(
+            f.rule,
+            &f.container,
+            &decision.audit_annotations,
+            &mut next_suffix,
+        );
         decision.audit_annotations.insert(
             key,
             one_line(&format!(
@@ -459,6 +465,17 @@ fn within_budget(warnings: Vec<String>) -> Vec<String> {
 /// that does not fit is cut and ends in 8 hex digits of its hash; a key already taken (two
 /// containers with the same name) gets `-2`, `-3`...
 pub fn annotation_key(rule: RuleId, container: &str, taken: &BTreeMap<String, String>) -> String {
+    annotation_key_from(rule, container, taken, &mut HashMap::new())
+}
+
+/// [`annotation_key`], remembering in `next` the suffix to try first for each base key, so
+/// that n containers of the same name cost n look-ups, not n²/2.
+fn annotation_key_from(
+    rule: RuleId,
+    container: &str,
+    taken: &BTreeMap<String, String>,
+    next: &mut HashMap<String, u32>,
+) -> String {
     let rule = rule.as_str();
     let mut name: String = container
         .chars()
@@ -484,13 +501,15 @@ pub fn annotation_key(rule: RuleId, container: &str, taken: &BTreeMap<String, St
     if !taken.contains_key(&base) {
         return base;
     }
-    for n in 2.. {
+    let first = next.get(&base).copied().unwrap_or(2);
+    for n in first.. {
         let suffix = format!("-{n}");
         let mut key = base.clone();
         key.truncate(MAX_ANNOTATION_KEY_LEN - suffix.len());
         trim_to_alnum(&mut key);
         key.push_str(&suffix);
         if !taken.contains_key(&key) {
+            next.insert(base, n + 1);
             return key;
         }
     }

@@ -65,6 +65,8 @@ pub struct Metrics {
     parser: ParserCounters,
     shed: Counter,
     inflight: Gauge,
+    /// Connections, limits and exemptions.
+    pub limits: crate::server::limit_metrics::LimitMetrics,
     report_results: Family<ReportResultLabels, Gauge>,
     /// The series of `report_results` shown, so that gone ones are removed.
     report_series: std::sync::Mutex<std::collections::BTreeSet<(String, String, String)>>,
@@ -200,6 +202,7 @@ impl Metrics {
             "Admission reviews being analysed or waiting for a slot",
             inflight.clone(),
         );
+        let limits = crate::server::limit_metrics::LimitMetrics::register(&mut registry);
         let report_results = Family::<ReportResultLabels, Gauge>::default();
         registry.register(
             "report_results",
@@ -213,6 +216,7 @@ impl Metrics {
             report_writes.clone(),
         );
         let metrics = Metrics {
+            limits,
             registry,
             shed,
             inflight,

@@ -9,13 +9,24 @@
 //! Connections: rustls (TLS 1.2+, ring), ALPN `h2`/`http/1.1`; the protocol follows ALPN (no
 //! protocol sniffing, so a silent client cannot hold a connection open before the HTTP/1
 //! header read timeout starts); the TLS handshake is bounded by the same timeout.
+//!
+//! Budgets against clients that hold resources without using them (SECURITY.md): at most
+//! `max_connections` connections (an idle one makes room for a newcomer, see [`connections`]);
+//! a connection must finish its first request head within the header read timeout of being
+//! accepted, and an HTTP/2 connection with nothing in flight is closed after the idle limit;
+//! hyper buffers at most 64 KiB per HTTP/1 connection and HTTP/2 flow-control windows are
+//! small, so unread bytes stay in the client's socket; request bodies are read only once an
+//! analysis slot is held, within a global byte budget (see [`routes`]).
 
 pub mod admin;
 pub mod admission;
 pub mod conn_clock;
+pub mod connections;
 pub mod decision;
+pub mod limit_metrics;
 pub mod metrics;
 pub mod object;
+pub mod object_limits;
 pub mod plan;
 pub mod reaper;
 pub mod reload;
@@ -26,14 +37,15 @@ pub mod state;
 pub mod tls;
 
 use crate::engine::{Config, ConfigError, Engine, ScriptAnalyzer};
-use crate::server::conn_clock::{Clocked, ClockedIo, ConnClock};
+use crate::server::conn_clock::{ClockLimits, Clocked, ClockedIo, ConnClock, Overdue};
+use crate::server::connections::{Admitted, Connections};
 use crate::server::plan::Planner;
 use crate::server::reload::FileWatch;
 use crate::server::state::App;
 use crate::server::tls::{CertResolver, TlsError};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::GracefulConnection;
 use hyper_util::service::TowerToHyperService;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -73,6 +85,31 @@ pub struct ServerConfig {
     /// Most admission reviews analysed at once; beyond it reviews wait briefly for a slot,
     /// then get 429 with `Retry-After: 1` (see [`routes`]).
     pub max_inflight: usize,
+    /// Connection and byte budgets.
+    pub limits: Limits,
+}
+
+/// Budgets of the TLS port against clients that hold resources (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most connections open at once.
+    pub max_connections: usize,
+    /// Bytes of request bodies held at once across all requests, beyond the first
+    /// [`routes::FREE_BODY_BYTES`] of each (which the analysis slots bound).
+    pub max_buffered_bytes: usize,
+}
+
+/// Default of [`Limits::max_buffered_bytes`] (`--max-buffered-bytes`): two of the largest
+/// bodies, or hundreds of ordinary ones.
+pub const DEFAULT_MAX_BUFFERED_BYTES: usize = 16 * 1024 * 1024;
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: connections::DEFAULT_MAX_CONNECTIONS,
+            max_buffered_bytes: DEFAULT_MAX_BUFFERED_BYTES,
+        }
+    }
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -89,6 +126,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("reload_interval", &self.reload_interval)
             .field("analyzer_blocks", &self.analyzer_blocks)
             .field("max_inflight", &self.max_inflight)
+            .field("limits", &self.limits)
             .finish_non_exhaustive()
     }
 }
@@ -174,7 +212,8 @@ pub async fn start(
             Arc::clone(&certs),
             config.analyzer_blocks,
         )
-        .with_max_inflight(config.max_inflight),
+        .with_max_inflight(config.max_inflight)
+        .with_max_buffered_bytes(config.limits.max_buffered_bytes),
     );
 
     let listener = bind(config.listen).await?;
@@ -246,6 +285,7 @@ pub async fn start(
             header_read: config.header_read_timeout,
             idle: config.idle_timeout,
         },
+        Connections::new(config.limits.max_connections),
         config.drain_timeout,
         shutdown,
         move || {
@@ -294,15 +334,23 @@ impl Protocols {
         let mut h1 = auto::Builder::new(TokioExecutor::new()).http1_only();
         // hyper's header read timeout runs from the end of one request to the head of the
         // next: it is the idle limit here; slow heads are cut by `conn_clock`.
+        // At most 64 KiB buffered per connection (headers of the apiserver's requests are a
+        // few hundred bytes); body bytes beyond it wait in the socket until the handler reads.
         h1.http1()
             .timer(TokioTimer::new())
             .keep_alive(true)
-            .header_read_timeout(idle_timeout);
+            .header_read_timeout(idle_timeout)
+            .max_buf_size(64 * 1024);
         let mut h2 = auto::Builder::new(TokioExecutor::new()).http2_only();
+        // Small flow-control windows: a client can make pidone buffer at most this much per
+        // stream and per connection before the handler reads (the defaults are 1 MiB and more).
         h2.http2()
             .timer(TokioTimer::new())
             .keep_alive_interval(Some(Duration::from_secs(30)))
-            .max_concurrent_streams(256);
+            .initial_stream_window_size(64 * 1024)
+            .initial_connection_window_size(256 * 1024)
+            .max_header_list_size(64 * 1024)
+            .max_concurrent_streams(64);
         Protocols { h1, h2 }
     }
 }
@@ -313,12 +361,66 @@ struct Timeouts {
     idle: Duration,
 }
 
+/// Serves one connection until it ends, is told to close (cap or drain: gracefully, at most
+/// `close_within`), or runs past a limit of its clock.
+async fn drive<C>(
+    conn: C,
+    clock: &ConnClock,
+    limits: ClockLimits,
+    close: &tokio::sync::Notify,
+    close_within: Duration,
+    app: &App,
+    peer: SocketAddr,
+) where
+    C: GracefulConnection,
+    C::Error: std::fmt::Display,
+{
+    tokio::pin!(conn);
+    let mut closing: Option<tokio::time::Instant> = None;
+    loop {
+        let hard_stop = closing.unwrap_or_else(tokio::time::Instant::now);
+        tokio::select! {
+            ended = conn.as_mut() => {
+                if let Err(e) = ended {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                }
+                return;
+            }
+            () = close.notified(), if closing.is_none() => {
+                conn.as_mut().graceful_shutdown();
+                closing = Some(tokio::time::Instant::now() + close_within);
+            }
+            overdue = clock.deadline(limits), if closing.is_none() => match overdue {
+                Overdue::Head => {
+                    // Dropping the connection closes it.
+                    app.metrics.limits.connection_closed("slow-head");
+                    tracing::debug!(%peer, "request head too slow; connection closed");
+                    return;
+                }
+                Overdue::FirstRequest | Overdue::Idle => {
+                    let reason = if overdue == Overdue::Idle { "idle" } else { "silent" };
+                    app.metrics.limits.connection_closed(reason);
+                    tracing::debug!(%peer, reason, "connection closed");
+                    conn.as_mut().graceful_shutdown();
+                    closing = Some(tokio::time::Instant::now() + limits.first_request);
+                }
+            },
+            () = tokio::time::sleep_until(hard_stop), if closing.is_some() => {
+                tracing::debug!(%peer, "connection did not close in time; dropped");
+                return;
+            }
+        }
+    }
+}
+
 /// The accept loop of the TLS port, then the drain.
+#[allow(clippy::too_many_arguments)]
 async fn serve<F>(
     listener: TcpListener,
     acceptor: TlsAcceptor,
     app: Arc<App>,
     timeouts: Timeouts,
+    connections: Arc<Connections>,
     drain_timeout: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
     stop_rest: F,
@@ -328,7 +430,6 @@ where
 {
     let router = routes::router(Arc::clone(&app));
     let protocols = Arc::new(Protocols::new(timeouts.idle));
-    let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
         let (tcp, peer) = tokio::select! {
@@ -344,63 +445,79 @@ where
                 }
             },
         };
+        let clock = ConnClock::new();
+        let Some((admission, how)) = connections.admit(Arc::clone(&clock)) else {
+            // Every open connection is busy with a request: this one is closed unread.
+            app.metrics.limits.connection_closed("refused");
+            tracing::debug!(%peer, max = connections.max(), "connection cap reached; refused");
+            continue;
+        };
+        if how == Admitted::Evicted {
+            app.metrics.limits.connection_closed("evicted");
+        }
+        app.metrics.limits.connections_open(connections.count());
         let acceptor = acceptor.clone();
         let router = router.clone();
         let protocols = Arc::clone(&protocols);
-        let watcher = graceful.watcher();
+        let app = Arc::clone(&app);
+        let connections = Arc::clone(&connections);
         tokio::spawn(async move {
             let _ = tcp.set_nodelay(true);
-            let tls = match tokio::time::timeout(timeouts.header_read, acceptor.accept(tcp)).await {
-                Ok(Ok(tls)) => tls,
-                Ok(Err(e)) => {
-                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    tracing::debug!(%peer, "TLS handshake timed out");
-                    return;
-                }
+            let handshake = tokio::time::timeout(timeouts.header_read, acceptor.accept(tcp));
+            let tls = tokio::select! {
+                done = handshake => match done {
+                    Ok(Ok(tls)) => tls,
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        app.metrics.limits.connection_closed("handshake");
+                        tracing::debug!(%peer, "TLS handshake timed out");
+                        return;
+                    }
+                },
+                () = admission.close.notified() => return,
             };
             let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-            if h2 {
-                let conn = protocols
-                    .h2
-                    .serve_connection(TokioIo::new(tls), TowerToHyperService::new(router))
-                    .into_owned();
-                if let Err(e) = watcher.watch(conn).await {
-                    tracing::debug!(%peer, error = %e, "connection ended with an error");
-                }
-                return;
-            }
-            let clock = ConnClock::new();
-            let conn = protocols
-                .h1
+            let builder = if h2 { &protocols.h2 } else { &protocols.h1 };
+            let conn = builder
                 .serve_connection(
-                    TokioIo::new(ClockedIo::new(tls, Arc::clone(&clock))),
+                    TokioIo::new(ClockedIo::new(tls, Arc::clone(&clock), !h2)),
                     TowerToHyperService::new(Clocked::new(router, Arc::clone(&clock))),
                 )
                 .into_owned();
-            tokio::select! {
-                ended = watcher.watch(conn) => {
-                    if let Err(e) = ended {
-                        tracing::debug!(%peer, error = %e, "connection ended with an error");
-                    }
-                }
-                () = clock.head_timeout(timeouts.header_read) => {
-                    // Dropping the connection closes it.
-                    tracing::debug!(%peer, "request head too slow; connection closed");
-                }
-            }
+            // HTTP/1: hyper closes idle keep-alive connections itself; the clock cuts slow
+            // heads. HTTP/2: the clock closes a connection idle for the idle limit. Both: the
+            // first request head must be complete within the header read timeout.
+            let limits = ClockLimits {
+                head: (!h2).then_some(timeouts.header_read),
+                first_request: timeouts.header_read,
+                idle: h2.then_some(timeouts.idle),
+            };
+            drive(
+                conn,
+                &clock,
+                limits,
+                &admission.close,
+                timeouts.header_read.max(drain_timeout),
+                &app,
+                peer,
+            )
+            .await;
+            drop(admission);
+            app.metrics.limits.connections_open(connections.count());
         });
     }
 
     drop(listener);
     app.start_draining();
     tracing::info!(
-        connections = graceful.count(),
+        connections = connections.count(),
         "draining: no new connections, finishing in-flight requests"
     );
-    let drained = match tokio::time::timeout(drain_timeout, graceful.shutdown()).await {
+    connections.close_all();
+    let drained = match tokio::time::timeout(drain_timeout, connections.drained()).await {
         Ok(()) => {
             tracing::info!("drained");
             Drained::Clean

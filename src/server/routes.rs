@@ -8,7 +8,8 @@
 //! | a body that is not JSON at all (empty, text) | 400 plain |
 //! | `Content-Type` other than `application/json` | 415 plain |
 //! | body over 8 MiB | 413 plain, connection closed (bodies up to 16 MiB are read and discarded first, so the client sees the 413; larger ones are cut off) |
-//! | body not complete within 30 s | 408 plain |
+//! | body not complete within the apiserver's timeout (at most 30 s) | 408 plain |
+//! | bodies held across all requests over the budget (`--max-buffered-bytes`) | 429 plain, `Retry-After: 1`, connection closed |
 //! | another method on those paths | 405 plain |
 //! | unknown path, unknown mode | 404 plain |
 //! | `GET /healthz` | 200; `GET /readyz`: 200, or 503 while draining |
@@ -22,8 +23,18 @@
 //! review that needs a script parsed waits for the (bounded) blocking pool and the parse
 //! workers; it too is shed with 429 when its analysis cannot finish before the timeout minus
 //! [`TIMEOUT_MARGIN`].
+//!
+//! Memory: the analysis slot is taken before the body is read, so at most `--max-inflight`
+//! bodies are being read or analysed; each may hold [`FREE_BODY_BYTES`] freely, and every byte
+//! beyond that is taken from a budget shared by all requests (`--max-buffered-bytes`) as it
+//! arrives. A body that would overdraw the budget is refused with 429 at once, so a few clients
+//! sending large bodies slowly cannot stall the others. Reviews with bodies over
+//! [`INLINE_BODY_BYTES`] (a pod with thousands of containers) are analysed on the blocking
+//! pool, never on the async threads that serve `/healthz` and the other connections, and at
+//! most [`crate::server::state::LARGE_ANALYSES`] at once.
 
 use crate::engine::Mode;
+use crate::sandbox::{Ticket, with_ticket};
 use crate::server::admission::{self, Reply};
 use crate::server::decision::Endpoint;
 use crate::server::state::App;
@@ -37,6 +48,7 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Largest request body accepted. An UPDATE review (object + oldObject, each capped at 3 MiB
 /// by the apiserver) stays under it.
@@ -54,6 +66,12 @@ pub const MAX_TIMEOUT: Duration = Duration::from_secs(30);
 pub const MAX_QUEUE_WAIT: Duration = Duration::from_secs(2);
 /// Time kept for the analysis and the answer to travel back before the apiserver's timeout.
 pub const TIMEOUT_MARGIN: Duration = Duration::from_millis(500);
+/// Body bytes each request may hold without drawing on the shared budget (a pod's review is a
+/// few KiB to a few tens of KiB).
+pub const FREE_BODY_BYTES: usize = 64 * 1024;
+/// Largest body analysed on the async thread that read it (when the analysis needs no parse
+/// worker); larger ones go to the blocking pool.
+pub const INLINE_BODY_BYTES: usize = 64 * 1024;
 
 /// The router of the TLS port.
 pub fn router(app: Arc<App>) -> Router {
@@ -107,37 +125,8 @@ async fn admission(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let body = match tokio::time::timeout(
-        BODY_TIMEOUT,
-        read_body(req.into_body(), length, MAX_BODY),
-    )
-    .await
-    {
-        Ok(Ok(body)) => body,
-        Ok(Err(BodyError::TooLarge)) => {
-            let mut response = reject(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "the request body is larger than 8 MiB\n",
-            );
-            response
-                .headers_mut()
-                .insert(header::CONNECTION, HeaderValue::from_static("close"));
-            return response;
-        }
-        Ok(Err(BodyError::Read(e))) => {
-            tracing::debug!(error = %e, "reading the request body failed");
-            return reject(
-                StatusCode::BAD_REQUEST,
-                "the request body could not be read\n",
-            );
-        }
-        Err(_) => {
-            return reject(
-                StatusCode::REQUEST_TIMEOUT,
-                "the request body did not arrive in time\n",
-            );
-        }
-    };
+    // The slot first: a body is read only by a review that may be analysed, so the slots bound
+    // the bodies being read as well as the analyses.
     let _counted = app.metrics.inflight_guard();
     let wait = queue_wait(timeout, started.elapsed());
     let slot = match Arc::clone(app.inflight()).try_acquire_owned() {
@@ -158,7 +147,61 @@ async fn admission(
         );
         return overloaded();
     };
-    let inline = if app.analyzer_blocks {
+    // The apiserver sends the body right after the head: a body slower than its own timeout
+    // can only come from a client that holds the slot on purpose.
+    let body_timeout = BODY_TIMEOUT.min(timeout);
+    let (body, held) = match tokio::time::timeout(
+        body_timeout,
+        read_body(req.into_body(), length, MAX_BODY, app.body_budget()),
+    )
+    .await
+    {
+        Ok(Ok(body)) => body,
+        Ok(Err(BodyError::TooLarge)) => {
+            let mut response = reject(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "the request body is larger than 8 MiB\n",
+            );
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return response;
+        }
+        Ok(Err(BodyError::OverBudget)) => {
+            app.metrics.limits.limit_hit("body-budget");
+            app.metrics
+                .request(endpoint.as_str(), "", "", "rejected", started.elapsed());
+            tracing::warn!(
+                endpoint = endpoint.as_str(),
+                content_length = length,
+                "request bodies over the buffered-bytes budget: review refused with 429"
+            );
+            let mut response = overloaded();
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return response;
+        }
+        Ok(Err(BodyError::Read(e))) => {
+            tracing::debug!(error = %e, "reading the request body failed");
+            return reject(
+                StatusCode::BAD_REQUEST,
+                "the request body could not be read\n",
+            );
+        }
+        Err(_) => {
+            return reject(
+                StatusCode::REQUEST_TIMEOUT,
+                "the request body did not arrive in time\n",
+            );
+        }
+    };
+    let small = body.len() <= INLINE_BODY_BYTES;
+    let inline = if !small {
+        // Thousands of containers are milliseconds to seconds of CPU: not on a thread that
+        // serves other connections.
+        None
+    } else if app.analyzer_blocks {
         // Most reviews carry scripts the analyzer has seen: answered here, without the hop to
         // the blocking pool; the others go there.
         if app.analyzer_answers_without_parsing() {
@@ -171,21 +214,61 @@ async fn admission(
     };
     let reply = if let Some(reply) = inline {
         drop(slot);
+        drop(held);
         reply
     } else {
+        let large = if small {
+            None
+        } else {
+            let remaining = timeout
+                .saturating_sub(TIMEOUT_MARGIN)
+                .saturating_sub(started.elapsed());
+            match tokio::time::timeout(remaining, Arc::clone(app.large_analyses()).acquire_owned())
+                .await
+            {
+                Ok(Ok(permit)) => Some(permit),
+                _ => {
+                    app.metrics.shed();
+                    tracing::warn!(
+                        endpoint = endpoint.as_str(),
+                        bytes = body.len(),
+                        "overloaded: no slot for a large review in time; shed with 429"
+                    );
+                    return overloaded();
+                }
+            }
+        };
         let analysis_app = Arc::clone(&app);
+        // The review's parses stop when it is shed or its time is up (see `sandbox::ticket`).
+        let ticket =
+            Ticket::new((started + timeout.saturating_sub(TIMEOUT_MARGIN)).max(Instant::now()));
+        let analysis_ticket = Arc::clone(&ticket);
         // The slot goes with the analysis: it is held until the analysis ends, even if the
         // client goes away first (the verdicts it caches serve the apiserver's retry).
         let analysis = tokio::task::spawn_blocking(move || {
             let _slot = slot;
-            admission::answer(&analysis_app, endpoint, mode, &body, started)
+            let _held = held;
+            let _large = large;
+            with_ticket(analysis_ticket, || {
+                admission::answer(&analysis_app, endpoint, mode, &body, started)
+            })
         });
+        // Dropped with this future (client gone) or on shedding: the parses stop.
+        let _cancel_on_exit = CancelOnDrop(Arc::clone(&ticket));
         // The blocking pool is bounded (`pidone serve` sizes it to the parse workers), so an
         // analysis may queue for a thread: it is shed once it cannot answer in time.
         let remaining = timeout
             .saturating_sub(TIMEOUT_MARGIN)
             .saturating_sub(started.elapsed());
         match tokio::time::timeout(remaining, analysis).await {
+            Ok(Ok(_)) if ticket.pool_gave_up() && app.engine().config().parser.fail_closed => {
+                app.metrics.shed();
+                tracing::warn!(
+                    endpoint = endpoint.as_str(),
+                    "parse workers busy: review shed with 429 (parser.failClosed)"
+                );
+                return overloaded();
+            }
             Ok(Ok(reply)) => reply,
             Ok(Err(e)) => {
                 tracing::error!(error = %e, "the analysis task failed");
@@ -215,6 +298,15 @@ async fn admission(
             StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             message,
         ),
+    }
+}
+
+/// Cancels a review's ticket when the handler ends, however it ends.
+struct CancelOnDrop(Arc<Ticket>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
     }
 }
 
@@ -263,17 +355,56 @@ fn is_json(headers: &HeaderMap) -> bool {
 #[derive(Debug)]
 enum BodyError {
     TooLarge,
+    /// Holding the body would overdraw the shared budget.
+    OverBudget,
     Read(axum::Error),
+}
+
+/// Bytes of the shared budget held by one body, grown as the body grows.
+struct Held {
+    budget: Arc<Semaphore>,
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Held {
+    /// Makes sure `bytes` (what the body holds now) are covered: the free allowance plus
+    /// permits; takes more permits without waiting, or fails.
+    fn cover(&mut self, bytes: usize) -> Result<(), BodyError> {
+        let covered = FREE_BODY_BYTES + self.permit.as_ref().map_or(0, |p| p.num_permits());
+        if bytes <= covered {
+            return Ok(());
+        }
+        let more = u32::try_from(bytes - covered).map_err(|_| BodyError::OverBudget)?;
+        let extra = Arc::clone(&self.budget)
+            .try_acquire_many_owned(more)
+            .map_err(|_| BodyError::OverBudget)?;
+        match &mut self.permit {
+            Some(p) => p.merge(extra),
+            None => self.permit = Some(extra),
+        }
+        Ok(())
+    }
 }
 
 /// Reads the whole body. A body over `limit` is refused, but read to its end (and thrown
 /// away) when it is at most [`DRAIN_LIMIT`], so that the client, still sending, gets to read
 /// the 413 instead of a broken pipe. A body that arrives in one frame is used without a copy.
-async fn read_body(mut body: Body, length: Option<u64>, limit: usize) -> Result<Bytes, BodyError> {
+/// What the body holds (its buffer's capacity) beyond [`FREE_BODY_BYTES`] is taken from
+/// `budget` as it arrives; the permit comes back with the body and must live as long as it.
+async fn read_body(
+    mut body: Body,
+    length: Option<u64>,
+    limit: usize,
+    budget: &Arc<Semaphore>,
+) -> Result<(Bytes, Option<OwnedSemaphorePermit>), BodyError> {
     let drain_limit = limit.saturating_mul(2).max(DRAIN_LIMIT);
     if length.is_some_and(|n| n > drain_limit as u64) {
         return Err(BodyError::TooLarge);
     }
+    let mut held = Held {
+        budget: Arc::clone(budget),
+        permit: None,
+    };
     let mut first: Option<Bytes> = None;
     let mut rest: Vec<u8> = Vec::new();
     let mut total = 0usize;
@@ -290,14 +421,24 @@ async fn read_body(mut body: Body, length: Option<u64>, limit: usize) -> Result<
             too_large = true;
             first = None;
             rest = Vec::new();
+            held.permit = None;
             continue;
         }
         match first.take() {
-            None if rest.is_empty() => first = Some(data),
+            None if rest.is_empty() => {
+                held.cover(data.len())?;
+                first = Some(data);
+            }
             previous => {
-                if rest.is_empty() {
-                    let hint = length.map_or(total, |n| n as usize).min(limit);
-                    rest.reserve(hint);
+                let needed = total;
+                if needed > rest.capacity() {
+                    // Room for the announced length at once (within the limit), else double.
+                    let grown = length
+                        .map_or(rest.capacity().saturating_mul(2), |n| n as usize)
+                        .min(limit)
+                        .max(needed);
+                    held.cover(grown)?;
+                    rest.reserve_exact(grown - rest.len());
                 }
                 if let Some(p) = previous {
                     rest.extend_from_slice(&p);
@@ -309,10 +450,11 @@ async fn read_body(mut body: Body, length: Option<u64>, limit: usize) -> Result<
     if too_large {
         return Err(BodyError::TooLarge);
     }
-    Ok(match first {
+    let bytes = match first {
         Some(only) => only,
         None => Bytes::from(rest),
-    })
+    };
+    Ok((bytes, held.permit))
 }
 
 pub fn plain(status: StatusCode, message: &'static str) -> Response {
@@ -399,24 +541,73 @@ mod tests {
 
     #[tokio::test]
     async fn bodies_over_the_limit_are_refused() {
+        let budget = Arc::new(Semaphore::new(1 << 20));
         let big = Body::from(vec![b'x'; 100]);
         assert!(matches!(
-            read_body(big, None, 99).await,
+            read_body(big, None, 99, &budget).await,
             Err(BodyError::TooLarge)
         ));
         assert!(matches!(
-            read_body(Body::empty(), Some(100), 99).await,
+            read_body(Body::empty(), Some(100), 99, &budget).await,
             Err(BodyError::TooLarge)
         ));
         assert!(matches!(
-            read_body(Body::empty(), Some(DRAIN_LIMIT as u64 + 1), 99).await,
+            read_body(Body::empty(), Some(DRAIN_LIMIT as u64 + 1), 99, &budget).await,
             Err(BodyError::TooLarge)
         ));
-        let ok = read_body(Body::from("abc"), Some(3), 99).await.unwrap();
+        let (ok, _) = read_body(Body::from("abc"), Some(3), 99, &budget)
+            .await
+            .unwrap();
         assert_eq!(&ok[..], b"abc");
         let stream = Body::from_stream(futures::stream::iter(
             ["ab", "cd", "ef"].map(|s| Ok::<_, std::io::Error>(Bytes::from(s))),
         ));
-        assert_eq!(&read_body(stream, None, 99).await.unwrap()[..], b"abcdef");
+        let (joined, _) = read_body(stream, None, 99, &budget).await.unwrap();
+        assert_eq!(&joined[..], b"abcdef");
+        assert_eq!(budget.available_permits(), 1 << 20, "small bodies are free");
+    }
+
+    fn chunks(n: usize, size: usize) -> Body {
+        Body::from_stream(futures::stream::iter(
+            (0..n).map(move |_| Ok::<_, std::io::Error>(Bytes::from(vec![b'x'; size]))),
+        ))
+    }
+
+    #[tokio::test]
+    async fn large_bodies_draw_on_the_shared_budget_and_give_it_back() {
+        let budget = Arc::new(Semaphore::new(FREE_BODY_BYTES * 4));
+        let size = FREE_BODY_BYTES * 3;
+        let (body, held) = read_body(
+            chunks(3, FREE_BODY_BYTES),
+            Some(size as u64),
+            MAX_BODY,
+            &budget,
+        )
+        .await
+        .unwrap();
+        assert_eq!(body.len(), size);
+        let taken = held.as_ref().map_or(0, |p| p.num_permits());
+        assert!(taken >= size - FREE_BODY_BYTES, "{taken}");
+        assert_eq!(budget.available_permits(), FREE_BODY_BYTES * 4 - taken);
+        // A second one does not fit beside it: refused at once, holding nothing.
+        assert!(matches!(
+            read_body(
+                chunks(6, FREE_BODY_BYTES),
+                Some(6 * FREE_BODY_BYTES as u64),
+                MAX_BODY,
+                &budget
+            )
+            .await,
+            Err(BodyError::OverBudget)
+        ));
+        assert_eq!(budget.available_permits(), FREE_BODY_BYTES * 4 - taken);
+        drop((body, held));
+        assert_eq!(budget.available_permits(), FREE_BODY_BYTES * 4);
+        // Without a length, growth doubles and is charged as it goes.
+        let (body, held) = read_body(chunks(8, FREE_BODY_BYTES / 2), None, MAX_BODY, &budget)
+            .await
+            .unwrap();
+        assert_eq!(body.len(), 4 * FREE_BODY_BYTES);
+        assert!(held.is_some());
     }
 }

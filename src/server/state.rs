@@ -36,7 +36,17 @@ pub struct App {
     /// Slots for reviews being analysed; a review that cannot get one in time is shed (429).
     inflight: Arc<Semaphore>,
     max_inflight: usize,
+    /// Bytes of request bodies that may be held beyond each request's free allowance
+    /// (see [`crate::server::routes`]).
+    body_budget: Arc<Semaphore>,
+    /// Slots for analyses of large bodies (see [`LARGE_ANALYSES`]).
+    large: Arc<Semaphore>,
 }
+
+/// Reviews with large bodies analysed at once. Decoding multiplies a body's size several
+/// times over (a 3 MiB pod with 30,000 containers is tens of MiB as JSON values), so these
+/// few bound the server's memory; ordinary reviews never wait for them.
+pub const LARGE_ANALYSES: usize = 2;
 
 impl std::fmt::Debug for App {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -68,6 +78,8 @@ impl App {
             images: Mutex::new(None),
             inflight: Arc::new(Semaphore::new(DEFAULT_MAX_INFLIGHT)),
             max_inflight: DEFAULT_MAX_INFLIGHT,
+            body_budget: Arc::new(Semaphore::new(crate::server::DEFAULT_MAX_BUFFERED_BYTES)),
+            large: Arc::new(Semaphore::new(LARGE_ANALYSES)),
         }
     }
 
@@ -77,6 +89,23 @@ impl App {
         self.inflight = Arc::new(Semaphore::new(max));
         self.max_inflight = max;
         self
+    }
+
+    /// Sets the budget of body bytes held at once (see [`App::body_budget`]).
+    pub fn with_max_buffered_bytes(mut self, max: usize) -> App {
+        self.body_budget = Arc::new(Semaphore::new(max.min(Semaphore::MAX_PERMITS)));
+        self
+    }
+
+    /// Bytes of request bodies held at once beyond each request's free allowance: one permit
+    /// per byte.
+    pub fn body_budget(&self) -> &Arc<Semaphore> {
+        &self.body_budget
+    }
+
+    /// Slots for analyses of large bodies.
+    pub fn large_analyses(&self) -> &Arc<Semaphore> {
+        &self.large
     }
 
     /// The bound on reviews analysed at once.

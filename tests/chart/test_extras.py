@@ -5,6 +5,7 @@ from __future__ import annotations
 import yaml
 
 from cases import CASES
+from chartlib import notes
 from helpers import objects, of_kind, one
 
 DESIGN_KEYS = {"mode", "rules", "sideAgents", "nativeSidecars", "mutations", "initInjection", "exemptions",
@@ -51,8 +52,22 @@ def test_service_ports():
     assert svc["spec"]["selector"] == one(objs, "Deployment")["spec"]["selector"]["matchLabels"]
 
 
-def test_network_policy_off_by_default():
-    assert not of_kind(objects(), "NetworkPolicy")
+def test_network_policy_on_by_default():
+    np = one(objects(), "NetworkPolicy")
+    webhook, metrics = np["spec"]["ingress"]
+    # Rendered without a cluster, the apiserver's addresses cannot be looked up: the port is
+    # left open and NOTES.txt says so.
+    assert "from" not in webhook
+    assert "WARNING: the NetworkPolicy leaves the webhook port open" in notes()
+    assert metrics["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]
+    assert not of_kind(objects({"networkPolicy": {"enabled": False}}), "NetworkPolicy")
+
+
+def test_network_policy_admits_only_the_given_apiserver_range():
+    objs = objects({"networkPolicy": {"webhook": {"cidrs": ["192.0.2.10/32", "192.0.2.11/32"]}}})
+    webhook, _ = one(objs, "NetworkPolicy")["spec"]["ingress"]
+    assert webhook["from"] == [{"ipBlock": {"cidr": "192.0.2.10/32"}}, {"ipBlock": {"cidr": "192.0.2.11/32"}}]
+    assert "WARNING: the NetworkPolicy" not in notes({"networkPolicy": {"webhook": {"cidrs": ["192.0.2.10/32"]}}})
 
 
 def test_network_policy_restricts_sources():
@@ -73,7 +88,7 @@ def test_network_policy_restricts_sources():
     }]
 
 
-def test_network_policy_open_webhook_port_by_default():
+def test_network_policy_open_webhook_port_without_a_known_range():
     webhook, metrics = one(objects(CASES["network-policy-open"]), "NetworkPolicy")["spec"]["ingress"]
     assert "from" not in webhook, "the apiserver's source address is cluster-specific"
     assert metrics["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]

@@ -316,3 +316,186 @@ impl Layout {
         run(&mut cmd);
     }
 }
+
+/// A registry that misbehaves on purpose, over TLS on loopback, one behaviour per repository:
+///
+/// - `ok/app`: a proper image (config `{"config":{"Entrypoint":["/ok"]}}`);
+/// - `stream/app`: the manifest declares a 64-byte config, the blob streams without end;
+/// - `big/app`: the manifest is 4 MiB, streamed;
+/// - `stall/<any>`: accepts the request and never answers;
+/// - `downgrade/app`: the blob redirects to plain HTTP;
+/// - `metadata/app`: the blob redirects to the cloud metadata address;
+/// - `token-http/app`, `token-metadata/app`: the manifest asks for a Bearer token from a plain
+///   HTTP realm, or from the metadata address.
+///
+/// Counts the requests it gets.
+pub struct HostileRegistry {
+    /// `127.0.0.1:PORT`
+    pub host: String,
+    pub ca_path: PathBuf,
+    pub requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for HostileRegistry {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+const OK_CONFIG: &[u8] = br#"{"config":{"Entrypoint":["/ok"]}}"#;
+
+fn sha256(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex(&Sha256::digest(bytes)))
+}
+
+fn manifest_for(config: &[u8], declared: usize) -> String {
+    serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": sha256(config), "size": declared},
+        "layers": []
+    })
+    .to_string()
+}
+
+async fn hostile_answer(
+    host: String,
+    requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    req: axum::extract::Request,
+) -> axum::response::Response {
+    use axum::body::Body;
+    use axum::http::{StatusCode, header};
+    use axum::response::IntoResponse;
+    requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = req.uri().path().to_string();
+    let parts: Vec<&str> = path.trim_start_matches("/v2/").splitn(3, '/').collect();
+    let [team, _, rest] = parts.as_slice() else {
+        return StatusCode::OK.into_response();
+    };
+    let manifest = rest.starts_with("manifests/");
+    let authorized = req.headers().contains_key(header::AUTHORIZATION);
+    match (*team, manifest) {
+        ("stall", _) => {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            StatusCode::OK.into_response()
+        }
+        ("big", true) => {
+            let chunk = bytes::Bytes::from(vec![b' '; 64 * 1024]);
+            let stream =
+                futures::stream::iter((0..64).map(move |_| Ok::<_, std::io::Error>(chunk.clone())));
+            Body::from_stream(stream).into_response()
+        }
+        ("stream", true) => manifest_for(b"{}", 64).into_response(),
+        ("stream", false) => {
+            let chunk = bytes::Bytes::from(vec![b'{'; 16 * 1024]);
+            let stream = futures::stream::unfold((), move |()| {
+                let chunk = chunk.clone();
+                async move {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    Some((Ok::<_, std::io::Error>(chunk), ()))
+                }
+            });
+            Body::from_stream(stream).into_response()
+        }
+        ("token-http" | "token-metadata", true) if !authorized => {
+            let realm = if *team == "token-http" {
+                format!("http://{host}/token")
+            } else {
+                "https://169.254.169.254/latest/meta-data/iam".to_string()
+            };
+            (
+                StatusCode::UNAUTHORIZED,
+                [(
+                    header::WWW_AUTHENTICATE,
+                    format!("Bearer realm=\"{realm}\",service=\"hostile\""),
+                )],
+            )
+                .into_response()
+        }
+        (_, true) => manifest_for(OK_CONFIG, OK_CONFIG.len()).into_response(),
+        ("downgrade", false) => (
+            StatusCode::TEMPORARY_REDIRECT,
+            [(header::LOCATION, format!("http://{host}/plain/blob"))],
+        )
+            .into_response(),
+        ("metadata", false) => (
+            StatusCode::TEMPORARY_REDIRECT,
+            [(
+                header::LOCATION,
+                "https://169.254.169.254/latest/meta-data/".to_string(),
+            )],
+        )
+            .into_response(),
+        (_, false) => OK_CONFIG.to_vec().into_response(),
+    }
+}
+
+impl HostileRegistry {
+    /// Starts on the current tokio runtime.
+    pub async fn start() -> HostileRegistry {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let dir = tempfile::tempdir().unwrap();
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let params =
+            rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+                .unwrap();
+        let cert = params.signed_by(&key, &ca).unwrap();
+        let ca_path = dir.path().join("ca.pem");
+        std::fs::write(&ca_path, ca.pem()).unwrap();
+        let mut config = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![cert.der().clone()],
+                rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
+            )
+            .unwrap();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let host = listener.local_addr().unwrap().to_string();
+        let requests = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let router = {
+            let host = host.clone();
+            let requests = std::sync::Arc::clone(&requests);
+            axum::Router::new().fallback(move |req: axum::extract::Request| {
+                hostile_answer(host.clone(), std::sync::Arc::clone(&requests), req)
+            })
+        };
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    continue;
+                };
+                let acceptor = acceptor.clone();
+                let router = router.clone();
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let _ = hyper_util::server::conn::auto::Builder::new(
+                        hyper_util::rt::TokioExecutor::new(),
+                    )
+                    .serve_connection(
+                        hyper_util::rt::TokioIo::new(tls),
+                        hyper_util::service::TowerToHyperService::new(router),
+                    )
+                    .await;
+                });
+            }
+        });
+        HostileRegistry {
+            host,
+            ca_path,
+            requests,
+            task,
+            _dir: dir,
+        }
+    }
+}

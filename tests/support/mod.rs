@@ -138,6 +138,7 @@ pub struct Options {
     pub analyzer_blocks: bool,
     pub analyzer: Arc<dyn ScriptAnalyzer>,
     pub max_inflight: usize,
+    pub limits: pidone::server::Limits,
 }
 
 impl Default for Options {
@@ -152,6 +153,7 @@ impl Default for Options {
             analyzer_blocks: false,
             analyzer: Arc::new(InProcessAnalyzer),
             max_inflight: pidone::server::state::DEFAULT_MAX_INFLIGHT,
+            limits: pidone::server::Limits::default(),
         }
     }
 }
@@ -199,6 +201,7 @@ impl TestServer {
                 analyzer_blocks: options.analyzer_blocks,
                 planner: options.planner,
                 max_inflight: options.max_inflight,
+                limits: options.limits,
             },
             async move {
                 let _ = stopped.await;
