@@ -1,13 +1,26 @@
-//! From a container's `command` and `args` to a launch: unwrap `env` and friends, recognise
-//! shells and their flags, hand scripts to the analyzer, and classify (docs/design.md section 1).
+//! From a container's `command` and `args` to a launch: expand kubelet `$(VAR)` references,
+//! look through launchers and inits (the table in `launchers`), recognise shells, hand scripts
+//! to the analyzer (with a lexical scan when they cannot be parsed), follow `exec` hand-offs,
+//! and classify (docs/design.md sections 1 and 5.2).
 
+use crate::engine::dialect;
 use crate::engine::evaluate::ImageConfig;
+use crate::engine::kubelet::{self, EnvVar, Expanded};
 use crate::engine::launch::LaunchClass;
+use crate::engine::launchers::{self, Forwarding, Peeled, ScriptSource, ShellFamily};
+use crate::engine::lexical;
 use crate::engine::script::{
-    Dialect, Ending, ScriptAnalyzer, ScriptFacts, ScriptVerdict, UnparsedReason,
+    Dialect, Ending, FinalKind, ScriptAnalyzer, ScriptFacts, ScriptVerdict, UnparsedReason,
 };
 use crate::engine::workload::ContainerSpec;
 use serde::{Deserialize, Serialize};
+
+pub use crate::engine::launchers::{
+    SIGNAL_DEAF, SUPERVISORS, basename, is_signal_deaf, is_supervisor,
+};
+
+/// How many `exec` hand-offs (`exec sh -c '...'`, `exec "$@"`) are followed.
+const MAX_HANDOFFS: usize = 4;
 
 /// Which field of the container an argv entry came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,6 +34,8 @@ pub enum ArgvField {
     ImageCmd,
     /// Words split out of `env -S '...'` (inside one `command` or `args` entry).
     EnvSplit,
+    /// Words of a script's final `exec` (a hand-off), inside another script.
+    Handoff,
 }
 
 impl ArgvField {
@@ -31,7 +46,13 @@ impl ArgvField {
             ArgvField::ImageEntrypoint => "image ENTRYPOINT",
             ArgvField::ImageCmd => "image CMD",
             ArgvField::EnvSplit => "env -S string",
+            ArgvField::Handoff => "exec hand-off",
         }
+    }
+
+    /// Whether the kubelet expands `$(VAR)` in this field.
+    fn kubelet_expands(self) -> bool {
+        matches!(self, ArgvField::Command | ArgvField::Args)
     }
 }
 
@@ -45,9 +66,12 @@ pub struct ArgvSlot {
 /// A shell running a `-c` script.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ShellLaunch {
-    /// The shell as named in argv (`sh`, `/bin/bash`, `busybox sh`).
+    /// The shell as named in argv (`sh`, `/bin/bash`, `busybox sh`, `su -c`).
     pub shell: String,
     pub dialect: Dialect,
+    /// Which shell it is, for what it does with the final command.
+    #[serde(default = "default_family")]
+    pub family: ShellFamily,
     /// Where the script text sits in the container spec.
     pub script_slot: ArgvSlot,
     /// The script as written in the spec (before kubelet `$(VAR)` expansion).
@@ -55,6 +79,29 @@ pub struct ShellLaunch {
     /// `$0` and the positional parameters after the script.
     pub operands: Vec<String>,
     pub verdict: ScriptVerdict,
+}
+
+fn default_family() -> ShellFamily {
+    ShellFamily::Sh
+}
+
+/// A launcher or init the launch passes through, outermost first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Through {
+    pub name: String,
+    pub role: Role,
+}
+
+/// What a launcher in [`Through`] does with what it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind", content = "forwarding")]
+pub enum Role {
+    /// Execs it: the launcher is gone.
+    Execs,
+    /// Runs it as a child and stays PID 1 (`su`, `sudo`, `timeout`, `flock`).
+    Stays(Forwarding),
+    /// An init at PID 1.
+    Init(Forwarding),
 }
 
 /// Everything pidone concluded about one container's launch.
@@ -78,38 +125,49 @@ pub struct LaunchAnalysis {
     pub detail: String,
     /// Byte offsets in the script where `exec ` makes the final command replace the shell.
     pub exec_insertions: Vec<usize>,
+    /// Launchers and inits the launch passes through, outermost first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub through: Vec<Through>,
+    /// The program a `no-exec` shell runs last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_program: Option<String>,
+    /// Why `exec` cannot be put before the final command, when it cannot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exec_blocker: Option<String>,
 }
 
-const SHELLS: &[&str] = &[
-    "sh", "bash", "dash", "ash", "zsh", "ksh", "mksh", "yash", "posh",
-];
-const INITS: &[&str] = &[
-    "tini",
-    "tini-static",
-    "dumb-init",
-    "catatonit",
-    "pidone-init",
-    "init",
-    "s6-svscan-init",
-];
-pub const SUPERVISORS: &[&str] = &[
-    "supervisord",
-    "s6-svscan",
-    "runsvdir",
-    "pm2-runtime",
-    "forego",
-    "honcho",
-    "circusd",
-    "overmind",
-    "hivemind",
-    "foreman",
-    "multirun",
-];
-/// Programs that install no SIGTERM handler, so the kernel drops SIGTERM sent to them as PID 1.
-pub const SIGNAL_DEAF: &[&str] = &["sleep", "tail", "cat", "yes", "read", "pause"];
+impl LaunchAnalysis {
+    fn new(class: LaunchClass, pid1: Option<String>, detail: String) -> LaunchAnalysis {
+        LaunchAnalysis {
+            class,
+            pid1,
+            shell: None,
+            from_args: false,
+            from_image: None,
+            image_argv: None,
+            detail,
+            exec_insertions: Vec::new(),
+            through: Vec::new(),
+            final_program: None,
+            exec_blocker: None,
+        }
+    }
 
-pub fn basename(program: &str) -> &str {
-    program.rsplit('/').next().unwrap_or(program)
+    /// Runs under an init that signals the whole process group (`tini -g`, dumb-init,
+    /// `pidone-init -g`): the stopgap for several programs in one container.
+    pub fn under_group_init(&self) -> bool {
+        self.through
+            .iter()
+            .any(|t| t.role == Role::Init(Forwarding::Group))
+    }
+
+    /// The launcher that stays as the parent of what it runs (`su`, `sudo`), if any.
+    pub fn parent_launcher(&self) -> Option<&str> {
+        self.through
+            .iter()
+            .find(|t| matches!(t.role, Role::Stays(_)))
+            .map(|t| t.name.as_str())
+    }
 }
 
 /// A program name that is a script file pidone cannot see into.
@@ -124,143 +182,45 @@ pub fn is_script_path(program: &str) -> bool {
 }
 
 fn is_shell(program: &str) -> bool {
-    SHELLS.contains(&basename(program))
-}
-
-fn is_init(program: &str) -> bool {
-    let base = basename(program);
-    INITS.contains(&base) || program == "/.pidone/init"
-}
-
-pub fn is_supervisor(program: &str) -> bool {
-    SUPERVISORS.contains(&basename(program))
+    launchers::shell_family(program).is_some()
 }
 
 /// An argv entry together with where it came from.
 #[derive(Debug, Clone)]
 struct Arg {
+    /// After kubelet expansion.
     text: String,
+    /// As written in the spec.
+    written: String,
     slot: ArgvSlot,
+    /// The kubelet expansion of `written`, when it changed anything.
+    expanded: Option<Expanded>,
 }
 
-/// Replaces kubelet `$(VAR)` references to the container's env with text of the same length,
-/// so the shell parser does not mistake them for command substitutions and byte offsets stay
-/// valid for the original text.
-pub fn mask_kubelet_refs(text: &str, env: &[&str]) -> String {
-    if !text.contains("$(") || env.is_empty() {
-        return text.to_string();
-    }
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(pos) = rest.find("$(") {
-        let escaped = rest[..pos].ends_with('$');
-        out.push_str(&rest[..pos]);
-        let after = &rest[pos + 2..];
-        let name_len = after
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-'))
-            .unwrap_or(after.len());
-        let name = &after[..name_len];
-        let closes = after[name_len..].starts_with(')');
-        if !escaped && closes && !name.is_empty() && env.contains(&name) {
-            // `$(NAME)` -> `_NAME__`: same length, one shell word.
-            out.push('_');
-            out.push_str(&name.replace(['.', '-'], "_"));
-            out.push_str("__");
-            rest = &after[name_len + 1..];
-        } else {
-            out.push_str("$(");
-            rest = after;
+impl Arg {
+    fn new(text: &str, slot: ArgvSlot, env: &[EnvVar], env_from: bool) -> Arg {
+        let expanded = slot
+            .field
+            .kubelet_expands()
+            .then(|| kubelet::expand(text, env, env_from))
+            .filter(Expanded::changed);
+        Arg {
+            text: expanded
+                .as_ref()
+                .map_or_else(|| text.to_string(), |e| e.text.clone()),
+            written: text.to_string(),
+            slot,
+            expanded,
         }
     }
-    out.push_str(rest);
-    out
-}
 
-/// Strips launchers that exec what follows (`env`, `gosu`, `nice`...) and reports an init.
-fn unwrap_launchers(mut argv: &[Arg]) -> &[Arg] {
-    loop {
-        let Some(first) = argv.first() else {
-            return argv;
-        };
-        match basename(&first.text) {
-            "env" => {
-                let mut i = 1;
-                while let Some(a) = argv.get(i) {
-                    let t = a.text.as_str();
-                    if t == "--" {
-                        i += 1;
-                        break;
-                    } else if t == "-u" || t == "--unset" || t == "-C" || t == "--chdir" {
-                        i += 2;
-                    } else if t.starts_with('-') || (t.contains('=') && !t.starts_with('=')) {
-                        i += 1;
-                    } else {
-                        break;
-                    }
-                }
-                argv = argv.get(i..).unwrap_or(&[]);
-            }
-            "nohup" | "setsid" | "stdbuf" | "chrt" | "ionice" | "nice" | "numactl" | "taskset" => {
-                // These exec the rest; skip their options conservatively.
-                let mut i = 1;
-                while let Some(a) = argv.get(i) {
-                    if a.text.starts_with('-') {
-                        i += 1;
-                        if matches!(a.text.as_str(), "-n" | "-c" | "-p" | "-o" | "-e" | "-i") {
-                            i += 1;
-                        }
-                    } else {
-                        break;
-                    }
-                }
-                argv = argv.get(i..).unwrap_or(&[]);
-            }
-            "gosu" | "su-exec" => argv = argv.get(2..).unwrap_or(&[]),
-            "busybox" if argv.get(1).is_some_and(|a| is_shell(&a.text)) => {
-                // `busybox sh -c`: keep `sh` as the program, remember busybox in the name.
-                argv = &argv[1..];
-                return argv;
-            }
-            _ => return argv,
-        }
+    /// The run-time value of a `$(VAR)` in this word is unknown.
+    fn unknown(&self) -> Option<&str> {
+        self.expanded
+            .as_ref()
+            .and_then(|e| e.unknown.first())
+            .map(String::as_str)
     }
-}
-
-/// `env -S 'sh -c "..."'` (also `--split-string`): env splits the string into words itself,
-/// so the launch inside it is what runs. Returns the argv with the string split, or `None`.
-fn split_env_s(argv: &[Arg]) -> Option<Vec<Arg>> {
-    let first = argv.first()?;
-    if basename(&first.text) != "env" {
-        return None;
-    }
-    let mut i = 1;
-    while let Some(a) = argv.get(i) {
-        let t = a.text.as_str();
-        let (text, consumed) = if t == "-S" || t == "--split-string" {
-            (argv.get(i + 1)?.text.as_str(), 2)
-        } else if let Some(rest) = t.strip_prefix("--split-string=") {
-            (rest, 1)
-        } else if let Some(rest) = t.strip_prefix("-S") {
-            (rest, 1)
-        } else if t.starts_with('-') || t.contains('=') {
-            i += 1;
-            continue;
-        } else {
-            return None;
-        };
-        let words = shell_words::split(text).ok()?;
-        let mut out: Vec<Arg> = argv[..i].to_vec();
-        out.extend(words.into_iter().enumerate().map(|(index, text)| Arg {
-            text,
-            slot: ArgvSlot {
-                field: ArgvField::EnvSplit,
-                index,
-            },
-        }));
-        out.extend(argv[i + consumed..].iter().cloned());
-        return Some(out);
-    }
-    None
 }
 
 /// Parsed shell invocation flags.
@@ -271,11 +231,11 @@ struct ShellArgs {
     file: Option<usize>,
 }
 
-fn parse_shell_flags(args: &[Arg]) -> ShellArgs {
+fn parse_shell_flags<S: AsRef<str>>(args: &[S]) -> ShellArgs {
     let mut command_mode = false;
     let mut i = 0;
     while let Some(a) = args.get(i) {
-        let t = a.text.as_str();
+        let t = a.as_ref();
         if t == "--" || t == "-" {
             i += 1;
             break;
@@ -317,6 +277,14 @@ fn parse_shell_flags(args: &[Arg]) -> ShellArgs {
     }
 }
 
+/// What classification needs besides the argv.
+struct Cx<'a> {
+    long_running: bool,
+    analyzer: &'a dyn ScriptAnalyzer,
+    env: Vec<EnvVar>,
+    env_from: bool,
+}
+
 /// Analyses one container's launch.
 pub fn analyze(
     c: &ContainerSpec<'_>,
@@ -324,214 +292,87 @@ pub fn analyze(
     analyzer: &dyn ScriptAnalyzer,
     image: Option<&ImageConfig>,
 ) -> LaunchAnalysis {
+    let (env, env_from) = kubelet::environment(c.json);
+    let cx = Cx {
+        long_running,
+        analyzer,
+        env,
+        env_from,
+    };
     let command = c.command.as_deref().unwrap_or(&[]);
     let args = c.args.as_deref().unwrap_or(&[]);
     if command.is_empty()
         && let Some(image) = image
     {
-        return analyze_with_image(c, long_running, analyzer, image, args);
+        return analyze_with_image(c, &cx, image, args);
     }
     let mut argv: Vec<Arg> = Vec::with_capacity(command.len() + args.len());
     for (index, text) in command.iter().enumerate() {
-        argv.push(Arg {
-            text: text.clone(),
-            slot: ArgvSlot {
-                field: ArgvField::Command,
-                index,
-            },
-        });
+        let slot = ArgvSlot {
+            field: ArgvField::Command,
+            index,
+        };
+        argv.push(Arg::new(text, slot, &cx.env, cx.env_from));
     }
     let from_args = command.is_empty();
+    for (index, text) in args.iter().enumerate() {
+        let slot = ArgvSlot {
+            field: ArgvField::Args,
+            index,
+        };
+        argv.push(Arg::new(text, slot, &cx.env, cx.env_from));
+    }
     if from_args {
-        // Only `args`: the image ENTRYPOINT runs them, unless they start with a shell and -c,
-        // which only makes sense when the image has no ENTRYPOINT.
-        let starts_with_shell_c = args.first().is_some_and(|a| is_shell(a))
-            || (args.first().is_some_and(|a| basename(a) == "busybox")
-                && args.get(1).is_some_and(|a| is_shell(a)));
-        let has_c = args
-            .iter()
-            .skip(1)
-            .take(4)
-            .any(|a| a.starts_with('-') && !a.starts_with("--") && a.contains('c'));
-        if !(starts_with_shell_c && has_c) {
-            return LaunchAnalysis {
-                class: LaunchClass::ImageDefault,
-                pid1: None,
-                shell: None,
-                from_args: false,
-                from_image: None,
-                image_argv: None,
-                detail: if args.is_empty() {
+        // Only `args`: the image ENTRYPOINT runs them, unless they start with a shell and -c
+        // (after any number of options), which only makes sense when the image has no
+        // ENTRYPOINT.
+        let texts: Vec<&str> = argv.iter().map(|a| a.text.as_str()).collect();
+        let shell_at = match texts.first() {
+            Some(first) if is_shell(first) => Some(1),
+            Some(first)
+                if launchers::is_busybox(first) && texts.get(1).is_some_and(|a| is_shell(a)) =>
+            {
+                Some(2)
+            }
+            _ => None,
+        };
+        let has_script = shell_at.is_some_and(|at| {
+            parse_shell_flags(texts.get(at..).unwrap_or_default())
+                .script
+                .is_some()
+        });
+        if !has_script {
+            return LaunchAnalysis::new(
+                LaunchClass::ImageDefault,
+                None,
+                if args.is_empty() {
                     "no command: the image ENTRYPOINT runs".into()
                 } else {
                     "no command: the image ENTRYPOINT runs with these args".into()
                 },
-                exec_insertions: Vec::new(),
-            };
+            );
         }
     }
-    for (index, text) in args.iter().enumerate() {
-        argv.push(Arg {
-            text: text.clone(),
-            slot: ArgvSlot {
-                field: ArgvField::Args,
-                index,
-            },
-        });
-    }
-    let mut out = classify_argv(&argv, c, long_running, analyzer);
+    let mut out = classify_argv(&argv, &cx, 0);
     out.from_args = from_args;
     out
-}
-
-fn classify_argv(
-    argv: &[Arg],
-    c: &ContainerSpec<'_>,
-    long_running: bool,
-    analyzer: &dyn ScriptAnalyzer,
-) -> LaunchAnalysis {
-    let simple = |class: LaunchClass, pid1: Option<String>, detail: String| LaunchAnalysis {
-        class,
-        pid1,
-        shell: None,
-        from_args: false,
-        from_image: None,
-        image_argv: None,
-        detail,
-        exec_insertions: Vec::new(),
-    };
-    let split = split_env_s(argv);
-    let argv = unwrap_launchers(split.as_deref().unwrap_or(argv));
-    let Some(first) = argv.first() else {
-        return simple(
-            LaunchClass::ImageDefault,
-            None,
-            "empty command: the image ENTRYPOINT runs".into(),
-        );
-    };
-    let program = first.text.as_str();
-    if is_init(program) {
-        return simple(
-            LaunchClass::Direct,
-            Some(program.to_string()),
-            format!(
-                "{} is PID 1 and forwards signals and reaps zombies",
-                basename(program)
-            ),
-        );
-    }
-    if is_supervisor(program) {
-        return simple(
-            LaunchClass::Multi,
-            Some(program.to_string()),
-            format!(
-                "process supervisor {} runs several programs",
-                basename(program)
-            ),
-        );
-    }
-    if is_script_path(program) {
-        return simple(
-            LaunchClass::Script,
-            Some(program.to_string()),
-            format!("runs script file {program}"),
-        );
-    }
-    if !is_shell(program) {
-        return simple(
-            LaunchClass::Direct,
-            Some(program.to_string()),
-            format!("{} runs as PID 1 without a shell", basename(program)),
-        );
-    }
-
-    let rest = &argv[1..];
-    let flags = parse_shell_flags(rest);
-    let shell_name = if c
-        .command
-        .as_deref()
-        .and_then(|c| c.first())
-        .is_some_and(|f| basename(f) == "busybox")
-    {
-        format!("busybox {program}")
-    } else {
-        program.to_string()
-    };
-    let Some(script_index) = flags.script else {
-        return match flags.file {
-            Some(i) => {
-                let file = rest[i].text.clone();
-                simple(
-                    LaunchClass::Script,
-                    Some(file.clone()),
-                    format!("{shell_name} runs script file {file}"),
-                )
-            }
-            None => simple(
-                LaunchClass::Resident,
-                Some(program.to_string()),
-                format!("{shell_name} reads commands from stdin and stays PID 1"),
-            ),
-        };
-    };
-    let script_arg = &rest[script_index];
-    let operands: Vec<String> = rest[script_index + 1..]
-        .iter()
-        .map(|a| a.text.clone())
-        .collect();
-    let dialect = match basename(program) {
-        "bash" | "zsh" | "ksh" | "mksh" => Dialect::Bash,
-        _ => Dialect::Sh,
-    };
-    let masked = mask_kubelet_refs(&script_arg.text, &c.env);
-    let verdict = analyzer.analyze(dialect, &masked);
-    let mut analysis = LaunchAnalysis {
-        class: LaunchClass::Unparsed,
-        pid1: None,
-        shell: None,
-        from_args: false,
-        from_image: None,
-        image_argv: None,
-        detail: String::new(),
-        exec_insertions: Vec::new(),
-    };
-    match &verdict {
-        ScriptVerdict::Unparsed(reason) => {
-            analysis.detail = format!("{shell_name} -c script not analysed: {reason}");
-        }
-        ScriptVerdict::Parsed(facts) => {
-            classify_script(facts, &operands, long_running, &shell_name, &mut analysis)
-        }
-    }
-    analysis.shell = Some(ShellLaunch {
-        shell: shell_name,
-        dialect,
-        script_slot: script_arg.slot,
-        script: script_arg.text.clone(),
-        operands,
-        verdict,
-    });
-    analysis
 }
 
 /// Kubernetes' rules for the effective argv: `command` replaces ENTRYPOINT (and drops CMD),
 /// `args` replace CMD; with neither, ENTRYPOINT + CMD run.
 fn analyze_with_image(
     c: &ContainerSpec<'_>,
-    long_running: bool,
-    analyzer: &dyn ScriptAnalyzer,
+    cx: &Cx<'_>,
     image: &ImageConfig,
     args: &[String],
 ) -> LaunchAnalysis {
     let mut argv: Vec<Arg> = Vec::new();
     for (index, text) in image.entrypoint.iter().enumerate() {
-        argv.push(Arg {
-            text: text.clone(),
-            slot: ArgvSlot {
-                field: ArgvField::ImageEntrypoint,
-                index,
-            },
-        });
+        let slot = ArgvSlot {
+            field: ArgvField::ImageEntrypoint,
+            index,
+        };
+        argv.push(Arg::new(text, slot, &cx.env, cx.env_from));
     }
     let (tail, field) = if c.args.is_some() {
         (args, ArgvField::Args)
@@ -539,16 +380,544 @@ fn analyze_with_image(
         (image.cmd.as_slice(), ArgvField::ImageCmd)
     };
     for (index, text) in tail.iter().enumerate() {
-        argv.push(Arg {
-            text: text.clone(),
-            slot: ArgvSlot { field, index },
-        });
+        argv.push(Arg::new(
+            text,
+            ArgvSlot { field, index },
+            &cx.env,
+            cx.env_from,
+        ));
     }
-    let mut out = classify_argv(&argv, c, long_running, analyzer);
+    let mut out = classify_argv(&argv, cx, 0);
     out.detail = format!("{} (launch from the image {})", out.detail, image.digest);
     out.from_image = Some(image.digest.clone());
     out.image_argv = Some((image.entrypoint.clone(), image.cmd.clone()));
     out
+}
+
+/// Classifies an argv: launchers and inits are looked through, then the program decides.
+/// `depth` counts `exec` hand-offs followed so far.
+fn classify_argv(argv: &[Arg], cx: &Cx<'_>, depth: usize) -> LaunchAnalysis {
+    let mut through: Vec<Through> = Vec::new();
+    let mut owned: Vec<Arg>;
+    let mut argv = argv;
+    // Bounded: every step consumes at least one word, except env -S, which replaces a word
+    // by the words it splits into (at most as many as the word has bytes, and only once per
+    // word of the original argv).
+    let mut splits = 0;
+    loop {
+        let Some(first) = argv.first() else {
+            return finish(
+                LaunchAnalysis::new(
+                    LaunchClass::ImageDefault,
+                    None,
+                    "empty command: the image ENTRYPOINT runs".into(),
+                ),
+                through,
+            );
+        };
+        if let Some(name) = first.unknown() {
+            return finish(
+                LaunchAnalysis::new(
+                    LaunchClass::Unparsed,
+                    None,
+                    format!(
+                        "the program comes from $({name}), whose value is only known at run time"
+                    ),
+                ),
+                through,
+            );
+        }
+        let words: Vec<&str> = argv.iter().map(|a| a.text.as_str()).collect();
+        if launchers::is_busybox(words[0]) && words.get(1).is_some_and(|w| is_shell(w)) {
+            let shell = format!("busybox {}", basename(words[1]));
+            let inner = classify_shell(&shell, ShellFamily::Busybox, &argv[2..], cx, depth);
+            return finish(inner, through);
+        }
+        match launchers::peel(&words, &cx.env) {
+            Peeled::Program => break,
+            Peeled::Runs {
+                launcher,
+                next,
+                stays,
+            } => {
+                through.push(Through {
+                    name: launcher,
+                    role: stays.map_or(Role::Execs, Role::Stays),
+                });
+                argv = &argv[next..];
+            }
+            Peeled::Init {
+                init,
+                next,
+                forwarding,
+            } => {
+                through.push(Through {
+                    name: init,
+                    role: Role::Init(forwarding),
+                });
+                argv = &argv[next..];
+            }
+            Peeled::Split { index, next } => {
+                splits += 1;
+                let Some(arg) = argv.get(index) else { break };
+                let text = launchers::split_text(&arg.text);
+                let Ok(split) = shell_words::split(text) else {
+                    return finish(
+                        LaunchAnalysis::new(
+                            LaunchClass::Unparsed,
+                            None,
+                            "env -S string that does not split into words".into(),
+                        ),
+                        through,
+                    );
+                };
+                let mut words: Vec<Arg> = split
+                    .into_iter()
+                    .enumerate()
+                    .map(|(index, text)| Arg {
+                        written: text.clone(),
+                        text,
+                        slot: ArgvSlot {
+                            field: ArgvField::EnvSplit,
+                            index,
+                        },
+                        expanded: None,
+                    })
+                    .collect();
+                words.extend(argv.get(next..).unwrap_or_default().iter().cloned());
+                through.push(Through {
+                    name: "env -S".into(),
+                    role: Role::Execs,
+                });
+                owned = words;
+                argv = &owned;
+                if splits > 8 {
+                    break;
+                }
+            }
+            Peeled::Script {
+                launcher,
+                script,
+                operands,
+                stays,
+            } => {
+                through.push(Through {
+                    name: launcher.clone(),
+                    role: stays.map_or(Role::Execs, Role::Stays),
+                });
+                let script_arg = match script {
+                    ScriptSource::Word(i) => argv.get(i).map(|a| Arg {
+                        text: launchers::command_text(&a.text).to_string(),
+                        written: launchers::command_text(&a.written).to_string(),
+                        ..a.clone()
+                    }),
+                    ScriptSource::Joined(i) => argv.get(i).map(|a| Arg {
+                        text: words.get(i..).unwrap_or_default().join(" "),
+                        written: String::new(),
+                        slot: ArgvSlot {
+                            field: ArgvField::Handoff,
+                            index: a.slot.index,
+                        },
+                        expanded: None,
+                    }),
+                };
+                let Some(script_arg) = script_arg else {
+                    return finish(
+                        LaunchAnalysis::new(
+                            LaunchClass::Resident,
+                            Some(launcher.clone()),
+                            format!("{launcher} without a command runs an interactive shell"),
+                        ),
+                        through,
+                    );
+                };
+                let mut rest = vec![script_arg];
+                rest.extend(argv.get(operands..).unwrap_or_default().iter().cloned());
+                let shell = format!("{launcher} -c");
+                // `su -c` hands the script to the user's login shell: unknown, read as sh.
+                let inner = shell_script(&shell, ShellFamily::Sh, &rest, 0, cx, depth);
+                return finish(inner, through);
+            }
+            Peeled::NoCommand { launcher, shell } => {
+                let inner = if shell {
+                    LaunchAnalysis::new(
+                        LaunchClass::Resident,
+                        Some(launcher.clone()),
+                        format!(
+                            "{launcher} without a command runs an interactive shell that stays PID 1"
+                        ),
+                    )
+                } else {
+                    LaunchAnalysis::new(
+                        LaunchClass::Direct,
+                        Some(launcher.clone()),
+                        format!("{launcher} runs as PID 1 without a command"),
+                    )
+                };
+                return finish(inner, through);
+            }
+        }
+    }
+    let Some(first) = argv.first() else {
+        return finish(
+            LaunchAnalysis::new(LaunchClass::ImageDefault, None, "empty command".into()),
+            through,
+        );
+    };
+    let program = first.text.as_str();
+    let inner = if is_supervisor(program) {
+        LaunchAnalysis::new(
+            LaunchClass::Multi,
+            Some(program.to_string()),
+            format!(
+                "process supervisor {} runs several programs",
+                basename(program)
+            ),
+        )
+    } else if is_script_path(program) {
+        LaunchAnalysis::new(
+            LaunchClass::Script,
+            Some(program.to_string()),
+            format!("runs script file {program}"),
+        )
+    } else if let Some(family) = launchers::shell_family(program) {
+        classify_shell(program, family, &argv[1..], cx, depth)
+    } else {
+        LaunchAnalysis::new(
+            LaunchClass::Direct,
+            Some(program.to_string()),
+            format!("{} runs as PID 1 without a shell", basename(program)),
+        )
+    };
+    finish(inner, through)
+}
+
+/// A shell and its arguments (`rest` excludes the shell itself).
+fn classify_shell(
+    shell: &str,
+    family: ShellFamily,
+    rest: &[Arg],
+    cx: &Cx<'_>,
+    depth: usize,
+) -> LaunchAnalysis {
+    let texts: Vec<&str> = rest.iter().map(|a| a.text.as_str()).collect();
+    let flags = parse_shell_flags(&texts);
+    match (flags.script, flags.file) {
+        (Some(i), _) => shell_script(shell, family, rest, i, cx, depth),
+        (None, Some(i)) => {
+            let file = rest[i].text.clone();
+            LaunchAnalysis::new(
+                LaunchClass::Script,
+                Some(file.clone()),
+                format!("{shell} runs script file {file}"),
+            )
+        }
+        (None, None) => LaunchAnalysis::new(
+            LaunchClass::Resident,
+            Some(shell.to_string()),
+            format!("{shell} reads commands from stdin and stays PID 1"),
+        ),
+    }
+}
+
+/// A shell running the script in `rest[script_index]`; the words after it are `$0`, `$1`...
+fn shell_script(
+    shell: &str,
+    family: ShellFamily,
+    rest: &[Arg],
+    script_index: usize,
+    cx: &Cx<'_>,
+    depth: usize,
+) -> LaunchAnalysis {
+    let Some(script_arg) = rest.get(script_index) else {
+        return LaunchAnalysis::new(
+            LaunchClass::Resident,
+            Some(shell.to_string()),
+            format!("{shell} reads commands from stdin and stays PID 1"),
+        );
+    };
+    let operands: Vec<String> = rest[script_index + 1..]
+        .iter()
+        .map(|a| a.text.clone())
+        .collect();
+    let dialect = match family {
+        ShellFamily::Bash | ShellFamily::Other => Dialect::Bash,
+        _ => Dialect::Sh,
+    };
+    // What the shell runs: the script after the kubelet's expansion, with references whose
+    // values are only known at run time masked as one word.
+    let text = script_arg.text.as_str();
+    let verdict = cx.analyzer.analyze(dialect, text);
+    let mut analysis = LaunchAnalysis::new(LaunchClass::Unparsed, None, String::new());
+    match &verdict {
+        ScriptVerdict::Unparsed(reason) => {
+            // Padding, comments or an unknown construct must not turn a denial into a warning.
+            let found = lexical::scan_with_env(text, &cx.env).or_else(|| {
+                // `exec "$@"` hands over to the operands: look at them as a launch.
+                let positional = ["$@", "$*", "$1", "${@}", "${1}"]
+                    .iter()
+                    .any(|p| text.contains(p));
+                if !positional || operands.len() < 2 {
+                    return None;
+                }
+                let inner = handoff(&["\"$@\"".to_string()], &operands, cx, depth)
+                    .or_else(|| handoff(&operands[1..], &[], cx, depth))?;
+                (inner.class == LaunchClass::Multi)
+                    .then(|| format!("operands that run {}", inner.detail))
+            });
+            match found {
+                Some(why) => {
+                    analysis.class = LaunchClass::Multi;
+                    analysis.detail = format!(
+                        "{shell} -c script not parsed ({reason}), and a lexical scan finds {why}"
+                    );
+                }
+                None => analysis.detail = format!("{shell} -c script not analysed: {reason}"),
+            }
+        }
+        ScriptVerdict::Parsed(facts) => {
+            classify_script(
+                facts,
+                &operands,
+                cx,
+                shell,
+                (text, family),
+                &mut analysis,
+                depth,
+            );
+            if let Some(name) = script_arg.unknown()
+                && let Some(program) = analysis
+                    .pid1
+                    .as_deref()
+                    .or(analysis.final_program.as_deref())
+                && program.contains(&kubelet::placeholder(name))
+            {
+                analysis.class = LaunchClass::Unparsed;
+                analysis.detail = format!(
+                    "the script's program comes from $({name}), whose value is only known at run time"
+                );
+            }
+        }
+    }
+    // Insertion points are in the expanded text; the patch edits the text as written.
+    if let Some(expanded) = &script_arg.expanded
+        && !analysis.exec_insertions.is_empty()
+    {
+        let mapped: Option<Vec<usize>> = analysis
+            .exec_insertions
+            .iter()
+            .map(|&at| expanded.original_offset(at))
+            .collect();
+        match mapped {
+            Some(at) => analysis.exec_insertions = at,
+            None => {
+                analysis.exec_insertions.clear();
+                analysis.exec_blocker =
+                    Some("the final command comes from a kubelet $(VAR) reference".into());
+            }
+        }
+    }
+    if !matches!(script_arg.slot.field, ArgvField::Command | ArgvField::Args) {
+        analysis.exec_insertions.clear();
+    }
+    let slot = script_arg.slot;
+    analysis.shell = Some(ShellLaunch {
+        shell: shell.to_string(),
+        dialect,
+        family,
+        script_slot: slot,
+        script: script_arg.written.clone(),
+        operands,
+        verdict,
+    });
+    analysis
+}
+
+/// Applies what the launchers in `through` do to the class of what they run (innermost
+/// last): inits and launchers that stay change who is PID 1 and who gets SIGTERM.
+fn finish(mut a: LaunchAnalysis, through: Vec<Through>) -> LaunchAnalysis {
+    for t in through.iter().rev() {
+        let forwarding = match t.role {
+            Role::Execs => continue,
+            Role::Stays(f) | Role::Init(f) => f,
+        };
+        let name = t.name.as_str();
+        let init = matches!(t.role, Role::Init(_));
+        a = match (a.class, forwarding) {
+            // One container, one process: several programs stay several under any init.
+            (LaunchClass::Multi, Forwarding::Group) => LaunchAnalysis {
+                detail: format!(
+                    "{} (under {name}, which signals the whole process group: a stopgap, still one container for several programs)",
+                    a.detail
+                ),
+                ..a
+            },
+            (LaunchClass::Multi, Forwarding::ChildOnly) => LaunchAnalysis {
+                detail: format!(
+                    "{} (under {name}, which passes SIGTERM to its child only)",
+                    a.detail
+                ),
+                ..a
+            },
+            (LaunchClass::Multi, Forwarding::Nothing) => LaunchAnalysis {
+                detail: format!("{} (under {name}, which passes no signal on)", a.detail),
+                ..a
+            },
+            (LaunchClass::Direct | LaunchClass::Exec, Forwarding::Nothing) => LaunchAnalysis {
+                class: LaunchClass::Direct,
+                pid1: Some(name.to_string()),
+                detail: format!(
+                    "{name} stays PID 1 as the parent of {} and passes no signal on",
+                    a.pid1.as_deref().map_or("the program", basename)
+                ),
+                ..a
+            },
+            (LaunchClass::Direct | LaunchClass::Exec, _) => LaunchAnalysis {
+                class: LaunchClass::Direct,
+                detail: if init {
+                    format!(
+                        "{name} is PID 1, forwards SIGTERM to {} and reaps zombies",
+                        a.pid1.as_deref().map_or("its child", basename)
+                    )
+                } else {
+                    format!(
+                        "{name} stays PID 1 as the parent of {} and passes SIGTERM to it",
+                        a.pid1.as_deref().map_or("the program", basename)
+                    )
+                },
+                pid1: Some(name.to_string()),
+                ..a
+            },
+            (
+                LaunchClass::NoExec
+                | LaunchClass::Resident
+                | LaunchClass::Script
+                | LaunchClass::Unparsed,
+                Forwarding::Group,
+            ) => LaunchAnalysis {
+                class: LaunchClass::Direct,
+                pid1: Some(name.to_string()),
+                detail: format!(
+                    "{name} is PID 1 and forwards SIGTERM to the whole process group of: {}",
+                    a.detail
+                ),
+                exec_insertions: Vec::new(),
+                ..a
+            },
+            (
+                LaunchClass::NoExec
+                | LaunchClass::Resident
+                | LaunchClass::Script
+                | LaunchClass::Unparsed,
+                Forwarding::ChildOnly,
+            ) => LaunchAnalysis {
+                detail: format!(
+                    "{} (under {name}, which passes SIGTERM to its child only: what the shell started never gets it)",
+                    a.detail
+                ),
+                ..a
+            },
+            (
+                LaunchClass::NoExec
+                | LaunchClass::Resident
+                | LaunchClass::Script
+                | LaunchClass::Unparsed,
+                Forwarding::Nothing,
+            ) => LaunchAnalysis {
+                detail: format!("{} (under {name}, which passes no signal on)", a.detail),
+                ..a
+            },
+            _ => a,
+        };
+    }
+    let mut all = through;
+    all.append(&mut a.through);
+    a.through = all;
+    a
+}
+
+/// Binds a word of an exec'd command line as written: `"$@"` to the operands, `$1` to one,
+/// literal words to their text, env references with literal values to them. `None` for a
+/// word whose value is only known at run time.
+fn bind_word(word: &str, operands: &[String], env: &[EnvVar]) -> Option<Vec<String>> {
+    let quoted = word.starts_with('"') && word.ends_with('"') && word.len() >= 2;
+    let inner = if quoted {
+        &word[1..word.len() - 1]
+    } else {
+        word
+    };
+    match inner {
+        "$@" | "${@}" | "$*" | "${*}" => {
+            return Some(operands.get(1..).unwrap_or_default().to_vec());
+        }
+        _ => {}
+    }
+    if let Some(name) = inner
+        .strip_prefix("${")
+        .and_then(|r| r.strip_suffix('}'))
+        .or_else(|| inner.strip_prefix('$'))
+    {
+        if let Ok(n) = name.parse::<usize>() {
+            return Some(operands.get(n).cloned().into_iter().collect());
+        }
+        if name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') && !name.is_empty() {
+            let value = env.iter().rev().find(|(n, _)| n == name)?.1.clone()?;
+            return Some(if quoted {
+                vec![value]
+            } else {
+                value.split_whitespace().map(str::to_string).collect()
+            });
+        }
+    }
+    if inner.contains('$') || inner.contains('`') {
+        return None;
+    }
+    Some(vec![brush_parser::unquote_str(word)])
+}
+
+/// The launch an `exec` at the end of a script hands over to, when it is worth analysing
+/// again (a shell, launcher, init or supervisor) and every word is known.
+fn handoff(
+    argv: &[String],
+    operands: &[String],
+    cx: &Cx<'_>,
+    depth: usize,
+) -> Option<LaunchAnalysis> {
+    if depth >= MAX_HANDOFFS {
+        return None;
+    }
+    let mut words: Vec<String> = Vec::new();
+    for w in argv {
+        words.extend(bind_word(w, operands, &cx.env)?);
+    }
+    let first = words.first()?;
+    let interesting = is_shell(first)
+        || launchers::is_busybox(first)
+        || is_supervisor(first)
+        || !matches!(
+            launchers::peel(
+                &words.iter().map(String::as_str).collect::<Vec<_>>(),
+                &cx.env
+            ),
+            Peeled::Program
+        );
+    if !interesting {
+        return None;
+    }
+    let args: Vec<Arg> = words
+        .into_iter()
+        .enumerate()
+        .map(|(index, text)| Arg {
+            written: text.clone(),
+            text,
+            slot: ArgvSlot {
+                field: ArgvField::Handoff,
+                index,
+            },
+            expanded: None,
+        })
+        .collect();
+    Some(classify_argv(&args, cx, depth + 1))
 }
 
 /// Resolves `"$@"`, `$1`... against the shell's positional parameters (`operands[0]` is `$0`).
@@ -562,13 +931,55 @@ fn resolve_positional(word: &str, operands: &[String]) -> Option<String> {
 }
 
 /// Classifies a parsed script's launch (also used for scripts read from ConfigMaps).
-pub fn classify_script(
+/// Classifies a script read from a file (a ConfigMap), run by `shell` with `operands` as its
+/// positional parameters. The kubelet expands nothing in a file's text, so no environment.
+pub fn classify_file_script(
     facts: &ScriptFacts,
     operands: &[String],
     long_running: bool,
+    analyzer: &dyn ScriptAnalyzer,
     shell: &str,
+    script: &str,
     out: &mut LaunchAnalysis,
 ) {
+    let cx = Cx {
+        long_running,
+        analyzer,
+        env: Vec::new(),
+        env_from: false,
+    };
+    let family = launchers::shell_family(shell).unwrap_or(ShellFamily::Sh);
+    classify_script(facts, operands, &cx, shell, (script, family), out, 0);
+}
+
+fn classify_script(
+    facts: &ScriptFacts,
+    operands: &[String],
+    cx: &Cx<'_>,
+    shell: &str,
+    (script, family): (&str, ShellFamily),
+    out: &mut LaunchAnalysis,
+    depth: usize,
+) {
+    let long_running = cx.long_running;
+    // `exec sh -c '...'`, `exec "$@"`, `exec tini -- ...`: what the shell hands over to is
+    // analysed again, to a bounded depth.
+    let handed = || -> Option<LaunchAnalysis> {
+        let Ending::Exec { .. } = &facts.ending else {
+            return None;
+        };
+        let last = facts.last.as_ref()?;
+        let mut inner = handoff(&last.argv, operands, cx, depth)?;
+        inner.detail = format!("the script execs: {}", inner.detail);
+        inner.exec_insertions.clear();
+        if inner.class == LaunchClass::NoExec {
+            inner.exec_blocker = Some(
+                "the final command is in a script the launch hands over to with exec, which pidone does not rewrite"
+                    .into(),
+            );
+        }
+        Some(inner)
+    };
     let program_of =
         |word: &str| resolve_positional(word, operands).unwrap_or_else(|| word.to_string());
     if let Some(sup) = &facts.supervisor {
@@ -583,7 +994,9 @@ pub fn classify_script(
     };
     if !long_running {
         // Finite work: background jobs and loops are the job itself.
-        if let Some(p) = exec_program {
+        if let Some(inner) = handed() {
+            *out = inner;
+        } else if let Some(p) = exec_program {
             out.class = if is_script_path(&p) {
                 LaunchClass::Script
             } else {
@@ -644,6 +1057,10 @@ pub fn classify_script(
         );
         return;
     }
+    if let Some(inner) = handed() {
+        *out = inner;
+        return;
+    }
     if let Some(p) = exec_program {
         out.class = if is_script_path(&p) {
             LaunchClass::Script
@@ -679,17 +1096,53 @@ pub fn classify_script(
             only_command,
         } => {
             let p = program_of(program);
-            if *only_command && is_script_path(&p) {
+            let kind = facts.last.as_ref().map_or(FinalKind::Program, |l| l.kind);
+            if kind == FinalKind::Source {
+                out.class = LaunchClass::Script;
+                out.detail = format!("the script sources {p}, whose text pidone cannot see");
+                out.pid1 = Some(p);
+            } else if *only_command && is_script_path(&p) {
                 out.class = LaunchClass::Script;
                 out.detail = format!("{shell} runs script file {p}");
                 out.pid1 = Some(p);
             } else {
                 out.class = LaunchClass::NoExec;
+                let truth = facts
+                    .last
+                    .as_ref()
+                    .map(|last| dialect::truth(script, last, &facts.traps));
                 out.detail = format!(
-                    "{shell} runs {} in the foreground without exec and stays PID 1",
-                    basename(&p)
+                    "{shell} runs {} as its final command without exec: {}",
+                    basename(&p),
+                    dialect::note(family, truth)
                 );
+                out.final_program = Some(p.clone());
                 out.exec_insertions = insert_at.clone();
+                // `su -c ...` as the final command: `exec su` still leaves su as the parent.
+                let parent = facts
+                    .last
+                    .as_ref()
+                    .and_then(|l| l.argv.first())
+                    .map(|w| basename(&brush_parser::unquote_str(w)).to_string())
+                    .filter(|b| matches!(b.as_str(), "su" | "sudo" | "runuser"));
+                out.exec_blocker = if let Some(parent) = parent {
+                    out.exec_insertions.clear();
+                    Some(format!(
+                        "exec {parent} leaves {parent} as the parent of the program: use `setpriv --reuid=USER --regid=GROUP --init-groups --` or `su-exec USER`, which exec it"
+                    ))
+                } else if kind == FinalKind::Eval {
+                    Some("the final command is eval, which exec cannot prefix (write exec inside the evaluated text)".into())
+                } else if is_signal_deaf(&p) {
+                    out.exec_insertions.clear();
+                    Some(format!(
+                        "exec alone would make {} PID 1, and it installs no SIGTERM handler either",
+                        basename(&p)
+                    ))
+                } else if insert_at.is_empty() {
+                    Some("the final command runs in a subshell, pipeline or function, where exec cannot be inserted".into())
+                } else {
+                    None
+                };
             }
         }
         Ending::Trailing { program, after } => {
@@ -710,18 +1163,4 @@ pub fn classify_script(
 /// `UnparsedReason` for a script the caller refused before parsing.
 pub fn unparsed(reason: UnparsedReason) -> ScriptVerdict {
     ScriptVerdict::Unparsed(reason)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn kubelet_refs_are_masked_same_length() {
-        let env = vec!["NODE_NAME"];
-        let text = "exec x --node=$(NODE_NAME) $(OTHER) $$(NODE_NAME)";
-        let masked = mask_kubelet_refs(text, &env);
-        assert_eq!(masked.len(), text.len());
-        assert_eq!(masked, "exec x --node=_NODE_NAME__ $(OTHER) $$(NODE_NAME)");
-    }
 }

@@ -55,10 +55,14 @@ pub fn summary(rule: RuleId) -> &'static str {
 pub fn explain(rule: RuleId) -> String {
     let body = match rule {
         RuleId::ShellNoExec => "\
-A wrapper shell such as `sh -c 'setup; app'` keeps the shell at PID 1 and runs the app as its
-child. dash (Debian's and Ubuntu's /bin/sh) never execs the last command by itself, so the
-shell receives the kubelet's SIGTERM, ignores it, and the app is SIGKILLed after the grace
-period.
+A wrapper shell such as `sh -c 'setup; app'` may keep the shell at PID 1 with the app as its
+child. What happens depends on the shell (measured in PID namespaces with dash 0.5.12, bash 5.2
+and busybox 1.35): dash (Debian's and Ubuntu's /bin/sh) never execs the final command itself,
+so it stays PID 1, ignores the kubelet's SIGTERM, and the app is SIGKILLed after the grace
+period. bash 5.1 and later exec a final simple command themselves, unless it has a redirect,
+sits inside `{ }`, `if`, `case`, a subshell or a function, or follows an EXIT trap; busybox
+sh execs it when no newline follows it in the script and no trap has an action. `exec` makes
+every shell hand PID 1 to the app: harmless where the shell would have done it anyway.
 
 Example:
   command: [sh, -c, 'envsubst < /t/app.tmpl > /etc/app.conf; /app/server']
@@ -66,7 +70,11 @@ Example:
 Fix by hand: exec the final command, so the app replaces the shell and becomes PID 1:
   command: [sh, -c, 'envsubst < /t/app.tmpl > /etc/app.conf; exec /app/server']
 
-pidone's fix (action mutate): insert `exec` before the final command; nothing else changes.",
+pidone's fix (action mutate): insert `exec` before the final command; nothing else changes.
+When exec alone would not help (the final program has no SIGTERM handler, like `sleep`; the
+command is `eval`; the script is in the image), pidone says why, and with init injection
+enabled runs the container under its init instead. Behind `su -c`, su stays as the shell's
+parent: `setpriv --reuid=USER --regid=GROUP --init-groups --` or `su-exec USER` exec instead.",
         RuleId::MultiProcess => "\
 `sh -c 'app & agent & wait -n'`, a process supervisor (supervisord, s6-svscan, pm2-runtime) or a
 pipeline (`app | tee log`) runs several long-running programs in one container. The shell at
@@ -154,9 +162,11 @@ before SIGKILL.
 Example:
   command: [sh, -c, 'exec sleep infinity']
 
-Fix by hand: run something that handles SIGTERM, e.g.
-  command: [sh, -c, 'trap \"exit 0\" TERM; sleep infinity & wait']
-or put an init at PID 1 (pidone.io/inject-init: \"true\").",
+Fix by hand: put an init at PID 1: it handles SIGTERM and passes it on to the program, which
+then dies of it as any process but PID 1 does (tini is in many base images and distributions):
+  command: [tini, --, sleep, infinity]
+or let pidone add its own init (pidone.io/inject-init: \"true\"). `exec` alone does not help:
+`sh -c 'exec sleep infinity'` still has sleep at PID 1.",
     };
     format!("{rule}: {}\n\n{body}\n\n{PID1}\n\n{WHERE}\n", summary(rule))
 }

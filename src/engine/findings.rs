@@ -1,7 +1,7 @@
 //! Rules (docs/design.md section 2): from one container's launch to findings, with the action enforce
 //! mode takes and, where a fix cannot apply, the fallback to `warn` and why.
 
-use crate::engine::argv::{SIGNAL_DEAF, basename};
+use crate::engine::argv::{ArgvField, LaunchAnalysis, Role, basename, is_signal_deaf};
 use crate::engine::config::{Action, Config};
 use crate::engine::evaluate::{
     ContainerReport, EvalContext, Evaluation, Finding, NativeSidecarSupport,
@@ -58,9 +58,9 @@ pub fn collect(
             LaunchClass::NoExec if long_running => {
                 let from_image = a.from_image.is_some()
                     && a.shell.as_ref().is_some_and(|s| {
-                        matches!(s.script_slot.field, crate::engine::argv::ArgvField::ImageEntrypoint | crate::engine::argv::ArgvField::ImageCmd)
+                        matches!(s.script_slot.field, ArgvField::ImageEntrypoint | ArgvField::ImageCmd)
                     });
-                let in_env_split = a.shell.as_ref().is_some_and(|s| s.script_slot.field == crate::engine::argv::ArgvField::EnvSplit);
+                let in_env_split = a.shell.as_ref().is_some_and(|s| s.script_slot.field == ArgvField::EnvSplit);
                 let from_config_map = report.scripts.last().map(|s| s.source.clone());
                 let fallback = if let Some(source) = from_config_map {
                     Some(format!("the script is in {source}, which pidone does not rewrite"))
@@ -68,27 +68,35 @@ pub fn collect(
                     Some("the script is in the image's ENTRYPOINT/CMD, which pidone does not rewrite".to_string())
                 } else if in_env_split {
                     Some("the script is inside an `env -S` string, which pidone does not rewrite".to_string())
+                } else if let Some(blocker) = &a.exec_blocker {
+                    Some(blocker.clone())
                 } else {
                     a.exec_insertions.is_empty().then(|| {
                         "the final command runs in a subshell, pipeline or function, where exec cannot be inserted".to_string()
                     })
                 };
+                let deaf = a.final_program.as_deref().is_some_and(is_signal_deaf);
+                let fix = if deaf {
+                    "exec alone would leave a program with no SIGTERM handler at PID 1: put an init at PID 1 (pidone.io/inject-init: \"true\"), or run a program that handles SIGTERM".to_string()
+                } else {
+                    format!("put `exec` before the final command so the program replaces the shell as PID 1, under every shell{}", parent_fix(a))
+                };
                 push(
                     RuleId::ShellNoExec,
-                    format!("container {name:?}: {}; the kubelet's SIGTERM goes to the shell, which ignores it{assumed}", a.detail),
-                    "put `exec` before the final command so the program replaces the shell as PID 1".into(),
+                    format!("container {name:?}: {}{assumed}", a.detail),
+                    fix,
                     fallback,
                 );
             }
             LaunchClass::Multi => push(
                 RuleId::MultiProcess,
-                format!("container {name:?}: {}; no process at PID 1 forwards SIGTERM to all of them{assumed}", a.detail),
+                format!("container {name:?}: {}; SIGTERM does not reach all of them{assumed}", a.detail),
                 "run each long-running program in its own container (side agents as native sidecars: initContainers with restartPolicy: Always), or put an init at PID 1 (pidone.io/inject-init: \"true\")".into(),
                 None,
             ),
             LaunchClass::Resident if long_running => push(
                 RuleId::ShellResident,
-                format!("container {name:?}: {}; a shell at PID 1 ignores SIGTERM and reaps no zombies{assumed}", a.detail),
+                format!("container {name:?}: {}{}{assumed}", a.detail, if a.through.iter().any(|t| !matches!(t.role, Role::Execs)) { "" } else { "; a shell at PID 1 ignores SIGTERM and reaps no zombies" }),
                 "move the logic into the program or a sidecar, or put an init at PID 1 (pidone.io/inject-init: \"true\")".into(),
                 None,
             ),
@@ -109,7 +117,7 @@ pub fn collect(
         if long_running
             && matches!(a.class, LaunchClass::Direct | LaunchClass::Exec)
             && let Some(pid1) = &a.pid1
-            && SIGNAL_DEAF.contains(&basename(pid1))
+            && is_signal_deaf(pid1)
         {
             push(
                 RuleId::SignalDeafPid1,
@@ -174,7 +182,6 @@ pub fn collect(
             None,
         );
     }
-
     // Side-agent findings carry their confidence and evidence; a `likely` one is never acted
     // on beyond a warning.
     if let Some(agent) = &report.side_agent
@@ -190,5 +197,35 @@ pub fn collect(
             f.action = Action::Warn;
             f.fallback = None;
         }
+    }
+
+    cap_stopgap(eval, name, a);
+}
+
+/// Several programs under an init that signals the whole process group (pidone's own init
+/// injection with `-g`, `tini -g`, dumb-init): the stopgap is in place, so the
+/// `multi-process` finding stays but warns instead of denying (docs/design.md section 2).
+fn cap_stopgap(eval: &mut Evaluation, container: &str, a: &LaunchAnalysis) {
+    if a.class != LaunchClass::Multi || !a.under_group_init() {
+        return;
+    }
+    for f in eval.findings.iter_mut().rev() {
+        if f.container != container {
+            break;
+        }
+        if f.rule == RuleId::MultiProcess && f.action == Action::Deny {
+            f.action = Action::Warn;
+        }
+    }
+}
+
+/// For launches through `su`/`sudo`/`runuser`, which stay as the parent of the shell: the
+/// launchers that exec instead.
+fn parent_fix(a: &LaunchAnalysis) -> String {
+    match a.parent_launcher() {
+        Some(name @ ("su" | "runuser" | "sudo")) => format!(
+            "; {name} stays PID 1 as the shell's parent: use `setpriv --reuid=USER --regid=GROUP --init-groups --` or `su-exec USER`, which exec the program"
+        ),
+        _ => String::new(),
     }
 }

@@ -2,11 +2,16 @@
 
 pub mod argv;
 pub mod config;
+pub mod daemons;
+pub mod dialect;
 pub mod evaluate;
 pub mod explain;
 pub mod findings;
 pub mod injected;
+pub mod kubelet;
 pub mod launch;
+pub mod launchers;
+pub mod lexical;
 pub mod mounted_scripts;
 pub mod prescreen;
 pub mod rules;

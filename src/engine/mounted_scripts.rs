@@ -375,6 +375,9 @@ fn script_launch(
         image_argv: None,
         detail: String::new(),
         exec_insertions: Vec::new(),
+        through: Vec::new(),
+        final_program: None,
+        exec_blocker: None,
     };
     let interp = match invoked_by {
         Some(sh) => shell(&sh),
@@ -410,11 +413,13 @@ fn script_launch(
         }
         ScriptVerdict::Parsed(facts) => {
             let operands = operands(c, path);
-            argv::classify_script(
+            argv::classify_file_script(
                 facts,
                 &operands,
                 long_running,
+                analyzer,
                 basename(&shell_name),
+                file.text,
                 &mut out,
             );
             out.detail = format!("script {label}: {}", out.detail);

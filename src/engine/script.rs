@@ -121,6 +121,12 @@ pub struct ScriptFacts {
     pub stop_hack: Option<String>,
     /// Paths the script creates or writes as signals (`touch`, `: > file`).
     pub touched: Vec<String>,
+    /// The final command the shell runs (exec'd or in the foreground), when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last: Option<FinalCommand>,
+    /// Every `trap` in the script: its action and signals.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub traps: Vec<Trap>,
     /// The simple commands the script runs (and the operands of its `[[ ]]` tests), as unquoted
     /// words, at most [`MAX_RECORDED_COMMANDS`] of them: what side-agent evidence reads.
     #[serde(default)]
@@ -141,6 +147,46 @@ impl ScriptFacts {
             }
         }
     }
+}
+
+/// How the final command runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FinalKind {
+    /// A program.
+    #[default]
+    Program,
+    /// `.`/`source FILE`: the file's text runs in this shell.
+    Source,
+    /// `eval ...`: text built at run time.
+    Eval,
+}
+
+/// The final command of a script and where it sits: what decides whether a shell execs it
+/// by itself (see `crate::engine::dialect`) and what `exec` may be put before.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct FinalCommand {
+    pub kind: FinalKind,
+    /// Its words as written, from the program word on (after `exec` and its options).
+    pub argv: Vec<String>,
+    /// Inside `{ }`, `if`, `case` or a loop.
+    pub compound: bool,
+    /// Inside a pipeline or a function.
+    pub nested: bool,
+    /// Inside `( )`.
+    #[serde(default)]
+    pub subshell: bool,
+    /// It has a redirect (`>log`, `2>&1`, `<in`).
+    pub redirect: bool,
+    /// Negated (`! cmd`).
+    pub negated: bool,
+}
+
+/// One `trap ACTION SIGNAL...`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Trap {
+    pub action: String,
+    pub signals: Vec<String>,
 }
 
 /// Parses and analyses a script. Pure: no I/O; must be contained by the caller for hostile input.

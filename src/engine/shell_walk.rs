@@ -4,14 +4,38 @@
 //! deeply nested script cannot overflow the stack here (the parser itself is contained by the
 //! caller).
 
-use crate::engine::argv::{basename, is_supervisor};
-use crate::engine::script::{Ending, ScriptFacts};
+use crate::engine::daemons;
+use crate::engine::launchers::{self, Peeled, basename, is_supervisor};
+use crate::engine::script::{Ending, FinalCommand, FinalKind, ScriptFacts, Trap};
 use brush_parser::ast::{
     AndOr, AndOrList, Command, CommandPrefixOrSuffixItem, CompoundCommand, CompoundList,
     CompoundListItem, ExtendedTestExpr, FunctionBody, IoFileRedirectKind, IoFileRedirectTarget,
     IoRedirect, Pipeline, Program, SeparatorOperator, SimpleCommand,
 };
 use std::collections::HashMap;
+
+/// Applies `f` to the final command of an ending that has one.
+fn mark(end: End, f: impl FnOnce(&mut FinalCommand)) -> End {
+    match end {
+        End::Exec(p, mut last) => {
+            f(&mut last);
+            End::Exec(p, last)
+        }
+        End::Fg {
+            program,
+            insert_at,
+            mut last,
+        } => {
+            f(&mut last);
+            End::Fg {
+                program,
+                insert_at,
+                last,
+            }
+        }
+        other => other,
+    }
+}
 
 /// Beyond this nesting the walk stops looking deeper (it treats the rest as opaque).
 const MAX_DEPTH: usize = 200;
@@ -27,11 +51,6 @@ const BUILTINS: &[&str] = &[
     "trap", "source", ".",
 ];
 
-/// Wrappers that exec the command after their options.
-const WRAPPERS: &[&str] = &[
-    "nohup", "setsid", "stdbuf", "nice", "ionice", "chrt", "taskset", "gosu", "su-exec", "env",
-];
-
 const STOP_SIGNALS: &[&str] = &[
     "TERM", "SIGTERM", "15", "INT", "SIGINT", "2", "HUP", "SIGHUP", "1", "QUIT", "SIGQUIT", "3",
 ];
@@ -43,10 +62,11 @@ enum End {
     Builtin(String),
     /// Ends the shell (`exit`, `return`).
     Dead,
-    Exec(String),
+    Exec(String, Box<FinalCommand>),
     Fg {
         program: String,
         insert_at: Vec<usize>,
+        last: Box<FinalCommand>,
     },
     Pipeline(Vec<String>),
     Trailing {
@@ -90,6 +110,8 @@ pub fn facts(program: &Program, script: &str) -> ScriptFacts {
             supervisor: None,
             stop_hack: None,
             touched: Vec::new(),
+            last: None,
+            traps: Vec::new(),
             commands: Vec::new(),
         },
         functions: HashMap::new(),
@@ -101,12 +123,22 @@ pub fn facts(program: &Program, script: &str) -> ScriptFacts {
     let only_command = w.top_level == 1;
     w.facts.ending = match end {
         End::Builtin(_) | End::Dead => Ending::Nothing,
-        End::Exec(program) => Ending::Exec { program },
-        End::Fg { program, insert_at } => Ending::Foreground {
+        End::Exec(program, last) => {
+            w.facts.last = Some(*last);
+            Ending::Exec { program }
+        }
+        End::Fg {
             program,
             insert_at,
-            only_command,
-        },
+            last,
+        } => {
+            w.facts.last = Some(*last);
+            Ending::Foreground {
+                program,
+                insert_at,
+                only_command,
+            }
+        }
         End::Pipeline(programs) => Ending::Pipeline { programs },
         End::Trailing { program, after } => Ending::Trailing { program, after },
     };
@@ -178,12 +210,17 @@ impl<'a> Walker<'a> {
 
     fn pipeline(&mut self, p: &'a Pipeline, ctx: Ctx) -> End {
         if p.seq.len() == 1 {
-            return self.command(&p.seq[0], ctx);
+            let end = self.command(&p.seq[0], ctx);
+            return if p.bang {
+                mark(end, |l| l.negated = true)
+            } else {
+                end
+            };
         }
         let mut programs = Vec::new();
         for cmd in &p.seq {
             match self.command(cmd, ctx) {
-                End::Exec(prog)
+                End::Exec(prog, _)
                 | End::Fg { program: prog, .. }
                 | End::Trailing { program: prog, .. } => programs.push(prog),
                 End::Pipeline(mut progs) => programs.append(&mut progs),
@@ -196,6 +233,10 @@ impl<'a> Walker<'a> {
             1 => End::Fg {
                 program: programs.remove(0),
                 insert_at: Vec::new(),
+                last: Box::new(FinalCommand {
+                    nested: true,
+                    ..FinalCommand::default()
+                }),
             },
             _ => End::Pipeline(programs),
         }
@@ -204,7 +245,20 @@ impl<'a> Walker<'a> {
     fn command(&mut self, cmd: &'a Command, ctx: Ctx) -> End {
         match cmd {
             Command::Simple(sc) => self.simple(sc, ctx),
-            Command::Compound(cc, _) => self.compound(cc, ctx),
+            Command::Compound(cc, redirects) => {
+                let end = self.compound(cc, ctx);
+                let subshell = matches!(cc, CompoundCommand::Subshell(_));
+                mark(end, |l| {
+                    if subshell {
+                        l.subshell = true;
+                    } else {
+                        l.compound = true;
+                    }
+                    if redirects.is_some() {
+                        l.redirect = true;
+                    }
+                })
+            }
             Command::Function(def) => {
                 self.functions.insert(def.fname.value.clone(), &def.body);
                 End::Builtin("function".into())
@@ -227,9 +281,10 @@ impl<'a> Walker<'a> {
             CompoundCommand::BraceGroup(b) => self.compound_list(&b.list, ctx),
             CompoundCommand::Subshell(s) => match self.compound_list(&s.list, ctx) {
                 // The subshell is a child: even its `exec` leaves the parent shell as PID 1.
-                End::Exec(program) | End::Fg { program, .. } => End::Fg {
+                End::Exec(program, last) | End::Fg { program, last, .. } => End::Fg {
                     program,
                     insert_at: Vec::new(),
+                    last,
                 },
                 other => other,
             },
@@ -327,7 +382,7 @@ impl<'a> Walker<'a> {
             return;
         }
         match end {
-            End::Exec(p) | End::Fg { program: p, .. } | End::Trailing { program: p, .. } => {
+            End::Exec(p, _) | End::Fg { program: p, .. } | End::Trailing { program: p, .. } => {
                 self.facts.background.push(p)
             }
             End::Pipeline(mut ps) => self.facts.background.append(&mut ps),
@@ -343,15 +398,33 @@ impl<'a> Walker<'a> {
             return End::Builtin("assignment".into());
         };
         let name = unquote(&name_word.value);
-        let args: Vec<String> = sc
+        let words = sc
             .suffix
             .iter()
             .flat_map(|s| s.0.iter())
             .filter_map(|item| match item {
-                CommandPrefixOrSuffixItem::Word(w) => Some(unquote(&w.value)),
+                CommandPrefixOrSuffixItem::Word(w) => Some(w),
                 _ => None,
-            })
+            });
+        let args: Vec<String> = words.clone().map(|w| unquote(&w.value)).collect();
+        // The words as written, so the caller can bind `"$@"` and read nested scripts.
+        let raw: Vec<String> = std::iter::once(name_word.value.clone())
+            .chain(words.map(|w| w.value.clone()))
             .collect();
+        let redirect = sc
+            .suffix
+            .iter()
+            .flat_map(|s| s.0.iter())
+            .chain(sc.prefix.iter().flat_map(|p| p.0.iter()))
+            .any(|item| matches!(item, CommandPrefixOrSuffixItem::IoRedirect(_)));
+        let last = |from: usize, kind: FinalKind| {
+            Box::new(FinalCommand {
+                kind,
+                argv: raw.get(from..).unwrap_or_default().to_vec(),
+                redirect,
+                ..FinalCommand::default()
+            })
+        };
         self.note_side_effects(&name, &args, sc);
         self.facts
             .record_command(std::iter::once(name.clone()).chain(args.iter().cloned()));
@@ -374,22 +447,27 @@ impl<'a> Walker<'a> {
                             self.facts.supervisor.get_or_insert(program.clone());
                         }
                         // Keep the word as written so `"$@"` can be resolved by the caller.
-                        let raw = sc
-                            .suffix
-                            .iter()
-                            .flat_map(|s| s.0.iter())
-                            .filter_map(|item| match item {
-                                CommandPrefixOrSuffixItem::Word(w) => Some(w.value.clone()),
-                                _ => None,
-                            })
-                            .nth(i)
-                            .unwrap_or(program.clone());
-                        End::Exec(if raw.contains('$') { raw } else { program })
+                        let written = raw.get(i + 1).cloned().unwrap_or(program.clone());
+                        End::Exec(
+                            if written.contains('$') {
+                                written
+                            } else {
+                                program
+                            },
+                            last(i + 1, FinalKind::Program),
+                        )
                     }
                 };
             }
             "exit" | "return" => return End::Dead,
             "trap" => {
+                let rest: Vec<&String> = args.iter().skip_while(|a| *a == "--").collect();
+                if let Some((action, signals)) = rest.split_first() {
+                    self.facts.traps.push(Trap {
+                        action: (*action).clone(),
+                        signals: signals.iter().map(|s| (*s).clone()).collect(),
+                    });
+                }
                 if args.first().is_some_and(|a| a != "-")
                     && args
                         .iter()
@@ -399,6 +477,22 @@ impl<'a> Walker<'a> {
                     self.facts.signal_trap = true;
                 }
                 return End::Builtin("trap".into());
+            }
+            // `. FILE` / `source FILE`: the file's text runs in this shell, unseen.
+            "." | "source" if !args.is_empty() => {
+                return End::Fg {
+                    program: args[0].clone(),
+                    insert_at: Vec::new(),
+                    last: last(0, FinalKind::Source),
+                };
+            }
+            // Text built at run time; `exec eval` would fail, so no insertion point.
+            "eval" => {
+                return End::Fg {
+                    program: "eval".into(),
+                    insert_at: Vec::new(),
+                    last: last(0, FinalKind::Eval),
+                };
             }
             _ => {}
         }
@@ -413,6 +507,10 @@ impl<'a> Walker<'a> {
                 return End::Fg {
                     program: name,
                     insert_at: Vec::new(),
+                    last: Box::new(FinalCommand {
+                        nested: true,
+                        ..FinalCommand::default()
+                    }),
                 };
             }
             self.expansions_left -= 1;
@@ -420,9 +518,13 @@ impl<'a> Walker<'a> {
             // Called functions run in this shell: their ending is the call's ending, but their
             // text lives elsewhere, so no exec insertion here.
             let end = match self.compound(&body.0, ctx) {
-                End::Fg { program, .. } => End::Fg {
+                End::Fg { program, last, .. } => End::Fg {
                     program,
                     insert_at: Vec::new(),
+                    last: Box::new(FinalCommand {
+                        nested: true,
+                        ..*last
+                    }),
                 },
                 other => other,
             };
@@ -431,8 +533,17 @@ impl<'a> Walker<'a> {
         }
         let mut all = vec![name.clone()];
         all.extend(args.iter().cloned());
-        let program = unwrap_program(&all).unwrap_or(name.clone());
-        if daemonizes(basename(&program), &all) {
+        let (program, at) = match unwrap_at(&all) {
+            Some(at) => (all[at].clone(), at),
+            None => (name.clone(), 0),
+        };
+        let after: Vec<&str> = all
+            .get(at + 1..)
+            .unwrap_or_default()
+            .iter()
+            .map(String::as_str)
+            .collect();
+        if daemons::daemonizes(&program, &after) {
             if !ctx.endless {
                 self.facts.background.push(program);
             }
@@ -441,13 +552,20 @@ impl<'a> Walker<'a> {
         if is_supervisor(&program) {
             self.facts.supervisor.get_or_insert(program.clone());
         }
+        // `command app`/`builtin x`: `exec command` would look for a `command` program.
+        let insertable = !matches!(base.as_str(), "command" | "builtin" | "time");
         let insert_at = name_word
             .loc
             .as_ref()
+            .filter(|_| insertable)
             .and_then(|loc| self.byte_offset(loc.start.index))
             .into_iter()
             .collect();
-        End::Fg { program, insert_at }
+        End::Fg {
+            program,
+            insert_at,
+            last: last(0, FinalKind::Program),
+        }
     }
 
     fn note_side_effects(&mut self, name: &str, args: &[String], sc: &SimpleCommand) {
@@ -526,54 +644,33 @@ fn test_words(expr: &ExtendedTestExpr, out: &mut Vec<String>) {
     }
 }
 
-/// Skips wrappers (`nohup x`, `env A=b x`) to the program that really runs.
+/// Skips launchers (`nohup x`, `env A=b x`, `su-exec u x`) to the program that really runs;
+/// `None` when the words run no program.
 fn unwrap_program(argv: &[String]) -> Option<String> {
-    let mut i = 0;
-    while let Some(word) = argv.get(i) {
-        let base = basename(word);
-        if WRAPPERS.contains(&base) {
-            i += 1;
-            if base == "gosu" || base == "su-exec" {
-                i += 1;
-                continue;
-            }
-            while let Some(a) = argv.get(i) {
-                if a.starts_with('-') || (base == "env" && a.contains('=')) {
-                    i += 1;
-                    if matches!(a.as_str(), "-n" | "-c" | "-p" | "-u") {
-                        i += 1;
-                    }
-                } else {
-                    break;
-                }
-            }
-            continue;
-        }
-        return Some(word.clone());
-    }
-    None
+    unwrap_at(argv).and_then(|at| argv.get(at).cloned())
 }
 
-/// Programs that fork into the background on their own (`php-fpm -D`, `sshd` without `-D`...).
-fn daemonizes(program: &str, argv: &[String]) -> bool {
-    let has = |flag: &str| argv.iter().skip(1).any(|a| a == flag);
-    let has_pair = |a: &str, b: &str| argv.windows(2).any(|w| w[0] == a && w[1] == b);
-    match program {
-        p if p.starts_with("php-fpm") => has("-D") || has("--daemonize"),
-        "redis-server" => has_pair("--daemonize", "yes"),
-        "memcached" => has("-d"),
-        "sshd" => !has("-D"),
-        "crond" | "cron" => !(has("-f") || has("-n")),
-        "rsyslogd" => !has("-n"),
-        "dockerd" => false,
-        "service" => argv.get(2).is_some_and(|a| a == "start"),
-        "apachectl" | "apache2ctl" => has("start"),
-        "httpd" => has_pair("-k", "start"),
-        p if argv.first().is_some_and(|f| f.starts_with("/etc/init.d/")) && !p.is_empty() => {
-            has("start")
+/// The index of the program [`unwrap_program`] finds.
+fn unwrap_at(argv: &[String]) -> Option<usize> {
+    let words: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let mut at = 0;
+    // Bounded: each launcher consumes at least its own word.
+    while at < words.len() {
+        let first = words[at];
+        if matches!(first, "command" | "builtin" | "time") {
+            at += 1;
+            continue;
         }
-        _ => false,
+        match launchers::peel(&words[at..], &[]) {
+            Peeled::Runs { next, .. } | Peeled::Init { next, .. } => at += next,
+            Peeled::Program => return Some(at),
+            // A launcher that runs a script or nothing: the launcher is the program.
+            Peeled::Script { .. } | Peeled::Split { .. } | Peeled::NoCommand { .. } => {
+                return Some(at);
+            }
+        }
     }
+    None
 }
 
 fn is_endless_condition(cond: &CompoundList, until: bool) -> bool {
@@ -601,7 +698,9 @@ fn is_endless_condition(cond: &CompoundList, until: bool) -> bool {
 /// The ending of `a; b`: what runs last decides, and nothing after `exec` or `exit` runs.
 fn sequence(before: End, next: End) -> End {
     match (before, next) {
-        (e @ (End::Exec(_) | End::Dead), _) => e,
+        (e @ (End::Exec(..) | End::Dead), _) => e,
+        // A sourced file before more commands is setup, like any builtin.
+        (End::Fg { last, .. }, next) if last.kind == FinalKind::Source => next,
         (End::Fg { program, .. }, End::Builtin(after)) => End::Trailing { program, after },
         (End::Fg { program, .. }, End::Dead) => End::Trailing {
             program,
@@ -641,10 +740,10 @@ fn combine(branches: Vec<End>) -> End {
     if live.is_empty() {
         return End::Dead;
     }
-    if let Some(End::Exec(p)) = live.first()
-        && live.iter().all(|b| matches!(b, End::Exec(_)))
+    if let Some(End::Exec(p, last)) = live.first()
+        && live.iter().all(|b| matches!(b, End::Exec(..)))
     {
-        return End::Exec(p.clone());
+        return End::Exec(p.clone(), last.clone());
     }
     if let Some(p) = live.iter().find(|b| matches!(b, End::Pipeline(_))) {
         return p.clone();
@@ -652,26 +751,32 @@ fn combine(branches: Vec<End>) -> End {
     if let Some(t) = live.iter().find(|b| matches!(b, End::Trailing { .. })) {
         return t.clone();
     }
-    let mut program = None;
+    let mut first = None;
     let mut insert_at = Vec::new();
     for b in &live {
         if let End::Fg {
             program: p,
             insert_at: at,
+            last,
         } = b
         {
-            program.get_or_insert_with(|| p.clone());
+            first.get_or_insert_with(|| (p.clone(), last.clone()));
             insert_at.extend_from_slice(at);
         }
     }
-    if let Some(program) = program {
-        return End::Fg { program, insert_at };
+    if let Some((program, last)) = first {
+        return End::Fg {
+            program,
+            insert_at,
+            last,
+        };
     }
-    if let Some(End::Exec(p)) = live.iter().find(|b| matches!(b, End::Exec(_))) {
+    if let Some(End::Exec(p, last)) = live.iter().find(|b| matches!(b, End::Exec(..))) {
         // Some branches exec, others run only builtins and fall through.
         return End::Fg {
             program: p.clone(),
             insert_at: Vec::new(),
+            last: last.clone(),
         };
     }
     End::Builtin("if".into())

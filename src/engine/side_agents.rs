@@ -9,6 +9,7 @@
 
 use crate::engine::argv::{LaunchAnalysis, basename};
 use crate::engine::config::ConfigError;
+use crate::engine::launchers::{self, Peeled};
 use crate::engine::script::ScriptVerdict;
 use crate::engine::side_agent_catalogue::{self as catalogue, Role};
 use crate::engine::workload::{ContainerSpec, Section};
@@ -393,45 +394,23 @@ fn ends_with_repository(segments: &[String], repository: &str) -> bool {
             .all(|(a, b)| a == b)
 }
 
-/// Programs that run what follows them: skipped to find the agent.
-const WRAPPERS: &[&str] = &[
-    "tini",
-    "tini-static",
-    "dumb-init",
-    "catatonit",
-    "pidone-init",
-    "init",
-    "env",
-    "exec",
-    "nice",
-    "nohup",
-    "setsid",
-    "stdbuf",
-    "ionice",
-    "timeout",
-    "time",
-];
-
-/// Skips inits, `env` and similar (with their options and `VAR=value` words) and `--`.
+/// Skips launchers and inits (through the launcher tables, with their own option grammar),
+/// `exec`/`time`, and `--`, to the program that runs; a word the tables do not know as a
+/// launcher (a bare `init`, a stray option or `VAR=value`) is skipped too.
 fn skip_wrappers(argv: &[String]) -> &[String] {
+    let words: Vec<&str> = argv.iter().map(String::as_str).collect();
     let mut i = 0;
-    while let Some(word) = argv.get(i) {
-        let base = basename(word);
-        if word == "--" || word.starts_with('-') || (i > 0 && word.contains('=')) {
+    while let Some(&word) = words.get(i) {
+        if matches!(word, "--" | "exec" | "time" | "command" | "builtin") {
             i += 1;
-        } else if WRAPPERS.contains(&base) || word == "/.pidone/init" {
-            i += 1;
-            if base == "timeout"
-                && argv
-                    .get(i)
-                    .is_some_and(|a| a.starts_with(|c: char| c.is_ascii_digit()))
-            {
-                i += 1;
-            }
-        } else if base == "gosu" || base == "su-exec" {
-            i += 2;
-        } else {
-            break;
+            continue;
+        }
+        match launchers::peel(&words[i..], &[]) {
+            // Each launcher consumes at least its own word.
+            Peeled::Runs { next, .. } | Peeled::Init { next, .. } => i += next.max(1),
+            _ if word.starts_with('-') || (i > 0 && word.contains('=')) => i += 1,
+            _ if basename(word) == "init" => i += 1,
+            _ => break,
         }
     }
     argv.get(i..).unwrap_or_default()
@@ -1053,6 +1032,10 @@ pub(crate) mod tests {
             json!({"name": "secrets", "image": "registry.example/tools:1", "command": ["/usr/bin/dumb-init", "--", "consul-template", "-config=/etc/ct"]}),
             json!({"name": "db", "image": "registry.example/tools:1", "command": ["/cloud_sql_proxy", "-instances=p:r:i=tcp:5432"]}),
             json!({"name": "backup", "image": "hashicorp/consul:1.18", "command": ["consul", "snapshot", "agent"]}),
+            // Launchers with their own option grammar, from the shared launcher tables.
+            json!({"name": "secrets", "image": "registry.example/tools:1", "command": ["setpriv", "--reuid=100", "--regid=100", "--clear-groups", "--", "vault", "agent", "-config=/etc/va.hcl"]}),
+            json!({"name": "secrets", "image": "registry.example/tools:1", "command": ["su-exec", "vault", "taskset", "-c", "0", "nice", "-n5", "vault", "agent"]}),
+            json!({"name": "secrets", "image": "registry.example/tools:1", "command": ["/bin/sh", "-c", "exec chrt -o 0 timeout -s TERM 1d vault agent -config=/etc/va.hcl"]}),
         ] {
             let p = pod(json!([APP(), helper]));
             let got = agents(&p);

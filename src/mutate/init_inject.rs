@@ -32,8 +32,9 @@ pub fn installer(image: &str) -> Value {
 }
 
 /// Mounts the init volume read-only and prefixes the command. `group`: signal the whole
-/// process group (`-g`), for launches that run several programs.
-/// Returns false when the container has no command to prefix.
+/// process group (`-g`), for launches where the program is not the init's own child (a shell
+/// that stays, several programs). Returns false when the container has no command to prefix
+/// or already runs under the init.
 pub fn wrap(container: &mut Value, group: bool) -> bool {
     let Some(obj) = container.as_object_mut() else {
         return false;
@@ -41,7 +42,8 @@ pub fn wrap(container: &mut Value, group: bool) -> bool {
     let Some(Value::Array(command)) = obj.get("command") else {
         return false;
     };
-    if command.is_empty() {
+    // Already under pidone's init: wrapping again changes nothing a signal sees.
+    if command.is_empty() || command.first().and_then(Value::as_str) == Some(INIT_PATH) {
         return false;
     }
     let mut prefixed = vec![Value::String(INIT_PATH.into())];

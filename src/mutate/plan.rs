@@ -86,7 +86,10 @@ fn slot_key(field: ArgvField) -> Option<&'static str> {
     match field {
         ArgvField::Command => Some("command"),
         ArgvField::Args => Some("args"),
-        ArgvField::ImageEntrypoint | ArgvField::ImageCmd | ArgvField::EnvSplit => None,
+        ArgvField::ImageEntrypoint
+        | ArgvField::ImageCmd
+        | ArgvField::EnvSplit
+        | ArgvField::Handoff => None,
     }
 }
 
@@ -287,8 +290,12 @@ fn edit_round(
             continue;
         }
 
+        // A shell-no-exec whose exec fix cannot apply (a signal-deaf final program, a script
+        // pidone does not rewrite) is fixed by the init instead, so no finding is traded for
+        // another.
+        let exec_unfixable = mine(RuleId::ShellNoExec).filter(|f| f.fallback.is_some());
         if eval.inject_init
-            && let Some(f) = INIT_FIXES.iter().find_map(|r| mine(*r))
+            && let Some(f) = INIT_FIXES.iter().find_map(|r| mine(*r)).or(exec_unfixable)
         {
             if config.init_injection.strategy == InitStrategy::ShareProcessNamespace {
                 share_pid_ns = true;
@@ -340,10 +347,12 @@ fn edit_round(
                 );
                 continue;
             }
+            // Child-only forwarding would leave what a shell started without SIGTERM: only a
+            // lone signal-deaf program is the init's own child.
             wraps.push((
                 report.section,
                 index,
-                f.rule == RuleId::MultiProcess,
+                f.rule != RuleId::SignalDeafPid1,
                 report.container.clone(),
             ));
         }

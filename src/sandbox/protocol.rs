@@ -161,6 +161,15 @@ mod tests {
                 supervisor: None,
                 stop_hack: Some("pkill".into()),
                 touched: vec!["/tmp/done".into()],
+                last: Some(crate::engine::script::FinalCommand {
+                    argv: vec!["app".into(), "--port".into()],
+                    redirect: true,
+                    ..Default::default()
+                }),
+                traps: vec![crate::engine::script::Trap {
+                    action: "exit 0".into(),
+                    signals: vec!["TERM".into()],
+                }],
                 commands: vec![vec!["app".into(), "--port".into(), "80".into()]],
             }),
             ScriptVerdict::Unparsed(UnparsedReason::Syntax {

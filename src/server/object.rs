@@ -6,8 +6,10 @@
 //!   in the engine or the planner looks at them. Patches computed on this value stay valid for
 //!   the real object: they never address the pruned parts.
 //! - [`Lean`]: only what the engine reads to evaluate a launch (identity, annotations,
-//!   `restartPolicy`, the owner references, and per container its name, image, command, args, restart policy, env
-//!   names and volume mounts), every array element kept so that JSON Pointers stay the same.
+//!   `restartPolicy`, the owner references, and per container its name, image, command, args,
+//!   restart policy, env (names, literal values and whether a value comes from elsewhere: the
+//!   kubelet expands `$(VAR)` in command and args from them), `envFrom` and volume mounts),
+//!   every array element kept so that JSON Pointers stay the same.
 //!   The rest is skipped without allocating. Evaluating it gives the same result as
 //!   evaluating the full object (tested over every fixture); patches are never computed on it.
 
@@ -133,10 +135,13 @@ impl Pruned {
             (LeanClaimTemplate, "metadata") => Step::Into(LeanMetadata),
             (LeanContainer, "ports") => Step::Keep,
             (LeanSpec, "containers" | "initContainers") => Step::Into(LeanContainers),
-            (LeanContainer, "name" | "image" | "command" | "args" | "restartPolicy") => Step::Keep,
+            (
+                LeanContainer,
+                "name" | "image" | "command" | "args" | "restartPolicy" | "envFrom",
+            ) => Step::Keep,
             (LeanContainer, "env") => Step::Into(LeanEnvList),
             (LeanContainer, "volumeMounts") => Step::Into(LeanMounts),
-            (LeanEnv, "name") => Step::Keep,
+            (LeanEnv, "name" | "value" | "valueFrom") => Step::Keep,
             (LeanMount, "name" | "mountPath") => Step::Keep,
             // A list where an object belongs: malformed, kept whole for the engine to report.
             (LeanContainers | LeanEnvList | LeanMounts | LeanVolumes | LeanClaimTemplates, _) => {
@@ -272,7 +277,7 @@ mod tests {
                   "spec":{"restartPolicy":"Never","volumes":[{"name":"v"}],
                     "initContainers":[{"name":"i","image":"x","restartPolicy":"Always"}],
                     "containers":[{"name":"a","image":"y","command":["sh","-c","x"],
-                      "args":["1"],"ports":[{"containerPort":80}],"env":[{"name":"E"},{"name":"F"}],
+                      "args":["1"],"ports":[{"containerPort":80}],"env":[{"name":"E","value":"big"},{"name":"F","valueFrom":{}}],
                       "volumeMounts":[{"name":"v","mountPath":"/v"}]},
                       {"name":"b"}]}}}}}})
         );

@@ -1,0 +1,25 @@
+//! The lexical scan of scripts that are not parsed (`pidone::engine::lexical`): it must never
+//! panic and must stay linear in the script's length, whatever the bytes. The time bound is
+//! generous (the machine is shared) but far below what a quadratic scan needs on inputs of a
+//! few hundred KiB, which the fuzzer reaches by repeating bytes (`-max_len`).
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use pidone::engine::kubelet::EnvVar;
+use pidone::engine::lexical;
+use std::time::{Duration, Instant};
+
+fuzz_target!(|data: &[u8]| {
+    let script = String::from_utf8_lossy(data);
+    // A literal env value for nested scripts named `$S` (`sh -c "$S"`), from the input itself.
+    let env: Vec<EnvVar> = vec![("S".to_string(), Some(script.to_string()))];
+    let started = Instant::now();
+    let plain = lexical::scan(&script);
+    let with_env = lexical::scan_with_env(&script, &env);
+    let took = started.elapsed();
+    // 1 µs per byte per pass, times the passes nested scripts may add, plus slack.
+    let bound = Duration::from_millis(20) + Duration::from_micros(8 * data.len() as u64);
+    assert!(took < bound, "{} bytes took {took:?}", data.len());
+    // The environment can only add findings.
+    assert!(plain.is_none() || with_env.is_some());
+});
