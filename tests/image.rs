@@ -594,9 +594,13 @@ async fn the_image_serves_reviews_resolves_registries_and_passes_its_own_audit()
         "registry-ca.pem",
         &std::fs::read_to_string(&registry.ca_path).expect("registry CA"),
     );
+    // The test registry answers on loopback, which pidone refuses for registries a pod names
+    // unless the configuration trusts them.
     root.put(
         "config.yaml",
-        "mode: enforce\nimages:\n  resolve: true\n  deadline: 10s\n  caBundle: /etc/pidone/registry-ca.pem\n",
+        &format!(
+            "mode: enforce\nimages:\n  resolve: true\n  deadline: 10s\n  caBundle: /etc/pidone/registry-ca.pem\n  trustedRegistries: [\"{REGISTRY_NAME}:{port}\"]\n"
+        ),
     );
 
     // `pidone serve`, the chart's arguments but on loopback ports.
