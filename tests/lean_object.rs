@@ -71,6 +71,7 @@ fn the_lean_cut_evaluates_like_the_whole_object() {
                     native_sidecars: native_sidecars.clone(),
                     images: None,
                     config_maps: None,
+                    image_files: None,
                 };
                 let from_full = engine.evaluate(&full, &ctx);
                 let from_lean = engine.evaluate(&lean, &ctx);

@@ -25,6 +25,7 @@ fn ctx() -> EvalContext<'static> {
         native_sidecars: NativeSidecarSupport::Unsupported("not checked".into()),
         images: None,
         config_maps: None,
+        image_files: None,
     }
 }
 

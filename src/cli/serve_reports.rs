@@ -37,6 +37,7 @@ impl Evaluator for AppEvaluator {
             native_sidecars: self.0.native_sidecars(engine.config()),
             images: None,
             config_maps: None,
+            image_files: None,
         };
         engine.evaluate(object, &ctx).ok().flatten()
     }

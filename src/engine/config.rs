@@ -241,6 +241,39 @@ pub struct ImagesConfig {
     /// Bounds of the in-memory cache: entries, and approximate bytes of what they hold.
     pub cache_max_entries: usize,
     pub cache_max_bytes: usize,
+    /// Reading the script an image launch runs from the image's layers.
+    pub scripts: ImageScriptsConfig,
+}
+
+/// `images.scripts`: when a launch runs a file of its image (`ENTRYPOINT
+/// ["/docker-entrypoint.sh"]`, or an absolute path a script execs), pidone reads that one file
+/// from the image's layers, within these bounds, and analyses the script.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct ImageScriptsConfig {
+    /// Read them (with `images.resolve` in the webhook, `--resolve-images` offline).
+    pub read: bool,
+    /// For all the files one object needs, on top of `images.deadline`.
+    #[serde(deserialize_with = "duration", serialize_with = "ser_duration")]
+    pub deadline: Duration,
+    /// Layer blobs read per file, top layer first (a link followed from the top counts again).
+    pub max_layers: usize,
+    /// Compressed bytes read from the registry per file.
+    pub max_bytes: u64,
+    /// A script larger than this is not read.
+    pub max_file_bytes: u64,
+}
+
+impl Default for ImageScriptsConfig {
+    fn default() -> Self {
+        ImageScriptsConfig {
+            read: true,
+            deadline: Duration::from_secs(5),
+            max_layers: 32,
+            max_bytes: 128 * 1024 * 1024,
+            max_file_bytes: 256 * 1024,
+        }
+    }
 }
 
 impl Default for ImagesConfig {
@@ -258,6 +291,7 @@ impl Default for ImagesConfig {
             ca_bundle: String::new(),
             cache_max_entries: 10_000,
             cache_max_bytes: 32 * 1024 * 1024,
+            scripts: ImageScriptsConfig::default(),
         }
     }
 }
@@ -439,6 +473,31 @@ impl Config {
                 reason: "must be greater than 0".into(),
             });
         }
+        for (field, zero) in [
+            (
+                "images.scripts.deadline",
+                self.images.scripts.deadline.is_zero(),
+            ),
+            (
+                "images.scripts.maxLayers",
+                self.images.scripts.max_layers == 0,
+            ),
+            (
+                "images.scripts.maxBytes",
+                self.images.scripts.max_bytes == 0,
+            ),
+            (
+                "images.scripts.maxFileBytes",
+                self.images.scripts.max_file_bytes == 0,
+            ),
+        ] {
+            if zero {
+                return Err(ConfigError::Field {
+                    field: field.into(),
+                    reason: "must be greater than 0".into(),
+                });
+            }
+        }
         if self.reports.max_writes_per_second == 0 {
             return Err(ConfigError::Field {
                 field: "reports.maxWritesPerSecond".into(),
@@ -448,6 +507,7 @@ impl Config {
         for (field, value) in [
             ("parser.deadline", self.parser.deadline),
             ("images.deadline", self.images.deadline),
+            ("images.scripts.deadline", self.images.scripts.deadline),
             ("reports.minInterval", self.reports.min_interval),
         ] {
             if value > MAX_DEADLINE {
@@ -573,6 +633,10 @@ images:
     docker.io: [mirror.example.com, registry-1.docker.io]
   platform: linux/arm64/v8
   insecureRegistries: ["127.0.0.1:5000"]
+  scripts:
+    deadline: 3s
+    maxLayers: 8
+    maxFileBytes: 65536
 "#;
         let c = Config::from_yaml(text).unwrap();
         assert_eq!(c.mode, Mode::Audit);
@@ -590,6 +654,13 @@ images:
         assert_eq!(c.images.mirrors["docker.io"].len(), 2);
         assert_eq!(c.images.platform, "linux/arm64/v8");
         assert_eq!(c.images.insecure_registries, ["127.0.0.1:5000"]);
+        assert!(c.images.scripts.read);
+        assert_eq!(c.images.scripts.deadline, Duration::from_secs(3));
+        assert_eq!(c.images.scripts.max_layers, 8);
+        assert_eq!(c.images.scripts.max_bytes, 128 * 1024 * 1024);
+        assert_eq!(c.images.scripts.max_file_bytes, 65536);
+        let e = Config::from_yaml("images:\n  scripts:\n    maxLayers: 0\n").unwrap_err();
+        assert!(e.to_string().contains("images.scripts.maxLayers"), "{e}");
     }
 
     #[test]

@@ -2,8 +2,9 @@
 
 use crate::engine::argv::{self, LaunchAnalysis};
 use crate::engine::config::{Action, Config, ConfigError};
+use crate::engine::image_files::{ImageFiles, WantedFile};
 use crate::engine::launch::LaunchClass;
-use crate::engine::mounted_scripts::{self, ConfigMaps, MountContext, ScriptRead};
+use crate::engine::mounted_scripts::{self, ConfigMaps, Followed, MountContext, ScriptRead};
 use crate::engine::rules::RuleId;
 use crate::engine::script::ScriptAnalyzer;
 use crate::engine::side_agents::{
@@ -40,6 +41,9 @@ pub struct EvalContext<'a> {
     /// ConfigMaps the caller gathered (the same manifests, or the API), so scripts that
     /// containers run from ConfigMap volumes can be read.
     pub config_maps: Option<&'a ConfigMaps>,
+    /// Files the caller read from images' layers (the scripts image launches run), when
+    /// images are looked up.
+    pub image_files: Option<&'a ImageFiles>,
 }
 
 /// What an image runs when the pod does not say: its config's `Entrypoint` and `Cmd`.
@@ -63,6 +67,7 @@ impl Default for EvalContext<'_> {
             native_sidecars: NativeSidecarSupport::Supported,
             images: None,
             config_maps: None,
+            image_files: None,
         }
     }
 }
@@ -85,7 +90,7 @@ pub struct ContainerReport {
     /// pods only).
     #[serde(skip)]
     pub as_sidecar: Option<LaunchClass>,
-    /// Scripts read for the launch (from ConfigMap volumes), first to last.
+    /// Scripts read for the launch (from ConfigMap volumes or the image), first to last.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub scripts: Vec<ScriptRead>,
     /// How this container (of a Job pod) stops its sidecar by hand, if it does.
@@ -189,6 +194,63 @@ impl Engine {
         Ok(Some(self.evaluate_workload(object, &workload, ctx)))
     }
 
+    /// The files of images that the launches of `object` run and `ctx.image_files` does not
+    /// hold yet: the caller reads them and evaluates again (each round follows one more step
+    /// of a chain of scripts). Empty for objects without a pod template or when nothing is
+    /// wanted.
+    pub fn image_files_wanted(&self, object: &Value, ctx: &EvalContext<'_>) -> Vec<WantedFile> {
+        if ctx.image_files.is_none() {
+            return Vec::new();
+        }
+        let Ok(Some(w)) = workload::extract(object) else {
+            return Vec::new();
+        };
+        let namespace = ctx.namespace.or(w.object.namespace.as_deref());
+        if let Some(ns) = namespace
+            && self.config.exemptions.namespaces.iter().any(|e| e == ns)
+        {
+            return Vec::new();
+        }
+        let mounts = mount_context(w.spec, namespace, ctx);
+        let mut wanted: Vec<WantedFile> = w
+            .containers
+            .iter()
+            .filter_map(|c| {
+                self.launch(c, long_running(&w, c), ctx, mounts.as_ref())
+                    .wanted
+            })
+            .collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        wanted
+    }
+
+    /// One container's launch, followed into the scripts it runs that are known.
+    fn launch(
+        &self,
+        c: &ContainerSpec<'_>,
+        long_running: bool,
+        ctx: &EvalContext<'_>,
+        mounts: Option<&MountContext<'_>>,
+    ) -> Followed {
+        let analysis = argv::analyze(
+            c,
+            long_running,
+            self.analyzer.as_ref(),
+            ctx.images.and_then(|m| m.get(&c.image)),
+        );
+        match mounts {
+            Some(m) => {
+                mounted_scripts::follow(analysis, c, m, long_running, self.analyzer.as_ref())
+            }
+            None => Followed {
+                analysis,
+                read: Vec::new(),
+                wanted: None,
+            },
+        }
+    }
+
     fn evaluate_workload(
         &self,
         object: &Value,
@@ -248,25 +310,12 @@ impl Engine {
             named_side_agents,
             injected,
         );
-        let mounts = ctx.config_maps.map(|maps| MountContext {
-            spec: w.spec,
-            namespace,
-            maps,
-        });
-        // The launch, followed into the ConfigMap scripts it runs when they are known.
+        let mounts = mount_context(w.spec, namespace, ctx);
+        // The launch, followed into the ConfigMap and image scripts it runs when they are
+        // known.
         let launch = |c: &ContainerSpec<'_>, long_running: bool| {
-            let analysis = argv::analyze(
-                c,
-                long_running,
-                self.analyzer.as_ref(),
-                ctx.images.and_then(|m| m.get(&c.image)),
-            );
-            match &mounts {
-                Some(m) => {
-                    mounted_scripts::follow(analysis, c, m, long_running, self.analyzer.as_ref())
-                }
-                None => (analysis, Vec::new()),
-            }
+            let followed = self.launch(c, long_running, ctx, mounts.as_ref());
+            (followed.analysis, followed.read)
         };
         let (analyses, scripts): (Vec<LaunchAnalysis>, Vec<Vec<ScriptRead>>) = w
             .containers
@@ -351,6 +400,20 @@ impl Engine {
         eval.findings.retain(|f| f.action != Action::Ignore);
         eval
     }
+}
+
+/// Where the files containers run come from, when the caller gave any.
+fn mount_context<'m>(
+    spec: &'m Value,
+    namespace: Option<&'m str>,
+    ctx: &EvalContext<'m>,
+) -> Option<MountContext<'m>> {
+    (ctx.config_maps.is_some() || ctx.image_files.is_some()).then(|| MountContext {
+        spec,
+        namespace,
+        maps: ctx.config_maps,
+        image_files: ctx.image_files,
+    })
 }
 
 /// Whether a container runs until stopped: init containers only as native sidecars, regular

@@ -7,6 +7,7 @@ pub mod dialect;
 pub mod evaluate;
 pub mod explain;
 pub mod findings;
+pub mod image_files;
 pub mod injected;
 pub mod kubelet;
 pub mod launch;

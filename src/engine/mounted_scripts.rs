@@ -1,12 +1,15 @@
-//! Scripts a container runs from a ConfigMap volume: where a path in the container's
-//! filesystem comes from (mount path, `subPath`, `items`, `defaultMode`, projected volumes),
-//! and the launch the script itself makes, read with its shebang's dialect.
+//! Scripts a container runs from a file pidone can read: a ConfigMap volume (where a path in
+//! the container's filesystem comes from: mount path, `subPath`, `items`, `defaultMode`,
+//! projected volumes) or the image's own layers; and the launch the script itself makes, read
+//! with its shebang's dialect.
 //!
-//! The caller gathers the ConfigMaps (from the same manifests, or from the API) and passes
-//! them in `EvalContext::config_maps`; everything here is pure.
+//! The caller gathers the ConfigMaps (from the same manifests, or from the API) and the image
+//! files (from the registry) and passes them in `EvalContext`; everything here is pure.
 
-use crate::engine::argv::{self, LaunchAnalysis, basename};
+use crate::engine::argv::{self, LaunchAnalysis, Role, basename};
+use crate::engine::image_files::{FileContent, ImageFiles, WantedFile};
 use crate::engine::launch::LaunchClass;
+use crate::engine::launchers::{self, ShellFamily};
 use crate::engine::script::{Dialect, ScriptAnalyzer, ScriptVerdict};
 use crate::engine::workload::ContainerSpec;
 use serde::Serialize;
@@ -59,27 +62,21 @@ impl ConfigMaps {
     }
 }
 
-/// A file a ConfigMap volume puts into the container.
+/// A script file the container runs: from a ConfigMap volume or from the image.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MountedFile<'a> {
-    pub config_map: String,
-    pub key: String,
+    /// Where the text comes from, as messages and JSON show it: `configmap/NAME:key` or
+    /// `image@sha256:...:/path`.
+    pub source: String,
     pub text: &'a str,
-    /// The file mode (`items[].mode`, else `defaultMode`, else 0644).
+    /// The file mode (ConfigMaps: `items[].mode`, else `defaultMode`, else 0644).
     pub mode: u64,
-}
-
-impl MountedFile<'_> {
-    /// `configmap/NAME:key`, as messages and JSON show it.
-    pub fn source(&self) -> String {
-        format!("configmap/{}:{}", self.config_map, self.key)
-    }
 }
 
 /// One script pidone read for a launch, as reports show it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ScriptRead {
-    /// Where the text came from: `configmap/NAME:key`.
+    /// Where the text came from: `configmap/NAME:key` or `image@sha256:...:/path`.
     pub source: String,
     /// The path the container runs it as.
     pub path: String,
@@ -202,8 +199,7 @@ fn config_map_file<'m>(
     };
     let (key, text) = data.get_key_value(key)?;
     Some(MountedFile {
-        config_map: name.to_string(),
-        key: key.clone(),
+        source: format!("configmap/{name}:{key}"),
         text,
         mode,
     })
@@ -258,18 +254,17 @@ pub fn interpreter(text: &str) -> Interpreter {
     if matches!(base, "dumb-init" | "tini" | "tini-static" | "catatonit") {
         return Interpreter::Init(program.to_string());
     }
-    if matches!(
-        base,
-        "sh" | "bash" | "dash" | "ash" | "zsh" | "ksh" | "mksh" | "yash" | "posh" | "busybox"
-    ) {
+    // The launchers table knows the shells (and busybox, whose `sh` applet a shebang
+    // names as `#!/bin/busybox sh`).
+    if launchers::shell_family(program).is_some() || launchers::is_busybox(program) {
         return shell(program);
     }
     Interpreter::Other(program.to_string())
 }
 
 fn shell(program: &str) -> Interpreter {
-    let dialect = match basename(program) {
-        "bash" | "zsh" | "ksh" | "mksh" => Dialect::Bash,
+    let dialect = match launchers::shell_family(program) {
+        Some(ShellFamily::Bash | ShellFamily::Other) => Dialect::Bash,
         _ => Dialect::Sh,
     };
     Interpreter::Shell {
@@ -278,24 +273,51 @@ fn shell(program: &str) -> Interpreter {
     }
 }
 
-/// Where the ConfigMaps a pod may read come from.
+/// Where the files a pod may run come from: its ConfigMap volumes and its images.
 pub struct MountContext<'a> {
     pub spec: &'a Value,
     pub namespace: Option<&'a str>,
-    pub maps: &'a ConfigMaps,
+    pub maps: Option<&'a ConfigMaps>,
+    /// Files the caller read from images' layers; `None` when images are not looked up.
+    pub image_files: Option<&'a ImageFiles>,
 }
 
-/// Follows a launch into the ConfigMap scripts it runs: when the program that would be PID 1
-/// is a file from a ConfigMap volume, the script's own launch replaces the analysis (up to
-/// [`MAX_CHAIN`] scripts deep). Returns the scripts read, first to last.
+/// A launch followed into the scripts it runs.
+#[derive(Debug, Clone)]
+pub struct Followed {
+    pub analysis: LaunchAnalysis,
+    /// The scripts read, first to last.
+    pub read: Vec<ScriptRead>,
+    /// A file of the image the launch runs next that the caller has not read yet.
+    pub wanted: Option<WantedFile>,
+}
+
+/// What a path a launch runs is, as far as the pod and the image files tell.
+enum Found<'a> {
+    Text(MountedFile<'a>),
+    /// A file of the image that is not a script: it is PID 1 itself.
+    Binary {
+        source: String,
+        what: &'a str,
+    },
+    /// The image file could not be read (or is not there): the analysis stays, with why.
+    Note(String),
+    /// An image file the caller may read.
+    Wanted(WantedFile),
+}
+
+/// Follows a launch into the scripts it runs: when the program that would be PID 1 is a file
+/// from a ConfigMap volume or from the image, the script's own launch replaces the analysis
+/// (up to [`MAX_CHAIN`] scripts deep).
 pub fn follow(
     mut analysis: LaunchAnalysis,
     c: &ContainerSpec<'_>,
     mounts: &MountContext<'_>,
     long_running: bool,
     analyzer: &dyn ScriptAnalyzer,
-) -> (LaunchAnalysis, Vec<ScriptRead>) {
+) -> Followed {
     let mut read: Vec<ScriptRead> = Vec::new();
+    let mut wanted = None;
     while read.len() < MAX_CHAIN {
         if !matches!(
             analysis.class,
@@ -309,24 +331,55 @@ pub fn follow(
         if read.iter().any(|r| r.path == path) {
             break;
         }
-        let Some(file) = find(mounts.spec, c, mounts.namespace, mounts.maps, &path) else {
-            break;
+        let config_map = mounts
+            .maps
+            .and_then(|maps| find(mounts.spec, c, mounts.namespace, maps, &path));
+        let file = match config_map
+            .map(Found::Text)
+            .or_else(|| in_image(c, mounts, &analysis, &path))
+        {
+            Some(Found::Text(file)) => file,
+            Some(Found::Binary { source, what }) => {
+                analysis.class = LaunchClass::Direct;
+                analysis.detail =
+                    format!("runs {path} (source: {source}), {what}, as PID 1 without a shell");
+                analysis.exec_insertions.clear();
+                analysis.final_program = None;
+                read.push(ScriptRead {
+                    source,
+                    path,
+                    dialect: None,
+                    class: LaunchClass::Direct,
+                });
+                break;
+            }
+            Some(Found::Note(note)) => {
+                analysis.detail = format!("{} ({note})", analysis.detail);
+                break;
+            }
+            Some(Found::Wanted(file)) => {
+                wanted = Some(file);
+                break;
+            }
+            None => break,
         };
+        let argv = effective_argv(c, &analysis);
         let invoked_by = if read.is_empty() {
-            invoking_shell(c, &path)
+            invoking_shell(&argv, &path)
         } else {
             None
         };
-        let (next, dialect) = script_launch(&file, &path, invoked_by, c, long_running, analyzer);
+        let (next, dialect) =
+            script_launch(&file, &path, invoked_by, &argv, long_running, analyzer);
         read.push(ScriptRead {
-            source: file.source(),
+            source: file.source.clone(),
             path: path.clone(),
             dialect,
             class: next.class,
         });
         analysis = LaunchAnalysis {
             // The shell of the pod's own command stays: fixes and stop-hack checks look at
-            // what is in the spec, never at the ConfigMap.
+            // what is in the spec, never at the ConfigMap or the image.
             shell: analysis.shell,
             from_args: analysis.from_args,
             from_image: analysis.from_image,
@@ -334,18 +387,98 @@ pub fn follow(
             ..next
         };
     }
-    (analysis, read)
+    Followed {
+        analysis,
+        read,
+        wanted,
+    }
+}
+
+/// The file of the container's image at `path`, when the launch runs one: an absolute path
+/// (or one below the container's `workingDir`) that no volume covers, run as a script, or
+/// as the program of a launch that came from the image (an ENTRYPOINT, or what its script
+/// execs). A program a launcher or init stays the parent of is not looked at.
+fn in_image<'f>(
+    c: &ContainerSpec<'_>,
+    mounts: &MountContext<'f>,
+    analysis: &LaunchAnalysis,
+    path: &str,
+) -> Option<Found<'f>> {
+    let files = mounts.image_files?;
+    if c.image.is_empty() || !path.contains('/') {
+        return None;
+    }
+    let from_image = analysis.from_image.is_some();
+    if analysis.class != LaunchClass::Script && !from_image {
+        return None;
+    }
+    if analysis
+        .through
+        .iter()
+        .any(|t| !matches!(t.role, Role::Execs))
+    {
+        return None;
+    }
+    let path = absolute(c, path)?;
+    if under_a_volume(c, &path) {
+        return None;
+    }
+    let Some(file) = files.get(&c.image, &path) else {
+        return Some(Found::Wanted(WantedFile {
+            image: c.image.clone(),
+            path,
+        }));
+    };
+    Some(match &file.content {
+        FileContent::Script { text } => Found::Text(MountedFile {
+            source: file.source(),
+            text,
+            mode: u64::from(file.mode),
+        }),
+        FileContent::Binary { what } => Found::Binary {
+            source: file.source(),
+            what,
+        },
+        FileContent::Missing => Found::Note(format!("{path} is not in the image {}", file.digest)),
+        FileContent::Unread { reason } => Found::Note(format!(
+            "pidone could not read {path} from the image: {reason}"
+        )),
+    })
+}
+
+/// Whether a volume of the container is mounted over `path` (then the image's file is
+/// hidden).
+fn under_a_volume(c: &ContainerSpec<'_>, path: &str) -> bool {
+    c.json
+        .get("volumeMounts")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m.get("mountPath").and_then(Value::as_str))
+        .any(|mount| relative_to_mount(path, mount).is_some())
+}
+
+/// The argv the container runs: `command` and `args`, or, for a launch from the image, its
+/// ENTRYPOINT with the pod's `args` or the image's CMD.
+fn effective_argv(c: &ContainerSpec<'_>, analysis: &LaunchAnalysis) -> Vec<String> {
+    let command = c.command.as_deref().unwrap_or(&[]);
+    match &analysis.image_argv {
+        Some((entrypoint, cmd)) if command.is_empty() => entrypoint
+            .iter()
+            .chain(c.args.as_ref().unwrap_or(cmd))
+            .cloned()
+            .collect(),
+        _ => command
+            .iter()
+            .chain(c.args.iter().flatten())
+            .cloned()
+            .collect(),
+    }
 }
 
 /// The shell named before `path` in the container's argv (`bash /scripts/run.sh`): it, not
 /// the shebang, picks the dialect.
-fn invoking_shell(c: &ContainerSpec<'_>, path: &str) -> Option<String> {
-    let argv: Vec<&String> = c
-        .command
-        .iter()
-        .flatten()
-        .chain(c.args.iter().flatten())
-        .collect();
+fn invoking_shell(argv: &[String], path: &str) -> Option<String> {
     let at = argv.iter().position(|a| a.as_str() == path)?;
     let first = argv.first()?;
     let is_shell = matches!(
@@ -356,16 +489,17 @@ fn invoking_shell(c: &ContainerSpec<'_>, path: &str) -> Option<String> {
         .then(|| first.to_string())
 }
 
-/// The launch one ConfigMap script makes, and the dialect it was read with.
+/// The launch one script file makes, and the dialect it was read with.
 fn script_launch(
     file: &MountedFile<'_>,
     path: &str,
     invoked_by: Option<String>,
-    c: &ContainerSpec<'_>,
+    argv: &[String],
     long_running: bool,
     analyzer: &dyn ScriptAnalyzer,
 ) -> (LaunchAnalysis, Option<Dialect>) {
-    let source = file.source();
+    let source = &file.source;
+    let by_shell = invoked_by.is_some();
     let mut out = LaunchAnalysis {
         class: LaunchClass::Unparsed,
         pid1: None,
@@ -412,7 +546,7 @@ fn script_launch(
             out.detail = format!("script {label} not analysed: {reason}");
         }
         ScriptVerdict::Parsed(facts) => {
-            let operands = operands(c, path);
+            let operands = operands(argv, path);
             argv::classify_file_script(
                 facts,
                 &operands,
@@ -425,19 +559,15 @@ fn script_launch(
             out.detail = format!("script {label}: {}", out.detail);
         }
     }
-    if file.mode & 0o111 == 0 && invoked_by_is_none(c, path) {
+    if file.mode & 0o111 == 0 && !by_shell {
         out.detail.push_str(&format!(
             " (the file's mode {:o} is not executable)",
             file.mode
         ));
     }
-    // Offsets point into the ConfigMap's text, which the pod's fixes do not rewrite.
+    // Offsets point into the file's text, which the pod's fixes do not rewrite.
     out.exec_insertions.clear();
     (out, Some(dialect))
-}
-
-fn invoked_by_is_none(c: &ContainerSpec<'_>, path: &str) -> bool {
-    invoking_shell(c, path).is_none()
 }
 
 fn dialect_name(d: Dialect) -> &'static str {
@@ -448,14 +578,9 @@ fn dialect_name(d: Dialect) -> &'static str {
 }
 
 /// `$0` and the positional parameters: the argv entries after the script's path, when the
-/// container runs it with arguments (`[/scripts/run.sh, --port, 80]`).
-fn operands(c: &ContainerSpec<'_>, path: &str) -> Vec<String> {
-    let argv: Vec<&String> = c
-        .command
-        .iter()
-        .flatten()
-        .chain(c.args.iter().flatten())
-        .collect();
+/// container runs it with arguments (`[/scripts/run.sh, --port, 80]`, or an image's
+/// `ENTRYPOINT ["/docker-entrypoint.sh"]` with `CMD ["postgres"]`).
+fn operands(argv: &[String], path: &str) -> Vec<String> {
     match argv.iter().position(|a| a.as_str() == path) {
         Some(at) => argv[at..].iter().map(|a| a.to_string()).collect(),
         None => vec![path.to_string()],
@@ -497,7 +622,7 @@ mod tests {
         let m = maps();
         let w = workload::extract(pod).ok()??;
         let f = find(w.spec, &w.containers[0], Some("db"), &m, path)?;
-        Some((f.source(), f.mode))
+        Some((f.source.clone(), f.mode))
     }
 
     #[test]
@@ -627,9 +752,14 @@ mod tests {
         let ctx = MountContext {
             spec: w.spec,
             namespace: Some("db"),
-            maps: &m,
+            maps: Some(&m),
+            image_files: None,
         };
-        let (after, read) = follow(before, c, &ctx, true, &InProcessAnalyzer);
+        let Followed {
+            analysis: after,
+            read,
+            ..
+        } = follow(before, c, &ctx, true, &InProcessAnalyzer);
         assert_eq!(after.class, LaunchClass::Exec, "{}", after.detail);
         assert_eq!(after.pid1.as_deref(), Some("redis-server"));
         assert!(
@@ -676,10 +806,15 @@ mod tests {
             let ctx = MountContext {
                 spec: w.spec,
                 namespace: Some("db"),
-                maps: &m,
+                maps: Some(&m),
+                image_files: None,
             };
             let before = argv::analyze(c, true, &InProcessAnalyzer, None);
-            let (after, read) = follow(before, c, &ctx, true, &InProcessAnalyzer);
+            let Followed {
+                analysis: after,
+                read,
+                ..
+            } = follow(before, c, &ctx, true, &InProcessAnalyzer);
             (
                 after.class,
                 after.pid1,

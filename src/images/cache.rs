@@ -1,8 +1,10 @@
 //! The look-up cache: content by digest for good, tags for a TTL, recent failures briefly;
 //! bounded in entries and in the bytes its entries hold (least recently used go first).
-//! It can be saved to and loaded from a JSON file (the CLI keeps it between runs).
+//! It can be saved to and loaded from a JSON file (the CLI keeps it between runs). Image
+//! configs and files read from layers are kept in caches of their own, saved to one file.
 
 use crate::engine::evaluate::ImageConfig;
+use crate::engine::image_files::ImageFile;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -12,9 +14,33 @@ const ENTRY_OVERHEAD: usize = 160;
 /// Version of the disk format; other versions are ignored when loading.
 const DISK_VERSION: u32 = 1;
 
+/// What a cached value costs in bytes, beyond the entry's bookkeeping.
+pub trait Weigh {
+    fn weight(&self) -> usize;
+}
+
+impl Weigh for ImageConfig {
+    fn weight(&self) -> usize {
+        self.entrypoint
+            .iter()
+            .chain(&self.cmd)
+            .map(|s| s.len() + 24)
+            .sum::<usize>()
+            + self.digest.len()
+            + self.working_dir.len()
+            + self.user.len()
+    }
+}
+
+impl Weigh for ImageFile {
+    fn weight(&self) -> usize {
+        ImageFile::weight(self)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
-pub enum Cached {
-    Found(ImageConfig),
+pub enum Cached<V = ImageConfig> {
+    Found(V),
     /// A recent failure, kept so a broken registry does not cost every admission the deadline.
     Failed {
         message: String,
@@ -23,8 +49,8 @@ pub enum Cached {
 }
 
 #[derive(Debug, Clone)]
-struct Entry {
-    value: Cached,
+struct Entry<V> {
+    value: Cached<V>,
     stored_at: SystemTime,
     /// Names content by digest: never expires.
     pinned: bool,
@@ -42,8 +68,8 @@ pub struct CacheLimits {
 }
 
 #[derive(Debug)]
-pub struct Cache {
-    entries: HashMap<String, Entry>,
+pub struct Cache<V = ImageConfig> {
+    entries: HashMap<String, Entry<V>>,
     /// Image references as written in pods -> their cache keys, so a hit needs no parsing.
     aliases: HashMap<String, String>,
     bytes: usize,
@@ -56,36 +82,31 @@ pub struct Cache {
 pub struct DiskCache {
     pub version: u32,
     pub entries: Vec<DiskEntry>,
+    /// Files read from layers (absent from files written before they were read).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<DiskEntry<ImageFile>>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
-pub struct DiskEntry {
+pub struct DiskEntry<V = ImageConfig> {
     pub key: String,
-    pub config: ImageConfig,
+    /// The cached value: an image config, or a file read from its layers.
+    pub config: V,
     /// Seconds since the Unix epoch.
     pub stored_at: u64,
     pub pinned: bool,
 }
 
-fn size_of(key: &str, value: &Cached) -> usize {
+fn size_of<V: Weigh>(key: &str, value: &Cached<V>) -> usize {
     let strings = match value {
-        Cached::Found(c) => {
-            c.entrypoint
-                .iter()
-                .chain(&c.cmd)
-                .map(|s| s.len() + 24)
-                .sum::<usize>()
-                + c.digest.len()
-                + c.working_dir.len()
-                + c.user.len()
-        }
+        Cached::Found(v) => v.weight(),
         Cached::Failed { message, .. } => message.len(),
     };
     ENTRY_OVERHEAD + key.len() + strings
 }
 
-impl Cache {
-    pub fn new(limits: CacheLimits) -> Cache {
+impl<V: Clone + Weigh> Cache<V> {
+    pub fn new(limits: CacheLimits) -> Cache<V> {
         Cache {
             entries: HashMap::new(),
             aliases: HashMap::new(),
@@ -114,7 +135,7 @@ impl Cache {
         self.bytes
     }
 
-    fn fresh(&self, e: &Entry, now: SystemTime) -> bool {
+    fn fresh(&self, e: &Entry<V>, now: SystemTime) -> bool {
         let ttl = match e.value {
             Cached::Failed { .. } => self.limits.failure_ttl,
             Cached::Found(_) if e.pinned => return true,
@@ -126,7 +147,7 @@ impl Cache {
     }
 
     /// The entry for a key, if still fresh; stale entries are dropped.
-    pub fn get(&mut self, key: &str, now: SystemTime) -> Option<Cached> {
+    pub fn get(&mut self, key: &str, now: SystemTime) -> Option<Cached<V>> {
         let fresh = self.entries.get(key).map(|e| self.fresh(e, now))?;
         if !fresh {
             self.remove(key);
@@ -162,7 +183,7 @@ impl Cache {
     }
 
     /// Stores an entry; one larger than an eighth of the byte bound is not kept.
-    pub fn insert(&mut self, key: String, value: Cached, pinned: bool, stored_at: SystemTime) {
+    pub fn insert(&mut self, key: String, value: Cached<V>, pinned: bool, stored_at: SystemTime) {
         let size = size_of(&key, &value);
         if size > self.limits.max_bytes / 8 {
             return;
@@ -217,8 +238,8 @@ impl Cache {
     }
 
     /// The found entries, for saving.
-    pub fn to_disk(&self) -> DiskCache {
-        let mut entries: Vec<DiskEntry> = self
+    pub fn to_entries(&self) -> Vec<DiskEntry<V>> {
+        let mut entries: Vec<DiskEntry<V>> = self
             .entries
             .iter()
             .filter_map(|(key, e)| match &e.value {
@@ -235,18 +256,12 @@ impl Cache {
             })
             .collect();
         entries.sort_by(|a, b| a.key.cmp(&b.key));
-        DiskCache {
-            version: DISK_VERSION,
-            entries,
-        }
+        entries
     }
 
-    /// Loads saved entries that are still fresh; a file of another version is ignored.
-    pub fn load_disk(&mut self, disk: DiskCache, now: SystemTime) {
-        if disk.version != DISK_VERSION {
-            return;
-        }
-        for e in disk.entries {
+    /// Loads saved entries that are still fresh.
+    pub fn load_entries(&mut self, entries: Vec<DiskEntry<V>>, now: SystemTime) {
+        for e in entries {
             let stored_at = UNIX_EPOCH + Duration::from_secs(e.stored_at);
             let entry = Entry {
                 value: Cached::Found(e.config),
@@ -260,6 +275,30 @@ impl Cache {
             }
         }
     }
+}
+
+impl Cache<ImageConfig> {
+    /// The found entries, for saving (files are added by the caller).
+    pub fn to_disk(&self) -> DiskCache {
+        DiskCache {
+            version: DISK_VERSION,
+            entries: self.to_entries(),
+            files: Vec::new(),
+        }
+    }
+
+    /// Loads saved entries that are still fresh; a file of another version is ignored.
+    pub fn load_disk(&mut self, disk: DiskCache, now: SystemTime) {
+        if disk.version != DISK_VERSION {
+            return;
+        }
+        self.load_entries(disk.entries, now);
+    }
+}
+
+/// Whether a saved cache is of the version this build reads.
+pub fn readable(disk: &DiskCache) -> bool {
+    disk.version == DISK_VERSION
 }
 
 #[cfg(test)]
@@ -286,7 +325,7 @@ mod tests {
     #[test]
     fn tags_expire_digests_do_not() {
         let t0 = UNIX_EPOCH + Duration::from_secs(1_000_000);
-        let mut c = Cache::new(limits());
+        let mut c = Cache::<ImageConfig>::new(limits());
         c.insert("r/a:1".into(), found("sha256:1"), false, t0);
         c.insert("r/a@sha256:1".into(), found("sha256:1"), true, t0);
         c.insert(
@@ -310,7 +349,7 @@ mod tests {
     #[test]
     fn bounded_by_entries_least_recently_used_first() {
         let t0 = UNIX_EPOCH + Duration::from_secs(1_000_000);
-        let mut c = Cache::new(limits());
+        let mut c = Cache::<ImageConfig>::new(limits());
         for i in 0..10 {
             c.insert(format!("r/a:{i}"), found("d"), false, t0);
         }
@@ -325,7 +364,7 @@ mod tests {
     #[test]
     fn bounded_by_bytes() {
         let t0 = UNIX_EPOCH + Duration::from_secs(1_000_000);
-        let mut c = Cache::new(CacheLimits {
+        let mut c = Cache::<ImageConfig>::new(CacheLimits {
             max_entries: 1000,
             max_bytes: 8 * 1024,
             ..limits()
@@ -350,7 +389,7 @@ mod tests {
     #[test]
     fn disk_round_trip_keeps_fresh_found_entries() {
         let t0 = UNIX_EPOCH + Duration::from_secs(1_000_000);
-        let mut c = Cache::new(limits());
+        let mut c = Cache::<ImageConfig>::new(limits());
         c.insert("r/a:1".into(), found("sha256:1"), false, t0);
         c.insert("r/a@sha256:1".into(), found("sha256:1"), true, t0);
         c.insert(
@@ -365,7 +404,7 @@ mod tests {
         let text = serde_json::to_string(&c.to_disk()).unwrap();
         let disk: DiskCache = serde_json::from_str(&text).unwrap();
         assert_eq!(disk.entries.len(), 2);
-        let mut fresh = Cache::new(limits());
+        let mut fresh = Cache::<ImageConfig>::new(limits());
         fresh.load_disk(disk, t0 + Duration::from_secs(700));
         assert_eq!(fresh.len(), 1, "the tag expired, the digest stays");
         assert!(fresh.get("r/a@sha256:1", t0).is_some());

@@ -4,6 +4,8 @@
 
 pub mod cache;
 pub mod credentials;
+pub mod files;
+pub mod layers;
 pub mod offline;
 pub mod reference;
 pub mod registry;

@@ -4,7 +4,8 @@
 
 use crate::engine::config::ImagesConfig;
 use crate::engine::evaluate::ImageConfig;
-use crate::images::cache::{Cache, CacheLimits, Cached, DiskCache};
+use crate::engine::image_files::ImageFile;
+use crate::images::cache::{self, Cache, CacheLimits, Cached, DiskCache};
 use crate::images::credentials::{Credentials, CredentialsError};
 use crate::images::reference::{self, normalize_host};
 use crate::images::registry::{self, AddressPolicy, Auth, RegistryError};
@@ -129,12 +130,12 @@ type PlatformPick = dyn Fn(&[ImageIndexEntry]) -> Option<String> + Send + Sync;
 
 type Flight = Shared<BoxFuture<'static, Result<ImageConfig, ResolveError>>>;
 
-struct Inner {
+pub(super) struct Inner {
     http: reqwest::Client,
-    policy: Arc<AddressPolicy>,
+    pub(super) policy: Arc<AddressPolicy>,
     /// Picks a platform's manifest from an index.
     platform: Box<PlatformPick>,
-    credentials: Credentials,
+    pub(super) credentials: Credentials,
     /// Normalised registry host -> namespaces whose pods may use its credential.
     credential_namespaces: HashMap<String, Vec<String>>,
     global: Arc<Semaphore>,
@@ -145,12 +146,16 @@ struct Inner {
     cache: Mutex<Cache>,
     inflight: Mutex<HashMap<String, Flight>>,
     counters: Counters,
+    /// Files read from layers (see `files`), apart from the configs.
+    pub(super) files: Mutex<Cache<ImageFile>>,
+    /// Bounds of reading files from layers.
+    pub(super) scripts: crate::engine::config::ImageScriptsConfig,
 }
 
 /// Resolves images' configs; cheap to clone (clones share cache, requests and counters).
 #[derive(Clone)]
 pub struct ImageResolver {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
 impl std::fmt::Debug for ImageResolver {
@@ -240,7 +245,7 @@ fn read_ca_bundle(path: &str) -> Result<Vec<reqwest::Certificate>, ResolverError
     Ok(certs)
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding the lock leaves plain data behind: keep using it.
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
@@ -313,6 +318,8 @@ impl ImageResolver {
                 cache: Mutex::new(Cache::new(limits)),
                 inflight: Mutex::new(HashMap::new()),
                 counters: Counters::default(),
+                files: Mutex::new(Cache::new(limits)),
+                scripts: config.scripts.clone(),
             }),
         })
     }
@@ -343,16 +350,25 @@ impl ImageResolver {
     /// Forgets every cached answer (requests in flight still land).
     pub fn clear_cache(&self) {
         lock(&self.inner.cache).clear();
+        lock(&self.inner.files).clear();
     }
 
-    /// The cache's found entries, to save between runs.
+    /// The cache's found entries (configs and files), to save between runs.
     pub fn export_cache(&self) -> DiskCache {
-        lock(&self.inner.cache).to_disk()
+        let mut disk = lock(&self.inner.cache).to_disk();
+        disk.files = lock(&self.inner.files).to_entries();
+        disk
     }
 
     /// Loads saved entries (tags older than the TTL are skipped).
-    pub fn import_cache(&self, disk: DiskCache) {
-        lock(&self.inner.cache).load_disk(disk, SystemTime::now());
+    pub fn import_cache(&self, mut disk: DiskCache) {
+        if !cache::readable(&disk) {
+            return;
+        }
+        let now = SystemTime::now();
+        let files = std::mem::take(&mut disk.files);
+        lock(&self.inner.cache).load_disk(disk, now);
+        lock(&self.inner.files).load_entries(files, now);
     }
 
     /// Resolves every distinct reference at once, all within `deadline` from now, with every
@@ -454,7 +470,7 @@ impl ImageResolver {
 
     /// Whether look-ups for `scope` use the credential of the registry of a cache key
     /// (`registry/repository...`).
-    fn uses_credentials(&self, key: &str, scope: Scope<'_>) -> bool {
+    pub(super) fn uses_credentials(&self, key: &str, scope: Scope<'_>) -> bool {
         let host = key.split('/').next().unwrap_or("");
         if !self.inner.credentials.has(host) {
             return false;
@@ -471,7 +487,7 @@ impl ImageResolver {
 
     /// The cache key for `scope`: answers obtained with a credential live under their own keys,
     /// so that nobody who may not use the credential is told what it revealed.
-    fn scoped_key(&self, key: String, scope: Scope<'_>) -> String {
+    pub(super) fn scoped_key(&self, key: String, scope: Scope<'_>) -> String {
         if self.uses_credentials(&key, scope) {
             format!("{CREDENTIALED}{key}")
         } else {
@@ -656,12 +672,12 @@ async fn fetch_from_sources(
 }
 
 /// The prefix of cache keys of answers obtained with a credential.
-const CREDENTIALED: &str = "credentialed:";
+pub(super) const CREDENTIALED: &str = "credentialed:";
 
 impl Inner {
     /// A request slot for `host`: one of its own, then one of the global ones. Waits (within
     /// the caller's deadline), so a registry that stalls queues its own look-ups only.
-    async fn permits(&self, host: &str) -> (OwnedSemaphorePermit, OwnedSemaphorePermit) {
+    pub(super) async fn permits(&self, host: &str) -> (OwnedSemaphorePermit, OwnedSemaphorePermit) {
         let mine = {
             let mut map = lock(&self.per_registry);
             Arc::clone(
@@ -686,7 +702,7 @@ impl Inner {
 
 /// One registry, as one look-up talks to it: its base URL, the repository, the credential and
 /// the token obtained on the way.
-struct Session<'a> {
+pub(super) struct Session<'a> {
     inner: &'a Inner,
     base: Url,
     repository: String,
@@ -696,7 +712,7 @@ struct Session<'a> {
 
 impl Session<'_> {
     /// GET `/v2/<repository>/<path>`, answering a Bearer challenge once.
-    async fn get(
+    pub(super) async fn get(
         &mut self,
         path: &str,
         accept: Option<&str>,
@@ -761,17 +777,116 @@ impl Session<'_> {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct ManifestDoc {
+pub(super) struct ManifestDoc {
     #[serde(default)]
     manifests: Option<Vec<ImageIndexEntry>>,
     #[serde(default)]
     config: Option<Descriptor>,
+    /// The layers, bottom first.
+    #[serde(default)]
+    pub(super) layers: Vec<Descriptor>,
 }
 
 #[derive(Deserialize)]
-struct Descriptor {
-    digest: String,
-    size: i64,
+#[serde(rename_all = "camelCase")]
+pub(super) struct Descriptor {
+    pub(super) digest: String,
+    pub(super) size: i64,
+    #[serde(default)]
+    pub(super) media_type: String,
+}
+
+/// The platform manifest of a reference, through an index when there is one: the manifest,
+/// the digest the reference names (the index's, for a multi-platform image) and the
+/// manifest's own digest.
+pub(super) struct PlatformManifest {
+    pub(super) doc: ManifestDoc,
+    pub(super) named_digest: String,
+    pub(super) manifest_digest: String,
+}
+
+/// A session with the registry of `r` (permits taken by the caller), and its host.
+pub(super) fn session<'a>(
+    inner: &'a Inner,
+    r: &Reference,
+    credentialed: bool,
+) -> Result<(Session<'a>, String), ResolveError> {
+    let host = r.resolve_registry().to_string();
+    let scheme = if inner.policy.is_insecure(&host) {
+        "http"
+    } else {
+        "https"
+    };
+    let base = Url::parse(&format!("{scheme}://{host}/"))
+        .map_err(|e| ResolveError::Registry(format!("{host}: {e}")))?;
+    let credentials = if credentialed {
+        inner.credentials.for_host(&host)
+    } else {
+        Auth::Anonymous
+    };
+    Ok((
+        Session {
+            inner,
+            base,
+            repository: r.repository().to_string(),
+            credentials,
+            token: None,
+        },
+        host,
+    ))
+}
+
+/// The registry error of a request to `host`, as a look-up reports it.
+pub(super) fn registry_error(host: &str, e: RegistryError) -> ResolveError {
+    match e {
+        RegistryError::Timeout => ResolveError::Timeout,
+        e => ResolveError::Registry(format!("{host}: {e}")),
+    }
+}
+
+/// The manifest of `r` for the configured platform.
+pub(super) async fn platform_manifest(
+    inner: &Inner,
+    session: &mut Session<'_>,
+    host: &str,
+    r: &Reference,
+) -> Result<PlatformManifest, ResolveError> {
+    let reference = r
+        .digest()
+        .or_else(|| r.tag())
+        .unwrap_or("latest")
+        .to_string();
+    let (body, top_digest) = session
+        .manifest(&reference)
+        .await
+        .map_err(|e| registry_error(host, e))?;
+    let doc: ManifestDoc = serde_json::from_slice(&body)
+        .map_err(|e| ResolveError::Registry(format!("{host}: manifest: {e}")))?;
+    Ok(match doc.manifests {
+        Some(entries) => {
+            let chosen = (inner.platform)(&entries).ok_or_else(|| {
+                ResolveError::Registry(format!(
+                    "{host}: the image index has no manifest for the configured platform"
+                ))
+            })?;
+            let (body, digest) = session
+                .manifest(&chosen)
+                .await
+                .map_err(|e| registry_error(host, e))?;
+            let doc: ManifestDoc = serde_json::from_slice(&body)
+                .map_err(|e| ResolveError::Registry(format!("{host}: manifest: {e}")))?;
+            PlatformManifest {
+                doc,
+                named_digest: top_digest,
+                manifest_digest: digest,
+            }
+        }
+        None => PlatformManifest {
+            doc,
+            named_digest: top_digest.clone(),
+            manifest_digest: top_digest,
+        },
+    })
 }
 
 /// One source: the manifest (through an index to the configured platform), then the config.
@@ -780,53 +895,13 @@ async fn fetch(
     r: &Reference,
     credentialed: bool,
 ) -> Result<ImageConfig, ResolveError> {
-    let host = r.resolve_registry().to_string();
-    let registry_error = |e: RegistryError| match e {
-        RegistryError::Timeout => ResolveError::Timeout,
-        e => ResolveError::Registry(format!("{host}: {e}")),
-    };
-    let scheme = if inner.policy.is_insecure(&host) {
-        "http"
-    } else {
-        "https"
-    };
-    let base = Url::parse(&format!("{scheme}://{host}/"))
-        .map_err(|e| ResolveError::Registry(format!("{host}: {e}")))?;
+    let (mut session, host) = session(inner, r, credentialed)?;
     let _permits = inner.permits(&host).await;
-    let credentials = if credentialed {
-        inner.credentials.for_host(&host)
-    } else {
-        Auth::Anonymous
-    };
-    let mut session = Session {
-        inner,
-        base,
-        repository: r.repository().to_string(),
-        credentials,
-        token: None,
-    };
-    let reference = r
-        .digest()
-        .or_else(|| r.tag())
-        .unwrap_or("latest")
-        .to_string();
-    let (body, top_digest) = session.manifest(&reference).await.map_err(registry_error)?;
-    let doc: ManifestDoc = serde_json::from_slice(&body)
-        .map_err(|e| ResolveError::Registry(format!("{host}: manifest: {e}")))?;
-    let (doc, index_digest, manifest_digest) = match doc.manifests {
-        Some(entries) => {
-            let chosen = (inner.platform)(&entries).ok_or_else(|| {
-                ResolveError::Registry(format!(
-                    "{host}: the image index has no manifest for the configured platform"
-                ))
-            })?;
-            let (body, digest) = session.manifest(&chosen).await.map_err(registry_error)?;
-            let doc: ManifestDoc = serde_json::from_slice(&body)
-                .map_err(|e| ResolveError::Registry(format!("{host}: manifest: {e}")))?;
-            (doc, Some(top_digest), digest)
-        }
-        None => (doc, None, top_digest),
-    };
+    let PlatformManifest {
+        doc, named_digest, ..
+    } = platform_manifest(inner, &mut session, &host, r).await?;
+    let host = host.as_str();
+    let registry_error = |e: RegistryError| registry_error(host, e);
     let config = doc
         .config
         .ok_or_else(|| ResolveError::Registry(format!("{host}: the manifest has no config")))?;
@@ -856,7 +931,7 @@ async fn fetch(
         cmd: section.cmd.unwrap_or_default(),
         // What the reference names: the index for a multi-platform image, as the kubelet
         // reports in `imageID`.
-        digest: index_digest.unwrap_or(manifest_digest),
+        digest: named_digest,
         working_dir: section.working_dir.unwrap_or_default(),
         user: section.user.unwrap_or_default(),
     })

@@ -274,6 +274,7 @@ fn decide(
         native_sidecars: app.native_sidecars(engine.config()),
         images: images.as_ref(),
         config_maps: None,
+        image_files: None,
     };
     let eval = match engine.evaluate(object, &ctx) {
         Ok(Some(eval)) => eval,

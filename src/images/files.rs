@@ -1,0 +1,443 @@
+//! Reading the file a launch runs out of its image's layers: the platform manifest (as for
+//! configs), then the layer blobs from the top down, each streamed from the registry through
+//! the same bounded client, decompressed and scanned as it arrives (`layers`), until the file
+//! turns up. Bounded by `images.scripts`: layers walked, compressed bytes read, the script's
+//! size and a deadline; every blob read is checked against its digest (what is left of the
+//! layer the file was found in is still read and hashed, not scanned). Answers are cached by
+//! manifest digest and path for good, by tag for `images.tagTTL`, failures briefly.
+
+use crate::engine::image_files::{FileContent, ImageFile, WantedFile};
+use crate::images::cache::Cached;
+use crate::images::layers::{self, Compression, LayerOutcome, MAX_LINKS};
+use crate::images::reference;
+use crate::images::registry::{self, RegistryError};
+use crate::images::resolver::{
+    self, CREDENTIALED, ImageResolver, Inner, PlatformManifest, ResolveError, Scope, Session, lock,
+};
+use bytes::Bytes;
+use oci_client::Reference;
+use sha2::{Digest, Sha256};
+use std::io::Read;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// Chunks of a blob queued between the download and the scan.
+const QUEUED_CHUNKS: usize = 8;
+
+/// The answer for a file that could not be read.
+fn unread(digest: &str, path: &str, reason: String) -> ImageFile {
+    ImageFile {
+        digest: digest.to_string(),
+        path: path.to_string(),
+        mode: 0,
+        content: FileContent::Unread { reason },
+    }
+}
+
+impl ImageResolver {
+    /// Reads the wanted files, all within `deadline` from now, on behalf of `scope` (its
+    /// credentials, as for configs). Every file gets an answer: one that could not be read
+    /// says why. A look-up the deadline cuts short goes on in the background (within
+    /// `images.scripts.deadline`) and lands in the cache.
+    pub async fn read_files(
+        &self,
+        wanted: &[WantedFile],
+        deadline: Duration,
+        scope: Scope<'_>,
+    ) -> Vec<(WantedFile, ImageFile)> {
+        let until = tokio::time::Instant::now() + deadline;
+        let reads = wanted.iter().map(|w| self.read_file(w, until, scope));
+        let files = futures::future::join_all(reads).await;
+        wanted.iter().cloned().zip(files).collect()
+    }
+
+    async fn read_file(
+        &self,
+        wanted: &WantedFile,
+        until: tokio::time::Instant,
+        scope: Scope<'_>,
+    ) -> ImageFile {
+        let r = match reference::parse(&wanted.image) {
+            Ok(r) => r,
+            Err(e) => return unread("", &wanted.path, e.to_string()),
+        };
+        let credentialed = self.uses_credentials(&reference::cache_key(&r), scope);
+        let key = format!(
+            "{}\n{}",
+            self.scoped_key(reference::cache_key(&r), scope),
+            wanted.path
+        );
+        match lock(&self.inner.files).get(&key, SystemTime::now()) {
+            Some(Cached::Found(file)) => return file,
+            Some(Cached::Failed { message, .. }) => {
+                return unread(
+                    "",
+                    &wanted.path,
+                    format!(
+                        "{message} (remembered from a look-up less than {}s ago)",
+                        resolver::FAILURE_TTL.as_secs()
+                    ),
+                );
+            }
+            None => {}
+        }
+        let inner = Arc::clone(&self.inner);
+        let path = wanted.path.clone();
+        let task_until = until.max(tokio::time::Instant::now() + inner.scripts.deadline);
+        let task = tokio::spawn(async move {
+            let found = tokio::time::timeout_at(
+                task_until,
+                fetch_file(&inner, &r, &path, credentialed, task_until),
+            )
+            .await
+            .unwrap_or_else(|_| Err(ResolveError::Timeout));
+            let now = SystemTime::now();
+            let mut cache = lock(&inner.files);
+            match found {
+                // A bound or a broken layer: remembered briefly, as failures are (the bounds
+                // may be raised).
+                Ok((file, _)) if matches!(file.content, FileContent::Unread { .. }) => {
+                    if let FileContent::Unread { reason } = &file.content {
+                        cache.insert(
+                            key,
+                            Cached::Failed {
+                                message: reason.clone(),
+                                timeout: false,
+                            },
+                            false,
+                            now,
+                        );
+                    }
+                    file
+                }
+                Ok((file, manifest_digest)) => {
+                    let pinned = reference::is_pinned(&r);
+                    cache.insert(key, Cached::Found(file.clone()), pinned, now);
+                    let prefix = if credentialed { CREDENTIALED } else { "" };
+                    cache.insert(
+                        format!(
+                            "{prefix}{}\n{path}",
+                            reference::digest_key(&r, &manifest_digest)
+                        ),
+                        Cached::Found(file.clone()),
+                        true,
+                        now,
+                    );
+                    file
+                }
+                Err(e) => {
+                    cache.insert(
+                        key,
+                        Cached::Failed {
+                            message: e.to_string(),
+                            timeout: e.is_timeout(),
+                        },
+                        false,
+                        now,
+                    );
+                    unread("", &path, e.to_string())
+                }
+            }
+        });
+        match tokio::time::timeout_at(until, task).await {
+            Ok(Ok(file)) => file,
+            Ok(Err(e)) => unread("", &wanted.path, format!("the look-up task failed: {e}")),
+            Err(_) => unread(
+                "",
+                &wanted.path,
+                "the registry did not answer in time (images.scripts.deadline)".into(),
+            ),
+        }
+    }
+}
+
+/// Why reading one layer stopped.
+#[derive(Debug)]
+enum Stop {
+    /// The file cannot be read within the bounds, or the image is broken: a final answer.
+    Unread(String),
+    /// The registry failed: a failure, remembered briefly.
+    Registry(ResolveError),
+}
+
+/// The file at `path` in the image `r`, and the digest of the platform manifest it was read
+/// through (the cache key that never expires).
+async fn fetch_file(
+    inner: &Inner,
+    r: &Reference,
+    path: &str,
+    credentialed: bool,
+    until: tokio::time::Instant,
+) -> Result<(ImageFile, String), ResolveError> {
+    let (mut session, host) = resolver::session(inner, r, credentialed)?;
+    let _permits = inner.permits(&host).await;
+    let PlatformManifest {
+        doc,
+        named_digest,
+        manifest_digest,
+    } = resolver::platform_manifest(inner, &mut session, &host, r).await?;
+    let prefix = if credentialed { CREDENTIALED } else { "" };
+    let pinned_key = format!(
+        "{prefix}{}\n{path}",
+        reference::digest_key(r, &manifest_digest)
+    );
+    if let Some(Cached::Found(file)) = lock(&inner.files).get(&pinned_key, SystemTime::now()) {
+        return Ok((file, manifest_digest));
+    }
+    let bounds = &inner.scripts;
+    // Top (last) layer first.
+    let top_down: Vec<&resolver::Descriptor> = doc.layers.iter().rev().collect();
+    let mut target = layers::normalize(path);
+    let mut start = 0;
+    let mut links = 0;
+    let mut walked = 0;
+    let mut budget = bounds.max_bytes;
+    let file = 'walk: loop {
+        for (i, layer) in top_down.iter().enumerate().skip(start) {
+            if walked == bounds.max_layers {
+                break 'walk unread(
+                    &named_digest,
+                    path,
+                    format!(
+                        "not found in the {walked} layers pidone reads per file (images.scripts.maxLayers)"
+                    ),
+                );
+            }
+            walked += 1;
+            let outcome = read_layer(
+                &mut session,
+                &host,
+                layer,
+                &target,
+                bounds.max_file_bytes,
+                &mut budget,
+                until,
+            )
+            .await;
+            match outcome {
+                Ok(LayerOutcome::Found {
+                    path: found,
+                    mode,
+                    content,
+                }) => {
+                    break 'walk ImageFile {
+                        digest: named_digest,
+                        path: format!("/{found}"),
+                        mode,
+                        content,
+                    };
+                }
+                Ok(LayerOutcome::Hidden) => break 'walk missing(&named_digest, &target),
+                Ok(LayerOutcome::Link {
+                    target: next,
+                    from_top,
+                }) => {
+                    links += 1;
+                    if links > MAX_LINKS {
+                        break 'walk unread(
+                            &named_digest,
+                            path,
+                            format!("more than {MAX_LINKS} links on the way to the file"),
+                        );
+                    }
+                    target = next;
+                    start = if from_top { 0 } else { i };
+                    continue 'walk;
+                }
+                Ok(LayerOutcome::NotHere) => {}
+                Err(Stop::Unread(reason)) => break 'walk unread(&named_digest, path, reason),
+                Err(Stop::Registry(e)) => return Err(e),
+            }
+        }
+        break missing(&named_digest, &target);
+    };
+    Ok((file, manifest_digest))
+}
+
+fn missing(digest: &str, target: &str) -> ImageFile {
+    ImageFile {
+        digest: digest.to_string(),
+        path: format!("/{target}"),
+        mode: 0,
+        content: FileContent::Missing,
+    }
+}
+
+/// Streams one layer blob: the download (bounded by its declared size and the bytes left,
+/// hashed) feeds a scan on a blocking thread; when the scan has its answer, the rest is only
+/// hashed. The answer counts only if the blob matches its digest.
+async fn read_layer(
+    session: &mut Session<'_>,
+    host: &str,
+    layer: &resolver::Descriptor,
+    target: &str,
+    max_file_bytes: u64,
+    budget: &mut u64,
+    until: tokio::time::Instant,
+) -> Result<LayerOutcome, Stop> {
+    let compression =
+        Compression::of(&layer.media_type).map_err(|e| Stop::Unread(e.to_string()))?;
+    let size = u64::try_from(layer.size)
+        .map_err(|_| Stop::Unread(format!("layer {} declares a negative size", layer.digest)))?;
+    if size > *budget {
+        return Err(Stop::Unread(format!(
+            "reading layer {} ({size} bytes) would pass the bytes pidone reads per file (images.scripts.maxBytes)",
+            layer.digest
+        )));
+    }
+    *budget -= size;
+    let response = session
+        .get(&format!("blobs/{}", layer.digest), None)
+        .await
+        .map_err(|e| Stop::Registry(resolver::registry_error(host, e)))?;
+    if !response.status().is_success() {
+        return Err(Stop::Registry(resolver::registry_error(
+            host,
+            RegistryError::Http(format!("layer {}: {}", layer.digest, response.status())),
+        )));
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(QUEUED_CHUNKS);
+    let deadline = until.into_std();
+    let wanted = target.to_string();
+    let scan = tokio::task::spawn_blocking(move || {
+        let raw = Deadline {
+            inner: Channel {
+                rx,
+                chunk: Bytes::new(),
+            },
+            until: deadline,
+        };
+        let tar = Deadline {
+            inner: layers::decompressed(raw, compression),
+            until: deadline,
+        };
+        layers::scan_layer(tar, &wanted, max_file_bytes)
+    });
+    let mut response = response;
+    let mut hasher = Sha256::new();
+    let mut read: u64 = 0;
+    let mut tx = Some(tx);
+    loop {
+        let chunk = match tokio::time::timeout_at(until, response.chunk()).await {
+            Err(_) => return Err(Stop::Registry(ResolveError::Timeout)),
+            Ok(Err(e)) if e.is_timeout() => return Err(Stop::Registry(ResolveError::Timeout)),
+            Ok(Err(e)) => {
+                return Err(Stop::Registry(resolver::registry_error(
+                    host,
+                    RegistryError::Http(format!(
+                        "reading layer {}: {}",
+                        layer.digest,
+                        registry::describe(&e)
+                    )),
+                )));
+            }
+            Ok(Ok(None)) => break,
+            Ok(Ok(Some(chunk))) => chunk,
+        };
+        read += chunk.len() as u64;
+        if read > size {
+            return Err(Stop::Unread(format!(
+                "layer {} is larger than its declared {size} bytes",
+                layer.digest
+            )));
+        }
+        hasher.update(&chunk);
+        if let Some(sender) = &tx
+            && sender.send(chunk).await.is_err()
+        {
+            // The scan has its answer: the rest is only hashed.
+            tx = None;
+        }
+    }
+    drop(tx);
+    let digest = format!("sha256:{}", hex(&hasher.finalize()));
+    if layer.digest.starts_with("sha256:") && digest != layer.digest {
+        return Err(Stop::Unread(format!(
+            "layer {} does not match its digest",
+            layer.digest
+        )));
+    }
+    match scan.await {
+        Ok(Ok(outcome)) => Ok(outcome),
+        Ok(Err(e)) => Err(Stop::Unread(format!("layer {}: {e}", layer.digest))),
+        Err(e) => Err(Stop::Unread(format!(
+            "layer {}: the scan failed: {e}",
+            layer.digest
+        ))),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The blob's chunks as a `Read`, on the blocking side of the channel.
+struct Channel {
+    rx: tokio::sync::mpsc::Receiver<Bytes>,
+    chunk: Bytes,
+}
+
+impl Read for Channel {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.chunk.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(chunk) => self.chunk = chunk,
+                // The download ended (or stopped): end of stream.
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.chunk.len());
+        buf[..n].copy_from_slice(&self.chunk.split_to(n));
+        Ok(n)
+    }
+}
+
+/// A reader that fails once the deadline passed: decompression and the tar walk are CPU work
+/// a small hostile blob can make long.
+struct Deadline<R> {
+    inner: R,
+    until: std::time::Instant,
+}
+
+impl<R: Read> Read for Deadline<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if std::time::Instant::now() > self.until {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the deadline passed while reading the layer",
+            ));
+        }
+        self.inner.read(buf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_channel_reads_chunks_in_order_and_ends() {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
+        tx.try_send(Bytes::from_static(b"hel")).unwrap();
+        tx.try_send(Bytes::from_static(b"lo")).unwrap();
+        drop(tx);
+        let mut text = String::new();
+        Channel {
+            rx,
+            chunk: Bytes::new(),
+        }
+        .read_to_string(&mut text)
+        .unwrap();
+        assert_eq!(text, "hello");
+    }
+
+    #[test]
+    fn a_passed_deadline_stops_reading() {
+        let mut r = Deadline {
+            inner: &b"data"[..],
+            until: std::time::Instant::now() - Duration::from_millis(1),
+        };
+        let e = r.read(&mut [0u8; 4]).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
+    }
+}

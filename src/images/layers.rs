@@ -1,0 +1,467 @@
+//! One file out of an image's layers, the way the container runtime's overlay would show it,
+//! without unpacking anything: a layer is a tar stream (gzip-compressed, mostly) read once,
+//! entry by entry, until the file or what hides it turns up.
+//!
+//! Layers are read from the top (last) layer down. In one layer, the path itself wins; a
+//! whiteout (`.wh.NAME`) of the path or of a directory above it, an opaque directory above it
+//! (`.wh..wh..opq`) or a file where a directory above it should be hide it in the layers below.
+//! A symbolic link (the path itself or a directory on the way, `/bin -> usr/bin`) is resolved
+//! inside the image root and the walk starts again from the top layer, since any layer may hold
+//! the target; a hard link names a file of its own layer. All of this is synchronous over a
+//! `Read`: the caller streams the blobs (see `files`).
+
+use crate::engine::image_files::FileContent;
+use std::io::Read;
+
+/// Links followed for one file (Linux allows 40; images need one or two).
+pub const MAX_LINKS: usize = 8;
+
+/// What one layer says about the path looked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LayerOutcome {
+    /// The file is in this layer.
+    Found {
+        /// Relative to the image root (no leading `/`).
+        path: String,
+        mode: u32,
+        content: FileContent,
+    },
+    /// Removed or shadowed here: no lower layer can provide it.
+    Hidden,
+    /// A link: look for `target` instead, from the top layer (`from_top`) or in this layer
+    /// and those below (a hard link).
+    Link { target: String, from_top: bool },
+    /// Not in this layer: go on to the one below.
+    NotHere,
+}
+
+/// Why a layer could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum LayerError {
+    #[error("the layer is not a valid tar stream: {0}")]
+    Tar(std::io::Error),
+    #[error("the layer's media type {0} is not read (gzip and uncompressed layers are)")]
+    MediaType(String),
+}
+
+/// How a layer blob is compressed, from its media type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+}
+
+impl Compression {
+    /// Docker's `...rootfs.diff.tar.gzip` and OCI's `...layer.v1.tar+gzip` (and their
+    /// non-distributable variants), or a plain `tar`. zstd layers are refused by name.
+    pub fn of(media_type: &str) -> Result<Compression, LayerError> {
+        if media_type.ends_with("tar+gzip") || media_type.ends_with("tar.gzip") {
+            Ok(Compression::Gzip)
+        } else if media_type.ends_with(".tar") || media_type.ends_with("layer.v1.tar") {
+            Ok(Compression::None)
+        } else {
+            Err(LayerError::MediaType(media_type.to_string()))
+        }
+    }
+}
+
+/// `a/./b//c/` -> `a/b/c`; `..` stops at the root, as inside a chroot. No leading `/`.
+pub fn normalize(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    parts.join("/")
+}
+
+/// Where a symbolic link at `link` (relative to the root) pointing to `target` leads, inside
+/// the image root.
+pub fn resolve_link(link: &str, target: &str) -> String {
+    if target.starts_with('/') {
+        return normalize(target);
+    }
+    let dir = link.rsplit_once('/').map_or("", |(d, _)| d);
+    normalize(&format!("{dir}/{target}"))
+}
+
+/// Whether `path` is `dir` or below it (`dir` empty: the root, above everything).
+fn at_or_below(path: &str, dir: &str) -> bool {
+    dir.is_empty()
+        || path == dir
+        || (path.len() > dir.len() && path.starts_with(dir) && path.as_bytes()[dir.len()] == b'/')
+}
+
+/// Reads one layer's tar stream for `target` (normalised, relative to the root). Reads only as
+/// far as the answer: the stream may be left unfinished.
+pub fn scan_layer(
+    tar: impl Read,
+    target: &str,
+    max_file_bytes: u64,
+) -> Result<LayerOutcome, LayerError> {
+    let mut archive = tar::Archive::new(tar);
+    let mut hidden = false;
+    for entry in archive.entries().map_err(LayerError::Tar)? {
+        let mut entry = entry.map_err(LayerError::Tar)?;
+        let name = normalize(&String::from_utf8_lossy(&entry.path_bytes()));
+        if name.is_empty() {
+            continue;
+        }
+        let (dir, base) = name.rsplit_once('/').unwrap_or(("", name.as_str()));
+        if let Some(whited) = base.strip_prefix(".wh.") {
+            if whited == ".wh..opq" {
+                // An opaque directory hides what lower layers have inside it.
+                if target != dir && at_or_below(target, dir) {
+                    hidden = true;
+                }
+            } else {
+                let removed = if dir.is_empty() {
+                    whited.to_string()
+                } else {
+                    format!("{dir}/{whited}")
+                };
+                if at_or_below(target, &removed) {
+                    hidden = true;
+                }
+            }
+            continue;
+        }
+        let kind = entry.header().entry_type();
+        if name == target {
+            if kind.is_symlink() {
+                let link = entry_link(&entry);
+                return Ok(LayerOutcome::Link {
+                    target: resolve_link(&name, &link),
+                    from_top: true,
+                });
+            }
+            if kind.is_hard_link() {
+                return Ok(LayerOutcome::Link {
+                    target: normalize(&entry_link(&entry)),
+                    from_top: false,
+                });
+            }
+            let mode = entry.header().mode().unwrap_or(0) & 0o7777;
+            let content = if kind.is_dir() {
+                FileContent::Unread {
+                    reason: "it is a directory".into(),
+                }
+            } else if kind.is_file() {
+                read_content(&mut entry, max_file_bytes)?
+            } else {
+                FileContent::Binary {
+                    what: "a special file".into(),
+                }
+            };
+            return Ok(LayerOutcome::Found {
+                path: name,
+                mode,
+                content,
+            });
+        }
+        if at_or_below(target, &name) {
+            // A directory on the way to the target.
+            if kind.is_symlink() {
+                let rest = &target[name.len()..];
+                let link = entry_link(&entry);
+                return Ok(LayerOutcome::Link {
+                    target: normalize(&format!("{}{rest}", resolve_link(&name, &link))),
+                    from_top: true,
+                });
+            }
+            if !kind.is_dir() {
+                // A file where a directory should be: nothing below it exists.
+                hidden = true;
+            }
+        }
+    }
+    Ok(if hidden {
+        LayerOutcome::Hidden
+    } else {
+        LayerOutcome::NotHere
+    })
+}
+
+fn entry_link<R: Read>(entry: &tar::Entry<'_, R>) -> String {
+    entry
+        .link_name_bytes()
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default()
+}
+
+/// A script's text (it starts with `#!`) up to `max_file_bytes`, or what else the file is,
+/// from its first bytes.
+fn read_content(entry: &mut impl Read, max_file_bytes: u64) -> Result<FileContent, LayerError> {
+    let mut head = Vec::with_capacity(4);
+    entry
+        .by_ref()
+        .take(4)
+        .read_to_end(&mut head)
+        .map_err(LayerError::Tar)?;
+    if !head.starts_with(b"#!") {
+        let what = if head == b"\x7fELF" {
+            "an ELF binary"
+        } else {
+            "a file without a #! line"
+        };
+        return Ok(FileContent::Binary { what: what.into() });
+    }
+    let mut text = head;
+    entry
+        .take(max_file_bytes.saturating_sub(text.len() as u64) + 1)
+        .read_to_end(&mut text)
+        .map_err(LayerError::Tar)?;
+    if text.len() as u64 > max_file_bytes {
+        return Ok(FileContent::Unread {
+            reason: format!(
+                "the script is larger than {max_file_bytes} bytes, more than pidone reads"
+            ),
+        });
+    }
+    Ok(FileContent::Script {
+        text: String::from_utf8_lossy(&text).into_owned(),
+    })
+}
+
+/// A reader for a layer blob's bytes: decompressed as its media type says.
+pub fn decompressed<'r>(raw: impl Read + 'r, compression: Compression) -> Box<dyn Read + 'r> {
+    match compression {
+        Compression::None => Box::new(raw),
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(raw)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tar stream from `(path, kind, body or link target)` entries.
+    pub(crate) fn layer(entries: &[(&str, char, &str)]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (path, kind, body) in entries {
+            let mut h = tar::Header::new_gnu();
+            h.set_mode(0o755);
+            match kind {
+                'f' => {
+                    h.set_entry_type(tar::EntryType::Regular);
+                    h.set_size(body.len() as u64);
+                    b.append_data(&mut h, path, body.as_bytes()).unwrap();
+                }
+                'd' => {
+                    h.set_entry_type(tar::EntryType::Directory);
+                    h.set_size(0);
+                    b.append_data(&mut h, path, &[][..]).unwrap();
+                }
+                'l' | 'h' => {
+                    h.set_entry_type(if *kind == 'l' {
+                        tar::EntryType::Symlink
+                    } else {
+                        tar::EntryType::Link
+                    });
+                    h.set_size(0);
+                    b.append_link(&mut h, path, body).unwrap();
+                }
+                _ => unreachable!(),
+            }
+        }
+        b.into_inner().unwrap()
+    }
+
+    fn scan(entries: &[(&str, char, &str)], target: &str) -> LayerOutcome {
+        scan_layer(&layer(entries)[..], target, 1024).unwrap()
+    }
+
+    #[test]
+    fn paths_and_links_stay_inside_the_root() {
+        assert_eq!(normalize("/./usr//local/bin/"), "usr/local/bin");
+        assert_eq!(normalize("../../etc/passwd"), "etc/passwd");
+        assert_eq!(resolve_link("bin", "usr/bin"), "usr/bin");
+        assert_eq!(
+            resolve_link("usr/local/bin/run", "../lib/run.sh"),
+            "usr/local/lib/run.sh"
+        );
+        assert_eq!(resolve_link("a/b", "/../../x"), "x");
+        assert_eq!(resolve_link("a/b", "../../../../x"), "x");
+    }
+
+    #[test]
+    fn the_file_its_kind_and_its_mode() {
+        let found = scan(
+            &[
+                ("usr/", 'd', ""),
+                ("./docker-entrypoint.sh", 'f', "#!/bin/sh\nexec \"$@\"\n"),
+            ],
+            "docker-entrypoint.sh",
+        );
+        let LayerOutcome::Found {
+            path,
+            mode,
+            content,
+        } = found
+        else {
+            panic!("{found:?}")
+        };
+        assert_eq!(path, "docker-entrypoint.sh");
+        assert_eq!(mode, 0o755);
+        assert_eq!(
+            content,
+            FileContent::Script {
+                text: "#!/bin/sh\nexec \"$@\"\n".into()
+            }
+        );
+        let elf = scan(&[("app", 'f', "\x7fELF\x02\x01")], "app");
+        assert!(
+            matches!(elf, LayerOutcome::Found { content: FileContent::Binary { ref what }, .. } if what == "an ELF binary"),
+            "{elf:?}"
+        );
+        let plain = scan(&[("app", 'f', "echo hi\n")], "app");
+        assert!(matches!(
+            plain,
+            LayerOutcome::Found {
+                content: FileContent::Binary { .. },
+                ..
+            }
+        ));
+        assert_eq!(
+            scan(&[("other", 'f', "#!/bin/sh\n")], "app"),
+            LayerOutcome::NotHere
+        );
+    }
+
+    #[test]
+    fn a_script_over_the_size_bound_is_not_read() {
+        let big = format!("#!/bin/sh\n{}", "# padding\n".repeat(200));
+        let out = scan(&[("run.sh", 'f', &big)], "run.sh");
+        let LayerOutcome::Found {
+            content: FileContent::Unread { reason },
+            ..
+        } = out
+        else {
+            panic!("{out:?}")
+        };
+        assert!(reason.contains("larger than 1024 bytes"), "{reason}");
+        // Exactly at the bound is read.
+        let exact = format!("#!/bin/sh\n{}", "x".repeat(1024 - 10));
+        assert!(matches!(
+            scan(&[("run.sh", 'f', &exact)], "run.sh"),
+            LayerOutcome::Found {
+                content: FileContent::Script { .. },
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn whiteouts_and_opaque_directories_hide_lower_layers() {
+        assert_eq!(
+            scan(&[(".wh.entrypoint.sh", 'f', "")], "entrypoint.sh"),
+            LayerOutcome::Hidden
+        );
+        assert_eq!(
+            scan(&[("usr/local/.wh.bin", 'f', "")], "usr/local/bin/run.sh"),
+            LayerOutcome::Hidden
+        );
+        assert_eq!(
+            scan(
+                &[("usr/local/bin/.wh..wh..opq", 'f', "")],
+                "usr/local/bin/run.sh"
+            ),
+            LayerOutcome::Hidden
+        );
+        // An opaque directory keeps its own layer's files.
+        assert!(matches!(
+            scan(
+                &[
+                    ("opt/.wh..wh..opq", 'f', ""),
+                    ("opt/run.sh", 'f', "#!/bin/sh\n")
+                ],
+                "opt/run.sh"
+            ),
+            LayerOutcome::Found { .. }
+        ));
+        // A whiteout of a neighbour, or of a name that only shares a prefix, hides nothing.
+        assert_eq!(
+            scan(&[(".wh.entrypoint", 'f', "")], "entrypoint.sh"),
+            LayerOutcome::NotHere
+        );
+        assert_eq!(
+            scan(&[("usr/.wh.lo", 'f', "")], "usr/local/x"),
+            LayerOutcome::NotHere
+        );
+        // A file where a directory should be.
+        assert_eq!(
+            scan(&[("opt", 'f', "x")], "opt/run.sh"),
+            LayerOutcome::Hidden
+        );
+    }
+
+    #[test]
+    fn links_lead_elsewhere() {
+        assert_eq!(
+            scan(
+                &[(
+                    "docker-entrypoint.sh",
+                    'l',
+                    "usr/local/bin/docker-entrypoint.sh"
+                )],
+                "docker-entrypoint.sh"
+            ),
+            LayerOutcome::Link {
+                target: "usr/local/bin/docker-entrypoint.sh".into(),
+                from_top: true
+            }
+        );
+        assert_eq!(
+            scan(&[("bin", 'l', "usr/bin")], "bin/run"),
+            LayerOutcome::Link {
+                target: "usr/bin/run".into(),
+                from_top: true
+            }
+        );
+        assert_eq!(
+            scan(
+                &[("opt/a", 'f', "#!/bin/sh\n"), ("opt/b", 'h', "opt/a")],
+                "opt/b"
+            ),
+            LayerOutcome::Link {
+                target: "opt/a".into(),
+                from_top: false
+            }
+        );
+    }
+
+    #[test]
+    fn gzip_layers_and_media_types() {
+        use flate2::write::GzEncoder;
+        use std::io::Write;
+        let mut gz = GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&layer(&[("run.sh", 'f', "#!/bin/bash\nexec app\n")]))
+            .unwrap();
+        let blob = gz.finish().unwrap();
+        let c = Compression::of("application/vnd.oci.image.layer.v1.tar+gzip").unwrap();
+        let out = scan_layer(decompressed(&blob[..], c), "run.sh", 1024).unwrap();
+        assert!(matches!(
+            out,
+            LayerOutcome::Found {
+                content: FileContent::Script { .. },
+                ..
+            }
+        ));
+        assert_eq!(
+            Compression::of("application/vnd.docker.image.rootfs.diff.tar.gzip").unwrap(),
+            Compression::Gzip
+        );
+        assert_eq!(
+            Compression::of("application/vnd.oci.image.layer.v1.tar").unwrap(),
+            Compression::None
+        );
+        assert!(Compression::of("application/vnd.oci.image.layer.v1.tar+zstd").is_err());
+        // Garbage is an error, not a panic.
+        assert!(scan_layer(decompressed(&b"not gzip"[..], c), "run.sh", 1024).is_err());
+    }
+}
