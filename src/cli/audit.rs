@@ -5,13 +5,12 @@ use crate::cli::report::{Region, Report};
 use crate::cli::{sarif, table};
 use crate::edit::tree;
 use crate::engine::config::Action;
-use crate::engine::evaluate::{ANNOTATION_IGNORE, EvalContext, Evaluation, ImageConfig};
+use crate::engine::evaluate::{ANNOTATION_IGNORE, EvalContext, Evaluation};
 use crate::engine::mounted_scripts::ConfigMaps;
 use crate::engine::rules::RuleId;
 use crate::engine::workload::WorkloadError;
 use crate::engine::{Config, Engine};
 use clap::{Args, ValueEnum};
-use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -142,12 +141,13 @@ impl Audit {
         engine: &Engine,
         m: &Manifest,
         document: Option<&Located<'_>>,
-        images: Option<&HashMap<String, ImageConfig>>,
+        images: Option<&crate::cli::OfflineImages>,
         config_maps: Option<&ConfigMaps>,
     ) {
         let ctx = EvalContext {
-            images,
+            images: images.map(|i| &i.configs),
             config_maps,
+            image_files: images.map(|i| &i.files),
             ..EvalContext::default()
         };
         let at = |pointer: &str| -> Option<Region> {
@@ -302,7 +302,7 @@ fn audit_paths(engine: &Engine, paths: &[String], resolve_images: bool) -> Resul
             return;
         }
         let images = if resolve_images {
-            match crate::cli::offline_images("audit", engine, &manifests) {
+            match crate::cli::offline_images("audit", engine, &manifests, Some(&config_maps)) {
                 Some(i) => Some(i),
                 None => {
                     fatal = Some("cannot look up images".to_string());
@@ -374,20 +374,22 @@ pub fn run(args: AuditArgs) -> ExitCode {
             );
             all
         };
-        let images = if args.resolve_images {
-            match crate::cli::offline_images("audit", &engine, &manifests) {
-                Some(images) => Some(images),
-                None => return ExitCode::from(EXIT_USAGE),
-            }
-        } else {
-            None
-        };
+        let resolve = args.resolve_images;
         on_big_stack(move || {
             let mut audit = Audit {
                 errors: read_errors,
                 ..Audit::default()
             };
             let config_maps = crate::cli::config_maps::gather(&manifests);
+            // On this thread: which files the launches want is an analysis of their scripts.
+            let images = if resolve {
+                match crate::cli::offline_images("audit", &engine, &manifests, Some(&config_maps)) {
+                    Some(images) => Some(images),
+                    None => return Err("cannot look up images".to_string()),
+                }
+            } else {
+                None
+            };
             for m in &manifests {
                 audit.object(&engine, m, None, images.as_ref(), Some(&config_maps));
             }
@@ -396,7 +398,8 @@ pub fn run(args: AuditArgs) -> ExitCode {
                     api,
                     &engine,
                     &manifests,
-                    images.as_ref(),
+                    images.as_ref().map(|i| &i.configs),
+                    images.as_ref().map(|i| &i.files),
                     Some(&config_maps),
                 )
             });

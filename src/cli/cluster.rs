@@ -145,6 +145,7 @@ pub fn reports_yaml(
     engine: &Engine,
     manifests: &[Manifest],
     images: Option<&HashMap<String, ImageConfig>>,
+    image_files: Option<&crate::engine::image_files::ImageFiles>,
     config_maps: Option<&crate::engine::mounted_scripts::ConfigMaps>,
 ) -> String {
     let mut namespaces = Vec::new();
@@ -161,6 +162,7 @@ pub fn reports_yaml(
                 .and_then(Value::as_str),
             images,
             config_maps,
+            image_files,
             ..EvalContext::default()
         };
         if let Ok(Some(eval)) = engine.evaluate(&m.object, &ctx) {

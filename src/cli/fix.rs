@@ -61,7 +61,7 @@ pub fn fix_object(
     object: &Value,
     images: Option<&HashMap<String, ImageConfig>>,
 ) -> Result<Fixed, String> {
-    fix_object_with(engine, object, images, None)
+    fix_object_with(engine, object, images, None, None)
 }
 
 /// [`fix_object`] with the input's ConfigMaps, so scripts run from ConfigMap volumes are read.
@@ -69,11 +69,13 @@ pub fn fix_object_with(
     engine: &Engine,
     object: &Value,
     images: Option<&HashMap<String, ImageConfig>>,
+    image_files: Option<&crate::engine::image_files::ImageFiles>,
     config_maps: Option<&ConfigMaps>,
 ) -> Result<Fixed, String> {
     let ctx = EvalContext {
         images,
         config_maps,
+        image_files,
         // Offline there is no cluster to ask: `auto` counts as supported.
         native_sidecars: crate::cluster::offline(engine.config().native_sidecars),
         ..Default::default()
@@ -155,7 +157,7 @@ fn fix_document(
         return out;
     }
     let images = if resolve_images {
-        match crate::cli::offline_images("fix", engine, &manifests) {
+        match crate::cli::offline_images("fix", engine, &manifests, Some(config_maps)) {
             Some(i) => Some(i),
             None => {
                 out.errors
@@ -170,7 +172,13 @@ fn fix_document(
     let mut changed: Vec<(String, Value, Vec<String>)> = Vec::new();
     for m in manifests {
         let name = crate::cli::audit::object_name(&m.object);
-        match fix_object_with(engine, &m.object, images.as_ref(), Some(config_maps)) {
+        match fix_object_with(
+            engine,
+            &m.object,
+            images.as_ref().map(|i| &i.configs),
+            images.as_ref().map(|i| &i.files),
+            Some(config_maps),
+        ) {
             Ok(fixed) => {
                 for w in &fixed.plan.warnings {
                     out.left.push(format!("{at}: {name}: {w}"));

@@ -50,29 +50,58 @@ pub fn offline_engine(
     }
 }
 
-/// `--resolve-images`: looks up the ENTRYPOINT and CMD of every container without a command
-/// (cache on disk between runs); warnings go to stderr. `None` (after saying why on stderr)
-/// when look-ups cannot start.
+/// What `--resolve-images` found: image configs, and the files their launches run.
+#[derive(Debug, Default)]
+pub struct OfflineImages {
+    pub configs: std::collections::HashMap<String, crate::engine::evaluate::ImageConfig>,
+    pub files: crate::engine::image_files::ImageFiles,
+}
+
+/// `--resolve-images`: looks up the ENTRYPOINT and CMD of every container without a command,
+/// then reads the scripts the launches run from the images' layers (`images.scripts`), with
+/// the manifests' ConfigMaps in view (a ConfigMap mounted over a path hides the image's
+/// file). The cache is kept on disk between runs; warnings go to stderr. `None` (after saying
+/// why on stderr) when look-ups cannot start.
 pub fn offline_images(
     command: &str,
     engine: &crate::engine::Engine,
     manifests: &[input::Manifest],
-) -> Option<std::collections::HashMap<String, crate::engine::evaluate::ImageConfig>> {
+    config_maps: Option<&crate::engine::mounted_scripts::ConfigMaps>,
+) -> Option<OfflineImages> {
     let cache = crate::images::offline::default_cache_path();
-    match crate::images::offline::resolve_objects(
-        &engine.config().images,
-        manifests.iter().map(|m| &m.object),
-        cache.as_deref(),
-    ) {
-        Ok((images, warnings)) => {
-            for w in &warnings {
-                eprintln!("pidone {command}: warning: {w}");
+    let offline =
+        match crate::images::offline::Offline::new(&engine.config().images, cache.as_deref()) {
+            Ok(o) => o,
+            Err(e) => {
+                eprintln!("pidone {command}: {e}");
+                return None;
             }
-            Some(images)
-        }
-        Err(e) => {
-            eprintln!("pidone {command}: {e}");
-            None
-        }
+        };
+    let (configs, mut warnings) = offline.resolve_objects(manifests.iter().map(|m| &m.object));
+    let files = offline.gather_files(|files| {
+        let mut wanted: Vec<_> = manifests
+            .iter()
+            .flat_map(|m| {
+                let ctx = crate::engine::evaluate::EvalContext {
+                    namespace: m
+                        .object
+                        .pointer("/metadata/namespace")
+                        .and_then(|v| v.as_str()),
+                    images: Some(&configs),
+                    config_maps,
+                    image_files: Some(files),
+                    ..Default::default()
+                };
+                engine.image_files_wanted(&m.object, &ctx)
+            })
+            .collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        wanted
+    });
+    warnings.extend(offline.save());
+    for w in &warnings {
+        eprintln!("pidone {command}: warning: {w}");
     }
+    Some(OfflineImages { configs, files })
 }

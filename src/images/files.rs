@@ -6,7 +6,8 @@
 //! layer the file was found in is still read and hashed, not scanned). Answers are cached by
 //! manifest digest and path for good, by tag for `images.tagTTL`, failures briefly.
 
-use crate::engine::image_files::{FileContent, ImageFile, WantedFile};
+use crate::engine::image_files::{FileContent, ImageFile, ImageFiles, WantedFile};
+use crate::engine::mounted_scripts::MAX_CHAIN;
 use crate::images::cache::Cached;
 use crate::images::layers::{self, Compression, LayerOutcome, MAX_LINKS};
 use crate::images::reference;
@@ -149,6 +150,34 @@ impl ImageResolver {
             ),
         }
     }
+}
+
+/// Reads the image files launches run, round after round: `wanted` says which files the
+/// launches need given those read so far (each round follows one more script of a chain, up
+/// to [`MAX_CHAIN`] + 1 rounds), `read` reads them within the time it is given. All rounds
+/// share `deadline`. `read` answering `None` (no runtime) ends the rounds.
+pub fn gather(
+    mut wanted: impl FnMut(&ImageFiles) -> Vec<WantedFile>,
+    mut read: impl FnMut(&[WantedFile], Duration) -> Option<Vec<(WantedFile, ImageFile)>>,
+    deadline: Duration,
+) -> ImageFiles {
+    let until = std::time::Instant::now() + deadline;
+    let mut files = ImageFiles::default();
+    for _ in 0..=MAX_CHAIN {
+        let mut next = wanted(&files);
+        next.retain(|w| !files.contains(&w.image, &w.path));
+        let left = until.saturating_duration_since(std::time::Instant::now());
+        if next.is_empty() || left.is_zero() {
+            break;
+        }
+        let Some(found) = read(&next, left) else {
+            break;
+        };
+        for (w, file) in found {
+            files.insert(&w.image, &w.path, file);
+        }
+    }
+    files
 }
 
 /// Why reading one layer stopped.
@@ -429,6 +458,61 @@ mod tests {
         .read_to_string(&mut text)
         .unwrap();
         assert_eq!(text, "hello");
+    }
+
+    #[test]
+    fn rounds_follow_chains_and_stop() {
+        let file = |text: &str| ImageFile {
+            digest: "sha256:1".into(),
+            path: "/x".into(),
+            mode: 0o755,
+            content: FileContent::Script { text: text.into() },
+        };
+        let want = |path: &str| WantedFile {
+            image: "app:1".into(),
+            path: path.into(),
+        };
+        // A chain a -> b -> c: each round wants the next file once the previous is read.
+        let mut asked = Vec::new();
+        let files = gather(
+            |files| {
+                ["/a", "/b", "/c"]
+                    .iter()
+                    .find(|p| !files.contains("app:1", p))
+                    .map(|p| vec![want(p)])
+                    .unwrap_or_default()
+            },
+            |wanted, _| {
+                asked.extend(wanted.iter().map(|w| w.path.clone()));
+                Some(
+                    wanted
+                        .iter()
+                        .map(|w| (w.clone(), file("#!/bin/sh\n")))
+                        .collect(),
+                )
+            },
+            Duration::from_secs(5),
+        );
+        assert_eq!(files.len(), 3);
+        assert_eq!(asked, ["/a", "/b", "/c"]);
+        // A launch that keeps wanting new files is cut at MAX_CHAIN + 1 rounds.
+        let mut n = 0;
+        let files = gather(
+            |_| {
+                n += 1;
+                vec![want(&format!("/f{n}"))]
+            },
+            |wanted, _| Some(wanted.iter().map(|w| (w.clone(), file(""))).collect()),
+            Duration::from_secs(5),
+        );
+        assert_eq!(files.len(), MAX_CHAIN + 1);
+        // No time: nothing is read.
+        let files = gather(
+            |_| vec![want("/a")],
+            |_, _| panic!("no time to read"),
+            Duration::ZERO,
+        );
+        assert!(files.is_empty());
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! Look-ups for the command line (`pidone audit --resolve-images`): one batch for all the
-//! manifests' images, with the cache kept on disk between runs.
+//! manifests' images, then the files their launches run, with the cache kept on disk between
+//! runs.
 
 use crate::engine::config::ImagesConfig;
 use crate::engine::evaluate::ImageConfig;
-use crate::images::{ImageResolver, ImageWarning, ResolverError, images_to_resolve};
+use crate::engine::image_files::{ImageFile, ImageFiles, WantedFile};
+use crate::images::{ImageResolver, ImageWarning, ResolverError, Scope, images_to_resolve};
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -43,6 +45,83 @@ pub fn save_cache(resolver: &ImageResolver, path: &Path) -> std::io::Result<()> 
     std::fs::rename(&tmp, path)
 }
 
+/// A resolver for one command-line run, with its runtime and the cache file.
+pub struct Offline {
+    runtime: tokio::runtime::Runtime,
+    resolver: ImageResolver,
+    config: ImagesConfig,
+    cache: Option<PathBuf>,
+}
+
+impl Offline {
+    /// Builds the resolver and loads the cache file, if any.
+    pub fn new(config: &ImagesConfig, cache: Option<&Path>) -> Result<Offline, ResolverError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| ResolverError::Client(e.to_string()))?;
+        let resolver = runtime.block_on(async { ImageResolver::new(config) })?;
+        if let Some(path) = cache {
+            load_cache(&resolver, path);
+        }
+        Ok(Offline {
+            runtime,
+            resolver,
+            config: config.clone(),
+            cache: cache.map(Path::to_path_buf),
+        })
+    }
+
+    /// Resolves the images of every object that run without a `command`, all at once, each
+    /// within the configured deadline. Warnings name the images that stay `image-default`.
+    pub fn resolve_objects<'a>(
+        &self,
+        objects: impl IntoIterator<Item = &'a Value>,
+    ) -> (HashMap<String, ImageConfig>, Vec<ImageWarning>) {
+        let images: BTreeSet<String> = objects.into_iter().flat_map(images_to_resolve).collect();
+        self.runtime.block_on(
+            self.resolver
+                .resolve_all(images.iter().map(String::as_str), self.config.deadline),
+        )
+    }
+
+    /// Reads files from images' layers within `deadline`, with every credential.
+    pub fn read_files(
+        &self,
+        wanted: &[WantedFile],
+        deadline: std::time::Duration,
+    ) -> Vec<(WantedFile, ImageFile)> {
+        self.runtime
+            .block_on(self.resolver.read_files(wanted, deadline, Scope::Trusted))
+    }
+
+    /// The files the launches need, round after round (see [`crate::images::files::gather`]);
+    /// `wanted` evaluates the objects with the files read so far. Empty when
+    /// `images.scripts.read` is off.
+    pub fn gather_files(&self, wanted: impl FnMut(&ImageFiles) -> Vec<WantedFile>) -> ImageFiles {
+        if !self.config.scripts.read {
+            return ImageFiles::default();
+        }
+        crate::images::files::gather(
+            wanted,
+            |files, left| Some(self.read_files(files, left)),
+            self.config.scripts.deadline,
+        )
+    }
+
+    /// Saves the cache file; a warning when it cannot be written.
+    pub fn save(&self) -> Option<ImageWarning> {
+        let path = self.cache.as_ref()?;
+        save_cache(&self.resolver, path)
+            .err()
+            .map(|e| ImageWarning {
+                image: String::new(),
+                timeout: false,
+                message: format!("cannot save the image cache {}: {e}", path.display()),
+            })
+    }
+}
+
 /// Resolves the images of every object that run without a `command`, all at once, each within
 /// the configured deadline. Warnings name the images that stay `image-default`.
 pub fn resolve_objects<'a>(
@@ -50,28 +129,8 @@ pub fn resolve_objects<'a>(
     objects: impl IntoIterator<Item = &'a Value>,
     cache: Option<&Path>,
 ) -> Result<(HashMap<String, ImageConfig>, Vec<ImageWarning>), ResolverError> {
-    let images: BTreeSet<String> = objects.into_iter().flat_map(images_to_resolve).collect();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| ResolverError::Client(e.to_string()))?;
-    runtime.block_on(async {
-        let resolver = ImageResolver::new(config)?;
-        if let Some(path) = cache {
-            load_cache(&resolver, path);
-        }
-        let (found, mut warnings) = resolver
-            .resolve_all(images.iter().map(String::as_str), config.deadline)
-            .await;
-        if let Some(path) = cache
-            && let Err(e) = save_cache(&resolver, path)
-        {
-            warnings.push(ImageWarning {
-                image: String::new(),
-                timeout: false,
-                message: format!("cannot save the image cache {}: {e}", path.display()),
-            });
-        }
-        Ok((found, warnings))
-    })
+    let offline = Offline::new(config, cache)?;
+    let (found, mut warnings) = offline.resolve_objects(objects);
+    warnings.extend(offline.save());
+    Ok((found, warnings))
 }

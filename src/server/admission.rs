@@ -269,12 +269,33 @@ fn decide(
         }
         None => None,
     };
+    // The scripts image launches run, read from the images' layers (round after round
+    // along a chain of scripts), within `images.scripts.deadline` in all.
+    let image_files = match app.image_resolver(&engine.config().images) {
+        Some(resolver) if engine.config().images.scripts.read => {
+            let scope = crate::images::Scope::Namespace(request.namespace().unwrap_or(""));
+            Some(crate::images::files::gather(
+                |files| {
+                    let ctx = EvalContext {
+                        namespace: request.namespace(),
+                        images: images.as_ref(),
+                        image_files: Some(files),
+                        ..EvalContext::default()
+                    };
+                    engine.image_files_wanted(object, &ctx)
+                },
+                |wanted, left| block_on_aside(resolver.read_files(wanted, left, scope)),
+                engine.config().images.scripts.deadline,
+            ))
+        }
+        _ => None,
+    };
     let ctx = EvalContext {
         namespace: request.namespace(),
         native_sidecars: app.native_sidecars(engine.config()),
         images: images.as_ref(),
         config_maps: None,
-        image_files: None,
+        image_files: image_files.as_ref(),
     };
     let eval = match engine.evaluate(object, &ctx) {
         Ok(Some(eval)) => eval,
