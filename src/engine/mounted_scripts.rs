@@ -354,7 +354,8 @@ pub fn follow(
                 break;
             }
             Some(Found::Note(note)) => {
-                analysis.detail = format!("{} ({note})", analysis.detail);
+                // First: messages are cut to a length, and this is what is new.
+                analysis.detail = format!("{note}; {}", analysis.detail);
                 break;
             }
             Some(Found::Wanted(file)) => {
@@ -834,5 +835,122 @@ mod tests {
         assert_eq!(read.len(), MAX_CHAIN);
         assert_eq!(class, LaunchClass::Script);
         assert_eq!(pid1.as_deref(), Some("/s/c4.sh"));
+    }
+
+    #[test]
+    fn follows_into_the_image_and_asks_for_what_it_lacks() {
+        use crate::engine::evaluate::ImageConfig;
+        use crate::engine::image_files::{ImageFile, ImageFiles};
+        let image = ImageConfig {
+            entrypoint: vec!["docker-entrypoint.sh".into()],
+            cmd: vec!["postgres".into()],
+            digest: "sha256:feed".into(),
+            ..Default::default()
+        };
+        let abs = ImageConfig {
+            entrypoint: vec!["/usr/local/bin/docker-entrypoint.sh".into()],
+            ..image.clone()
+        };
+        let file = |content: FileContent| ImageFile {
+            digest: "sha256:feed".into(),
+            path: "/usr/local/bin/docker-entrypoint.sh".into(),
+            mode: 0o755,
+            content,
+        };
+        let entrypoint =
+            "#!/usr/bin/env bash\nset -e\nif [ \"$1\" = postgres ]; then initdb; fi\nexec \"$@\"\n";
+        let run = |container: Value, image: &ImageConfig, files: Option<&ImageFiles>| {
+            let p = json!({"kind": "Pod", "metadata": {"name": "p"},
+                "spec": {"containers": [container]}});
+            let w = workload::extract(&p).unwrap().unwrap();
+            let c = &w.containers[0];
+            let before = argv::analyze(c, true, &InProcessAnalyzer, Some(image));
+            let ctx = MountContext {
+                spec: w.spec,
+                namespace: None,
+                maps: None,
+                image_files: files,
+            };
+            follow(before, c, &ctx, true, &InProcessAnalyzer)
+        };
+        let app = json!({"name": "db", "image": "db:1"});
+        // A bare name is looked up in PATH: not a file pidone can name.
+        assert!(
+            run(app.clone(), &image, Some(&ImageFiles::default()))
+                .wanted
+                .is_none()
+        );
+        // Nothing read yet: the file is asked for.
+        let first = run(app.clone(), &abs, Some(&ImageFiles::default()));
+        assert_eq!(
+            first.wanted,
+            Some(WantedFile {
+                image: "db:1".into(),
+                path: "/usr/local/bin/docker-entrypoint.sh".into()
+            })
+        );
+        assert_eq!(first.analysis.class, LaunchClass::Script);
+        // Read: `exec "$@"` hands over to CMD.
+        let mut files = ImageFiles::default();
+        files.insert(
+            "db:1",
+            "/usr/local/bin/docker-entrypoint.sh",
+            file(FileContent::Script {
+                text: entrypoint.into(),
+            }),
+        );
+        let read = run(app.clone(), &abs, Some(&files));
+        assert_eq!(
+            read.analysis.class,
+            LaunchClass::Exec,
+            "{}",
+            read.analysis.detail
+        );
+        assert_eq!(read.analysis.pid1.as_deref(), Some("postgres"));
+        assert_eq!(
+            read.read[0].source,
+            "image@sha256:feed:/usr/local/bin/docker-entrypoint.sh"
+        );
+        assert!(read.analysis.detail.contains("source: image@sha256:feed:"));
+        // The pod's args replace CMD, and are what `"$@"` runs.
+        let with_args = json!({"name": "db", "image": "db:1", "args": ["pgbouncer"]});
+        let read = run(with_args, &abs, Some(&files));
+        assert_eq!(read.analysis.pid1.as_deref(), Some("pgbouncer"));
+        // A volume over the path hides the image's file.
+        let covered = json!({"name": "db", "image": "db:1",
+            "volumeMounts": [{"name": "bin", "mountPath": "/usr/local/bin"}]});
+        let read = run(covered, &abs, Some(&files));
+        assert!(read.wanted.is_none() && read.read.is_empty());
+        // A binary is PID 1 itself; a file that is not there is said so.
+        let mut binary = ImageFiles::default();
+        binary.insert(
+            "db:1",
+            "/usr/local/bin/docker-entrypoint.sh",
+            file(FileContent::Binary {
+                what: "an ELF binary".into(),
+            }),
+        );
+        let read = run(app.clone(), &abs, Some(&binary));
+        assert_eq!(read.analysis.class, LaunchClass::Direct);
+        assert!(
+            read.analysis.detail.contains("an ELF binary"),
+            "{}",
+            read.analysis.detail
+        );
+        let mut missing = ImageFiles::default();
+        missing.insert(
+            "db:1",
+            "/usr/local/bin/docker-entrypoint.sh",
+            file(FileContent::Missing),
+        );
+        let read = run(app.clone(), &abs, Some(&missing));
+        assert_eq!(read.analysis.class, LaunchClass::Script);
+        assert!(
+            read.analysis.detail.contains("is not in the image"),
+            "{}",
+            read.analysis.detail
+        );
+        // Without image files (images not looked up), nothing is asked for.
+        assert!(run(app, &abs, None).wanted.is_none());
     }
 }

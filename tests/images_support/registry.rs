@@ -253,6 +253,43 @@ impl Layout {
         run(&mut config);
     }
 
+    /// An image built layer by layer: each layer is the changes `ops` make to the root
+    /// filesystem left by the layers below (`umoci unpack`, change, `umoci repack`, which
+    /// writes whiteouts for what was removed), then the config.
+    pub fn layered(&self, name: &str, entrypoint: &[&str], cmd: &[&str], layers: &[Vec<FsOp>]) {
+        run(Command::new("umoci")
+            .args(["new", "--image"])
+            .arg(self.image_arg(name)));
+        for ops in layers {
+            let bundle = self.dir.path().join("bundle");
+            run(Command::new("umoci")
+                .args(["unpack", "--rootless", "--image"])
+                .arg(self.image_arg(name))
+                .arg(&bundle));
+            let root = bundle.join("rootfs");
+            for op in ops {
+                op.apply(&root);
+            }
+            run(Command::new("umoci")
+                .args(["repack", "--image"])
+                .arg(self.image_arg(name))
+                .arg(&bundle));
+            std::fs::remove_dir_all(&bundle).unwrap();
+        }
+        let mut config = Command::new("umoci");
+        config
+            .args(["config", "--image"])
+            .arg(self.image_arg(name))
+            .args(["--os=linux", "--architecture=amd64"]);
+        for e in entrypoint {
+            config.arg(format!("--config.entrypoint={e}"));
+        }
+        for c in cmd {
+            config.arg(format!("--config.cmd={c}"));
+        }
+        run(&mut config);
+    }
+
     fn read_index(&self) -> serde_json::Value {
         serde_json::from_slice(&std::fs::read(self.oci().join("index.json")).unwrap()).unwrap()
     }
@@ -317,6 +354,58 @@ impl Layout {
     }
 }
 
+/// One change to an image's root filesystem (paths absolute inside the image).
+#[derive(Debug, Clone)]
+pub enum FsOp {
+    /// A file with this content and mode.
+    File(&'static str, Vec<u8>, u32),
+    /// A symbolic link to the target, as written.
+    Symlink(&'static str, &'static str),
+    /// A hard link to another path of the image.
+    HardLink(&'static str, &'static str),
+    /// Removes a file or a directory tree.
+    Remove(&'static str),
+}
+
+impl FsOp {
+    /// A script file, mode 0755.
+    pub fn script(path: &'static str, text: &str) -> FsOp {
+        FsOp::File(path, text.as_bytes().to_vec(), 0o755)
+    }
+
+    fn apply(&self, root: &Path) {
+        use std::os::unix::fs::PermissionsExt;
+        let at = |p: &str| root.join(p.trim_start_matches('/'));
+        let parent = |p: &Path| std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        match self {
+            FsOp::File(path, bytes, mode) => {
+                let p = at(path);
+                parent(&p);
+                std::fs::write(&p, bytes).unwrap();
+                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(*mode)).unwrap();
+            }
+            FsOp::Symlink(path, target) => {
+                let p = at(path);
+                parent(&p);
+                std::os::unix::fs::symlink(target, &p).unwrap();
+            }
+            FsOp::HardLink(path, target) => {
+                let p = at(path);
+                parent(&p);
+                std::fs::hard_link(at(target), &p).unwrap();
+            }
+            FsOp::Remove(path) => {
+                let p = at(path);
+                if p.is_dir() {
+                    std::fs::remove_dir_all(&p).unwrap();
+                } else {
+                    std::fs::remove_file(&p).unwrap();
+                }
+            }
+        }
+    }
+}
+
 /// A registry that misbehaves on purpose, over TLS on loopback, one behaviour per repository:
 ///
 /// - `ok/app`: a proper image (config `{"config":{"Entrypoint":["/ok"]}}`);
@@ -325,6 +414,8 @@ impl Layout {
 /// - `stall/<any>`: accepts the request and never answers;
 /// - `downgrade/app`: the blob redirects to plain HTTP;
 /// - `metadata/app`: the blob redirects to the cloud metadata address;
+/// - `slowlayer/app`: a proper config (`Entrypoint: ["/entry.sh"]`) over one layer whose blob
+///   never comes;
 /// - `token-http/app`, `token-metadata/app`: the manifest asks for a Bearer token from a plain
 ///   HTTP realm, or from the metadata address.
 ///
@@ -345,6 +436,7 @@ impl Drop for HostileRegistry {
 }
 
 const OK_CONFIG: &[u8] = br#"{"config":{"Entrypoint":["/ok"]}}"#;
+const ENTRY_CONFIG: &[u8] = br#"{"config":{"Entrypoint":["/entry.sh"]}}"#;
 
 fn sha256(bytes: &[u8]) -> String {
     format!("sha256:{}", hex(&Sha256::digest(bytes)))
@@ -399,6 +491,23 @@ async fn hostile_answer(
                 }
             });
             Body::from_stream(stream).into_response()
+        }
+        ("slowlayer", true) => serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                       "digest": sha256(ENTRY_CONFIG), "size": ENTRY_CONFIG.len()},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                        "digest": sha256(b"never sent"), "size": 1024 * 1024}]
+        })
+        .to_string()
+        .into_response(),
+        ("slowlayer", false) if rest.ends_with(&sha256(ENTRY_CONFIG)) => {
+            ENTRY_CONFIG.to_vec().into_response()
+        }
+        ("slowlayer", false) => {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            StatusCode::OK.into_response()
         }
         ("token-http" | "token-metadata", true) if !authorized => {
             let realm = if *team == "token-http" {
