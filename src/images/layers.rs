@@ -15,6 +15,8 @@ use std::io::Read;
 
 /// Links followed for one file (Linux allows 40; images need one or two).
 pub const MAX_LINKS: usize = 8;
+/// Largest GNU long name or PAX header read (a path is at most 4 KiB on Linux).
+pub const MAX_EXTENDED_HEADER: u64 = 64 * 1024;
 
 /// What one layer says about the path looked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,9 +108,58 @@ pub fn scan_layer(
 ) -> Result<LayerOutcome, LayerError> {
     let mut archive = tar::Archive::new(tar);
     let mut hidden = false;
-    for entry in archive.entries().map_err(LayerError::Tar)? {
+    // Raw entries: long names (GNU) and PAX records are read here, bounded, rather than by
+    // the tar reader, which would read a header of any declared size into memory.
+    let mut long_name: Option<Vec<u8>> = None;
+    let mut long_link: Option<Vec<u8>> = None;
+    for entry in archive.entries().map_err(LayerError::Tar)?.raw(true) {
         let mut entry = entry.map_err(LayerError::Tar)?;
-        let name = normalize(&String::from_utf8_lossy(&entry.path_bytes()));
+        let kind = entry.header().entry_type();
+        if kind.is_gnu_longname()
+            || kind.is_gnu_longlink()
+            || kind.is_pax_local_extensions()
+            || kind.is_pax_global_extensions()
+        {
+            if entry.size() > MAX_EXTENDED_HEADER {
+                return Err(LayerError::Tar(std::io::Error::other(format!(
+                    "an extended header of {} bytes (more than {MAX_EXTENDED_HEADER})",
+                    entry.size()
+                ))));
+            }
+            if kind.is_pax_local_extensions() {
+                if let Some(records) = entry.pax_extensions().map_err(LayerError::Tar)? {
+                    for record in records {
+                        let record = record.map_err(LayerError::Tar)?;
+                        match record.key() {
+                            Ok("path") => long_name = Some(record.value_bytes().to_vec()),
+                            Ok("linkpath") => long_link = Some(record.value_bytes().to_vec()),
+                            _ => {}
+                        }
+                    }
+                }
+            } else if !kind.is_pax_global_extensions() {
+                let mut text = Vec::new();
+                entry.read_to_end(&mut text).map_err(LayerError::Tar)?;
+                while text.last() == Some(&0) {
+                    text.pop();
+                }
+                if kind.is_gnu_longname() {
+                    long_name = Some(text);
+                } else {
+                    long_link = Some(text);
+                }
+            }
+            continue;
+        }
+        let raw_name = long_name
+            .take()
+            .unwrap_or_else(|| entry.path_bytes().into_owned());
+        let link = long_link
+            .take()
+            .or_else(|| entry.link_name_bytes().map(|b| b.into_owned()))
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default();
+        let name = normalize(&String::from_utf8_lossy(&raw_name));
         if name.is_empty() {
             continue;
         }
@@ -131,10 +182,8 @@ pub fn scan_layer(
             }
             continue;
         }
-        let kind = entry.header().entry_type();
         if name == target {
             if kind.is_symlink() {
-                let link = entry_link(&entry);
                 return Ok(LayerOutcome::Link {
                     target: resolve_link(&name, &link),
                     from_top: true,
@@ -142,7 +191,7 @@ pub fn scan_layer(
             }
             if kind.is_hard_link() {
                 return Ok(LayerOutcome::Link {
-                    target: normalize(&entry_link(&entry)),
+                    target: normalize(&link),
                     from_top: false,
                 });
             }
@@ -168,7 +217,6 @@ pub fn scan_layer(
             // A directory on the way to the target.
             if kind.is_symlink() {
                 let rest = &target[name.len()..];
-                let link = entry_link(&entry);
                 return Ok(LayerOutcome::Link {
                     target: normalize(&format!("{}{rest}", resolve_link(&name, &link))),
                     from_top: true,
@@ -185,13 +233,6 @@ pub fn scan_layer(
     } else {
         LayerOutcome::NotHere
     })
-}
-
-fn entry_link<R: Read>(entry: &tar::Entry<'_, R>) -> String {
-    entry
-        .link_name_bytes()
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default()
 }
 
 /// A script's text (it starts with `#!`) up to `max_file_bytes`, or what else the file is,
@@ -433,6 +474,50 @@ mod tests {
                 from_top: false
             }
         );
+    }
+
+    #[test]
+    fn long_names_and_bounded_extended_headers() {
+        let deep = format!("opt/{}/run.sh", "d".repeat(150));
+        // GNU long name (the builder writes one past 100 bytes).
+        let out = scan(&[(deep.as_str(), 'f', "#!/bin/sh\n")], &deep);
+        assert!(
+            matches!(out, LayerOutcome::Found { ref path, .. } if *path == deep),
+            "{out:?}"
+        );
+        // PAX `path` record.
+        let mut b = tar::Builder::new(Vec::new());
+        let mut pax = tar::Header::new_ustar();
+        let record = format!(" path={deep}\n");
+        let record = format!(
+            "{}{record}",
+            record.len() + (record.len() + 3).to_string().len()
+        );
+        pax.set_entry_type(tar::EntryType::XHeader);
+        pax.set_size(record.len() as u64);
+        pax.set_cksum();
+        b.append(&pax, record.as_bytes()).unwrap();
+        let mut h = tar::Header::new_ustar();
+        h.set_path("short").unwrap();
+        h.set_size(10);
+        h.set_mode(0o755);
+        h.set_cksum();
+        b.append(&h, &b"#!/bin/sh\n"[..]).unwrap();
+        let out = scan_layer(&b.into_inner().unwrap()[..], &deep, 1024).unwrap();
+        assert!(
+            matches!(out, LayerOutcome::Found { ref path, .. } if *path == deep),
+            "{out:?}"
+        );
+        // A long-name header that declares more than the bound is refused before it is read.
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::GNULongName);
+        h.set_size(MAX_EXTENDED_HEADER + 1);
+        h.set_cksum();
+        let body = vec![b'a'; (MAX_EXTENDED_HEADER + 1) as usize];
+        b.append(&h, &body[..]).unwrap();
+        let e = scan_layer(&b.into_inner().unwrap()[..], "x", 1024).unwrap_err();
+        assert!(e.to_string().contains("extended header"), "{e}");
     }
 
     #[test]
