@@ -458,11 +458,59 @@ async fn a_stalled_layer_costs_the_deadline() {
         path: "/entry.sh".into(),
     }];
     let started = Instant::now();
-    let files = resolver
-        .read_files(&wanted, Duration::from_secs(1), Scope::Trusted)
-        .await;
+    // Five admissions ask at once: one look-up (a manifest and a blob request) serves them.
+    let reads =
+        (0..5).map(|_| resolver.read_files(&wanted, Duration::from_secs(1), Scope::Trusted));
+    let answers = futures::future::join_all(reads).await;
     let took = started.elapsed();
     assert!(took < Duration::from_secs(3), "{took:?}");
     assert!(took >= Duration::from_millis(900), "{took:?}");
-    assert!(unread_reason(&files[0].1).contains("in time"), "{files:?}");
+    for files in &answers {
+        assert!(unread_reason(&files[0].1).contains("in time"), "{files:?}");
+    }
+    assert_eq!(
+        registry.requests.load(std::sync::atomic::Ordering::Relaxed),
+        2
+    );
+    // The failure is remembered briefly: no new request.
+    let files = resolver
+        .read_files(&wanted, Duration::from_secs(1), Scope::Trusted)
+        .await;
+    assert!(
+        unread_reason(&files[0].1).contains("remembered"),
+        "{files:?}"
+    );
+    assert_eq!(
+        registry.requests.load(std::sync::atomic::Ordering::Relaxed),
+        2
+    );
+}
+
+/// Files come through the registry's mirrors, as configs do: here the registry itself is not
+/// even listening.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_come_through_mirrors() {
+    require_tools!();
+    let mirror = Registry::start(None);
+    let layout = Layout::new();
+    layout.layered(
+        "app",
+        &["/entry.sh"],
+        &[],
+        &[vec![FsOp::script("/entry.sh", WAIT_N)]],
+    );
+    layout.push("app", &mirror, "team/app:1");
+    let origin = format!("127.0.0.1:{}", images_support::registry::free_port());
+    let mut config = config_for(&mirror, ImageScriptsConfig::default());
+    config
+        .mirrors
+        .insert(origin.clone(), vec![mirror.host.clone()]);
+    let resolver = ImageResolver::new(&config).unwrap();
+    let file = read_one(&resolver, &format!("{origin}/team/app:1"), "/entry.sh").await;
+    assert_eq!(
+        file.content,
+        FileContent::Script {
+            text: WAIT_N.into()
+        }
+    );
 }

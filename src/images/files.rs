@@ -16,6 +16,8 @@ use crate::images::resolver::{
     self, CREDENTIALED, ImageResolver, Inner, PlatformManifest, ResolveError, Scope, Session, lock,
 };
 use bytes::Bytes;
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared};
 use oci_client::Reference;
 use sha2::{Digest, Sha256};
 use std::io::Read;
@@ -68,39 +70,77 @@ impl ImageResolver {
             self.scoped_key(reference::cache_key(&r), scope),
             wanted.path
         );
-        match lock(&self.inner.files).get(&key, SystemTime::now()) {
-            Some(Cached::Found(file)) => return file,
-            Some(Cached::Failed { message, .. }) => {
-                return unread(
+        let flight = {
+            // Cache, then look-ups under way, under the flights lock: a look-up that ends
+            // stores its answer before it leaves the map, so nothing slips between.
+            let mut flights = lock(&self.inner.file_flights);
+            match lock(&self.inner.files).get(&key, SystemTime::now()) {
+                Some(Cached::Found(file)) => return file,
+                Some(Cached::Failed { message, .. }) => {
+                    return unread(
+                        "",
+                        &wanted.path,
+                        format!(
+                            "{message} (remembered from a look-up less than {}s ago)",
+                            resolver::FAILURE_TTL.as_secs()
+                        ),
+                    );
+                }
+                None => {}
+            }
+            match flights.get(&key) {
+                Some(flight) => flight.clone(),
+                None => {
+                    let flight = self.start_file(r, key.clone(), &wanted.path, until, credentialed);
+                    flights.insert(key, flight.clone());
+                    flight
+                }
+            }
+        };
+        tokio::time::timeout_at(until, flight)
+            .await
+            .unwrap_or_else(|_| {
+                unread(
                     "",
                     &wanted.path,
-                    format!(
-                        "{message} (remembered from a look-up less than {}s ago)",
-                        resolver::FAILURE_TTL.as_secs()
-                    ),
-                );
-            }
-            None => {}
-        }
+                    "the registry did not answer in time (images.scripts.deadline)".into(),
+                )
+            })
+    }
+
+    /// Starts a file look-up on its own task: a caller that gives up does not cancel it, so
+    /// its answer still lands in the cache (within `images.scripts.deadline`).
+    fn start_file(
+        &self,
+        r: Reference,
+        key: String,
+        path: &str,
+        until: tokio::time::Instant,
+        credentialed: bool,
+    ) -> FileFlight {
         let inner = Arc::clone(&self.inner);
-        let path = wanted.path.clone();
+        let path = path.to_string();
         let task_until = until.max(tokio::time::Instant::now() + inner.scripts.deadline);
+        let task_key = key.clone();
+        let task_path = path.clone();
         let task = tokio::spawn(async move {
+            let (key, path) = (task_key, task_path);
             let found = tokio::time::timeout_at(
                 task_until,
-                fetch_file(&inner, &r, &path, credentialed, task_until),
+                fetch_from_sources(&inner, &r, &path, credentialed, task_until),
             )
             .await
             .unwrap_or_else(|_| Err(ResolveError::Timeout));
             let now = SystemTime::now();
+            let mut flights = lock(&inner.file_flights);
             let mut cache = lock(&inner.files);
-            match found {
+            let file = match found {
                 // A bound or a broken layer: remembered briefly, as failures are (the bounds
                 // may be raised).
                 Ok((file, _)) if matches!(file.content, FileContent::Unread { .. }) => {
                     if let FileContent::Unread { reason } = &file.content {
                         cache.insert(
-                            key,
+                            key.clone(),
                             Cached::Failed {
                                 message: reason.clone(),
                                 timeout: false,
@@ -113,7 +153,7 @@ impl ImageResolver {
                 }
                 Ok((file, manifest_digest)) => {
                     let pinned = reference::is_pinned(&r);
-                    cache.insert(key, Cached::Found(file.clone()), pinned, now);
+                    cache.insert(key.clone(), Cached::Found(file.clone()), pinned, now);
                     let prefix = if credentialed { CREDENTIALED } else { "" };
                     cache.insert(
                         format!(
@@ -128,7 +168,7 @@ impl ImageResolver {
                 }
                 Err(e) => {
                     cache.insert(
-                        key,
+                        key.clone(),
                         Cached::Failed {
                             message: e.to_string(),
                             timeout: e.is_timeout(),
@@ -138,16 +178,64 @@ impl ImageResolver {
                     );
                     unread("", &path, e.to_string())
                 }
-            }
+            };
+            flights.remove(&key);
+            file
         });
-        match tokio::time::timeout_at(until, task).await {
-            Ok(Ok(file)) => file,
-            Ok(Err(e)) => unread("", &wanted.path, format!("the look-up task failed: {e}")),
-            Err(_) => unread(
-                "",
-                &wanted.path,
-                "the registry did not answer in time (images.scripts.deadline)".into(),
-            ),
+        let inner = Arc::clone(&self.inner);
+        async move {
+            match task.await {
+                Ok(file) => file,
+                Err(e) => {
+                    // The task died before clearing its entry: clear it, or the key would
+                    // answer this for good.
+                    lock(&inner.file_flights).remove(&key);
+                    unread("", &path, format!("the look-up task failed: {e}"))
+                }
+            }
+        }
+        .boxed()
+        .shared()
+    }
+}
+
+/// A file look-up under way, shared by everyone who asks for the same file.
+pub type FileFlight = Shared<BoxFuture<'static, ImageFile>>;
+
+/// Tries the registry's mirrors in order, then the registry itself, as config look-ups do. A
+/// mirror gets half the time left.
+async fn fetch_from_sources(
+    inner: &Inner,
+    r: &Reference,
+    path: &str,
+    credentialed: bool,
+    until: tokio::time::Instant,
+) -> Result<(ImageFile, String), ResolveError> {
+    let mirrors = inner
+        .mirrors
+        .get(&reference::normalize_host(r.registry()))
+        .cloned()
+        .unwrap_or_default();
+    let mut failures: Vec<String> = Vec::new();
+    for mirror in mirrors {
+        let mut via = r.clone();
+        via.set_mirror_registry(mirror.clone());
+        let left = until.saturating_duration_since(tokio::time::Instant::now());
+        let attempt = tokio::time::timeout(
+            left / 2,
+            fetch_file(inner, r, &via, path, credentialed, until),
+        );
+        match attempt.await.unwrap_or(Err(ResolveError::Timeout)) {
+            Ok(found) => return Ok(found),
+            Err(e) => failures.push(format!("mirror {mirror}: {e}")),
+        }
+    }
+    match fetch_file(inner, r, r, path, credentialed, until).await {
+        Ok(found) => Ok(found),
+        Err(e) if failures.is_empty() => Err(e),
+        Err(e) => {
+            failures.push(format!("{}: {e}", r.registry()));
+            Err(ResolveError::Registry(failures.join("; ")))
         }
     }
 }
@@ -189,22 +277,24 @@ enum Stop {
     Registry(ResolveError),
 }
 
-/// The file at `path` in the image `r`, and the digest of the platform manifest it was read
-/// through (the cache key that never expires).
+/// The file at `path` in the image `r`, read `via` a source (the registry or a mirror), and
+/// the digest of the platform manifest it was read through (the cache key that never
+/// expires).
 async fn fetch_file(
     inner: &Inner,
     r: &Reference,
+    via: &Reference,
     path: &str,
     credentialed: bool,
     until: tokio::time::Instant,
 ) -> Result<(ImageFile, String), ResolveError> {
-    let (mut session, host) = resolver::session(inner, r, credentialed)?;
+    let (mut session, host) = resolver::session(inner, via, credentialed)?;
     let _permits = inner.permits(&host).await;
     let PlatformManifest {
         doc,
         named_digest,
         manifest_digest,
-    } = resolver::platform_manifest(inner, &mut session, &host, r).await?;
+    } = resolver::platform_manifest(inner, &mut session, &host, via).await?;
     let prefix = if credentialed { CREDENTIALED } else { "" };
     let pinned_key = format!(
         "{prefix}{}\n{path}",

@@ -141,13 +141,15 @@ pub(super) struct Inner {
     global: Arc<Semaphore>,
     per_registry: Mutex<HashMap<String, Arc<Semaphore>>>,
     /// Normalised registry host -> mirror hosts in order.
-    mirrors: HashMap<String, Vec<String>>,
+    pub(super) mirrors: HashMap<String, Vec<String>>,
     deadline: Duration,
     cache: Mutex<Cache>,
     inflight: Mutex<HashMap<String, Flight>>,
     counters: Counters,
     /// Files read from layers (see `files`), apart from the configs.
     pub(super) files: Mutex<Cache<ImageFile>>,
+    /// File look-ups under way, by cache key: one walk per file however many ask.
+    pub(super) file_flights: Mutex<HashMap<String, crate::images::files::FileFlight>>,
     /// Bounds of reading files from layers.
     pub(super) scripts: crate::engine::config::ImageScriptsConfig,
 }
@@ -319,6 +321,7 @@ impl ImageResolver {
                 inflight: Mutex::new(HashMap::new()),
                 counters: Counters::default(),
                 files: Mutex::new(Cache::new(limits)),
+                file_flights: Mutex::new(HashMap::new()),
                 scripts: config.scripts.clone(),
             }),
         })
