@@ -1,6 +1,7 @@
 //! Admission-style evaluation with image look-ups: no resolution, a warm cache, and a cold cache
 //! against a registry on loopback (Distribution's docker-registry, images built by umoci and
-//! pushed by skopeo; that part is skipped when the tools are missing).
+//! pushed by skopeo; that part is skipped when the tools are missing); then reading an
+//! entrypoint script from the layers of a five-layer image, cold and cached.
 //! Run: cargo bench --bench images
 
 #[allow(dead_code)]
@@ -10,10 +11,11 @@ mod registry;
 use criterion::{Criterion, criterion_group, criterion_main};
 use pidone::engine::config::ImagesConfig;
 use pidone::engine::evaluate::{EvalContext, ImageConfig};
+use pidone::engine::image_files::{FileContent, WantedFile};
 use pidone::engine::script::InProcessAnalyzer;
 use pidone::engine::{Config, Engine};
 use pidone::images::cache::{DiskCache, DiskEntry};
-use pidone::images::{ImageResolver, images_to_resolve};
+use pidone::images::{ImageResolver, Scope, images_to_resolve};
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -101,6 +103,7 @@ fn bench(c: &mut Criterion) {
                 pinned: false,
             })
             .collect(),
+        files: Vec::new(),
     });
     let deadline = Duration::from_secs(2);
     c.bench_function("admission: warm image cache", |b| {
@@ -176,6 +179,105 @@ fn bench(c: &mut Criterion) {
             })
         },
     );
+    group.finish();
+    scripts(c, &rt, &reg, &config);
+}
+
+/// Bytes that do not compress (a small linear congruential generator): a base layer's
+/// binaries.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed;
+    (0..len)
+        .map(|_| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (x >> 56) as u8
+        })
+        .collect()
+}
+
+/// Reading `/docker-entrypoint.sh` from a five-layer image shaped like an official one: a base
+/// layer (2 MiB of binaries, 400 small files), packages, the server, the entrypoint in
+/// `/usr/local/bin` and the compatibility symlink at `/` on top. Cold: the manifest and the
+/// layers from the top down to the script (the symlink sends the walk back to the top once);
+/// "bottom": a script in the base layer, every layer read. Cached: the answer from memory.
+fn scripts(
+    c: &mut Criterion,
+    rt: &tokio::runtime::Runtime,
+    reg: &registry::Registry,
+    config: &ImagesConfig,
+) {
+    use registry::FsOp;
+    let mut base: Vec<FsOp> = (0..400)
+        .map(|i| {
+            let path: &'static str =
+                Box::leak(format!("/usr/share/doc/pkg{i}/copyright").into_boxed_str());
+            FsOp::File(
+                path,
+                format!("package {i}\n").repeat(20).into_bytes(),
+                0o644,
+            )
+        })
+        .collect();
+    base.push(FsOp::File("/usr/lib/libbase.so", noise(2 << 20, 1), 0o755));
+    base.push(FsOp::script(
+        "/usr/lib/base-entrypoint.sh",
+        "#!/bin/sh\nset -e\nexec \"$@\"\n",
+    ));
+    let layout = registry::Layout::new();
+    layout.layered(
+        "db",
+        &["/docker-entrypoint.sh"],
+        &["postgres"],
+        &[
+            base,
+            vec![FsOp::File("/usr/lib/libpq.so", noise(512 << 10, 2), 0o755)],
+            vec![FsOp::File("/usr/local/bin/postgres", noise(256 << 10, 3), 0o755)],
+            vec![FsOp::script(
+                "/usr/local/bin/docker-entrypoint.sh",
+                "#!/usr/bin/env bash\nset -Eeo pipefail\nif [ \"$1\" = postgres ]; then initdb || true; fi\nexec \"$@\"\n",
+            )],
+            vec![FsOp::Symlink(
+                "/docker-entrypoint.sh",
+                "usr/local/bin/docker-entrypoint.sh",
+            )],
+        ],
+    );
+    layout.push("db", reg, "shop/db:16");
+    let resolver = ImageResolver::new(config).expect("resolver");
+    let deadline = Duration::from_secs(10);
+    let want = |path: &str| {
+        [WantedFile {
+            image: format!("{}/shop/db:16", reg.host),
+            path: path.to_string(),
+        }]
+    };
+    let read = |wanted: &[WantedFile]| {
+        let files = rt.block_on(resolver.read_files(wanted, deadline, Scope::Trusted));
+        assert!(
+            matches!(files[0].1.content, FileContent::Script { .. }),
+            "{files:?}"
+        );
+    };
+    let top = want("/docker-entrypoint.sh");
+    let bottom = want("/usr/lib/base-entrypoint.sh");
+    let mut group = c.benchmark_group("image scripts");
+    group.sample_size(20);
+    group.bench_function("5-layer image: cold, script near the top", |b| {
+        b.iter(|| {
+            resolver.clear_cache();
+            read(&top)
+        })
+    });
+    group.bench_function("5-layer image: cold, script in the base layer", |b| {
+        b.iter(|| {
+            resolver.clear_cache();
+            read(&bottom)
+        })
+    });
+    read(&top);
+    group.bench_function("5-layer image: cached", |b| b.iter(|| read(&top)));
     group.finish();
 }
 

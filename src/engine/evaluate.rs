@@ -408,7 +408,7 @@ fn mount_context<'m>(
     namespace: Option<&'m str>,
     ctx: &EvalContext<'m>,
 ) -> Option<MountContext<'m>> {
-    (ctx.config_maps.is_some() || ctx.image_files.is_some()).then(|| MountContext {
+    (ctx.config_maps.is_some() || ctx.image_files.is_some()).then_some(MountContext {
         spec,
         namespace,
         maps: ctx.config_maps,

@@ -130,7 +130,7 @@ impl ImageResolver {
                 fetch_from_sources(&inner, &r, &path, credentialed, task_until),
             )
             .await
-            .unwrap_or_else(|_| Err(ResolveError::Timeout));
+            .unwrap_or(Err(ResolveError::Timeout));
             let now = SystemTime::now();
             let mut flights = lock(&inner.file_flights);
             let mut cache = lock(&inner.files);
