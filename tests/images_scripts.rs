@@ -437,7 +437,8 @@ async fn each_bound_stops_a_look_up() {
     assert_eq!(first, again);
 }
 
-/// A layer blob that never comes costs `images.scripts.deadline`, and the answer says so.
+/// A layer blob that never comes costs the caller its deadline, and the answer says so; the
+/// look-up goes on in the background, and admissions that ask meanwhile join it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_layer_costs_the_deadline() {
     let registry = HostileRegistry::start().await;
@@ -472,7 +473,17 @@ async fn a_stalled_layer_costs_the_deadline() {
         registry.requests.load(std::sync::atomic::Ordering::Relaxed),
         2
     );
-    // The failure is remembered briefly: no new request.
+    // The look-up went on in the background: the next admission joins it (until the client's
+    // read timeout, `images.deadline`, ends it), then its failure is remembered briefly. No
+    // new request either way.
+    let files = resolver
+        .read_files(&wanted, Duration::from_secs(3), Scope::Trusted)
+        .await;
+    assert!(unread_reason(&files[0].1).contains("in time"), "{files:?}");
+    assert_eq!(
+        registry.requests.load(std::sync::atomic::Ordering::Relaxed),
+        2
+    );
     let files = resolver
         .read_files(&wanted, Duration::from_secs(1), Scope::Trusted)
         .await;

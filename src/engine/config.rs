@@ -253,7 +253,9 @@ pub struct ImagesConfig {
 pub struct ImageScriptsConfig {
     /// Read them (with `images.resolve` in the webhook, `--resolve-images` offline).
     pub read: bool,
-    /// For all the files one object needs, on top of `images.deadline`.
+    /// What an admission waits for all the files one object needs, on top of
+    /// `images.deadline` (both within the webhook's `timeoutSeconds`). A look-up cut short
+    /// goes on in the background (see `images::files::BACKGROUND`).
     #[serde(deserialize_with = "duration", serialize_with = "ser_duration")]
     pub deadline: Duration,
     /// Layer blobs read per file, top layer first (a link followed from the top counts again).
@@ -268,7 +270,7 @@ impl Default for ImageScriptsConfig {
     fn default() -> Self {
         ImageScriptsConfig {
             read: true,
-            deadline: Duration::from_secs(5),
+            deadline: Duration::from_secs(2),
             max_layers: 32,
             max_bytes: 128 * 1024 * 1024,
             max_file_bytes: 256 * 1024,

@@ -24,6 +24,11 @@ use std::io::Read;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+/// How long a file look-up may go on when the caller's deadline cut it short, so that a large
+/// image read once is answered from the cache afterwards (bounded in bytes by
+/// `images.scripts.maxBytes`; one look-up per file at a time).
+pub const BACKGROUND: Duration = Duration::from_secs(30);
+
 /// Chunks of a blob queued between the download and the scan.
 const QUEUED_CHUNKS: usize = 8;
 
@@ -40,8 +45,8 @@ fn unread(digest: &str, path: &str, reason: String) -> ImageFile {
 impl ImageResolver {
     /// Reads the wanted files, all within `deadline` from now, on behalf of `scope` (its
     /// credentials, as for configs). Every file gets an answer: one that could not be read
-    /// says why. A look-up the deadline cuts short goes on in the background (within
-    /// `images.scripts.deadline`) and lands in the cache.
+    /// says why. A look-up the deadline cuts short goes on in the background (up to
+    /// [`BACKGROUND`]) and lands in the cache.
     pub async fn read_files(
         &self,
         wanted: &[WantedFile],
@@ -109,7 +114,7 @@ impl ImageResolver {
     }
 
     /// Starts a file look-up on its own task: a caller that gives up does not cancel it, so
-    /// its answer still lands in the cache (within `images.scripts.deadline`).
+    /// its answer still lands in the cache (within [`BACKGROUND`]).
     fn start_file(
         &self,
         r: Reference,
@@ -120,7 +125,7 @@ impl ImageResolver {
     ) -> FileFlight {
         let inner = Arc::clone(&self.inner);
         let path = path.to_string();
-        let task_until = until.max(tokio::time::Instant::now() + inner.scripts.deadline);
+        let task_until = until.max(tokio::time::Instant::now() + BACKGROUND);
         let task_key = key.clone();
         let task_path = path.clone();
         let task = tokio::spawn(async move {
