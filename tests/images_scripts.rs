@@ -497,6 +497,30 @@ async fn a_stalled_layer_costs_the_deadline() {
     );
 }
 
+/// A layer whose bytes do not match its digest gives no script, however good the script.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_layer_that_does_not_match_its_digest_is_not_believed() {
+    let registry = HostileRegistry::start().await;
+    let config = ImagesConfig {
+        resolve: true,
+        deadline: Duration::from_secs(5),
+        ca_bundle: registry.ca_path.display().to_string(),
+        trusted_registries: vec![registry.host.clone()],
+        ..ImagesConfig::default()
+    };
+    let resolver = ImageResolver::new(&config).unwrap();
+    let file = read_one(
+        &resolver,
+        &format!("{}/tampered/app:1", registry.host),
+        "/entry.sh",
+    )
+    .await;
+    assert!(
+        unread_reason(&file).contains("does not match its digest"),
+        "{file:?}"
+    );
+}
+
 /// Files come through the registry's mirrors, as configs do: here the registry itself is not
 /// even listening.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

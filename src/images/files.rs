@@ -2,9 +2,10 @@
 //! configs), then the layer blobs from the top down, each streamed from the registry through
 //! the same bounded client, decompressed and scanned as it arrives (`layers`), until the file
 //! turns up. Bounded by `images.scripts`: layers walked, compressed bytes read, the script's
-//! size and a deadline; every blob read is checked against its digest (what is left of the
-//! layer the file was found in is still read and hashed, not scanned). Answers are cached by
-//! manifest digest and path for good, by tag for `images.tagTTL`, failures briefly.
+//! size and a deadline. An answer that can change a launch (a script's text, a link) counts
+//! only from a blob that matched its digest: what is left of its layer is still read and
+//! hashed, not scanned; a binary or a removed file ends the read at once. Answers are cached
+//! by manifest digest and path for good, by tag for `images.tagTTL`, failures briefly.
 
 use crate::engine::image_files::{FileContent, ImageFile, ImageFiles, WantedFile};
 use crate::engine::mounted_scripts::MAX_CHAIN;
@@ -437,7 +438,20 @@ async fn read_layer(
         };
         layers::scan_layer(tar, &wanted, max_file_bytes)
     });
+    let scanned =
+        |joined: Result<Result<LayerOutcome, layers::LayerError>, tokio::task::JoinError>| {
+            match joined {
+                Ok(Ok(outcome)) => Ok(outcome),
+                Ok(Err(e)) => Err(Stop::Unread(format!("layer {}: {e}", layer.digest))),
+                Err(e) => Err(Stop::Unread(format!(
+                    "layer {}: the scan failed: {e}",
+                    layer.digest
+                ))),
+            }
+        };
     let mut response = response;
+    let mut scan = Some(scan);
+    let mut early = None;
     let mut hasher = Sha256::new();
     let mut read: u64 = 0;
     let mut tx = Some(tx);
@@ -469,8 +483,19 @@ async fn read_layer(
         if let Some(sender) = &tx
             && sender.send(chunk).await.is_err()
         {
-            // The scan has its answer: the rest is only hashed.
+            // The scan has its answer. One that can change a launch (a script's text, a link
+            // to follow) counts only once the whole blob matched its digest: the rest is
+            // hashed. One that cannot (a binary, a file that is not there) is final now, so
+            // learning that `/manager` is an ELF binary does not cost its whole layer.
             tx = None;
+            let outcome = match scan.take() {
+                Some(handle) => scanned(handle.await)?,
+                None => break,
+            };
+            if !changes_a_launch(&outcome) {
+                return Ok(outcome);
+            }
+            early = Some(outcome);
         }
     }
     drop(tx);
@@ -481,14 +506,27 @@ async fn read_layer(
             layer.digest
         )));
     }
-    match scan.await {
-        Ok(Ok(outcome)) => Ok(outcome),
-        Ok(Err(e)) => Err(Stop::Unread(format!("layer {}: {e}", layer.digest))),
-        Err(e) => Err(Stop::Unread(format!(
-            "layer {}: the scan failed: {e}",
+    match (early, scan) {
+        (Some(outcome), _) => Ok(outcome),
+        (None, Some(handle)) => scanned(handle.await),
+        (None, None) => Err(Stop::Unread(format!(
+            "layer {}: the scan ended without an answer",
             layer.digest
         ))),
     }
+}
+
+/// Whether an answer of a layer can change how a launch is classified: a script's text, or a
+/// link that leads to another file.
+fn changes_a_launch(outcome: &LayerOutcome) -> bool {
+    matches!(
+        outcome,
+        LayerOutcome::Found {
+            content: FileContent::Script { .. },
+            ..
+        } | LayerOutcome::Link { .. }
+            | LayerOutcome::NotHere
+    )
 }
 
 fn hex(bytes: &[u8]) -> String {

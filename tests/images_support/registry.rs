@@ -416,6 +416,8 @@ impl FsOp {
 /// - `metadata/app`: the blob redirects to the cloud metadata address;
 /// - `slowlayer/app`: a proper config (`Entrypoint: ["/entry.sh"]`) over one layer whose blob
 ///   never comes;
+/// - `tampered/app`: the same config over one layer holding `/entry.sh` whose bytes do not
+///   match the digest the manifest gives;
 /// - `token-http/app`, `token-metadata/app`: the manifest asks for a Bearer token from a plain
 ///   HTTP realm, or from the metadata address.
 ///
@@ -440,6 +442,21 @@ const ENTRY_CONFIG: &[u8] = br#"{"config":{"Entrypoint":["/entry.sh"]}}"#;
 
 fn sha256(bytes: &[u8]) -> String {
     format!("sha256:{}", hex(&Sha256::digest(bytes)))
+}
+
+/// A gzip layer with a script at `/entry.sh`.
+fn tampered_layer() -> Vec<u8> {
+    use std::io::Write;
+    let script = b"#!/bin/sh\nserver &\nagent &\nwait -n\n";
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(script.len() as u64);
+    header.set_mode(0o755);
+    tar.append_data(&mut header, "entry.sh", &script[..])
+        .unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&tar.into_inner().unwrap()).unwrap();
+    gz.finish().unwrap()
 }
 
 fn manifest_for(config: &[u8], declared: usize) -> String {
@@ -502,13 +519,24 @@ async fn hostile_answer(
         })
         .to_string()
         .into_response(),
-        ("slowlayer", false) if rest.ends_with(&sha256(ENTRY_CONFIG)) => {
+        ("tampered", true) => serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                       "digest": sha256(ENTRY_CONFIG), "size": ENTRY_CONFIG.len()},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                        "digest": sha256(b"another layer"), "size": tampered_layer().len()}]
+        })
+        .to_string()
+        .into_response(),
+        ("slowlayer" | "tampered", false) if rest.ends_with(&sha256(ENTRY_CONFIG)) => {
             ENTRY_CONFIG.to_vec().into_response()
         }
         ("slowlayer", false) => {
             tokio::time::sleep(Duration::from_secs(3600)).await;
             StatusCode::OK.into_response()
         }
+        ("tampered", false) => tampered_layer().into_response(),
         ("token-http" | "token-metadata", true) if !authorized => {
             let realm = if *team == "token-http" {
                 format!("http://{host}/token")
