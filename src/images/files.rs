@@ -66,16 +66,24 @@ impl ImageResolver {
         until: tokio::time::Instant,
         scope: Scope<'_>,
     ) -> ImageFile {
-        let r = match reference::parse(&wanted.image) {
-            Ok(r) => r,
-            Err(e) => return unread("", &wanted.path, e.to_string()),
+        // The reference as written maps to its cache key without parsing (the reference
+        // grammar is a large regex) once the config look-up or a file look-up parsed it.
+        let alias = lock(&self.inner.cache)
+            .alias(&wanted.image)
+            .map(str::to_string);
+        let (parsed, image_key) = match alias {
+            Some(key) => (None, key),
+            None => match reference::parse(&wanted.image) {
+                Ok(r) => {
+                    let key = reference::cache_key(&r);
+                    lock(&self.inner.cache).add_alias(&wanted.image, &key);
+                    (Some(r), key)
+                }
+                Err(e) => return unread("", &wanted.path, e.to_string()),
+            },
         };
-        let credentialed = self.uses_credentials(&reference::cache_key(&r), scope);
-        let key = format!(
-            "{}\n{}",
-            self.scoped_key(reference::cache_key(&r), scope),
-            wanted.path
-        );
+        let credentialed = self.uses_credentials(&image_key, scope);
+        let key = format!("{}\n{}", self.scoped_key(image_key, scope), wanted.path);
         let flight = {
             // Cache, then look-ups under way, under the flights lock: a look-up that ends
             // stores its answer before it leaves the map, so nothing slips between.
@@ -97,6 +105,13 @@ impl ImageResolver {
             match flights.get(&key) {
                 Some(flight) => flight.clone(),
                 None => {
+                    let r = match parsed {
+                        Some(r) => r,
+                        None => match reference::parse(&wanted.image) {
+                            Ok(r) => r,
+                            Err(e) => return unread("", &wanted.path, e.to_string()),
+                        },
+                    };
                     let flight = self.start_file(r, key.clone(), &wanted.path, until, credentialed);
                     flights.insert(key, flight.clone());
                     flight

@@ -143,7 +143,7 @@ pub(super) struct Inner {
     /// Normalised registry host -> mirror hosts in order.
     pub(super) mirrors: HashMap<String, Vec<String>>,
     deadline: Duration,
-    cache: Mutex<Cache>,
+    pub(super) cache: Mutex<Cache>,
     inflight: Mutex<HashMap<String, Flight>>,
     counters: Counters,
     /// Files read from layers (see `files`), apart from the configs.
