@@ -278,6 +278,66 @@ fn scripts(
     });
     read(&top);
     group.bench_function("5-layer image: cached", |b| b.iter(|| read(&top)));
+
+    // A whole admission of a pod that runs the image's entrypoint, everything cached: the
+    // config, the engine asking which files the launch runs (two rounds: the script, then
+    // nothing more), the files, the evaluation. Against the same pod without reading scripts.
+    let engine =
+        Engine::new(Arc::new(Config::default()), Arc::new(InProcessAnalyzer)).expect("engine");
+    let pod = serde_json::json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "db", "namespace": "shop"},
+        "spec": {"containers": [{"name": "db", "image": format!("{}/shop/db:16", reg.host)}]}});
+    let configs = |pod: &serde_json::Value| {
+        let refs = images_to_resolve(pod);
+        let (images, warnings) =
+            rt.block_on(resolver.resolve_all(refs.iter().map(String::as_str), deadline));
+        assert!(warnings.is_empty(), "{warnings:?}");
+        images
+    };
+    configs(&pod);
+    group.bench_function(
+        "admission, all cached: config only (launch `script`)",
+        |b| {
+            b.iter(|| {
+                let images = configs(&pod);
+                let ctx = EvalContext {
+                    images: Some(&images),
+                    ..Default::default()
+                };
+                let eval = engine.evaluate(&pod, &ctx).expect("eval").expect("pod");
+                assert_eq!(eval.containers[0].launch.as_str(), "script");
+            })
+        },
+    );
+    group.bench_function(
+        "admission, all cached: config and script (launch `exec`)",
+        |b| {
+            b.iter(|| {
+                let images = configs(&pod);
+                let files = pidone::images::files::gather(
+                    |files| {
+                        let ctx = EvalContext {
+                            images: Some(&images),
+                            image_files: Some(files),
+                            ..Default::default()
+                        };
+                        engine.image_files_wanted(&pod, &ctx)
+                    },
+                    |wanted, left| {
+                        Some(rt.block_on(resolver.read_files(wanted, left, Scope::Trusted)))
+                    },
+                    deadline,
+                );
+                let ctx = EvalContext {
+                    images: Some(&images),
+                    image_files: Some(&files),
+                    ..Default::default()
+                };
+                let eval = engine.evaluate(&pod, &ctx).expect("eval").expect("pod");
+                assert_eq!(eval.containers[0].launch.as_str(), "exec");
+            })
+        },
+    );
     group.finish();
 }
 
