@@ -161,6 +161,7 @@ pub fn reports_yaml(
                 .and_then(Value::as_str),
             images,
             config_maps,
+            native_sidecars: crate::cluster::offline(engine.config().native_sidecars),
             ..EvalContext::default()
         };
         if let Ok(Some(eval)) = engine.evaluate(&m.object, &ctx) {
