@@ -162,7 +162,6 @@ pub fn reports_yaml(
             images,
             config_maps,
             native_sidecars: crate::cluster::offline(engine.config().native_sidecars),
-            ..EvalContext::default()
         };
         if let Ok(Some(eval)) = engine.evaluate(&m.object, &ctx) {
             evaluated.push((m.object.clone(), eval));
