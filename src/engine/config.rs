@@ -2,6 +2,8 @@
 //!
 //! Unknown fields are errors: a typo such as `initInjecton` must not silently turn a feature off.
 
+use crate::engine::durations::{duration, ser_duration};
+pub use crate::engine::parser_config::ParserConfig;
 use crate::engine::rules::RuleId;
 use crate::engine::side_agents::{PatternError, SideAgentMatcher};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -283,34 +285,6 @@ impl Default for LimitsConfig {
     }
 }
 
-/// Limits that keep hostile scripts from hurting the parser (and so the webhook).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
-pub struct ParserConfig {
-    /// Scripts larger than this are not parsed.
-    pub max_script_bytes: usize,
-    /// Nesting deeper than this (brackets, compound commands) is not parsed.
-    pub max_depth: usize,
-    /// Wall-clock budget for one parse in a worker.
-    #[serde(deserialize_with = "duration", serialize_with = "ser_duration")]
-    pub deadline: Duration,
-    /// When the parse workers could not parse a script for reasons of their own (all busy, the
-    /// review's time ran out), answer the review 429 (the apiserver retries it) instead of
-    /// deciding with the script `unparsed`.
-    pub fail_closed: bool,
-}
-
-impl Default for ParserConfig {
-    fn default() -> Self {
-        ParserConfig {
-            max_script_bytes: 64 * 1024,
-            max_depth: 64,
-            deadline: Duration::from_millis(250),
-            fail_closed: false,
-        }
-    }
-}
-
 /// Which report resources `pidone serve` keeps current.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -506,17 +480,6 @@ pub fn default_action(rule: RuleId) -> Action {
         RuleId::ShellUnparsed => Action::Warn,
         RuleId::SignalDeafPid1 => Action::Warn,
     }
-}
-
-fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let text = String::deserialize(d)?;
-    humantime::parse_duration(text.trim()).map_err(|e| {
-        serde::de::Error::custom(format!("`{text}` is not a duration like 2s or 10m: {e}"))
-    })
-}
-
-fn ser_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&humantime::format_duration(*d).to_string())
 }
 
 #[cfg(test)]
