@@ -269,3 +269,74 @@ async fn namespaces_and_reload_switch_it() {
     assert_eq!(api.gets("web", "multi"), 0);
     server.stop().await;
 }
+
+/// As `pidone serve` runs: scripts parsed in worker processes, reviews analysed on the
+/// blocking pool (look-ups within the review's own time, which the apiserver's `?timeout=`
+/// sets), and reviews whose ConfigMaps and scripts are cached answered without blocking.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_parse_workers_and_the_apiservers_timeout() {
+    use pidone::sandbox::{CacheLimits, ContainedAnalyzer, ContainmentConfig, PoolConfig};
+    let api = FakeApi::start().await;
+    api.config_map("shop", "multi", &[("run.sh", MULTI)]);
+    api.config_map("slow", "multi", &[("run.sh", MULTI)]);
+    api.stall("slow");
+    let analyzer = ContainedAnalyzer::new(
+        &pidone::engine::config::ParserConfig::default(),
+        ContainmentConfig {
+            pool: PoolConfig {
+                workers: 1,
+                executable: Some(std::path::PathBuf::from(env!("CARGO_BIN_EXE_pidone"))),
+                ..PoolConfig::default()
+            },
+            cache: CacheLimits::default(),
+        },
+    )
+    .unwrap();
+    let server = TestServer::start_with(Options {
+        // A look-up deadline longer than the apiserver gives: the review's time wins.
+        config: "mode: enforce\nscripts:\n  configMaps: true\n  deadline: 20s\n".into(),
+        analyzer: std::sync::Arc::new(analyzer),
+        analyzer_blocks: true,
+        ..Options::default()
+    })
+    .await;
+    server.app.set_kube_client(Ok(api.client()));
+    let client = server.apiserver();
+
+    for _ in 0..3 {
+        let r = client
+            .review(
+                "/validate",
+                &review("CREATE", &pod("shop", "a", "multi"), None),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r["allowed"], false, "{r}");
+    }
+    assert_eq!(api.gets("shop", "multi"), 1);
+
+    // The apiserver waits 2 s: the stalled look-up gives up within half of what is left.
+    let request = review("CREATE", &pod("slow", "a", "multi"), None);
+    let started = Instant::now();
+    let response = client
+        .http
+        .post(format!("{}/validate?timeout=2s", client.base))
+        .header("Content-Type", "application/json")
+        .body(serde_json::to_vec(&request).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body = response.bytes().await.unwrap();
+    let took = started.elapsed();
+    let r = support::validate_response(&request, &body, false).unwrap();
+    assert!(took < Duration::from_millis(1500), "answered in {took:?}");
+    assert_eq!(r["allowed"], true, "{r}");
+    let w = warnings(&r);
+    assert!(
+        w.iter()
+            .any(|w| w.contains("configmap/multi not read (no answer in time)")),
+        "{w:?}"
+    );
+    server.stop().await;
+}
