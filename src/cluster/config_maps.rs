@@ -38,7 +38,7 @@ pub enum Outcome {
 /// Why a ConfigMap could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LookupError {
-    #[error("forbidden (HTTP 403; grant get configmaps in the namespace)")]
+    #[error("forbidden: grant get configmaps")]
     Forbidden,
     #[error("no answer in time")]
     Timeout,
