@@ -22,6 +22,10 @@ struct Api {
     forbidden: BTreeSet<String>,
     /// Namespaces whose ConfigMap requests never get an answer.
     stalled: BTreeSet<String>,
+    /// Namespaces whose ConfigMap requests are answered after a while.
+    delayed: BTreeMap<String, Duration>,
+    /// Namespaces whose ConfigMap requests get HTTP 500.
+    failing: BTreeSet<String>,
     /// Plural -> items of pod-bearing kinds.
     objects: BTreeMap<String, Vec<Value>>,
     gets: HashMap<(String, String), usize>,
@@ -97,6 +101,23 @@ impl FakeApi {
         self.state.lock().unwrap().stalled.insert(namespace.into());
     }
 
+    pub fn delay(&self, namespace: &str, by: Duration) {
+        self.state
+            .lock()
+            .unwrap()
+            .delayed
+            .insert(namespace.into(), by);
+    }
+
+    pub fn fail(&self, namespace: &str, failing: bool) {
+        let mut api = self.state.lock().unwrap();
+        if failing {
+            api.failing.insert(namespace.into());
+        } else {
+            api.failing.remove(namespace);
+        }
+    }
+
     pub fn objects(&self, plural: &str, items: Vec<Value>) {
         self.state
             .lock()
@@ -148,9 +169,16 @@ fn config_map_json(ns: &str, name: &str, data: &BTreeMap<String, String>, rv: u6
 
 /// Answers a stalled namespace never (well past any deadline of a test).
 async fn stall_if(state: &Arc<Mutex<Api>>, ns: &str) {
-    let stalled = state.lock().unwrap().stalled.contains(ns);
-    if stalled {
-        tokio::time::sleep(Duration::from_secs(120)).await;
+    let wait = {
+        let api = state.lock().unwrap();
+        if api.stalled.contains(ns) {
+            Some(Duration::from_secs(120))
+        } else {
+            api.delayed.get(ns).copied()
+        }
+    };
+    if let Some(wait) = wait {
+        tokio::time::sleep(wait).await;
     }
 }
 
@@ -166,6 +194,13 @@ async fn get_config_map(
         .or_default() += 1;
     stall_if(&state, &ns).await;
     let api = state.lock().unwrap();
+    if api.failing.contains(&ns) {
+        return status(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            "etcdserver: request timed out".into(),
+        );
+    }
     if api.forbidden.contains(&ns) {
         return status(
             StatusCode::FORBIDDEN,
