@@ -1,12 +1,17 @@
 //! Metrics of the budgets against hostile clients and tenants (SECURITY.md): connections,
 //! limits that stopped a request or an object, and honoured `pidone.io/ignore` annotations.
 
-use crate::server::metrics::ReasonLabels;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
+
+/// Why a connection was closed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ClosedLabels {
+    pub reason: &'static str,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct LimitLabels {
@@ -24,7 +29,7 @@ pub struct ExemptionLabels {
 #[derive(Default)]
 pub struct LimitMetrics {
     connections: Gauge,
-    connections_closed: Family<ReasonLabels, Counter>,
+    connections_closed: Family<ClosedLabels, Counter>,
     limits: Family<LimitLabels, Counter>,
     exemptions: Family<ExemptionLabels, Counter>,
 }
@@ -67,14 +72,14 @@ impl LimitMetrics {
 
     pub fn connection_closed(&self, reason: &'static str) {
         self.connections_closed
-            .get_or_create(&ReasonLabels { reason })
+            .get_or_create(&ClosedLabels { reason })
             .inc();
     }
 
     /// Current value of `pidone_connections_closed_total{reason}`.
     pub fn connections_closed(&self, reason: &'static str) -> u64 {
         self.connections_closed
-            .get_or_create(&ReasonLabels { reason })
+            .get_or_create(&ClosedLabels { reason })
             .get()
     }
 

@@ -29,7 +29,6 @@ pub mod metrics;
 pub mod object;
 pub mod object_limits;
 pub mod plan;
-pub mod reaper;
 pub mod reload;
 pub mod review;
 pub mod routes;
