@@ -81,7 +81,7 @@ pub fn gather(
         }
     } else {
         let deadline = deadline(config.scripts.deadline);
-        let done = crate::server::admission::block_on_aside(look_up_all(
+        let done = crate::server::aside::block_on_aside(look_up_all(
             Arc::clone(&source),
             rounds,
             deadline,

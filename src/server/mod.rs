@@ -20,6 +20,7 @@
 
 pub mod admin;
 pub mod admission;
+pub mod aside;
 pub mod config_maps;
 pub mod conn_clock;
 pub mod connections;
