@@ -40,8 +40,8 @@ pub fn answer(
 }
 
 /// [`answer`] without blocking: with script analysis limited to the pre-screen and the
-/// verdict cache (see [`crate::sandbox::without_parsing`]), no image look-ups, and ConfigMaps
-/// only from their cache. `None` when the review needs more; nothing was logged or counted
+/// verdict cache (see [`crate::sandbox::without_parsing`]), no image look-ups and no
+/// ConfigMap look-ups. `None` when the review needs more; nothing was logged or counted
 /// then, and the caller answers it with [`answer`] where blocking is allowed.
 pub fn answer_without_blocking(
     app: &App,

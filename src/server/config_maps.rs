@@ -27,7 +27,7 @@ const SHARE_OF_REMAINING: u32 = 2;
 pub enum Gathered {
     /// Nothing to read: the option is off here, or no launch runs a file of a ConfigMap.
     Nothing,
-    /// Only the cache was allowed (an answer without blocking) and it did not know them all.
+    /// There are ConfigMaps to read and blocking is not allowed.
     NeedsLookups,
     Read {
         maps: ConfigMaps,
@@ -36,8 +36,8 @@ pub enum Gathered {
     },
 }
 
-/// The ConfigMaps `object` (in `namespace`) runs scripts from. With `cache_only`, no I/O:
-/// [`Gathered::NeedsLookups`] when the cache cannot answer.
+/// The ConfigMaps `object` (in `namespace`) runs scripts from. With `cache_only` (an answer
+/// without blocking), [`Gathered::NeedsLookups`] whenever there are any to read.
 pub fn gather(
     app: &App,
     config: &Config,
@@ -63,39 +63,22 @@ pub fn gather(
             };
         }
     };
-    let mut rounds = Rounds::new(object, ns);
+    // Reviews answered without blocking leave ConfigMaps to the blocking path, even cached
+    // ones: a probe that stops later (a script to parse) would count its look-ups twice.
     if cache_only {
-        while let Some(names) = rounds.next_names() {
-            let mut looked = Vec::new();
-            for name in names {
-                let Some(outcome) = source.cached(ns, &name) else {
-                    return Gathered::NeedsLookups;
-                };
-                looked.push(Looked {
-                    name,
-                    outcome,
-                    cached: true,
-                });
-            }
-            rounds.record(looked);
-        }
-    } else {
-        let deadline = deadline(config.scripts.deadline);
-        let done = crate::server::aside::block_on_aside(look_up_all(
-            Arc::clone(&source),
-            rounds,
-            deadline,
-        ));
-        match done {
-            Some(done) => rounds = done,
-            None => {
-                return Gathered::Read {
-                    maps: ConfigMaps::default(),
-                    notes: vec!["ConfigMap scripts not read: no runtime for the look-ups".into()],
-                };
-            }
-        }
+        return Gathered::NeedsLookups;
     }
+    let deadline = deadline(config.scripts.deadline);
+    let Some(rounds) = crate::server::aside::block_on_aside(look_up_all(
+        Arc::clone(&source),
+        Rounds::new(object, ns),
+        deadline,
+    )) else {
+        return Gathered::Read {
+            maps: ConfigMaps::default(),
+            notes: vec!["ConfigMap scripts not read: no runtime for the look-ups".into()],
+        };
+    };
     let (maps, looked, skipped) = rounds.finish();
     let mut notes = Vec::new();
     for l in &looked {
