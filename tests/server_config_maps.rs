@@ -314,6 +314,13 @@ async fn with_parse_workers_and_the_apiservers_timeout() {
         assert_eq!(r["allowed"], false, "{r}");
     }
     assert_eq!(api.gets("shop", "multi"), 1);
+    // Each look-up counted once, though the later reviews were first tried without blocking.
+    let metrics = server.metrics().await;
+    assert_eq!(
+        (metric(&metrics, "miss"), metric(&metrics, "hit")),
+        (1, 2),
+        "{metrics}"
+    );
 
     // The apiserver waits 2 s: the stalled look-up gives up within half of what is left.
     let request = review("CREATE", &pod("slow", "a", "multi"), None);
