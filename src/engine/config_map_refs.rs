@@ -5,13 +5,15 @@
 //! Cheap and generous rather than exact: the exact answer needs the launch analysis, which
 //! needs the scripts. A ConfigMap counts when one of its volumes is mounted into a container
 //! whose command, args, or an already known script of its mounts names a path under the mount;
-//! when the container runs a relative path from a working directory under the mount; or when
-//! the container leaves its command to the image and the mount puts a single file (`subPath`)
-//! where the image's ENTRYPOINT may be.
+//! when the container runs a relative path from a working directory under the mount. A
+//! container that leaves its command to the image counts with the image's ENTRYPOINT and CMD
+//! when they were looked up (a ConfigMap file mounted over the image's entrypoint script).
 
+use crate::engine::image_config::ImageConfig;
 use crate::engine::mounted_scripts::ConfigMaps;
 use crate::engine::workload::{self, ContainerSpec};
 use serde_json::Value;
+use std::collections::HashMap;
 
 /// The ConfigMap of every pod's service-account volume: a CA certificate, never a script.
 const KUBE_ROOT_CA: &str = "kube-root-ca.crt";
@@ -19,20 +21,32 @@ const KUBE_ROOT_CA: &str = "kube-root-ca.crt";
 /// ConfigMap names the launches of `object` may read, in the order the pod mounts them,
 /// without repeats. `known` holds ConfigMaps already read: their texts may name further
 /// mounts (a script that execs a script of another ConfigMap). `namespace` is the object's.
-pub fn referenced(object: &Value, namespace: Option<&str>, known: &ConfigMaps) -> Vec<String> {
+/// `images` are the looked-up image configs, keyed by the image as the pod names it.
+pub fn referenced(
+    object: &Value,
+    namespace: Option<&str>,
+    known: &ConfigMaps,
+    images: Option<&HashMap<String, ImageConfig>>,
+) -> Vec<String> {
     let Ok(Some(w)) = workload::extract(object) else {
         return Vec::new();
     };
     let volumes = w.spec.get("volumes").and_then(Value::as_array);
     let mut out: Vec<String> = Vec::new();
     for c in &w.containers {
-        let argv: Vec<&str> = c
-            .command
-            .iter()
-            .flatten()
-            .chain(c.args.iter().flatten())
-            .map(String::as_str)
-            .collect();
+        // What the kubelet runs: the pod's command and args, else the image's.
+        let image = images.and_then(|m| m.get(&c.image));
+        let command = match (&c.command, image) {
+            (Some(command), _) => command.as_slice(),
+            (None, Some(i)) => i.entrypoint.as_slice(),
+            (None, None) => &[],
+        };
+        let args = match (&c.command, &c.args, image) {
+            (_, Some(args), _) => args.as_slice(),
+            (None, None, Some(i)) => i.cmd.as_slice(),
+            _ => &[],
+        };
+        let argv: Vec<&str> = command.iter().chain(args).map(String::as_str).collect();
         let mounted = mounted_maps(c, volumes);
         // Texts that may name a path: the argv, and the scripts already read from this
         // container's mounts.
@@ -48,8 +62,7 @@ pub fn referenced(object: &Value, namespace: Option<&str>, known: &ConfigMaps) -
             let named = |text: &str| names_path_under(text, &m.mount_path);
             let runs = argv.iter().any(|a| named(a))
                 || scripts.iter().any(|t| named(t))
-                || runs_relative_under(c, &argv, &m.mount_path)
-                || (c.command.is_none() && m.single_file);
+                || runs_relative_under(c, &argv, &m.mount_path);
             if runs {
                 out.push(m.name.clone());
             }
@@ -84,8 +97,6 @@ pub fn mounted(object: &Value) -> Vec<String> {
 struct MountedMap {
     name: String,
     mount_path: String,
-    /// The mount puts one file there (`subPath`).
-    single_file: bool,
 }
 
 fn mounted_maps(c: &ContainerSpec<'_>, volumes: Option<&Vec<Value>>) -> Vec<MountedMap> {
@@ -110,10 +121,6 @@ fn mounted_maps(c: &ContainerSpec<'_>, volumes: Option<&Vec<Value>>) -> Vec<Moun
         if mount_path.is_empty() {
             continue;
         }
-        let single_file = m
-            .get("subPath")
-            .and_then(Value::as_str)
-            .is_some_and(|s| !s.trim_matches('/').is_empty());
         let Some(v) = volumes
             .iter()
             .find(|v| v.get("name").and_then(Value::as_str) == Some(volume))
@@ -124,7 +131,6 @@ fn mounted_maps(c: &ContainerSpec<'_>, volumes: Option<&Vec<Value>>) -> Vec<Moun
             out.push(MountedMap {
                 name: name.to_string(),
                 mount_path: mount_path.to_string(),
-                single_file,
             });
         }
     }
@@ -209,7 +215,7 @@ mod tests {
     fn refs(container: Value, known: &ConfigMaps) -> Vec<String> {
         let mut c = container;
         c["volumeMounts"] = mounts();
-        referenced(&pod(json!([c]), volumes()), Some("shop"), known)
+        referenced(&pod(json!([c]), volumes()), Some("shop"), known, None)
     }
 
     #[test]
@@ -262,14 +268,27 @@ mod tests {
             ),
             ["run-scripts"]
         );
-        // No command: a file mounted with subPath may replace the image's ENTRYPOINT.
+        // No command: a file mounted with subPath over the image's ENTRYPOINT counts once the
+        // image's config is known.
         let p = pod(
-            json!([{"name": "a", "volumeMounts": [
+            json!([{"name": "a", "image": "nginx:1", "volumeMounts": [
                 {"name": "scripts", "mountPath": "/docker-entrypoint.sh", "subPath": "entry.sh"},
-                {"name": "conf", "mountPath": "/etc/nginx"}]}]),
+                {"name": "conf", "mountPath": "/etc/nginx/nginx.conf", "subPath": "nginx.conf"}]}]),
             volumes(),
         );
-        assert_eq!(referenced(&p, Some("shop"), &none), ["run-scripts"]);
+        assert!(referenced(&p, Some("shop"), &none, None).is_empty());
+        let images = HashMap::from([(
+            "nginx:1".to_string(),
+            ImageConfig {
+                entrypoint: vec!["/docker-entrypoint.sh".into()],
+                cmd: vec!["nginx".into(), "-g".into(), "daemon off;".into()],
+                ..ImageConfig::default()
+            },
+        )]);
+        assert_eq!(
+            referenced(&p, Some("shop"), &none, Some(&images)),
+            ["run-scripts"]
+        );
         // A known script that runs a file of another mount brings that ConfigMap in.
         let mut known = ConfigMaps::default();
         known.insert(
@@ -292,7 +311,10 @@ mod tests {
             "spec": {"template": {"spec": {
                 "containers": [{"name": "a", "command": ["/opt/helpers/x"], "volumeMounts": mounts()}],
                 "volumes": volumes()}}}});
-        assert_eq!(referenced(&d, None, &ConfigMaps::default()), ["helpers"]);
+        assert_eq!(
+            referenced(&d, None, &ConfigMaps::default(), None),
+            ["helpers"]
+        );
         assert_eq!(mounted(&d), ["run-scripts", "nginx-conf", "helpers"]);
         assert!(mounted(&json!({"kind": "ConfigMap"})).is_empty());
     }

@@ -282,12 +282,18 @@ fn decide(
             .pointer("/metadata/namespace")
             .and_then(Value::as_str)
     });
-    let (config_maps, input_notes) =
-        match config_maps::gather(app, engine.config(), object, namespace, probe) {
-            Gathered::Nothing => (None, Vec::new()),
-            Gathered::NeedsLookups => return None,
-            Gathered::Read { maps, notes } => (Some(maps), notes),
-        };
+    let (config_maps, input_notes) = match config_maps::gather(
+        app,
+        engine.config(),
+        object,
+        namespace,
+        images.as_ref(),
+        probe,
+    ) {
+        Gathered::Nothing => (None, Vec::new()),
+        Gathered::NeedsLookups => return None,
+        Gathered::Read { maps, notes } => (Some(maps), notes),
+    };
     let ctx = EvalContext {
         namespace: request.namespace(),
         native_sidecars: app.native_sidecars(engine.config()),

@@ -9,9 +9,11 @@
 use crate::cluster::config_maps::{ConfigMapSource, Looked, Outcome};
 use crate::engine::Config;
 use crate::engine::config_map_refs;
+use crate::engine::image_config::ImageConfig;
 use crate::engine::mounted_scripts::{ConfigMaps, MAX_CHAIN};
 use crate::server::state::App;
 use serde_json::Value;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -43,6 +45,7 @@ pub fn gather(
     config: &Config,
     object: &Value,
     namespace: Option<&str>,
+    images: Option<&HashMap<String, ImageConfig>>,
     cache_only: bool,
 ) -> Gathered {
     let Some(ns) = namespace.filter(|ns| config.scripts.config_maps.allows(Some(ns))) else {
@@ -51,7 +54,7 @@ pub fn gather(
     if config.exemptions.namespaces.iter().any(|e| e == ns) {
         return Gathered::Nothing;
     }
-    if config_map_refs::referenced(object, Some(ns), &ConfigMaps::default()).is_empty() {
+    if config_map_refs::referenced(object, Some(ns), &ConfigMaps::default(), images).is_empty() {
         return Gathered::Nothing;
     }
     let source = match app.config_map_source(&config.scripts) {
@@ -71,7 +74,7 @@ pub fn gather(
     let deadline = deadline(config.scripts.deadline);
     let Some(rounds) = crate::server::aside::block_on_aside(look_up_all(
         Arc::clone(&source),
-        Rounds::new(object, ns),
+        Rounds::new(object, ns, images),
         deadline,
     )) else {
         return Gathered::Read {
@@ -128,6 +131,7 @@ pub fn gather(
 struct Rounds<'a> {
     object: &'a Value,
     namespace: &'a str,
+    images: Option<&'a HashMap<String, ImageConfig>>,
     maps: ConfigMaps,
     tried: Vec<String>,
     looked: Vec<Looked>,
@@ -136,10 +140,15 @@ struct Rounds<'a> {
 }
 
 impl<'a> Rounds<'a> {
-    fn new(object: &'a Value, namespace: &'a str) -> Rounds<'a> {
+    fn new(
+        object: &'a Value,
+        namespace: &'a str,
+        images: Option<&'a HashMap<String, ImageConfig>>,
+    ) -> Rounds<'a> {
         Rounds {
             object,
             namespace,
+            images,
             maps: ConfigMaps::default(),
             tried: Vec::new(),
             looked: Vec::new(),
@@ -155,7 +164,7 @@ impl<'a> Rounds<'a> {
         }
         self.round += 1;
         let mut names: Vec<String> =
-            config_map_refs::referenced(self.object, Some(self.namespace), &self.maps)
+            config_map_refs::referenced(self.object, Some(self.namespace), &self.maps, self.images)
                 .into_iter()
                 .filter(|n| !self.tried.contains(n) && !self.skipped.contains(n))
                 .collect();
@@ -244,7 +253,7 @@ mod tests {
     #[test]
     fn rounds_are_bounded_in_names() {
         let p = pod(MAX_LOOKUPS + 3);
-        let mut rounds = Rounds::new(&p, "ns");
+        let mut rounds = Rounds::new(&p, "ns", None);
         let first = rounds.next_names().unwrap();
         assert_eq!(first.len(), MAX_LOOKUPS);
         rounds.record(first.iter().map(|n| found(n, "exec app")).collect());
@@ -262,7 +271,7 @@ mod tests {
                 {"name": "a", "mountPath": "/a"}, {"name": "b", "mountPath": "/b"}]}],
             "volumes": [{"name": "a", "configMap": {"name": "first"}},
                         {"name": "b", "configMap": {"name": "second"}}]}});
-        let mut rounds = Rounds::new(&p, "ns");
+        let mut rounds = Rounds::new(&p, "ns", None);
         assert_eq!(rounds.next_names().unwrap(), ["first"]);
         rounds.record(vec![found("first", "#!/bin/sh\nexec /b/run.sh\n")]);
         assert_eq!(rounds.next_names().unwrap(), ["second"]);
