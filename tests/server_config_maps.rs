@@ -337,7 +337,11 @@ async fn with_parse_workers_and_the_apiservers_timeout() {
     let body = response.bytes().await.unwrap();
     let took = started.elapsed();
     let r = support::validate_response(&request, &body, false).unwrap();
-    assert!(took < Duration::from_millis(1500), "answered in {took:?}");
+    // About 0.75 s of look-up; the apiserver would give up at 2 s.
+    assert!(
+        took < Duration::from_millis(1900),
+        "answered in {took:?}, too close to the apiserver's 2 s"
+    );
     assert_eq!(r["allowed"], true, "{r}");
     let w = warnings(&r);
     assert!(
