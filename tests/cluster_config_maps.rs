@@ -34,7 +34,7 @@ async fn concurrent_reviews_share_one_get_and_the_ttl_bounds_staleness() {
     api.delay("shop", Duration::from_millis(200));
     let source = Arc::new(ConfigMapSource::new(
         api.client(),
-        &settings(Duration::from_millis(600)),
+        &settings(Duration::from_millis(1500)),
     ));
     // A rollout: twenty reviews ask at once.
     let mut tasks = Vec::new();
@@ -67,7 +67,7 @@ async fn concurrent_reviews_share_one_get_and_the_ttl_bounds_staleness() {
             [("run.sh".to_string(), "exec app v1".to_string())].into()
         ))
     );
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    tokio::time::sleep(Duration::from_millis(1600)).await;
     assert!(source.cached("shop", "run").is_none(), "stale");
     let looked = source.look_up("shop", &names(&["run"]), soon()).await;
     assert!(!looked[0].cached);
@@ -113,7 +113,7 @@ async fn errors_and_negative_answers() {
         one("slow", "run").await.outcome,
         Outcome::Failed(LookupError::Timeout)
     );
-    assert!(started.elapsed() < Duration::from_secs(1));
+    assert!(started.elapsed() < Duration::from_secs(2));
     assert_eq!(
         one("flaky", "run").await.outcome,
         Outcome::Failed(LookupError::Status(500))
