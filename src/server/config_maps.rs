@@ -38,7 +38,7 @@ pub enum Gathered {
     },
 }
 
-/// The ConfigMaps `object` (in `namespace`) runs scripts from. With `cache_only` (an answer
+/// The ConfigMaps `object` (in `namespace`) runs scripts from. With `no_blocking` (an answer
 /// without blocking), [`Gathered::NeedsLookups`] whenever there are any to read.
 pub fn gather(
     app: &App,
@@ -46,7 +46,7 @@ pub fn gather(
     object: &Value,
     namespace: Option<&str>,
     images: Option<&HashMap<String, ImageConfig>>,
-    cache_only: bool,
+    no_blocking: bool,
 ) -> Gathered {
     let Some(ns) = namespace.filter(|ns| config.scripts.config_maps.allows(Some(ns))) else {
         return Gathered::Nothing;
@@ -68,7 +68,7 @@ pub fn gather(
     };
     // Reviews answered without blocking leave ConfigMaps to the blocking path, even cached
     // ones: a probe that stops later (a script to parse) would count its look-ups twice.
-    if cache_only {
+    if no_blocking {
         return Gathered::NeedsLookups;
     }
     let deadline = deadline(config.scripts.deadline);
