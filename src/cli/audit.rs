@@ -148,6 +148,8 @@ impl Audit {
         let ctx = EvalContext {
             images,
             config_maps,
+            // As `fix` and the webhook would: `nativeSidecars: never` changes what is fixed.
+            native_sidecars: crate::cluster::offline(engine.config().native_sidecars),
             ..EvalContext::default()
         };
         let at = |pointer: &str| -> Option<Region> {

@@ -164,7 +164,7 @@ pub fn reports_yaml(
                 .and_then(Value::as_str),
             images,
             config_maps,
-            ..EvalContext::default()
+            native_sidecars: crate::cluster::offline(engine.config().native_sidecars),
         };
         if let Ok(Some(eval)) = engine.evaluate(&m.object, &ctx) {
             evaluated.push((m.object.clone(), eval));

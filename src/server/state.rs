@@ -13,7 +13,12 @@ use crate::server::tls::CertResolver;
 use arc_swap::ArcSwap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
+
+/// How long unusable `images:` settings (an unreadable credentials file, say) are left before
+/// they are tried again: a Secret mounted late is picked up without a log line per review.
+pub const RESOLVER_RETRY: Duration = Duration::from_secs(30);
 
 /// Default bound on admission reviews analysed at once (`--max-inflight`).
 pub const DEFAULT_MAX_INFLIGHT: usize = 256;
@@ -32,8 +37,9 @@ pub struct App {
     pub certs: Arc<CertResolver>,
     /// Analyse on the blocking pool (see `ServerConfig::analyzer_blocks`).
     pub analyzer_blocks: bool,
-    /// The registry look-up for `images.resolve`, rebuilt when `images:` changes.
-    images: Mutex<Option<(ImagesConfig, ImageResolver)>>,
+    /// The registry look-up for `images.resolve`, rebuilt when `images:` changes; `None` with
+    /// the time of the failure when these settings could not start one.
+    images: Mutex<Option<(ImagesConfig, Result<ImageResolver, Instant>)>>,
     /// The Kubernetes client for reads that reviews make (ConfigMap scripts), or why there is
     /// none.
     kube_client: Mutex<Result<kube::Client, String>>,
@@ -140,6 +146,8 @@ impl App {
     pub fn reload_config(&self, text: &str) -> Result<(), ConfigError> {
         let config = Config::from_yaml(text)?;
         let engine = Engine::new(Arc::new(config), Arc::clone(&self.analyzer))?;
+        // The analyzer outlives engines (its workers and cache); it takes the new limits here.
+        self.analyzer.apply_limits(&engine.config().parser);
         self.engine.store(Arc::new(engine));
         Ok(())
     }
@@ -158,25 +166,30 @@ impl App {
     }
 
     /// The image resolver for the current `images:` settings (`None` when look-ups are off or
-    /// the settings are unusable, e.g. an unreadable credentials file: logged once).
+    /// the settings are unusable, e.g. an unreadable credentials file: logged, then tried again
+    /// after [`RESOLVER_RETRY`] rather than on every review).
     pub fn image_resolver(&self, config: &ImagesConfig) -> Option<ImageResolver> {
         if !config.resolve {
             return None;
         }
         let mut slot = self.images.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((current, resolver)) = slot.as_ref()
+        if let Some((current, built)) = slot.as_ref()
             && current == config
         {
-            return Some(resolver.clone());
+            match built {
+                Ok(resolver) => return Some(resolver.clone()),
+                Err(failed) if failed.elapsed() < RESOLVER_RETRY => return None,
+                Err(_) => {}
+            }
         }
         match ImageResolver::new(config) {
             Ok(resolver) => {
-                *slot = Some((config.clone(), resolver.clone()));
+                *slot = Some((config.clone(), Ok(resolver.clone())));
                 Some(resolver)
             }
             Err(e) => {
                 tracing::error!(error = %e, "image look-ups are configured but cannot start");
-                *slot = None;
+                *slot = Some((config.clone(), Err(Instant::now())));
                 None
             }
         }
