@@ -2,6 +2,7 @@
 
 pub mod argv;
 pub mod config;
+pub mod config_map_refs;
 pub mod daemons;
 pub mod dialect;
 pub mod durations;

@@ -1,7 +1,9 @@
 //! What the handlers share: the current engine, the planner, metrics and health.
 
+use crate::cluster::config_maps::ConfigMapSource;
 use crate::engine::config::ImagesConfig;
 use crate::engine::config::NativeSidecars;
+use crate::engine::config::ScriptsConfig;
 use crate::engine::evaluate::NativeSidecarSupport;
 use crate::engine::{Config, ConfigError, Engine, ScriptAnalyzer};
 use crate::images::ImageResolver;
@@ -38,6 +40,11 @@ pub struct App {
     /// The registry look-up for `images.resolve`, rebuilt when `images:` changes; `None` with
     /// the time of the failure when these settings could not start one.
     images: Mutex<Option<(ImagesConfig, Result<ImageResolver, Instant>)>>,
+    /// The Kubernetes client for reads that reviews make (ConfigMap scripts), or why there is
+    /// none.
+    kube_client: Mutex<Result<kube::Client, String>>,
+    /// The ConfigMap reader for `scripts.configMaps`, rebuilt when `scripts:` changes.
+    config_maps: Mutex<Option<Arc<ConfigMapSource>>>,
     draining: AtomicBool,
     /// Slots for reviews being analysed; a review that cannot get one in time is shed (429).
     inflight: Arc<Semaphore>,
@@ -82,6 +89,8 @@ impl App {
             analyzer_blocks,
             draining: AtomicBool::new(false),
             images: Mutex::new(None),
+            kube_client: Mutex::new(Err("pidone has no Kubernetes client".into())),
+            config_maps: Mutex::new(None),
             inflight: Arc::new(Semaphore::new(DEFAULT_MAX_INFLIGHT)),
             max_inflight: DEFAULT_MAX_INFLIGHT,
             body_budget: Arc::new(Semaphore::new(crate::server::DEFAULT_MAX_BUFFERED_BYTES)),
@@ -184,6 +193,43 @@ impl App {
                 None
             }
         }
+    }
+
+    /// Sets the client that reviews read the API with (or why there is none); the ConfigMap
+    /// cache starts over.
+    pub fn set_kube_client(&self, client: Result<kube::Client, String>) {
+        *self
+            .kube_client
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = client;
+        *self
+            .config_maps
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = None;
+    }
+
+    /// The ConfigMap reader for the current `scripts:` settings, or why there is none.
+    pub fn config_map_source(
+        &self,
+        settings: &ScriptsConfig,
+    ) -> Result<Arc<ConfigMapSource>, String> {
+        let mut slot = self
+            .config_maps
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(source) = slot.as_ref()
+            && source.settings() == settings
+        {
+            return Ok(Arc::clone(source));
+        }
+        let client = self
+            .kube_client
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()?;
+        let source = Arc::new(ConfigMapSource::new(client, settings));
+        *slot = Some(Arc::clone(&source));
+        Ok(source)
     }
 
     /// Whether reviews may first be tried on the async thread with cached verdicts only (the
