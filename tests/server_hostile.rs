@@ -6,6 +6,7 @@
 mod support;
 
 use pidone::server::Limits;
+use pidone::server::connections::Port;
 use pidone::server::plan::Mutations;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -333,13 +334,13 @@ async fn silent_connections_cannot_hold_the_port() {
             let tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
             silent.push(Box::new(tcp));
         }
-        let open = server.app.metrics.limits.open_connections();
+        let open = server.app.metrics.limits.open_connections(Port::Webhook);
         assert!(open <= CAP, "{open} connections open, cap {CAP}");
     }
     let mut peak = 0;
     let started = Instant::now();
     while started.elapsed() < Duration::from_millis(2500) {
-        let open = server.app.metrics.limits.open_connections();
+        let open = server.app.metrics.limits.open_connections(Port::Webhook);
         peak = peak.max(open);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -360,6 +361,132 @@ async fn silent_connections_cannot_hold_the_port() {
         metric(&m, "pidone_connections_closed_total{reason=\"silent\"}")
             + metric(&m, "pidone_connections_closed_total{reason=\"handshake\"}")
             > 0,
+        "{m}"
+    );
+    drop(silent);
+}
+
+/// What a kubelet probe of the admin port saw: every probe a new connection, as the kubelet
+/// makes them.
+#[derive(Debug, Default)]
+struct AdminProbed {
+    rounds: usize,
+    slowest: Duration,
+    failures: Vec<String>,
+}
+
+fn probe_admin(
+    admin: std::net::SocketAddr,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<AdminProbed> {
+    tokio::spawn(async move {
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .unwrap();
+        let mut seen = AdminProbed::default();
+        while !stop.load(Ordering::Relaxed) {
+            let started = Instant::now();
+            match tokio::time::timeout(PROMPT, http.get(format!("http://{admin}/healthz")).send())
+                .await
+            {
+                Ok(Ok(r)) if r.status() == 200 => {}
+                other => seen.failures.push(format!("{other:?}")),
+            }
+            seen.slowest = seen.slowest.max(started.elapsed());
+            seen.rounds += 1;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        seen
+    })
+}
+
+/// Reproduction: a client in the pod network opens hundreds of connections to the admin port
+/// and says nothing, or starts a request head and stalls. The admin port's own cap holds, a
+/// probe takes the place of a silent connection or of a head stalled for a second, and an idle
+/// keep-alive connection is closed after the idle timeout: the kubelet's `/healthz` keeps
+/// answering within a second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_connections_cannot_starve_the_admin_port() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    const CAP: usize = 16;
+    let server = TestServer::start_with(Options {
+        header_read_timeout: Duration::from_millis(1500),
+        idle_timeout: Duration::from_secs(2),
+        limits: Limits {
+            max_admin_connections: CAP,
+            ..Limits::default()
+        },
+        ..Default::default()
+    })
+    .await;
+    let admin = server.admin_addr;
+    // A scraper's keep-alive connection, idle after one request.
+    let mut kept = tokio::net::TcpStream::connect(admin).await.unwrap();
+    kept.write_all(b"GET /readyz HTTP/1.1\r\nHost: pidone\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = [0u8; 512];
+    let n = kept.read(&mut answer).await.unwrap();
+    assert!(
+        answer[..n].starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        String::from_utf8_lossy(&answer[..n])
+    );
+    let kept_since = Instant::now();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let prober = probe_admin(admin, Arc::clone(&stop));
+    let mut silent = Vec::new();
+    let mut peak = 0;
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_millis(3000) {
+        // 160 connections a second: a probe has 100 ms to send its request before as many
+        // newer connections as the cap could take its place.
+        for i in 0..CAP / 4 {
+            if let Ok(mut tcp) = tokio::net::TcpStream::connect(admin).await {
+                // Half of them start a request head and stall.
+                if i % 2 == 0 {
+                    let _ = tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: pid").await;
+                }
+                silent.push(tcp);
+            }
+        }
+        peak = peak.max(server.app.metrics.limits.open_connections(Port::Admin));
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let seen = prober.await.unwrap();
+    eprintln!(
+        "{} silent connections opened; admin connections peak {peak}; probes {seen:?}",
+        silent.len()
+    );
+    assert!(seen.rounds >= 10, "{seen:?}");
+    assert!(seen.failures.is_empty(), "{seen:#?}");
+    assert!(seen.slowest < PROMPT, "{seen:?}");
+    assert!(peak <= CAP, "{peak} admin connections open, cap {CAP}");
+    // The idle scraper connection was closed (or evicted) by now.
+    let closed = tokio::time::timeout(Duration::from_secs(3), kept.read(&mut answer)).await;
+    assert!(
+        matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+        "{closed:?} after {:?}",
+        kept_since.elapsed()
+    );
+    let m = server.metrics().await;
+    let evicted = metric(
+        &m,
+        "pidone_admin_connections_closed_total{reason=\"evicted\"}",
+    );
+    let refused = metric(
+        &m,
+        "pidone_admin_connections_closed_total{reason=\"refused\"}",
+    );
+    eprintln!("admin port: evicted {evicted}, refused {refused}");
+    assert!(evicted >= silent.len() as u64 - CAP as u64, "{m}");
+    // The webhook port's connections are counted apart.
+    assert_eq!(
+        metric(&m, "pidone_connections_closed_total{reason=\"evicted\"}"),
+        0,
         "{m}"
     );
     drop(silent);
