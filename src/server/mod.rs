@@ -26,6 +26,7 @@ pub mod connections;
 pub mod decision;
 pub mod limit_metrics;
 pub mod metrics;
+pub mod namespace_share;
 pub mod object;
 pub mod object_limits;
 pub mod plan;

@@ -37,6 +37,7 @@ use crate::engine::Mode;
 use crate::sandbox::{Ticket, with_ticket};
 use crate::server::admission::{self, Reply};
 use crate::server::decision::Endpoint;
+use crate::server::namespace_share;
 use crate::server::state::App;
 use axum::Router;
 use axum::body::Body;
@@ -212,6 +213,35 @@ async fn admission(
     } else {
         Some(admission::answer(&app, endpoint, mode, &body, started))
     };
+    // A small review that needs a parse takes one of its namespace's places on the analysis
+    // threads first (see `namespace_share`); with image look-ups (blocking I/O) it goes to
+    // the blocking pool as before.
+    let mut share = None;
+    let mut inline = inline;
+    if inline.is_none() && small && !app.engine().config().images.resolve {
+        let namespace = namespace_share::namespace_of(&body);
+        let wait = queue_wait(timeout, started.elapsed());
+        share = app.namespace_shares().take(&namespace, wait).await;
+        if share.is_none() {
+            app.metrics.limits.limit_hit("namespace-parses");
+            tracing::warn!(
+                endpoint = endpoint.as_str(),
+                namespace,
+                "the namespace's reviews hold all their places on the analysis threads: answered without parsing new scripts"
+            );
+            let ticket = Ticket::without_parsing(
+                (started + timeout.saturating_sub(TIMEOUT_MARGIN)).max(Instant::now()),
+            );
+            let reply = with_ticket(Arc::clone(&ticket), || {
+                admission::answer(&app, endpoint, mode, &body, started)
+            });
+            if ticket.pool_gave_up() && app.engine().config().parser.fail_closed {
+                app.metrics.shed();
+                return overloaded();
+            }
+            inline = Some(reply);
+        }
+    }
     let reply = if let Some(reply) = inline {
         drop(slot);
         drop(held);
@@ -249,6 +279,7 @@ async fn admission(
             let _slot = slot;
             let _held = held;
             let _large = large;
+            let _share = share;
             with_ticket(analysis_ticket, || {
                 admission::answer(&analysis_app, endpoint, mode, &body, started)
             })
