@@ -190,6 +190,78 @@ async fn stalled_large_bodies_stay_within_the_byte_budget() {
     );
 }
 
+/// Reproduction: clients that take every analysis slot and trickle their bodies, a few bytes
+/// at a time, under the apiserver's longest timeout (30 s). Each is cut off with 408 about a
+/// second after its body started, below the rate floor, and an ordinary review waiting for a
+/// slot gets one then (without the floor it would be shed after its queue wait).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trickled_bodies_are_cut_off_at_the_rate_floor() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    const SLOTS: usize = 4;
+    let server = TestServer::start_with(Options {
+        max_inflight: SLOTS,
+        ..Default::default()
+    })
+    .await;
+    let mut attackers = Vec::new();
+    for _ in 0..SLOTS {
+        let mut tls = support::raw_tls(server.addr, &server.pki.ca_pem(), true)
+            .await
+            .unwrap();
+        attackers.push(tokio::spawn(async move {
+            let started = Instant::now();
+            let head = "POST /validate?timeout=30s HTTP/1.1\r\nHost: pidone\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n";
+            tls.write_all(head.as_bytes()).await.unwrap();
+            // 100 bytes every 100 ms: 1 KB/s, for at most 10 s.
+            for _ in 0..100 {
+                if tls.write_all(&[b' '; 100]).await.is_err() || tls.flush().await.is_err() {
+                    break;
+                }
+                let mut byte = [0u8; 1];
+                // An answer ends the trickle.
+                if let Ok(Ok(n)) =
+                    tokio::time::timeout(Duration::from_millis(100), tls.read(&mut byte)).await
+                {
+                    if n > 0 {
+                        let mut rest = Vec::new();
+                        let _ = tokio::time::timeout(Duration::from_secs(1), tls.read_to_end(&mut rest)).await;
+                        rest.insert(0, byte[0]);
+                        let text = String::from_utf8_lossy(&rest).into_owned();
+                        return (text.lines().next().unwrap_or("").to_string(), started.elapsed());
+                    }
+                    break;
+                }
+            }
+            (String::new(), started.elapsed())
+        }));
+    }
+    // The trickles hold every slot now; an ordinary review waits for one.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    let ordinary = server
+        .apiserver()
+        .review("/validate", &review("CREATE", &ordinary_pod(0), None))
+        .await;
+    let waited = started.elapsed();
+    let mut answers = Vec::new();
+    for a in attackers {
+        answers.push(a.await.unwrap());
+    }
+    eprintln!("trickled bodies: {answers:?}\nordinary review after {waited:?}");
+    for (status, took) in &answers {
+        assert!(status.contains(" 408 "), "{answers:?}");
+        assert!(*took < Duration::from_secs(2), "{answers:?}");
+    }
+    assert_eq!(ordinary.unwrap()["allowed"], true);
+    assert!(waited < Duration::from_millis(1500), "{waited:?}");
+    let m = server.metrics().await;
+    assert_eq!(
+        metric(&m, "pidone_limits_total{limit=\"body-rate\"}"),
+        answers.len() as u64,
+        "{m}"
+    );
+}
+
 /// Reproduction: clients that open connections and never speak (and more of them than the
 /// cap). The cap holds, a newcomer takes an idle connection's place so the apiserver still
 /// gets in, and silent connections are closed after the header read timeout.
