@@ -66,7 +66,7 @@ impl LimitMetrics {
         );
         registry.register(
             "limits",
-            "Requests or objects stopped by a limit: body-budget, containers, argv-bytes",
+            "Requests or objects stopped by a limit: body-budget, body-rate, namespace-parses, containers, argv-bytes",
             m.limits.clone(),
         );
         registry.register(
