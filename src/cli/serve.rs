@@ -1,9 +1,9 @@
 //! `pidone serve`: run the admission webhook.
 
 use crate::cli::logging::{self, LogFormat};
+use crate::sandbox::reaper::{self, ChildRegistry};
 use crate::sandbox::{ContainedAnalyzer, ContainmentConfig, PoolConfig};
 use crate::server::plan::Mutations;
-use crate::server::reaper::{self, ChildRegistry};
 use crate::server::shutdown::Signals;
 use crate::server::{self, Drained, ServerConfig, ServerError};
 use std::net::SocketAddr;

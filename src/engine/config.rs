@@ -3,7 +3,7 @@
 //! Unknown fields are errors: a typo such as `initInjecton` must not silently turn a feature off.
 
 use crate::engine::rules::RuleId;
-use crate::engine::side_agents::SideAgentMatcher;
+use crate::engine::side_agents::{PatternError, SideAgentMatcher};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -374,6 +374,15 @@ pub enum ConfigError {
     Yaml(String),
     #[error("invalid configuration: {field}: {reason}")]
     Field { field: String, reason: String },
+}
+
+impl From<PatternError> for ConfigError {
+    fn from(e: PatternError) -> ConfigError {
+        ConfigError::Field {
+            field: e.field,
+            reason: e.reason,
+        }
+    }
 }
 
 impl Config {

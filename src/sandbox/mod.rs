@@ -14,6 +14,7 @@
 mod cache;
 mod pool;
 mod protocol;
+pub mod reaper;
 mod stats;
 pub mod ticket;
 // The crate denies unsafe code; this module alone holds the libc calls (each with its SAFETY).

@@ -10,11 +10,11 @@
 //! Prometheus speak it.
 
 use crate::server::conn_clock::{ClockLimits, Clocked, ClockedIo, ConnClock};
+use crate::server::connection::{Protocols, Timeouts, drive};
 use crate::server::connections::{Admitted, Connections, Port};
 use crate::server::metrics::CONTENT_TYPE;
 use crate::server::routes::{plain, readiness};
 use crate::server::state::App;
-use crate::server::{Protocols, Timeouts, drive};
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};

@@ -3,12 +3,17 @@
 //! annotations.
 
 use crate::server::connections::Port;
-use crate::server::metrics::ReasonLabels;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
+
+/// Why a connection was closed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ClosedLabels {
+    pub reason: &'static str,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct LimitLabels {
@@ -26,7 +31,7 @@ pub struct ExemptionLabels {
 #[derive(Default)]
 struct PortMetrics {
     open: Gauge,
-    closed: Family<ReasonLabels, Counter>,
+    closed: Family<ClosedLabels, Counter>,
 }
 
 /// See the module documentation.
@@ -39,7 +44,7 @@ pub struct LimitMetrics {
 }
 
 /// Why pidone closes connections, for the help texts.
-const CLOSE_REASONS: &str = "refused (at the cap, all busy), evicted (idle, to make room at the cap), silent (no request in time), idle, slow-head";
+const CLOSE_REASONS: &str = "refused (at the cap, all busy), evicted (no request in flight, to make room at the cap), silent (no request in time), idle, slow-head";
 
 impl LimitMetrics {
     pub fn register(registry: &mut Registry) -> LimitMetrics {
@@ -98,7 +103,7 @@ impl LimitMetrics {
     pub fn connection_closed(&self, port: Port, reason: &'static str) {
         self.port(port)
             .closed
-            .get_or_create(&ReasonLabels { reason })
+            .get_or_create(&ClosedLabels { reason })
             .inc();
     }
 
@@ -106,7 +111,7 @@ impl LimitMetrics {
     pub fn connections_closed(&self, port: Port, reason: &'static str) -> u64 {
         self.port(port)
             .closed
-            .get_or_create(&ReasonLabels { reason })
+            .get_or_create(&ClosedLabels { reason })
             .get()
     }
 

@@ -22,6 +22,7 @@
 pub mod admin;
 pub mod admission;
 pub mod conn_clock;
+pub mod connection;
 pub mod connections;
 pub mod decision;
 pub mod limit_metrics;
@@ -30,7 +31,6 @@ pub mod namespace_share;
 pub mod object;
 pub mod object_limits;
 pub mod plan;
-pub mod reaper;
 pub mod reload;
 pub mod review;
 pub mod routes;
@@ -39,15 +39,14 @@ pub mod state;
 pub mod tls;
 
 use crate::engine::{Config, ConfigError, Engine, ScriptAnalyzer};
-use crate::server::conn_clock::{ClockLimits, Clocked, ClockedIo, ConnClock, Overdue};
-use crate::server::connections::{Admission, Admitted, Connections, Port};
+use crate::server::conn_clock::{ClockLimits, Clocked, ClockedIo, ConnClock};
+use crate::server::connection::{Protocols, Timeouts, drive};
+use crate::server::connections::{Admitted, Connections, Port};
 use crate::server::plan::Planner;
 use crate::server::reload::FileWatch;
 use crate::server::state::App;
 use crate::server::tls::{CertResolver, TlsError};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulConnection;
+use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -325,104 +324,6 @@ fn local_addr(listener: &TcpListener, addr: SocketAddr) -> Result<SocketAddr, Se
     listener
         .local_addr()
         .map_err(|source| ServerError::Bind { addr, source })
-}
-
-/// Builders for the two protocols; ALPN picks one per connection (the admin port speaks
-/// HTTP/1 only).
-struct Protocols {
-    h1: auto::Builder<TokioExecutor>,
-    h2: auto::Builder<TokioExecutor>,
-}
-
-impl Protocols {
-    fn new(idle_timeout: Duration) -> Protocols {
-        let mut h1 = auto::Builder::new(TokioExecutor::new()).http1_only();
-        // hyper's header read timeout runs from the end of one request to the head of the
-        // next: it is the idle limit here; slow heads are cut by `conn_clock`.
-        // At most 64 KiB buffered per connection (headers of the apiserver's requests are a
-        // few hundred bytes); body bytes beyond it wait in the socket until the handler reads.
-        h1.http1()
-            .timer(TokioTimer::new())
-            .keep_alive(true)
-            .header_read_timeout(idle_timeout)
-            .max_buf_size(64 * 1024);
-        let mut h2 = auto::Builder::new(TokioExecutor::new()).http2_only();
-        // Small flow-control windows: a client can make pidone buffer at most this much per
-        // stream and per connection before the handler reads (the defaults are 1 MiB and more).
-        h2.http2()
-            .timer(TokioTimer::new())
-            .keep_alive_interval(Some(Duration::from_secs(30)))
-            .initial_stream_window_size(64 * 1024)
-            .initial_connection_window_size(256 * 1024)
-            .max_header_list_size(64 * 1024)
-            .max_concurrent_streams(64);
-        Protocols { h1, h2 }
-    }
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Timeouts {
-    header_read: Duration,
-    idle: Duration,
-}
-
-/// Serves one connection of `port` until it ends, is told to close (cap or drain: gracefully,
-/// at most `close_within`), or runs past a limit of its clock.
-#[allow(clippy::too_many_arguments)]
-async fn drive<C>(
-    port: Port,
-    conn: C,
-    clock: &ConnClock,
-    limits: ClockLimits,
-    admission: &Admission,
-    close_within: Duration,
-    app: &App,
-    peer: SocketAddr,
-) where
-    C: GracefulConnection,
-    C::Error: std::fmt::Display,
-{
-    tokio::pin!(conn);
-    let mut closing: Option<tokio::time::Instant> = None;
-    loop {
-        let hard_stop = closing.unwrap_or_else(tokio::time::Instant::now);
-        tokio::select! {
-            ended = conn.as_mut() => {
-                if let Err(e) = ended {
-                    tracing::debug!(%peer, error = %e, "connection ended with an error");
-                }
-                return;
-            }
-            () = admission.close.notified(), if closing.is_none() => {
-                if admission.evicted() && clock.head_pending() {
-                    // Evicted while a head trickles in: nothing to finish.
-                    tracing::debug!(%peer, "connection with a trickling request head dropped");
-                    return;
-                }
-                conn.as_mut().graceful_shutdown();
-                closing = Some(tokio::time::Instant::now() + close_within);
-            }
-            overdue = clock.deadline(limits), if closing.is_none() => match overdue {
-                Overdue::Head => {
-                    // Dropping the connection closes it.
-                    app.metrics.limits.connection_closed(port, "slow-head");
-                    tracing::debug!(%peer, "request head too slow; connection closed");
-                    return;
-                }
-                Overdue::FirstRequest | Overdue::Idle => {
-                    let reason = if overdue == Overdue::Idle { "idle" } else { "silent" };
-                    app.metrics.limits.connection_closed(port, reason);
-                    tracing::debug!(%peer, reason, "connection closed");
-                    conn.as_mut().graceful_shutdown();
-                    closing = Some(tokio::time::Instant::now() + limits.first_request);
-                }
-            },
-            () = tokio::time::sleep_until(hard_stop), if closing.is_some() => {
-                tracing::debug!(%peer, "connection did not close in time; dropped");
-                return;
-            }
-        }
-    }
 }
 
 /// The accept loop of the TLS port, then the drain.
