@@ -344,9 +344,6 @@ impl WorkerPool {
             }
             (gave_up(what), false)
         };
-        if ticket.is_some_and(|t| !t.may_parse()) {
-            return pool_gave_up("no parser worker available to the namespace");
-        }
         for attempt in 0..2 {
             let (mut worker, _lease) = match self.checkout(ticket) {
                 Ok(w) => w,
