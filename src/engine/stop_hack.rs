@@ -68,7 +68,8 @@ impl<'x> StopHacks<'x> {
         let mut index = StopHacks {
             candidates,
             in_containers: [None, None],
-            files: HashMap::new(),
+            // About one watched file per container, fewer watched mounts.
+            files: HashMap::with_capacity(candidates.len()),
             mounts: HashMap::new(),
         };
         let sidecars = candidates
