@@ -228,6 +228,15 @@ async fn serve(args: ServeArgs) -> Result<(), ServeError> {
         let _ = stopped.await;
     })
     .await?;
+    // The client reviews read ConfigMap scripts with (`scripts.configMaps`).
+    let client = kube::Client::try_default().await.map_err(|e| {
+        let why = format!("cannot build a Kubernetes client: {e}");
+        if running.app.engine().config().scripts.config_maps.any() {
+            tracing::warn!(error = %e, "scripts.configMaps is on but ConfigMaps cannot be read");
+        }
+        why
+    });
+    running.app.set_kube_client(client);
     watch_native_sidecar_support(Arc::clone(&running.app));
     crate::cli::serve_reports::keep_reports_current(
         Arc::clone(&running.app),

@@ -2,8 +2,10 @@
 
 pub mod argv;
 pub mod config;
+pub mod config_map_refs;
 pub mod daemons;
 pub mod dialect;
+pub mod durations;
 pub mod evaluate;
 pub mod evaluation;
 pub mod explain;
@@ -15,6 +17,7 @@ pub mod launch;
 pub mod launchers;
 pub mod lexical;
 pub mod mounted_scripts;
+pub mod parser_config;
 pub mod prescreen;
 pub mod rules;
 pub mod script;

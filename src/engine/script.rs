@@ -74,6 +74,10 @@ pub trait ScriptAnalyzer: Send + Sync {
     fn answers_without_parsing(&self) -> bool {
         false
     }
+
+    /// Applies a reloaded `parser:` section. Analyzers without limits of their own (the
+    /// unbounded in-process one, test doubles) have nothing to apply.
+    fn apply_limits(&self, _limits: &crate::engine::parser_config::ParserConfig) {}
 }
 
 /// Analyses in the calling thread with no containment: for trusted input and tests.

@@ -245,6 +245,10 @@ impl ScriptAnalyzer for ContainedAnalyzer {
             self.pool.analyze(dialect, script, limits.deadline)
         })
     }
+
+    fn apply_limits(&self, limits: &ParserConfig) {
+        self.guard.update_limits(limits)
+    }
 }
 
 /// Pre-screen, cache and an in-process parse: for trusted offline input (`pidone audit`,
@@ -271,6 +275,10 @@ impl PrescreenedAnalyzer {
 }
 
 impl ScriptAnalyzer for PrescreenedAnalyzer {
+    fn apply_limits(&self, limits: &ParserConfig) {
+        self.guard.update_limits(limits)
+    }
+
     fn analyze(&self, dialect: Dialect, script: &str) -> ScriptVerdict {
         self.guard.analyze(dialect, script, |_| {
             // The tokenizer has panics of its own (an `unwrap` on some unterminated nested

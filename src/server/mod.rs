@@ -21,6 +21,8 @@
 
 pub mod admin;
 pub mod admission;
+pub mod aside;
+pub mod config_maps;
 pub mod conn_clock;
 pub mod connection;
 pub mod connections;
