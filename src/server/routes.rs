@@ -237,12 +237,17 @@ async fn admission(
         Some(admission::answer(&app, endpoint, mode, &body, started))
     };
     // A small review that needs a parse takes one of its namespace's places on the analysis
-    // threads first (see `namespace_share`); with image look-ups (blocking I/O) it goes to
-    // the blocking pool as before.
+    // threads first (see `namespace_share`); one that may need image or ConfigMap look-ups
+    // (blocking I/O, which an answer without a place could not do here) goes to the blocking
+    // pool as before.
     let mut share = None;
     let mut inline = inline;
-    if inline.is_none() && small && !app.engine().config().images.resolve {
-        let namespace = namespace_share::namespace_of(&body);
+    let namespace = if inline.is_none() && small {
+        Some(namespace_share::namespace_of(&body))
+    } else {
+        None
+    };
+    if let Some(namespace) = namespace.filter(|ns| !lookups_may_block(&app, ns)) {
         let wait = queue_wait(timeout, started.elapsed());
         share = app.namespace_shares().take(&namespace, wait).await;
         if share.is_none() {
@@ -353,6 +358,17 @@ async fn admission(
             message,
         ),
     }
+}
+
+/// Whether answering a review in `namespace` may read images or ConfigMaps from elsewhere.
+fn lookups_may_block(app: &App, namespace: &str) -> bool {
+    let engine = app.engine();
+    let config = engine.config();
+    let config_maps = &config.scripts.config_maps;
+    config.images.resolve
+        || config_maps.allows(Some(namespace))
+        // The object's own namespace may differ from an empty one in the request.
+        || (namespace.is_empty() && config_maps.any())
 }
 
 /// Cancels a review's ticket when the handler ends, however it ends.
