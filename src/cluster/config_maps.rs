@@ -13,10 +13,11 @@
 //! `get` on `configmaps` in every namespace where `scripts.configMaps` is on (the Helm chart
 //! grants a Role per listed namespace, or a ClusterRole when all are asked for).
 
+use crate::cache::{BoundedCache, Bounds};
 use crate::engine::config::ScriptsConfig;
 use http_body_util::BodyExt;
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
@@ -103,11 +104,14 @@ struct Slot {
 
 type Key = (String, String);
 
+/// Bookkeeping bytes charged per entry on top of its names and data.
+const SLOT_OVERHEAD: usize = 200;
+
 /// Reads ConfigMaps through one client with one cache. Cheap to share behind an `Arc`.
 pub struct ConfigMapSource {
     client: kube::Client,
     settings: ScriptsConfig,
-    cache: Mutex<HashMap<Key, Arc<Slot>>>,
+    cache: BoundedCache<Key, Arc<Slot>>,
 }
 
 impl std::fmt::Debug for ConfigMapSource {
@@ -123,7 +127,18 @@ impl ConfigMapSource {
         ConfigMapSource {
             client,
             settings: settings.clone(),
-            cache: Mutex::new(HashMap::new()),
+            cache: BoundedCache::new(
+                Bounds {
+                    max_entries: settings.cache_max_entries,
+                    max_bytes: settings.cache_max_bytes,
+                },
+                |(namespace, name), slot| {
+                    SLOT_OVERHEAD
+                        + namespace.len()
+                        + name.len()
+                        + slot.kept.get().map_or(0, |k| k.bytes)
+                },
+            ),
         }
     }
 
@@ -134,11 +149,8 @@ impl ConfigMapSource {
 
     /// The cached answer for a ConfigMap, if it is fresh. No I/O.
     pub fn cached(&self, namespace: &str, name: &str) -> Option<Outcome> {
-        let cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-        let kept = cache
-            .get(&(namespace.to_string(), name.to_string()))?
-            .kept
-            .get()?;
+        let slot = self.cache.get(&(namespace.to_string(), name.to_string()))?;
+        let kept = slot.kept.get()?;
         kept.fresh(self.settings.cache_ttl, Instant::now())
             .then(|| kept.outcome.clone())
     }
@@ -183,7 +195,9 @@ impl ConfigMapSource {
             Ok(kept) => {
                 let outcome = kept.outcome.clone();
                 if fetched {
-                    self.shrink();
+                    // Again, now that it holds the answer: the cache charges it its size.
+                    self.cache
+                        .insert((namespace.to_string(), name.to_string()), Arc::clone(&slot));
                 }
                 (outcome, !fetched)
             }
@@ -193,19 +207,18 @@ impl ConfigMapSource {
 
     /// The entry for a ConfigMap: the current one unless its answer is stale.
     fn slot(&self, namespace: &str, name: &str) -> Arc<Slot> {
-        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
         let key = (namespace.to_string(), name.to_string());
         let now = Instant::now();
-        if let Some(slot) = cache.get(&key)
+        if let Some(slot) = self.cache.get(&key)
             && slot
                 .kept
                 .get()
                 .is_none_or(|k| k.fresh(self.settings.cache_ttl, now))
         {
-            return Arc::clone(slot);
+            return slot;
         }
         let slot = Arc::new(Slot::default());
-        cache.insert(key, Arc::clone(&slot));
+        self.cache.insert(key, Arc::clone(&slot));
         slot
     }
 
@@ -248,46 +261,9 @@ impl ConfigMapSource {
         Ok(Kept { outcome, at, bytes })
     }
 
-    /// Keeps the cache within its bounds: stale answers go first, then the oldest.
-    fn shrink(&self) {
-        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-        let (max_entries, max_bytes) = (
-            self.settings.cache_max_entries,
-            self.settings.cache_max_bytes,
-        );
-        let total = |c: &HashMap<Key, Arc<Slot>>| -> usize {
-            c.values()
-                .filter_map(|s| s.kept.get())
-                .map(|k| k.bytes)
-                .sum()
-        };
-        if cache.len() <= max_entries && total(&cache) <= max_bytes {
-            return;
-        }
-        let now = Instant::now();
-        let ttl = self.settings.cache_ttl;
-        cache.retain(|_, s| s.kept.get().is_none_or(|k| k.fresh(ttl, now)));
-        let mut by_age: Vec<(Instant, Key, usize)> = cache
-            .iter()
-            .filter_map(|(key, s)| s.kept.get().map(|k| (k.at, key.clone(), k.bytes)))
-            .collect();
-        by_age.sort_by_key(|(at, _, _)| *at);
-        let mut bytes = total(&cache);
-        for (_, key, size) in by_age {
-            if cache.len() <= max_entries && bytes <= max_bytes {
-                break;
-            }
-            cache.remove(&key);
-            bytes = bytes.saturating_sub(size);
-        }
-    }
-
     /// ConfigMaps in the cache (for tests and metrics).
     pub fn cached_entries(&self) -> usize {
-        self.cache
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
+        self.cache.usage().0
     }
 }
 
