@@ -55,6 +55,10 @@ pub struct ServeArgs {
     /// an idle one, or is closed when all are busy.
     #[arg(long, env = "PIDONE_MAX_CONNECTIONS", default_value_t = crate::server::connections::DEFAULT_MAX_CONNECTIONS as u32, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
+    /// Most connections open on the admin port (metrics and probes). Beyond it a new
+    /// connection takes the place of an idle one, or is closed when all are busy.
+    #[arg(long, env = "PIDONE_METRICS_MAX_CONNECTIONS", default_value_t = crate::server::connections::DEFAULT_MAX_ADMIN_CONNECTIONS as u32, value_parser = clap::value_parser!(u32).range(1..))]
+    pub metrics_max_connections: u32,
     /// Bytes of request bodies held at once across all requests, beyond the first 64 KiB of
     /// each; a body that would overdraw it is answered 429.
     #[arg(long, env = "PIDONE_MAX_BUFFERED_BYTES", default_value_t = crate::server::DEFAULT_MAX_BUFFERED_BYTES as u64, value_parser = clap::value_parser!(u64).range(1..))]
@@ -216,6 +220,7 @@ async fn serve(args: ServeArgs) -> Result<(), ServeError> {
         max_inflight: args.max_inflight as usize,
         limits: server::Limits {
             max_connections: args.max_connections as usize,
+            max_admin_connections: args.metrics_max_connections as usize,
             max_buffered_bytes: usize::try_from(args.max_buffered_bytes).unwrap_or(usize::MAX),
         },
     };

@@ -167,6 +167,10 @@ impl Engine {
             .and_then(Value::as_bool)
             .unwrap_or(false);
 
+        // Stop hacks exist only in finite pods; their sidecars are indexed once per pod.
+        let stop_hacks = w
+            .finite
+            .then(|| crate::engine::stop_hack::StopHacks::new(&candidates));
         for (i, (((c, analysis), side_agent), scripts)) in w
             .containers
             .iter()
@@ -181,15 +185,11 @@ impl Engine {
             // another (a wrapper that polls a stop file turns into a resident shell).
             let as_sidecar =
                 (side_agent.is_some() && !long_running).then(|| launch(c, true).0.class);
-            let stop_hack = if w.finite && c.section == Section::Containers {
-                crate::engine::stop_hack::stop_hack(
-                    i,
-                    &candidates,
-                    script_facts(&analysis),
-                    share_process_namespace,
-                )
-            } else {
-                None
+            let stop_hack = match &stop_hacks {
+                Some(hacks) if c.section == Section::Containers => {
+                    hacks.of(i, script_facts(&analysis), share_process_namespace)
+                }
+                _ => None,
             };
             let report = ContainerReport {
                 container: c.name.clone(),

@@ -8,6 +8,7 @@ use crate::engine::evaluate::NativeSidecarSupport;
 use crate::engine::{Config, ConfigError, Engine, ScriptAnalyzer};
 use crate::images::ImageResolver;
 use crate::server::metrics::Metrics;
+use crate::server::namespace_share::NamespaceShares;
 use crate::server::plan::Planner;
 use crate::server::tls::CertResolver;
 use arc_swap::ArcSwap;
@@ -54,6 +55,8 @@ pub struct App {
     body_budget: Arc<Semaphore>,
     /// Slots for analyses of large bodies (see [`LARGE_ANALYSES`]).
     large: Arc<Semaphore>,
+    /// Each namespace's places on the analysis threads.
+    namespace_shares: Arc<NamespaceShares>,
 }
 
 /// Reviews with large bodies analysed at once. Decoding multiplies a body's size several
@@ -95,6 +98,7 @@ impl App {
             max_inflight: DEFAULT_MAX_INFLIGHT,
             body_budget: Arc::new(Semaphore::new(crate::server::DEFAULT_MAX_BUFFERED_BYTES)),
             large: Arc::new(Semaphore::new(LARGE_ANALYSES)),
+            namespace_shares: Arc::default(),
         }
     }
 
@@ -121,6 +125,10 @@ impl App {
     /// Slots for analyses of large bodies.
     pub fn large_analyses(&self) -> &Arc<Semaphore> {
         &self.large
+    }
+
+    pub fn namespace_shares(&self) -> &Arc<NamespaceShares> {
+        &self.namespace_shares
     }
 
     /// The bound on reviews analysed at once.
