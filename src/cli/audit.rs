@@ -148,6 +148,8 @@ impl Audit {
             images: images.map(|i| &i.configs),
             config_maps,
             image_files: images.map(|i| &i.files),
+            // As `fix` and the webhook would: `nativeSidecars: never` changes what is fixed.
+            native_sidecars: crate::cluster::offline(engine.config().native_sidecars),
             ..EvalContext::default()
         };
         let at = |pointer: &str| -> Option<Region> {
@@ -352,12 +354,16 @@ pub fn run(args: AuditArgs) -> ExitCode {
     let result = if args.cluster || reports_api.is_some() {
         // Reports are whole documents per namespace: their objects are all read first.
         let mut read_errors = Vec::new();
+        let mut read_warnings = Vec::new();
         let manifests = if args.cluster {
             match crate::cli::cluster::read_cluster(
                 args.namespace.as_deref(),
                 reports_api.is_some(),
             ) {
-                Ok(m) => m,
+                Ok(read) => {
+                    read_warnings = read.warnings;
+                    read.manifests
+                }
                 Err(e) => {
                     eprintln!("pidone audit: {e}");
                     return ExitCode::from(EXIT_USAGE);
@@ -378,6 +384,7 @@ pub fn run(args: AuditArgs) -> ExitCode {
         on_big_stack(move || {
             let mut audit = Audit {
                 errors: read_errors,
+                warnings: read_warnings,
                 ..Audit::default()
             };
             let config_maps = crate::cli::config_maps::gather(&manifests);
