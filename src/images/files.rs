@@ -14,11 +14,11 @@ use crate::images::layers::{self, Compression, LayerOutcome, MAX_LINKS};
 use crate::images::reference;
 use crate::images::registry::{self, RegistryError};
 use crate::images::resolver::{
-    self, CREDENTIALED, ImageResolver, Inner, PlatformManifest, ResolveError, Scope, Session, lock,
+    self, CREDENTIALED, FileFlight, ImageResolver, Inner, PlatformManifest, ResolveError, Scope,
+    Session, lock,
 };
 use bytes::Bytes;
 use futures::FutureExt;
-use futures::future::{BoxFuture, Shared};
 use oci_client::Reference;
 use sha2::{Digest, Sha256};
 use std::io::Read;
@@ -219,9 +219,6 @@ impl ImageResolver {
         .shared()
     }
 }
-
-/// A file look-up under way, shared by everyone who asks for the same file.
-pub type FileFlight = Shared<BoxFuture<'static, ImageFile>>;
 
 /// Tries the registry's mirrors in order, then the registry itself, as config look-ups do. A
 /// mirror gets half the time left.

@@ -130,6 +130,9 @@ type PlatformPick = dyn Fn(&[ImageIndexEntry]) -> Option<String> + Send + Sync;
 
 type Flight = Shared<BoxFuture<'static, Result<ImageConfig, ResolveError>>>;
 
+/// A file look-up under way (see `files`), shared by everyone who asks for the same file.
+pub(super) type FileFlight = Shared<BoxFuture<'static, ImageFile>>;
+
 pub(super) struct Inner {
     http: reqwest::Client,
     pub(super) policy: Arc<AddressPolicy>,
@@ -149,7 +152,7 @@ pub(super) struct Inner {
     /// Files read from layers (see `files`), apart from the configs.
     pub(super) files: Mutex<Cache<ImageFile>>,
     /// File look-ups under way, by cache key: one walk per file however many ask.
-    pub(super) file_flights: Mutex<HashMap<String, crate::images::files::FileFlight>>,
+    pub(super) file_flights: Mutex<HashMap<String, FileFlight>>,
     /// Bounds of reading files from layers.
     pub(super) scripts: crate::engine::config::ImageScriptsConfig,
 }
