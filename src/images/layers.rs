@@ -8,7 +8,8 @@
 //! A symbolic link (the path itself or a directory on the way, `/bin -> usr/bin`) is resolved
 //! inside the image root and the walk starts again from the top layer, since any layer may hold
 //! the target; a hard link names a file of its own layer. All of this is synchronous over a
-//! `Read`: the caller streams the blobs (see `files`).
+//! `Read`: the caller streams the blobs (see `files`). Layers are gzip (flate2), zstd (ruzstd,
+//! with a bounded window) or plain tar.
 
 use crate::engine::image_files::FileContent;
 use std::io::Read;
@@ -42,23 +43,31 @@ pub enum LayerOutcome {
 pub enum LayerError {
     #[error("the layer is not a valid tar stream: {0}")]
     Tar(std::io::Error),
-    #[error("the layer's media type {0} is not read (gzip and uncompressed layers are)")]
+    #[error("the layer's media type {0} is not read (gzip, zstd and uncompressed layers are)")]
     MediaType(String),
 }
+
+/// Largest window a zstd frame of a layer may ask for: what `zstd -19` uses (8 MiB). The
+/// decoder keeps a window's worth of output in memory; a `--long` frame (128 MiB and more) is
+/// refused before it is decoded.
+pub const MAX_ZSTD_WINDOW: u64 = 8 << 20;
 
 /// How a layer blob is compressed, from its media type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {
     None,
     Gzip,
+    Zstd,
 }
 
 impl Compression {
-    /// Docker's `...rootfs.diff.tar.gzip` and OCI's `...layer.v1.tar+gzip` (and their
-    /// non-distributable variants), or a plain `tar`. zstd layers are refused by name.
+    /// Docker's `...rootfs.diff.tar.gzip` and OCI's `...layer.v1.tar+gzip`, `...tar+zstd`
+    /// (and their non-distributable variants), or a plain `tar`.
     pub fn of(media_type: &str) -> Result<Compression, LayerError> {
         if media_type.ends_with("tar+gzip") || media_type.ends_with("tar.gzip") {
             Ok(Compression::Gzip)
+        } else if media_type.ends_with("tar+zstd") {
+            Ok(Compression::Zstd)
         } else if media_type.ends_with(".tar") || media_type.ends_with("layer.v1.tar") {
             Ok(Compression::None)
         } else {
@@ -274,6 +283,137 @@ pub fn decompressed<'r>(raw: impl Read + 'r, compression: Compression) -> Box<dy
     match compression {
         Compression::None => Box::new(raw),
         Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(raw)),
+        Compression::Zstd => Box::new(ZstdFrames {
+            source: Some(raw),
+            frame: None,
+        }),
+    }
+}
+
+/// The frames of a zstd stream decoded one after another (zstd:chunked layers have many),
+/// each frame's window checked against [`MAX_ZSTD_WINDOW`] before it is decoded.
+struct ZstdFrames<R: Read> {
+    /// The stream between frames.
+    source: Option<R>,
+    frame: Option<ruzstd::decoding::StreamingDecoder<Prefixed<R>, ruzstd::decoding::FrameDecoder>>,
+}
+
+/// A reader that gives back bytes already read (a frame header) before the rest.
+struct Prefixed<R> {
+    head: Vec<u8>,
+    at: usize,
+    inner: R,
+}
+
+impl<R: Read> Read for Prefixed<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.at < self.head.len() {
+            let n = buf.len().min(self.head.len() - self.at);
+            buf[..n].copy_from_slice(&self.head[self.at..self.at + n]);
+            self.at += n;
+            return Ok(n);
+        }
+        self.inner.read(buf)
+    }
+}
+
+fn zstd_error(message: String) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, message)
+}
+
+/// Reads exactly `n` more bytes into `head`; `false` at the end of the stream before any.
+fn read_more(source: &mut impl Read, head: &mut Vec<u8>, n: usize) -> std::io::Result<bool> {
+    let start = head.len();
+    head.resize(start + n, 0);
+    let mut got = 0;
+    while got < n {
+        match source.read(&mut head[start + got..])? {
+            0 if got == 0 && start == 0 => return Ok(false),
+            0 => {
+                return Err(zstd_error(
+                    "the zstd stream ends inside a frame header".into(),
+                ));
+            }
+            k => got += k,
+        }
+    }
+    Ok(true)
+}
+
+/// The window a zstd frame header asks for (RFC 8878, 3.1.1.1), after the magic number.
+fn zstd_window(source: &mut impl Read, head: &mut Vec<u8>) -> std::io::Result<u64> {
+    read_more(source, head, 1)?;
+    let descriptor = head[head.len() - 1];
+    let single_segment = descriptor & 0x20 != 0;
+    if !single_segment {
+        read_more(source, head, 1)?;
+        let w = head[head.len() - 1];
+        let base = 1u64 << (10 + u64::from(w >> 3));
+        return Ok(base + (base / 8) * u64::from(w & 7));
+    }
+    let dictionary = [0, 1, 2, 4][usize::from(descriptor & 3)];
+    let content = [1, 2, 4, 8][usize::from(descriptor >> 6)];
+    read_more(source, head, dictionary + content)?;
+    let field = &head[head.len() - content..];
+    let mut size = field
+        .iter()
+        .rev()
+        .fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
+    if content == 2 {
+        size += 256;
+    }
+    Ok(size)
+}
+
+impl<R: Read> Read for ZstdFrames<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            if let Some(frame) = &mut self.frame {
+                let n = frame.read(buf)?;
+                if n > 0 || buf.is_empty() {
+                    return Ok(n);
+                }
+                // The frame ended: the stream goes on with the next one.
+                if let Some(frame) = self.frame.take() {
+                    self.source = Some(frame.into_inner().inner);
+                }
+                continue;
+            }
+            let Some(mut source) = self.source.take() else {
+                return Ok(0);
+            };
+            let mut head = Vec::with_capacity(18);
+            if !read_more(&mut source, &mut head, 4)? {
+                return Ok(0);
+            }
+            let magic = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
+            if magic & 0xFFFF_FFF0 == 0x184D_2A50 {
+                // A skippable frame: its size, then that many bytes.
+                let mut size = Vec::new();
+                read_more(&mut source, &mut size, 4)?;
+                let n = u32::from_le_bytes([size[0], size[1], size[2], size[3]]);
+                std::io::copy(&mut (&mut source).take(u64::from(n)), &mut std::io::sink())?;
+                self.source = Some(source);
+                continue;
+            }
+            if magic != 0xFD2F_B528 {
+                return Err(zstd_error("not a zstd frame".into()));
+            }
+            let window = zstd_window(&mut source, &mut head)?;
+            if window > MAX_ZSTD_WINDOW {
+                return Err(zstd_error(format!(
+                    "a zstd frame asks for a {window}-byte window, more than pidone decodes ({MAX_ZSTD_WINDOW})"
+                )));
+            }
+            let prefixed = Prefixed {
+                head,
+                at: 0,
+                inner: source,
+            };
+            let frame = ruzstd::decoding::StreamingDecoder::new(prefixed)
+                .map_err(|e| zstd_error(format!("zstd: {e}")))?;
+            self.frame = Some(frame);
+        }
     }
 }
 
@@ -521,6 +661,42 @@ mod tests {
     }
 
     #[test]
+    fn zstd_layers_frame_by_frame_with_a_bounded_window() {
+        use ruzstd::encoding::{CompressionLevel, compress_to_vec};
+        let tar = layer(&[
+            ("usr/share/doc/x", 'f', &"padding\n".repeat(2000)),
+            ("run.sh", 'f', "#!/bin/bash\nexec app\n"),
+        ]);
+        // Two frames, with a skippable frame between (as zstd:chunked writes).
+        let (a, b) = tar.split_at(tar.len() / 2);
+        let mut blob = compress_to_vec(a, CompressionLevel::Fastest);
+        blob.extend_from_slice(&0x184D_2A50u32.to_le_bytes());
+        blob.extend_from_slice(&3u32.to_le_bytes());
+        blob.extend_from_slice(b"abc");
+        blob.extend(compress_to_vec(b, CompressionLevel::Fastest));
+        let out = scan_layer(decompressed(&blob[..], Compression::Zstd), "run.sh", 1024).unwrap();
+        assert!(
+            matches!(
+                out,
+                LayerOutcome::Found {
+                    content: FileContent::Script { .. },
+                    ..
+                }
+            ),
+            "{out:?}"
+        );
+        // A frame header that asks for a 128 MiB window (`zstd --long`): refused, unread.
+        let mut long = 0xFD2F_B528u32.to_le_bytes().to_vec();
+        long.push(0x00); // no single segment, no checksum, no dictionary
+        long.push((27 - 10) << 3); // window 2^27
+        long.extend_from_slice(&[0u8; 16]);
+        let e = scan_layer(decompressed(&long[..], Compression::Zstd), "run.sh", 1024).unwrap_err();
+        assert!(e.to_string().contains("window"), "{e}");
+        // Not zstd at all.
+        assert!(scan_layer(decompressed(&b"garbage!"[..], Compression::Zstd), "x", 1).is_err());
+    }
+
+    #[test]
     fn gzip_layers_and_media_types() {
         use flate2::write::GzEncoder;
         use std::io::Write;
@@ -545,7 +721,11 @@ mod tests {
             Compression::of("application/vnd.oci.image.layer.v1.tar").unwrap(),
             Compression::None
         );
-        assert!(Compression::of("application/vnd.oci.image.layer.v1.tar+zstd").is_err());
+        assert_eq!(
+            Compression::of("application/vnd.oci.image.layer.v1.tar+zstd").unwrap(),
+            Compression::Zstd
+        );
+        assert!(Compression::of("application/vnd.oci.image.layer.v1.tar+lz4").is_err());
         // Garbage is an error, not a panic.
         assert!(scan_layer(decompressed(&b"not gzip"[..], c), "run.sh", 1024).is_err());
     }
