@@ -136,7 +136,7 @@ fn where_(doc: &Document, line: Option<usize>) -> String {
 fn fix_document(
     engine: &Engine,
     doc: &Document,
-    resolve_images: bool,
+    images: Option<&mut crate::cli::OfflineImages>,
     config_maps: &ConfigMaps,
 ) -> DocFix {
     let mut out = DocFix {
@@ -154,18 +154,7 @@ fn fix_document(
     if manifests.is_empty() {
         return out;
     }
-    let images = if resolve_images {
-        match crate::cli::offline_images("fix", engine, &manifests) {
-            Some(i) => Some(i),
-            None => {
-                out.errors
-                    .push(format!("{}: cannot look up images", where_(doc, None)));
-                return out;
-            }
-        }
-    } else {
-        None
-    };
+    let images = images.map(|i| i.resolve(&manifests));
     let at = where_(doc, Some(input::content_line(doc)));
     let mut changed: Vec<(String, Value, Vec<String>)> = Vec::new();
     for m in manifests {
@@ -313,7 +302,7 @@ fn fix_file(
     engine: &Engine,
     path: &Path,
     mode: Mode,
-    resolve: bool,
+    mut images: Option<&mut crate::cli::OfflineImages>,
     first: bool,
     config_maps: &ConfigMaps,
     totals: &mut Totals,
@@ -361,7 +350,7 @@ fn fix_file(
                 break;
             }
         };
-        let fix = fix_document(engine, &doc, resolve, config_maps);
+        let fix = fix_document(engine, &doc, images.as_deref_mut(), config_maps);
         for e in fix.errors {
             report(e, totals, true);
         }
@@ -458,6 +447,16 @@ pub fn run(args: FixArgs) -> ExitCode {
     let resolve = args.resolve_images;
     let Some(totals) = on_big_stack(move || {
         let mut totals = Totals::default();
+        let mut images = None;
+        if resolve {
+            match crate::cli::OfflineImages::start("fix", &engine) {
+                Some(i) => images = Some(i),
+                None => {
+                    totals.errors += 1;
+                    return totals;
+                }
+            }
+        }
         let mut first = true;
         // A first, cheap pass: the ConfigMaps whose scripts containers may run.
         let config_maps = crate::cli::config_maps::gather_from(&paths);
@@ -475,13 +474,16 @@ pub fn run(args: FixArgs) -> ExitCode {
                     &engine,
                     &file,
                     mode,
-                    resolve,
+                    images.as_mut(),
                     first,
                     &config_maps,
                     &mut totals,
                 );
                 first = false;
             }
+        }
+        if let Some(images) = images {
+            images.finish();
         }
         totals
     }) else {
