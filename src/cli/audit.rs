@@ -320,15 +320,14 @@ fn audit_stream<W: Write>(
     // A first, cheap pass: the ConfigMaps whose scripts containers may run.
     let config_maps = crate::cli::config_maps::gather_from(paths);
     for_each_document(paths, &mut |doc| {
-        let manifests = match doc.and_then(|d| input::manifests(&d).map(|m| (d, m))) {
-            Ok(m) => m,
+        let (doc, manifests) = match doc.and_then(|d| input::manifests(&d).map(|m| (d, m))) {
+            Ok(read) => read,
             Err(e) => {
                 audit.errors.push(e.to_string());
                 errors += say(&mut audit);
                 return ControlFlow::Continue(());
             }
         };
-        let (doc, manifests) = manifests;
         if manifests.is_empty() {
             return ControlFlow::Continue(());
         }

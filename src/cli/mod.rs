@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod cluster;
 pub mod config_maps;
+pub mod diff;
 pub mod explain_cmd;
 pub mod fix;
 pub mod input;
@@ -12,6 +13,7 @@ pub mod report;
 pub mod sarif;
 pub mod serve;
 pub mod serve_reports;
+pub mod spool;
 pub mod stream;
 pub mod table;
 

@@ -2,15 +2,15 @@
 //! the largest object, not the stream. The bytes are those of the whole report rendered at
 //! once (`table::render`, `serde_json::to_string_pretty`): the table prints each object's
 //! block at once and its counts at the end; JSON and SARIF print each row as it comes, except
-//! JSON's findings and ignored findings, which wait in unlinked temporary files until the
-//! containers list before them is closed.
+//! JSON's findings and ignored findings, which wait in spools (memory, then unlinked temporary
+//! files) until the containers list before them is closed.
 
 use crate::cli::audit::Format;
 use crate::cli::report::Report;
+use crate::cli::spool::Spool;
 use crate::cli::table::{self, Totals};
 use crate::engine::config::Action;
-use std::fs::File;
-use std::io::{self, BufWriter, Seek, Write};
+use std::io::{self, BufWriter, Write};
 
 /// The formats that can be written as they come (reports are whole documents per namespace).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,31 +48,17 @@ pub struct Output<W: Write> {
     sarif_indent: usize,
 }
 
-/// Rows kept in an anonymous temporary file (created with the first row).
+/// Rows held back, in a spool (memory, then an unlinked temporary file).
 #[derive(Default)]
 struct Rows {
-    file: Option<BufWriter<File>>,
+    spool: Spool,
     count: usize,
 }
 
 impl Rows {
     fn push(&mut self, row: &impl serde::Serialize, indent: usize) -> io::Result<()> {
-        let file = match &mut self.file {
-            Some(f) => f,
-            None => self.file.insert(BufWriter::new(tempfile::tempfile()?)),
-        };
-        write_row(file, self.count, row, indent)?;
+        write_row(&mut self.spool, self.count, row, indent)?;
         self.count += 1;
-        Ok(())
-    }
-
-    fn copy_to(self, out: &mut impl Write) -> io::Result<()> {
-        let Some(file) = self.file else {
-            return Ok(());
-        };
-        let mut file = file.into_inner().map_err(|e| e.into_error())?;
-        file.rewind()?;
-        io::copy(&mut file, out)?;
         Ok(())
     }
 }
@@ -203,9 +189,8 @@ impl<W: Write> Output<W> {
                     ("ignored", std::mem::take(&mut self.ignored)),
                 ] {
                     write!(self.out, ",\n  \"{name}\": [")?;
-                    let count = rows.count;
-                    rows.copy_to(&mut self.out)?;
-                    close_list(&mut self.out, count, 2)?;
+                    rows.spool.copy_to(&mut self.out)?;
+                    close_list(&mut self.out, rows.count, 2)?;
                 }
                 self.out.write_all(b"\n}\n")?;
             }
@@ -317,6 +302,10 @@ mod tests {
                 object("r", 2, &[], true),
                 object("s", 3, &[RuleId::MultiProcess], false),
             ],
+            // Enough findings for the held-back rows to move to a temporary file.
+            (0..2000)
+                .map(|i| object(&format!("o{i}"), i, &[RuleId::ShellNoExec], i % 3 == 0))
+                .collect(),
         ];
         for objects in &cases {
             let report = whole(objects);
@@ -324,7 +313,8 @@ mod tests {
             assert_eq!(
                 json,
                 serde_json::to_string_pretty(&report).unwrap() + "\n",
-                "{objects:?}"
+                "{} objects",
+                objects.len()
             );
             assert_eq!(max, report.max_action());
             let (sarif, _) = streamed(Streamed::Sarif, objects);
