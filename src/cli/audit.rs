@@ -447,8 +447,7 @@ fn run_whole(args: &AuditArgs, engine: Engine, paths: Vec<String>) -> ExitCode {
     let reports_api = args.format.reports_api();
     let mut read_errors = Vec::new();
     let manifests = if args.cluster {
-        match crate::cli::cluster::read_cluster(args.namespace.as_deref(), reports_api.is_some())
-        {
+        match crate::cli::cluster::read_cluster(args.namespace.as_deref(), reports_api.is_some()) {
             Ok(m) => m,
             Err(e) => {
                 eprintln!("pidone audit: {e}");

@@ -230,6 +230,9 @@ mod tests {
         let a = lines("a", 20);
         let b = lines("b", 5);
         let c = lines("c", 12);
+        // Between the changed lines of two `b_changed`: 2 + d's lines + 2 unchanged lines.
+        let d2 = lines("d", 2);
+        let d3 = lines("d", 3);
         let a_end = format!("{a}added: 1\n");
         let b_start = format!("inserted: 0\n{b}");
         let b_changed = b.replace("b2: x", "b2: y");
@@ -242,11 +245,11 @@ mod tests {
             // A change at the end of one document and the start of the next: one hunk.
             vec![(&a, &a_end), (&b, &b_start), (&c, &c)],
             // Changes far apart: two hunks; the context crosses document boundaries.
-            vec![(&a, &a_end), (&b, &b), (&c, &c_cut)],
+            vec![(&a, &a_end), (&a, &a), (&c, &c_cut)],
             vec![(&b, &b_changed), (&a, &a), (&b, &b_changed)],
-            // Exactly twice the context between changes, and one more.
-            vec![(&b, &b_changed), (&b, &b_changed)],
-            vec![(&b, &b_changed), (&lines("d", 1), &lines("d", 1)), (&b, &b_changed)],
+            // Exactly twice the context between changes (one hunk), and one more line (two).
+            vec![(&b, &b_changed), (&d2, &d2), (&b, &b_changed)],
+            vec![(&b, &b_changed), (&d3, &d3), (&b, &b_changed)],
             // The first line, and a last line without a line break.
             vec![(&c, &c_cut), (&c_no_newline, &c_no_newline_changed)],
             vec![(&a, &a), (&c_no_newline, &c)],
@@ -255,9 +258,13 @@ mod tests {
             vec![(&a, &a), ("", &b), (&c, &c)],
             vec![(&a, ""), (&b, &b)],
         ];
+        let mut hunks = Vec::new();
         for docs in &cases {
-            assert_eq!(streamed(docs), whole(docs), "{docs:?}");
+            let diff = streamed(docs);
+            assert_eq!(diff, whole(docs), "{docs:?}");
+            hunks.push(diff.lines().filter(|l| l.starts_with("@@ ")).count());
         }
+        assert_eq!(hunks, [0, 1, 2, 2, 1, 2, 2, 1, 1, 1, 1]);
     }
 
     #[test]

@@ -68,8 +68,7 @@ impl OfflineImages {
     /// `None` (after saying why on stderr) when look-ups cannot start.
     pub fn start(command: &'static str, engine: &crate::engine::Engine) -> Option<Self> {
         let cache = crate::images::offline::default_cache_path();
-        match crate::images::offline::Session::start(&engine.config().images, cache.as_deref())
-        {
+        match crate::images::offline::Session::start(&engine.config().images, cache.as_deref()) {
             Ok(session) => Some(OfflineImages {
                 command,
                 session,

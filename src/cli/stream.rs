@@ -164,7 +164,12 @@ impl<W: Write> Output<W> {
             Streamed::Sarif => {
                 let indent = self.sarif_indent + 2;
                 for f in &report.findings {
-                    write_row(&mut self.out, self.rows, &crate::cli::sarif::result(f), indent)?;
+                    write_row(
+                        &mut self.out,
+                        self.rows,
+                        &crate::cli::sarif::result(f),
+                        indent,
+                    )?;
                     self.rows += 1;
                 }
             }
@@ -239,7 +244,7 @@ mod tests {
     fn object(name: &str, document: usize, rules: &[RuleId], ignored: bool) -> Report {
         let object = ObjectRef {
             kind: "Deployment".into(),
-            namespace: (document % 2 == 0).then(|| "team".to_string()),
+            namespace: document.is_multiple_of(2).then(|| "team".to_string()),
             name: name.into(),
         };
         let source = Source {
@@ -304,7 +309,14 @@ mod tests {
             ],
             // Enough findings for the held-back rows to move to a temporary file.
             (0..2000)
-                .map(|i| object(&format!("o{i}"), i, &[RuleId::ShellNoExec], i % 3 == 0))
+                .map(|i| {
+                    object(
+                        &format!("o{i}"),
+                        i,
+                        &[RuleId::ShellNoExec],
+                        i.is_multiple_of(3),
+                    )
+                })
                 .collect(),
         ];
         for objects in &cases {

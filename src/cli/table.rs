@@ -175,12 +175,7 @@ pub fn render_summary(totals: &Totals, out: &mut String) {
     let _ = writeln!(
         out,
         "{} objects, {} containers, {} findings ({} deny, {} mutate, {} warn)",
-        totals.objects,
-        totals.containers,
-        totals.findings,
-        totals.deny,
-        totals.mutate,
-        totals.warn
+        totals.objects, totals.containers, totals.findings, totals.deny, totals.mutate, totals.warn
     );
     if totals.findings > 0 {
         let _ = writeln!(
