@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=fuzz/corpus
-mkdir -p "$out"/{review_handler,config_parser,mutation,engine_contained,prescreened_in_process}
+mkdir -p "$out"/{review_handler,config_parser,mutation,engine_contained,prescreened_in_process,lexical_scan}
 python3 - "$out" <<'PY'
 import glob, json, sys, yaml
 out = sys.argv[1]
@@ -65,6 +65,11 @@ for i, script in enumerate(scripts):
         f.write(bytes([pick, settings]) + b"\0".join(containers))
     n += 1
 print(f"{n} generated pods", file=sys.stderr)
+# lexical_scan: the same scripts (fixtures and seeds), as the scan reads them.
+for i, script in enumerate(scripts):
+    with open(f"{out}/lexical_scan/script-{i:04}", "wb") as f:
+        f.write(script)
+print(f"{len(scripts)} scripts for the lexical scan", file=sys.stderr)
 PY
 for endpoint in 0 1; do
   { printf "\\x$endpoint"; cat benches/fixtures/pod-review.json; } > "$out/review_handler/bench-$endpoint"

@@ -706,3 +706,42 @@ fn sarif_fingerprints_are_stable_and_regions_point_at_the_command() {
     assert!(text.ends_with('.'), "{text}");
     assert!(text.contains(". To fix: "), "{text}");
 }
+
+/// `audit` says what `fix` and the webhook would do: with `nativeSidecars: never` a side
+/// agent is reported as `warn` (nothing moves it), and `fix` leaves it where it is.
+#[test]
+fn audit_and_fix_agree_when_native_sidecars_are_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let pod = dir.path().join("pod.yaml");
+    std::fs::write(
+        &pod,
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: shipper}\nspec:\n  containers:\n  - name: app\n    image: example.com/app:1\n    command: [/app]\n  - name: logs\n    image: fluent/fluent-bit:3.0\n",
+    )
+    .unwrap();
+    let never = dir.path().join("never.yaml");
+    std::fs::write(&never, "nativeSidecars: never\n").unwrap();
+    let action = |extra: &[&str]| -> String {
+        let report = audit_json_with(pod.to_str().unwrap(), extra);
+        let findings = report["findings"].as_array().unwrap();
+        assert_eq!(findings.len(), 1, "{report}");
+        assert_eq!(findings[0]["rule"], "side-agent");
+        findings[0]["action"].as_str().unwrap().to_string()
+    };
+    assert_eq!(action(&[]), "mutate");
+    assert_eq!(action(&["--config", never.to_str().unwrap()]), "warn");
+    let fixed = pidone(
+        &[
+            "fix",
+            "--diff",
+            "--config",
+            never.to_str().unwrap(),
+            pod.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(
+        fixed.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&fixed.stdout)
+    );
+}

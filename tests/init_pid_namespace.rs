@@ -484,7 +484,7 @@ fn fixed_launch(argv: &[String], init: &Path) -> Vec<String> {
     let plan = pidone::mutate::plan(&engine, &pod, &ctx, &eval);
     assert!(!plan.is_empty(), "pidone must fix {argv:?}");
     let mut fixed = pod.clone();
-    json_patch::patch(&mut fixed, &plan.json_patch().expect("patch")).expect("patch applies");
+    json_patch::patch(&mut fixed, &plan.patch).expect("patch applies");
     fixed["spec"]["containers"][0]["command"]
         .as_array()
         .expect("command")

@@ -105,3 +105,50 @@ fn the_lean_cut_evaluates_like_the_whole_object() {
     assert!(evaluated > 1000, "{evaluated}");
     assert!(planned > 100, "{planned}");
 }
+
+/// Scripts from ConfigMap volumes (the webhook reads them with `scripts.configMaps`): the lean
+/// cut keeps what finds them (ConfigMap and projected volumes, `subPath`, `workingDir`).
+#[test]
+fn the_lean_cut_keeps_what_finds_config_map_scripts() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/configmap-scripts/charts.yaml"
+    ))
+    .unwrap();
+    let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text).unwrap();
+    let mut maps = pidone::engine::mounted_scripts::ConfigMaps::default();
+    for d in docs.iter().filter(|d| d["kind"] == "ConfigMap") {
+        let data = d["data"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+            .collect();
+        maps.insert(
+            d["metadata"]["namespace"].as_str(),
+            d["metadata"]["name"].as_str().unwrap(),
+            data,
+        );
+    }
+    let engine = Engine::new(Arc::new(Config::default()), Arc::new(InProcessAnalyzer)).unwrap();
+    let mut scripts_read = 0;
+    for doc in docs.iter().filter(|d| d["kind"] != "ConfigMap") {
+        let text = serde_json::to_string(doc).unwrap();
+        let full = object::parse(&text).unwrap();
+        let lean = object::parse_lean(&text).unwrap();
+        let ctx = EvalContext {
+            namespace: doc["metadata"]["namespace"].as_str(),
+            config_maps: Some(&maps),
+            ..EvalContext::default()
+        };
+        let from_full = engine.evaluate(&full, &ctx).unwrap().unwrap();
+        let from_lean = engine.evaluate(&lean, &ctx).unwrap().unwrap();
+        assert_eq!(format!("{from_full:?}"), format!("{from_lean:?}"), "{text}");
+        scripts_read += from_lean
+            .containers
+            .iter()
+            .filter(|c| !c.scripts.is_empty())
+            .count();
+    }
+    assert!(scripts_read >= 6, "{scripts_read} containers read a script");
+}

@@ -74,11 +74,9 @@ fn check(engine: &Engine, object: &Value) -> Result<String, String> {
         return Ok(String::new());
     };
     let plan = mutate::plan(engine, object, &ctx, &eval);
-    let patch = plan
-        .json_patch()
-        .map_err(|e| format!("patch does not decode: {e}"))?;
     let mut patched = object.clone();
-    json_patch::patch(&mut patched, &patch).map_err(|e| format!("patch does not apply: {e}"))?;
+    json_patch::patch(&mut patched, &plan.patch)
+        .map_err(|e| format!("patch does not apply: {e}"))?;
 
     let kind = object["kind"].as_str().unwrap_or("");
     let spec = patched
@@ -102,7 +100,7 @@ fn check(engine: &Engine, object: &Value) -> Result<String, String> {
     }
     // Applying the same patch twice is refused or changes nothing.
     let mut twice = patched.clone();
-    if json_patch::patch(&mut twice, &patch).is_ok() && twice != patched {
+    if json_patch::patch(&mut twice, &plan.patch).is_ok() && twice != patched {
         // `add .../-` style operations would duplicate; ours must not.
         let spec2 = twice
             .pointer(pod_spec_pointer(kind))
@@ -158,7 +156,7 @@ fn exec_rewrite_changes_only_the_exec() {
         .unwrap();
     let plan = mutate::plan(&engine, &pod, &EvalContext::default(), &eval);
     let mut patched = pod.clone();
-    json_patch::patch(&mut patched, &plan.json_patch().unwrap()).unwrap();
+    json_patch::patch(&mut patched, &plan.patch).unwrap();
     let new = patched["spec"]["containers"][0]["command"][2]
         .as_str()
         .unwrap();
@@ -168,7 +166,7 @@ fn exec_rewrite_changes_only_the_exec() {
         "exec:app"
     );
     assert_eq!(
-        plan.patch[0],
+        serde_json::to_value(&plan.patch[0]).unwrap(),
         json!({"op": "replace", "path": "/spec/containers/0/command", "value": ["/bin/sh", "-c", new]})
     );
 }
@@ -191,7 +189,7 @@ fn side_agents_move_to_the_front_or_after_existing_init_containers() {
             .unwrap();
         let plan = mutate::plan(&engine, &pod, &EvalContext::default(), &eval);
         let mut patched = pod.clone();
-        json_patch::patch(&mut patched, &plan.json_patch().unwrap()).unwrap();
+        json_patch::patch(&mut patched, &plan.patch).unwrap();
         let inits: Vec<&str> = patched["spec"]["initContainers"]
             .as_array()
             .unwrap()
@@ -254,7 +252,7 @@ fn init_injection_adds_volume_installer_mount_and_prefix() {
     assert!(eval.inject_init, "the annotation turns injection on");
     let plan = mutate::plan(&engine, &pod, &EvalContext::default(), &eval);
     let mut patched = pod.clone();
-    json_patch::patch(&mut patched, &plan.json_patch().unwrap()).unwrap();
+    json_patch::patch(&mut patched, &plan.patch).unwrap();
     let spec = &patched["spec"];
     assert_eq!(spec["volumes"][0]["name"], "pidone-init");
     assert_eq!(spec["volumes"][0]["emptyDir"]["medium"], "Memory");
@@ -413,7 +411,7 @@ fn init_injection_pins_the_resolved_entrypoint() {
     let eval = engine.evaluate(&pod, &ctx).unwrap().unwrap();
     let plan = mutate::plan(&engine, &pod, &ctx, &eval);
     let mut patched = pod.clone();
-    json_patch::patch(&mut patched, &plan.json_patch().unwrap()).unwrap();
+    json_patch::patch(&mut patched, &plan.patch).unwrap();
     let c = &patched["spec"]["containers"][0];
     assert_eq!(c["command"], json!(["/.pidone/init", "--", "sleep"]));
     assert_eq!(c["args"], json!(["infinity"]));

@@ -6,11 +6,13 @@
 mod support;
 
 use pidone::server::Limits;
+use pidone::server::connections::Port;
 use pidone::server::plan::Mutations;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+use support::served::{Served, rss_tree};
 use support::{ApiServer, Options, TestServer, review};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -22,122 +24,6 @@ static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(())
 const CHART_MEMORY_LIMIT: u64 = 256 * 1024 * 1024;
 /// What "answers promptly" means beside an attack.
 const PROMPT: Duration = Duration::from_secs(1);
-
-/// Resident memory of a process and its children (the parse workers): what the container's
-/// memory limit counts.
-fn rss_tree(pid: u32) -> u64 {
-    let own = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map_or(0, |kb| kb * 1024);
-    let children =
-        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
-    own + children
-        .split_whitespace()
-        .filter_map(|c| c.parse::<u32>().ok())
-        .map(rss_tree)
-        .sum::<u64>()
-}
-
-/// `pidone serve`, the real binary, as a child process: memory is measured on it alone.
-struct Served {
-    child: std::process::Child,
-    addr: std::net::SocketAddr,
-    admin: std::net::SocketAddr,
-    ca_pem: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> std::net::SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap()
-}
-
-impl Served {
-    async fn start(config: &str, args: &[&str]) -> Served {
-        support::install_crypto();
-        let dir = tempfile::tempdir().unwrap();
-        let pki = support::Pki::new();
-        let pair = pki.serving();
-        let (cert, key, conf) = (
-            dir.path().join("tls.crt"),
-            dir.path().join("tls.key"),
-            dir.path().join("config.yaml"),
-        );
-        std::fs::write(&cert, &pair.cert_pem).unwrap();
-        std::fs::write(&key, &pair.key_pem).unwrap();
-        std::fs::write(&conf, config).unwrap();
-        let (addr, admin) = (free_port(), free_port());
-        // ETXTBSY: another test's thread may fork while a file it writes is open; retry.
-        let mut tries = 0;
-        let child = loop {
-            let spawned = std::process::Command::new(env!("CARGO_BIN_EXE_pidone"))
-                .arg("serve")
-                .arg("--config")
-                .arg(&conf)
-                .arg("--tls-cert")
-                .arg(&cert)
-                .arg("--tls-key")
-                .arg(&key)
-                .args(["--listen", &addr.to_string()])
-                .args(["--metrics-listen", &admin.to_string()])
-                .args(args)
-                .env("RUST_LOG", "error")
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn();
-            match spawned {
-                Err(e) if e.raw_os_error() == Some(26) && tries < 20 => {
-                    tries += 1;
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-                other => break other.unwrap(),
-            }
-        };
-        let served = Served {
-            child,
-            addr,
-            admin,
-            ca_pem: pki.ca_pem(),
-            _dir: dir,
-        };
-        let started = Instant::now();
-        while tokio::net::TcpStream::connect(admin).await.is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "pidone serve did not start"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        served
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn apiserver(&self) -> ApiServer {
-        ApiServer::new(&self.ca_pem, self.addr)
-    }
-
-    async fn metrics(&self) -> String {
-        reqwest::get(format!("http://{}/metrics", self.admin))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    }
-}
 
 /// An ordinary pod: one container whose shell wrapper lacks `exec`.
 fn ordinary_pod(n: usize) -> Value {
@@ -304,6 +190,78 @@ async fn stalled_large_bodies_stay_within_the_byte_budget() {
     );
 }
 
+/// Reproduction: clients that take every analysis slot and trickle their bodies, a few bytes
+/// at a time, under the apiserver's longest timeout (30 s). Each is cut off with 408 about a
+/// second after its body started, below the rate floor, and an ordinary review waiting for a
+/// slot gets one then (without the floor it would be shed after its queue wait).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trickled_bodies_are_cut_off_at_the_rate_floor() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    const SLOTS: usize = 4;
+    let server = TestServer::start_with(Options {
+        max_inflight: SLOTS,
+        ..Default::default()
+    })
+    .await;
+    let mut attackers = Vec::new();
+    for _ in 0..SLOTS {
+        let mut tls = support::raw_tls(server.addr, &server.pki.ca_pem(), true)
+            .await
+            .unwrap();
+        attackers.push(tokio::spawn(async move {
+            let started = Instant::now();
+            let head = "POST /validate?timeout=30s HTTP/1.1\r\nHost: pidone\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n";
+            tls.write_all(head.as_bytes()).await.unwrap();
+            // 100 bytes every 100 ms: 1 KB/s, for at most 10 s.
+            for _ in 0..100 {
+                if tls.write_all(&[b' '; 100]).await.is_err() || tls.flush().await.is_err() {
+                    break;
+                }
+                let mut byte = [0u8; 1];
+                // An answer ends the trickle.
+                if let Ok(Ok(n)) =
+                    tokio::time::timeout(Duration::from_millis(100), tls.read(&mut byte)).await
+                {
+                    if n > 0 {
+                        let mut rest = Vec::new();
+                        let _ = tokio::time::timeout(Duration::from_secs(1), tls.read_to_end(&mut rest)).await;
+                        rest.insert(0, byte[0]);
+                        let text = String::from_utf8_lossy(&rest).into_owned();
+                        return (text.lines().next().unwrap_or("").to_string(), started.elapsed());
+                    }
+                    break;
+                }
+            }
+            (String::new(), started.elapsed())
+        }));
+    }
+    // The trickles hold every slot now; an ordinary review waits for one.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    let ordinary = server
+        .apiserver()
+        .review("/validate", &review("CREATE", &ordinary_pod(0), None))
+        .await;
+    let waited = started.elapsed();
+    let mut answers = Vec::new();
+    for a in attackers {
+        answers.push(a.await.unwrap());
+    }
+    eprintln!("trickled bodies: {answers:?}\nordinary review after {waited:?}");
+    for (status, took) in &answers {
+        assert!(status.contains(" 408 "), "{answers:?}");
+        assert!(*took < Duration::from_secs(2), "{answers:?}");
+    }
+    assert_eq!(ordinary.unwrap()["allowed"], true);
+    assert!(waited < Duration::from_millis(1500), "{waited:?}");
+    let m = server.metrics().await;
+    assert_eq!(
+        metric(&m, "pidone_limits_total{limit=\"body-rate\"}"),
+        answers.len() as u64,
+        "{m}"
+    );
+}
+
 /// Reproduction: clients that open connections and never speak (and more of them than the
 /// cap). The cap holds, a newcomer takes an idle connection's place so the apiserver still
 /// gets in, and silent connections are closed after the header read timeout.
@@ -333,13 +291,13 @@ async fn silent_connections_cannot_hold_the_port() {
             let tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
             silent.push(Box::new(tcp));
         }
-        let open = server.app.metrics.limits.open_connections();
+        let open = server.app.metrics.limits.open_connections(Port::Webhook);
         assert!(open <= CAP, "{open} connections open, cap {CAP}");
     }
     let mut peak = 0;
     let started = Instant::now();
     while started.elapsed() < Duration::from_millis(2500) {
-        let open = server.app.metrics.limits.open_connections();
+        let open = server.app.metrics.limits.open_connections(Port::Webhook);
         peak = peak.max(open);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -360,6 +318,132 @@ async fn silent_connections_cannot_hold_the_port() {
         metric(&m, "pidone_connections_closed_total{reason=\"silent\"}")
             + metric(&m, "pidone_connections_closed_total{reason=\"handshake\"}")
             > 0,
+        "{m}"
+    );
+    drop(silent);
+}
+
+/// What a kubelet probe of the admin port saw: every probe a new connection, as the kubelet
+/// makes them.
+#[derive(Debug, Default)]
+struct AdminProbed {
+    rounds: usize,
+    slowest: Duration,
+    failures: Vec<String>,
+}
+
+fn probe_admin(
+    admin: std::net::SocketAddr,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<AdminProbed> {
+    tokio::spawn(async move {
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .unwrap();
+        let mut seen = AdminProbed::default();
+        while !stop.load(Ordering::Relaxed) {
+            let started = Instant::now();
+            match tokio::time::timeout(PROMPT, http.get(format!("http://{admin}/healthz")).send())
+                .await
+            {
+                Ok(Ok(r)) if r.status() == 200 => {}
+                other => seen.failures.push(format!("{other:?}")),
+            }
+            seen.slowest = seen.slowest.max(started.elapsed());
+            seen.rounds += 1;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        seen
+    })
+}
+
+/// Reproduction: a client in the pod network opens hundreds of connections to the admin port
+/// and says nothing, or starts a request head and stalls. The admin port's own cap holds, a
+/// probe takes the place of a silent connection or of a head stalled for a second, and an idle
+/// keep-alive connection is closed after the idle timeout: the kubelet's `/healthz` keeps
+/// answering within a second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_connections_cannot_starve_the_admin_port() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    const CAP: usize = 16;
+    let server = TestServer::start_with(Options {
+        header_read_timeout: Duration::from_millis(1500),
+        idle_timeout: Duration::from_secs(2),
+        limits: Limits {
+            max_admin_connections: CAP,
+            ..Limits::default()
+        },
+        ..Default::default()
+    })
+    .await;
+    let admin = server.admin_addr;
+    // A scraper's keep-alive connection, idle after one request.
+    let mut kept = tokio::net::TcpStream::connect(admin).await.unwrap();
+    kept.write_all(b"GET /readyz HTTP/1.1\r\nHost: pidone\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = [0u8; 512];
+    let n = kept.read(&mut answer).await.unwrap();
+    assert!(
+        answer[..n].starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        String::from_utf8_lossy(&answer[..n])
+    );
+    let kept_since = Instant::now();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let prober = probe_admin(admin, Arc::clone(&stop));
+    let mut silent = Vec::new();
+    let mut peak = 0;
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_millis(3000) {
+        // 160 connections a second: a probe has 100 ms to send its request before as many
+        // newer connections as the cap could take its place.
+        for i in 0..CAP / 4 {
+            if let Ok(mut tcp) = tokio::net::TcpStream::connect(admin).await {
+                // Half of them start a request head and stall.
+                if i % 2 == 0 {
+                    let _ = tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: pid").await;
+                }
+                silent.push(tcp);
+            }
+        }
+        peak = peak.max(server.app.metrics.limits.open_connections(Port::Admin));
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let seen = prober.await.unwrap();
+    eprintln!(
+        "{} silent connections opened; admin connections peak {peak}; probes {seen:?}",
+        silent.len()
+    );
+    assert!(seen.rounds >= 10, "{seen:?}");
+    assert!(seen.failures.is_empty(), "{seen:#?}");
+    assert!(seen.slowest < PROMPT, "{seen:?}");
+    assert!(peak <= CAP, "{peak} admin connections open, cap {CAP}");
+    // The idle scraper connection was closed (or evicted) by now.
+    let closed = tokio::time::timeout(Duration::from_secs(3), kept.read(&mut answer)).await;
+    assert!(
+        matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+        "{closed:?} after {:?}",
+        kept_since.elapsed()
+    );
+    let m = server.metrics().await;
+    let evicted = metric(
+        &m,
+        "pidone_admin_connections_closed_total{reason=\"evicted\"}",
+    );
+    let refused = metric(
+        &m,
+        "pidone_admin_connections_closed_total{reason=\"refused\"}",
+    );
+    eprintln!("admin port: evicted {evicted}, refused {refused}");
+    assert!(evicted >= silent.len() as u64 - CAP as u64, "{m}");
+    // The webhook port's connections are counted apart.
+    assert_eq!(
+        metric(&m, "pidone_connections_closed_total{reason=\"evicted\"}"),
+        0,
         "{m}"
     );
     drop(silent);

@@ -200,3 +200,82 @@ async fn the_configuration_reloads_and_a_bad_one_keeps_the_last_good() {
     assert!(verdict().await);
     server.stop().await;
 }
+
+/// The `parser:` section applies on reload like every other section: the analyzer (which
+/// outlives engines) takes the new limits and forgets verdicts made under the old ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_parser_section_applies_on_reload() {
+    let server = TestServer::start_with(support::Options {
+        config: "mode: audit\n".into(),
+        analyzer: Arc::new(pidone::sandbox::PrescreenedAnalyzer::new(
+            &Default::default(),
+            Default::default(),
+        )),
+        ..Default::default()
+    })
+    .await;
+    let api = server.apiserver();
+    // A wrapper shell that runs setup and then its app in the foreground: parsed, it is
+    // `shell-no-exec`; not parsed, pidone can only say it could not read it.
+    let script = format!("echo {}; /usr/bin/app", "x".repeat(300));
+    let pod = json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "reloaded", "namespace": "default"},
+        "spec": {"containers": [{
+            "name": "app", "image": "example.com/app:1",
+            "command": ["/bin/sh", "-c", script],
+        }]},
+    });
+    // `mutate` findings are reported by /mutate, `warn` ones by /validate.
+    let warnings = async || -> String {
+        let mut all = String::new();
+        for endpoint in ["/mutate", "/validate"] {
+            let response = api
+                .review(endpoint, &review("CREATE", &pod, None))
+                .await
+                .unwrap();
+            all += &response["warnings"].to_string();
+        }
+        all
+    };
+    let before = warnings().await;
+    assert!(before.contains("shell-no-exec"), "{before}");
+    assert!(!before.contains("too large"), "{before}");
+
+    let tmp = server.config_path.with_extension("tmp");
+    std::fs::write(&tmp, "mode: audit\nparser:\n  maxScriptBytes: 100\n").unwrap();
+    std::fs::rename(&tmp, &server.config_path).unwrap();
+    wait_for("the parser limit", async || {
+        warnings().await.contains("too large")
+    })
+    .await;
+    assert_eq!(server.app.metrics.config_reloads(true), 1);
+    server.stop().await;
+}
+
+/// Unusable `images:` settings (here a credentials file not there yet) are reported once and
+/// left alone for a while, not re-read and logged on every review.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unusable_image_settings_are_not_retried_on_every_review() {
+    let server = TestServer::start().await;
+    let credentials = server.dir.path().join("registry-credentials.json");
+    let config = pidone::engine::Config::from_yaml(&format!(
+        "images:\n  resolve: true\n  credentials: {}\n",
+        credentials.display()
+    ))
+    .unwrap();
+    assert!(server.app.image_resolver(&config.images).is_none());
+    std::fs::write(&credentials, r#"{"auths": {}}"#).unwrap();
+    assert!(
+        server.app.image_resolver(&config.images).is_none(),
+        "the failure is remembered: the file is not read again for the next review"
+    );
+    // Other settings are tried at once.
+    let other = pidone::engine::Config::from_yaml(&format!(
+        "images:\n  resolve: true\n  credentials: {}\n  deadline: 3s\n",
+        credentials.display()
+    ))
+    .unwrap();
+    assert!(server.app.image_resolver(&other.images).is_some());
+    server.stop().await;
+}

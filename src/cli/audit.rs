@@ -160,6 +160,8 @@ impl Audit {
         let ctx = EvalContext {
             images,
             config_maps,
+            // As `fix` and the webhook would: `nativeSidecars: never` changes what is fixed.
+            native_sidecars: crate::cluster::offline(engine.config().native_sidecars),
             ..EvalContext::default()
         };
         let at = |pointer: &str| -> Option<Region> {
@@ -446,9 +448,13 @@ fn run_streamed(
 fn run_whole(args: &AuditArgs, engine: Engine, paths: Vec<String>) -> ExitCode {
     let reports_api = args.format.reports_api();
     let mut read_errors = Vec::new();
+    let mut read_warnings = Vec::new();
     let manifests = if args.cluster {
         match crate::cli::cluster::read_cluster(args.namespace.as_deref(), reports_api.is_some()) {
-            Ok(m) => m,
+            Ok(read) => {
+                read_warnings = read.warnings;
+                read.manifests
+            }
             Err(e) => {
                 eprintln!("pidone audit: {e}");
                 return ExitCode::from(EXIT_USAGE);
@@ -478,6 +484,7 @@ fn run_whole(args: &AuditArgs, engine: Engine, paths: Vec<String>) -> ExitCode {
     let result = on_big_stack(move || {
         let mut audit = Audit {
             errors: read_errors,
+            warnings: read_warnings,
             ..Audit::default()
         };
         let config_maps = crate::cli::config_maps::gather(&manifests);

@@ -3,6 +3,9 @@
 //! Pods and ReplicaSets owned by a controller are skipped: their owner's pod template is
 //! audited instead, so each launch is reported once, where it can be fixed.
 //!
+//! Scripts that containers run from ConfigMap volumes are read from the ConfigMaps the pod
+//! templates mount (listed per namespace, see [`list_config_maps`]).
+//!
 //! `--format policyreport|openreport` prints the reports `pidone serve` keeps current with
 //! `reports.enabled` (one per namespace plus the cluster-scoped one), built the same way.
 
@@ -13,10 +16,10 @@ use crate::engine::config::ReportsApi;
 use crate::engine::evaluate::{EvalContext, ImageConfig};
 use crate::reports::build::{self, MODE_LABEL, NamespaceInfo};
 use crate::reports::shape::Timestamp;
-use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::api::{Api, DynamicObject, ListParams};
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
@@ -161,7 +164,7 @@ pub fn reports_yaml(
                 .and_then(Value::as_str),
             images,
             config_maps,
-            ..EvalContext::default()
+            native_sidecars: crate::cluster::offline(engine.config().native_sidecars),
         };
         if let Ok(Some(eval)) = engine.evaluate(&m.object, &ctx) {
             evaluated.push((m.object.clone(), eval));
@@ -184,12 +187,112 @@ pub fn reports_yaml(
     out
 }
 
-/// Reads the live objects with the default client (kubeconfig, or in-cluster config).
+/// Most bytes of ConfigMap data `audit --cluster` keeps (data of ConfigMaps that pods mount).
+pub const MAX_CONFIG_MAP_BYTES: usize = 64 * 1024 * 1024;
+
+/// ConfigMaps per page of a list: ConfigMaps reach 1 MiB each, so a page stays small.
+const CONFIG_MAP_PAGE: u32 = 50;
+
+/// The ConfigMaps that the objects' pod templates mount, as ConfigMap manifests (only their
+/// `data`), so that scripts containers run from them are analysed: each namespace's ConfigMaps
+/// are listed a page at a time and only the mounted ones are kept, within
+/// [`MAX_CONFIG_MAP_BYTES`]. Best effort: a namespace whose ConfigMaps cannot be listed (no
+/// RBAC) is named in the warnings, and its scripts stay unread.
+pub async fn list_config_maps(
+    client: kube::Client,
+    objects: &[Manifest],
+) -> (Vec<Manifest>, Vec<String>) {
+    let mut wanted: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for m in objects {
+        let Some(ns) = m
+            .object
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+        else {
+            continue;
+        };
+        for name in crate::engine::config_map_refs::mounted(&m.object) {
+            wanted.entry(ns.to_string()).or_default().insert(name);
+        }
+    }
+    let mut out = Vec::new();
+    let mut warnings = Vec::new();
+    let mut bytes = 0usize;
+    'namespaces: for (ns, names) in &wanted {
+        let api: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
+        let mut params = ListParams::default().limit(CONFIG_MAP_PAGE);
+        loop {
+            let list = match api.list(&params).await {
+                Ok(list) => list,
+                Err(e) => {
+                    warnings.push(format!(
+                        "cannot list the ConfigMaps of namespace {ns} ({}); scripts from them are not analysed",
+                        short_error(&e)
+                    ));
+                    continue 'namespaces;
+                }
+            };
+            for cm in list.items {
+                let Some(name) = cm.metadata.name.clone().filter(|n| names.contains(n)) else {
+                    continue;
+                };
+                let data = cm.data.unwrap_or_default();
+                let size: usize = data.iter().map(|(k, v)| k.len() + v.len()).sum();
+                if bytes + size > MAX_CONFIG_MAP_BYTES {
+                    warnings.push(format!(
+                        "more than {} MiB of ConfigMaps; configmap/{name} in {ns} and later ones are not analysed",
+                        MAX_CONFIG_MAP_BYTES / (1024 * 1024)
+                    ));
+                    break 'namespaces;
+                }
+                bytes += size;
+                out.push(Manifest {
+                    source: Source {
+                        file: "cluster:configmaps".into(),
+                        document: out.len(),
+                        line: None,
+                    },
+                    object: serde_json::json!({
+                        "apiVersion": "v1",
+                        "kind": "ConfigMap",
+                        "metadata": {"name": name, "namespace": ns},
+                        "data": data,
+                    }),
+                    pointer: String::new(),
+                });
+            }
+            match list.metadata.continue_.filter(|c| !c.is_empty()) {
+                Some(token) => params = params.continue_token(&token),
+                None => break,
+            }
+        }
+    }
+    (out, warnings)
+}
+
+/// The API's own message for a refusal, else the error.
+fn short_error(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(status) => format!("HTTP {}: {}", status.code, status.message),
+        other => other.to_string(),
+    }
+}
+
+/// What `audit --cluster` read: the live objects (and the ConfigMaps they mount), and what it
+/// could not read without failing.
+#[derive(Debug, Default)]
+pub struct ClusterRead {
+    pub manifests: Vec<Manifest>,
+    pub warnings: Vec<String>,
+}
+
+/// Reads the live objects with the default client (kubeconfig, or in-cluster config), and the
+/// ConfigMaps their pod templates mount.
 /// With `namespaces`, the Namespace objects come too (for `--format policyreport|openreport`).
 pub fn read_cluster(
     namespace: Option<&str>,
     namespaces: bool,
-) -> Result<Vec<Manifest>, ClusterError> {
+) -> Result<ClusterRead, ClusterError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -199,9 +302,14 @@ pub fn read_cluster(
             .await
             .map_err(ClusterError::Client)?;
         let mut manifests = list_objects(client.clone(), namespace).await?;
+        let (config_maps, warnings) = list_config_maps(client.clone(), &manifests).await;
         if namespaces {
             manifests.extend(list_namespaces(client, namespace).await);
         }
-        Ok(manifests)
+        manifests.extend(config_maps);
+        Ok(ClusterRead {
+            manifests,
+            warnings,
+        })
     })
 }

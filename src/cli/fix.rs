@@ -91,8 +91,7 @@ pub fn fix_object_with(
     let plan = mutate::plan(engine, object, &ctx, &eval);
     let mut fixed = object.clone();
     if !plan.is_empty() {
-        let patch = plan.json_patch().map_err(|e| e.to_string())?;
-        json_patch::patch(&mut fixed, &patch).map_err(|e| e.to_string())?;
+        json_patch::patch(&mut fixed, &plan.patch).map_err(|e| e.to_string())?;
     }
     // What is still denied after the fixes (mutating webhooks run before validating ones).
     let (denials, unfixed) = match engine.evaluate(&fixed, &ctx).map_err(read)? {
@@ -178,8 +177,7 @@ fn fix_document(
                         .plan
                         .patch
                         .iter()
-                        .filter_map(|op| op.get("path").and_then(Value::as_str))
-                        .map(|p| format!("{}{p}", m.pointer))
+                        .map(|op| format!("{}{}", m.pointer, op.path()))
                         .collect();
                     changed.push((m.pointer, fixed.object, paths));
                 }

@@ -1,9 +1,9 @@
 //! `pidone serve`: run the admission webhook.
 
 use crate::cli::logging::{self, LogFormat};
+use crate::sandbox::reaper::{self, ChildRegistry};
 use crate::sandbox::{ContainedAnalyzer, ContainmentConfig, PoolConfig};
 use crate::server::plan::Mutations;
-use crate::server::reaper::{self, ChildRegistry};
 use crate::server::shutdown::Signals;
 use crate::server::{self, Drained, ServerConfig, ServerError};
 use std::net::SocketAddr;
@@ -55,6 +55,10 @@ pub struct ServeArgs {
     /// an idle one, or is closed when all are busy.
     #[arg(long, env = "PIDONE_MAX_CONNECTIONS", default_value_t = crate::server::connections::DEFAULT_MAX_CONNECTIONS as u32, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
+    /// Most connections open on the admin port (metrics and probes). Beyond it a new
+    /// connection takes the place of an idle one, or is closed when all are busy.
+    #[arg(long, env = "PIDONE_METRICS_MAX_CONNECTIONS", default_value_t = crate::server::connections::DEFAULT_MAX_ADMIN_CONNECTIONS as u32, value_parser = clap::value_parser!(u32).range(1..))]
+    pub metrics_max_connections: u32,
     /// Bytes of request bodies held at once across all requests, beyond the first 64 KiB of
     /// each; a body that would overdraw it is answered 429.
     #[arg(long, env = "PIDONE_MAX_BUFFERED_BYTES", default_value_t = crate::server::DEFAULT_MAX_BUFFERED_BYTES as u64, value_parser = clap::value_parser!(u64).range(1..))]
@@ -216,6 +220,7 @@ async fn serve(args: ServeArgs) -> Result<(), ServeError> {
         max_inflight: args.max_inflight as usize,
         limits: server::Limits {
             max_connections: args.max_connections as usize,
+            max_admin_connections: args.metrics_max_connections as usize,
             max_buffered_bytes: usize::try_from(args.max_buffered_bytes).unwrap_or(usize::MAX),
         },
     };
@@ -223,6 +228,15 @@ async fn serve(args: ServeArgs) -> Result<(), ServeError> {
         let _ = stopped.await;
     })
     .await?;
+    // The client reviews read ConfigMap scripts with (`scripts.configMaps`).
+    let client = kube::Client::try_default().await.map_err(|e| {
+        let why = format!("cannot build a Kubernetes client: {e}");
+        if running.app.engine().config().scripts.config_maps.any() {
+            tracing::warn!(error = %e, "scripts.configMaps is on but ConfigMaps cannot be read");
+        }
+        why
+    });
+    running.app.set_kube_client(client);
     watch_native_sidecar_support(Arc::clone(&running.app));
     crate::cli::serve_reports::keep_reports_current(
         Arc::clone(&running.app),

@@ -1,6 +1,7 @@
 //! The cluster-facing side: what the Kubernetes cluster pidone runs in can do. Unlike
 //! [`crate::engine`], this module does I/O (through `kube`); its pure parts live in [`versions`].
 
+pub mod config_maps;
 pub mod kinds;
 pub mod sidecar_support;
 pub mod versions;

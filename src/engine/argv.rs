@@ -4,7 +4,7 @@
 //! and classify (docs/design.md sections 1 and 5.2).
 
 use crate::engine::dialect;
-use crate::engine::evaluate::ImageConfig;
+use crate::engine::image_config::ImageConfig;
 use crate::engine::kubelet::{self, EnvVar, Expanded};
 use crate::engine::launch::LaunchClass;
 use crate::engine::launchers::{self, Forwarding, Peeled, ScriptSource, ShellFamily};

@@ -2,8 +2,10 @@
 //!
 //! Unknown fields are errors: a typo such as `initInjecton` must not silently turn a feature off.
 
+use crate::engine::durations::{duration, ser_duration};
+pub use crate::engine::parser_config::ParserConfig;
 use crate::engine::rules::RuleId;
-use crate::engine::side_agents::SideAgentMatcher;
+use crate::engine::side_agents::{PatternError, SideAgentMatcher};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -136,60 +138,80 @@ pub struct ExemptionsConfig {
     pub allow_annotations: AllowAnnotations,
 }
 
-/// `exemptions.allowAnnotations`: a boolean or a list of namespaces.
+/// A switch that is on everywhere, nowhere, or in a list of namespaces: `true`, `false` or
+/// `[ns, ...]` in the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AllowAnnotations {
+pub enum NamespaceSwitch {
     Everywhere(bool),
     Namespaces(Vec<String>),
 }
 
-impl Default for AllowAnnotations {
+/// `exemptions.allowAnnotations`.
+pub type AllowAnnotations = NamespaceSwitch;
+
+impl Default for NamespaceSwitch {
     fn default() -> Self {
-        AllowAnnotations::Everywhere(false)
+        NamespaceSwitch::Everywhere(false)
     }
 }
 
-impl AllowAnnotations {
-    /// Whether `pidone.io/ignore` is honoured for an object in `namespace`.
+impl NamespaceSwitch {
+    /// Whether the switch is on for an object in `namespace`.
     pub fn allows(&self, namespace: Option<&str>) -> bool {
         match self {
-            AllowAnnotations::Everywhere(allowed) => *allowed,
-            AllowAnnotations::Namespaces(list) => {
+            NamespaceSwitch::Everywhere(allowed) => *allowed,
+            NamespaceSwitch::Namespaces(list) => {
                 namespace.is_some_and(|ns| list.iter().any(|n| n == ns))
             }
         }
     }
-}
 
-impl Serialize for AllowAnnotations {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+    /// Whether it is on anywhere at all.
+    pub fn any(&self) -> bool {
         match self {
-            AllowAnnotations::Everywhere(allowed) => s.serialize_bool(*allowed),
-            AllowAnnotations::Namespaces(list) => list.serialize(s),
+            NamespaceSwitch::Everywhere(on) => *on,
+            NamespaceSwitch::Namespaces(list) => !list.is_empty(),
+        }
+    }
+
+    /// The first empty namespace name of the list, if any (a config error).
+    fn empty_name(&self) -> Option<usize> {
+        match self {
+            NamespaceSwitch::Everywhere(_) => None,
+            NamespaceSwitch::Namespaces(list) => list.iter().position(String::is_empty),
         }
     }
 }
 
-impl<'de> Deserialize<'de> for AllowAnnotations {
+impl Serialize for NamespaceSwitch {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            NamespaceSwitch::Everywhere(allowed) => s.serialize_bool(*allowed),
+            NamespaceSwitch::Namespaces(list) => list.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for NamespaceSwitch {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct Either;
         impl<'de> serde::de::Visitor<'de> for Either {
-            type Value = AllowAnnotations;
+            type Value = NamespaceSwitch;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("true, false or a list of namespaces")
             }
-            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<AllowAnnotations, E> {
-                Ok(AllowAnnotations::Everywhere(v))
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<NamespaceSwitch, E> {
+                Ok(NamespaceSwitch::Everywhere(v))
             }
             fn visit_seq<A: serde::de::SeqAccess<'de>>(
                 self,
                 mut seq: A,
-            ) -> Result<AllowAnnotations, A::Error> {
+            ) -> Result<NamespaceSwitch, A::Error> {
                 let mut list = Vec::new();
                 while let Some(ns) = seq.next_element::<String>()? {
                     list.push(ns);
                 }
-                Ok(AllowAnnotations::Namespaces(list))
+                Ok(NamespaceSwitch::Namespaces(list))
             }
         }
         d.deserialize_any(Either)
@@ -262,6 +284,45 @@ impl Default for ImagesConfig {
     }
 }
 
+/// Scripts that containers run from ConfigMap volumes, read from the API by the webhook.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct ScriptsConfig {
+    /// Where the webhook reads them: `false` (nowhere, the default), `true` (every namespace)
+    /// or a list of namespaces. The service account needs `get configmaps` there.
+    pub config_maps: NamespaceSwitch,
+    /// Time for the look-ups of one review (never more than half of what is left of the
+    /// apiserver's timeout); past it the scripts are not read and the review goes on without.
+    #[serde(deserialize_with = "duration", serialize_with = "ser_duration")]
+    pub deadline: Duration,
+    /// How long a ConfigMap read from the API is used before it is read again: the most a
+    /// change to it can go unseen.
+    #[serde(
+        rename = "cacheTTL",
+        deserialize_with = "duration",
+        serialize_with = "ser_duration"
+    )]
+    pub cache_ttl: Duration,
+    /// Largest ConfigMap read (bytes of the API's JSON answer); larger ones are not read.
+    pub max_bytes: usize,
+    /// Bounds of the cache: ConfigMaps, and bytes of their data.
+    pub cache_max_entries: usize,
+    pub cache_max_bytes: usize,
+}
+
+impl Default for ScriptsConfig {
+    fn default() -> Self {
+        ScriptsConfig {
+            config_maps: NamespaceSwitch::Everywhere(false),
+            deadline: Duration::from_secs(1),
+            cache_ttl: Duration::from_secs(30),
+            max_bytes: 1024 * 1024 + 64 * 1024,
+            cache_max_entries: 1000,
+            cache_max_bytes: 32 * 1024 * 1024,
+        }
+    }
+}
+
 /// Bounds on the work one object may ask of the webhook. An object over them is not analysed:
 /// enforce mode denies it (an object too large to check must not pass unchecked), audit mode
 /// warns.
@@ -279,34 +340,6 @@ impl Default for LimitsConfig {
         LimitsConfig {
             max_containers: 128,
             max_argv_bytes: 256 * 1024,
-        }
-    }
-}
-
-/// Limits that keep hostile scripts from hurting the parser (and so the webhook).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
-pub struct ParserConfig {
-    /// Scripts larger than this are not parsed.
-    pub max_script_bytes: usize,
-    /// Nesting deeper than this (brackets, compound commands) is not parsed.
-    pub max_depth: usize,
-    /// Wall-clock budget for one parse in a worker.
-    #[serde(deserialize_with = "duration", serialize_with = "ser_duration")]
-    pub deadline: Duration,
-    /// When the parse workers could not parse a script for reasons of their own (all busy, the
-    /// review's time ran out), answer the review 429 (the apiserver retries it) instead of
-    /// deciding with the script `unparsed`.
-    pub fail_closed: bool,
-}
-
-impl Default for ParserConfig {
-    fn default() -> Self {
-        ParserConfig {
-            max_script_bytes: 64 * 1024,
-            max_depth: 64,
-            deadline: Duration::from_millis(250),
-            fail_closed: false,
         }
     }
 }
@@ -358,6 +391,7 @@ pub struct Config {
     pub init_injection: InitInjectionConfig,
     pub exemptions: ExemptionsConfig,
     pub images: ImagesConfig,
+    pub scripts: ScriptsConfig,
     pub parser: ParserConfig,
     pub limits: LimitsConfig,
     pub reports: ReportsConfig,
@@ -374,6 +408,15 @@ pub enum ConfigError {
     Yaml(String),
     #[error("invalid configuration: {field}: {reason}")]
     Field { field: String, reason: String },
+}
+
+impl From<PatternError> for ConfigError {
+    fn from(e: PatternError) -> ConfigError {
+        ConfigError::Field {
+            field: e.field,
+            reason: e.reason,
+        }
+    }
 }
 
 impl Config {
@@ -402,13 +445,19 @@ impl Config {
                 });
             }
         }
-        if let AllowAnnotations::Namespaces(list) = &self.exemptions.allow_annotations
-            && let Some(i) = list.iter().position(String::is_empty)
-        {
-            return Err(ConfigError::Field {
-                field: format!("exemptions.allowAnnotations[{i}]"),
-                reason: "empty namespace name".into(),
-            });
+        for (field, switch) in [
+            (
+                "exemptions.allowAnnotations",
+                &self.exemptions.allow_annotations,
+            ),
+            ("scripts.configMaps", &self.scripts.config_maps),
+        ] {
+            if let Some(i) = switch.empty_name() {
+                return Err(ConfigError::Field {
+                    field: format!("{field}[{i}]"),
+                    reason: "empty namespace name".into(),
+                });
+            }
         }
         for (field, value) in [
             ("limits.maxContainers", self.limits.max_containers),
@@ -445,10 +494,30 @@ impl Config {
                 reason: "must be greater than 0".into(),
             });
         }
+        if self.scripts.deadline.is_zero() {
+            return Err(ConfigError::Field {
+                field: "scripts.deadline".into(),
+                reason: "must be greater than 0".into(),
+            });
+        }
+        for (field, value) in [
+            ("scripts.maxBytes", self.scripts.max_bytes),
+            ("scripts.cacheMaxEntries", self.scripts.cache_max_entries),
+            ("scripts.cacheMaxBytes", self.scripts.cache_max_bytes),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Field {
+                    field: field.into(),
+                    reason: "must be greater than 0".into(),
+                });
+            }
+        }
         for (field, value) in [
             ("parser.deadline", self.parser.deadline),
             ("images.deadline", self.images.deadline),
             ("reports.minInterval", self.reports.min_interval),
+            ("scripts.deadline", self.scripts.deadline),
+            ("scripts.cacheTTL", self.scripts.cache_ttl),
         ] {
             if value > MAX_DEADLINE {
                 return Err(ConfigError::Field {
@@ -499,17 +568,6 @@ pub fn default_action(rule: RuleId) -> Action {
     }
 }
 
-fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let text = String::deserialize(d)?;
-    humantime::parse_duration(text.trim()).map_err(|e| {
-        serde::de::Error::custom(format!("`{text}` is not a duration like 2s or 10m: {e}"))
-    })
-}
-
-fn ser_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&humantime::format_duration(*d).to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -530,6 +588,33 @@ mod tests {
             "reports: {enable: true}",
         ] {
             assert!(Config::from_yaml(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn scripts_section() {
+        let c = Config::default();
+        assert!(!c.scripts.config_maps.any(), "off by default");
+        assert!(!c.scripts.config_maps.allows(Some("default")));
+        let c = Config::from_yaml("scripts: {configMaps: true, cacheTTL: 10s, deadline: 500ms}")
+            .unwrap();
+        assert!(c.scripts.config_maps.allows(Some("any")));
+        assert_eq!(c.scripts.cache_ttl, Duration::from_secs(10));
+        assert_eq!(c.scripts.deadline, Duration::from_millis(500));
+        let c = Config::from_yaml("scripts:\n  configMaps: [shop, db]\n").unwrap();
+        assert!(c.scripts.config_maps.allows(Some("db")));
+        assert!(!c.scripts.config_maps.allows(Some("web")));
+        assert!(!c.scripts.config_maps.allows(None));
+        for (bad, field) in [
+            ("scripts: {configMaps: ['']}", "scripts.configMaps[0]"),
+            ("scripts: {deadline: 0s}", "scripts.deadline"),
+            ("scripts: {cacheTTL: 2h}", "scripts.cacheTTL"),
+            ("scripts: {maxBytes: 0}", "scripts.maxBytes"),
+            ("scripts: {configMap: true}", "configMap"),
+            ("scripts: {configMaps: maybe}", "list of namespaces"),
+        ] {
+            let e = Config::from_yaml(bad).unwrap_err().to_string();
+            assert!(e.contains(field), "{bad}: {e}");
         }
     }
 

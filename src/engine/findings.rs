@@ -3,7 +3,7 @@
 
 use crate::engine::argv::{ArgvField, LaunchAnalysis, Role, basename, is_signal_deaf};
 use crate::engine::config::{Action, Config};
-use crate::engine::evaluate::{
+use crate::engine::evaluation::{
     ContainerReport, EvalContext, Evaluation, Finding, NativeSidecarSupport,
 };
 use crate::engine::launch::LaunchClass;

@@ -2,20 +2,26 @@
 
 pub mod argv;
 pub mod config;
+pub mod config_map_refs;
 pub mod daemons;
 pub mod dialect;
+pub mod durations;
 pub mod evaluate;
+pub mod evaluation;
 pub mod explain;
 pub mod findings;
+pub mod image_config;
 pub mod injected;
 pub mod kubelet;
 pub mod launch;
 pub mod launchers;
 pub mod lexical;
 pub mod mounted_scripts;
+pub mod parser_config;
 pub mod prescreen;
 pub mod rules;
 pub mod script;
+pub mod script_facts;
 pub mod shell_walk;
 pub mod side_agent_catalogue;
 pub mod side_agents;

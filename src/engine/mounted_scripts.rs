@@ -12,6 +12,7 @@ use crate::engine::workload::ContainerSpec;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 /// How many scripts one launch may hand over to (a ConfigMap script exec'ing another).
 pub const MAX_CHAIN: usize = 4;
@@ -22,12 +23,22 @@ const DEFAULT_MODE: u64 = 0o644;
 /// ConfigMaps by namespace and name: their `data`, key to text.
 #[derive(Debug, Clone, Default)]
 pub struct ConfigMaps {
-    maps: HashMap<(String, String), BTreeMap<String, String>>,
+    maps: HashMap<(String, String), Arc<BTreeMap<String, String>>>,
 }
 
 impl ConfigMaps {
     /// Adds one ConfigMap; `namespace` is `None` when the object names none.
     pub fn insert(&mut self, namespace: Option<&str>, name: &str, data: BTreeMap<String, String>) {
+        self.insert_shared(namespace, name, Arc::new(data));
+    }
+
+    /// Adds one ConfigMap whose data is shared with a cache (no copy).
+    pub fn insert_shared(
+        &mut self,
+        namespace: Option<&str>,
+        name: &str,
+        data: Arc<BTreeMap<String, String>>,
+    ) {
         self.maps.insert(
             (namespace.unwrap_or("").to_string(), name.to_string()),
             data,
@@ -48,14 +59,14 @@ impl ConfigMaps {
     pub fn get(&self, namespace: Option<&str>, name: &str) -> Option<&BTreeMap<String, String>> {
         let ns = namespace.unwrap_or("");
         if let Some(data) = self.maps.get(&(ns.to_string(), name.to_string())) {
-            return Some(data);
+            return Some(data.as_ref());
         }
         let mut candidates = self
             .maps
             .iter()
             .filter(|((n, m), _)| m == name && (ns.is_empty() || n.is_empty()));
         let first = candidates.next()?;
-        candidates.next().is_none().then_some(first.1)
+        candidates.next().is_none().then_some(first.1.as_ref())
     }
 }
 

@@ -6,7 +6,7 @@
 
 use crate::engine::daemons;
 use crate::engine::launchers::{self, Peeled, basename, is_supervisor};
-use crate::engine::script::{Ending, FinalCommand, FinalKind, ScriptFacts, Trap};
+use crate::engine::script_facts::{Ending, FinalCommand, FinalKind, ScriptFacts, Trap};
 use brush_parser::ast::{
     AndOr, AndOrList, Command, CommandPrefixOrSuffixItem, CompoundCommand, CompoundList,
     CompoundListItem, ExtendedTestExpr, FunctionBody, IoFileRedirectKind, IoFileRedirectTarget,

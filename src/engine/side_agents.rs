@@ -8,7 +8,6 @@
 //! agent, whatever its image.
 
 use crate::engine::argv::{LaunchAnalysis, basename};
-use crate::engine::config::ConfigError;
 use crate::engine::launchers::{self, Peeled};
 use crate::engine::script::ScriptVerdict;
 use crate::engine::side_agent_catalogue::{self as catalogue, Role};
@@ -229,6 +228,14 @@ fn glob(pattern: &str) -> Result<Glob, globset::Error> {
     GlobBuilder::new(pattern).case_insensitive(true).build()
 }
 
+/// A configured side-agent image pattern that cannot be used (`field` names it in the config).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct PatternError {
+    pub field: String,
+    pub reason: String,
+}
+
 fn is_glob(pattern: &str) -> bool {
     pattern.contains(['*', '?', '[', '{'])
 }
@@ -236,14 +243,14 @@ fn is_glob(pattern: &str) -> bool {
 impl SideAgentMatcher {
     /// `images` are the configured patterns (added to the catalogue); `catalogue` switches the
     /// built-in catalogue on or off.
-    pub fn new(images: Option<&[String]>, catalogue: bool) -> Result<Self, ConfigError> {
+    pub fn new(images: Option<&[String]>, catalogue: bool) -> Result<Self, PatternError> {
         let mut builder = GlobSetBuilder::new();
         let mut configured = Vec::new();
         let mut glob_index = Vec::new();
         for (i, p) in images.unwrap_or_default().iter().enumerate() {
             let field = || format!("sideAgents.images[{i}]");
             if is_glob(p) {
-                builder.add(glob(p).map_err(|e| ConfigError::Field {
+                builder.add(glob(p).map_err(|e| PatternError {
                     field: field(),
                     reason: e.to_string(),
                 })?);
@@ -252,7 +259,7 @@ impl SideAgentMatcher {
             } else {
                 let segments = repository_segments(p);
                 if segments.is_empty() || p.contains(['@']) {
-                    return Err(ConfigError::Field {
+                    return Err(PatternError {
                         field: field(),
                         reason: format!("`{p}` is neither a repository name nor a glob"),
                     });
@@ -260,7 +267,7 @@ impl SideAgentMatcher {
                 configured.push((p.clone(), Configured::Repository(segments)));
             }
         }
-        let globs = builder.build().map_err(|e| ConfigError::Field {
+        let globs = builder.build().map_err(|e| PatternError {
             field: "sideAgents.images".into(),
             reason: e.to_string(),
         })?;

@@ -2,9 +2,10 @@
 //!
 //! Arrays whose container order is unchanged are patched field by field (small, readable
 //! patches); arrays whose membership changed are replaced whole, so no operation's index can
-//! be invalidated by an earlier one.
+//! be invalidated by an earlier one. Paths are built token by token (`jsonptr` escapes them).
 
-use super::escape_token;
+use json_patch::jsonptr::{Pointer, PointerBuf};
+use json_patch::{AddOperation, PatchOperation, RemoveOperation, ReplaceOperation};
 use serde_json::{Map, Value, json};
 
 fn names(list: &[Value]) -> Vec<&str> {
@@ -13,65 +14,79 @@ fn names(list: &[Value]) -> Vec<&str> {
         .collect()
 }
 
+fn child(path: &Pointer, token: &str) -> PointerBuf {
+    let mut child = path.to_buf();
+    child.push_back(token);
+    child
+}
+
+fn add(path: PointerBuf, value: Value) -> PatchOperation {
+    PatchOperation::Add(AddOperation { path, value })
+}
+
 /// Operations turning `old` (absent when `None`) into `new` at `path` (a list of containers).
-pub fn container_list(path: &str, old: Option<&[Value]>, new: &[Value], ops: &mut Vec<Value>) {
+pub fn container_list(
+    path: &Pointer,
+    old: Option<&[Value]>,
+    new: &[Value],
+    ops: &mut Vec<PatchOperation>,
+) {
     match old {
         None if new.is_empty() => {}
-        None => ops.push(json!({"op": "add", "path": path, "value": new})),
+        None => ops.push(add(path.to_buf(), Value::from(new.to_vec()))),
         Some(old) if old == new => {}
         Some(old) if old.len() == new.len() && names(old) == names(new) => {
             for (i, (o, n)) in old.iter().zip(new).enumerate() {
-                object_fields(&format!("{path}/{i}"), o, n, ops);
+                object_fields(&child(path, &i.to_string()), o, n, ops);
             }
         }
         // `add` on an existing member replaces it (RFC 6902 4.1).
-        Some(_) => ops.push(json!({"op": "add", "path": path, "value": new})),
+        Some(_) => ops.push(add(path.to_buf(), Value::from(new.to_vec()))),
     }
 }
 
 /// Field-level operations between two JSON objects (one level deep).
-fn object_fields(path: &str, old: &Value, new: &Value, ops: &mut Vec<Value>) {
+fn object_fields(path: &Pointer, old: &Value, new: &Value, ops: &mut Vec<PatchOperation>) {
     let empty = Map::new();
     let o = old.as_object().unwrap_or(&empty);
     let n = new.as_object().unwrap_or(&empty);
     for (key, value) in n {
-        let p = format!("{path}/{}", escape_token(key));
+        let path = child(path, key);
         match o.get(key) {
             Some(v) if v == value => {}
-            Some(_) => ops.push(json!({"op": "replace", "path": p, "value": value})),
-            None => ops.push(json!({"op": "add", "path": p, "value": value})),
+            Some(_) => ops.push(PatchOperation::Replace(ReplaceOperation {
+                path,
+                value: value.clone(),
+            })),
+            None => ops.push(add(path, value.clone())),
         }
     }
     for key in o.keys().filter(|k| !n.contains_key(*k)) {
-        ops.push(json!({"op": "remove", "path": format!("{path}/{}", escape_token(key))}));
+        ops.push(PatchOperation::Remove(RemoveOperation {
+            path: child(path, key),
+        }));
     }
 }
 
 /// Sets `key` in the annotations at `metadata_path`, creating `metadata` and `annotations`
 /// when absent (json-patch v4 fails an `add` whose parent is missing).
 pub fn set_annotation(
-    metadata_path: &str,
+    metadata_path: &Pointer,
     metadata: Option<&Value>,
     key: &str,
     value: &str,
-    ops: &mut Vec<Value>,
+    ops: &mut Vec<PatchOperation>,
 ) {
+    let annotations = child(metadata_path, "annotations");
     match metadata {
-        Some(m) if m.get("annotations").is_some_and(Value::is_object) => ops.push(json!({
-            "op": "add",
-            "path": format!("{metadata_path}/annotations/{}", escape_token(key)),
-            "value": value,
-        })),
-        Some(m) if m.is_object() => ops.push(json!({
-            "op": "add",
-            "path": format!("{metadata_path}/annotations"),
-            "value": {key: value},
-        })),
-        _ => ops.push(json!({
-            "op": "add",
-            "path": metadata_path,
-            "value": {"annotations": {key: value}},
-        })),
+        Some(m) if m.get("annotations").is_some_and(Value::is_object) => {
+            ops.push(add(child(&annotations, key), Value::from(value)))
+        }
+        Some(m) if m.is_object() => ops.push(add(annotations, json!({key: value}))),
+        _ => ops.push(add(
+            metadata_path.to_buf(),
+            json!({"annotations": {key: value}}),
+        )),
     }
 }
 
@@ -84,42 +99,48 @@ mod tests {
         let old = vec![json!({"name": "a", "command": ["x"], "tty": true})];
         let new = vec![json!({"name": "a", "command": ["y"], "stdin": true})];
         let mut ops = Vec::new();
-        container_list("/spec/containers", Some(&old), &new, &mut ops);
+        let path = PointerBuf::parse("/spec/containers").unwrap();
+        container_list(&path, Some(&old), &new, &mut ops);
         assert_eq!(
-            ops,
-            vec![
+            serde_json::to_value(&ops).unwrap(),
+            Value::Array(vec![
                 json!({"op": "replace", "path": "/spec/containers/0/command", "value": ["y"]}),
                 json!({"op": "add", "path": "/spec/containers/0/stdin", "value": true}),
                 json!({"op": "remove", "path": "/spec/containers/0/tty"}),
-            ]
+            ])
         );
     }
 
     #[test]
     fn annotations_parents_are_created() {
         let mut ops = Vec::new();
+        let metadata = PointerBuf::parse("/metadata").unwrap();
+        let template = PointerBuf::parse("/spec/template/metadata").unwrap();
         set_annotation(
-            "/metadata",
+            &metadata,
             Some(&json!({"name": "p"})),
             "pidone.io/mutations",
             "exec:a",
             &mut ops,
         );
         assert_eq!(
-            ops[0],
+            serde_json::to_value(&ops[0]).unwrap(),
             json!({"op": "add", "path": "/metadata/annotations", "value": {"pidone.io/mutations": "exec:a"}})
         );
         ops.clear();
         set_annotation(
-            "/metadata",
+            &metadata,
             Some(&json!({"annotations": {}})),
             "pidone.io/mutations",
             "exec:a",
             &mut ops,
         );
-        assert_eq!(ops[0]["path"], "/metadata/annotations/pidone.io~1mutations");
+        assert_eq!(
+            ops[0].path().as_str(),
+            "/metadata/annotations/pidone.io~1mutations"
+        );
         ops.clear();
-        set_annotation("/spec/template/metadata", None, "k", "v", &mut ops);
-        assert_eq!(ops[0]["path"], "/spec/template/metadata");
+        set_annotation(&template, None, "k", "v", &mut ops);
+        assert_eq!(ops[0].path().as_str(), "/spec/template/metadata");
     }
 }

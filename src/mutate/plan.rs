@@ -9,6 +9,8 @@ use crate::engine::evaluate::{
 };
 use crate::engine::rules::RuleId;
 use crate::engine::workload::Section;
+use json_patch::jsonptr::PointerBuf;
+use json_patch::{AddOperation, PatchOperation};
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
@@ -40,11 +42,11 @@ pub struct Mutation {
     pub container: String,
 }
 
-/// The fixes for one object: patch operations (RFC 6902, as JSON), what they change, and
-/// warnings for fixes that could not apply.
+/// The fixes for one object: patch operations (RFC 6902), what they change, and warnings for
+/// fixes that could not apply.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct MutationPlan {
-    pub patch: Vec<Value>,
+    pub patch: Vec<PatchOperation>,
     pub mutations: Vec<Mutation>,
     pub warnings: Vec<String>,
 }
@@ -52,11 +54,6 @@ pub struct MutationPlan {
 impl MutationPlan {
     pub fn is_empty(&self) -> bool {
         self.patch.is_empty()
-    }
-
-    /// The patch as the json-patch crate's type.
-    pub fn json_patch(&self) -> Result<json_patch::Patch, serde_json::Error> {
-        serde_json::from_value(Value::Array(self.patch.clone()))
     }
 
     /// `exec:app,sidecar:log-agent,init:app`, the value of `pidone.io/mutations`.
@@ -134,12 +131,25 @@ pub fn plan(
     let Some(spec) = current.pointer(&spec_path) else {
         return MutationPlan::default();
     };
+    // The template pointers are the engine's constants: a parse failure is a bug, reported
+    // rather than patched around.
+    let (Ok(spec_ptr), Ok(metadata_ptr)) = (
+        PointerBuf::parse(spec_path.as_str()),
+        PointerBuf::parse(format!("{tpl}/metadata")),
+    ) else {
+        out.warnings
+            .push(format!("pidone cannot address the pod template at `{tpl}`"));
+        out.mutations.clear();
+        return out;
+    };
     fn list<'v>(spec: &'v Value, key: &str) -> Option<&'v [Value]> {
         spec.get(key).and_then(Value::as_array).map(Vec::as_slice)
     }
     for key in ["initContainers", "containers"] {
+        let mut path = spec_ptr.clone();
+        path.push_back(key);
         diff::container_list(
-            &format!("{spec_path}/{key}"),
+            &path,
             list(original_spec, key),
             list(spec, key).unwrap_or_default(),
             &mut out.patch,
@@ -150,8 +160,12 @@ pub fn plan(
             && original_spec.get(key) != Some(value)
         {
             // `add` of the whole value: applying the patch twice changes nothing.
-            out.patch
-                .push(json!({"op": "add", "path": format!("{spec_path}/{key}"), "value": value}));
+            let mut path = spec_ptr.clone();
+            path.push_back(key);
+            out.patch.push(PatchOperation::Add(AddOperation {
+                path,
+                value: value.clone(),
+            }));
         }
     }
     if out.patch.is_empty() {
@@ -176,7 +190,7 @@ pub fn plan(
         format!("{previous},{summary}")
     };
     diff::set_annotation(
-        &metadata_path,
+        &metadata_ptr,
         metadata,
         ANNOTATION_MUTATIONS,
         &value,
@@ -184,10 +198,8 @@ pub fn plan(
     );
 
     // Never hand out a patch that does not apply: check it on a copy.
-    let applies = out.json_patch().ok().is_some_and(|p| {
-        let mut copy = object.clone();
-        json_patch::patch(&mut copy, &p).is_ok()
-    });
+    let mut copy = object.clone();
+    let applies = json_patch::patch(&mut copy, &out.patch).is_ok();
     if !applies {
         out.warnings.push(
             "pidone computed a patch that does not apply; the object was left unchanged".into(),

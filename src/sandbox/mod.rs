@@ -14,6 +14,7 @@
 mod cache;
 mod pool;
 mod protocol;
+pub mod reaper;
 mod stats;
 pub mod ticket;
 // The crate denies unsafe code; this module alone holds the libc calls (each with its SAFETY).
@@ -164,6 +165,13 @@ impl Guard {
                 what: "not parsed yet".into(),
             });
         }
+        if let Some(t) = ticket::current().filter(|t| !t.may_parse()) {
+            // Answered without new parses (see `Ticket::without_parsing`): not cached.
+            t.note_pool_gave_up();
+            return ScriptVerdict::Unparsed(UnparsedReason::GaveUp {
+                what: "no parser worker available to the namespace".into(),
+            });
+        }
         self.stats.parse();
         let (verdict, cacheable) = parse(&limits);
         if cacheable {
@@ -237,6 +245,10 @@ impl ScriptAnalyzer for ContainedAnalyzer {
             self.pool.analyze(dialect, script, limits.deadline)
         })
     }
+
+    fn apply_limits(&self, limits: &ParserConfig) {
+        self.guard.update_limits(limits)
+    }
 }
 
 /// Pre-screen, cache and an in-process parse: for trusted offline input (`pidone audit`,
@@ -263,6 +275,10 @@ impl PrescreenedAnalyzer {
 }
 
 impl ScriptAnalyzer for PrescreenedAnalyzer {
+    fn apply_limits(&self, limits: &ParserConfig) {
+        self.guard.update_limits(limits)
+    }
+
     fn analyze(&self, dialect: Dialect, script: &str) -> ScriptVerdict {
         self.guard.analyze(dialect, script, |_| {
             // The tokenizer has panics of its own (an `unwrap` on some unterminated nested
@@ -282,6 +298,39 @@ impl ScriptAnalyzer for PrescreenedAnalyzer {
 mod tests {
     use super::*;
     use std::time::{Duration, Instant};
+
+    #[test]
+    fn a_ticket_without_parsing_gets_cached_verdicts_and_gives_up_on_new_scripts() {
+        let a = PrescreenedAnalyzer::new(&ParserConfig::default(), CacheLimits::default());
+        let known = "exec app";
+        let parsed = a.analyze(Dialect::Sh, known);
+        assert!(matches!(parsed, ScriptVerdict::Parsed(_)));
+        let ticket = Ticket::without_parsing(Instant::now() + Duration::from_secs(5));
+        let (cached, new) = with_ticket(Arc::clone(&ticket), || {
+            (
+                a.analyze(Dialect::Sh, known),
+                a.analyze(Dialect::Sh, "./a & ./b & wait"),
+            )
+        });
+        assert_eq!(cached, parsed);
+        assert_eq!(
+            new,
+            ScriptVerdict::Unparsed(UnparsedReason::GaveUp {
+                what: "no parser worker available to the namespace".into()
+            })
+        );
+        assert!(ticket.pool_gave_up());
+        assert_eq!(
+            a.stats().parses,
+            1,
+            "no parse counted for the refused script"
+        );
+        // Not cached: parsed once parsing is allowed again.
+        assert!(matches!(
+            a.analyze(Dialect::Sh, "./a & ./b & wait"),
+            ScriptVerdict::Parsed(_)
+        ));
+    }
 
     #[test]
     fn without_parsing_answers_from_the_cache_only_and_counts_once() {

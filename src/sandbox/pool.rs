@@ -13,11 +13,11 @@
 
 use crate::engine::script::{Dialect, ScriptVerdict, UnparsedReason};
 use crate::sandbox::protocol::{self, FrameBuf, ProtocolError};
+use crate::sandbox::reaper::ChildRegistry;
 use crate::sandbox::stats::ParserStats;
 use crate::sandbox::sys;
 use crate::sandbox::ticket::{self, Ticket};
 use crate::sandbox::worker::{WORKER_SUBCOMMAND, WorkerLimits};
-use crate::server::reaper::ChildRegistry;
 use std::collections::HashMap;
 use std::io::{self, Read};
 use std::os::fd::AsFd;

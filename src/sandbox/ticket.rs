@@ -19,6 +19,9 @@ pub struct Ticket {
     deadline: Instant,
     cancelled: AtomicBool,
     pool_gave_up: AtomicBool,
+    /// The review is answered without new parses (its namespace had no place on the analysis
+    /// threads, see [`crate::server::namespace_share`]).
+    no_parsing: bool,
 }
 
 impl Ticket {
@@ -28,7 +31,25 @@ impl Ticket {
             deadline,
             cancelled: AtomicBool::new(false),
             pool_gave_up: AtomicBool::new(false),
+            no_parsing: false,
         })
+    }
+
+    /// A ticket for a review answered without new parses: the pool gives up on every script
+    /// it would have parsed, at once.
+    pub fn without_parsing(deadline: Instant) -> Arc<Ticket> {
+        Arc::new(Ticket {
+            namespace: OnceLock::new(),
+            deadline,
+            cancelled: AtomicBool::new(false),
+            pool_gave_up: AtomicBool::new(false),
+            no_parsing: true,
+        })
+    }
+
+    /// Whether the review's scripts may be parsed.
+    pub fn may_parse(&self) -> bool {
+        !self.no_parsing
     }
 
     /// The review was shed or its client left: its parses stop.

@@ -5,6 +5,7 @@
 use crate::engine::evaluate::EvalContext;
 use crate::engine::workload::{controller_of, is_mirror_pod, template_pointer};
 use crate::engine::{Evaluation, Mode};
+use crate::server::config_maps::{self, Gathered};
 use crate::server::decision::{self, Decision, Endpoint, FixSite};
 use crate::server::object::Lean;
 use crate::server::object_limits;
@@ -39,9 +40,9 @@ pub fn answer(
 }
 
 /// [`answer`] without blocking: with script analysis limited to the pre-screen and the
-/// verdict cache (see [`crate::sandbox::without_parsing`]) and no image look-ups. `None` when
-/// the review needs either; nothing was logged or counted then, and the caller answers it
-/// with [`answer`] where blocking is allowed.
+/// verdict cache (see [`crate::sandbox::without_parsing`]), no image look-ups and no
+/// ConfigMap look-ups. `None` when the review needs more; nothing was logged or counted
+/// then, and the caller answers it with [`answer`] where blocking is allowed.
 pub fn answer_without_blocking(
     app: &App,
     endpoint: Endpoint,
@@ -100,10 +101,12 @@ fn answer_in(
     let mut name = request.name().to_string();
     let (decision, eval) = if probe {
         crate::sandbox::without_parsing(|| {
-            decide(app, &engine, endpoint, mode, site, &request, body)
-        })?
+            decide(app, &engine, endpoint, mode, site, &request, body, true)
+        })
+        .flatten()?
     } else {
-        decide(app, &engine, endpoint, mode, site, &request, body)
+        // Only a probe stops for look-ups; were this one to, `answer` says so with a 500.
+        decide(app, &engine, endpoint, mode, site, &request, body, false)?
     };
     if name.is_empty()
         && let Some(e) = &eval
@@ -179,6 +182,8 @@ fn fix_site(config: &crate::engine::Config, kind: &str, operation: &str) -> FixS
 /// The decision for a decoded request, with the evaluation when there was one. `request`
 /// carries the lean cut of the object, which is all evaluation reads; the whole object is
 /// decoded from `body` only to compare pod templates on UPDATE and to plan a patch.
+/// With `probe`, `None` when ConfigMaps must be read from the API first.
+#[allow(clippy::too_many_arguments)]
 fn decide(
     app: &App,
     engine: &crate::engine::Engine,
@@ -187,12 +192,13 @@ fn decide(
     site: FixSite,
     request: &AdmissionRequest<'_, Lean>,
     body: &[u8],
-) -> (Decision, Option<Evaluation>) {
+    probe: bool,
+) -> Option<(Decision, Option<Evaluation>)> {
     if mode == Mode::Off || request.sub_resource().is_some() {
-        return (Decision::allow(), None);
+        return Some((Decision::allow(), None));
     }
     let Some(pointer) = template_pointer(&request.kind.kind) else {
-        return (Decision::allow(), None);
+        return Some((Decision::allow(), None));
     };
     // A ReplicaSet of a Deployment, a Job of a CronJob, a StatefulSet of an operator: its
     // controller compares it with its own template, so pidone neither patches nor denies it.
@@ -200,10 +206,10 @@ fn decide(
     if request.kind.kind != "Pod"
         && let Some(controller) = request.object.as_ref().and_then(controller_of)
     {
-        return (Decision::controlled(&controller.to_string()), None);
+        return Some((Decision::controlled(&controller.to_string()), None));
     }
     if request.kind.kind == "Pod" && request.object.as_ref().is_some_and(is_mirror_pod) {
-        return (Decision::mirror_pod(), None);
+        return Some((Decision::mirror_pod(), None));
     }
     match request.operation.as_ref() {
         "CREATE" => {}
@@ -212,17 +218,17 @@ fn decide(
         "UPDATE" if request.kind.kind != "Pod" => {
             let (new, old) = match full_objects(body) {
                 Ok(pair) => pair,
-                Err(e) => return (Decision::malformed_object(mode, &e), None),
+                Err(e) => return Some((Decision::malformed_object(mode, &e), None)),
             };
             if new.pointer(pointer) == old.pointer(pointer) {
-                return (Decision::allow(), None);
+                return Some((Decision::allow(), None));
             }
         }
-        _ => return (Decision::allow(), None),
+        _ => return Some((Decision::allow(), None)),
     }
     let object = match checked(request.object.as_ref(), "request.object") {
         Ok(o) => o,
-        Err(e) => return (Decision::malformed_object(mode, &e), None),
+        Err(e) => return Some((Decision::malformed_object(mode, &e), None)),
     };
     // Bounded work per object: measured in one pass, before look-ups, analysis or planning.
     if let Some(over) = object_limits::check(
@@ -232,7 +238,7 @@ fn decide(
         if endpoint == Endpoint::Validate {
             app.metrics.limits.limit_hit(over.limit);
         }
-        return (over_limit(endpoint, mode, &over.message), None);
+        return Some((over_limit(endpoint, mode, &over.message), None));
     }
 
     // Containers without a command run their image's ENTRYPOINT: look it up when configured,
@@ -245,7 +251,7 @@ fn decide(
                 None
             } else {
                 let deadline = engine.config().images.deadline;
-                match block_on_aside(
+                match crate::server::aside::block_on_aside(
                     // A pod's look-ups use only the credentials its namespace may use.
                     resolver.resolve_all_for(
                         refs.iter().map(String::as_str),
@@ -269,19 +275,38 @@ fn decide(
         }
         None => None,
     };
+    // Scripts that containers run from ConfigMap volumes, read from the API when configured;
+    // a ConfigMap that cannot be read leaves the launch as it was, with a note.
+    let namespace = request.namespace().or_else(|| {
+        object
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+    });
+    let (config_maps, input_notes) = match config_maps::gather(
+        app,
+        engine.config(),
+        object,
+        namespace,
+        images.as_ref(),
+        probe,
+    ) {
+        Gathered::Nothing => (None, Vec::new()),
+        Gathered::NeedsLookups => return None,
+        Gathered::Read { maps, notes } => (Some(maps), notes),
+    };
     let ctx = EvalContext {
         namespace: request.namespace(),
         native_sidecars: app.native_sidecars(engine.config()),
         images: images.as_ref(),
-        config_maps: None,
+        config_maps: config_maps.as_ref(),
     };
     let eval = match engine.evaluate(object, &ctx) {
         Ok(Some(eval)) => eval,
-        Ok(None) => return (Decision::allow(), None),
-        Err(e) => return (Decision::malformed_object(mode, &e.to_string()), None),
+        Ok(None) => return Some((Decision::allow(), None)),
+        Err(e) => return Some((Decision::malformed_object(mode, &e.to_string()), None)),
     };
     if eval.exempt {
-        return (Decision::allow(), Some(eval));
+        return Some((Decision::allow(), Some(eval)));
     }
     let exemption = exemption_note(app, endpoint, &eval, object, request.namespace());
     // Mutations apply on CREATE only: container fields are immutable on UPDATE, and a
@@ -293,18 +318,25 @@ fn decide(
     {
         match full_object(body) {
             Ok(full) => app.planner().plan(engine, &ctx, &eval, &full),
-            Err(e) => return (Decision::malformed_object(mode, &e), Some(eval)),
+            Err(e) => return Some((Decision::malformed_object(mode, &e), Some(eval))),
         }
     } else {
         crate::server::plan::Planned::default()
     };
     planned.notes.extend(notes);
-    let mut decision =
-        decision::decide_with_notes(endpoint, mode, site, &eval, planned.patch, &planned.notes);
+    let mut decision = decision::decide_with_all_notes(
+        endpoint,
+        mode,
+        site,
+        &eval,
+        planned.patch,
+        &planned.notes,
+        &input_notes,
+    );
     if let Some((key, text)) = exemption {
         decision.audit_annotations.insert(key.to_string(), text);
     }
-    (decision, Some(eval))
+    Some((decision, Some(eval)))
 }
 
 /// An object over a `limits:` bound. `/validate` reports it (as it reports every denial):
@@ -396,25 +428,6 @@ fn exemption_note(
                 .collect::<String>()
         ),
     ))
-}
-
-/// Runs a future to completion from synchronous code that may itself be on a runtime thread:
-/// on a scoped helper thread, with the current runtime's handle (for its timers and I/O).
-/// `None` when no runtime could run it (the caller treats that as a failed look-up).
-fn block_on_aside<F: std::future::Future + Send>(future: F) -> Option<F::Output>
-where
-    F::Output: Send,
-{
-    match tokio::runtime::Handle::try_current() {
-        Ok(handle) => {
-            std::thread::scope(|scope| scope.spawn(|| handle.block_on(future)).join().ok())
-        }
-        Err(_) => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .ok()
-            .map(|runtime| runtime.block_on(future)),
-    }
 }
 
 /// The object, if it is a JSON object.

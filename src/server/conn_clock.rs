@@ -87,13 +87,13 @@ impl ConnClock {
         }
     }
 
-    fn request_started(&self) {
+    pub(crate) fn request_started(&self) {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         self.requests.fetch_add(1, Ordering::AcqRel);
         self.head_since.store(0, Ordering::Release);
     }
 
-    fn request_ended(&self) {
+    pub(crate) fn request_ended(&self) {
         if self.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.idle_since.store(self.now(), Ordering::Release);
         }
@@ -103,6 +103,26 @@ impl ConnClock {
     /// loses nothing (an HTTP/1 client sees a closed idle connection; HTTP/2 gets GOAWAY).
     pub fn is_idle(&self) -> bool {
         self.in_flight.load(Ordering::Acquire) == 0 && self.head_since.load(Ordering::Acquire) == 0
+    }
+
+    /// Whether a request is being served (handed to the service and not answered yet).
+    pub fn serving(&self) -> bool {
+        self.in_flight.load(Ordering::Acquire) != 0
+    }
+
+    /// Whether a request head has started to arrive and is not complete yet.
+    pub fn head_pending(&self) -> bool {
+        self.head_since.load(Ordering::Acquire) != 0 && !self.serving()
+    }
+
+    /// How long the connection has done nothing useful: the time its pending request head has
+    /// been arriving, else the time since its last answer (or since it opened).
+    pub fn unproductive_for(&self) -> Duration {
+        let since = self.head_since.load(Ordering::Acquire);
+        if since != 0 && !self.serving() {
+            return Duration::from_micros(self.now().saturating_sub(since));
+        }
+        self.idle_for()
     }
 
     /// Whether the connection has never had a request handed to the service.

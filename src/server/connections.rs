@@ -1,10 +1,12 @@
-//! The open connections of the TLS port, under a cap.
+//! The open connections of a port, under a cap.
 //!
-//! Anyone who can reach the port can open connections; each costs a TLS session, hyper's
-//! buffers and a task. At most `max` are open at once. A connection beyond the cap takes the
-//! place of an idle one (no request in flight: one that never sent a request first, then the
-//! one idle the longest), which is closed; when every open connection is busy, the newcomer is
-//! closed at once. The apiserver's kept-alive connections are idle most of the time, and it
+//! Anyone who can reach a port can open connections; each costs a TLS session (webhook port),
+//! hyper's buffers and a task. At most `max` are open at once. A connection beyond the cap
+//! takes the place of one with no request in flight, which is closed: one that has not
+//! completed a request yet first, then the one unproductive the longest (idle since its last
+//! answer, or trickling a request head: the apiserver and the kubelet send a head at once, so
+//! a client that trickles heads cannot hold the port until the header read timeout). When every open
+//! connection is busy with a request, the newcomer is closed at once. The apiserver's kept-alive connections are idle most of the time, and it
 //! reconnects when one is closed, so the cap costs it a handshake at worst.
 //!
 //! The registry also replaces hyper-util's graceful shutdown: [`Connections::close_all`] asks
@@ -13,15 +15,30 @@
 
 use crate::server::conn_clock::ConnClock;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use tokio::sync::Notify;
 
 /// Default cap on open connections of the TLS port (`--max-connections`).
 pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
 
+/// Default cap on open connections of the admin port (`--metrics-max-connections`): the
+/// kubelet's probes (a connection each) and a few Prometheus scrapers need a handful.
+pub const DEFAULT_MAX_ADMIN_CONNECTIONS: usize = 32;
+
+/// The two ports, each with its own registry and cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Port {
+    /// HTTPS, for the apiserver.
+    Webhook,
+    /// Plain HTTP: probes and metrics.
+    Admin,
+}
+
 struct Entry {
     clock: Arc<ConnClock>,
     close: Arc<Notify>,
+    evicted: Arc<AtomicBool>,
 }
 
 #[derive(Default)]
@@ -62,6 +79,14 @@ pub struct Admission {
     id: u64,
     /// Notified when the connection should finish its requests and close.
     pub close: Arc<Notify>,
+    evicted: Arc<AtomicBool>,
+}
+
+impl Admission {
+    /// Whether the connection was closed to make room for another (not for the drain).
+    pub fn evicted(&self) -> bool {
+        self.evicted.load(Ordering::Acquire)
+    }
 }
 
 impl Drop for Admission {
@@ -94,8 +119,9 @@ impl Connections {
         self.lock().open.len()
     }
 
-    /// Admits a new connection with its clock, making room by closing an idle one when at the
-    /// cap; `None` when every open connection is busy (the caller closes the newcomer).
+    /// Admits a new connection with its clock, making room by closing one with no request in
+    /// flight when at the cap; `None` when every open connection is serving a request (the
+    /// caller closes the newcomer).
     pub fn admit(self: &Arc<Self>, clock: Arc<ConnClock>) -> Option<(Admission, Admitted)> {
         let mut registry = self.lock();
         let mut how = Admitted::Free;
@@ -104,12 +130,13 @@ impl Connections {
             let victim = registry
                 .open
                 .iter()
-                .filter(|(_, e)| e.clock.is_idle())
-                .max_by_key(|(_, e)| (e.clock.never_served(), e.clock.idle_for()))
+                .filter(|(_, e)| !e.clock.serving())
+                .max_by_key(|(_, e)| (e.clock.never_served(), e.clock.unproductive_for()))
                 .map(|(id, _)| *id)?;
             if let Some(entry) = registry.open.remove(&victim) {
                 // Taken out of the registry now, so the cap holds for the next accept; the
                 // connection closes as soon as its task sees the notification.
+                entry.evicted.store(true, Ordering::Release);
                 entry.close.notify_one();
             }
             how = Admitted::Evicted;
@@ -117,11 +144,13 @@ impl Connections {
         let id = registry.next_id;
         registry.next_id += 1;
         let close = Arc::new(Notify::new());
+        let evicted = Arc::new(AtomicBool::new(false));
         registry.open.insert(
             id,
             Entry {
                 clock,
                 close: Arc::clone(&close),
+                evicted: Arc::clone(&evicted),
             },
         );
         Some((
@@ -129,6 +158,7 @@ impl Connections {
                 connections: Arc::clone(self),
                 id,
                 close,
+                evicted,
             },
             how,
         ))
@@ -187,9 +217,30 @@ mod tests {
         let connections = Connections::new(1);
         let busy = ConnClock::new();
         busy.bytes_read();
+        busy.request_started();
         let (_held, _) = connections.admit(Arc::clone(&busy)).unwrap();
         assert!(connections.admit(ConnClock::new()).is_none());
         assert_eq!(connections.count(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_oldest_trickling_head_makes_room_before_a_fresh_one() {
+        let ms = std::time::Duration::from_millis;
+        let connections = Connections::new(2);
+        let (old, fresh) = (ConnClock::new(), ConnClock::new());
+        old.bytes_read();
+        let (old_place, _) = connections.admit(Arc::clone(&old)).unwrap();
+        std::thread::sleep(ms(30));
+        fresh.bytes_read();
+        let (fresh_place, _) = connections.admit(Arc::clone(&fresh)).unwrap();
+        let (_newcomer, how) = connections.admit(ConnClock::new()).unwrap();
+        assert_eq!(how, Admitted::Evicted);
+        assert!(old_place.evicted() && !fresh_place.evicted());
+        // One that has been served goes after those that have not.
+        fresh.request_started();
+        fresh.request_ended();
+        let (_silent, _) = connections.admit(ConnClock::new()).unwrap();
+        assert!(!fresh_place.evicted());
     }
 
     #[tokio::test]

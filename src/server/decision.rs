@@ -232,6 +232,21 @@ pub fn decide_with_notes(
     patch: Vec<PatchOperation>,
     notes: &[String],
 ) -> Decision {
+    decide_with_all_notes(endpoint, mode, site, eval, patch, notes, &[])
+}
+
+/// [`decide_with_notes`], with notes about the evaluation's inputs too (ConfigMap scripts
+/// that could not be read): those go with the `deny` and `warn` findings they may hide, to
+/// `/validate`, first, so that the budget never drops them.
+pub fn decide_with_all_notes(
+    endpoint: Endpoint,
+    mode: Mode,
+    site: FixSite,
+    eval: &Evaluation,
+    patch: Vec<PatchOperation>,
+    notes: &[String],
+    input_notes: &[String],
+) -> Decision {
     if mode == Mode::Off || eval.exempt {
         return Decision::allow();
     }
@@ -249,6 +264,11 @@ pub fn decide_with_notes(
     let mut decision = Decision::allow();
 
     let mut warnings = Vec::new();
+    if endpoint.owns(Action::Deny, site) {
+        for note in input_notes {
+            warnings.push(warning("pidone", note));
+        }
+    }
     let mut denials = Vec::new();
     let mut next_suffix = HashMap::new();
     for f in &owned {

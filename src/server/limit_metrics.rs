@@ -1,12 +1,19 @@
-//! Metrics of the budgets against hostile clients and tenants (SECURITY.md): connections,
-//! limits that stopped a request or an object, and honoured `pidone.io/ignore` annotations.
+//! Metrics of the budgets against hostile clients and tenants (SECURITY.md): connections of each
+//! port, limits that stopped a request or an object, and honoured `pidone.io/ignore`
+//! annotations.
 
-use crate::server::metrics::ReasonLabels;
+use crate::server::connections::Port;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
+
+/// Why a connection was closed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ClosedLabels {
+    pub reason: &'static str,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct LimitLabels {
@@ -20,14 +27,24 @@ pub struct ExemptionLabels {
     pub namespace: String,
 }
 
+/// Connections of one port.
+#[derive(Default)]
+struct PortMetrics {
+    open: Gauge,
+    closed: Family<ClosedLabels, Counter>,
+}
+
 /// See the module documentation.
 #[derive(Default)]
 pub struct LimitMetrics {
-    connections: Gauge,
-    connections_closed: Family<ReasonLabels, Counter>,
+    webhook: PortMetrics,
+    admin: PortMetrics,
     limits: Family<LimitLabels, Counter>,
     exemptions: Family<ExemptionLabels, Counter>,
 }
+
+/// Why pidone closes connections, for the help texts.
+const CLOSE_REASONS: &str = "refused (at the cap, all busy), evicted (no request in flight, to make room at the cap), silent (no request in time), idle, slow-head";
 
 impl LimitMetrics {
     pub fn register(registry: &mut Registry) -> LimitMetrics {
@@ -35,16 +52,26 @@ impl LimitMetrics {
         registry.register(
             "connections",
             "Connections open on the TLS port",
-            m.connections.clone(),
+            m.webhook.open.clone(),
         );
         registry.register(
             "connections_closed",
-            "Connections of the TLS port closed by pidone, by reason: refused (at the cap, all busy), evicted (idle, to make room at the cap), silent (no request in time), idle, slow-head, handshake",
-            m.connections_closed.clone(),
+            format!("Connections of the TLS port closed by pidone, by reason: {CLOSE_REASONS}, handshake"),
+            m.webhook.closed.clone(),
+        );
+        registry.register(
+            "admin_connections",
+            "Connections open on the admin port",
+            m.admin.open.clone(),
+        );
+        registry.register(
+            "admin_connections_closed",
+            format!("Connections of the admin port closed by pidone, by reason: {CLOSE_REASONS}"),
+            m.admin.closed.clone(),
         );
         registry.register(
             "limits",
-            "Requests or objects stopped by a limit: body-budget, containers, argv-bytes",
+            "Requests or objects stopped by a limit: body-budget, body-rate, namespace-parses, containers, argv-bytes",
             m.limits.clone(),
         );
         registry.register(
@@ -55,26 +82,36 @@ impl LimitMetrics {
         m
     }
 
-    pub fn connections_open(&self, open: usize) {
-        self.connections
+    fn port(&self, port: Port) -> &PortMetrics {
+        match port {
+            Port::Webhook => &self.webhook,
+            Port::Admin => &self.admin,
+        }
+    }
+
+    pub fn connections_open(&self, port: Port, open: usize) {
+        self.port(port)
+            .open
             .set(i64::try_from(open).unwrap_or(i64::MAX));
     }
 
-    /// Current value of `pidone_connections`.
-    pub fn open_connections(&self) -> usize {
-        usize::try_from(self.connections.get()).unwrap_or(0)
+    /// Current value of `pidone_connections` (or `pidone_admin_connections`).
+    pub fn open_connections(&self, port: Port) -> usize {
+        usize::try_from(self.port(port).open.get()).unwrap_or(0)
     }
 
-    pub fn connection_closed(&self, reason: &'static str) {
-        self.connections_closed
-            .get_or_create(&ReasonLabels { reason })
+    pub fn connection_closed(&self, port: Port, reason: &'static str) {
+        self.port(port)
+            .closed
+            .get_or_create(&ClosedLabels { reason })
             .inc();
     }
 
-    /// Current value of `pidone_connections_closed_total{reason}`.
-    pub fn connections_closed(&self, reason: &'static str) -> u64 {
-        self.connections_closed
-            .get_or_create(&ReasonLabels { reason })
+    /// Current value of `pidone_connections_closed_total{reason}` (or the admin port's).
+    pub fn connections_closed(&self, port: Port, reason: &'static str) -> u64 {
+        self.port(port)
+            .closed
+            .get_or_create(&ClosedLabels { reason })
             .get()
     }
 

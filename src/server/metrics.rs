@@ -71,6 +71,7 @@ pub struct Metrics {
     /// The series of `report_results` shown, so that gone ones are removed.
     report_series: std::sync::Mutex<std::collections::BTreeSet<(String, String, String)>>,
     report_writes: Family<ResultLabels, Counter>,
+    config_map_lookups: Family<ResultLabels, Counter>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -215,7 +216,14 @@ impl Metrics {
             "Report writes by the Lease holder, by result: ok, error, deleted",
             report_writes.clone(),
         );
+        let config_map_lookups = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "config_map_lookups",
+            "ConfigMaps looked up for the scripts containers run (scripts.configMaps), by result: hit (cache), miss (read from the API), error",
+            config_map_lookups.clone(),
+        );
         let metrics = Metrics {
+            config_map_lookups,
             limits,
             registry,
             shed,
@@ -270,6 +278,11 @@ impl Metrics {
         }
         for result in REPORT_WRITE_RESULTS {
             let _ = self.report_writes.get_or_create(&ResultLabels { result });
+        }
+        for result in CONFIG_MAP_LOOKUP_RESULTS {
+            let _ = self
+                .config_map_lookups
+                .get_or_create(&ResultLabels { result });
         }
         for check in crate::engine::prescreen::PrescreenCheck::ALL {
             let _ = self
@@ -377,6 +390,13 @@ impl Metrics {
             .inc();
     }
 
+    /// One ConfigMap look-up: `hit`, `miss` or `error`.
+    pub fn config_map_lookup(&self, result: &'static str) {
+        self.config_map_lookups
+            .get_or_create(&ResultLabels { result })
+            .inc();
+    }
+
     /// One review shed under overload.
     pub fn shed(&self) {
         self.shed.inc();
@@ -451,6 +471,9 @@ const ENDPOINTS: [&str; 2] = ["validate", "mutate"];
 const RESULTS: [&str; 5] = ["allowed", "warned", "patched", "denied", "invalid"];
 /// The `result` label values of report writes.
 const REPORT_WRITE_RESULTS: [&str; 3] = ["ok", "error", "deleted"];
+
+/// Results of `pidone_config_map_lookups_total`.
+const CONFIG_MAP_LOOKUP_RESULTS: [&str; 3] = ["hit", "miss", "error"];
 /// The `type` label values of mutations.
 const MUTATION_TYPES: [&str; 3] = ["exec", "sidecar", "init"];
 

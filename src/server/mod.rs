@@ -16,19 +16,23 @@
 //! accepted, and an HTTP/2 connection with nothing in flight is closed after the idle limit;
 //! hyper buffers at most 64 KiB per HTTP/1 connection and HTTP/2 flow-control windows are
 //! small, so unread bytes stay in the client's socket; request bodies are read only once an
-//! analysis slot is held, within a global byte budget (see [`routes`]).
+//! analysis slot is held, within a global byte budget (see [`routes`]). The admin port has the
+//! same connection budgets under its own, smaller cap (see [`admin`]).
 
 pub mod admin;
 pub mod admission;
+pub mod aside;
+pub mod config_maps;
 pub mod conn_clock;
+pub mod connection;
 pub mod connections;
 pub mod decision;
 pub mod limit_metrics;
 pub mod metrics;
+pub mod namespace_share;
 pub mod object;
 pub mod object_limits;
 pub mod plan;
-pub mod reaper;
 pub mod reload;
 pub mod review;
 pub mod routes;
@@ -37,15 +41,14 @@ pub mod state;
 pub mod tls;
 
 use crate::engine::{Config, ConfigError, Engine, ScriptAnalyzer};
-use crate::server::conn_clock::{ClockLimits, Clocked, ClockedIo, ConnClock, Overdue};
-use crate::server::connections::{Admitted, Connections};
+use crate::server::conn_clock::{ClockLimits, Clocked, ClockedIo, ConnClock};
+use crate::server::connection::{Protocols, Timeouts, drive};
+use crate::server::connections::{Admitted, Connections, Port};
 use crate::server::plan::Planner;
 use crate::server::reload::FileWatch;
 use crate::server::state::App;
 use crate::server::tls::{CertResolver, TlsError};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulConnection;
+use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -89,11 +92,13 @@ pub struct ServerConfig {
     pub limits: Limits,
 }
 
-/// Budgets of the TLS port against clients that hold resources (see the module docs).
+/// Budgets of both ports against clients that hold resources (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Most connections open at once.
+    /// Most connections open at once on the TLS port.
     pub max_connections: usize,
+    /// Most connections open at once on the admin port.
+    pub max_admin_connections: usize,
     /// Bytes of request bodies held at once across all requests, beyond the first
     /// [`routes::FREE_BODY_BYTES`] of each (which the analysis slots bound).
     pub max_buffered_bytes: usize,
@@ -107,6 +112,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_connections: connections::DEFAULT_MAX_CONNECTIONS,
+            max_admin_connections: connections::DEFAULT_MAX_ADMIN_CONNECTIONS,
             max_buffered_bytes: DEFAULT_MAX_BUFFERED_BYTES,
         }
     }
@@ -263,28 +269,27 @@ pub async fn start(
         },
     )));
 
+    let timeouts = Timeouts {
+        header_read: config.header_read_timeout,
+        idle: config.idle_timeout,
+    };
     let (admin_stop, admin_stopped) = tokio::sync::oneshot::channel::<()>();
-    let admin = tokio::spawn({
-        let router = admin::router(Arc::clone(&app));
+    let admin = tokio::spawn(admin::serve(
+        admin_listener,
+        Arc::clone(&app),
+        timeouts,
+        Connections::new(config.limits.max_admin_connections),
         async move {
-            let serve = axum::serve(admin_listener, router).with_graceful_shutdown(async move {
-                let _ = admin_stopped.await;
-            });
-            if let Err(e) = serve.await {
-                tracing::error!(error = %e, "the admin server failed");
-            }
-        }
-    });
+            let _ = admin_stopped.await;
+        },
+    ));
 
     tracing::info!(%addr, %admin_addr, "serving");
     let task = tokio::spawn(serve(
         listener,
         acceptor,
         Arc::clone(&app),
-        Timeouts {
-            header_read: config.header_read_timeout,
-            idle: config.idle_timeout,
-        },
+        timeouts,
         Connections::new(config.limits.max_connections),
         config.drain_timeout,
         shutdown,
@@ -323,96 +328,6 @@ fn local_addr(listener: &TcpListener, addr: SocketAddr) -> Result<SocketAddr, Se
         .map_err(|source| ServerError::Bind { addr, source })
 }
 
-/// Builders for the two protocols; ALPN picks one per connection.
-struct Protocols {
-    h1: auto::Builder<TokioExecutor>,
-    h2: auto::Builder<TokioExecutor>,
-}
-
-impl Protocols {
-    fn new(idle_timeout: Duration) -> Protocols {
-        let mut h1 = auto::Builder::new(TokioExecutor::new()).http1_only();
-        // hyper's header read timeout runs from the end of one request to the head of the
-        // next: it is the idle limit here; slow heads are cut by `conn_clock`.
-        // At most 64 KiB buffered per connection (headers of the apiserver's requests are a
-        // few hundred bytes); body bytes beyond it wait in the socket until the handler reads.
-        h1.http1()
-            .timer(TokioTimer::new())
-            .keep_alive(true)
-            .header_read_timeout(idle_timeout)
-            .max_buf_size(64 * 1024);
-        let mut h2 = auto::Builder::new(TokioExecutor::new()).http2_only();
-        // Small flow-control windows: a client can make pidone buffer at most this much per
-        // stream and per connection before the handler reads (the defaults are 1 MiB and more).
-        h2.http2()
-            .timer(TokioTimer::new())
-            .keep_alive_interval(Some(Duration::from_secs(30)))
-            .initial_stream_window_size(64 * 1024)
-            .initial_connection_window_size(256 * 1024)
-            .max_header_list_size(64 * 1024)
-            .max_concurrent_streams(64);
-        Protocols { h1, h2 }
-    }
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Timeouts {
-    header_read: Duration,
-    idle: Duration,
-}
-
-/// Serves one connection until it ends, is told to close (cap or drain: gracefully, at most
-/// `close_within`), or runs past a limit of its clock.
-async fn drive<C>(
-    conn: C,
-    clock: &ConnClock,
-    limits: ClockLimits,
-    close: &tokio::sync::Notify,
-    close_within: Duration,
-    app: &App,
-    peer: SocketAddr,
-) where
-    C: GracefulConnection,
-    C::Error: std::fmt::Display,
-{
-    tokio::pin!(conn);
-    let mut closing: Option<tokio::time::Instant> = None;
-    loop {
-        let hard_stop = closing.unwrap_or_else(tokio::time::Instant::now);
-        tokio::select! {
-            ended = conn.as_mut() => {
-                if let Err(e) = ended {
-                    tracing::debug!(%peer, error = %e, "connection ended with an error");
-                }
-                return;
-            }
-            () = close.notified(), if closing.is_none() => {
-                conn.as_mut().graceful_shutdown();
-                closing = Some(tokio::time::Instant::now() + close_within);
-            }
-            overdue = clock.deadline(limits), if closing.is_none() => match overdue {
-                Overdue::Head => {
-                    // Dropping the connection closes it.
-                    app.metrics.limits.connection_closed("slow-head");
-                    tracing::debug!(%peer, "request head too slow; connection closed");
-                    return;
-                }
-                Overdue::FirstRequest | Overdue::Idle => {
-                    let reason = if overdue == Overdue::Idle { "idle" } else { "silent" };
-                    app.metrics.limits.connection_closed(reason);
-                    tracing::debug!(%peer, reason, "connection closed");
-                    conn.as_mut().graceful_shutdown();
-                    closing = Some(tokio::time::Instant::now() + limits.first_request);
-                }
-            },
-            () = tokio::time::sleep_until(hard_stop), if closing.is_some() => {
-                tracing::debug!(%peer, "connection did not close in time; dropped");
-                return;
-            }
-        }
-    }
-}
-
 /// The accept loop of the TLS port, then the drain.
 #[allow(clippy::too_many_arguments)]
 async fn serve<F>(
@@ -448,14 +363,20 @@ where
         let clock = ConnClock::new();
         let Some((admission, how)) = connections.admit(Arc::clone(&clock)) else {
             // Every open connection is busy with a request: this one is closed unread.
-            app.metrics.limits.connection_closed("refused");
+            app.metrics
+                .limits
+                .connection_closed(Port::Webhook, "refused");
             tracing::debug!(%peer, max = connections.max(), "connection cap reached; refused");
             continue;
         };
         if how == Admitted::Evicted {
-            app.metrics.limits.connection_closed("evicted");
+            app.metrics
+                .limits
+                .connection_closed(Port::Webhook, "evicted");
         }
-        app.metrics.limits.connections_open(connections.count());
+        app.metrics
+            .limits
+            .connections_open(Port::Webhook, connections.count());
         let acceptor = acceptor.clone();
         let router = router.clone();
         let protocols = Arc::clone(&protocols);
@@ -472,7 +393,7 @@ where
                         return;
                     }
                     Err(_) => {
-                        app.metrics.limits.connection_closed("handshake");
+                        app.metrics.limits.connection_closed(Port::Webhook, "handshake");
                         tracing::debug!(%peer, "TLS handshake timed out");
                         return;
                     }
@@ -496,18 +417,24 @@ where
                 idle: h2.then_some(timeouts.idle),
             };
             drive(
+                Port::Webhook,
                 conn,
                 &clock,
                 limits,
-                &admission.close,
+                &admission,
                 timeouts.header_read.max(drain_timeout),
                 &app,
                 peer,
             )
             .await;
             drop(admission);
-            app.metrics.limits.connections_open(connections.count());
+            app.metrics
+                .limits
+                .connections_open(Port::Webhook, connections.count());
         });
+        // Let the new connection read what its client sent before the next accept: a
+        // connection counts as silent (first to make room at the cap) only if it is.
+        tokio::task::yield_now().await;
     }
 
     drop(listener);

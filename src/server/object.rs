@@ -8,7 +8,9 @@
 //! - [`Lean`]: only what the engine reads to evaluate a launch (identity, annotations,
 //!   `restartPolicy`, the owner references, and per container its name, image, command, args,
 //!   restart policy, env (names, literal values and whether a value comes from elsewhere: the
-//!   kubelet expands `$(VAR)` in command and args from them), `envFrom` and volume mounts),
+//!   kubelet expands `$(VAR)` in command and args from them), `envFrom`, `workingDir` and
+//!   volume mounts), and the pod's volumes (ConfigMap and projected ones whole: scripts come
+//!   from them),
 //!   every array element kept so that JSON Pointers stay the same.
 //!   The rest is skipped without allocating. Evaluating it gives the same result as
 //!   evaluating the full object (tested over every fixture); patches are never computed on it.
@@ -132,17 +134,19 @@ impl Pruned {
             (LeanSpec, "volumes") => Step::Into(LeanVolumes),
             (LeanSpec, "volumeClaimTemplates") => Step::Into(LeanClaimTemplates),
             (LeanVolume, "name" | "persistentVolumeClaim" | "ephemeral") => Step::Keep,
+            // ConfigMap volumes: where the scripts a container runs may come from.
+            (LeanVolume, "configMap" | "projected") => Step::Keep,
             (LeanClaimTemplate, "metadata") => Step::Into(LeanMetadata),
             (LeanContainer, "ports") => Step::Keep,
             (LeanSpec, "containers" | "initContainers") => Step::Into(LeanContainers),
             (
                 LeanContainer,
-                "name" | "image" | "command" | "args" | "restartPolicy" | "envFrom",
+                "name" | "image" | "command" | "args" | "restartPolicy" | "envFrom" | "workingDir",
             ) => Step::Keep,
             (LeanContainer, "env") => Step::Into(LeanEnvList),
             (LeanContainer, "volumeMounts") => Step::Into(LeanMounts),
             (LeanEnv, "name" | "value" | "valueFrom") => Step::Keep,
-            (LeanMount, "name" | "mountPath") => Step::Keep,
+            (LeanMount, "name" | "mountPath" | "subPath") => Step::Keep,
             // A list where an object belongs: malformed, kept whole for the engine to report.
             (LeanContainers | LeanEnvList | LeanMounts | LeanVolumes | LeanClaimTemplates, _) => {
                 Step::Keep

@@ -70,16 +70,9 @@ impl Planner for Mutations {
         object: &Value,
     ) -> Planned {
         let plan = crate::mutate::plan(engine, object, ctx, eval);
-        // Moved into the typed patch, not cloned as `MutationPlan::json_patch` does.
-        match serde_json::from_value::<json_patch::Patch>(Value::Array(plan.patch)) {
-            Ok(patch) => Planned {
-                patch: patch.0,
-                notes: plan.warnings,
-            },
-            Err(e) => Planned {
-                patch: Vec::new(),
-                notes: vec![format!("pidone could not build its patch: {e}")],
-            },
+        Planned {
+            patch: plan.patch,
+            notes: plan.warnings,
         }
     }
 }

@@ -9,6 +9,7 @@
 //! | `Content-Type` other than `application/json` | 415 plain |
 //! | body over 8 MiB | 413 plain, connection closed (bodies up to 16 MiB are read and discarded first, so the client sees the 413; larger ones are cut off) |
 //! | body not complete within the apiserver's timeout (at most 30 s) | 408 plain |
+//! | body slower than 64 KiB/s after its first second ([`MIN_BODY_RATE`]) | 408 plain, connection closed |
 //! | bodies held across all requests over the budget (`--max-buffered-bytes`) | 429 plain, `Retry-After: 1`, connection closed |
 //! | another method on those paths | 405 plain |
 //! | unknown path, unknown mode | 404 plain |
@@ -37,6 +38,7 @@ use crate::engine::Mode;
 use crate::sandbox::{Ticket, with_ticket};
 use crate::server::admission::{self, Reply};
 use crate::server::decision::Endpoint;
+use crate::server::namespace_share;
 use crate::server::state::App;
 use axum::Router;
 use axum::body::Body;
@@ -69,6 +71,12 @@ pub const TIMEOUT_MARGIN: Duration = Duration::from_millis(500);
 /// Body bytes each request may hold without drawing on the shared budget (a pod's review is a
 /// few KiB to a few tens of KiB).
 pub const FREE_BODY_BYTES: usize = 64 * 1024;
+/// Slowest body accepted, after [`BODY_RATE_GRACE`]: a body that has not reached this rate
+/// since it started is cut off with 408, so a client trickling a body holds its analysis slot
+/// for about a second, not the whole timeout. The apiserver sends a body at once.
+pub const MIN_BODY_RATE: usize = 64 * 1024;
+/// Time a body gets before [`MIN_BODY_RATE`] applies.
+pub const BODY_RATE_GRACE: Duration = Duration::from_secs(1);
 /// Largest body analysed on the async thread that read it (when the analysis needs no parse
 /// worker); larger ones go to the blocking pool.
 pub const INLINE_BODY_BYTES: usize = 64 * 1024;
@@ -182,6 +190,22 @@ async fn admission(
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));
             return response;
         }
+        Ok(Err(BodyError::TooSlow)) => {
+            app.metrics.limits.limit_hit("body-rate");
+            tracing::warn!(
+                endpoint = endpoint.as_str(),
+                content_length = length,
+                "request body slower than the rate floor: cut off with 408"
+            );
+            let mut response = reject(
+                StatusCode::REQUEST_TIMEOUT,
+                "the request body arrives too slowly\n",
+            );
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return response;
+        }
         Ok(Err(BodyError::Read(e))) => {
             tracing::debug!(error = %e, "reading the request body failed");
             return reject(
@@ -212,6 +236,40 @@ async fn admission(
     } else {
         Some(admission::answer(&app, endpoint, mode, &body, started))
     };
+    // A small review that needs a parse takes one of its namespace's places on the analysis
+    // threads first (see `namespace_share`); one that may need image or ConfigMap look-ups
+    // (blocking I/O, which an answer without a place could not do here) goes to the blocking
+    // pool as before.
+    let mut share = None;
+    let mut inline = inline;
+    let namespace = if inline.is_none() && small {
+        Some(namespace_share::namespace_of(&body))
+    } else {
+        None
+    };
+    if let Some(namespace) = namespace.filter(|ns| !lookups_may_block(&app, ns)) {
+        let wait = queue_wait(timeout, started.elapsed());
+        share = app.namespace_shares().take(&namespace, wait).await;
+        if share.is_none() {
+            app.metrics.limits.limit_hit("namespace-parses");
+            tracing::warn!(
+                endpoint = endpoint.as_str(),
+                namespace,
+                "the namespace's reviews hold all their places on the analysis threads: answered without parsing new scripts"
+            );
+            let ticket = Ticket::without_parsing(
+                (started + timeout.saturating_sub(TIMEOUT_MARGIN)).max(Instant::now()),
+            );
+            let reply = with_ticket(Arc::clone(&ticket), || {
+                admission::answer(&app, endpoint, mode, &body, started)
+            });
+            if ticket.pool_gave_up() && app.engine().config().parser.fail_closed {
+                app.metrics.shed();
+                return overloaded();
+            }
+            inline = Some(reply);
+        }
+    }
     let reply = if let Some(reply) = inline {
         drop(slot);
         drop(held);
@@ -249,6 +307,7 @@ async fn admission(
             let _slot = slot;
             let _held = held;
             let _large = large;
+            let _share = share;
             with_ticket(analysis_ticket, || {
                 admission::answer(&analysis_app, endpoint, mode, &body, started)
             })
@@ -299,6 +358,17 @@ async fn admission(
             message,
         ),
     }
+}
+
+/// Whether answering a review in `namespace` may read images or ConfigMaps from elsewhere.
+fn lookups_may_block(app: &App, namespace: &str) -> bool {
+    let engine = app.engine();
+    let config = engine.config();
+    let config_maps = &config.scripts.config_maps;
+    config.images.resolve
+        || config_maps.allows(Some(namespace))
+        // The object's own namespace may differ from an empty one in the request.
+        || (namespace.is_empty() && config_maps.any())
 }
 
 /// Cancels a review's ticket when the handler ends, however it ends.
@@ -357,6 +427,8 @@ enum BodyError {
     TooLarge,
     /// Holding the body would overdraw the shared budget.
     OverBudget,
+    /// The body arrives slower than [`MIN_BODY_RATE`].
+    TooSlow,
     Read(axum::Error),
 }
 
@@ -409,7 +481,18 @@ async fn read_body(
     let mut rest: Vec<u8> = Vec::new();
     let mut total = 0usize;
     let mut too_large = length.is_some_and(|n| n > limit as u64);
-    while let Some(frame) = body.frame().await {
+    let started = tokio::time::Instant::now();
+    loop {
+        // The rate floor is broken once the bytes so far are what it asks for at this time.
+        let floor_broken = started
+            + BODY_RATE_GRACE
+            + Duration::from_secs_f64(total as f64 / MIN_BODY_RATE as f64);
+        let Ok(frame) = tokio::time::timeout_at(floor_broken, body.frame()).await else {
+            return Err(BodyError::TooSlow);
+        };
+        let Some(frame) = frame else {
+            break;
+        };
         let Ok(data) = frame.map_err(BodyError::Read)?.into_data() else {
             continue;
         };
@@ -565,6 +648,48 @@ mod tests {
         let (joined, _) = read_body(stream, None, 99, &budget).await.unwrap();
         assert_eq!(&joined[..], b"abcdef");
         assert_eq!(budget.available_permits(), 1 << 20, "small bodies are free");
+    }
+
+    /// `n` chunks of `size` bytes, one every `every`.
+    fn trickle(n: usize, size: usize, every: Duration) -> Body {
+        Body::from_stream(futures::stream::unfold(0, move |i| async move {
+            if i == n {
+                return None;
+            }
+            tokio::time::sleep(every).await;
+            Some((
+                Ok::<_, std::io::Error>(Bytes::from(vec![b'x'; size])),
+                i + 1,
+            ))
+        }))
+    }
+
+    #[tokio::test]
+    async fn bodies_slower_than_the_floor_are_cut_off() {
+        let budget = Arc::new(Semaphore::new(MAX_BODY));
+        let ms = Duration::from_millis;
+        // 100 bytes every 100 ms: within the grace, then far below the floor.
+        let started = tokio::time::Instant::now();
+        assert!(matches!(
+            read_body(trickle(1000, 100, ms(100)), None, MAX_BODY, &budget).await,
+            Err(BodyError::TooSlow)
+        ));
+        let took = started.elapsed();
+        assert!(
+            took >= BODY_RATE_GRACE && took < BODY_RATE_GRACE + ms(300),
+            "{took:?}"
+        );
+        // A pause within the grace is fine; so is a larger body at the floor's pace.
+        assert!(
+            read_body(trickle(1, 100, ms(900)), None, MAX_BODY, &budget)
+                .await
+                .is_ok()
+        );
+        let at_the_floor = trickle(2, MIN_BODY_RATE, ms(950));
+        let (body, _held) = read_body(at_the_floor, None, MAX_BODY, &budget)
+            .await
+            .unwrap();
+        assert_eq!(body.len(), 2 * MIN_BODY_RATE);
     }
 
     fn chunks(n: usize, size: usize) -> Body {

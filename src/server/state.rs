@@ -1,17 +1,25 @@
 //! What the handlers share: the current engine, the planner, metrics and health.
 
+use crate::cluster::config_maps::ConfigMapSource;
 use crate::engine::config::ImagesConfig;
 use crate::engine::config::NativeSidecars;
+use crate::engine::config::ScriptsConfig;
 use crate::engine::evaluate::NativeSidecarSupport;
 use crate::engine::{Config, ConfigError, Engine, ScriptAnalyzer};
 use crate::images::ImageResolver;
 use crate::server::metrics::Metrics;
+use crate::server::namespace_share::NamespaceShares;
 use crate::server::plan::Planner;
 use crate::server::tls::CertResolver;
 use arc_swap::ArcSwap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
+
+/// How long unusable `images:` settings (an unreadable credentials file, say) are left before
+/// they are tried again: a Secret mounted late is picked up without a log line per review.
+pub const RESOLVER_RETRY: Duration = Duration::from_secs(30);
 
 /// Default bound on admission reviews analysed at once (`--max-inflight`).
 pub const DEFAULT_MAX_INFLIGHT: usize = 256;
@@ -30,8 +38,14 @@ pub struct App {
     pub certs: Arc<CertResolver>,
     /// Analyse on the blocking pool (see `ServerConfig::analyzer_blocks`).
     pub analyzer_blocks: bool,
-    /// The registry look-up for `images.resolve`, rebuilt when `images:` changes.
-    images: Mutex<Option<(ImagesConfig, ImageResolver)>>,
+    /// The registry look-up for `images.resolve`, rebuilt when `images:` changes; `None` with
+    /// the time of the failure when these settings could not start one.
+    images: Mutex<Option<(ImagesConfig, Result<ImageResolver, Instant>)>>,
+    /// The Kubernetes client for reads that reviews make (ConfigMap scripts), or why there is
+    /// none.
+    kube_client: Mutex<Result<kube::Client, String>>,
+    /// The ConfigMap reader for `scripts.configMaps`, rebuilt when `scripts:` changes.
+    config_maps: Mutex<Option<Arc<ConfigMapSource>>>,
     draining: AtomicBool,
     /// Slots for reviews being analysed; a review that cannot get one in time is shed (429).
     inflight: Arc<Semaphore>,
@@ -41,6 +55,8 @@ pub struct App {
     body_budget: Arc<Semaphore>,
     /// Slots for analyses of large bodies (see [`LARGE_ANALYSES`]).
     large: Arc<Semaphore>,
+    /// Each namespace's places on the analysis threads.
+    namespace_shares: Arc<NamespaceShares>,
 }
 
 /// Reviews with large bodies analysed at once. Decoding multiplies a body's size several
@@ -76,10 +92,13 @@ impl App {
             analyzer_blocks,
             draining: AtomicBool::new(false),
             images: Mutex::new(None),
+            kube_client: Mutex::new(Err("pidone has no Kubernetes client".into())),
+            config_maps: Mutex::new(None),
             inflight: Arc::new(Semaphore::new(DEFAULT_MAX_INFLIGHT)),
             max_inflight: DEFAULT_MAX_INFLIGHT,
             body_budget: Arc::new(Semaphore::new(crate::server::DEFAULT_MAX_BUFFERED_BYTES)),
             large: Arc::new(Semaphore::new(LARGE_ANALYSES)),
+            namespace_shares: Arc::default(),
         }
     }
 
@@ -108,6 +127,10 @@ impl App {
         &self.large
     }
 
+    pub fn namespace_shares(&self) -> &Arc<NamespaceShares> {
+        &self.namespace_shares
+    }
+
     /// The bound on reviews analysed at once.
     pub fn max_inflight(&self) -> usize {
         self.max_inflight
@@ -131,6 +154,8 @@ impl App {
     pub fn reload_config(&self, text: &str) -> Result<(), ConfigError> {
         let config = Config::from_yaml(text)?;
         let engine = Engine::new(Arc::new(config), Arc::clone(&self.analyzer))?;
+        // The analyzer outlives engines (its workers and cache); it takes the new limits here.
+        self.analyzer.apply_limits(&engine.config().parser);
         self.engine.store(Arc::new(engine));
         Ok(())
     }
@@ -149,28 +174,70 @@ impl App {
     }
 
     /// The image resolver for the current `images:` settings (`None` when look-ups are off or
-    /// the settings are unusable, e.g. an unreadable credentials file: logged once).
+    /// the settings are unusable, e.g. an unreadable credentials file: logged, then tried again
+    /// after [`RESOLVER_RETRY`] rather than on every review).
     pub fn image_resolver(&self, config: &ImagesConfig) -> Option<ImageResolver> {
         if !config.resolve {
             return None;
         }
         let mut slot = self.images.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((current, resolver)) = slot.as_ref()
+        if let Some((current, built)) = slot.as_ref()
             && current == config
         {
-            return Some(resolver.clone());
+            match built {
+                Ok(resolver) => return Some(resolver.clone()),
+                Err(failed) if failed.elapsed() < RESOLVER_RETRY => return None,
+                Err(_) => {}
+            }
         }
         match ImageResolver::new(config) {
             Ok(resolver) => {
-                *slot = Some((config.clone(), resolver.clone()));
+                *slot = Some((config.clone(), Ok(resolver.clone())));
                 Some(resolver)
             }
             Err(e) => {
                 tracing::error!(error = %e, "image look-ups are configured but cannot start");
-                *slot = None;
+                *slot = Some((config.clone(), Err(Instant::now())));
                 None
             }
         }
+    }
+
+    /// Sets the client that reviews read the API with (or why there is none); the ConfigMap
+    /// cache starts over.
+    pub fn set_kube_client(&self, client: Result<kube::Client, String>) {
+        *self
+            .kube_client
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = client;
+        *self
+            .config_maps
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = None;
+    }
+
+    /// The ConfigMap reader for the current `scripts:` settings, or why there is none.
+    pub fn config_map_source(
+        &self,
+        settings: &ScriptsConfig,
+    ) -> Result<Arc<ConfigMapSource>, String> {
+        let mut slot = self
+            .config_maps
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(source) = slot.as_ref()
+            && source.settings() == settings
+        {
+            return Ok(Arc::clone(source));
+        }
+        let client = self
+            .kube_client
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()?;
+        let source = Arc::new(ConfigMapSource::new(client, settings));
+        *slot = Some(Arc::clone(&source));
+        Ok(source)
     }
 
     /// Whether reviews may first be tried on the async thread with cached verdicts only (the

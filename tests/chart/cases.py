@@ -62,6 +62,9 @@ CASES: dict[str, dict[str, Any]] = {
         },
     },
     "cluster-audit": {"clusterAudit": {"enabled": True}},
+    "config-map-scripts": {"scripts": {"configMaps": {"enabled": True, "namespaces": ["shop", "db"]}},
+                           "config": {"scripts": {"deadline": "500ms", "cacheTTL": "1m"}}},
+    "config-map-scripts-everywhere": {"scripts": {"configMaps": {"enabled": True}}},
     "production": {
         "replicas": 5,
         "priorityClassName": "system-cluster-critical",

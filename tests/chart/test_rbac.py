@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import yaml
 from helpers import objects, of_kind, one
 
 SERVER_RULES = [
@@ -14,7 +15,9 @@ AUDIT_RULES = [
     {"apiGroups": ["apps"], "resources": ["deployments", "statefulsets", "daemonsets", "replicasets"],
      "verbs": ["get", "list", "watch"]},
     {"apiGroups": ["batch"], "resources": ["jobs", "cronjobs"], "verbs": ["get", "list", "watch"]},
+    {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["list"]},
 ]
+CONFIG_MAP_RULES = [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}]
 
 
 def test_default_rbac_is_exact():
@@ -95,3 +98,49 @@ def test_reports_keep_user_env():
                     "server": {"env": [{"name": "RUST_LOG", "value": "debug"}]}})
     env = [e["name"] for e in one(objs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["env"]]
     assert env == ["PIDONE_REPORTS_LEASE", "POD_NAME", "POD_NAMESPACE", "RUST_LOG"]
+
+
+def rendered_config(objs):
+    return yaml.safe_load(one(objs, "ConfigMap", "pidone")["data"]["config.yaml"])
+
+
+def test_config_map_scripts_off_grant_nothing():
+    objs = objects()
+    assert "scripts" not in rendered_config(objs)
+    # Look-up settings alone switch nothing on.
+    objs = objects({"config": {"scripts": {"cacheTTL": "10s"}}})
+    assert rendered_config(objs)["scripts"] == {"cacheTTL": "10s"}
+    assert [r["metadata"]["name"] for r in of_kind(objs, "ClusterRole")] == ["pidone"]
+    assert not of_kind(objs, "Role")
+
+
+def test_config_map_scripts_in_listed_namespaces_get_a_role_each():
+    objs = objects({"scripts": {"configMaps": {"enabled": True, "namespaces": ["shop", "db"]}},
+                    "config": {"scripts": {"deadline": "500ms"}}})
+    assert rendered_config(objs)["scripts"] == {"configMaps": ["shop", "db"], "deadline": "500ms"}
+    roles = {r["metadata"]["namespace"]: r for r in of_kind(objs, "Role")}
+    assert sorted(roles) == ["db", "shop"]
+    for ns, role in roles.items():
+        assert role["metadata"]["name"] == "pidone-config-maps"
+        assert role["rules"] == CONFIG_MAP_RULES
+    bindings = {b["metadata"]["namespace"]: b for b in of_kind(objs, "RoleBinding")}
+    assert sorted(bindings) == ["db", "shop"]
+    for binding in bindings.values():
+        assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                                      "name": "pidone-config-maps"}
+        assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "pidone", "namespace": "pidone"}]
+    assert [r["metadata"]["name"] for r in of_kind(objs, "ClusterRole")] == ["pidone"]
+
+
+def test_config_map_scripts_everywhere_get_a_cluster_role():
+    objs = objects({"scripts": {"configMaps": {"enabled": True}}})
+    assert rendered_config(objs)["scripts"] == {"configMaps": True}
+    roles = {r["metadata"]["name"]: r["rules"] for r in of_kind(objs, "ClusterRole")}
+    assert roles == {"pidone": SERVER_RULES, "pidone-config-maps": CONFIG_MAP_RULES}
+    binding = one(objs, "ClusterRoleBinding", "pidone-config-maps")
+    assert binding["roleRef"]["name"] == "pidone-config-maps"
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "pidone", "namespace": "pidone"}]
+    assert not of_kind(objs, "Role")
+    # No RBAC when the chart leaves it to the cluster admin.
+    objs = objects({"scripts": {"configMaps": {"enabled": True}}, "rbac": {"create": False}})
+    assert not of_kind(objs, "ClusterRole") and rendered_config(objs)["scripts"] == {"configMaps": True}

@@ -44,6 +44,9 @@ def test_values_match_schema(case):
     {"webhooks": {"failurePolicy": {"enforce": "Deny", "audit": "Ignore"}}},
     {"replicas": 0},
     {"imageTag": "oops"},
+    # scripts.configMaps is switched by the chart's own scripts.configMaps (which grants the RBAC).
+    {"config": {"scripts": {"configMaps": True}}},
+    {"scripts": {"configMaps": {"enabled": True, "namespaces": ["Not_A_Namespace"]}}},
 ])
 def test_schema_rejects(bad):
     with chartlib.load_chart() as chart, pytest.raises(helm.HelmValuesError):

@@ -3,6 +3,8 @@
 //! the responses that applies the apiserver's rules.
 #![allow(dead_code)]
 
+pub mod served;
+
 use base64::Engine as _;
 use pidone::engine::script::{InProcessAnalyzer, ScriptAnalyzer};
 use pidone::server::plan::{NoMutations, Planner};

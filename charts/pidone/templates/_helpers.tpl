@@ -87,6 +87,20 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- $_ = set $ii "image" (include "pidone.image" .) -}}
 {{- end -}}
 {{- $_ = set $cfg "initInjection" $ii -}}
+{{- /* scripts.configMaps follows the chart's switch, which also grants the RBAC. */ -}}
+{{- $sc := default (dict) $cfg.scripts -}}
+{{- $_ = unset $sc "configMaps" -}}
+{{- $cms := .Values.scripts.configMaps -}}
+{{- if $cms.enabled -}}
+{{- if $cms.namespaces -}}
+{{- $_ = set $sc "configMaps" $cms.namespaces -}}
+{{- else -}}
+{{- $_ = set $sc "configMaps" true -}}
+{{- end -}}
+{{- end -}}
+{{- if $sc -}}
+{{- $_ = set $cfg "scripts" $sc -}}
+{{- end -}}
 {{- toYaml $cfg -}}
 {{- end -}}
 

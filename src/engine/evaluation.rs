@@ -1,0 +1,130 @@
+//! What an evaluation takes from outside the object and what it gives back: the context, the
+//! analysed containers, the findings. Types only, shared by the engine's stages.
+
+use crate::engine::argv::LaunchAnalysis;
+use crate::engine::config::Action;
+use crate::engine::image_config::ImageConfig;
+use crate::engine::launch::LaunchClass;
+use crate::engine::mounted_scripts::{ConfigMaps, ScriptRead};
+use crate::engine::rules::RuleId;
+use crate::engine::side_agents::{Confidence, SideAgent};
+use crate::engine::workload::{ObjectRef, Section};
+use serde::Serialize;
+use std::collections::HashMap;
+
+pub const ANNOTATION_IGNORE: &str = "pidone.io/ignore";
+pub const ANNOTATION_SIDE_AGENTS: &str = "pidone.io/side-agents";
+pub const ANNOTATION_INJECT_INIT: &str = "pidone.io/inject-init";
+pub const ANNOTATION_MUTATIONS: &str = "pidone.io/mutations";
+
+/// What the cluster can do, as far as fixes are concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NativeSidecarSupport {
+    Supported,
+    /// Not supported, with the reason shown to users.
+    Unsupported(String),
+}
+
+/// Facts from outside the object that the evaluation depends on.
+#[derive(Debug, Clone)]
+pub struct EvalContext<'a> {
+    /// The namespace from the admission request (authoritative when the object has none).
+    pub namespace: Option<&'a str>,
+    pub native_sidecars: NativeSidecarSupport,
+    /// ENTRYPOINT and CMD of images, looked up by the caller (the engine does no I/O), keyed by
+    /// the image reference as written in the pod.
+    pub images: Option<&'a HashMap<String, ImageConfig>>,
+    /// ConfigMaps the caller gathered (the same manifests, or the API), so scripts that
+    /// containers run from ConfigMap volumes can be read.
+    pub config_maps: Option<&'a ConfigMaps>,
+}
+
+impl Default for EvalContext<'_> {
+    fn default() -> Self {
+        EvalContext {
+            namespace: None,
+            native_sidecars: NativeSidecarSupport::Supported,
+            images: None,
+            config_maps: None,
+        }
+    }
+}
+
+/// One analysed container.
+#[derive(Debug, Clone, Serialize)]
+pub struct ContainerReport {
+    pub container: String,
+    pub section: Section,
+    /// JSON Pointer of the container in the object.
+    #[serde(skip)]
+    pub pointer: String,
+    pub launch: LaunchClass,
+    #[serde(skip)]
+    pub analysis: LaunchAnalysis,
+    /// A side agent next to a main container: with what confidence, on what evidence.
+    #[serde(skip)]
+    pub side_agent: Option<SideAgent>,
+    /// The launch class the container would have as a native sidecar (side agents of finite
+    /// pods only).
+    #[serde(skip)]
+    pub as_sidecar: Option<LaunchClass>,
+    /// Scripts read for the launch (from ConfigMap volumes), first to last.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub scripts: Vec<ScriptRead>,
+    /// How this container (of a Job pod) stops its sidecar by hand, if it does.
+    #[serde(skip)]
+    pub stop_hack: Option<String>,
+}
+
+/// One rule hit, with what enforce mode would do about it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub container: String,
+    #[serde(skip)]
+    pub section: Section,
+    #[serde(skip)]
+    pub pointer: String,
+    pub rule: RuleId,
+    /// The action enforce mode takes, after any fallback.
+    pub action: Action,
+    /// What pidone saw.
+    pub message: String,
+    /// How to fix it.
+    pub fix: String,
+    /// Why a `mutate` action fell back to `warn`, when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<String>,
+    /// How sure pidone is (`side-agent` findings).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<Confidence>,
+    /// What the finding rests on (`side-agent` findings), strongest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<String>,
+}
+
+/// The result of evaluating one object.
+#[derive(Debug, Clone, Serialize)]
+pub struct Evaluation {
+    pub object: ObjectRef,
+    /// JSON Pointer of the pod template within the object.
+    #[serde(skip)]
+    pub template_pointer: &'static str,
+    pub containers: Vec<ContainerReport>,
+    pub findings: Vec<Finding>,
+    /// Rules switched off for this object by `pidone.io/ignore` (`all` lists every rule).
+    pub ignored: Vec<RuleId>,
+    /// Findings of those rules: not acted on, shown by the offline audit as ignored.
+    #[serde(skip)]
+    pub suppressed: Vec<Finding>,
+    /// The namespace is exempt: nothing was analysed.
+    pub exempt: bool,
+    /// Whether the pod asked for (or the config enables) init injection.
+    pub inject_init: bool,
+}
+
+impl Evaluation {
+    /// The most severe action among the findings.
+    pub fn max_action(&self) -> Option<Action> {
+        self.findings.iter().map(|f| f.action).max()
+    }
+}
