@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod cluster;
 pub mod config_maps;
+pub mod diff;
 pub mod explain_cmd;
 pub mod fix;
 pub mod input;
@@ -12,6 +13,8 @@ pub mod report;
 pub mod sarif;
 pub mod serve;
 pub mod serve_reports;
+pub mod spool;
+pub mod stream;
 pub mod table;
 
 use crate::engine::config::ParserConfig;
@@ -50,29 +53,52 @@ pub fn offline_engine(
     }
 }
 
-/// `--resolve-images`: looks up the ENTRYPOINT and CMD of every container without a command
-/// (cache on disk between runs); warnings go to stderr. `None` (after saying why on stderr)
-/// when look-ups cannot start.
-pub fn offline_images(
-    command: &str,
-    engine: &crate::engine::Engine,
-    manifests: &[input::Manifest],
-) -> Option<std::collections::HashMap<String, crate::engine::evaluate::ImageConfig>> {
-    let cache = crate::images::offline::default_cache_path();
-    match crate::images::offline::resolve_objects(
-        &engine.config().images,
-        manifests.iter().map(|m| &m.object),
-        cache.as_deref(),
-    ) {
-        Ok((images, warnings)) => {
-            for w in &warnings {
-                eprintln!("pidone {command}: warning: {w}");
+/// `--resolve-images`: looks up the ENTRYPOINT and CMD of every container without a command,
+/// one document (or one whole input) at a time, with one cache for the run (on disk between
+/// runs). Warnings go to stderr, each once.
+pub struct OfflineImages {
+    command: &'static str,
+    session: crate::images::offline::Session,
+    /// Warnings already printed: an image that cannot be looked up is named once, not once per
+    /// document that runs it.
+    warned: std::collections::HashSet<String>,
+}
+
+impl OfflineImages {
+    /// `None` (after saying why on stderr) when look-ups cannot start.
+    pub fn start(command: &'static str, engine: &crate::engine::Engine) -> Option<Self> {
+        let cache = crate::images::offline::default_cache_path();
+        match crate::images::offline::Session::start(&engine.config().images, cache.as_deref()) {
+            Ok(session) => Some(OfflineImages {
+                command,
+                session,
+                warned: std::collections::HashSet::new(),
+            }),
+            Err(e) => {
+                eprintln!("pidone {command}: {e}");
+                None
             }
-            Some(images)
         }
-        Err(e) => {
-            eprintln!("pidone {command}: {e}");
-            None
+    }
+
+    /// The images of these manifests that could be looked up.
+    pub fn resolve(
+        &mut self,
+        manifests: &[input::Manifest],
+    ) -> std::collections::HashMap<String, crate::engine::evaluate::ImageConfig> {
+        let (found, warnings) = self.session.resolve(manifests.iter().map(|m| &m.object));
+        for w in warnings {
+            if self.warned.insert(w.message.clone()) {
+                eprintln!("pidone {}: warning: {w}", self.command);
+            }
+        }
+        found
+    }
+
+    /// Saves the cache.
+    pub fn finish(self) {
+        if let Some(w) = self.session.finish() {
+            eprintln!("pidone {}: warning: {w}", self.command);
         }
     }
 }

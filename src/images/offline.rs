@@ -1,5 +1,6 @@
-//! Look-ups for the command line (`pidone audit --resolve-images`): one batch for all the
-//! manifests' images, with the cache kept on disk between runs.
+//! Look-ups for the command line (`pidone audit --resolve-images`, `pidone fix
+//! --resolve-images`): a session for the whole run, asked one batch of images at a time, with
+//! the cache kept on disk between runs.
 
 use crate::engine::config::ImagesConfig;
 use crate::engine::evaluate::ImageConfig;
@@ -43,6 +44,62 @@ pub fn save_cache(resolver: &ImageResolver, path: &Path) -> std::io::Result<()> 
     std::fs::rename(&tmp, path)
 }
 
+/// The look-ups of one run of a command: one runtime and one resolver for the whole input, the
+/// disk cache read at the start and saved at the end, so that a stream audited document by
+/// document asks a registry once per image, not once per document.
+pub struct Session {
+    runtime: tokio::runtime::Runtime,
+    resolver: ImageResolver,
+    deadline: std::time::Duration,
+    cache: Option<PathBuf>,
+}
+
+impl Session {
+    pub fn start(config: &ImagesConfig, cache: Option<&Path>) -> Result<Session, ResolverError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| ResolverError::Client(e.to_string()))?;
+        let resolver = runtime.block_on(async { ImageResolver::new(config) })?;
+        if let Some(path) = cache {
+            load_cache(&resolver, path);
+        }
+        Ok(Session {
+            runtime,
+            resolver,
+            deadline: config.deadline,
+            cache: cache.map(Path::to_path_buf),
+        })
+    }
+
+    /// Resolves, in one batch within the configured deadline, the images of the objects that
+    /// run without a `command`. Warnings name the images that stay `image-default`.
+    pub fn resolve<'a>(
+        &self,
+        objects: impl IntoIterator<Item = &'a Value>,
+    ) -> (HashMap<String, ImageConfig>, Vec<ImageWarning>) {
+        let images: BTreeSet<String> = objects.into_iter().flat_map(images_to_resolve).collect();
+        if images.is_empty() {
+            return (HashMap::new(), Vec::new());
+        }
+        self.runtime.block_on(
+            self.resolver
+                .resolve_all(images.iter().map(String::as_str), self.deadline),
+        )
+    }
+
+    /// Saves the cache; a warning when it cannot be saved.
+    pub fn finish(self) -> Option<ImageWarning> {
+        let path = self.cache.as_deref()?;
+        let e = save_cache(&self.resolver, path).err()?;
+        Some(ImageWarning {
+            image: String::new(),
+            timeout: false,
+            message: format!("cannot save the image cache {}: {e}", path.display()),
+        })
+    }
+}
+
 /// Resolves the images of every object that run without a `command`, all at once, each within
 /// the configured deadline. Warnings name the images that stay `image-default`.
 pub fn resolve_objects<'a>(
@@ -50,28 +107,8 @@ pub fn resolve_objects<'a>(
     objects: impl IntoIterator<Item = &'a Value>,
     cache: Option<&Path>,
 ) -> Result<(HashMap<String, ImageConfig>, Vec<ImageWarning>), ResolverError> {
-    let images: BTreeSet<String> = objects.into_iter().flat_map(images_to_resolve).collect();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| ResolverError::Client(e.to_string()))?;
-    runtime.block_on(async {
-        let resolver = ImageResolver::new(config)?;
-        if let Some(path) = cache {
-            load_cache(&resolver, path);
-        }
-        let (found, mut warnings) = resolver
-            .resolve_all(images.iter().map(String::as_str), config.deadline)
-            .await;
-        if let Some(path) = cache
-            && let Err(e) = save_cache(&resolver, path)
-        {
-            warnings.push(ImageWarning {
-                image: String::new(),
-                timeout: false,
-                message: format!("cannot save the image cache {}: {e}", path.display()),
-            });
-        }
-        Ok((found, warnings))
-    })
+    let session = Session::start(config, cache)?;
+    let (found, mut warnings) = session.resolve(objects);
+    warnings.extend(session.finish());
+    Ok((found, warnings))
 }
