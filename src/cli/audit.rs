@@ -32,6 +32,17 @@ pub enum Format {
 }
 
 impl Format {
+    /// How the format is written as objects come, if it can be (reports are whole documents
+    /// per namespace).
+    pub fn streamed(self, verbose: bool) -> Option<Streamed> {
+        match self {
+            Format::Table => Some(Streamed::Table { verbose }),
+            Format::Json => Some(Streamed::Json),
+            Format::Sarif => Some(Streamed::Sarif),
+            Format::PolicyReport | Format::OpenReport => None,
+        }
+    }
+
     /// The report API of the report formats.
     pub fn reports_api(self) -> Option<crate::engine::config::ReportsApi> {
         match self {
@@ -400,7 +411,7 @@ pub fn run(args: AuditArgs) -> ExitCode {
     let Some(engine) = crate::cli::offline_engine("audit", args.config.as_ref()) else {
         return ExitCode::from(EXIT_USAGE);
     };
-    match Streamed::of(args.format, args.verbose) {
+    match args.format.streamed(args.verbose) {
         Some(format) if !args.cluster => run_streamed(&args, engine, paths, format),
         _ => run_whole(&args, engine, paths),
     }
@@ -539,4 +550,19 @@ fn run_whole(args: &AuditArgs, engine: Engine, paths: Vec<String>) -> ExitCode {
         args.fail_on,
         report.max_action(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_formats_are_not_streamed() {
+        assert_eq!(Format::PolicyReport.streamed(false), None);
+        assert_eq!(Format::OpenReport.streamed(true), None);
+        assert_eq!(
+            Format::Table.streamed(true),
+            Some(Streamed::Table { verbose: true })
+        );
+    }
 }

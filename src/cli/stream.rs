@@ -5,7 +5,6 @@
 //! JSON's findings and ignored findings, which wait in spools (memory, then unlinked temporary
 //! files) until the containers list before them is closed.
 
-use crate::cli::audit::Format;
 use crate::cli::report::Report;
 use crate::cli::spool::Spool;
 use crate::cli::table::{self, Totals};
@@ -18,17 +17,6 @@ pub enum Streamed {
     Table { verbose: bool },
     Json,
     Sarif,
-}
-
-impl Streamed {
-    pub fn of(format: Format, verbose: bool) -> Option<Streamed> {
-        match format {
-            Format::Table => Some(Streamed::Table { verbose }),
-            Format::Json => Some(Streamed::Json),
-            Format::Sarif => Some(Streamed::Sarif),
-            Format::PolicyReport | Format::OpenReport => None,
-        }
-    }
 }
 
 /// Receives one object's rows at a time and writes them out.
@@ -339,15 +327,5 @@ mod tests {
                 assert_eq!(text, table::render(&report, verbose));
             }
         }
-    }
-
-    #[test]
-    fn report_formats_are_not_streamed() {
-        assert_eq!(Streamed::of(Format::PolicyReport, false), None);
-        assert_eq!(Streamed::of(Format::OpenReport, true), None);
-        assert_eq!(
-            Streamed::of(Format::Table, true),
-            Some(Streamed::Table { verbose: true })
-        );
     }
 }
