@@ -1,9 +1,18 @@
 #!/usr/bin/env bash
-# Load benchmark of `pidone serve` against a no-op HTTPS webhook on the same stack
-# (examples/baseline_server.rs), in the same run, with a realistic ~15 KiB Pod review
-# (benches/fixtures/pod-review.json) over TLS keep-alive, the way kube-apiserver calls it.
+# Load benchmark of `pidone serve` in one run beside:
+# - the kube-rs admission example (examples/admission_controller.rs of kube-rs, built from its
+#   public source into target/peer: fetched, never committed), the peer a Rust webhook is
+#   usually written like;
+# - nginx answering a fixed review over the same TLS: the floor (TLS and HTTP, no JSON);
+# - a no-op HTTPS server on pidone's own stack (examples/baseline_server.rs), plain and decoding
+#   each review into kube-rs types.
+# Same body (benches/fixtures/pod-review.json, a ~15 KiB Pod review), TLS keep-alive with the
+# apiserver's headers, every server pinned to the same CPU; CPU time per review is read from
+# /proc for each server over each run.
 #
-# Needs: oha (`cargo install oha --locked`), openssl, jq, taskset.
+# Needs: oha (`cargo install oha --locked`), openssl, jq, taskset, nginx, git.
+# KUBE_RS_SRC: a kube-rs checkout or git URL (default https://github.com/kube-rs/kube, tag
+# $KUBE_RS_REF); PEER=0 skips the peer, NGINX=0 the floor.
 # Writes the results to target/load-benchmark.md (or $OUT); BENCHMARKS.md keeps the last
 # published run.
 #
@@ -27,11 +36,30 @@ NAME=pidone.pidone.svc
 SERVER_CPUS=${SERVER_CPUS:-0}
 CLIENT_CPUS=${CLIENT_CPUS:-1}
 
-for tool in oha openssl jq taskset; do
+PEER=${PEER:-1}
+NGINX=${NGINX:-1}
+KUBE_RS_SRC=${KUBE_RS_SRC:-https://github.com/kube-rs/kube}
+KUBE_RS_REF=${KUBE_RS_REF:-}
+NGINX_BIN=${NGINX_BIN:-$(command -v nginx || echo /usr/sbin/nginx)}
+
+for tool in oha openssl jq taskset git; do
     command -v "$tool" >/dev/null || { echo "missing $tool" >&2; exit 2; }
 done
+if [ "$NGINX" = 1 ] && [ ! -x "$NGINX_BIN" ]; then echo "missing nginx (NGINX=0 skips it)" >&2; exit 2; fi
 
 cargo build --release --bin pidone --example baseline_server
+# The peer, built from its own source in its own target directory.
+PEER_DIR=$TARGET/peer/kube
+if [ "$PEER" = 1 ]; then
+    if [ ! -d "$PEER_DIR/.git" ]; then
+        rm -rf "$PEER_DIR"
+        git clone --quiet ${KUBE_RS_REF:+--branch "$KUBE_RS_REF"} "$KUBE_RS_SRC" "$PEER_DIR"
+    fi
+    PEER_COMMIT=$(git -C "$PEER_DIR" rev-parse --short HEAD)
+    (cd "$PEER_DIR" && CARGO_TARGET_DIR=$TARGET/peer/target cargo build --release --quiet \
+        -p kube-examples --example admission_controller)
+    PEER_BIN=$TARGET/peer/target/release/examples/admission_controller
+fi
 PIDONE=$TARGET/release/pidone
 BASELINE=$TARGET/release/examples/baseline_server
 
@@ -83,11 +111,21 @@ summary() { # json-file -> "rps p50_ms p99_ms success_rate"
 
 statuses() { jq -c '.statusCodeDistribution' "$1"; }
 
-run() { # name port path extra-args... ; appends one result file per round
-    local name=$1 port=$2 path=$3
-    shift 3
+# CPU time (user + system, clock ticks) of a process and its threads so far.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+
+run() { # name pid port path extra-args... ; appends one result file per round
+    local name=$1 pid=$2 port=$3 path=$4 before after
+    shift 4
     load "$port" "$path" -z "$WARMUP" >/dev/null
+    before=$(cpu_ticks "$pid")
     load "$port" "$path" "$@" >"$WORK/$name.$ROUND.json"
+    after=$(cpu_ticks "$pid")
+    # CPU microseconds per answered review, next to oha's numbers.
+    jq --argjson us "$(( (after - before) * TICK_US ))" \
+        '. + {cpuUsPerReview: ($us / ([.statusCodeDistribution[]] | add // 1))}' \
+        "$WORK/$name.$ROUND.json" >"$WORK/$name.$ROUND.tmp" && mv "$WORK/$name.$ROUND.tmp" "$WORK/$name.$ROUND.json"
     echo "round $ROUND $name: $(summary "$WORK/$name.$ROUND.json") $(statuses "$WORK/$name.$ROUND.json")" >&2
 }
 
@@ -105,20 +143,77 @@ taskset -c "$SERVER_CPUS" "$PIDONE" serve --config "$WORK/config.yaml" \
     --listen 127.0.0.1:28443 --metrics-listen 127.0.0.1:29090 --log-format json >/dev/null &
 PIDS+=($!)
 PIDONE_PID=$!
+if [ "$PEER" = 1 ]; then
+    # It binds $ADMISSION_PRIVATE_IP:8443 and reads its certificate from its directory.
+    mkdir -p "$WORK/peer"
+    cp "$WORK/tls.crt" "$WORK/peer/admission-controller-tls.crt"
+    cp "$WORK/tls.key" "$WORK/peer/admission-controller-tls.key"
+    (cd "$WORK/peer" && ADMISSION_PRIVATE_IP=127.0.0.1 RUST_LOG=info \
+        exec taskset -c "$SERVER_CPUS" "$PEER_BIN" >/dev/null 2>&1) &
+    PIDS+=($!)
+    PEER_PID=$!
+fi
+if [ "$NGINX" = 1 ]; then
+    # One process (one core, like the others), TLS as above, a fixed allowed review.
+    mkdir -p "$WORK/nginx"
+    cat >"$WORK/nginx/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+# One process, so the CPU time read from /proc is all of nginx's.
+master_process off;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $WORK/nginx;
+    proxy_temp_path $WORK/nginx;
+    fastcgi_temp_path $WORK/nginx;
+    uwsgi_temp_path $WORK/nginx;
+    scgi_temp_path $WORK/nginx;
+    client_max_body_size 1m;
+    client_body_buffer_size 64k;
+    server {
+        listen 127.0.0.1:38443 ssl;
+        ssl_certificate $WORK/tls.crt;
+        ssl_certificate_key $WORK/tls.key;
+        ssl_protocols TLSv1.3;
+        keepalive_requests 1000000;
+        location / {
+            default_type application/json;
+            return 200 '{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"00000000-0000-4000-8000-000000000000","allowed":true}}';
+        }
+    }
+}
+CONF
+    taskset -c "$SERVER_CPUS" "$NGINX_BIN" -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" 2>/dev/null &
+    PIDS+=($!)
+    NGINX_PID=$!
+fi
 wait_port 18443
 wait_port 19443
 wait_port 28443
+[ "$PEER" = 1 ] && wait_port 8443
+[ "$NGINX" = 1 ] && wait_port 38443
 
+RUNS="baseline kube-baseline validate mutate baseline-rate validate-rate"
+[ "$PEER" = 1 ] && RUNS="$RUNS peer"
+[ "$NGINX" = 1 ] && RUNS="$RUNS nginx nginx-rate"
 for ROUND in $(seq "$ROUNDS"); do
-    run baseline 18443 /validate -z "$DURATION"
-    run kube-baseline 19443 /validate -z "$DURATION"
-    run validate 28443 /validate -z "$DURATION"
-    run mutate 28443 /mutate -z "$DURATION"
-    run baseline-rate 18443 /validate -z "$DURATION" -q "$RATE"
-    run validate-rate 28443 /validate -z "$DURATION" -q "$RATE"
+    run baseline "$BASELINE_PID" 18443 /validate -z "$DURATION"
+    run kube-baseline "$KUBE_PID" 19443 /validate -z "$DURATION"
+    run validate "$PIDONE_PID" 28443 /validate -z "$DURATION"
+    run mutate "$PIDONE_PID" 28443 /mutate -z "$DURATION"
+    [ "$PEER" = 1 ] && run peer "$PEER_PID" 8443 /mutate -z "$DURATION"
+    [ "$NGINX" = 1 ] && run nginx "$NGINX_PID" 38443 /validate -z "$DURATION"
+    run baseline-rate "$BASELINE_PID" 18443 /validate -z "$DURATION" -q "$RATE"
+    run validate-rate "$PIDONE_PID" 28443 /validate -z "$DURATION" -q "$RATE"
+    [ "$NGINX" = 1 ] && run nginx-rate "$NGINX_PID" 38443 /validate -z "$DURATION" -q "$RATE"
 done
 BASELINE_RSS=$(peak_rss_kib "$BASELINE_PID")
 KUBE_RSS=$(peak_rss_kib "$KUBE_PID")
+PEER_RSS=
+[ "$PEER" = 1 ] && PEER_RSS=$(peak_rss_kib "$PEER_PID")
 PIDONE_RSS=$(peak_rss_kib "$PIDONE_PID")
 kill -TERM "$PIDONE_PID"
 wait "$PIDONE_PID" || true
@@ -131,16 +226,21 @@ median() { # name -> file
         echo "$(jq "$key" "$f") $f"
     done | sort -g | awk '{a[NR]=$2} END {print a[int((NR+1)/2)]}'
 }
-for name in baseline kube-baseline validate mutate baseline-rate validate-rate; do
+for name in $RUNS; do
     cp "$(median "$name")" "$WORK/$name.json"
 done
 
 row() { # name -> markdown row
-    local s
+    local s cpu
     s=$(summary "$WORK/$1.json")
+    cpu=$(jq '.cpuUsPerReview' "$WORK/$1.json")
     read -r rps p50 p99 ok <<<"$s"
-    printf '| %s | %.0f | %.3f | %.3f | %.4f |' "$1" "$rps" "$p50" "$p99" "$ok"
+    printf '| %s | %.0f | %.0f | %.3f | %.3f | %.4f |' "$1" "$rps" "$cpu" "$p50" "$p99" "$ok"
 }
+cpu_ratio() { jq -rn --slurpfile a "$WORK/$1.json" --slurpfile b "$WORK/$2.json" \
+    '($a[0].cpuUsPerReview / $b[0].cpuUsPerReview * 10 | round) / 10'; }
+p99_ratio() { jq -rn --slurpfile a "$WORK/$1.json" --slurpfile b "$WORK/$2.json" \
+    '($a[0].latencyPercentiles.p99 / $b[0].latencyPercentiles.p99 * 10 | round) / 10'; }
 ratio() { jq -rn --slurpfile a "$WORK/$1.json" --slurpfile b "$WORK/$2.json" \
     '($a[0].summary.requestsPerSec / $b[0].summary.requestsPerSec * 100) | floor'; }
 
@@ -164,28 +264,33 @@ CPU=$(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -1)
     echo "- \`kube-baseline\`: the same server decoding each review into kube-rs \`AdmissionReview<DynamicObject>\`"
     echo "  and answering allowed with its uid (a minimal webhook written the usual way)"
     echo
-    echo "| run | requests/s | p50 ms | p99 ms | success |"
-    echo "|---|---|---|---|---|"
-    row baseline; echo
-    row kube-baseline; echo
-    row validate; echo
-    row mutate; echo
-    row baseline-rate; echo
-    row validate-rate; echo
+    [ "$PEER" = 1 ] && echo "- \`peer\`: kube-rs's \`examples/admission_controller.rs\` at $PEER_COMMIT (its /mutate adds a label), release build, INFO logs to /dev/null"
+    [ "$NGINX" = 1 ] && echo "- \`nginx\`: $("$NGINX_BIN" -v 2>&1 | sed 's/.*: //'), one process, the same TLS, a fixed review (\`return 200\`): the floor"
     echo
+    echo "| run | requests/s | CPU us/review | p50 ms | p99 ms | success |"
+    echo "|---|---|---|---|---|---|"
+    for name in $RUNS; do row "$name"; echo; done
+    echo
+    if [ "$PEER" = 1 ]; then
+        echo "- CPU per review, peer / pidone: $(cpu_ratio peer validate)x (/validate), $(cpu_ratio peer mutate)x (/mutate); target 5x"
+    fi
+    if [ "$NGINX" = 1 ]; then
+        echo "- pidone /validate throughput: $(ratio validate nginx)% of the nginx floor (target 40%); p99 at $RATE req/s: $(p99_ratio validate-rate nginx-rate)x the floor's (target 2x)"
+    fi
     echo "- /validate throughput: $(ratio validate baseline)% of the no-op baseline, $(ratio validate kube-baseline)% of the kube-rs baseline; /mutate: $(ratio mutate baseline)% / $(ratio mutate kube-baseline)%"
-    echo "- Peak RSS (VmHWM) over the whole run: pidone $((PIDONE_RSS / 1024)) MiB ($PIDONE_RSS KiB), baseline $((BASELINE_RSS / 1024)) MiB, kube-rs baseline $((KUBE_RSS / 1024)) MiB"
+    echo "- Peak RSS (VmHWM) over the whole run: pidone $((PIDONE_RSS / 1024)) MiB ($PIDONE_RSS KiB; target under 20 MiB), baseline $((BASELINE_RSS / 1024)) MiB, kube-rs baseline $((KUBE_RSS / 1024)) MiB${PEER_RSS:+, peer $((PEER_RSS / 1024)) MiB}"
     echo "- Load on the machine during the run (other work included): $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "- Status codes: validate $(statuses "$WORK/validate.json"), mutate $(statuses "$WORK/mutate.json")"
     echo
     echo "Every round (requests/s, p50 ms, p99 ms), in the order they ran:"
     echo
-    echo "| round | run | requests/s | p50 ms | p99 ms |"
-    echo "|---|---|---|---|---|"
+    echo "| round | run | requests/s | CPU us/review | p50 ms | p99 ms |"
+    echo "|---|---|---|---|---|---|"
     for r in $(seq "$ROUNDS"); do
-        for name in baseline kube-baseline validate mutate baseline-rate validate-rate; do
+        for name in $RUNS; do
             read -r rps p50 p99 _ <<<"$(summary "$WORK/$name.$r.json")"
-            printf '| %s | %s | %.0f | %.3f | %.3f |\n' "$r" "$name" "$rps" "$p50" "$p99"
+            printf '| %s | %s | %.0f | %.0f | %.3f | %.3f |\n' "$r" "$name" "$rps" \
+                "$(jq '.cpuUsPerReview' "$WORK/$name.$r.json")" "$p50" "$p99"
         done
     done
     echo

@@ -340,6 +340,27 @@ fn config_maps_are_found_after_their_workloads_and_in_other_files() {
     let dir = tempfile::tempdir().expect("temp dir");
     let workloads_file = dir.path().join("a-workloads.yaml");
     let maps_file = dir.path().join("b-config-maps.yaml");
+    // Stdin from a file is read where it is, twice, from the offset it was handed at.
+    let stdin_file = dir.path().join("stdin.yaml");
+    let skipped = "not for pidone: [\n";
+    std::fs::write(&stdin_file, format!("{skipped}{reordered}")).expect("write");
+    let mut handed = std::fs::File::open(&stdin_file).expect("open");
+    std::io::Seek::seek(&mut handed, std::io::SeekFrom::Start(skipped.len() as u64)).expect("seek");
+    let out = Command::new(env!("CARGO_BIN_EXE_pidone"))
+        .args(["audit", "--format", "json", "--fail-on", "never", "-"])
+        .stdin(Stdio::from(handed))
+        .output()
+        .expect("run pidone");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    check(
+        &serde_json::from_slice(&out.stdout).expect("JSON"),
+        "stdin from a file, ConfigMaps last",
+    );
     std::fs::write(&workloads_file, workloads.join("\n---\n")).expect("write");
     std::fs::write(&maps_file, maps.join("\n---\n")).expect("write");
     let out = pidone(

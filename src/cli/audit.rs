@@ -2,6 +2,7 @@
 
 use crate::cli::input::{self, Document, InputError, Manifest};
 use crate::cli::report::{Region, Report};
+use crate::cli::stream::{Output, Streamed};
 use crate::cli::{sarif, table};
 use crate::edit::tree;
 use crate::engine::config::Action;
@@ -12,6 +13,7 @@ use crate::engine::workload::WorkloadError;
 use crate::engine::{Config, Engine};
 use clap::{Args, ValueEnum};
 use std::io::Write;
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -29,6 +31,17 @@ pub enum Format {
 }
 
 impl Format {
+    /// How the format is written as objects come, if it can be (reports are whole documents
+    /// per namespace).
+    pub fn streamed(self, verbose: bool) -> Option<Streamed> {
+        match self {
+            Format::Table => Some(Streamed::Table { verbose }),
+            Format::Json => Some(Streamed::Json),
+            Format::Sarif => Some(Streamed::Sarif),
+            Format::PolicyReport | Format::OpenReport => None,
+        }
+    }
+
     /// The report API of the report formats.
     pub fn reports_api(self) -> Option<crate::engine::config::ReportsApi> {
         match self {
@@ -94,20 +107,30 @@ pub fn load_config(path: Option<&PathBuf>) -> Result<Config, String> {
     Config::from_yaml(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// Calls `f` with every document of every path, in order; errors reading a file are passed
-/// on and the next file is read.
-pub fn for_each_document(paths: &[String], f: &mut dyn FnMut(Result<Document, InputError>)) {
+/// Calls `f` with every document of every path, in order, until it says to stop; errors
+/// reading a file are passed on and the next file is read.
+pub fn for_each_document(
+    paths: &[String],
+    f: &mut dyn FnMut(Result<Document, InputError>) -> ControlFlow<()>,
+) {
     for path in paths {
-        match input::expand(path) {
-            Ok(files) => {
-                for file in files {
-                    match input::open(&file) {
-                        Ok(docs) => docs.for_each(&mut *f),
-                        Err(e) => f(Err(e)),
-                    }
+        let files = match input::expand(path) {
+            Ok(files) => files,
+            Err(e) => {
+                if f(Err(e)).is_break() {
+                    return;
                 }
+                continue;
             }
-            Err(e) => f(Err(e)),
+        };
+        for file in files {
+            let flow = match input::open(&file) {
+                Ok(mut docs) => docs.try_for_each(&mut *f),
+                Err(e) => f(Err(e)),
+            };
+            if flow.is_break() {
+                return;
+            }
         }
     }
 }
@@ -141,7 +164,7 @@ impl Audit {
         engine: &Engine,
         m: &Manifest,
         document: Option<&Located<'_>>,
-        images: Option<&crate::cli::OfflineImages>,
+        images: Option<&crate::cli::Resolved>,
         config_maps: Option<&ConfigMaps>,
     ) {
         let ctx = EvalContext {
@@ -276,60 +299,100 @@ pub fn workload_error(e: &WorkloadError) -> (String, String) {
     }
 }
 
-/// Audits every document of the paths, one at a time.
-fn audit_paths(engine: &Engine, paths: &[String], resolve_images: bool) -> Result<Audit, String> {
+/// What a streamed audit counted: its rows are already written.
+struct Counted {
+    workloads: usize,
+    errors: usize,
+    max: Option<Action>,
+}
+
+/// Prints the warnings and errors of the objects audited so far, and forgets them; how many
+/// errors there were.
+fn say(audit: &mut Audit) -> usize {
+    for w in audit.warnings.drain(..) {
+        eprintln!("pidone audit: warning: {w}");
+    }
+    let errors = audit.errors.len();
+    for e in audit.errors.drain(..) {
+        eprintln!("pidone audit: {e}");
+    }
+    errors
+}
+
+/// Audits every document of the paths, one at a time, writing each object's rows as soon as
+/// it is evaluated: memory follows the largest document, not the input.
+fn audit_stream<W: Write>(
+    engine: &Engine,
+    paths: &[String],
+    mut images: Option<&mut crate::cli::OfflineImages>,
+    output: &mut Output<W>,
+) -> std::io::Result<Counted> {
     let mut audit = Audit::default();
-    let mut fatal = None;
+    let mut errors = 0;
+    let mut failed = None;
     // A first, cheap pass: the ConfigMaps whose scripts containers may run.
     let config_maps = crate::cli::config_maps::gather_from(paths);
     for_each_document(paths, &mut |doc| {
-        if fatal.is_some() {
-            return;
-        }
-        let doc = match doc {
-            Ok(d) => d,
+        let (doc, manifests) = match doc.and_then(|d| input::manifests(&d).map(|m| (d, m))) {
+            Ok(read) => read,
             Err(e) => {
                 audit.errors.push(e.to_string());
-                return;
-            }
-        };
-        let manifests = match input::manifests(&doc) {
-            Ok(m) => m,
-            Err(e) => {
-                audit.errors.push(e.to_string());
-                return;
+                errors += say(&mut audit);
+                return ControlFlow::Continue(());
             }
         };
         if manifests.is_empty() {
-            return;
+            return ControlFlow::Continue(());
         }
-        let images = if resolve_images {
-            match crate::cli::offline_images("audit", engine, &manifests, Some(&config_maps)) {
-                Some(i) => Some(i),
-                None => {
-                    fatal = Some("cannot look up images".to_string());
-                    return;
-                }
-            }
-        } else {
-            None
-        };
+        let resolved = images
+            .as_deref_mut()
+            .map(|i| i.resolve(engine, &manifests, Some(&config_maps)));
         let located = Located::new(&doc);
         for m in &manifests {
             audit.object(
                 engine,
                 m,
                 Some(&located),
-                images.as_ref(),
+                resolved.as_ref(),
                 Some(&config_maps),
             );
+            let rows = std::mem::take(&mut audit.report);
+            if let Err(e) = output.object(&rows) {
+                failed = Some(e);
+                return ControlFlow::Break(());
+            }
         }
+        errors += say(&mut audit);
+        ControlFlow::Continue(())
     });
-    match fatal {
-        Some(e) => Err(e),
-        None => Ok(audit),
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    Ok(Counted {
+        workloads: audit.workloads,
+        errors,
+        max: output.max_action(),
+    })
+}
+
+/// The exit code of an audit: input errors first, then the most severe finding against
+/// `--fail-on`.
+fn exit_code(errors: bool, fail_on: FailOn, max: Option<Action>) -> ExitCode {
+    if errors {
+        return ExitCode::from(EXIT_USAGE);
+    }
+    let threshold = match fail_on {
+        FailOn::Deny => Some(Action::Deny),
+        FailOn::Warn => Some(Action::Warn),
+        FailOn::Never => None,
+    };
+    match (threshold, max) {
+        (Some(t), Some(max)) if max >= t => ExitCode::from(EXIT_FINDINGS),
+        _ => ExitCode::from(EXIT_CLEAN),
     }
 }
+
+const NO_WORKLOADS: &str = "pidone audit: the input holds no workloads (Pods, Deployments, StatefulSets, DaemonSets, ReplicaSets, Jobs, CronJobs); pass --allow-empty if that is expected";
 
 pub fn run(args: AuditArgs) -> ExitCode {
     if args.namespace.is_some() && !args.cluster {
@@ -350,79 +413,116 @@ pub fn run(args: AuditArgs) -> ExitCode {
     let Some(engine) = crate::cli::offline_engine("audit", args.config.as_ref()) else {
         return ExitCode::from(EXIT_USAGE);
     };
-    let reports_api = args.format.reports_api();
-    let result = if args.cluster || reports_api.is_some() {
-        // Reports are whole documents per namespace: their objects are all read first.
-        let mut read_errors = Vec::new();
-        let mut read_warnings = Vec::new();
-        let manifests = if args.cluster {
-            match crate::cli::cluster::read_cluster(
-                args.namespace.as_deref(),
-                reports_api.is_some(),
-            ) {
-                Ok(read) => {
-                    read_warnings = read.warnings;
-                    read.manifests
-                }
-                Err(e) => {
-                    eprintln!("pidone audit: {e}");
-                    return ExitCode::from(EXIT_USAGE);
-                }
-            }
-        } else {
-            let mut all = Vec::new();
-            for_each_document(
-                &paths,
-                &mut |doc| match doc.and_then(|d| input::manifests(&d)) {
-                    Ok(mut m) => all.append(&mut m),
-                    Err(e) => read_errors.push(e.to_string()),
-                },
-            );
-            all
-        };
-        let resolve = args.resolve_images;
-        on_big_stack(move || {
-            let mut audit = Audit {
-                errors: read_errors,
-                warnings: read_warnings,
-                ..Audit::default()
-            };
-            let config_maps = crate::cli::config_maps::gather(&manifests);
-            // On this thread: which files the launches want is an analysis of their scripts.
-            let images = if resolve {
-                match crate::cli::offline_images("audit", &engine, &manifests, Some(&config_maps)) {
-                    Some(images) => Some(images),
-                    None => return Err("cannot look up images".to_string()),
-                }
-            } else {
-                None
-            };
-            for m in &manifests {
-                audit.object(&engine, m, None, images.as_ref(), Some(&config_maps));
-            }
-            let reports = reports_api.map(|api| {
-                crate::cli::cluster::reports_yaml(
-                    api,
-                    &engine,
-                    &manifests,
-                    images.as_ref().map(|i| &i.configs),
-                    images.as_ref().map(|i| &i.files),
-                    Some(&config_maps),
-                )
-            });
-            Ok((audit, reports))
-        })
-    } else {
-        let resolve = args.resolve_images;
-        on_big_stack(move || audit_paths(&engine, &paths, resolve).map(|a| (a, None)))
-    };
-    let (audit, reports) = match result {
-        Some(Ok(a)) => a,
-        Some(Err(_)) => return ExitCode::from(EXIT_USAGE),
+    match args.format.streamed(args.verbose) {
+        Some(format) if !args.cluster => run_streamed(&args, engine, paths, format),
+        _ => run_whole(&args, engine, paths),
+    }
+}
+
+/// Files and stdin in the table, JSON and SARIF: written object by object.
+fn run_streamed(
+    args: &AuditArgs,
+    engine: Engine,
+    paths: Vec<String>,
+    format: Streamed,
+) -> ExitCode {
+    let resolve = args.resolve_images;
+    let result = on_big_stack(move || {
+        let mut images = None;
+        if resolve {
+            images = Some(crate::cli::OfflineImages::start("audit", &engine)?);
+        }
+        let mut output = Output::new(format, std::io::stdout());
+        let counted = audit_stream(&engine, &paths, images.as_mut(), &mut output)
+            .and_then(|counted| output.finish().map(|()| counted));
+        if let Some(images) = images {
+            images.finish();
+        }
+        Some(counted)
+    });
+    let counted = match result {
+        Some(Some(Ok(counted))) => counted,
+        // Look-ups that could not start (said on stderr), or stdout closed.
+        Some(Some(Err(_)) | None) => return ExitCode::from(EXIT_USAGE),
         None => {
             eprintln!("pidone audit: the analysis thread failed");
             return ExitCode::from(EXIT_USAGE);
         }
+    };
+    let empty = counted.workloads == 0 && counted.errors == 0 && !args.allow_empty;
+    if empty {
+        eprintln!("{NO_WORKLOADS}");
+    }
+    exit_code(counted.errors > 0 || empty, args.fail_on, counted.max)
+}
+
+/// The cluster, and the report formats (whole documents per namespace): every object is read
+/// first.
+fn run_whole(args: &AuditArgs, engine: Engine, paths: Vec<String>) -> ExitCode {
+    let reports_api = args.format.reports_api();
+    let mut read_errors = Vec::new();
+    let mut read_warnings = Vec::new();
+    let manifests = if args.cluster {
+        match crate::cli::cluster::read_cluster(args.namespace.as_deref(), reports_api.is_some()) {
+            Ok(read) => {
+                read_warnings = read.warnings;
+                read.manifests
+            }
+            Err(e) => {
+                eprintln!("pidone audit: {e}");
+                return ExitCode::from(EXIT_USAGE);
+            }
+        }
+    } else {
+        let mut all = Vec::new();
+        for_each_document(&paths, &mut |doc| {
+            match doc.and_then(|d| input::manifests(&d)) {
+                Ok(mut m) => all.append(&mut m),
+                Err(e) => read_errors.push(e.to_string()),
+            }
+            ControlFlow::Continue(())
+        });
+        all
+    };
+    let session = if args.resolve_images {
+        let Some(session) = crate::cli::OfflineImages::start("audit", &engine) else {
+            return ExitCode::from(EXIT_USAGE);
+        };
+        Some(session)
+    } else {
+        None
+    };
+    let result = on_big_stack(move || {
+        let mut audit = Audit {
+            errors: read_errors,
+            warnings: read_warnings,
+            ..Audit::default()
+        };
+        let config_maps = crate::cli::config_maps::gather(&manifests);
+        // On this thread: which files the launches run is an analysis of their scripts.
+        let images = session.map(|mut session| {
+            let images = session.resolve(&engine, &manifests, Some(&config_maps));
+            session.finish();
+            images
+        });
+        for m in &manifests {
+            audit.object(&engine, m, None, images.as_ref(), Some(&config_maps));
+        }
+        let reports = reports_api.map(|api| {
+            crate::cli::cluster::reports_yaml(
+                api,
+                &engine,
+                &manifests,
+                images.as_ref().map(|i| &i.configs),
+                images.as_ref().map(|i| &i.files),
+                Some(&config_maps),
+            )
+        });
+        (audit, reports)
+    });
+    let Some((audit, reports)) = result else {
+        eprintln!("pidone audit: the analysis thread failed");
+        return ExitCode::from(EXIT_USAGE);
     };
     for w in &audit.warnings {
         eprintln!("pidone audit: warning: {w}");
@@ -433,9 +533,7 @@ pub fn run(args: AuditArgs) -> ExitCode {
     let empty =
         !args.cluster && audit.workloads == 0 && audit.errors.is_empty() && !args.allow_empty;
     if empty {
-        eprintln!(
-            "pidone audit: the input holds no workloads (Pods, Deployments, StatefulSets, DaemonSets, ReplicaSets, Jobs, CronJobs); pass --allow-empty if that is expected"
-        );
+        eprintln!("{NO_WORKLOADS}");
     }
     let report = &audit.report;
     let text = match args.format {
@@ -454,16 +552,24 @@ pub fn run(args: AuditArgs) -> ExitCode {
     {
         return ExitCode::from(EXIT_USAGE);
     }
-    if !audit.errors.is_empty() || empty {
-        return ExitCode::from(EXIT_USAGE);
-    }
-    let threshold = match args.fail_on {
-        FailOn::Deny => Some(Action::Deny),
-        FailOn::Warn => Some(Action::Warn),
-        FailOn::Never => None,
-    };
-    match (threshold, report.max_action()) {
-        (Some(t), Some(max)) if max >= t => ExitCode::from(EXIT_FINDINGS),
-        _ => ExitCode::from(EXIT_CLEAN),
+    exit_code(
+        !audit.errors.is_empty() || empty,
+        args.fail_on,
+        report.max_action(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_formats_are_not_streamed() {
+        assert_eq!(Format::PolicyReport.streamed(false), None);
+        assert_eq!(Format::OpenReport.streamed(true), None);
+        assert_eq!(
+            Format::Table.streamed(true),
+            Some(Streamed::Table { verbose: true })
+        );
     }
 }

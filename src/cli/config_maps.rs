@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 
 /// The ConfigMaps of every document of the paths: a cheap first pass before the documents are
 /// audited or fixed one at a time, so a container finds its script wherever the ConfigMap
-/// stands in the input. Only documents that name the kind are parsed; errors are left to the
-/// pass that reports them.
+/// stands in the input. Only documents that name the kind are parsed, and only the string data
+/// of their ConfigMaps is kept; errors are left to the pass that reports them.
 pub fn gather_from(paths: &[String]) -> ConfigMaps {
-    let mut found = Vec::new();
+    let mut maps = ConfigMaps::default();
     for path in paths {
         let Ok(files) = input::expand(path) else {
             continue;
@@ -28,12 +28,14 @@ pub fn gather_from(paths: &[String]) -> ConfigMaps {
                     continue;
                 }
                 if let Ok(manifests) = input::manifests(&doc) {
-                    found.extend(manifests.into_iter().filter(is_config_map));
+                    for m in &manifests {
+                        add(&mut maps, m);
+                    }
                 }
             }
         }
     }
-    gather(&found)
+    maps
 }
 
 fn is_config_map(m: &Manifest) -> bool {
@@ -44,29 +46,34 @@ fn is_config_map(m: &Manifest) -> bool {
 pub fn gather(manifests: &[Manifest]) -> ConfigMaps {
     let mut maps = ConfigMaps::default();
     for m in manifests {
-        if !is_config_map(m) {
-            continue;
-        }
-        let o = &m.object;
-        let meta = o.get("metadata");
-        let Some(name) = meta.and_then(|m| m.get("name")).and_then(Value::as_str) else {
-            continue;
-        };
-        let namespace = meta
-            .and_then(|m| m.get("namespace"))
-            .and_then(Value::as_str);
-        let data: BTreeMap<String, String> = o
-            .get("data")
-            .and_then(Value::as_object)
-            .map(|d| {
-                d.iter()
-                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                    .collect()
-            })
-            .unwrap_or_default();
-        maps.insert(namespace, name, data);
+        add(&mut maps, m);
     }
     maps
+}
+
+/// Adds the manifest when it is a named ConfigMap.
+fn add(maps: &mut ConfigMaps, m: &Manifest) {
+    if !is_config_map(m) {
+        return;
+    }
+    let o = &m.object;
+    let meta = o.get("metadata");
+    let Some(name) = meta.and_then(|m| m.get("name")).and_then(Value::as_str) else {
+        return;
+    };
+    let namespace = meta
+        .and_then(|m| m.get("namespace"))
+        .and_then(Value::as_str);
+    let data: BTreeMap<String, String> = o
+        .get("data")
+        .and_then(Value::as_object)
+        .map(|d| {
+            d.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default();
+    maps.insert(namespace, name, data);
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 //! that could not be made; 2 usage or input errors.
 
 use crate::cli::audit::{EXIT_FINDINGS, EXIT_USAGE, on_big_stack};
+use crate::cli::diff::FileDiff;
 use crate::cli::input::{self, Document};
 use crate::edit;
 use crate::engine::Engine;
@@ -137,7 +138,7 @@ fn where_(doc: &Document, line: Option<usize>) -> String {
 fn fix_document(
     engine: &Engine,
     doc: &Document,
-    resolve_images: bool,
+    images: Option<&mut crate::cli::OfflineImages>,
     config_maps: &ConfigMaps,
 ) -> DocFix {
     let mut out = DocFix {
@@ -155,18 +156,7 @@ fn fix_document(
     if manifests.is_empty() {
         return out;
     }
-    let images = if resolve_images {
-        match crate::cli::offline_images("fix", engine, &manifests, Some(config_maps)) {
-            Some(i) => Some(i),
-            None => {
-                out.errors
-                    .push(format!("{}: cannot look up images", where_(doc, None)));
-                return out;
-            }
-        }
-    } else {
-        None
-    };
+    let images = images.map(|i| i.resolve(engine, &manifests, Some(config_maps)));
     let at = where_(doc, Some(input::content_line(doc)));
     let mut changed: Vec<(String, Value, Vec<String>)> = Vec::new();
     for m in manifests {
@@ -243,34 +233,6 @@ struct Totals {
     files_changed: usize,
 }
 
-/// The path as a diff names it: relative, no `./`.
-fn diff_name(file: &str) -> String {
-    let path = Path::new(file);
-    let relative = if path.is_absolute() {
-        std::env::current_dir()
-            .ok()
-            .and_then(|cwd| path.strip_prefix(cwd).ok().map(Path::to_path_buf))
-            .unwrap_or_else(|| path.to_path_buf())
-    } else {
-        path.to_path_buf()
-    };
-    let text = relative.display().to_string();
-    text.trim_start_matches("./")
-        .trim_start_matches('/')
-        .to_string()
-}
-
-/// The unified diff of one file, with `a/` and `b/` paths as `git apply` expects.
-pub fn unified_diff(file: &str, old: &str, new: &str) -> String {
-    let name = diff_name(file);
-    similar::TextDiff::from_lines(old, new)
-        .unified_diff()
-        .context_radius(3)
-        .missing_newline_hint(true)
-        .header(&format!("a/{name}"), &format!("b/{name}"))
-        .to_string()
-}
-
 /// A file replaced atomically: written beside the original, then renamed over it.
 struct Replacement {
     temp: PathBuf,
@@ -319,7 +281,7 @@ fn fix_file(
     engine: &Engine,
     path: &Path,
     mode: Mode,
-    resolve: bool,
+    mut images: Option<&mut crate::cli::OfflineImages>,
     first: bool,
     config_maps: &ConfigMaps,
     totals: &mut Totals,
@@ -352,8 +314,8 @@ fn fix_file(
             Err(e) => return report(format!("{name}: cannot write beside it: {e}"), totals, true),
         }
     }
-    let mut old_text = String::new();
-    let mut new_text = String::new();
+    // --diff: hunks as each document is fixed, printed once the whole file was read.
+    let mut diff = (mode == Mode::Diff).then(|| FileDiff::new(&name));
     let mut changed = false;
     let mut failed = false;
     let mut stdout = std::io::stdout().lock();
@@ -367,7 +329,7 @@ fn fix_file(
                 break;
             }
         };
-        let fix = fix_document(engine, &doc, resolve, config_maps);
+        let fix = fix_document(engine, &doc, images.as_deref_mut(), config_maps);
         for e in fix.errors {
             report(e, totals, true);
         }
@@ -392,11 +354,9 @@ fn fix_file(
             Mode::Write => replacement
                 .as_mut()
                 .is_some_and(|r| r.file.write_all(text.as_bytes()).is_ok()),
-            Mode::Diff => {
-                old_text.push_str(&doc.text);
-                new_text.push_str(text);
-                true
-            }
+            Mode::Diff => diff
+                .as_mut()
+                .is_some_and(|d| d.document(&doc.text, text).is_ok()),
         };
         first_doc = false;
         if !written {
@@ -427,12 +387,12 @@ fn fix_file(
             }
         }
         Mode::Diff => {
+            let Some(diff) = diff else { return };
             if changed && !failed {
                 totals.files_changed += 1;
-                let diff = unified_diff(&name, &old_text, &new_text);
                 let mut stdout = std::io::stdout().lock();
-                if stdout
-                    .write_all(diff.as_bytes())
+                if diff
+                    .finish(&mut stdout)
                     .and_then(|_| stdout.flush())
                     .is_err()
                 {
@@ -464,6 +424,16 @@ pub fn run(args: FixArgs) -> ExitCode {
     let resolve = args.resolve_images;
     let Some(totals) = on_big_stack(move || {
         let mut totals = Totals::default();
+        let mut images = None;
+        if resolve {
+            match crate::cli::OfflineImages::start("fix", &engine) {
+                Some(i) => images = Some(i),
+                None => {
+                    totals.errors += 1;
+                    return totals;
+                }
+            }
+        }
         let mut first = true;
         // A first, cheap pass: the ConfigMaps whose scripts containers may run.
         let config_maps = crate::cli::config_maps::gather_from(&paths);
@@ -481,13 +451,16 @@ pub fn run(args: FixArgs) -> ExitCode {
                     &engine,
                     &file,
                     mode,
-                    resolve,
+                    images.as_mut(),
                     first,
                     &config_maps,
                     &mut totals,
                 );
                 first = false;
             }
+        }
+        if let Some(images) = images {
+            images.finish();
         }
         totals
     }) else {

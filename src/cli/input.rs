@@ -126,33 +126,80 @@ pub fn read_file(path: &Path) -> Result<Vec<Manifest>, InputError> {
     Ok(out)
 }
 
-/// Stdin, read once and kept: the ConfigMap pass and the per-document pass both read it,
-/// and a pipe cannot be read twice.
-fn stdin_bytes() -> std::io::Result<&'static [u8]> {
-    static STDIN: std::sync::OnceLock<Result<Vec<u8>, (std::io::ErrorKind, String)>> =
+/// Stdin as something that can be read more than once: the ConfigMap pass and the
+/// per-document pass both read it, and a pipe cannot be read twice. A regular file on stdin
+/// (`< file`) is read where it is; a pipe is copied once into an unlinked temporary file, so
+/// memory stays bounded by the largest document. When no temporary file can be made, the
+/// stream is kept in memory.
+enum Stdin {
+    File { file: std::fs::File, start: u64 },
+    Memory(Vec<u8>),
+}
+
+fn stdin() -> std::io::Result<&'static Stdin> {
+    static STDIN: std::sync::OnceLock<Result<Stdin, (std::io::ErrorKind, String)>> =
         std::sync::OnceLock::new();
     STDIN
-        .get_or_init(|| {
-            let mut bytes = Vec::new();
-            std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
-                .map(|_| bytes)
-                .map_err(|e| (e.kind(), e.to_string()))
-        })
+        .get_or_init(|| keep_stdin().map_err(|e| (e.kind(), e.to_string())))
         .as_ref()
-        .map(Vec::as_slice)
         .map_err(|(kind, message)| std::io::Error::new(*kind, message.clone()))
+}
+
+fn keep_stdin() -> std::io::Result<Stdin> {
+    use std::io::{Read, Seek};
+    use std::os::fd::AsFd;
+    let mut own = std::fs::File::from(std::io::stdin().as_fd().try_clone_to_owned()?);
+    if own.metadata()?.is_file() {
+        let start = own.stream_position()?;
+        return Ok(Stdin::File { file: own, start });
+    }
+    match tempfile::tempfile() {
+        Ok(copy) => {
+            let mut writer = std::io::BufWriter::with_capacity(64 * 1024, copy);
+            std::io::copy(&mut own, &mut writer)?;
+            let file = writer.into_inner().map_err(|e| e.into_error())?;
+            Ok(Stdin::File { file, start: 0 })
+        }
+        Err(_) => {
+            let mut bytes = Vec::new();
+            own.read_to_end(&mut bytes)?;
+            Ok(Stdin::Memory(bytes))
+        }
+    }
+}
+
+/// Reads a shared file from an offset of its own (the file's position is not used, so
+/// several passes can read it).
+struct ReadAt {
+    file: &'static std::fs::File,
+    offset: u64,
+}
+
+impl std::io::Read for ReadAt {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = std::os::unix::fs::FileExt::read_at(self.file, buf, self.offset)?;
+        self.offset += n as u64;
+        Ok(n)
+    }
 }
 
 /// Opens a file (or stdin for `-`) for reading document by document.
 pub fn open(path: &Path) -> Result<Documents<Box<dyn BufRead>>, InputError> {
     let name = path.display().to_string();
     let reader: Box<dyn BufRead> = if name == "-" {
-        Box::new(std::io::Cursor::new(stdin_bytes().map_err(|error| {
-            InputError::Read {
-                file: name.clone(),
-                error,
-            }
-        })?))
+        match stdin().map_err(|error| InputError::Read {
+            file: name.clone(),
+            error,
+        })? {
+            Stdin::File { file, start } => Box::new(BufReader::with_capacity(
+                64 * 1024,
+                ReadAt {
+                    file,
+                    offset: *start,
+                },
+            )),
+            Stdin::Memory(bytes) => Box::new(std::io::Cursor::new(bytes.as_slice())),
+        }
     } else {
         let file = std::fs::File::open(path).map_err(|error| InputError::Read {
             file: name.clone(),

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod cluster;
 pub mod config_maps;
+pub mod diff;
 pub mod explain_cmd;
 pub mod fix;
 pub mod input;
@@ -12,6 +13,8 @@ pub mod report;
 pub mod sarif;
 pub mod serve;
 pub mod serve_reports;
+pub mod spool;
+pub mod stream;
 pub mod table;
 
 use crate::engine::config::ParserConfig;
@@ -50,58 +53,86 @@ pub fn offline_engine(
     }
 }
 
-/// What `--resolve-images` found: image configs, and the files their launches run.
+/// What `--resolve-images` found for some manifests: image configs, and the files their
+/// launches run.
 #[derive(Debug, Default)]
-pub struct OfflineImages {
+pub struct Resolved {
     pub configs: std::collections::HashMap<String, crate::engine::evaluate::ImageConfig>,
     pub files: crate::engine::image_files::ImageFiles,
 }
 
 /// `--resolve-images`: looks up the ENTRYPOINT and CMD of every container without a command,
-/// then reads the scripts the launches run from the images' layers (`images.scripts`), with
-/// the manifests' ConfigMaps in view (a ConfigMap mounted over a path hides the image's
-/// file). The cache is kept on disk between runs; warnings go to stderr. `None` (after saying
-/// why on stderr) when look-ups cannot start.
-pub fn offline_images(
-    command: &str,
-    engine: &crate::engine::Engine,
-    manifests: &[input::Manifest],
-    config_maps: Option<&crate::engine::mounted_scripts::ConfigMaps>,
-) -> Option<OfflineImages> {
-    let cache = crate::images::offline::default_cache_path();
-    let offline =
-        match crate::images::offline::Offline::new(&engine.config().images, cache.as_deref()) {
-            Ok(o) => o,
+/// one document (or one whole input) at a time, with one cache for the run (on disk between
+/// runs). Warnings go to stderr, each once.
+pub struct OfflineImages {
+    command: &'static str,
+    session: crate::images::offline::Session,
+    /// Warnings already printed: an image that cannot be looked up is named once, not once per
+    /// document that runs it.
+    warned: std::collections::HashSet<String>,
+}
+
+impl OfflineImages {
+    /// `None` (after saying why on stderr) when look-ups cannot start.
+    pub fn start(command: &'static str, engine: &crate::engine::Engine) -> Option<Self> {
+        let cache = crate::images::offline::default_cache_path();
+        match crate::images::offline::Session::start(&engine.config().images, cache.as_deref()) {
+            Ok(session) => Some(OfflineImages {
+                command,
+                session,
+                warned: std::collections::HashSet::new(),
+            }),
             Err(e) => {
                 eprintln!("pidone {command}: {e}");
-                return None;
+                None
             }
-        };
-    let (configs, mut warnings) = offline.resolve_objects(manifests.iter().map(|m| &m.object));
-    let files = offline.gather_files(|files| {
-        let mut wanted: Vec<_> = manifests
-            .iter()
-            .flat_map(|m| {
-                let ctx = crate::engine::evaluate::EvalContext {
-                    namespace: m
-                        .object
-                        .pointer("/metadata/namespace")
-                        .and_then(|v| v.as_str()),
-                    images: Some(&configs),
-                    config_maps,
-                    image_files: Some(files),
-                    ..Default::default()
-                };
-                engine.image_files_wanted(&m.object, &ctx)
-            })
-            .collect();
-        wanted.sort_unstable();
-        wanted.dedup();
-        wanted
-    });
-    warnings.extend(offline.save());
-    for w in &warnings {
-        eprintln!("pidone {command}: warning: {w}");
+        }
     }
-    Some(OfflineImages { configs, files })
+
+    /// The images of these manifests that could be looked up, then the scripts their launches
+    /// run from the images' layers (`images.scripts`), with the manifests' ConfigMaps in view
+    /// (a ConfigMap mounted over a path hides the image's file). Which files a launch runs is
+    /// an analysis of its scripts: call this where evaluation runs (a large stack).
+    pub fn resolve(
+        &mut self,
+        engine: &crate::engine::Engine,
+        manifests: &[input::Manifest],
+        config_maps: Option<&crate::engine::mounted_scripts::ConfigMaps>,
+    ) -> Resolved {
+        let (configs, warnings) = self.session.resolve(manifests.iter().map(|m| &m.object));
+        for w in warnings {
+            if self.warned.insert(w.message.clone()) {
+                eprintln!("pidone {}: warning: {w}", self.command);
+            }
+        }
+        let files = self.session.gather_files(|files| {
+            let mut wanted: Vec<_> = manifests
+                .iter()
+                .flat_map(|m| {
+                    let ctx = crate::engine::evaluate::EvalContext {
+                        namespace: m
+                            .object
+                            .pointer("/metadata/namespace")
+                            .and_then(|v| v.as_str()),
+                        images: Some(&configs),
+                        config_maps,
+                        image_files: Some(files),
+                        ..Default::default()
+                    };
+                    engine.image_files_wanted(&m.object, &ctx)
+                })
+                .collect();
+            wanted.sort_unstable();
+            wanted.dedup();
+            wanted
+        });
+        Resolved { configs, files }
+    }
+
+    /// Saves the cache.
+    pub fn finish(self) {
+        if let Some(w) = self.session.finish() {
+            eprintln!("pidone {}: warning: {w}", self.command);
+        }
+    }
 }

@@ -97,37 +97,45 @@ fn properties(f: &FindingRow) -> Value {
     p
 }
 
+/// One finding as a SARIF result.
+pub fn result(f: &FindingRow) -> Value {
+    let index = RuleId::ALL.iter().position(|r| *r == f.rule).unwrap_or(0);
+    let ns = f.object.namespace.as_deref().unwrap_or("default");
+    let uri = if f.source.file == "-" {
+        "stdin".to_string()
+    } else {
+        f.source.file.trim_start_matches("./").to_string()
+    };
+    let logical = format!("{}/{}/{}/{}", f.object.kind, ns, f.object.name, f.container);
+    let region = match f.region {
+        Some(r) => json!({"startLine": r.line, "startColumn": r.column}),
+        None => json!({"startLine": f.source.line.unwrap_or(1)}),
+    };
+    json!({
+        "ruleId": f.rule.as_str(),
+        "ruleIndex": index,
+        "level": level(f.action),
+        "message": {"text": format!("{} To fix: {} {}", sentence(&f.message), sentence(&f.fix), consequence(f.action))},
+        "locations": [{
+            "physicalLocation": {
+                "artifactLocation": {"uri": uri},
+                "region": region
+            },
+            "logicalLocations": [{"fullyQualifiedName": logical, "kind": "object"}]
+        }],
+        "partialFingerprints": {"pidone/v2": fingerprint(f)},
+        "properties": properties(f),
+    })
+}
+
 pub fn render(report: &Report) -> Value {
+    let results: Vec<Value> = report.findings.iter().map(result).collect();
+    document(results)
+}
+
+/// The SARIF document around a list of results: the run, the tool and every rule.
+pub fn document(results: Vec<Value>) -> Value {
     let rules: Vec<Value> = RuleId::ALL.iter().map(|r| rule_descriptor(*r)).collect();
-    let results: Vec<Value> = report
-        .findings
-        .iter()
-        .map(|f| {
-            let index = RuleId::ALL.iter().position(|r| *r == f.rule).unwrap_or(0);
-            let ns = f.object.namespace.as_deref().unwrap_or("default");
-            let uri = if f.source.file == "-" { "stdin".to_string() } else { f.source.file.trim_start_matches("./").to_string() };
-            let logical = format!("{}/{}/{}/{}", f.object.kind, ns, f.object.name, f.container);
-            let region = match f.region {
-                Some(r) => json!({"startLine": r.line, "startColumn": r.column}),
-                None => json!({"startLine": f.source.line.unwrap_or(1)}),
-            };
-            json!({
-                "ruleId": f.rule.as_str(),
-                "ruleIndex": index,
-                "level": level(f.action),
-                "message": {"text": format!("{} To fix: {} {}", sentence(&f.message), sentence(&f.fix), consequence(f.action))},
-                "locations": [{
-                    "physicalLocation": {
-                        "artifactLocation": {"uri": uri},
-                        "region": region
-                    },
-                    "logicalLocations": [{"fullyQualifiedName": logical, "kind": "object"}]
-                }],
-                "partialFingerprints": {"pidone/v2": fingerprint(f)},
-                "properties": properties(f),
-            })
-        })
-        .collect();
     json!({
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",

@@ -4,6 +4,7 @@
 
 use crate::engine::durations::{duration, ser_duration};
 pub use crate::engine::parser_config::ParserConfig;
+pub use crate::engine::rules::Action;
 use crate::engine::rules::RuleId;
 use crate::engine::side_agents::{PatternError, SideAgentMatcher};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -34,27 +35,6 @@ impl Mode {
             "audit" => Some(Mode::Audit),
             "off" => Some(Mode::Off),
             _ => None,
-        }
-    }
-}
-
-/// What enforce mode does with a finding. Ordered by severity (`Ignore` lowest).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Action {
-    Ignore,
-    Warn,
-    Mutate,
-    Deny,
-}
-
-impl Action {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Ignore => "ignore",
-            Action::Warn => "warn",
-            Action::Mutate => "mutate",
-            Action::Deny => "deny",
         }
     }
 }
@@ -618,16 +598,7 @@ impl Config {
 }
 
 pub fn default_action(rule: RuleId) -> Action {
-    match rule {
-        RuleId::ShellNoExec => Action::Mutate,
-        RuleId::MultiProcess => Action::Deny,
-        RuleId::ShellResident => Action::Warn,
-        RuleId::ScriptEntrypoint => Action::Warn,
-        RuleId::SideAgent => Action::Mutate,
-        RuleId::SidecarStopHack => Action::Warn,
-        RuleId::ShellUnparsed => Action::Warn,
-        RuleId::SignalDeafPid1 => Action::Warn,
-    }
+    rule.info().default_action
 }
 
 #[cfg(test)]

@@ -29,26 +29,7 @@ Where pidone acts, and what you see:
 
 /// The one-line summary of a rule, for tables and SARIF.
 pub fn summary(rule: RuleId) -> &'static str {
-    match rule {
-        RuleId::ShellNoExec => {
-            "A shell runs the app without exec: the shell is PID 1 and swallows SIGTERM."
-        }
-        RuleId::MultiProcess => {
-            "Several long-running programs share one container with no init to signal them."
-        }
-        RuleId::ShellResident => "A shell must stay PID 1 (loops, traps, commands after the app).",
-        RuleId::ScriptEntrypoint => {
-            "The container runs a script file whose text pidone cannot see."
-        }
-        RuleId::SideAgent => {
-            "A side agent runs in containers next to the app instead of as a native sidecar."
-        }
-        RuleId::SidecarStopHack => "A Job container stops its sidecar by hand.",
-        RuleId::ShellUnparsed => "A shell script pidone would not or could not parse.",
-        RuleId::SignalDeafPid1 => {
-            "The program at PID 1 installs no SIGTERM handler (sleep, tail, cat...)."
-        }
-    }
+    rule.info().summary
 }
 
 /// The full explanation shown by `pidone explain`.

@@ -1,7 +1,8 @@
-//! Look-ups for the command line (`pidone audit --resolve-images`): one batch for all the
-//! manifests' images, then the files their launches run, with the cache kept on disk between
-//! runs.
+//! Look-ups for the command line (`pidone audit --resolve-images`, `pidone fix
+//! --resolve-images`): a session for the whole run, asked one batch of images at a time (then
+//! the files their launches run), with the cache kept on disk between runs.
 
+use crate::engine::config::ImageScriptsConfig;
 use crate::engine::config::ImagesConfig;
 use crate::engine::evaluate::ImageConfig;
 use crate::engine::image_files::{ImageFile, ImageFiles, WantedFile};
@@ -45,17 +46,19 @@ pub fn save_cache(resolver: &ImageResolver, path: &Path) -> std::io::Result<()> 
     std::fs::rename(&tmp, path)
 }
 
-/// A resolver for one command-line run, with its runtime and the cache file.
-pub struct Offline {
+/// The look-ups of one run of a command: one runtime and one resolver for the whole input, the
+/// disk cache read at the start and saved at the end, so that a stream audited document by
+/// document asks a registry once per image, not once per document.
+pub struct Session {
     runtime: tokio::runtime::Runtime,
     resolver: ImageResolver,
-    config: ImagesConfig,
+    deadline: std::time::Duration,
+    scripts: ImageScriptsConfig,
     cache: Option<PathBuf>,
 }
 
-impl Offline {
-    /// Builds the resolver and loads the cache file, if any.
-    pub fn new(config: &ImagesConfig, cache: Option<&Path>) -> Result<Offline, ResolverError> {
+impl Session {
+    pub fn start(config: &ImagesConfig, cache: Option<&Path>) -> Result<Session, ResolverError> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -64,24 +67,28 @@ impl Offline {
         if let Some(path) = cache {
             load_cache(&resolver, path);
         }
-        Ok(Offline {
+        Ok(Session {
             runtime,
             resolver,
-            config: config.clone(),
+            deadline: config.deadline,
+            scripts: config.scripts.clone(),
             cache: cache.map(Path::to_path_buf),
         })
     }
 
-    /// Resolves the images of every object that run without a `command`, all at once, each
-    /// within the configured deadline. Warnings name the images that stay `image-default`.
-    pub fn resolve_objects<'a>(
+    /// Resolves, in one batch within the configured deadline, the images of the objects that
+    /// run without a `command`. Warnings name the images that stay `image-default`.
+    pub fn resolve<'a>(
         &self,
         objects: impl IntoIterator<Item = &'a Value>,
     ) -> (HashMap<String, ImageConfig>, Vec<ImageWarning>) {
         let images: BTreeSet<String> = objects.into_iter().flat_map(images_to_resolve).collect();
+        if images.is_empty() {
+            return (HashMap::new(), Vec::new());
+        }
         self.runtime.block_on(
             self.resolver
-                .resolve_all(images.iter().map(String::as_str), self.config.deadline),
+                .resolve_all(images.iter().map(String::as_str), self.deadline),
         )
     }
 
@@ -99,26 +106,25 @@ impl Offline {
     /// `wanted` evaluates the objects with the files read so far. Empty when
     /// `images.scripts.read` is off.
     pub fn gather_files(&self, wanted: impl FnMut(&ImageFiles) -> Vec<WantedFile>) -> ImageFiles {
-        if !self.config.scripts.read {
+        if !self.scripts.read {
             return ImageFiles::default();
         }
         crate::images::files::gather(
             wanted,
             |files, left| Some(self.read_files(files, left)),
-            self.config.scripts.deadline,
+            self.scripts.deadline,
         )
     }
 
-    /// Saves the cache file; a warning when it cannot be written.
-    pub fn save(&self) -> Option<ImageWarning> {
-        let path = self.cache.as_ref()?;
-        save_cache(&self.resolver, path)
-            .err()
-            .map(|e| ImageWarning {
-                image: String::new(),
-                timeout: false,
-                message: format!("cannot save the image cache {}: {e}", path.display()),
-            })
+    /// Saves the cache; a warning when it cannot be saved.
+    pub fn finish(self) -> Option<ImageWarning> {
+        let path = self.cache.as_deref()?;
+        let e = save_cache(&self.resolver, path).err()?;
+        Some(ImageWarning {
+            image: String::new(),
+            timeout: false,
+            message: format!("cannot save the image cache {}: {e}", path.display()),
+        })
     }
 }
 
@@ -129,8 +135,8 @@ pub fn resolve_objects<'a>(
     objects: impl IntoIterator<Item = &'a Value>,
     cache: Option<&Path>,
 ) -> Result<(HashMap<String, ImageConfig>, Vec<ImageWarning>), ResolverError> {
-    let offline = Offline::new(config, cache)?;
-    let (found, mut warnings) = offline.resolve_objects(objects);
-    warnings.extend(offline.save());
+    let session = Session::start(config, cache)?;
+    let (found, mut warnings) = session.resolve(objects);
+    warnings.extend(session.finish());
     Ok((found, warnings))
 }

@@ -9,7 +9,7 @@
 
 use crate::engine::config::{Action, Config, Mode, ReportsApi};
 use crate::engine::evaluate::{Evaluation, Finding};
-use crate::engine::rules::RuleId;
+use crate::engine::rules::{Harm, RuleId};
 use crate::reports::shape::{
     Outcome, OwnerReference, POLICY, Report, ReportResult, ResourceRef, SOURCE, Severity, Timestamp,
 };
@@ -27,16 +27,10 @@ const MAX_EVIDENCE: usize = 300;
 
 /// The severity of a rule: how much harm the launch does when the pod is stopped.
 pub fn rule_severity(rule: RuleId) -> Severity {
-    match rule {
-        // Several programs, none forwarding SIGTERM: killed mid-write after the grace period.
-        RuleId::MultiProcess => Severity::High,
-        // The program never sees SIGTERM: every stop waits out the grace period, then SIGKILL.
-        RuleId::ShellNoExec | RuleId::SideAgent => Severity::Medium,
-        RuleId::ShellResident
-        | RuleId::ScriptEntrypoint
-        | RuleId::SidecarStopHack
-        | RuleId::ShellUnparsed
-        | RuleId::SignalDeafPid1 => Severity::Low,
+    match rule.info().harm {
+        Harm::High => Severity::High,
+        Harm::Medium => Severity::Medium,
+        Harm::Low => Severity::Low,
     }
 }
 
