@@ -13,12 +13,20 @@ fuzz_target!(|data: &[u8]| {
     let script = String::from_utf8_lossy(data);
     // A literal env value for nested scripts named `$S` (`sh -c "$S"`), from the input itself.
     let env: Vec<EnvVar> = vec![("S".to_string(), Some(script.to_string()))];
-    let started = Instant::now();
-    let plain = lexical::scan(&script);
-    let with_env = lexical::scan_with_env(&script, &env);
-    let took = started.elapsed();
+    // Wall-clock time on a shared machine: a slow run is timed twice more and the fastest of
+    // the three counts (preemption only ever makes a run slower).
+    let time = || {
+        let started = Instant::now();
+        let plain = lexical::scan(&script);
+        let with_env = lexical::scan_with_env(&script, &env);
+        (started.elapsed(), plain, with_env)
+    };
+    let (mut took, plain, with_env) = time();
     // 1 µs per byte per pass, times the passes nested scripts may add, plus slack.
     let bound = Duration::from_millis(20) + Duration::from_micros(8 * data.len() as u64);
+    if took >= bound {
+        took = took.min(time().0).min(time().0);
+    }
     assert!(took < bound, "{} bytes took {took:?}", data.len());
     // The environment can only add findings.
     assert!(plain.is_none() || with_env.is_some());
