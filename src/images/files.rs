@@ -68,9 +68,7 @@ impl ImageResolver {
     ) -> ImageFile {
         // The reference as written maps to its cache key without parsing (the reference
         // grammar is a large regex) once the config look-up or a file look-up parsed it.
-        let alias = lock(&self.inner.cache)
-            .alias(&wanted.image)
-            .map(str::to_string);
+        let alias = lock(&self.inner.cache).alias(&wanted.image);
         let (parsed, image_key) = match alias {
             Some(key) => (None, key),
             None => match reference::parse(&wanted.image) {

@@ -418,7 +418,7 @@ impl ImageResolver {
             let now = SystemTime::now();
             let mut cache = lock(&self.inner.cache);
             distinct.retain(|image| {
-                let key = cache.alias(image).unwrap_or(image).to_string();
+                let key = cache.alias(image).unwrap_or_else(|| image.to_string());
                 let key = self.scoped_key(key, scope);
                 match cache.get(&key, now) {
                     Some(Cached::Found(config)) => {
@@ -526,7 +526,7 @@ impl ImageResolver {
         until: tokio::time::Instant,
         scope: Scope<'_>,
     ) -> Result<(ImageConfig, bool), ResolveError> {
-        let cached_key = lock(&self.inner.cache).alias(image).map(str::to_string);
+        let cached_key = lock(&self.inner.cache).alias(image);
         let (r, key) = match cached_key {
             Some(key) => (None, key),
             None => {
