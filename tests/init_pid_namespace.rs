@@ -129,6 +129,39 @@ fn prerequisites() -> Result<(), String> {
         .clone()
 }
 
+/// Runs a command, retrying briefly on ETXTBSY. When a test thread forks while another holds a
+/// just-written executable open for writing (the copy of pidone-init below, `--install`'s
+/// destination), the forked child keeps that descriptor until it execs, and running the file
+/// then fails with "Text file busy": a race of fork with file writes in any multi-threaded
+/// test process, not something pidone-init does.
+trait RetryBusy {
+    fn output_retrying_busy(&mut self) -> std::io::Result<std::process::Output>;
+    fn status_retrying_busy(&mut self) -> std::io::Result<ExitStatus>;
+}
+
+fn retry_busy<T>(mut run: impl FnMut() -> std::io::Result<T>) -> std::io::Result<T> {
+    let mut tries = 0;
+    loop {
+        match run() {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && tries < 50 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
+
+impl RetryBusy for Command {
+    fn output_retrying_busy(&mut self) -> std::io::Result<std::process::Output> {
+        retry_busy(|| self.output())
+    }
+
+    fn status_retrying_busy(&mut self) -> std::io::Result<ExitStatus> {
+        retry_busy(|| self.status())
+    }
+}
+
 /// A private copy of the `pidone-init` under test, checked to be this build
 /// (`PIDONE_INIT_BIN` names another binary to test, such as the static release build; without
 /// it the workspace's `pidone-init` is built like the fake app). Other builds that share the
@@ -904,7 +937,7 @@ fn exec_failure_exits_127_or_126_with_a_message() {
     };
     let out = Command::new(init)
         .args(["--", "/nonexistent/app"])
-        .output()
+        .output_retrying_busy()
         .expect("run pidone-init");
     assert_eq!(out.status.code(), Some(127));
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -914,7 +947,7 @@ fn exec_failure_exits_127_or_126_with_a_message() {
     );
     let out = Command::new(init)
         .args(["--", "/etc/hostname"])
-        .output()
+        .output_retrying_busy()
         .expect("run pidone-init");
     assert_eq!(out.status.code(), Some(126));
 }
@@ -1093,7 +1126,7 @@ fn child_starts_with_default_signals_and_its_own_process_group() {
     };
     let out = Command::new(init)
         .args(["--", "cat", "/proc/self/status", "/proc/self/stat"])
-        .output()
+        .output_retrying_busy()
         .expect("run pidone-init");
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8_lossy(&out.stdout);
@@ -1126,7 +1159,7 @@ fn install_copies_a_working_executable_and_usage_errors_exit_2() {
     let out = Command::new(init)
         .arg("--install")
         .arg(&dest)
-        .output()
+        .output_retrying_busy()
         .expect("run pidone-init --install");
     assert!(out.status.success(), "{out:?}");
     let mode = std::os::unix::fs::PermissionsExt::mode(
@@ -1135,7 +1168,7 @@ fn install_copies_a_working_executable_and_usage_errors_exit_2() {
     assert_eq!(mode & 0o7777, 0o755);
     let installed = Command::new(&dest)
         .args(["--", "sh", "-c", "exit 7"])
-        .status()
+        .status_retrying_busy()
         .expect("run the installed copy");
     assert_eq!(installed.code(), Some(7));
 
@@ -1144,7 +1177,10 @@ fn install_copies_a_working_executable_and_usage_errors_exit_2() {
         (&["-e", "999", "app"][..], "'999'"),
         (&["-g"][..], "missing command"),
     ] {
-        let out = Command::new(init).args(args).output().expect("run");
+        let out = Command::new(init)
+            .args(args)
+            .output_retrying_busy()
+            .expect("run");
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(needle), "{args:?}: {stderr}");
