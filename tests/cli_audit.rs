@@ -1,25 +1,11 @@
 //! `pidone audit` as CI pipelines run it: the real binary, its JSON, SARIF and exit codes.
 
+mod cli_support;
+
+use cli_support::{pidone, pidone_in};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 use std::process::{Command, Output, Stdio};
-
-fn pidone(args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pidone"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn pidone");
-    let mut input = child.stdin.take().expect("stdin");
-    if let Some(text) = stdin {
-        input.write_all(text.as_bytes()).expect("write stdin");
-    }
-    drop(input);
-    child.wait_with_output().expect("wait pidone")
-}
 
 fn audit_json(path: &str) -> Value {
     audit_json_with(path, &[])
@@ -520,21 +506,9 @@ fn deeply_nested_yaml_is_an_error_not_a_crash() {
 }
 
 fn audit_in(dir: &std::path::Path, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pidone"))
-        .arg("audit")
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn pidone");
-    let mut input = child.stdin.take().expect("stdin");
-    if let Some(text) = stdin {
-        input.write_all(text.as_bytes()).expect("write stdin");
-    }
-    drop(input);
-    child.wait_with_output().expect("wait pidone")
+    let mut all = vec!["audit"];
+    all.extend_from_slice(args);
+    pidone_in(&all, dir, stdin)
 }
 
 #[test]

@@ -1,27 +1,13 @@
 //! Scripts kept in ConfigMaps: `pidone audit` and `pidone fix` read them from the same input
 //! (`helm template` output) and classify the launch the script makes, naming the source.
 
+mod cli_support;
+
+use cli_support::pidone;
 use serde_json::Value;
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
 const CHARTS: &str = "tests/fixtures/configmap-scripts/charts.yaml";
-
-fn pidone(args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pidone"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn pidone");
-    let mut input = child.stdin.take().expect("stdin");
-    if let Some(text) = stdin {
-        input.write_all(text.as_bytes()).expect("write stdin");
-    }
-    drop(input);
-    child.wait_with_output().expect("wait pidone")
-}
 
 fn audit(path: &str, stdin: Option<&str>) -> Value {
     let out = pidone(

@@ -3,32 +3,18 @@
 //! byte, what it changes keeps every comment, a YAML 1.1 reader sees only the engine's patch,
 //! `--diff` applied with `git apply` equals `--write`, and a second run has nothing to do.
 
+mod cli_support;
+
+use cli_support::pidone_in as pidone;
 use pidone::cli::input::{Documents, read_value};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
 const CORPUS: &str = "tests/fixtures/roundtrip";
 const DIRS: [&str; 2] = ["charts", "static"];
-
-fn pidone(args: &[&str], cwd: &Path, stdin: Option<&str>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pidone"))
-        .args(args)
-        .current_dir(cwd)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn pidone");
-    let mut input = child.stdin.take().expect("stdin");
-    if let Some(text) = stdin {
-        input.write_all(text.as_bytes()).expect("write stdin");
-    }
-    drop(input);
-    child.wait_with_output().expect("wait pidone")
-}
 
 fn text(out: &[u8]) -> String {
     String::from_utf8_lossy(out).into_owned()
