@@ -21,7 +21,6 @@
 
 pub mod admin;
 pub mod admission;
-pub mod aside;
 pub mod config_maps;
 pub mod conn_clock;
 pub mod connection;
@@ -34,13 +33,15 @@ pub mod object;
 pub mod object_limits;
 pub mod plan;
 pub mod reload;
+pub mod resolve;
 pub mod review;
 pub mod routes;
 pub mod shutdown;
 pub mod state;
 pub mod tls;
 
-use crate::engine::{Config, ConfigError, Engine, ScriptAnalyzer};
+use crate::engine::{Config, ConfigError, Engine};
+use crate::resolve::ScriptAnalyzer;
 use crate::server::conn_clock::{ClockLimits, Clocked, ClockedIo, ConnClock};
 use crate::server::connection::{Protocols, Timeouts, drive};
 use crate::server::connections::{Admitted, Connections, Port};
@@ -195,11 +196,10 @@ pub async fn start(
             path: config.config_path.clone(),
             source,
         })?;
-    let engine =
-        engine_from(&config_text, &config.analyzer).map_err(|source| ServerError::Config {
-            path: config.config_path.clone(),
-            source,
-        })?;
+    let engine = engine_from(&config_text).map_err(|source| ServerError::Config {
+        path: config.config_path.clone(),
+        source,
+    })?;
     let provider = tls::provider();
     let cert_pem = tls::read(&config.tls_cert)?;
     let key_pem = tls::read(&config.tls_key)?;
@@ -309,11 +309,11 @@ pub async fn start(
     })
 }
 
-fn engine_from(text: &[u8], analyzer: &Arc<dyn ScriptAnalyzer>) -> Result<Engine, ConfigError> {
+fn engine_from(text: &[u8]) -> Result<Engine, ConfigError> {
     let text = std::str::from_utf8(text)
         .map_err(|e| ConfigError::Yaml(format!("the file is not UTF-8: {e}")))?;
     let config = Config::from_yaml(text)?;
-    Engine::new(Arc::new(config), Arc::clone(analyzer))
+    Engine::new(Arc::new(config))
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, ServerError> {
