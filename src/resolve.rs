@@ -16,10 +16,9 @@ pub trait ScriptAnalyzer: Send + Sync {
     fn analyze(&self, dialect: Dialect, script: &str) -> ScriptVerdict;
 
     /// The verdict when it is known without parsing (the pre-screen refuses the script, or it
-    /// is cached); `None` when only a parse can tell. Analyzers that parse quickly in the
-    /// calling thread answer everything here.
-    fn known(&self, dialect: Dialect, script: &str) -> Option<ScriptVerdict> {
-        Some(self.analyze(dialect, script))
+    /// is cached); `None` when only a parse can tell.
+    fn known(&self, _dialect: Dialect, _script: &str) -> Option<ScriptVerdict> {
+        None
     }
 
     /// Whether [`ScriptAnalyzer::analyze`] may block (it waits for worker processes): then
@@ -146,16 +145,6 @@ impl Evaluator {
             self.analyzer.as_ref(),
             &mut verdicts,
         )
-    }
-
-    /// The mutations enforce mode would make (see [`crate::mutate::plan`]).
-    pub fn plan(
-        &self,
-        object: &Value,
-        ctx: &EvalContext<'_>,
-        first: &Evaluation,
-    ) -> crate::mutate::MutationPlan {
-        crate::mutate::plan(&self.engine, self.analyzer.as_ref(), object, ctx, first)
     }
 }
 

@@ -515,7 +515,7 @@ fn fixed_launch(argv: &[String], init: &Path) -> Vec<String> {
         .evaluate(&pod, &ctx)
         .expect("evaluate")
         .expect("a Pod");
-    let plan = engine.plan(&pod, &ctx, &eval);
+    let plan = pidone::mutate::plan(engine.engine(), engine.analyzer(), &pod, &ctx, &eval);
     assert!(!plan.is_empty(), "pidone must fix {argv:?}");
     let mut fixed = pod.clone();
     json_patch::patch(&mut fixed, &plan.patch).expect("patch applies");

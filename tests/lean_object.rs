@@ -86,8 +86,20 @@ fn the_lean_cut_evaluates_like_the_whole_object() {
                     continue;
                 };
                 evaluated += 1;
-                let plan_full = engine.plan(&full, &ctx, &from_full);
-                let plan_lean = engine.plan(&full, &ctx, &from_lean);
+                let plan_full = pidone::mutate::plan(
+                    engine.engine(),
+                    engine.analyzer(),
+                    &full,
+                    &ctx,
+                    &from_full,
+                );
+                let plan_lean = pidone::mutate::plan(
+                    engine.engine(),
+                    engine.analyzer(),
+                    &full,
+                    &ctx,
+                    &from_lean,
+                );
                 assert_eq!(
                     format!("{plan_full:?}"),
                     format!("{plan_lean:?}"),

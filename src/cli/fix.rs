@@ -90,7 +90,7 @@ pub fn fix_object_with(
             unfixed: Vec::new(),
         });
     };
-    let plan = engine.plan(object, &ctx, &eval);
+    let plan = crate::mutate::plan(engine.engine(), engine.analyzer(), object, &ctx, &eval);
     let mut fixed = object.clone();
     if !plan.is_empty() {
         json_patch::patch(&mut fixed, &plan.patch).map_err(|e| e.to_string())?;

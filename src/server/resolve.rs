@@ -18,6 +18,7 @@ use crate::server::state::App;
 use serde_json::Value;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
+use tokio::sync::OwnedSemaphorePermit;
 
 /// Where a review's parses run.
 #[derive(Debug, Clone)]
@@ -31,6 +32,10 @@ pub enum Parsing {
         namespace: String,
         deadline: Instant,
         queue_wait: Duration,
+        /// What the parses keep held until they end, even when the review is answered or
+        /// shed first: its analysis slot, so no more reviews are analysed at once than
+        /// `--max-inflight` (the verdicts the parses cache serve the apiserver's retry).
+        slot: Arc<OwnedSemaphorePermit>,
     },
 }
 
@@ -106,9 +111,15 @@ impl Resolution {
                 namespace,
                 deadline,
                 queue_wait,
+                slot,
             } => {
-                self.on_pool(app, misses, namespace, *deadline, *queue_wait)
-                    .await?
+                let place = Place {
+                    namespace,
+                    deadline: *deadline,
+                    queue_wait: *queue_wait,
+                    slot: Arc::clone(slot),
+                };
+                self.on_pool(app, misses, place).await?
             }
         };
         for (key, verdict) in parsed {
@@ -121,10 +132,14 @@ impl Resolution {
         &mut self,
         app: &App,
         misses: Vec<ScriptKey>,
-        namespace: &str,
-        deadline: Instant,
-        queue_wait: Duration,
+        place: Place<'_>,
     ) -> Result<Vec<(ScriptKey, ScriptVerdict)>, Shed> {
+        let Place {
+            namespace,
+            deadline,
+            queue_wait,
+            slot,
+        } = place;
         let Some(share) = app.namespace_shares().take(namespace, queue_wait).await else {
             app.metrics.limits.limit_hit("namespace-parses");
             tracing::warn!(
@@ -146,6 +161,7 @@ impl Resolution {
         let parse_ticket = Arc::clone(&ticket);
         let parses = tokio::task::spawn_blocking(move || {
             let _share = share;
+            let _slot = slot;
             with_ticket(parse_ticket, || {
                 crate::sandbox::ticket::set_namespace(&namespace);
                 misses
@@ -177,6 +193,14 @@ impl Resolution {
             }
         }
     }
+}
+
+/// Where and until when a review's parses may run on the pool.
+struct Place<'a> {
+    namespace: &'a str,
+    deadline: Instant,
+    queue_wait: Duration,
+    slot: Arc<OwnedSemaphorePermit>,
 }
 
 /// Cancels a ticket when dropped, however the review ends.

@@ -232,6 +232,7 @@ async fn admission(
                 namespace: namespace_share::namespace_of(&body),
                 deadline,
                 queue_wait: queue_wait(timeout, started.elapsed()),
+                slot: Arc::new(slot),
             }
         } else {
             Parsing::Here
@@ -241,7 +242,7 @@ async fn admission(
             admission::answer_with(&app, endpoint, mode, &body, started, &parsing),
         )
         .await;
-        drop(slot);
+        drop(parsing);
         drop(held);
         match answered {
             Ok(Ok(reply)) => reply,
