@@ -21,12 +21,6 @@ pub trait ScriptAnalyzer: Send + Sync {
         None
     }
 
-    /// Whether [`ScriptAnalyzer::analyze`] may block (it waits for worker processes): then
-    /// the webhook parses on its blocking threads.
-    fn blocks(&self) -> bool {
-        false
-    }
-
     /// Applies a reloaded `parser:` section. Analyzers without limits of their own (the
     /// unbounded in-process one, test doubles) have nothing to apply.
     fn apply_limits(&self, _limits: &ParserConfig) {}

@@ -80,13 +80,6 @@ impl Guard {
         if let Some(verdict) = self.known(dialect, script) {
             return verdict;
         }
-        if let Some(t) = ticket::current().filter(|t| !t.may_parse()) {
-            // Answered without new parses (see `Ticket::without_parsing`): not cached.
-            t.note_pool_gave_up();
-            return ScriptVerdict::Unparsed(UnparsedReason::GaveUp {
-                what: "no parser worker available to the namespace".into(),
-            });
-        }
         let limits = self.limits.load();
         self.stats.parse();
         let (verdict, cacheable) = parse(&limits);
@@ -156,10 +149,6 @@ impl ScriptAnalyzer for ContainedAnalyzer {
         self.guard.known(dialect, script)
     }
 
-    fn blocks(&self) -> bool {
-        true
-    }
-
     fn analyze(&self, dialect: Dialect, script: &str) -> ScriptVerdict {
         self.guard.analyze(dialect, script, |limits| {
             self.pool.analyze(dialect, script, limits.deadline)
@@ -222,39 +211,6 @@ impl ScriptAnalyzer for PrescreenedAnalyzer {
 mod tests {
     use super::*;
     use std::time::{Duration, Instant};
-
-    #[test]
-    fn a_ticket_without_parsing_gets_cached_verdicts_and_gives_up_on_new_scripts() {
-        let a = PrescreenedAnalyzer::new(&ParserConfig::default(), CacheLimits::default());
-        let known = "exec app";
-        let parsed = a.analyze(Dialect::Sh, known);
-        assert!(matches!(parsed, ScriptVerdict::Parsed(_)));
-        let ticket = Ticket::without_parsing(Instant::now() + Duration::from_secs(5));
-        let (cached, new) = with_ticket(Arc::clone(&ticket), || {
-            (
-                a.analyze(Dialect::Sh, known),
-                a.analyze(Dialect::Sh, "./a & ./b & wait"),
-            )
-        });
-        assert_eq!(cached, parsed);
-        assert_eq!(
-            new,
-            ScriptVerdict::Unparsed(UnparsedReason::GaveUp {
-                what: "no parser worker available to the namespace".into()
-            })
-        );
-        assert!(ticket.pool_gave_up());
-        assert_eq!(
-            a.stats().parses,
-            1,
-            "no parse counted for the refused script"
-        );
-        // Not cached: parsed once parsing is allowed again.
-        assert!(matches!(
-            a.analyze(Dialect::Sh, "./a & ./b & wait"),
-            ScriptVerdict::Parsed(_)
-        ));
-    }
 
     #[test]
     fn known_verdicts_come_from_the_pre_screen_and_the_cache_without_a_parse() {

@@ -79,11 +79,11 @@ pub struct ServerConfig {
     /// How often certificate and configuration files are re-read.
     pub reload_interval: Duration,
     pub analyzer: Arc<dyn ScriptAnalyzer>,
-    /// Whether analysis may block (an analyzer that waits for worker processes): then a review
-    /// with a script that is neither pre-screened away nor in the verdict cache is analysed on
-    /// tokio's blocking pool instead of the connection's worker thread (the others are
-    /// answered inline, see [`crate::sandbox::without_parsing`]).
-    /// The in-process analyzer is CPU-bound and bounded by the parser limits: inline is faster.
+    /// Whether analysis may block (an analyzer that waits for worker processes): then a
+    /// review's scripts that are neither pre-screened away nor in the verdict cache are parsed
+    /// on tokio's blocking pool, within the namespace's share (see [`resolve`]); everything
+    /// else is answered on the connection's thread. The in-process analyzer is CPU-bound and
+    /// bounded by the parser limits: it parses inline.
     pub analyzer_blocks: bool,
     pub planner: Arc<dyn Planner>,
     /// Most admission reviews analysed at once; beyond it reviews wait briefly for a slot,
