@@ -70,16 +70,44 @@ pub fn resolve_scripts(
     needs
 }
 
-/// Evaluates `object` with every script it runs resolved by `analyzer` (and `ctx`'s own
-/// verdicts first).
+/// Evaluates `object` with every script it runs resolved: `ctx`'s verdicts first, then
+/// `analyzer` for the scripts [`Engine::needs`] names (a light walk of the launches), then
+/// again for any the evaluation still reports unresolved (a verdict revealed them).
 pub fn evaluate(
     engine: &Engine,
     object: &Value,
     ctx: &EvalContext<'_>,
     analyzer: &dyn ScriptAnalyzer,
 ) -> Result<Option<Evaluation>, WorkloadError> {
+    let mut missing = engine.needs(object, ctx).scripts;
+    if missing.is_empty() {
+        // Everything known: one evaluation, without copying the verdicts.
+        let Some(eval) = engine.evaluate(object, ctx)? else {
+            return Ok(None);
+        };
+        if eval.unresolved.is_empty() {
+            return Ok(Some(eval));
+        }
+        missing = eval.unresolved;
+    }
     let mut verdicts = ctx.scripts.cloned().unwrap_or_default();
-    resolve_scripts(engine, object, ctx, analyzer, &mut verdicts);
+    for _ in 0..MAX_ROUNDS {
+        for key in std::mem::take(&mut missing) {
+            let verdict = analyzer.analyze(key.dialect, &key.script);
+            verdicts.insert(key.dialect, key.script, verdict);
+        }
+        let with = EvalContext {
+            scripts: Some(&verdicts),
+            ..ctx.clone()
+        };
+        let Some(eval) = engine.evaluate(object, &with)? else {
+            return Ok(None);
+        };
+        if eval.unresolved.is_empty() {
+            return Ok(Some(eval));
+        }
+        missing = eval.unresolved;
+    }
     engine.evaluate(
         object,
         &EvalContext {

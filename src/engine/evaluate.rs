@@ -87,11 +87,13 @@ impl Engine {
                 scripts: Some(&verdicts),
                 ..ctx.clone()
             };
-            let needs = self.needs(object, &with);
-            if needs.scripts.is_empty() {
-                return self.evaluate(object, &with);
+            let Some(eval) = self.evaluate(object, &with)? else {
+                return Ok(None);
+            };
+            if eval.unresolved.is_empty() {
+                return Ok(Some(eval));
             }
-            for key in needs.scripts {
+            for key in eval.unresolved {
                 let verdict = crate::engine::script::analyze_script(key.dialect, &key.script);
                 verdicts.insert(key.dialect, key.script, verdict);
             }
@@ -173,6 +175,7 @@ impl Engine {
             suppressed: Vec::new(),
             exempt: false,
             inject_init: self.config.init_injection.enabled,
+            unresolved: Vec::new(),
         };
         if let Some(ns) = namespace
             && self.config.exemptions.namespaces.iter().any(|e| e == ns)
@@ -219,9 +222,9 @@ impl Engine {
         let mounts = mount_context(w.spec, namespace, ctx);
         // The launch, followed into the ConfigMap and image scripts it runs when they are
         // known.
-        let scripts = ScriptLookup::new(ctx.scripts);
+        let lookup = ScriptLookup::new(ctx.scripts);
         let launch = |c: &ContainerSpec<'_>, long_running: bool| {
-            let followed = self.launch(c, long_running, ctx, mounts.as_ref(), &scripts);
+            let followed = self.launch(c, long_running, ctx, mounts.as_ref(), &lookup);
             (followed.analysis, followed.read)
         };
         let (analyses, scripts): (Vec<LaunchAnalysis>, Vec<Vec<ScriptRead>>) = w
@@ -305,6 +308,7 @@ impl Engine {
         eval.findings = kept;
         eval.suppressed = suppressed;
         eval.findings.retain(|f| f.action != Action::Ignore);
+        eval.unresolved = lookup.into_missing();
         eval
     }
 }

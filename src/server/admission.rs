@@ -7,6 +7,7 @@ use crate::engine::image_files::ImageFiles;
 use crate::engine::mounted_scripts::MAX_CHAIN;
 use crate::engine::workload::{controller_of, is_mirror_pod, template_pointer};
 use crate::engine::{Evaluation, Mode};
+use crate::resolve::MAX_ROUNDS;
 use crate::server::config_maps::{self, Gathered};
 use crate::server::decision::{self, Decision, Endpoint, FixSite};
 use crate::server::object::Lean;
@@ -100,7 +101,10 @@ pub async fn answer_with(
     let mode = path_mode.unwrap_or(engine.config().mode);
     let site = fix_site(engine.config(), &request.kind.kind, &request.operation);
     let mut name = request.name().to_string();
-    let mut resolution = Resolution::default();
+    let mut resolution = Resolution {
+        namespace: request.namespace().unwrap_or("").to_string(),
+        ..Resolution::default()
+    };
     let (decision, eval) = decide(
         app,
         &engine,
@@ -347,20 +351,36 @@ async fn decide(
         _ => None,
     };
     ctx.image_files = image_files.as_ref();
-    resolution
-        .scripts(app, engine, object, &ctx, parsing)
-        .await?;
-    let evaluated = engine.evaluate(
+    // Scripts first (one light walk of the launches), then the evaluation, again only when a
+    // verdict revealed a further script (an `exec` hand-off to another shell).
+    let needs = engine.needs(
         object,
         &EvalContext {
             scripts: Some(&resolution.verdicts),
             ..ctx.clone()
         },
     );
-    let eval = match evaluated {
-        Ok(Some(eval)) => eval,
-        Ok(None) => return Ok((Decision::allow(), None)),
-        Err(e) => return Ok((Decision::malformed_object(mode, &e.to_string()), None)),
+    resolution.resolve(app, needs.scripts, parsing).await?;
+    let mut rounds = 0;
+    let eval = loop {
+        let evaluated = engine.evaluate(
+            object,
+            &EvalContext {
+                scripts: Some(&resolution.verdicts),
+                ..ctx.clone()
+            },
+        );
+        let mut eval = match evaluated {
+            Ok(Some(eval)) => eval,
+            Ok(None) => return Ok((Decision::allow(), None)),
+            Err(e) => return Ok((Decision::malformed_object(mode, &e.to_string()), None)),
+        };
+        rounds += 1;
+        if eval.unresolved.is_empty() || rounds >= MAX_ROUNDS {
+            break eval;
+        }
+        let more = std::mem::take(&mut eval.unresolved);
+        resolution.resolve(app, more, parsing).await?;
     };
     if eval.exempt {
         return Ok((Decision::allow(), Some(eval)));

@@ -29,7 +29,6 @@ pub enum Parsing {
     /// On the blocking pool, within the namespace's share, before `deadline` (the
     /// apiserver's timeout minus the margin); a place is waited for at most `queue_wait`.
     Pool {
-        namespace: String,
         deadline: Instant,
         queue_wait: Duration,
         /// What the parses keep held until they end, even when the review is answered or
@@ -46,6 +45,8 @@ pub struct Shed;
 /// A review's verdicts so far.
 #[derive(Debug, Default)]
 pub struct Resolution {
+    /// The review's namespace (its share of the blocking pool and the parse workers).
+    pub namespace: String,
     pub verdicts: ScriptVerdicts,
     /// The pool gave up on a script for reasons of its own (no place for the namespace, busy
     /// workers): the verdict says nothing about the script.
@@ -108,13 +109,13 @@ impl Resolution {
                 })
                 .collect(),
             Parsing::Pool {
-                namespace,
                 deadline,
                 queue_wait,
                 slot,
             } => {
+                let namespace = self.namespace.clone();
                 let place = Place {
-                    namespace,
+                    namespace: &namespace,
                     deadline: *deadline,
                     queue_wait: *queue_wait,
                     slot: Arc::clone(slot),
