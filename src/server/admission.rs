@@ -3,8 +3,9 @@
 //! line and the metrics.
 
 use crate::engine::evaluate::EvalContext;
-use crate::engine::image_files::ImageFiles;
-use crate::engine::mounted_scripts::MAX_CHAIN;
+use crate::engine::evaluate::{ImageConfig, NativeSidecarSupport};
+use crate::engine::image_files::{ImageFiles, WantedFile};
+use crate::engine::mounted_scripts::{ConfigMaps, MAX_CHAIN};
 use crate::engine::workload::{controller_of, is_mirror_pod, template_pointer};
 use crate::engine::{Evaluation, Mode};
 use crate::resolve::MAX_ROUNDS;
@@ -18,6 +19,7 @@ use crate::server::review::{self, AdmissionRequest, AdmissionResponse, DecodeErr
 use crate::server::state::App;
 use serde_json::Value;
 use serde_json::value::RawValue;
+use std::collections::HashMap;
 use std::time::Instant;
 
 /// What the HTTP layer sends back.
@@ -262,105 +264,120 @@ async fn decide(
         Parsing::Here => crate::sandbox::ticket::current().map(|t| t.deadline()),
     };
 
-    // Containers without a command run their image's ENTRYPOINT: look it up when configured,
-    // within the deadline; on error or timeout the launch stays image-default, with a note.
-    let mut notes = Vec::new();
+    // What the evaluation reads from elsewhere, stage by stage as the engine asks for it
+    // (`Engine::needs`): image configs (containers without a command run their image's
+    // ENTRYPOINT), ConfigMaps (scripts containers run from ConfigMap volumes), then the
+    // scripts the launches run and the files of images they run (round after round along a
+    // chain of scripts, within `images.scripts.deadline` in all; a ConfigMap mounted over a
+    // path hides the image's file). A look-up that fails or times out leaves the launch as
+    // written, with a note; it never denies.
+    let config = engine.config();
     let scope = crate::images::Scope::Namespace(request.namespace().unwrap_or(""));
-    let resolver = app.image_resolver(&engine.config().images);
-    let images = match &resolver {
-        Some(resolver) => {
-            let refs = crate::images::images_to_resolve(object);
-            if refs.is_empty() {
-                None
-            } else {
-                // A pod's look-ups use only the credentials its namespace may use.
-                let (images, warnings) = resolver
-                    .resolve_all_for(
-                        refs.iter().map(String::as_str),
-                        engine.config().images.deadline,
-                        scope,
-                    )
-                    .await;
-                notes.extend(warnings.into_iter().map(|w| w.to_string()));
-                Some(images)
-            }
-        }
-        None => None,
-    };
-    // Scripts that containers run from ConfigMap volumes, read from the API when configured;
-    // a ConfigMap that cannot be read leaves the launch as it was, with a note.
+    let resolver = app.image_resolver(&config.images);
     let namespace = request.namespace().or_else(|| {
         object
             .pointer("/metadata/namespace")
             .and_then(Value::as_str)
     });
-    let (config_maps, input_notes) = match config_maps::gather(
-        app,
-        engine.config(),
-        object,
-        namespace,
-        images.as_ref(),
-        deadline,
-    )
-    .await
-    {
-        Gathered::Nothing => (None, Vec::new()),
-        Gathered::Read { maps, notes } => (Some(maps), notes),
-    };
-    let mut ctx = EvalContext {
-        namespace: request.namespace(),
-        native_sidecars: app.native_sidecars(engine.config()),
-        images: images.as_ref(),
-        config_maps: config_maps.as_ref(),
-        image_files: None,
-        scripts: None,
-    };
-    // The scripts the launches run, and the scripts image launches run, read from the
-    // images' layers (round after round along a chain of scripts), within
-    // `images.scripts.deadline` in all. A ConfigMap mounted over a path hides the image's
-    // file.
-    let image_files = match &resolver {
-        Some(resolver) if engine.config().images.scripts.read => {
-            let until = Instant::now() + engine.config().images.scripts.deadline;
-            let mut files = ImageFiles::default();
-            for _ in 0..=MAX_CHAIN {
-                let needs = resolution
-                    .scripts(
-                        app,
-                        engine,
-                        object,
-                        &EvalContext {
-                            image_files: Some(&files),
-                            ..ctx.clone()
-                        },
-                        parsing,
-                    )
-                    .await?;
-                let left = until.saturating_duration_since(Instant::now());
-                let mut wanted = needs.image_files;
-                wanted.retain(|w| !files.contains(&w.image, &w.path));
-                if wanted.is_empty() || left.is_zero() {
-                    break;
+    let mut notes = Vec::new();
+    let mut input_notes = Vec::new();
+    let mut images: Option<HashMap<String, ImageConfig>> = None;
+    let mut config_maps: Option<ConfigMaps> = None;
+    let mut image_files = resolver
+        .as_ref()
+        .filter(|_| config.images.scripts.read)
+        .map(|_| ImageFiles::default());
+    let mut files_tried: Vec<WantedFile> = Vec::new();
+    let files_until = Instant::now() + config.images.scripts.deadline;
+    let native_sidecars = app.native_sidecars(config);
+    fn context<'c>(
+        namespace: Option<&'c str>,
+        native_sidecars: &NativeSidecarSupport,
+        images: Option<&'c HashMap<String, ImageConfig>>,
+        config_maps: Option<&'c ConfigMaps>,
+        image_files: Option<&'c ImageFiles>,
+    ) -> EvalContext<'c> {
+        EvalContext {
+            namespace,
+            native_sidecars: native_sidecars.clone(),
+            images,
+            config_maps,
+            image_files,
+            scripts: None,
+        }
+    }
+    for _ in 0..MAX_ROUNDS {
+        let needs = engine.needs(
+            object,
+            &EvalContext {
+                scripts: Some(&resolution.verdicts),
+                ..context(
+                    request.namespace(),
+                    &native_sidecars,
+                    images.as_ref(),
+                    config_maps.as_ref(),
+                    image_files.as_ref(),
+                )
+            },
+        );
+        if !needs.images.is_empty() {
+            let found = match &resolver {
+                // A pod's look-ups use only the credentials its namespace may use.
+                Some(resolver) => {
+                    let (found, warnings) = resolver
+                        .resolve_all_for(
+                            needs.images.iter().map(String::as_str),
+                            config.images.deadline,
+                            scope,
+                        )
+                        .await;
+                    notes.extend(warnings.into_iter().map(|w| w.to_string()));
+                    found
                 }
+                None => HashMap::new(),
+            };
+            images = Some(found);
+            continue;
+        }
+        if !needs.config_maps.is_empty() {
+            config_maps = Some(
+                match config_maps::gather(app, config, object, namespace, images.as_ref(), deadline)
+                    .await
+                {
+                    Gathered::Nothing => ConfigMaps::default(),
+                    Gathered::Read { maps, notes } => {
+                        input_notes = notes;
+                        maps
+                    }
+                },
+            );
+            continue;
+        }
+        let mut wanted = needs.image_files;
+        wanted.retain(|w| !files_tried.contains(w));
+        let left = files_until.saturating_duration_since(Instant::now());
+        let read_files = match (&resolver, &mut image_files) {
+            (Some(resolver), Some(files)) if !wanted.is_empty() && !left.is_zero() => {
                 for (w, file) in resolver.read_files(&wanted, left, scope).await {
                     files.insert(&w.image, &w.path, file);
                 }
+                files_tried.extend(wanted);
+                true
             }
-            Some(files)
+            _ => false,
+        };
+        if needs.scripts.is_empty() && !read_files {
+            break;
         }
-        _ => None,
-    };
-    ctx.image_files = image_files.as_ref();
-    // Scripts first (one light walk of the launches), then the evaluation, again only when a
-    // verdict revealed a further script (an `exec` hand-off to another shell).
-    let needs = engine.needs(
-        object,
-        &EvalContext {
-            scripts: Some(&resolution.verdicts),
-            ..ctx.clone()
-        },
+        resolution.resolve(app, needs.scripts, parsing).await?;
+    }
+    let ctx = context(
+        request.namespace(),
+        &native_sidecars,
+        images.as_ref(),
+        config_maps.as_ref(),
+        image_files.as_ref(),
     );
-    resolution.resolve(app, needs.scripts, parsing).await?;
     let mut rounds = 0;
     let eval = loop {
         let evaluated = engine.evaluate(

@@ -8,14 +8,12 @@
 //! scan and the rules decide), and `parser.failClosed` turns that into a 429. Rounds repeat
 //! while verdicts reveal further scripts (`exec` hand-offs, chains of script files).
 
-use crate::engine::evaluate::{EvalContext, Needs};
+use crate::engine::Dialect;
 use crate::engine::script::{ScriptVerdict, UnparsedReason};
 use crate::engine::script_verdicts::{ScriptKey, ScriptVerdicts, unresolved};
-use crate::engine::{Dialect, Engine};
-use crate::resolve::{MAX_ROUNDS, ScriptAnalyzer};
+use crate::resolve::ScriptAnalyzer;
 use crate::sandbox::{Ticket, with_ticket};
 use crate::server::state::App;
-use serde_json::Value;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::sync::OwnedSemaphorePermit;
@@ -54,34 +52,6 @@ pub struct Resolution {
 }
 
 impl Resolution {
-    /// Resolves every script `object`'s launches run (round after round), and returns what
-    /// else the evaluation needs.
-    pub async fn scripts(
-        &mut self,
-        app: &App,
-        engine: &Engine,
-        object: &Value,
-        ctx: &EvalContext<'_>,
-        parsing: &Parsing,
-    ) -> Result<Needs, Shed> {
-        let mut needs = Needs::default();
-        for _ in 0..MAX_ROUNDS {
-            needs = engine.needs(
-                object,
-                &EvalContext {
-                    scripts: Some(&self.verdicts),
-                    ..ctx.clone()
-                },
-            );
-            if needs.scripts.is_empty() {
-                break;
-            }
-            let keys = std::mem::take(&mut needs.scripts);
-            self.resolve(app, keys, parsing).await?;
-        }
-        Ok(needs)
-    }
-
     /// Verdicts for `keys`: known ones at once, the others parsed as `parsing` says.
     pub async fn resolve(
         &mut self,
