@@ -46,15 +46,18 @@ pub fn answer(
     let review = answer_with(app, endpoint, path_mode, body, started, &Parsing::Here);
     let finished = match tokio::runtime::Handle::try_current() {
         Ok(handle) => handle.block_on(review),
-        Err(_) => match tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        {
-            Ok(runtime) => runtime.block_on(review),
-            Err(_) => return Reply::Plain(500, "pidone failed to analyse the request\n"),
-        },
+        // Outside any runtime (benchmarks, fuzzing): one small runtime per thread, kept.
+        Err(_) => OWN_RUNTIME.with(|runtime| match runtime {
+            Some(runtime) => runtime.block_on(review),
+            None => Ok(Reply::Plain(500, "pidone failed to analyse the request\n")),
+        }),
     };
     finished.unwrap_or(Reply::Shed)
+}
+
+thread_local! {
+    static OWN_RUNTIME: Option<tokio::runtime::Runtime> =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().ok();
 }
 
 /// Answers one review: decode, resolve what the evaluation needs (images, ConfigMaps, image
