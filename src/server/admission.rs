@@ -369,10 +369,13 @@ async fn decide(
             }
             _ => false,
         };
-        if needs.scripts.is_empty() && !read_files {
+        resolution.resolve(app, needs.scripts, parsing).await?;
+        // Files just read may run further scripts or files: ask again. Otherwise the
+        // evaluation names any script a verdict revealed (no walk of the launches only to
+        // find none).
+        if !read_files {
             break;
         }
-        resolution.resolve(app, needs.scripts, parsing).await?;
     }
     let ctx = context(
         request.namespace(),
