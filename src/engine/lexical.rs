@@ -13,7 +13,7 @@
 //! script's own nesting. It never panics: every index is checked.
 
 use crate::engine::daemons;
-use crate::engine::kubelet::EnvVar;
+use crate::engine::kubelet::{EnvVar, Environment};
 use crate::engine::launchers::{self, Peeled, ScriptSource, basename, shell_family};
 use std::cell::Cell;
 
@@ -706,7 +706,7 @@ impl Scanner<'_> {
                 };
                 return shell_script(rest).and_then(|script| self.nested(script));
             }
-            match launchers::peel(words, &[]) {
+            match launchers::peel(words, &Environment::none()) {
                 Peeled::Runs { next, .. } | Peeled::Init { next, .. } => {
                     words = words.get(next..).unwrap_or(&[]);
                 }
