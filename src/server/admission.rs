@@ -7,10 +7,11 @@ use crate::engine::workload::{controller_of, is_mirror_pod, template_pointer};
 use crate::engine::{Evaluation, Mode};
 use crate::server::config_maps::{self, Gathered};
 use crate::server::decision::{self, Decision, Endpoint, FixSite};
-use crate::server::object::Lean;
+use crate::server::object::{Cut, Full, Lean};
 use crate::server::object_limits;
 use crate::server::plan::mutation_types;
 use crate::server::review::{self, AdmissionRequest, AdmissionResponse, DecodeError};
+use crate::server::review_log::Findings;
 use crate::server::state::App;
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -64,7 +65,23 @@ fn answer_in(
     started: Instant,
     probe: bool,
 ) -> Option<Reply> {
-    let request = match review::decode_lean(body) {
+    // Each body is decoded once: /validate only evaluates, which reads the lean cut; /mutate
+    // plans patches, which need the whole object, and evaluates that same object.
+    match endpoint {
+        Endpoint::Validate => answer_cut::<Lean>(app, endpoint, path_mode, body, started, probe),
+        Endpoint::Mutate => answer_cut::<Full>(app, endpoint, path_mode, body, started, probe),
+    }
+}
+
+fn answer_cut<C: Cut>(
+    app: &App,
+    endpoint: Endpoint,
+    path_mode: Option<Mode>,
+    body: &[u8],
+    started: Instant,
+    probe: bool,
+) -> Option<Reply> {
+    let request = match review::decode_cut::<C>(body) {
         Ok(r) => r,
         Err(DecodeError::NotJson) => {
             app.metrics
@@ -122,33 +139,24 @@ fn answer_in(
         decision.outcome.as_str(),
         elapsed,
     );
-    if let Some(eval) = &eval {
-        for f in eval
-            .findings
-            .iter()
-            .filter(|f| endpoint.owns(f.action, site))
-        {
-            if mode != Mode::Off {
-                app.metrics.finding(f.rule, f.action, mode);
-                tracing::info!(
-                    uid = %request.uid,
-                    rule = f.rule.as_str(),
-                    container = f.container,
-                    action = f.action.as_str(),
-                    mode = mode.as_str(),
-                    message = f.message,
-                    "finding"
-                );
-            }
-        }
-        if endpoint == Endpoint::Validate && !eval.ignored.is_empty() {
-            tracing::info!(
-                uid = %request.uid,
-                rules = ?eval.ignored.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
-                "pidone.io/ignore honoured"
-            );
-        }
+    // The findings this endpoint reports (none in mode off), counted and written into the
+    // review's one log line.
+    let reported = eval
+        .iter()
+        .flat_map(|e| e.findings.iter())
+        .filter(|f| mode != Mode::Off && endpoint.owns(f.action, site));
+    for f in reported.clone() {
+        app.metrics.finding(f.rule, f.action, mode);
     }
+    let ignored = match &eval {
+        Some(e) if endpoint == Endpoint::Validate && !e.ignored.is_empty() => e
+            .ignored
+            .iter()
+            .map(|r| r.as_str())
+            .collect::<Vec<_>>()
+            .join(","),
+        _ => String::new(),
+    };
     for kind in mutation_types(&decision.patch) {
         app.metrics.mutation(&kind);
     }
@@ -163,6 +171,8 @@ fn answer_in(
         dry_run = request.dry_run(),
         result = decision.outcome.as_str(),
         duration_us = elapsed.as_micros() as u64,
+        findings = %Findings(reported),
+        ignored,
         "admission review"
     );
     Some(respond(&request.uid, &decision))
@@ -180,17 +190,18 @@ fn fix_site(config: &crate::engine::Config, kind: &str, operation: &str) -> FixS
 }
 
 /// The decision for a decoded request, with the evaluation when there was one. `request`
-/// carries the lean cut of the object, which is all evaluation reads; the whole object is
-/// decoded from `body` only to compare pod templates on UPDATE and to plan a patch.
+/// carries the object in cut `C` (the lean one is all evaluation reads); the whole object is
+/// decoded again from `body` only to compare pod templates on UPDATE, and to plan a patch when
+/// `C` is not the whole object already.
 /// With `probe`, `None` when ConfigMaps must be read from the API first.
 #[allow(clippy::too_many_arguments)]
-fn decide(
+fn decide<C: Cut>(
     app: &App,
     engine: &crate::engine::Engine,
     endpoint: Endpoint,
     mode: Mode,
     site: FixSite,
-    request: &AdmissionRequest<'_, Lean>,
+    request: &AdmissionRequest<'_, C>,
     body: &[u8],
     probe: bool,
 ) -> Option<(Decision, Option<Evaluation>)> {
@@ -342,9 +353,13 @@ fn decide(
         && request.operation.as_ref() == "CREATE"
         && app.planner().wants(&eval)
     {
-        match full_object(body) {
-            Ok(full) => app.planner().plan(engine, &ctx, &eval, &full),
-            Err(e) => return Some((Decision::malformed_object(mode, &e), Some(eval))),
+        if C::WHOLE {
+            app.planner().plan(engine, &ctx, &eval, object)
+        } else {
+            match full_object(body) {
+                Ok(full) => app.planner().plan(engine, &ctx, &eval, &full),
+                Err(e) => return Some((Decision::malformed_object(mode, &e), Some(eval))),
+            }
         }
     } else {
         crate::server::plan::Planned::default()

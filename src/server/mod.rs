@@ -35,6 +35,7 @@ pub mod object_limits;
 pub mod plan;
 pub mod reload;
 pub mod review;
+pub mod review_log;
 pub mod routes;
 pub mod shutdown;
 pub mod state;

@@ -134,7 +134,8 @@ pub fn decode_lean(body: &[u8]) -> Result<AdmissionRequest<'_, Lean>, DecodeErro
     decode_cut(body)
 }
 
-fn decode_cut<C: Cut>(body: &[u8]) -> Result<AdmissionRequest<'_, C>, DecodeError> {
+/// Decodes an AdmissionReview request body with the object in cut `C`.
+pub fn decode_cut<C: Cut>(body: &[u8]) -> Result<AdmissionRequest<'_, C>, DecodeError> {
     let envelope: Envelope<'_, C> = match serde_json::from_slice(body) {
         Ok(e) => e,
         Err(e) if looks_like_json(body) => {
