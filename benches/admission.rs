@@ -14,7 +14,8 @@
 //! Run: cargo bench --bench admission
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use pidone::engine::{Config, Engine};
+use pidone::engine::Config;
+use pidone::engine::Engine;
 use pidone::sandbox::{CacheLimits, PrescreenedAnalyzer};
 use pidone::server::admission::{self, Reply};
 use pidone::server::decision::Endpoint;
@@ -51,7 +52,7 @@ fn app() -> App {
         &config.parser,
         CacheLimits::default(),
     ));
-    let engine = Engine::new(Arc::new(config), analyzer.clone()).expect("engine");
+    let engine = Engine::new(Arc::new(config)).expect("engine");
     App::new(engine, analyzer, Arc::new(Mutations), certs, false)
 }
 
@@ -59,6 +60,7 @@ fn review_bytes(reply: Reply) -> usize {
     match reply {
         Reply::Review(body) => body.len(),
         Reply::Plain(code, message) => panic!("plain {code}: {message}"),
+        Reply::Shed => panic!("shed"),
     }
 }
 

@@ -2,9 +2,11 @@
 //! Run: cargo bench --bench engine
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use pidone::engine::Config;
 use pidone::engine::evaluate::EvalContext;
-use pidone::engine::script::{Dialect, InProcessAnalyzer, analyze_script};
-use pidone::engine::{Config, Engine};
+use pidone::engine::script::{Dialect, analyze_script};
+use pidone::resolve::Evaluator;
+use pidone::resolve::InProcessAnalyzer;
 use std::hint::black_box;
 use std::sync::Arc;
 
@@ -47,7 +49,7 @@ fn deployment() -> serde_json::Value {
 
 fn bench(c: &mut Criterion) {
     let engine =
-        Engine::new(Arc::new(Config::default()), Arc::new(InProcessAnalyzer)).expect("engine");
+        Evaluator::new(Arc::new(Config::default()), Arc::new(InProcessAnalyzer)).expect("engine");
     let object = deployment();
     let ctx = EvalContext::default();
     c.bench_function("evaluate realistic Deployment", |b| {
@@ -56,7 +58,7 @@ fn bench(c: &mut Criterion) {
     // The analyzer the server and the CLI use: pre-screen and verdict cache in front of the
     // parser. The pods of one Deployment repeat their scripts, so after the first pod every
     // script is a cache hit.
-    let cached = Engine::new(
+    let cached = Evaluator::new(
         Arc::new(Config::default()),
         Arc::new(pidone::sandbox::PrescreenedAnalyzer::new(
             &Config::default().parser,

@@ -9,13 +9,14 @@
 mod registry;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use pidone::engine::Config;
 use pidone::engine::config::ImagesConfig;
 use pidone::engine::evaluate::{EvalContext, ImageConfig};
 use pidone::engine::image_files::{FileContent, WantedFile};
-use pidone::engine::script::InProcessAnalyzer;
-use pidone::engine::{Config, Engine};
 use pidone::images::cache::{DiskCache, DiskEntry};
 use pidone::images::{ImageResolver, Scope, images_to_resolve};
+use pidone::resolve::Evaluator;
+use pidone::resolve::InProcessAnalyzer;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -65,7 +66,7 @@ fn configs() -> [(&'static str, Vec<String>, Vec<String>); 2] {
 
 fn bench(c: &mut Criterion) {
     let engine =
-        Engine::new(Arc::new(Config::default()), Arc::new(InProcessAnalyzer)).expect("engine");
+        Evaluator::new(Arc::new(Config::default()), Arc::new(InProcessAnalyzer)).expect("engine");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -286,7 +287,7 @@ fn scripts(
     // have: the script is parsed once, not once per round.
     let config = Config::default();
     let analyzer = pidone::cli::analyzer(&config.parser);
-    let engine = Engine::new(Arc::new(config), analyzer).expect("engine");
+    let engine = Evaluator::new(Arc::new(config), analyzer).expect("engine");
     let pod = serde_json::json!({"apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": "db", "namespace": "shop"},
         "spec": {"containers": [{"name": "db", "image": format!("{}/shop/db:16", reg.host)}]}});
@@ -324,7 +325,7 @@ fn scripts(
                             image_files: Some(files),
                             ..Default::default()
                         };
-                        engine.image_files_wanted(&pod, &ctx)
+                        engine.needs(&pod, &ctx).image_files
                     },
                     |wanted, left| {
                         Some(rt.block_on(resolver.read_files(wanted, left, Scope::Trusted)))

@@ -3,7 +3,8 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use pidone::engine::config::ParserConfig;
-use pidone::engine::script::{Dialect, ScriptAnalyzer, analyze_script};
+use pidone::engine::script::{Dialect, analyze_script};
+use pidone::resolve::ScriptAnalyzer;
 use pidone::sandbox::{ContainedAnalyzer, ContainmentConfig, PoolConfig, prescreen};
 use std::hint::black_box;
 use std::path::PathBuf;

@@ -12,5 +12,6 @@ pub mod engine;
 pub mod images;
 pub mod mutate;
 pub mod reports;
+pub mod resolve;
 pub mod sandbox;
 pub mod server;

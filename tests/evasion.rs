@@ -2,9 +2,10 @@
 //! "Clean" means a class with no finding for a long-running container (direct or exec with a
 //! signal-handling program).
 
+use pidone::engine::Config;
 use pidone::engine::evaluate::EvalContext;
-use pidone::engine::script::InProcessAnalyzer;
-use pidone::engine::{Config, Engine};
+use pidone::resolve::Evaluator;
+use pidone::resolve::InProcessAnalyzer;
 use serde_json::json;
 use std::sync::Arc;
 
@@ -228,7 +229,7 @@ fn is_clean(class: &str, findings: usize) -> bool {
 
 #[test]
 fn evasions_are_caught() {
-    let engine = Engine::new(Arc::new(Config::default()), Arc::new(InProcessAnalyzer)).unwrap();
+    let engine = Evaluator::new(Arc::new(Config::default()), Arc::new(InProcessAnalyzer)).unwrap();
     let mut failures = Vec::new();
     for (case, command, args, want) in CASES {
         let mut container = json!({"name": "app", "image": "x", "command": command});
@@ -268,7 +269,8 @@ fn evasions_are_caught() {
 mod support;
 
 use pidone::engine::config::ParserConfig;
-use pidone::engine::script::{Dialect, ScriptAnalyzer, ScriptVerdict, UnparsedReason};
+use pidone::engine::script::{Dialect, ScriptVerdict, UnparsedReason};
+use pidone::resolve::ScriptAnalyzer;
 use pidone::sandbox::{ContainedAnalyzer, ContainmentConfig, PoolConfig};
 use serde_json::Value;
 use std::path::PathBuf;
@@ -865,8 +867,7 @@ fn pod(d: &Dodge) -> Value {
                 .iter()
                 .map(|(name, value)| match value {
                     Some(v) => json!({"name": name, "value": v}),
-                    None => json!({"name": name, "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}),
-                })
+                    None => json!({"name": name, "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}})})
                 .collect(),
         );
     }

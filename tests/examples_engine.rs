@@ -1,8 +1,9 @@
 //! The engine against the labelled examples: every container's launch class and rules.
 
+use pidone::engine::Config;
 use pidone::engine::evaluate::EvalContext;
-use pidone::engine::script::InProcessAnalyzer;
-use pidone::engine::{Config, Engine};
+use pidone::resolve::Evaluator;
+use pidone::resolve::InProcessAnalyzer;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -15,7 +16,7 @@ fn examples_match_labels() {
         &std::fs::read_to_string("tests/fixtures/examples/expected.json").unwrap(),
     )
     .unwrap();
-    let engine = Engine::new(Arc::new(Config::default()), Arc::new(InProcessAnalyzer)).unwrap();
+    let engine = Evaluator::new(Arc::new(Config::default()), Arc::new(InProcessAnalyzer)).unwrap();
     let mut seen = Vec::new();
     for doc in &docs {
         let Some(eval) = engine.evaluate(doc, &EvalContext::default()).unwrap() else {
@@ -76,7 +77,7 @@ fn examples_match_labels() {
 fn image_entrypoint_and_cmd_are_classified_when_known() {
     use pidone::engine::evaluate::ImageConfig;
     use std::collections::HashMap;
-    let engine = Engine::new(Arc::new(Config::default()), Arc::new(InProcessAnalyzer)).unwrap();
+    let engine = Evaluator::new(Arc::new(Config::default()), Arc::new(InProcessAnalyzer)).unwrap();
     let pod = serde_json::json!({"kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": [
         {"name": "a", "image": "example/a:1"},
         {"name": "b", "image": "example/b:1", "args": ["--port", "80"]},

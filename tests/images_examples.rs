@@ -5,15 +5,16 @@
 mod images_support;
 
 use images_support::examples::{launches, load_examples, move_commands_to_images, retag};
+use pidone::engine::Config;
 use pidone::engine::evaluate::{EvalContext, ImageConfig};
-use pidone::engine::script::InProcessAnalyzer;
-use pidone::engine::{Config, Engine};
+use pidone::resolve::Evaluator;
+use pidone::resolve::InProcessAnalyzer;
 use std::collections::HashMap;
 use std::sync::Arc;
 
 #[test]
 fn launches_from_images_match_launches_from_commands() {
-    let engine = Engine::new(Arc::new(Config::default()), Arc::new(InProcessAnalyzer)).unwrap();
+    let engine = Evaluator::new(Arc::new(Config::default()), Arc::new(InProcessAnalyzer)).unwrap();
     let docs = load_examples();
     let (moved_docs, moved) =
         move_commands_to_images(&docs, |original, n| retag(original, n, None));

@@ -9,11 +9,12 @@ mod skips;
 
 use images_support::examples::{launches, load_examples, move_commands_to_images, retag};
 use images_support::registry::{HostileRegistry, Layout, Registry, free_port};
+use pidone::engine::Config;
 use pidone::engine::config::ImagesConfig;
 use pidone::engine::evaluate::{EvalContext, ImageConfig};
-use pidone::engine::script::InProcessAnalyzer;
-use pidone::engine::{Config, Engine};
 use pidone::images::{ImageResolver, Scope, images_to_resolve};
+use pidone::resolve::Evaluator;
+use pidone::resolve::InProcessAnalyzer;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -32,8 +33,8 @@ fn config_for(registry: &Registry) -> ImagesConfig {
     }
 }
 
-fn engine() -> Engine {
-    Engine::new(Arc::new(Config::default()), Arc::new(InProcessAnalyzer)).unwrap()
+fn engine() -> Evaluator {
+    Evaluator::new(Arc::new(Config::default()), Arc::new(InProcessAnalyzer)).unwrap()
 }
 
 fn strings(v: &[&str]) -> Vec<String> {
@@ -113,7 +114,7 @@ async fn entrypoint_and_cmd_forms_are_classified() {
             cmd: strings(&["nginx", "-g", "daemon off;"]),
             digest: registry.digest("forms/script:1"),
             working_dir: "/srv".into(),
-            user: "101".into(),
+            user: "101".into()
         }
     );
 

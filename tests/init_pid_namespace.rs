@@ -499,13 +499,14 @@ fn words(items: &[&str]) -> Vec<String> {
 /// would for a pod with `pidone.io/inject-init: "true"`. The injected `/.pidone/init` is then
 /// pointed at the pidone-init binary under test.
 fn fixed_launch(argv: &[String], init: &Path) -> Vec<String> {
+    use pidone::engine::Config;
     use pidone::engine::evaluate::EvalContext;
-    use pidone::engine::script::InProcessAnalyzer;
-    use pidone::engine::{Config, Engine};
+    use pidone::resolve::Evaluator;
+    use pidone::resolve::InProcessAnalyzer;
     use std::sync::Arc;
 
     let config = Config::from_yaml("initInjection:\n  image: pidone:test\n").expect("config");
-    let engine = Engine::new(Arc::new(config), Arc::new(InProcessAnalyzer)).expect("engine");
+    let engine = Evaluator::new(Arc::new(config), Arc::new(InProcessAnalyzer)).expect("engine");
     let pod = serde_json::json!({"apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": "proof", "annotations": {"pidone.io/inject-init": "true"}},
         "spec": {"containers": [{"name": "app", "image": "app:1", "command": argv}]}});
@@ -514,7 +515,7 @@ fn fixed_launch(argv: &[String], init: &Path) -> Vec<String> {
         .evaluate(&pod, &ctx)
         .expect("evaluate")
         .expect("a Pod");
-    let plan = pidone::mutate::plan(&engine, &pod, &ctx, &eval);
+    let plan = pidone::mutate::plan(engine.engine(), engine.analyzer(), &pod, &ctx, &eval);
     assert!(!plan.is_empty(), "pidone must fix {argv:?}");
     let mut fixed = pod.clone();
     json_patch::patch(&mut fixed, &plan.patch).expect("patch applies");

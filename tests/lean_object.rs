@@ -8,11 +8,11 @@ mod support {
     pub mod fixtures;
 }
 
+use pidone::engine::Config;
 use pidone::engine::evaluate::{EvalContext, NativeSidecarSupport};
-use pidone::engine::script::InProcessAnalyzer;
-use pidone::engine::{Config, Engine};
 use pidone::images::images_to_resolve;
-use pidone::mutate;
+use pidone::resolve::Evaluator;
+use pidone::resolve::InProcessAnalyzer;
 use pidone::server::object;
 use pidone::server::plan::{Mutations, Planner};
 use std::sync::Arc;
@@ -55,7 +55,7 @@ fn the_lean_cut_evaluates_like_the_whole_object() {
     let mut evaluated = 0;
     let mut planned = 0;
     for (config_name, config) in configs() {
-        let engine = Engine::new(Arc::new(config), Arc::new(InProcessAnalyzer)).unwrap();
+        let engine = Evaluator::new(Arc::new(config), Arc::new(InProcessAnalyzer)).unwrap();
         for doc in &docs {
             let text = serde_json::to_string(doc).unwrap();
             let full = object::parse(&text).unwrap();
@@ -72,6 +72,7 @@ fn the_lean_cut_evaluates_like_the_whole_object() {
                     images: None,
                     config_maps: None,
                     image_files: None,
+                    scripts: None,
                 };
                 let from_full = engine.evaluate(&full, &ctx);
                 let from_lean = engine.evaluate(&lean, &ctx);
@@ -85,8 +86,20 @@ fn the_lean_cut_evaluates_like_the_whole_object() {
                     continue;
                 };
                 evaluated += 1;
-                let plan_full = mutate::plan(&engine, &full, &ctx, &from_full);
-                let plan_lean = mutate::plan(&engine, &full, &ctx, &from_lean);
+                let plan_full = pidone::mutate::plan(
+                    engine.engine(),
+                    engine.analyzer(),
+                    &full,
+                    &ctx,
+                    &from_full,
+                );
+                let plan_lean = pidone::mutate::plan(
+                    engine.engine(),
+                    engine.analyzer(),
+                    &full,
+                    &ctx,
+                    &from_lean,
+                );
                 assert_eq!(
                     format!("{plan_full:?}"),
                     format!("{plan_lean:?}"),
@@ -131,7 +144,7 @@ fn the_lean_cut_keeps_what_finds_config_map_scripts() {
             data,
         );
     }
-    let engine = Engine::new(Arc::new(Config::default()), Arc::new(InProcessAnalyzer)).unwrap();
+    let engine = Evaluator::new(Arc::new(Config::default()), Arc::new(InProcessAnalyzer)).unwrap();
     let mut scripts_read = 0;
     for doc in docs.iter().filter(|d| d["kind"] != "ConfigMap") {
         let text = serde_json::to_string(doc).unwrap();

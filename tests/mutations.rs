@@ -7,10 +7,10 @@ mod support {
 }
 
 use k8s_openapi::api::core::v1::PodSpec;
+use pidone::engine::Config;
 use pidone::engine::evaluate::{EvalContext, NativeSidecarSupport};
-use pidone::engine::script::InProcessAnalyzer;
-use pidone::engine::{Config, Engine};
-use pidone::mutate;
+use pidone::resolve::Evaluator;
+use pidone::resolve::InProcessAnalyzer;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -68,12 +68,12 @@ fn with_claim_templates(object: &Value, mut spec: Value) -> Value {
 }
 
 /// Evaluates, plans, applies; checks validity and idempotency. Returns the mutation summary.
-fn check(engine: &Engine, object: &Value) -> Result<String, String> {
+fn check(engine: &Evaluator, object: &Value) -> Result<String, String> {
     let ctx = EvalContext::default();
     let Some(eval) = engine.evaluate(object, &ctx).map_err(|e| e.to_string())? else {
         return Ok(String::new());
     };
-    let plan = mutate::plan(engine, object, &ctx, &eval);
+    let plan = pidone::mutate::plan(engine.engine(), engine.analyzer(), object, &ctx, &eval);
     let mut patched = object.clone();
     json_patch::patch(&mut patched, &plan.patch)
         .map_err(|e| format!("patch does not apply: {e}"))?;
@@ -94,7 +94,7 @@ fn check(engine: &Engine, object: &Value) -> Result<String, String> {
         .evaluate(&patched, &ctx)
         .map_err(|e| e.to_string())?
         .ok_or("kind vanished")?;
-    let second = mutate::plan(engine, &patched, &ctx, &again);
+    let second = pidone::mutate::plan(engine.engine(), engine.analyzer(), &patched, &ctx, &again);
     if !second.is_empty() {
         return Err(format!("second review patched again: {:?}", second.patch));
     }
@@ -121,7 +121,7 @@ fn every_fixture_and_example_mutates_validly_and_idempotently() {
     let mut failures = Vec::new();
     let mut mutated = 0;
     for (name, config) in configs() {
-        let engine = Engine::new(Arc::new(config), Arc::new(InProcessAnalyzer)).unwrap();
+        let engine = Evaluator::new(Arc::new(config), Arc::new(InProcessAnalyzer)).unwrap();
         for doc in &docs {
             match check(&engine, doc) {
                 Ok(summary) => mutated += usize::from(!summary.is_empty()),
@@ -136,8 +136,8 @@ fn every_fixture_and_example_mutates_validly_and_idempotently() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-fn engine_with(yaml: &str) -> Engine {
-    Engine::new(
+fn engine_with(yaml: &str) -> Evaluator {
+    Evaluator::new(
         Arc::new(Config::from_yaml(yaml).unwrap()),
         Arc::new(InProcessAnalyzer),
     )
@@ -154,7 +154,13 @@ fn exec_rewrite_changes_only_the_exec() {
         .evaluate(&pod, &EvalContext::default())
         .unwrap()
         .unwrap();
-    let plan = mutate::plan(&engine, &pod, &EvalContext::default(), &eval);
+    let plan = pidone::mutate::plan(
+        engine.engine(),
+        engine.analyzer(),
+        &pod,
+        &EvalContext::default(),
+        &eval,
+    );
     let mut patched = pod.clone();
     json_patch::patch(&mut patched, &plan.patch).unwrap();
     let new = patched["spec"]["containers"][0]["command"][2]
@@ -187,7 +193,13 @@ fn side_agents_move_to_the_front_or_after_existing_init_containers() {
             .evaluate(&pod, &EvalContext::default())
             .unwrap()
             .unwrap();
-        let plan = mutate::plan(&engine, &pod, &EvalContext::default(), &eval);
+        let plan = pidone::mutate::plan(
+            engine.engine(),
+            engine.analyzer(),
+            &pod,
+            &EvalContext::default(),
+            &eval,
+        );
         let mut patched = pod.clone();
         json_patch::patch(&mut patched, &plan.patch).unwrap();
         let inits: Vec<&str> = patched["spec"]["initContainers"]
@@ -235,7 +247,7 @@ fn no_native_sidecars_means_warn_not_move() {
         .unwrap();
     assert_eq!(f.action.as_str(), "warn");
     assert!(f.fallback.as_deref().unwrap().contains("v1.28.3"));
-    assert!(mutate::plan(&engine, &pod, &ctx, &eval).is_empty());
+    assert!(pidone::mutate::plan(engine.engine(), engine.analyzer(), &pod, &ctx, &eval).is_empty());
 }
 
 #[test]
@@ -250,7 +262,13 @@ fn init_injection_adds_volume_installer_mount_and_prefix() {
         .unwrap()
         .unwrap();
     assert!(eval.inject_init, "the annotation turns injection on");
-    let plan = mutate::plan(&engine, &pod, &EvalContext::default(), &eval);
+    let plan = pidone::mutate::plan(
+        engine.engine(),
+        engine.analyzer(),
+        &pod,
+        &EvalContext::default(),
+        &eval,
+    );
     let mut patched = pod.clone();
     json_patch::patch(&mut patched, &plan.patch).unwrap();
     let spec = &patched["spec"];
@@ -409,7 +427,7 @@ fn init_injection_pins_the_resolved_entrypoint() {
         ..Default::default()
     };
     let eval = engine.evaluate(&pod, &ctx).unwrap().unwrap();
-    let plan = mutate::plan(&engine, &pod, &ctx, &eval);
+    let plan = pidone::mutate::plan(engine.engine(), engine.analyzer(), &pod, &ctx, &eval);
     let mut patched = pod.clone();
     json_patch::patch(&mut patched, &plan.patch).unwrap();
     let c = &patched["spec"]["containers"][0];
@@ -421,5 +439,7 @@ fn init_injection_pins_the_resolved_entrypoint() {
     assert!(recorded.contains("app@sha256:abc"), "{recorded}");
     // Reinvocation: nothing more to do.
     let again = engine.evaluate(&patched, &ctx).unwrap().unwrap();
-    assert!(mutate::plan(&engine, &patched, &ctx, &again).is_empty());
+    assert!(
+        pidone::mutate::plan(engine.engine(), engine.analyzer(), &patched, &ctx, &again).is_empty()
+    );
 }

@@ -3,7 +3,8 @@
 //! blow-ups must happen in the workers, not here.
 
 use pidone::engine::config::ParserConfig;
-use pidone::engine::script::{Dialect, Ending, ScriptAnalyzer, ScriptVerdict, UnparsedReason};
+use pidone::engine::script::{Dialect, Ending, ScriptVerdict, UnparsedReason};
+use pidone::resolve::ScriptAnalyzer;
 use pidone::sandbox::{ContainedAnalyzer, ContainmentConfig, PoolConfig, PrescreenCheck};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};

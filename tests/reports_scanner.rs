@@ -13,9 +13,9 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use pidone::engine::Config;
 use pidone::engine::config::ParserConfig;
 use pidone::engine::evaluate::{EvalContext, Evaluation};
-use pidone::engine::{Config, Engine};
 use pidone::reports::lease::LeaseOptions;
 use pidone::reports::scanner::{self, Evaluator, ScanStats, ScannerOptions};
 use serde_json::{Value, json};
@@ -413,7 +413,7 @@ fn pod(ns: &str, name: &str, script: &str, owner: Option<&str>) -> Value {
 }
 
 struct TestEvaluator {
-    engine: Engine,
+    engine: pidone::resolve::Evaluator,
     config: Arc<Config>,
 }
 
@@ -438,7 +438,7 @@ fn evaluator() -> Arc<dyn Evaluator> {
     )
     .unwrap();
     let config = Arc::new(config);
-    let engine = Engine::new(
+    let engine = pidone::resolve::Evaluator::new(
         Arc::clone(&config),
         pidone::cli::analyzer(&ParserConfig::default()),
     )

@@ -7,11 +7,12 @@
 mod crd_schema;
 
 use pidone::cli::input::read_file;
+use pidone::engine::Config;
 use pidone::engine::config::{ParserConfig, ReportsApi};
 use pidone::engine::evaluate::EvalContext;
-use pidone::engine::{Config, Engine};
 use pidone::reports::build::{self, NamespaceInfo};
 use pidone::reports::shape::{Report, Timestamp};
+use pidone::resolve::Evaluator;
 use serde_json::{Value, json};
 use std::path::Path;
 use std::process::Command;
@@ -58,9 +59,9 @@ fn assert_valid(report: &Value) {
     );
 }
 
-fn engine() -> Engine {
+fn engine() -> Evaluator {
     let config = Config::default();
-    Engine::new(
+    Evaluator::new(
         Arc::new(config),
         pidone::cli::analyzer(&ParserConfig::default()),
     )

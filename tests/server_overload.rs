@@ -4,7 +4,8 @@
 
 mod support;
 
-use pidone::engine::script::{Dialect, InProcessAnalyzer, ScriptAnalyzer, ScriptVerdict};
+use pidone::engine::script::{Dialect, ScriptVerdict};
+use pidone::resolve::{InProcessAnalyzer, ScriptAnalyzer};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

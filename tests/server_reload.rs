@@ -154,9 +154,9 @@ async fn the_configuration_reloads_and_a_bad_one_keeps_the_last_good() {
     let denied = support::fixture_objects()
         .into_iter()
         .find(|o| {
-            pidone::engine::Engine::new(
+            pidone::resolve::Evaluator::new(
                 Arc::new(pidone::engine::Config::default()),
-                Arc::new(pidone::engine::script::InProcessAnalyzer),
+                Arc::new(pidone::resolve::InProcessAnalyzer),
             )
             .unwrap()
             .evaluate(o, &Default::default())
@@ -223,9 +223,7 @@ async fn the_parser_section_applies_on_reload() {
         "metadata": {"name": "reloaded", "namespace": "default"},
         "spec": {"containers": [{
             "name": "app", "image": "example.com/app:1",
-            "command": ["/bin/sh", "-c", script],
-        }]},
-    });
+            "command": ["/bin/sh", "-c", script]}]}});
     // `mutate` findings are reported by /mutate, `warn` ones by /validate.
     let warnings = async || -> String {
         let mut all = String::new();

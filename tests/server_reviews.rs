@@ -4,14 +4,15 @@
 mod support;
 
 use pidone::engine::evaluate::{EvalContext, NativeSidecarSupport};
-use pidone::engine::script::InProcessAnalyzer;
-use pidone::engine::{Action, Config, Engine};
+use pidone::engine::{Action, Config};
+use pidone::resolve::Evaluator;
+use pidone::resolve::InProcessAnalyzer;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use support::{Options, TestServer, review};
 
-fn engine(config: &str) -> Engine {
-    Engine::new(
+fn engine(config: &str) -> Evaluator {
+    Evaluator::new(
         Arc::new(Config::from_yaml(config).unwrap()),
         Arc::new(InProcessAnalyzer),
     )
@@ -26,6 +27,7 @@ fn ctx() -> EvalContext<'static> {
         images: None,
         config_maps: None,
         image_files: None,
+        scripts: None,
     }
 }
 

@@ -13,8 +13,10 @@ use pidone::engine::argv::LaunchAnalysis;
 use pidone::engine::dialect::{self, Fate};
 use pidone::engine::evaluate::EvalContext;
 use pidone::engine::launchers::ShellFamily;
-use pidone::engine::script::{InProcessAnalyzer, ScriptVerdict};
-use pidone::engine::{Config, Engine, LaunchClass};
+use pidone::engine::script::ScriptVerdict;
+use pidone::engine::{Config, LaunchClass};
+use pidone::resolve::Evaluator;
+use pidone::resolve::InProcessAnalyzer;
 use serde_json::json;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -168,7 +170,7 @@ fn observe(shell: &[&str], shell_comm: &str, script: &str) -> Fate {
 }
 
 fn analyse(shell: &[&str], script: &str) -> LaunchAnalysis {
-    let engine = Engine::new(Arc::new(Config::default()), Arc::new(InProcessAnalyzer)).unwrap();
+    let engine = Evaluator::new(Arc::new(Config::default()), Arc::new(InProcessAnalyzer)).unwrap();
     let mut command: Vec<&str> = shell.to_vec();
     command.extend(["-c", script]);
     let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},

@@ -12,9 +12,10 @@ mod support {
 
 use pidone::engine::evaluate::EvalContext;
 use pidone::engine::injected::injected_containers;
-use pidone::engine::script::InProcessAnalyzer;
 use pidone::engine::side_agents::Confidence;
-use pidone::engine::{Config, Engine, RuleId, Section};
+use pidone::engine::{Config, RuleId, Section};
+use pidone::resolve::Evaluator;
+use pidone::resolve::InProcessAnalyzer;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -53,7 +54,7 @@ fn ratio(n: usize, d: usize) -> f64 {
 fn side_agents_are_found_on_the_labelled_corpus() {
     // Default rules, no exempt namespaces: the corpus has kube-system add-ons too.
     let config = Config::from_yaml("exemptions:\n  namespaces: []\n").unwrap();
-    let engine = Engine::new(Arc::new(config), Arc::new(InProcessAnalyzer)).unwrap();
+    let engine = Evaluator::new(Arc::new(config), Arc::new(InProcessAnalyzer)).unwrap();
     let docs = side_agent_corpus();
     let mut tally = Tally::default();
     let (mut agents, mut mains, mut injected_skipped) = (0, 0, 0);

@@ -7,8 +7,9 @@
 
 use libfuzzer_sys::fuzz_target;
 use pidone::engine::evaluate::EvalContext;
-use pidone::engine::script::InProcessAnalyzer;
-use pidone::engine::{Config, Engine, ScriptAnalyzer};
+use pidone::resolve::InProcessAnalyzer;
+use pidone::engine::{Config, ScriptAnalyzer};
+use pidone::resolve::Evaluator;
 use pidone::mutate;
 use serde_json::{Value, json};
 use std::fmt::Write;
@@ -83,9 +84,8 @@ fuzz_target!(|data: &[u8]| {
     let written = as_yaml(&config);
     match Config::from_yaml(&written) {
         Ok(back) => assert_eq!(back, config, "read back from {written}"),
-        Err(e) => panic!("an accepted config does not read back: {e}\n{written}"),
-    }
-    let engine = Engine::new(Arc::new(config), analyzer())
+        Err(e) => panic!("an accepted config does not read back: {e}\n{written}")}
+    let engine = Evaluator::new(Arc::new(config), analyzer())
         .expect("a config that passed validation builds an engine");
     let ctx = EvalContext::default();
     let eval = engine

@@ -7,7 +7,7 @@
 mod common;
 
 use libfuzzer_sys::fuzz_target;
-use pidone::engine::Engine;
+use pidone::resolve::Evaluator;
 use pidone::engine::config::{Config, ParserConfig};
 use pidone::engine::evaluate::EvalContext;
 use pidone::engine::script::{ScriptVerdict, UnparsedReason};
@@ -35,7 +35,7 @@ fn engine() -> &'static Engine {
             },
         )
         .expect("workers start");
-        Engine::new(Arc::new(Config::default()), Arc::new(analyzer)).expect("engine")
+        Evaluator::new(Arc::new(Config::default()), Arc::new(analyzer)).expect("engine")
     })
 }
 

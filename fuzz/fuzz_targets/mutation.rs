@@ -18,7 +18,8 @@ use libfuzzer_sys::fuzz_target;
 use pidone::engine::config::ParserConfig;
 use pidone::engine::evaluate::{EvalContext, NativeSidecarSupport};
 use pidone::engine::workload;
-use pidone::engine::{Config, Engine};
+use pidone::engine::{Config};
+use pidone::resolve::Evaluator;
 use pidone::mutate;
 use pidone::sandbox::{CacheLimits, PrescreenedAnalyzer};
 use serde_json::{Map, Value, json};
@@ -55,7 +56,7 @@ fn engines() -> &'static Vec<Engine> {
             .iter()
             .map(|text| {
                 let config = Config::from_yaml(text).expect("config");
-                Engine::new(Arc::new(config), analyzer.clone()).expect("engine")
+                Evaluator::new(Arc::new(config), analyzer.clone()).expect("engine")
             })
             .collect()
     })
@@ -80,8 +81,7 @@ fn container(i: usize, pick: u8, script: &[u8]) -> Value {
         0 => vec![json!("sh"), json!("-c")],
         1 => vec![json!("/bin/bash"), json!("-c")],
         2 => vec![json!("busybox"), json!("sh"), json!("-c")],
-        _ => vec![json!("/usr/bin/env"), json!("bash"), json!("-ec")],
-    };
+        _ => vec![json!("/usr/bin/env"), json!("bash"), json!("-ec")]};
     let image = IMAGES[usize::from(pick >> 3) % IMAGES.len()];
     let mut c = json!({"name": format!("c{i}"), "image": image});
     if pick & 0x40 != 0 {
@@ -112,8 +112,7 @@ fn pod(pick: u8, rest: &[u8]) -> Value {
         .enumerate()
         .map(|(i, part)| match part.split_first() {
             Some((&c, script)) => container(i, c, script),
-            None => container(i, 0, b""),
-        })
+            None => container(i, 0, b"")})
         .collect();
     let mut inits = Vec::new();
     if pick & 8 != 0 {
@@ -158,8 +157,7 @@ fn pod(pick: u8, rest: &[u8]) -> Value {
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {"name": "fuzz", "namespace": namespace, "annotations": annotations},
-        "spec": spec,
-    })
+        "spec": spec})
 }
 
 /// The object's pod spec and metadata as a Deployment's template.
@@ -173,8 +171,7 @@ fn deployment(pod: &Value) -> Option<Value> {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": {"name": "fuzz", "namespace": "default"},
-        "spec": {"selector": {"matchLabels": {"app": "fuzz"}}, "template": template},
-    }))
+        "spec": {"selector": {"matchLabels": {"app": "fuzz"}}, "template": template}}))
 }
 
 fn pod_spec(object: &Value) -> Option<&Value> {
@@ -199,8 +196,7 @@ fuzz_target!(|data: &[u8]| {
     let object = if raw {
         match serde_json::from_slice::<Value>(rest) {
             Ok(v @ Value::Object(_)) => v,
-            _ => return,
-        }
+            _ => return}
     } else {
         let Some((&settings, containers)) = rest.split_first() else {
             return;
@@ -210,8 +206,7 @@ fuzz_target!(|data: &[u8]| {
     let object = if pick & 0x10 != 0 {
         match deployment(&object) {
             Some(d) => d,
-            None => return,
-        }
+            None => return}
     } else {
         object
     };
@@ -243,12 +238,10 @@ fuzz_target!(|data: &[u8]| {
     );
     match workload::extract(&patched) {
         Ok(Some(_)) => {}
-        other => panic!("the patched object is no workload: {other:?}"),
-    }
+        other => panic!("the patched object is no workload: {other:?}")}
     let again = match engine.evaluate(&patched, &ctx) {
         Ok(Some(eval)) => eval,
-        other => panic!("the patched object does not evaluate: {other:?}"),
-    };
+        other => panic!("the patched object does not evaluate: {other:?}")};
     if let (Some(before), Some(after)) = (pod_spec(&object), pod_spec(&patched))
         && pod_rules::violations(before).is_empty()
     {

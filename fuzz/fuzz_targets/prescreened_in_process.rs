@@ -7,7 +7,7 @@
 mod common;
 
 use libfuzzer_sys::fuzz_target;
-use pidone::engine::Engine;
+use pidone::resolve::Evaluator;
 use pidone::engine::config::{Config, ParserConfig};
 use pidone::engine::evaluate::EvalContext;
 use pidone::sandbox::{CacheLimits, PrescreenedAnalyzer};
@@ -25,10 +25,9 @@ fn engine() -> &'static Engine {
             &ParserConfig::default(),
             CacheLimits {
                 max_entries: 0,
-                max_bytes: 0,
-            },
+                max_bytes: 0},
         );
-        Engine::new(Arc::new(Config::default()), Arc::new(analyzer)).expect("engine")
+        Evaluator::new(Arc::new(Config::default()), Arc::new(analyzer)).expect("engine")
     })
 }
 

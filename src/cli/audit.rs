@@ -5,12 +5,13 @@ use crate::cli::report::{Region, Report};
 use crate::cli::stream::{Output, Streamed};
 use crate::cli::{sarif, table};
 use crate::edit::tree;
+use crate::engine::Config;
 use crate::engine::config::Action;
 use crate::engine::evaluate::{ANNOTATION_IGNORE, EvalContext, Evaluation};
 use crate::engine::mounted_scripts::ConfigMaps;
 use crate::engine::rules::RuleId;
 use crate::engine::workload::WorkloadError;
-use crate::engine::{Config, Engine};
+use crate::resolve::Evaluator;
 use clap::{Args, ValueEnum};
 use std::io::Write;
 use std::ops::ControlFlow;
@@ -161,7 +162,7 @@ impl Audit {
     /// Evaluates one object; `document` (its text) places findings at their lines.
     pub fn object(
         &mut self,
-        engine: &Engine,
+        engine: &Evaluator,
         m: &Manifest,
         document: Option<&Located<'_>>,
         images: Option<&crate::cli::Resolved>,
@@ -322,7 +323,7 @@ fn say(audit: &mut Audit) -> usize {
 /// Audits every document of the paths, one at a time, writing each object's rows as soon as
 /// it is evaluated: memory follows the largest document, not the input.
 fn audit_stream<W: Write>(
-    engine: &Engine,
+    engine: &Evaluator,
     paths: &[String],
     mut images: Option<&mut crate::cli::OfflineImages>,
     output: &mut Output<W>,
@@ -422,7 +423,7 @@ pub fn run(args: AuditArgs) -> ExitCode {
 /// Files and stdin in the table, JSON and SARIF: written object by object.
 fn run_streamed(
     args: &AuditArgs,
-    engine: Engine,
+    engine: Evaluator,
     paths: Vec<String>,
     format: Streamed,
 ) -> ExitCode {
@@ -458,7 +459,7 @@ fn run_streamed(
 
 /// The cluster, and the report formats (whole documents per namespace): every object is read
 /// first.
-fn run_whole(args: &AuditArgs, engine: Engine, paths: Vec<String>) -> ExitCode {
+fn run_whole(args: &AuditArgs, engine: Evaluator, paths: Vec<String>) -> ExitCode {
     let reports_api = args.format.reports_api();
     let mut read_errors = Vec::new();
     let mut read_warnings = Vec::new();

@@ -11,11 +11,11 @@
 
 use crate::cli::input::{Manifest, Source};
 use crate::cluster::kinds::POD_BEARING;
-use crate::engine::Engine;
 use crate::engine::config::ReportsApi;
 use crate::engine::evaluate::{EvalContext, ImageConfig};
 use crate::reports::build::{self, MODE_LABEL, NamespaceInfo};
 use crate::reports::shape::Timestamp;
+use crate::resolve::Evaluator;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::api::{Api, DynamicObject, ListParams};
 use serde_json::Value;
@@ -145,7 +145,7 @@ fn namespace_info(object: &Value) -> Option<NamespaceInfo> {
 /// (`audit` reports them as errors).
 pub fn reports_yaml(
     api: ReportsApi,
-    engine: &Engine,
+    engine: &Evaluator,
     manifests: &[Manifest],
     images: Option<&HashMap<String, ImageConfig>>,
     image_files: Option<&crate::engine::image_files::ImageFiles>,
@@ -167,6 +167,7 @@ pub fn reports_yaml(
             config_maps,
             image_files,
             native_sidecars: crate::cluster::offline(engine.config().native_sidecars),
+            scripts: None,
         };
         if let Ok(Some(eval)) = engine.evaluate(&m.object, &ctx) {
             evaluated.push((m.object.clone(), eval));

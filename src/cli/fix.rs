@@ -12,11 +12,11 @@ use crate::cli::audit::{EXIT_FINDINGS, EXIT_USAGE, on_big_stack};
 use crate::cli::diff::FileDiff;
 use crate::cli::input::{self, Document};
 use crate::edit;
-use crate::engine::Engine;
 use crate::engine::config::Action;
 use crate::engine::evaluate::{EvalContext, ImageConfig};
 use crate::engine::mounted_scripts::ConfigMaps;
 use crate::mutate;
+use crate::resolve::Evaluator;
 use clap::Args;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -58,7 +58,7 @@ pub struct Fixed {
 
 /// Applies enforce mode's mutations to one object.
 pub fn fix_object(
-    engine: &Engine,
+    engine: &Evaluator,
     object: &Value,
     images: Option<&HashMap<String, ImageConfig>>,
 ) -> Result<Fixed, String> {
@@ -67,7 +67,7 @@ pub fn fix_object(
 
 /// [`fix_object`] with the input's ConfigMaps, so scripts run from ConfigMap volumes are read.
 pub fn fix_object_with(
-    engine: &Engine,
+    engine: &Evaluator,
     object: &Value,
     images: Option<&HashMap<String, ImageConfig>>,
     image_files: Option<&crate::engine::image_files::ImageFiles>,
@@ -90,7 +90,7 @@ pub fn fix_object_with(
             unfixed: Vec::new(),
         });
     };
-    let plan = mutate::plan(engine, object, &ctx, &eval);
+    let plan = crate::mutate::plan(engine.engine(), engine.analyzer(), object, &ctx, &eval);
     let mut fixed = object.clone();
     if !plan.is_empty() {
         json_patch::patch(&mut fixed, &plan.patch).map_err(|e| e.to_string())?;
@@ -136,7 +136,7 @@ fn where_(doc: &Document, line: Option<usize>) -> String {
 }
 
 fn fix_document(
-    engine: &Engine,
+    engine: &Evaluator,
     doc: &Document,
     images: Option<&mut crate::cli::OfflineImages>,
     config_maps: &ConfigMaps,
@@ -278,7 +278,7 @@ impl Replacement {
 }
 
 fn fix_file(
-    engine: &Engine,
+    engine: &Evaluator,
     path: &Path,
     mode: Mode,
     mut images: Option<&mut crate::cli::OfflineImages>,

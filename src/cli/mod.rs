@@ -18,7 +18,7 @@ pub mod stream;
 pub mod table;
 
 use crate::engine::config::ParserConfig;
-use crate::engine::script::ScriptAnalyzer;
+use crate::resolve::ScriptAnalyzer;
 use crate::sandbox::{CacheLimits, PrescreenedAnalyzer};
 use std::sync::Arc;
 
@@ -35,7 +35,7 @@ pub fn analyzer(limits: &ParserConfig) -> Arc<dyn ScriptAnalyzer> {
 pub fn offline_engine(
     command: &str,
     config: Option<&std::path::PathBuf>,
-) -> Option<crate::engine::Engine> {
+) -> Option<crate::resolve::Evaluator> {
     let config = match audit::load_config(config) {
         Ok(c) => c,
         Err(e) => {
@@ -44,7 +44,7 @@ pub fn offline_engine(
         }
     };
     let analyzer = analyzer(&config.parser);
-    match crate::engine::Engine::new(Arc::new(config), analyzer) {
+    match crate::resolve::Evaluator::new(Arc::new(config), analyzer) {
         Ok(e) => Some(e),
         Err(e) => {
             eprintln!("pidone {command}: {e}");
@@ -74,7 +74,7 @@ pub struct OfflineImages {
 
 impl OfflineImages {
     /// `None` (after saying why on stderr) when look-ups cannot start.
-    pub fn start(command: &'static str, engine: &crate::engine::Engine) -> Option<Self> {
+    pub fn start(command: &'static str, engine: &crate::resolve::Evaluator) -> Option<Self> {
         let cache = crate::images::offline::default_cache_path();
         match crate::images::offline::Session::start(&engine.config().images, cache.as_deref()) {
             Ok(session) => Some(OfflineImages {
@@ -95,7 +95,7 @@ impl OfflineImages {
     /// an analysis of its scripts: call this where evaluation runs (a large stack).
     pub fn resolve(
         &mut self,
-        engine: &crate::engine::Engine,
+        engine: &crate::resolve::Evaluator,
         manifests: &[input::Manifest],
         config_maps: Option<&crate::engine::mounted_scripts::ConfigMaps>,
     ) -> Resolved {
@@ -119,7 +119,7 @@ impl OfflineImages {
                         image_files: Some(files),
                         ..Default::default()
                     };
-                    engine.image_files_wanted(&m.object, &ctx)
+                    engine.needs(&m.object, &ctx).image_files
                 })
                 .collect();
             wanted.sort_unstable();

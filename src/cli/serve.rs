@@ -214,7 +214,7 @@ async fn serve(args: ServeArgs) -> Result<(), ServeError> {
         reload_interval: args.reload_interval,
         // Scripts are parsed in worker processes (pre-screen, cache, deadline, memory limit);
         // the workers are registered with `children` so the reaper leaves them to the pool.
-        analyzer: Arc::clone(&analyzer) as Arc<dyn crate::engine::script::ScriptAnalyzer>,
+        analyzer: Arc::clone(&analyzer) as Arc<dyn crate::resolve::ScriptAnalyzer>,
         analyzer_blocks: true,
         planner: Arc::new(Mutations),
         max_inflight: args.max_inflight as usize,

@@ -38,8 +38,11 @@ impl Evaluator for AppEvaluator {
             images: None,
             config_maps: None,
             image_files: None,
+            scripts: None,
         };
-        engine.evaluate(object, &ctx).ok().flatten()
+        crate::resolve::evaluate(&engine, object, &ctx, self.0.analyzer())
+            .ok()
+            .flatten()
     }
 }
 

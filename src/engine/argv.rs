@@ -1,6 +1,6 @@
 //! From a container's `command` and `args` to a launch: expand kubelet `$(VAR)` references,
 //! look through launchers and inits (the table in `launchers`), recognise shells, hand scripts
-//! to the analyzer (with a lexical scan when they cannot be parsed), follow `exec` hand-offs,
+//! to the resolved verdicts (with a lexical scan when they cannot be parsed), follow `exec` hand-offs,
 //! and classify (docs/design.md sections 1 and 5.2).
 
 use crate::engine::dialect;
@@ -10,8 +10,9 @@ use crate::engine::launch::LaunchClass;
 use crate::engine::launchers::{self, Forwarding, Peeled, ScriptSource, ShellFamily};
 use crate::engine::lexical;
 use crate::engine::script::{
-    Dialect, Ending, FinalKind, ScriptAnalyzer, ScriptFacts, ScriptVerdict, UnparsedReason,
+    Dialect, Ending, FinalKind, ScriptFacts, ScriptVerdict, UnparsedReason,
 };
+use crate::engine::script_verdicts::ScriptLookup;
 use crate::engine::workload::ContainerSpec;
 use serde::{Deserialize, Serialize};
 
@@ -280,7 +281,7 @@ fn parse_shell_flags<S: AsRef<str>>(args: &[S]) -> ShellArgs {
 /// What classification needs besides the argv.
 struct Cx<'a> {
     long_running: bool,
-    analyzer: &'a dyn ScriptAnalyzer,
+    scripts: &'a ScriptLookup<'a>,
     env: Environment<'a>,
     env_from: bool,
 }
@@ -289,12 +290,12 @@ struct Cx<'a> {
 pub fn analyze(
     c: &ContainerSpec<'_>,
     long_running: bool,
-    analyzer: &dyn ScriptAnalyzer,
+    scripts: &ScriptLookup<'_>,
     image: Option<&ImageConfig>,
 ) -> LaunchAnalysis {
     let cx = Cx {
         long_running,
-        analyzer,
+        scripts,
         env: Environment::of(c.json),
         env_from: kubelet::env_from(c.json),
     };
@@ -646,9 +647,9 @@ fn shell_script(
     // What the shell runs: the script after the kubelet's expansion, with references whose
     // values are only known at run time masked as one word.
     let text = script_arg.text.as_str();
-    let verdict = cx.analyzer.analyze(dialect, text);
+    let verdict = cx.scripts.verdict(dialect, text);
     let mut analysis = LaunchAnalysis::new(LaunchClass::Unparsed, None, String::new());
-    match &verdict {
+    match verdict.as_ref() {
         ScriptVerdict::Unparsed(reason) => {
             // Padding, comments or an unknown construct must not turn a denial into a warning.
             let found = lexical::scan_with_env(text, cx.env.vars()).or_else(|| {
@@ -727,7 +728,7 @@ fn shell_script(
         script_slot: slot,
         script: script_arg.written.clone(),
         operands,
-        verdict,
+        verdict: verdict.into_owned(),
     });
     analysis
 }
@@ -936,14 +937,14 @@ pub fn classify_file_script(
     facts: &ScriptFacts,
     operands: &[String],
     long_running: bool,
-    analyzer: &dyn ScriptAnalyzer,
+    scripts: &ScriptLookup<'_>,
     shell: &str,
     script: &str,
     out: &mut LaunchAnalysis,
 ) {
     let cx = Cx {
         long_running,
-        analyzer,
+        scripts,
         env: Environment::none(),
         env_from: false,
     };

@@ -5,7 +5,7 @@ use crate::engine::config::{Action, Config, ConfigError};
 use crate::engine::image_files::WantedFile;
 use crate::engine::mounted_scripts::{self, Followed, MountContext, ScriptRead};
 use crate::engine::rules::RuleId;
-use crate::engine::script::ScriptAnalyzer;
+use crate::engine::script_verdicts::{ScriptKey, ScriptLookup};
 use crate::engine::side_agents::{self, Candidate, PodFacts, SideAgentMatcher};
 use crate::engine::workload::{self, ContainerSpec, Section, Workload, WorkloadError};
 use serde_json::Value;
@@ -17,25 +17,37 @@ pub use crate::engine::evaluation::{
 };
 pub use crate::engine::image_config::ImageConfig;
 
-/// The analysis engine: configuration plus a script analyzer. Cheap to share.
+/// The analysis engine: the configuration and what is derived from it. Cheap to share.
+/// Pure: scripts arrive as verdicts in [`EvalContext::scripts`], resolved by the caller after
+/// asking [`Engine::needs`].
 pub struct Engine {
     config: Arc<Config>,
-    analyzer: Arc<dyn ScriptAnalyzer>,
     side_agents: SideAgentMatcher,
 }
 
+/// What an object's evaluation needs from outside that the context does not hold yet.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Needs {
+    /// Scripts to analyse (inline `-c` scripts, and scripts read from ConfigMaps and images).
+    pub scripts: Vec<ScriptKey>,
+    /// Files of images to read (when the context carries image files at all).
+    pub image_files: Vec<WantedFile>,
+}
+
+impl Needs {
+    pub fn is_empty(&self) -> bool {
+        self.scripts.is_empty() && self.image_files.is_empty()
+    }
+}
+
 impl Engine {
-    pub fn new(
-        config: Arc<Config>,
-        analyzer: Arc<dyn ScriptAnalyzer>,
-    ) -> Result<Engine, ConfigError> {
+    pub fn new(config: Arc<Config>) -> Result<Engine, ConfigError> {
         let side_agents = SideAgentMatcher::new(
             config.side_agents.images.as_deref(),
             config.side_agents.catalogue,
         )?;
         Ok(Engine {
             config,
-            analyzer,
             side_agents,
         })
     }
@@ -48,7 +60,8 @@ impl Engine {
         Arc::clone(&self.config)
     }
 
-    /// Evaluates one object. `Ok(None)` for kinds that carry no pod template.
+    /// Evaluates one object. `Ok(None)` for kinds that carry no pod template. Scripts missing
+    /// from `ctx.scripts` are evaluated as not analysed.
     pub fn evaluate(
         &self,
         object: &Value,
@@ -60,35 +73,63 @@ impl Engine {
         Ok(Some(self.evaluate_workload(object, &workload, ctx)))
     }
 
-    /// The files of images that the launches of `object` run and `ctx.image_files` does not
-    /// hold yet: the caller reads them and evaluates again (each round follows one more step
-    /// of a chain of scripts). Empty for objects without a pod template or when nothing is
-    /// wanted.
-    pub fn image_files_wanted(&self, object: &Value, ctx: &EvalContext<'_>) -> Vec<WantedFile> {
-        if ctx.image_files.is_none() {
-            return Vec::new();
+    /// [`Engine::evaluate`] with every script parsed in this process: for the engine's own
+    /// tests, whose scripts are trusted.
+    #[cfg(test)]
+    pub fn evaluate_parsed(
+        &self,
+        object: &Value,
+        ctx: &EvalContext<'_>,
+    ) -> Result<Option<Evaluation>, WorkloadError> {
+        let mut verdicts = ctx.scripts.cloned().unwrap_or_default();
+        loop {
+            let with = EvalContext {
+                scripts: Some(&verdicts),
+                ..ctx.clone()
+            };
+            let needs = self.needs(object, &with);
+            if needs.scripts.is_empty() {
+                return self.evaluate(object, &with);
+            }
+            for key in needs.scripts {
+                let verdict = crate::engine::script::analyze_script(key.dialect, &key.script);
+                verdicts.insert(key.dialect, key.script, verdict);
+            }
         }
+    }
+
+    /// What evaluating `object` with `ctx` would read that `ctx` does not hold: the scripts its
+    /// launches run that have no verdict, and (when `ctx.image_files` is set) the files of
+    /// images they run that were not read. The caller resolves them and asks again: each round
+    /// follows one more step of a chain of scripts. Empty for objects without a pod template
+    /// and for exempt namespaces.
+    pub fn needs(&self, object: &Value, ctx: &EvalContext<'_>) -> Needs {
         let Ok(Some(w)) = workload::extract(object) else {
-            return Vec::new();
+            return Needs::default();
         };
         let namespace = ctx.namespace.or(w.object.namespace.as_deref());
         if let Some(ns) = namespace
             && self.config.exemptions.namespaces.iter().any(|e| e == ns)
         {
-            return Vec::new();
+            return Needs::default();
         }
         let mounts = mount_context(w.spec, namespace, ctx);
-        let mut wanted: Vec<WantedFile> = w
+        let scripts = ScriptLookup::new(ctx.scripts);
+        let mut image_files: Vec<WantedFile> = w
             .containers
             .iter()
             .filter_map(|c| {
-                self.launch(c, long_running(&w, c), ctx, mounts.as_ref())
+                self.launch(c, long_running(&w, c), ctx, mounts.as_ref(), &scripts)
                     .wanted
             })
+            .filter(|_| ctx.image_files.is_some())
             .collect();
-        wanted.sort_unstable();
-        wanted.dedup();
-        wanted
+        image_files.sort_unstable();
+        image_files.dedup();
+        Needs {
+            scripts: scripts.into_missing(),
+            image_files,
+        }
     }
 
     /// One container's launch, followed into the scripts it runs that are known.
@@ -98,17 +139,16 @@ impl Engine {
         long_running: bool,
         ctx: &EvalContext<'_>,
         mounts: Option<&MountContext<'_>>,
+        scripts: &ScriptLookup<'_>,
     ) -> Followed {
         let analysis = argv::analyze(
             c,
             long_running,
-            self.analyzer.as_ref(),
+            scripts,
             ctx.images.and_then(|m| m.get(&c.image)),
         );
         match mounts {
-            Some(m) => {
-                mounted_scripts::follow(analysis, c, m, long_running, self.analyzer.as_ref())
-            }
+            Some(m) => mounted_scripts::follow(analysis, c, m, long_running, scripts),
             None => Followed {
                 analysis,
                 read: Vec::new(),
@@ -179,8 +219,9 @@ impl Engine {
         let mounts = mount_context(w.spec, namespace, ctx);
         // The launch, followed into the ConfigMap and image scripts it runs when they are
         // known.
+        let scripts = ScriptLookup::new(ctx.scripts);
         let launch = |c: &ContainerSpec<'_>, long_running: bool| {
-            let followed = self.launch(c, long_running, ctx, mounts.as_ref());
+            let followed = self.launch(c, long_running, ctx, mounts.as_ref(), &scripts);
             (followed.analysis, followed.read)
         };
         let (analyses, scripts): (Vec<LaunchAnalysis>, Vec<Vec<ScriptRead>>) = w

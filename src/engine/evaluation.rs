@@ -8,6 +8,7 @@ use crate::engine::image_files::ImageFiles;
 use crate::engine::launch::LaunchClass;
 use crate::engine::mounted_scripts::{ConfigMaps, ScriptRead};
 use crate::engine::rules::RuleId;
+use crate::engine::script_verdicts::ScriptVerdicts;
 use crate::engine::side_agents::{Confidence, SideAgent};
 use crate::engine::workload::{ObjectRef, Section};
 use serde::Serialize;
@@ -41,6 +42,9 @@ pub struct EvalContext<'a> {
     /// Files the caller read from images' layers (the scripts image launches run), when
     /// images are looked up.
     pub image_files: Option<&'a ImageFiles>,
+    /// Verdicts of the scripts the launches run, resolved by the caller (see
+    /// [`crate::engine::Engine::needs`]); a script without one is not analysed.
+    pub scripts: Option<&'a ScriptVerdicts>,
 }
 
 impl Default for EvalContext<'_> {
@@ -51,6 +55,7 @@ impl Default for EvalContext<'_> {
             images: None,
             config_maps: None,
             image_files: None,
+            scripts: None,
         }
     }
 }

@@ -10,7 +10,8 @@ use crate::engine::argv::{self, LaunchAnalysis, Role, basename};
 use crate::engine::image_files::{FileContent, ImageFiles, WantedFile};
 use crate::engine::launch::LaunchClass;
 use crate::engine::launchers::{self, ShellFamily};
-use crate::engine::script::{Dialect, ScriptAnalyzer, ScriptVerdict};
+use crate::engine::script::{Dialect, ScriptVerdict};
+use crate::engine::script_verdicts::ScriptLookup;
 use crate::engine::workload::ContainerSpec;
 use serde::Serialize;
 use serde_json::Value;
@@ -325,7 +326,7 @@ pub fn follow(
     c: &ContainerSpec<'_>,
     mounts: &MountContext<'_>,
     long_running: bool,
-    analyzer: &dyn ScriptAnalyzer,
+    scripts: &ScriptLookup<'_>,
 ) -> Followed {
     let mut read: Vec<ScriptRead> = Vec::new();
     let mut wanted = None;
@@ -381,8 +382,7 @@ pub fn follow(
         } else {
             None
         };
-        let (next, dialect) =
-            script_launch(&file, &path, invoked_by, &argv, long_running, analyzer);
+        let (next, dialect) = script_launch(&file, &path, invoked_by, &argv, long_running, scripts);
         read.push(ScriptRead {
             source: file.source.clone(),
             path: path.clone(),
@@ -508,7 +508,7 @@ fn script_launch(
     invoked_by: Option<String>,
     argv: &[String],
     long_running: bool,
-    analyzer: &dyn ScriptAnalyzer,
+    scripts: &ScriptLookup<'_>,
 ) -> (LaunchAnalysis, Option<Dialect>) {
     let source = &file.source;
     let by_shell = invoked_by.is_some();
@@ -551,9 +551,9 @@ fn script_launch(
         }
     };
     // The kubelet expands `$(VAR)` in the pod's command, never in a file's text.
-    let verdict = analyzer.analyze(dialect, file.text);
+    let verdict = scripts.verdict(dialect, file.text);
     let label = format!("{path} (source: {source}, {})", dialect_name(dialect));
-    match &verdict {
+    match verdict.as_ref() {
         ScriptVerdict::Unparsed(reason) => {
             out.detail = format!("script {label} not analysed: {reason}");
         }
@@ -563,7 +563,7 @@ fn script_launch(
                 facts,
                 &operands,
                 long_running,
-                analyzer,
+                scripts,
                 basename(&shell_name),
                 file.text,
                 &mut out,
@@ -602,7 +602,7 @@ fn operands(argv: &[String], path: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::script::InProcessAnalyzer;
+    use crate::engine::script_verdicts::with_scripts_parsed;
     use crate::engine::workload;
     use serde_json::json;
 
@@ -759,8 +759,6 @@ mod tests {
         let w = workload::extract(&p).unwrap().unwrap();
         let c = &w.containers[0];
         let m = maps();
-        let before = argv::analyze(c, true, &InProcessAnalyzer, None);
-        assert_eq!(before.class, LaunchClass::Script);
         let ctx = MountContext {
             spec: w.spec,
             namespace: Some("db"),
@@ -771,7 +769,12 @@ mod tests {
             analysis: after,
             read,
             ..
-        } = follow(before, c, &ctx, true, &InProcessAnalyzer);
+        } = with_scripts_parsed(|scripts| {
+            let before = argv::analyze(c, true, scripts, None);
+            follow(before, c, &ctx, true, scripts)
+        });
+        let before = with_scripts_parsed(|scripts| argv::analyze(c, true, scripts, None));
+        assert_eq!(before.class, LaunchClass::Script);
         assert_eq!(after.class, LaunchClass::Exec, "{}", after.detail);
         assert_eq!(after.pid1.as_deref(), Some("redis-server"));
         assert!(
@@ -821,12 +824,14 @@ mod tests {
                 maps: Some(&m),
                 image_files: None,
             };
-            let before = argv::analyze(c, true, &InProcessAnalyzer, None);
             let Followed {
                 analysis: after,
                 read,
                 ..
-            } = follow(before, c, &ctx, true, &InProcessAnalyzer);
+            } = with_scripts_parsed(|scripts| {
+                let before = argv::analyze(c, true, scripts, None);
+                follow(before, c, &ctx, true, scripts)
+            });
             (
                 after.class,
                 after.pid1,
@@ -875,14 +880,16 @@ mod tests {
                 "spec": {"containers": [container]}});
             let w = workload::extract(&p).unwrap().unwrap();
             let c = &w.containers[0];
-            let before = argv::analyze(c, true, &InProcessAnalyzer, Some(image));
             let ctx = MountContext {
                 spec: w.spec,
                 namespace: None,
                 maps: None,
                 image_files: files,
             };
-            follow(before, c, &ctx, true, &InProcessAnalyzer)
+            with_scripts_parsed(|scripts| {
+                let before = argv::analyze(c, true, scripts, Some(image));
+                follow(before, c, &ctx, true, scripts)
+            })
         };
         let app = json!({"name": "db", "image": "db:1"});
         // A bare name is looked up in PATH: not a file pidone can name.

@@ -1,7 +1,8 @@
 //! What a shell script does, read from brush-parser's syntax tree.
 //!
-//! [`analyze_script`] is the pure analysis; [`ScriptAnalyzer`] lets callers put containment
-//! (pre-screen, worker processes, cache) around it without the engine knowing.
+//! [`analyze_script`] is the pure analysis. The engine never calls it on the request path:
+//! callers resolve scripts into verdicts with containment around it (pre-screen, worker
+//! processes, cache; see [`crate::resolve`]).
 
 pub use crate::engine::script_facts::{
     Ending, FinalCommand, FinalKind, MAX_RECORDED_COMMANDS, MAX_RECORDED_WORDS, ScriptFacts, Trap,
@@ -9,7 +10,7 @@ pub use crate::engine::script_facts::{
 use serde::{Deserialize, Serialize};
 
 /// Which grammar to parse with: POSIX sh for sh-family shells, bash for bash.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Dialect {
     Sh,
@@ -63,31 +64,6 @@ impl std::fmt::Display for UnparsedReason {
 pub enum ScriptVerdict {
     Parsed(ScriptFacts),
     Unparsed(UnparsedReason),
-}
-
-/// Anything that turns a script into a verdict. The engine calls it; it must not panic.
-pub trait ScriptAnalyzer: Send + Sync {
-    fn analyze(&self, dialect: Dialect, script: &str) -> ScriptVerdict;
-
-    /// Whether the analyzer honours `sandbox::without_parsing` (answers from its cache and
-    /// pre-screen only when asked), so a caller may try it where blocking is not allowed.
-    fn answers_without_parsing(&self) -> bool {
-        false
-    }
-
-    /// Applies a reloaded `parser:` section. Analyzers without limits of their own (the
-    /// unbounded in-process one, test doubles) have nothing to apply.
-    fn apply_limits(&self, _limits: &crate::engine::parser_config::ParserConfig) {}
-}
-
-/// Analyses in the calling thread with no containment: for trusted input and tests.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct InProcessAnalyzer;
-
-impl ScriptAnalyzer for InProcessAnalyzer {
-    fn analyze(&self, dialect: Dialect, script: &str) -> ScriptVerdict {
-        analyze_script(dialect, script)
-    }
 }
 
 /// Parses and analyses a script. Pure: no I/O; must be contained by the caller for hostile input.

@@ -956,16 +956,15 @@ pub fn classify(
 pub(crate) mod tests {
     use super::*;
     use crate::engine::evaluate::{EvalContext, Evaluation};
-    use crate::engine::script::InProcessAnalyzer;
     use crate::engine::{Action, Config, Engine, RuleId};
     use serde_json::json;
     use std::sync::Arc;
 
     pub(crate) fn evaluate_with(yaml: &str, object: &Value) -> Evaluation {
         let config = Config::from_yaml(yaml).unwrap();
-        let engine = Engine::new(Arc::new(config), Arc::new(InProcessAnalyzer)).unwrap();
+        let engine = Engine::new(Arc::new(config)).unwrap();
         engine
-            .evaluate(object, &EvalContext::default())
+            .evaluate_parsed(object, &EvalContext::default())
             .unwrap()
             .unwrap()
     }

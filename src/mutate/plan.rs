@@ -9,6 +9,7 @@ use crate::engine::evaluate::{
 };
 use crate::engine::rules::RuleId;
 use crate::engine::workload::Section;
+use crate::resolve::ScriptAnalyzer;
 use json_patch::jsonptr::PointerBuf;
 use json_patch::{AddOperation, PatchOperation};
 use serde::Serialize;
@@ -98,6 +99,7 @@ fn slot_key(field: ArgvField) -> Option<&'static str> {
 /// reinvocation on the patched object find nothing to do.
 pub fn plan(
     engine: &Engine,
+    analyzer: &dyn ScriptAnalyzer,
     object: &Value,
     ctx: &EvalContext<'_>,
     first: &Evaluation,
@@ -121,7 +123,7 @@ pub fn plan(
         if !edit_round(spec, &eval, config, &mut out) {
             break;
         }
-        match engine.evaluate(&current, ctx) {
+        match crate::resolve::evaluate(engine, &current, ctx, analyzer) {
             Ok(Some(next)) => eval = next,
             _ => break,
         }

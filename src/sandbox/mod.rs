@@ -30,92 +30,11 @@ pub use ticket::{Ticket, with_ticket};
 pub use worker::{WORKER_SUBCOMMAND, WorkerLimits, run_if_worker, worker_main};
 
 use crate::engine::config::ParserConfig;
-use crate::engine::script::{
-    Dialect, ScriptAnalyzer, ScriptVerdict, UnparsedReason, analyze_script,
-};
+use crate::engine::script::{Dialect, ScriptVerdict, UnparsedReason, analyze_script};
+use crate::resolve::ScriptAnalyzer;
 use arc_swap::ArcSwap;
-use std::cell::RefCell;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
-
-/// A counter bump held back while [`without_parsing`] runs.
-enum Deferred {
-    CacheHit,
-    Rejected(PrescreenCheck),
-}
-
-/// The state of a [`without_parsing`] call on this thread.
-#[derive(Default)]
-struct Probe {
-    active: bool,
-    /// Some script needed a parse: the result of the closure is not used.
-    missed: bool,
-    /// Counter bumps, applied when the closure's result is used.
-    deferred: Vec<(Arc<ParserStats>, Deferred)>,
-}
-
-thread_local! {
-    static PROBE: RefCell<Probe> = RefCell::new(Probe::default());
-}
-
-/// Runs `f` with every analyzer on this thread limited to what it answers without parsing: the
-/// pre-screen and the verdict cache. `None` when some script would have needed a parse (in a
-/// worker process, which blocks): then `f`'s result, computed with a placeholder verdict, is
-/// thrown away, and the caller runs `f` again where blocking is allowed. The counters move only
-/// when the result is used, so a retried review is counted once.
-///
-/// Lets the server answer the common case, every script already cached, on its async worker
-/// thread instead of handing each review to the blocking pool.
-pub fn without_parsing<R>(f: impl FnOnce() -> R) -> Option<R> {
-    struct Reset;
-    impl Drop for Reset {
-        fn drop(&mut self) {
-            PROBE.with_borrow_mut(|p| {
-                p.active = false;
-                p.missed = false;
-                p.deferred.clear();
-            });
-        }
-    }
-    let nested = PROBE.with_borrow_mut(|p| std::mem::replace(&mut p.active, true));
-    if nested {
-        return Some(f());
-    }
-    let _reset = Reset;
-    let result = f();
-    PROBE.with_borrow_mut(|p| {
-        if p.missed {
-            return None;
-        }
-        for (stats, event) in p.deferred.drain(..) {
-            match event {
-                Deferred::CacheHit => stats.cache_hit(),
-                Deferred::Rejected(check) => stats.rejected(check),
-            }
-        }
-        Some(result)
-    })
-}
-
-/// Inside [`without_parsing`]: defers `event` and returns true.
-fn defer(stats: &Arc<ParserStats>, event: Deferred) -> bool {
-    PROBE.with_borrow_mut(|p| {
-        if p.active {
-            p.deferred.push((Arc::clone(stats), event));
-        }
-        p.active
-    })
-}
-
-/// Inside [`without_parsing`]: records that a parse was needed and returns true.
-fn parse_refused() -> bool {
-    PROBE.with_borrow_mut(|p| {
-        if p.active {
-            p.missed = true;
-        }
-        p.active
-    })
-}
 
 /// Everything [`ContainedAnalyzer`] needs besides the `parser:` section of the config.
 #[derive(Debug, Clone, Default)]
@@ -140,38 +59,28 @@ impl Guard {
         }
     }
 
+    /// The verdict without a parse: the pre-screen's refusal or the cached one.
+    fn known(&self, dialect: Dialect, script: &str) -> Option<ScriptVerdict> {
+        let limits = self.limits.load();
+        if let Err(rejection) = prescreen(dialect, script, &limits) {
+            self.stats.rejected(rejection.check);
+            return Some(ScriptVerdict::Unparsed(rejection.reason));
+        }
+        let verdict = self.cache.get(dialect, script)?;
+        self.stats.cache_hit();
+        Some(verdict)
+    }
+
     fn analyze(
         &self,
         dialect: Dialect,
         script: &str,
         parse: impl FnOnce(&ParserConfig) -> (ScriptVerdict, bool),
     ) -> ScriptVerdict {
-        let limits = self.limits.load();
-        if let Err(rejection) = prescreen(dialect, script, &limits) {
-            if !defer(&self.stats, Deferred::Rejected(rejection.check)) {
-                self.stats.rejected(rejection.check);
-            }
-            return ScriptVerdict::Unparsed(rejection.reason);
-        }
-        if let Some(verdict) = self.cache.get(dialect, script) {
-            if !defer(&self.stats, Deferred::CacheHit) {
-                self.stats.cache_hit();
-            }
+        if let Some(verdict) = self.known(dialect, script) {
             return verdict;
         }
-        if parse_refused() {
-            // Thrown away by `without_parsing`.
-            return ScriptVerdict::Unparsed(UnparsedReason::GaveUp {
-                what: "not parsed yet".into(),
-            });
-        }
-        if let Some(t) = ticket::current().filter(|t| !t.may_parse()) {
-            // Answered without new parses (see `Ticket::without_parsing`): not cached.
-            t.note_pool_gave_up();
-            return ScriptVerdict::Unparsed(UnparsedReason::GaveUp {
-                what: "no parser worker available to the namespace".into(),
-            });
-        }
+        let limits = self.limits.load();
         self.stats.parse();
         let (verdict, cacheable) = parse(&limits);
         if cacheable {
@@ -236,8 +145,8 @@ impl ContainedAnalyzer {
 }
 
 impl ScriptAnalyzer for ContainedAnalyzer {
-    fn answers_without_parsing(&self) -> bool {
-        true
+    fn known(&self, dialect: Dialect, script: &str) -> Option<ScriptVerdict> {
+        self.guard.known(dialect, script)
     }
 
     fn analyze(&self, dialect: Dialect, script: &str) -> ScriptVerdict {
@@ -275,6 +184,10 @@ impl PrescreenedAnalyzer {
 }
 
 impl ScriptAnalyzer for PrescreenedAnalyzer {
+    fn known(&self, dialect: Dialect, script: &str) -> Option<ScriptVerdict> {
+        self.guard.known(dialect, script)
+    }
+
     fn apply_limits(&self, limits: &ParserConfig) {
         self.guard.update_limits(limits)
     }
@@ -300,62 +213,24 @@ mod tests {
     use std::time::{Duration, Instant};
 
     #[test]
-    fn a_ticket_without_parsing_gets_cached_verdicts_and_gives_up_on_new_scripts() {
-        let a = PrescreenedAnalyzer::new(&ParserConfig::default(), CacheLimits::default());
-        let known = "exec app";
-        let parsed = a.analyze(Dialect::Sh, known);
-        assert!(matches!(parsed, ScriptVerdict::Parsed(_)));
-        let ticket = Ticket::without_parsing(Instant::now() + Duration::from_secs(5));
-        let (cached, new) = with_ticket(Arc::clone(&ticket), || {
-            (
-                a.analyze(Dialect::Sh, known),
-                a.analyze(Dialect::Sh, "./a & ./b & wait"),
-            )
-        });
-        assert_eq!(cached, parsed);
-        assert_eq!(
-            new,
-            ScriptVerdict::Unparsed(UnparsedReason::GaveUp {
-                what: "no parser worker available to the namespace".into()
-            })
-        );
-        assert!(ticket.pool_gave_up());
-        assert_eq!(
-            a.stats().parses,
-            1,
-            "no parse counted for the refused script"
-        );
-        // Not cached: parsed once parsing is allowed again.
-        assert!(matches!(
-            a.analyze(Dialect::Sh, "./a & ./b & wait"),
-            ScriptVerdict::Parsed(_)
-        ));
-    }
-
-    #[test]
-    fn without_parsing_answers_from_the_cache_only_and_counts_once() {
+    fn known_verdicts_come_from_the_pre_screen_and_the_cache_without_a_parse() {
         let a = PrescreenedAnalyzer::new(&ParserConfig::default(), CacheLimits::default());
         let script = "echo hi; exec sleep 1";
-        assert!(without_parsing(|| a.analyze(Dialect::Sh, script)).is_none());
+        assert_eq!(a.known(Dialect::Sh, script), None);
         assert_eq!(a.stats().parses, 0);
         let parsed = a.analyze(Dialect::Sh, script);
         assert_eq!(a.stats().parses, 1);
-        // A miss after a hit: the hit is not counted, the result is not used.
-        let missed = without_parsing(|| {
-            a.analyze(Dialect::Sh, script);
-            a.analyze(Dialect::Sh, "exec other")
-        });
-        assert!(missed.is_none());
-        assert_eq!(a.stats().cache_hits, 0);
-        assert_eq!(
-            without_parsing(|| a.analyze(Dialect::Sh, script)),
-            Some(parsed)
-        );
+        assert_eq!(a.known(Dialect::Sh, script), Some(parsed));
         assert_eq!(a.stats().cache_hits, 1);
+        // Another dialect is another script.
+        assert_eq!(a.known(Dialect::Bash, script), None);
+        // The pre-screen answers without a parse or the cache.
+        let deep = format!("{}x{}", "$(".repeat(200), ")".repeat(200));
+        assert!(matches!(
+            a.known(Dialect::Sh, &deep),
+            Some(ScriptVerdict::Unparsed(_))
+        ));
         assert_eq!(a.stats().parses, 1);
-        // Outside the probe, analysis parses as before.
-        a.analyze(Dialect::Sh, "exec other");
-        assert_eq!(a.stats().parses, 2);
     }
 
     /// Inputs the fuzzers found (fuzz/regressions: first byte picks the shell, as in the

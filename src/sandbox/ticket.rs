@@ -3,9 +3,8 @@
 //! workers busy), and whether the pool gave up on one of its scripts for reasons of its own
 //! (busy, abandoned), which says nothing about the script.
 //!
-//! The server's analysis runs synchronously on one blocking thread, through the engine (which
-//! is pure and knows nothing of this): the ticket travels as a thread-local, like
-//! [`crate::sandbox::without_parsing`].
+//! A review's parses run synchronously on a blocking thread, through the analyzer: the ticket
+//! travels with them as a thread-local.
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,9 +18,6 @@ pub struct Ticket {
     deadline: Instant,
     cancelled: AtomicBool,
     pool_gave_up: AtomicBool,
-    /// The review is answered without new parses (its namespace had no place on the analysis
-    /// threads, see [`crate::server::namespace_share`]).
-    no_parsing: bool,
 }
 
 impl Ticket {
@@ -31,25 +27,7 @@ impl Ticket {
             deadline,
             cancelled: AtomicBool::new(false),
             pool_gave_up: AtomicBool::new(false),
-            no_parsing: false,
         })
-    }
-
-    /// A ticket for a review answered without new parses: the pool gives up on every script
-    /// it would have parsed, at once.
-    pub fn without_parsing(deadline: Instant) -> Arc<Ticket> {
-        Arc::new(Ticket {
-            namespace: OnceLock::new(),
-            deadline,
-            cancelled: AtomicBool::new(false),
-            pool_gave_up: AtomicBool::new(false),
-            no_parsing: true,
-        })
-    }
-
-    /// Whether the review's scripts may be parsed.
-    pub fn may_parse(&self) -> bool {
-        !self.no_parsing
     }
 
     /// The review was shed or its client left: its parses stop.

@@ -3,6 +3,8 @@
 //! line and the metrics.
 
 use crate::engine::evaluate::EvalContext;
+use crate::engine::image_files::ImageFiles;
+use crate::engine::mounted_scripts::MAX_CHAIN;
 use crate::engine::workload::{controller_of, is_mirror_pod, template_pointer};
 use crate::engine::{Evaluation, Mode};
 use crate::server::config_maps::{self, Gathered};
@@ -10,6 +12,7 @@ use crate::server::decision::{self, Decision, Endpoint, FixSite};
 use crate::server::object::{Cut, Full, Lean};
 use crate::server::object_limits;
 use crate::server::plan::mutation_types;
+use crate::server::resolve::{KnownOnly, Parsing, Resolution, Shed};
 use crate::server::review::{self, AdmissionRequest, AdmissionResponse, DecodeError};
 use crate::server::review_log::Findings;
 use crate::server::state::App;
@@ -25,10 +28,12 @@ pub enum Reply {
     /// A plain-text HTTP error (the body was not JSON at all, or the response could not be
     /// encoded).
     Plain(u16, &'static str),
+    /// Not answered in time: 429 with `Retry-After`, which the apiserver retries.
+    Shed,
 }
 
-/// Answers one review. `path_mode` is the mode in the URL (`/validate/audit`), which overrides
-/// the configuration's.
+/// Answers one review where blocking is allowed (a blocking-pool thread, or a thread outside
+/// the runtime): scripts are parsed in this thread, under the ticket the caller set.
 pub fn answer(
     app: &App,
     endpoint: Endpoint,
@@ -36,58 +41,58 @@ pub fn answer(
     body: &[u8],
     started: Instant,
 ) -> Reply {
-    answer_in(app, endpoint, path_mode, body, started, false)
-        .unwrap_or(Reply::Plain(500, "pidone failed to analyse the request\n"))
+    let review = answer_with(app, endpoint, path_mode, body, started, &Parsing::Here);
+    let finished = match tokio::runtime::Handle::try_current() {
+        Ok(handle) => handle.block_on(review),
+        Err(_) => match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime.block_on(review),
+            Err(_) => return Reply::Plain(500, "pidone failed to analyse the request\n"),
+        },
+    };
+    finished.unwrap_or(Reply::Shed)
 }
 
-/// [`answer`] without blocking: with script analysis limited to the pre-screen and the
-/// verdict cache (see [`crate::sandbox::without_parsing`]), no image look-ups and no
-/// ConfigMap look-ups. `None` when the review needs more; nothing was logged or counted
-/// then, and the caller answers it with [`answer`] where blocking is allowed.
-pub fn answer_without_blocking(
+/// Answers one review: decode, resolve what the evaluation needs (images, ConfigMaps, image
+/// files, script verdicts: see [`Parsing`] for where parses run), evaluate, plan, decide.
+/// `Err(Shed)` when it cannot be answered in time (429).
+pub async fn answer_with(
     app: &App,
     endpoint: Endpoint,
     path_mode: Option<Mode>,
     body: &[u8],
     started: Instant,
-) -> Option<Reply> {
-    if app.engine().config().images.resolve {
-        return None;
-    }
-    answer_in(app, endpoint, path_mode, body, started, true)
-}
-
-fn answer_in(
-    app: &App,
-    endpoint: Endpoint,
-    path_mode: Option<Mode>,
-    body: &[u8],
-    started: Instant,
-    probe: bool,
-) -> Option<Reply> {
+    parsing: &Parsing,
+) -> Result<Reply, Shed> {
     // Each body is decoded once: /validate only evaluates, which reads the lean cut; /mutate
     // plans patches, which need the whole object, and evaluates that same object.
     match endpoint {
-        Endpoint::Validate => answer_cut::<Lean>(app, endpoint, path_mode, body, started, probe),
-        Endpoint::Mutate => answer_cut::<Full>(app, endpoint, path_mode, body, started, probe),
+        Endpoint::Validate => {
+            answer_cut::<Lean>(app, endpoint, path_mode, body, started, parsing).await
+        }
+        Endpoint::Mutate => {
+            answer_cut::<Full>(app, endpoint, path_mode, body, started, parsing).await
+        }
     }
 }
 
-fn answer_cut<C: Cut>(
+async fn answer_cut<C: Cut>(
     app: &App,
     endpoint: Endpoint,
     path_mode: Option<Mode>,
     body: &[u8],
     started: Instant,
-    probe: bool,
-) -> Option<Reply> {
+    parsing: &Parsing,
+) -> Result<Reply, Shed> {
     let request = match review::decode_cut::<C>(body) {
         Ok(r) => r,
         Err(DecodeError::NotJson) => {
             app.metrics
                 .request(endpoint.as_str(), "", "", "rejected", started.elapsed());
             tracing::warn!(endpoint = endpoint.as_str(), "request body is not JSON");
-            return Some(Reply::Plain(400, "the request body is not JSON\n"));
+            return Ok(Reply::Plain(400, "the request body is not JSON\n"));
         }
         Err(DecodeError::Invalid { uid, message }) => {
             let decision = Decision::invalid_review(&message);
@@ -106,25 +111,37 @@ fn answer_cut<C: Cut>(
                 duration_us = started.elapsed().as_micros() as u64,
                 "invalid admission review"
             );
-            return Some(respond(&uid, &decision));
+            return Ok(respond(&uid, &decision));
         }
     };
 
     // The parse workers share themselves fairly between namespaces.
     crate::sandbox::ticket::set_namespace(request.namespace().unwrap_or(""));
-    let engine = app.engine();
+    let engine = app.engine_arc();
     let mode = path_mode.unwrap_or(engine.config().mode);
     let site = fix_site(engine.config(), &request.kind.kind, &request.operation);
     let mut name = request.name().to_string();
-    let (decision, eval) = if probe {
-        crate::sandbox::without_parsing(|| {
-            decide(app, &engine, endpoint, mode, site, &request, body, true)
-        })
-        .flatten()?
-    } else {
-        // Only a probe stops for look-ups; were this one to, `answer` says so with a 500.
-        decide(app, &engine, endpoint, mode, site, &request, body, false)?
-    };
+    let mut resolution = Resolution::default();
+    let (decision, eval) = decide(
+        app,
+        &engine,
+        endpoint,
+        mode,
+        site,
+        &request,
+        body,
+        parsing,
+        &mut resolution,
+    )
+    .await?;
+    if resolution.pool_gave_up && engine.config().parser.fail_closed {
+        app.metrics.shed();
+        tracing::warn!(
+            endpoint = endpoint.as_str(),
+            "parse workers busy: review shed with 429 (parser.failClosed)"
+        );
+        return Err(Shed);
+    }
     if name.is_empty()
         && let Some(e) = &eval
     {
@@ -175,7 +192,7 @@ fn answer_cut<C: Cut>(
         ignored,
         "admission review"
     );
-    Some(respond(&request.uid, &decision))
+    Ok(respond(&request.uid, &decision))
 }
 
 /// Where the fixes for a request's object land (DESIGN section 5.1): Pods are patched; an
@@ -193,9 +210,8 @@ fn fix_site(config: &crate::engine::Config, kind: &str, operation: &str) -> FixS
 /// carries the object in cut `C` (the lean one is all evaluation reads); the whole object is
 /// decoded again from `body` only to compare pod templates on UPDATE, and to plan a patch when
 /// `C` is not the whole object already.
-/// With `probe`, `None` when ConfigMaps must be read from the API first.
 #[allow(clippy::too_many_arguments)]
-fn decide<C: Cut>(
+async fn decide<C: Cut>(
     app: &App,
     engine: &crate::engine::Engine,
     endpoint: Endpoint,
@@ -203,13 +219,14 @@ fn decide<C: Cut>(
     site: FixSite,
     request: &AdmissionRequest<'_, C>,
     body: &[u8],
-    probe: bool,
-) -> Option<(Decision, Option<Evaluation>)> {
+    parsing: &Parsing,
+    resolution: &mut Resolution,
+) -> Result<(Decision, Option<Evaluation>), Shed> {
     if mode == Mode::Off || request.sub_resource().is_some() {
-        return Some((Decision::allow(), None));
+        return Ok((Decision::allow(), None));
     }
     let Some(pointer) = template_pointer(&request.kind.kind) else {
-        return Some((Decision::allow(), None));
+        return Ok((Decision::allow(), None));
     };
     // A ReplicaSet of a Deployment, a Job of a CronJob, a StatefulSet of an operator: its
     // controller compares it with its own template, so pidone neither patches nor denies it.
@@ -217,10 +234,10 @@ fn decide<C: Cut>(
     if request.kind.kind != "Pod"
         && let Some(controller) = request.object.as_ref().and_then(controller_of)
     {
-        return Some((Decision::controlled(&controller.to_string()), None));
+        return Ok((Decision::controlled(&controller.to_string()), None));
     }
     if request.kind.kind == "Pod" && request.object.as_ref().is_some_and(is_mirror_pod) {
-        return Some((Decision::mirror_pod(), None));
+        return Ok((Decision::mirror_pod(), None));
     }
     match request.operation.as_ref() {
         "CREATE" => {}
@@ -229,17 +246,17 @@ fn decide<C: Cut>(
         "UPDATE" if request.kind.kind != "Pod" => {
             let (new, old) = match full_objects(body) {
                 Ok(pair) => pair,
-                Err(e) => return Some((Decision::malformed_object(mode, &e), None)),
+                Err(e) => return Ok((Decision::malformed_object(mode, &e), None)),
             };
             if new.pointer(pointer) == old.pointer(pointer) {
-                return Some((Decision::allow(), None));
+                return Ok((Decision::allow(), None));
             }
         }
-        _ => return Some((Decision::allow(), None)),
+        _ => return Ok((Decision::allow(), None)),
     }
     let object = match checked(request.object.as_ref(), "request.object") {
         Ok(o) => o,
-        Err(e) => return Some((Decision::malformed_object(mode, &e), None)),
+        Err(e) => return Ok((Decision::malformed_object(mode, &e), None)),
     };
     // Bounded work per object: measured in one pass, before look-ups, analysis or planning.
     if let Some(over) = object_limits::check(
@@ -249,39 +266,34 @@ fn decide<C: Cut>(
         if endpoint == Endpoint::Validate {
             app.metrics.limits.limit_hit(over.limit);
         }
-        return Some((over_limit(endpoint, mode, &over.message), None));
+        return Ok((over_limit(endpoint, mode, &over.message), None));
     }
+    let deadline = match parsing {
+        Parsing::Pool { deadline, .. } => Some(*deadline),
+        Parsing::Here => crate::sandbox::ticket::current().map(|t| t.deadline()),
+    };
 
     // Containers without a command run their image's ENTRYPOINT: look it up when configured,
     // within the deadline; on error or timeout the launch stays image-default, with a note.
     let mut notes = Vec::new();
-    let images = match app.image_resolver(&engine.config().images) {
+    let scope = crate::images::Scope::Namespace(request.namespace().unwrap_or(""));
+    let resolver = app.image_resolver(&engine.config().images);
+    let images = match &resolver {
         Some(resolver) => {
             let refs = crate::images::images_to_resolve(object);
             if refs.is_empty() {
                 None
             } else {
-                let deadline = engine.config().images.deadline;
-                match crate::server::aside::block_on_aside(
-                    // A pod's look-ups use only the credentials its namespace may use.
-                    resolver.resolve_all_for(
+                // A pod's look-ups use only the credentials its namespace may use.
+                let (images, warnings) = resolver
+                    .resolve_all_for(
                         refs.iter().map(String::as_str),
-                        deadline,
-                        crate::images::Scope::Namespace(request.namespace().unwrap_or("")),
-                    ),
-                ) {
-                    Some((images, warnings)) => {
-                        notes.extend(warnings.into_iter().map(|w| w.to_string()));
-                        Some(images)
-                    }
-                    None => {
-                        notes.push(
-                            "image look-ups failed; launches without a command stay image-default"
-                                .into(),
-                        );
-                        None
-                    }
-                }
+                        engine.config().images.deadline,
+                        scope,
+                    )
+                    .await;
+                notes.extend(warnings.into_iter().map(|w| w.to_string()));
+                Some(images)
             }
         }
         None => None,
@@ -299,51 +311,74 @@ fn decide<C: Cut>(
         object,
         namespace,
         images.as_ref(),
-        probe,
-    ) {
+        deadline,
+    )
+    .await
+    {
         Gathered::Nothing => (None, Vec::new()),
-        Gathered::NeedsLookups => return None,
         Gathered::Read { maps, notes } => (Some(maps), notes),
     };
-    // The scripts image launches run, read from the images' layers (round after round
-    // along a chain of scripts), within `images.scripts.deadline` in all. A ConfigMap
-    // mounted over a path hides the image's file.
-    let image_files = match app.image_resolver(&engine.config().images) {
-        Some(resolver) if engine.config().images.scripts.read => {
-            let scope = crate::images::Scope::Namespace(request.namespace().unwrap_or(""));
-            Some(crate::images::files::gather(
-                |files| {
-                    let ctx = EvalContext {
-                        namespace: request.namespace(),
-                        images: images.as_ref(),
-                        config_maps: config_maps.as_ref(),
-                        image_files: Some(files),
-                        ..EvalContext::default()
-                    };
-                    engine.image_files_wanted(object, &ctx)
-                },
-                |wanted, left| {
-                    crate::server::aside::block_on_aside(resolver.read_files(wanted, left, scope))
-                },
-                engine.config().images.scripts.deadline,
-            ))
-        }
-        _ => None,
-    };
-    let ctx = EvalContext {
+    let mut ctx = EvalContext {
         namespace: request.namespace(),
         native_sidecars: app.native_sidecars(engine.config()),
         images: images.as_ref(),
         config_maps: config_maps.as_ref(),
-        image_files: image_files.as_ref(),
+        image_files: None,
+        scripts: None,
     };
-    let eval = match engine.evaluate(object, &ctx) {
+    // The scripts the launches run, and the scripts image launches run, read from the
+    // images' layers (round after round along a chain of scripts), within
+    // `images.scripts.deadline` in all. A ConfigMap mounted over a path hides the image's
+    // file.
+    let image_files = match &resolver {
+        Some(resolver) if engine.config().images.scripts.read => {
+            let until = Instant::now() + engine.config().images.scripts.deadline;
+            let mut files = ImageFiles::default();
+            for _ in 0..=MAX_CHAIN {
+                let needs = resolution
+                    .scripts(
+                        app,
+                        engine,
+                        object,
+                        &EvalContext {
+                            image_files: Some(&files),
+                            ..ctx.clone()
+                        },
+                        parsing,
+                    )
+                    .await?;
+                let left = until.saturating_duration_since(Instant::now());
+                let mut wanted = needs.image_files;
+                wanted.retain(|w| !files.contains(&w.image, &w.path));
+                if wanted.is_empty() || left.is_zero() {
+                    break;
+                }
+                for (w, file) in resolver.read_files(&wanted, left, scope).await {
+                    files.insert(&w.image, &w.path, file);
+                }
+            }
+            Some(files)
+        }
+        _ => None,
+    };
+    ctx.image_files = image_files.as_ref();
+    resolution
+        .scripts(app, engine, object, &ctx, parsing)
+        .await?;
+    let evaluated = engine.evaluate(
+        object,
+        &EvalContext {
+            scripts: Some(&resolution.verdicts),
+            ..ctx.clone()
+        },
+    );
+    let eval = match evaluated {
         Ok(Some(eval)) => eval,
-        Ok(None) => return Some((Decision::allow(), None)),
-        Err(e) => return Some((Decision::malformed_object(mode, &e.to_string()), None)),
+        Ok(None) => return Ok((Decision::allow(), None)),
+        Err(e) => return Ok((Decision::malformed_object(mode, &e.to_string()), None)),
     };
     if eval.exempt {
-        return Some((Decision::allow(), Some(eval)));
+        return Ok((Decision::allow(), Some(eval)));
     }
     let exemption = exemption_note(app, endpoint, &eval, object, request.namespace());
     // Mutations apply on CREATE only: container fields are immutable on UPDATE, and a
@@ -353,14 +388,17 @@ fn decide<C: Cut>(
         && request.operation.as_ref() == "CREATE"
         && app.planner().wants(&eval)
     {
-        if C::WHOLE {
-            app.planner().plan(engine, &ctx, &eval, object)
+        let decoded;
+        let full = if C::WHOLE {
+            object
         } else {
-            match full_object(body) {
-                Ok(full) => app.planner().plan(engine, &ctx, &eval, &full),
-                Err(e) => return Some((Decision::malformed_object(mode, &e), Some(eval))),
-            }
-        }
+            decoded = match full_object(body) {
+                Ok(full) => full,
+                Err(e) => return Ok((Decision::malformed_object(mode, &e), Some(eval))),
+            };
+            &decoded
+        };
+        plan(app, engine, &ctx, &eval, full, parsing, resolution).await?
     } else {
         crate::server::plan::Planned::default()
     };
@@ -377,7 +415,43 @@ fn decide<C: Cut>(
     if let Some((key, text)) = exemption {
         decision.audit_annotations.insert(key.to_string(), text);
     }
-    Some((decision, Some(eval)))
+    Ok((decision, Some(eval)))
+}
+
+/// The planner's patch. Its re-checks of the edited object analyse scripts the fixes wrote
+/// (an inserted `exec`): known verdicts are used at once; new ones are resolved like the
+/// object's own and the plan is made again.
+async fn plan(
+    app: &App,
+    engine: &crate::engine::Engine,
+    ctx: &EvalContext<'_>,
+    eval: &Evaluation,
+    full: &Value,
+    parsing: &Parsing,
+    resolution: &mut Resolution,
+) -> Result<crate::server::plan::Planned, Shed> {
+    if matches!(parsing, Parsing::Here) {
+        let ctx = EvalContext {
+            scripts: Some(&resolution.verdicts),
+            ..ctx.clone()
+        };
+        return Ok(app.planner().plan(engine, app.analyzer(), &ctx, eval, full));
+    }
+    let mut rounds = 0;
+    loop {
+        let ctx = EvalContext {
+            scripts: Some(&resolution.verdicts),
+            ..ctx.clone()
+        };
+        let known = KnownOnly::new(app.analyzer(), &resolution.verdicts);
+        let planned = app.planner().plan(engine, &known, &ctx, eval, full);
+        let missing = known.into_missing();
+        rounds += 1;
+        if missing.is_empty() || rounds > MAX_CHAIN {
+            return Ok(planned);
+        }
+        resolution.resolve(app, missing, parsing).await?;
+    }
 }
 
 /// An object over a `limits:` bound. `/validate` reports it (as it reports every denial):

@@ -29,8 +29,6 @@ const SHARE_OF_REMAINING: u32 = 2;
 pub enum Gathered {
     /// Nothing to read: the option is off here, or no launch runs a file of a ConfigMap.
     Nothing,
-    /// There are ConfigMaps to read and blocking is not allowed.
-    NeedsLookups,
     Read {
         maps: ConfigMaps,
         /// What could not be read, one line each.
@@ -38,15 +36,15 @@ pub enum Gathered {
     },
 }
 
-/// The ConfigMaps `object` (in `namespace`) runs scripts from. With `no_blocking` (an answer
-/// without blocking), [`Gathered::NeedsLookups`] whenever there are any to read.
-pub fn gather(
+/// The ConfigMaps `object` (in `namespace`) runs scripts from, looked up by `deadline` (the
+/// apiserver's timeout minus the margin, when known).
+pub async fn gather(
     app: &App,
     config: &Config,
     object: &Value,
     namespace: Option<&str>,
     images: Option<&HashMap<String, ImageConfig>>,
-    no_blocking: bool,
+    deadline: Option<Instant>,
 ) -> Gathered {
     let Some(ns) = namespace.filter(|ns| config.scripts.config_maps.allows(Some(ns))) else {
         return Gathered::Nothing;
@@ -66,27 +64,16 @@ pub fn gather(
             };
         }
     };
-    // Reviews answered without blocking leave ConfigMaps to the blocking path, even cached
-    // ones: a probe that stops later (a script to parse) would count its look-ups twice.
-    if no_blocking {
-        return Gathered::NeedsLookups;
-    }
-    // Most reviews find their ConfigMaps cached: answered here, without a helper thread.
+    // Most reviews find their ConfigMaps cached: answered without a request.
     let rounds = match from_cache(&source, Rounds::new(object, ns, images)) {
         Some(rounds) => rounds,
         None => {
-            let deadline = deadline(config.scripts.deadline);
-            let Some(rounds) = crate::server::aside::block_on_aside(look_up_all(
+            look_up_all(
                 Arc::clone(&source),
                 Rounds::new(object, ns, images),
-                deadline,
-            )) else {
-                return Gathered::Read {
-                    maps: ConfigMaps::default(),
-                    notes: vec!["ConfigMap scripts not read: no runtime for the look-ups".into()],
-                };
-            };
-            rounds
+                look_up_deadline(config.scripts.deadline, deadline),
+            )
+            .await
         }
     };
     let (maps, looked, skipped) = rounds.finish();
@@ -231,13 +218,12 @@ async fn look_up_all<'a>(
 }
 
 /// When the look-ups of this review must be done: `scripts.deadline` from now, and no later
-/// than half of what is left of the apiserver's timeout (known on the blocking path, where the
-/// review carries its ticket).
-fn deadline(configured: Duration) -> tokio::time::Instant {
+/// than half of what is left of the apiserver's timeout.
+fn look_up_deadline(configured: Duration, review: Option<Instant>) -> tokio::time::Instant {
     let now = Instant::now();
-    let budget = match crate::sandbox::ticket::current() {
-        Some(ticket) => {
-            configured.min(ticket.deadline().saturating_duration_since(now) / SHARE_OF_REMAINING)
+    let budget = match review {
+        Some(deadline) => {
+            configured.min(deadline.saturating_duration_since(now) / SHARE_OF_REMAINING)
         }
         None => configured,
     };

@@ -597,7 +597,11 @@ mod tests {
             (" ", ""),
         ] {
             assert_eq!(one_line(text), line, "{text:?}");
-            assert_eq!(is_one_line(text), text == line && text.is_ascii(), "{text:?}");
+            assert_eq!(
+                is_one_line(text),
+                text == line && text.is_ascii(),
+                "{text:?}"
+            );
         }
     }
 

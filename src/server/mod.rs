@@ -21,7 +21,6 @@
 
 pub mod admin;
 pub mod admission;
-pub mod aside;
 pub mod config_maps;
 pub mod conn_clock;
 pub mod connection;
@@ -34,6 +33,7 @@ pub mod object;
 pub mod object_limits;
 pub mod plan;
 pub mod reload;
+pub mod resolve;
 pub mod review;
 pub mod review_log;
 pub mod routes;
@@ -41,7 +41,8 @@ pub mod shutdown;
 pub mod state;
 pub mod tls;
 
-use crate::engine::{Config, ConfigError, Engine, ScriptAnalyzer};
+use crate::engine::{Config, ConfigError, Engine};
+use crate::resolve::ScriptAnalyzer;
 use crate::server::conn_clock::{ClockLimits, Clocked, ClockedIo, ConnClock};
 use crate::server::connection::{Protocols, Timeouts, drive};
 use crate::server::connections::{Admitted, Connections, Port};
@@ -79,11 +80,11 @@ pub struct ServerConfig {
     /// How often certificate and configuration files are re-read.
     pub reload_interval: Duration,
     pub analyzer: Arc<dyn ScriptAnalyzer>,
-    /// Whether analysis may block (an analyzer that waits for worker processes): then a review
-    /// with a script that is neither pre-screened away nor in the verdict cache is analysed on
-    /// tokio's blocking pool instead of the connection's worker thread (the others are
-    /// answered inline, see [`crate::sandbox::without_parsing`]).
-    /// The in-process analyzer is CPU-bound and bounded by the parser limits: inline is faster.
+    /// Whether analysis may block (an analyzer that waits for worker processes): then a
+    /// review's scripts that are neither pre-screened away nor in the verdict cache are parsed
+    /// on tokio's blocking pool, within the namespace's share (see [`resolve`]); everything
+    /// else is answered on the connection's thread. The in-process analyzer is CPU-bound and
+    /// bounded by the parser limits: it parses inline.
     pub analyzer_blocks: bool,
     pub planner: Arc<dyn Planner>,
     /// Most admission reviews analysed at once; beyond it reviews wait briefly for a slot,
@@ -196,11 +197,10 @@ pub async fn start(
             path: config.config_path.clone(),
             source,
         })?;
-    let engine =
-        engine_from(&config_text, &config.analyzer).map_err(|source| ServerError::Config {
-            path: config.config_path.clone(),
-            source,
-        })?;
+    let engine = engine_from(&config_text).map_err(|source| ServerError::Config {
+        path: config.config_path.clone(),
+        source,
+    })?;
     let provider = tls::provider();
     let cert_pem = tls::read(&config.tls_cert)?;
     let key_pem = tls::read(&config.tls_key)?;
@@ -310,11 +310,11 @@ pub async fn start(
     })
 }
 
-fn engine_from(text: &[u8], analyzer: &Arc<dyn ScriptAnalyzer>) -> Result<Engine, ConfigError> {
+fn engine_from(text: &[u8]) -> Result<Engine, ConfigError> {
     let text = std::str::from_utf8(text)
         .map_err(|e| ConfigError::Yaml(format!("the file is not UTF-8: {e}")))?;
     let config = Config::from_yaml(text)?;
-    Engine::new(Arc::new(config), Arc::clone(analyzer))
+    Engine::new(Arc::new(config))
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, ServerError> {

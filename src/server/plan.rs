@@ -9,6 +9,7 @@
 use crate::engine::config::Action;
 use crate::engine::evaluate::{ANNOTATION_MUTATIONS, EvalContext};
 use crate::engine::{Engine, Evaluation};
+use crate::resolve::ScriptAnalyzer;
 use json_patch::PatchOperation;
 use serde_json::Value;
 
@@ -28,9 +29,11 @@ pub trait Planner: Send + Sync {
         true
     }
 
+    /// `analyzer` resolves the scripts the planner's re-checks of the edited object run.
     fn plan(
         &self,
         engine: &Engine,
+        analyzer: &dyn ScriptAnalyzer,
         ctx: &EvalContext<'_>,
         eval: &Evaluation,
         object: &Value,
@@ -46,7 +49,14 @@ impl Planner for NoMutations {
         false
     }
 
-    fn plan(&self, _: &Engine, _: &EvalContext<'_>, _: &Evaluation, _: &Value) -> Planned {
+    fn plan(
+        &self,
+        _: &Engine,
+        _: &dyn ScriptAnalyzer,
+        _: &EvalContext<'_>,
+        _: &Evaluation,
+        _: &Value,
+    ) -> Planned {
         Planned::default()
     }
 }
@@ -65,11 +75,12 @@ impl Planner for Mutations {
     fn plan(
         &self,
         engine: &Engine,
+        analyzer: &dyn ScriptAnalyzer,
         ctx: &EvalContext<'_>,
         eval: &Evaluation,
         object: &Value,
     ) -> Planned {
-        let plan = crate::mutate::plan(engine, object, ctx, eval);
+        let plan = crate::mutate::plan(engine, analyzer, object, ctx, eval);
         Planned {
             patch: plan.patch,
             notes: plan.warnings,
@@ -81,7 +92,14 @@ impl<F> Planner for F
 where
     F: Fn(&Evaluation, &Value) -> Vec<PatchOperation> + Send + Sync,
 {
-    fn plan(&self, _: &Engine, _: &EvalContext<'_>, eval: &Evaluation, object: &Value) -> Planned {
+    fn plan(
+        &self,
+        _: &Engine,
+        _: &dyn ScriptAnalyzer,
+        _: &EvalContext<'_>,
+        eval: &Evaluation,
+        object: &Value,
+    ) -> Planned {
         Planned {
             patch: self(eval, object),
             notes: Vec::new(),

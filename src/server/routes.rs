@@ -39,6 +39,7 @@ use crate::sandbox::{Ticket, with_ticket};
 use crate::server::admission::{self, Reply};
 use crate::server::decision::Endpoint;
 use crate::server::namespace_share;
+use crate::server::resolve::{Parsing, Shed};
 use crate::server::state::App;
 use axum::Router;
 use axum::body::Body;
@@ -221,70 +222,50 @@ async fn admission(
         }
     };
     let small = body.len() <= INLINE_BODY_BYTES;
-    let inline = if !small {
-        // Thousands of containers are milliseconds to seconds of CPU: not on a thread that
-        // serves other connections.
-        None
-    } else if app.analyzer_blocks {
-        // Most reviews carry scripts the analyzer has seen: answered here, without the hop to
-        // the blocking pool; the others go there.
-        if app.analyzer_answers_without_parsing() {
-            admission::answer_without_blocking(&app, endpoint, mode, &body, started)
+    let deadline = (started + timeout.saturating_sub(TIMEOUT_MARGIN)).max(Instant::now());
+    let reply = if small {
+        // Answered on this async thread: most reviews carry scripts the analyzer knows
+        // (cached); scripts to parse go to the blocking pool within the namespace's share
+        // (see `server::resolve`), look-ups are awaited within their deadlines.
+        let parsing = if app.analyzer_blocks {
+            Parsing::Pool {
+                namespace: namespace_share::namespace_of(&body),
+                deadline,
+                queue_wait: queue_wait(timeout, started.elapsed()),
+                slot: Arc::new(slot),
+            }
         } else {
-            None
-        }
-    } else {
-        Some(admission::answer(&app, endpoint, mode, &body, started))
-    };
-    // A small review that needs a parse takes one of its namespace's places on the analysis
-    // threads first (see `namespace_share`); one that may need image or ConfigMap look-ups
-    // (blocking I/O, which an answer without a place could not do here) goes to the blocking
-    // pool as before.
-    let mut share = None;
-    let mut inline = inline;
-    let namespace = if inline.is_none() && small {
-        Some(namespace_share::namespace_of(&body))
-    } else {
-        None
-    };
-    if let Some(namespace) = namespace.filter(|ns| !lookups_may_block(&app, ns)) {
-        let wait = queue_wait(timeout, started.elapsed());
-        share = app.namespace_shares().take(&namespace, wait).await;
-        if share.is_none() {
-            app.metrics.limits.limit_hit("namespace-parses");
-            tracing::warn!(
-                endpoint = endpoint.as_str(),
-                namespace,
-                "the namespace's reviews hold all their places on the analysis threads: answered without parsing new scripts"
-            );
-            let ticket = Ticket::without_parsing(
-                (started + timeout.saturating_sub(TIMEOUT_MARGIN)).max(Instant::now()),
-            );
-            let reply = with_ticket(Arc::clone(&ticket), || {
-                admission::answer(&app, endpoint, mode, &body, started)
-            });
-            if ticket.pool_gave_up() && app.engine().config().parser.fail_closed {
+            Parsing::Here
+        };
+        let answered = tokio::time::timeout(
+            deadline.saturating_duration_since(Instant::now()),
+            admission::answer_with(&app, endpoint, mode, &body, started, &parsing),
+        )
+        .await;
+        drop(parsing);
+        drop(held);
+        match answered {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(Shed)) => Reply::Shed,
+            Err(_) => {
                 app.metrics.shed();
+                tracing::warn!(
+                    endpoint = endpoint.as_str(),
+                    waited_ms = started.elapsed().as_millis() as u64,
+                    "overloaded: the analysis did not finish in time; review shed with 429"
+                );
                 return overloaded();
             }
-            inline = Some(reply);
         }
-    }
-    let reply = if let Some(reply) = inline {
-        drop(slot);
-        drop(held);
-        reply
     } else {
-        let large = if small {
-            None
-        } else {
-            let remaining = timeout
-                .saturating_sub(TIMEOUT_MARGIN)
-                .saturating_sub(started.elapsed());
+        // Thousands of containers are milliseconds to seconds of CPU: on the blocking pool,
+        // never on a thread that serves other connections, a few at a time.
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let large =
             match tokio::time::timeout(remaining, Arc::clone(app.large_analyses()).acquire_owned())
                 .await
             {
-                Ok(Ok(permit)) => Some(permit),
+                Ok(Ok(permit)) => permit,
                 _ => {
                     app.metrics.shed();
                     tracing::warn!(
@@ -294,12 +275,10 @@ async fn admission(
                     );
                     return overloaded();
                 }
-            }
-        };
+            };
         let analysis_app = Arc::clone(&app);
         // The review's parses stop when it is shed or its time is up (see `sandbox::ticket`).
-        let ticket =
-            Ticket::new((started + timeout.saturating_sub(TIMEOUT_MARGIN)).max(Instant::now()));
+        let ticket = Ticket::new(deadline);
         let analysis_ticket = Arc::clone(&ticket);
         // The slot goes with the analysis: it is held until the analysis ends, even if the
         // client goes away first (the verdicts it caches serve the apiserver's retry).
@@ -307,18 +286,13 @@ async fn admission(
             let _slot = slot;
             let _held = held;
             let _large = large;
-            let _share = share;
             with_ticket(analysis_ticket, || {
                 admission::answer(&analysis_app, endpoint, mode, &body, started)
             })
         });
         // Dropped with this future (client gone) or on shedding: the parses stop.
         let _cancel_on_exit = CancelOnDrop(Arc::clone(&ticket));
-        // The blocking pool is bounded (`pidone serve` sizes it to the parse workers), so an
-        // analysis may queue for a thread: it is shed once it cannot answer in time.
-        let remaining = timeout
-            .saturating_sub(TIMEOUT_MARGIN)
-            .saturating_sub(started.elapsed());
+        let remaining = deadline.saturating_duration_since(Instant::now());
         match tokio::time::timeout(remaining, analysis).await {
             Ok(Ok(_)) if ticket.pool_gave_up() && app.engine().config().parser.fail_closed => {
                 app.metrics.shed();
@@ -357,18 +331,8 @@ async fn admission(
             StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             message,
         ),
+        Reply::Shed => overloaded(),
     }
-}
-
-/// Whether answering a review in `namespace` may read images or ConfigMaps from elsewhere.
-fn lookups_may_block(app: &App, namespace: &str) -> bool {
-    let engine = app.engine();
-    let config = engine.config();
-    let config_maps = &config.scripts.config_maps;
-    config.images.resolve
-        || config_maps.allows(Some(namespace))
-        // The object's own namespace may differ from an empty one in the request.
-        || (namespace.is_empty() && config_maps.any())
 }
 
 /// Cancels a review's ticket when the handler ends, however it ends.

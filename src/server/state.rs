@@ -5,8 +5,9 @@ use crate::engine::config::ImagesConfig;
 use crate::engine::config::NativeSidecars;
 use crate::engine::config::ScriptsConfig;
 use crate::engine::evaluate::NativeSidecarSupport;
-use crate::engine::{Config, ConfigError, Engine, ScriptAnalyzer};
+use crate::engine::{Config, ConfigError, Engine};
 use crate::images::ImageResolver;
+use crate::resolve::ScriptAnalyzer;
 use crate::server::metrics::Metrics;
 use crate::server::namespace_share::NamespaceShares;
 use crate::server::plan::Planner;
@@ -142,6 +143,11 @@ impl App {
     }
 
     /// The engine for one request. Cheap: an atomic load.
+    /// The engine, owned: for a review that awaits look-ups or parses while it holds it.
+    pub fn engine_arc(&self) -> Arc<Engine> {
+        self.engine.load_full()
+    }
+
     pub fn engine(&self) -> arc_swap::Guard<Arc<Engine>> {
         self.engine.load()
     }
@@ -153,7 +159,7 @@ impl App {
     /// Parses and installs a new configuration; the old one stays on error.
     pub fn reload_config(&self, text: &str) -> Result<(), ConfigError> {
         let config = Config::from_yaml(text)?;
-        let engine = Engine::new(Arc::new(config), Arc::clone(&self.analyzer))?;
+        let engine = Engine::new(Arc::new(config))?;
         // The analyzer outlives engines (its workers and cache); it takes the new limits here.
         self.analyzer.apply_limits(&engine.config().parser);
         self.engine.store(Arc::new(engine));
@@ -240,11 +246,13 @@ impl App {
         Ok(source)
     }
 
-    /// Whether reviews may first be tried on the async thread with cached verdicts only (the
-    /// analyzer honours `sandbox::without_parsing`); otherwise a blocking analyzer always runs
-    /// on the blocking pool.
-    pub fn analyzer_answers_without_parsing(&self) -> bool {
-        self.analyzer.answers_without_parsing()
+    /// The script analyzer (pre-screen, cache, parse workers).
+    pub fn analyzer(&self) -> &dyn ScriptAnalyzer {
+        self.analyzer.as_ref()
+    }
+
+    pub fn analyzer_arc(&self) -> Arc<dyn ScriptAnalyzer> {
+        Arc::clone(&self.analyzer)
     }
 
     /// Seam for the cluster version check behind `nativeSidecars: auto`.

@@ -1,9 +1,9 @@
 //! The labelled examples with each `command` moved into an image: ENTRYPOINT = command,
 //! CMD = args, and the pod sets neither (Kubernetes then runs ENTRYPOINT + CMD, the same argv).
 
-use pidone::engine::Engine;
 use pidone::engine::evaluate::EvalContext;
 use pidone::engine::workload;
+use pidone::resolve::Evaluator;
 use serde_json::Value;
 use std::collections::BTreeSet;
 
@@ -64,7 +64,7 @@ pub fn move_commands_to_images(
 
 /// `(container, launch, rules)` of every container of one evaluated document.
 pub fn launches(
-    engine: &Engine,
+    engine: &Evaluator,
     doc: &Value,
     ctx: &EvalContext<'_>,
 ) -> Vec<(String, String, BTreeSet<String>)> {

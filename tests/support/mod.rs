@@ -6,7 +6,7 @@
 pub mod served;
 
 use base64::Engine as _;
-use pidone::engine::script::{InProcessAnalyzer, ScriptAnalyzer};
+use pidone::resolve::{InProcessAnalyzer, ScriptAnalyzer};
 use pidone::server::plan::{NoMutations, Planner};
 use pidone::server::{Drained, Running, ServerConfig};
 use rcgen::{

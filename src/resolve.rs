@@ -1,0 +1,210 @@
+//! Resolving what the engine needs before it evaluates, synchronously: script verdicts from
+//! a [`ScriptAnalyzer`], round after round (a script read from a ConfigMap or an image names
+//! the next one). The offline commands, the mutation planner's re-checks and tests use it;
+//! the webhook resolves the same needs without blocking its async threads
+//! (`server::resolve`).
+
+use crate::engine::evaluate::{EvalContext, Evaluation, Needs};
+use crate::engine::parser_config::ParserConfig;
+use crate::engine::script::{Dialect, ScriptVerdict, analyze_script};
+use crate::engine::script_verdicts::ScriptVerdicts;
+use crate::engine::{Engine, WorkloadError};
+use serde_json::Value;
+
+/// Anything that turns a script into a verdict. Must not panic.
+pub trait ScriptAnalyzer: Send + Sync {
+    fn analyze(&self, dialect: Dialect, script: &str) -> ScriptVerdict;
+
+    /// The verdict when it is known without parsing (the pre-screen refuses the script, or it
+    /// is cached); `None` when only a parse can tell.
+    fn known(&self, _dialect: Dialect, _script: &str) -> Option<ScriptVerdict> {
+        None
+    }
+
+    /// Applies a reloaded `parser:` section. Analyzers without limits of their own (the
+    /// unbounded in-process one, test doubles) have nothing to apply.
+    fn apply_limits(&self, _limits: &ParserConfig) {}
+}
+
+/// Analyses in the calling thread with no containment: for trusted input and tests.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct InProcessAnalyzer;
+
+impl ScriptAnalyzer for InProcessAnalyzer {
+    fn analyze(&self, dialect: Dialect, script: &str) -> ScriptVerdict {
+        analyze_script(dialect, script)
+    }
+}
+
+/// Most rounds of script resolution for one object. Each round resolves every script the
+/// last one revealed; chains are bounded by the engine (hand-offs, ConfigMap and image
+/// script chains), this only guards against a bug looping.
+pub const MAX_ROUNDS: usize = 16;
+
+/// Adds to `verdicts` every script `object`'s launches run, following chains, and returns
+/// what else the evaluation needs (image files, when `ctx` carries them).
+pub fn resolve_scripts(
+    engine: &Engine,
+    object: &Value,
+    ctx: &EvalContext<'_>,
+    analyzer: &dyn ScriptAnalyzer,
+    verdicts: &mut ScriptVerdicts,
+) -> Needs {
+    let mut needs = Needs::default();
+    for _ in 0..MAX_ROUNDS {
+        needs = engine.needs(
+            object,
+            &EvalContext {
+                scripts: Some(verdicts),
+                ..ctx.clone()
+            },
+        );
+        if needs.scripts.is_empty() {
+            break;
+        }
+        for key in std::mem::take(&mut needs.scripts) {
+            let verdict = analyzer.analyze(key.dialect, &key.script);
+            verdicts.insert(key.dialect, key.script, verdict);
+        }
+    }
+    needs
+}
+
+/// Evaluates `object` with every script it runs resolved by `analyzer` (and `ctx`'s own
+/// verdicts first).
+pub fn evaluate(
+    engine: &Engine,
+    object: &Value,
+    ctx: &EvalContext<'_>,
+    analyzer: &dyn ScriptAnalyzer,
+) -> Result<Option<Evaluation>, WorkloadError> {
+    let mut verdicts = ctx.scripts.cloned().unwrap_or_default();
+    resolve_scripts(engine, object, ctx, analyzer, &mut verdicts);
+    engine.evaluate(
+        object,
+        &EvalContext {
+            scripts: Some(&verdicts),
+            ..ctx.clone()
+        },
+    )
+}
+
+/// An engine and the analyzer that resolves its scripts, for synchronous callers (the
+/// offline commands, reports, tests): evaluation with every script resolved first.
+pub struct Evaluator {
+    engine: Engine,
+    analyzer: std::sync::Arc<dyn ScriptAnalyzer>,
+}
+
+impl Evaluator {
+    pub fn new(
+        config: std::sync::Arc<crate::engine::Config>,
+        analyzer: std::sync::Arc<dyn ScriptAnalyzer>,
+    ) -> Result<Evaluator, crate::engine::ConfigError> {
+        Ok(Evaluator {
+            engine: Engine::new(config)?,
+            analyzer,
+        })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub fn analyzer(&self) -> &dyn ScriptAnalyzer {
+        self.analyzer.as_ref()
+    }
+
+    pub fn config(&self) -> &crate::engine::Config {
+        self.engine.config()
+    }
+
+    /// [`evaluate`] with this evaluator's analyzer.
+    pub fn evaluate(
+        &self,
+        object: &Value,
+        ctx: &EvalContext<'_>,
+    ) -> Result<Option<Evaluation>, WorkloadError> {
+        evaluate(&self.engine, object, ctx, self.analyzer.as_ref())
+    }
+
+    /// What else `object` needs once its scripts are resolved (image files, when `ctx`
+    /// carries them).
+    pub fn needs(&self, object: &Value, ctx: &EvalContext<'_>) -> Needs {
+        let mut verdicts = ctx.scripts.cloned().unwrap_or_default();
+        resolve_scripts(
+            &self.engine,
+            object,
+            ctx,
+            self.analyzer.as_ref(),
+            &mut verdicts,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{Config, LaunchClass};
+    use serde_json::json;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Counts what it parses.
+    #[derive(Default)]
+    struct Counting(AtomicUsize);
+
+    impl ScriptAnalyzer for Counting {
+        fn analyze(&self, dialect: Dialect, script: &str) -> ScriptVerdict {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            analyze_script(dialect, script)
+        }
+    }
+
+    #[test]
+    fn chains_resolve_in_rounds_and_known_verdicts_are_not_parsed_again() {
+        let engine = Engine::new(Arc::new(Config::default())).unwrap();
+        let pod = json!({"kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": [
+            {"name": "a", "image": "a", "command": ["sh", "-c", "./a & ./b & wait"]},
+            {"name": "b", "image": "b", "command": ["sh", "-c", "exec bash -c 'exec app'"]}
+        ]}});
+        let analyzer = Counting::default();
+        let mut verdicts = ScriptVerdicts::default();
+        let needs = resolve_scripts(
+            &engine,
+            &pod,
+            &EvalContext::default(),
+            &analyzer,
+            &mut verdicts,
+        );
+        assert!(needs.is_empty());
+        // The hand-off's inner script is a second round.
+        assert_eq!(analyzer.0.load(Ordering::Relaxed), 3);
+        assert_eq!(verdicts.len(), 3);
+        let eval = evaluate(
+            &engine,
+            &pod,
+            &EvalContext {
+                scripts: Some(&verdicts),
+                ..EvalContext::default()
+            },
+            &analyzer,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            analyzer.0.load(Ordering::Relaxed),
+            3,
+            "nothing parsed twice"
+        );
+        assert_eq!(eval.containers[0].launch, LaunchClass::Multi);
+        assert_eq!(eval.containers[1].launch, LaunchClass::Exec);
+        // Without verdicts the launches are not analysed, and the engine says what it needs.
+        let bare = engine
+            .evaluate(&pod, &EvalContext::default())
+            .unwrap()
+            .unwrap();
+        assert_eq!(bare.containers[1].launch, LaunchClass::Unparsed);
+        assert_eq!(engine.needs(&pod, &EvalContext::default()).scripts.len(), 2);
+    }
+}
