@@ -29,7 +29,9 @@ pub enum Parsing {
     /// On the blocking pool, within the namespace's share, before `deadline` (the
     /// apiserver's timeout minus the margin); a place is waited for at most `queue_wait`.
     Pool {
-        namespace: String,
+        /// The review's body: its namespace, which picks the share, is read only when a
+        /// script must be parsed (most reviews' verdicts are cached).
+        body: bytes::Bytes,
         deadline: Instant,
         queue_wait: Duration,
         /// What the parses keep held until they end, even when the review is answered or
@@ -108,13 +110,14 @@ impl Resolution {
                 })
                 .collect(),
             Parsing::Pool {
-                namespace,
+                body,
                 deadline,
                 queue_wait,
                 slot,
             } => {
+                let namespace = crate::server::namespace_share::namespace_of(body);
                 let place = Place {
-                    namespace,
+                    namespace: &namespace,
                     deadline: *deadline,
                     queue_wait: *queue_wait,
                     slot: Arc::clone(slot),

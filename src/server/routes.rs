@@ -38,7 +38,6 @@ use crate::engine::Mode;
 use crate::sandbox::{Ticket, with_ticket};
 use crate::server::admission::{self, Reply};
 use crate::server::decision::Endpoint;
-use crate::server::namespace_share;
 use crate::server::resolve::{Parsing, Shed};
 use crate::server::state::App;
 use axum::Router;
@@ -229,7 +228,7 @@ async fn admission(
         // (see `server::resolve`), look-ups are awaited within their deadlines.
         let parsing = if app.analyzer_blocks {
             Parsing::Pool {
-                namespace: namespace_share::namespace_of(&body),
+                body: body.clone(),
                 deadline,
                 queue_wait: queue_wait(timeout, started.elapsed()),
                 slot: Arc::new(slot),
