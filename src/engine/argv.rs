@@ -652,7 +652,7 @@ fn shell_script(
     match verdict.as_ref() {
         ScriptVerdict::Unparsed(reason) => {
             // Padding, comments or an unknown construct must not turn a denial into a warning.
-            let found = lexical::scan_with_env(text, cx.env.vars()).or_else(|| {
+            let found = lexical::scan_with_env(text, &cx.env).or_else(|| {
                 // `exec "$@"` hands over to the operands: look at them as a launch.
                 let positional = ["$@", "$*", "$1", "${@}", "${1}"]
                     .iter()
