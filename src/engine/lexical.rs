@@ -922,8 +922,10 @@ mod tests {
     #[test]
     fn time_is_linear_in_the_length() {
         use std::time::{Duration, Instant};
-        let env =
-            Environment::from_vars(vec![("S".to_string(), Some("sh -c \"$S\"; ".repeat(2000)))]);
+        let env = crate::engine::kubelet::Environment::from_vars(vec![(
+            "S".to_string(),
+            Some("sh -c \"$S\"; ".repeat(2000)),
+        )]);
         for piece in [
             "sh -c \"$S\"; ",
             "$(",
