@@ -323,6 +323,12 @@ mod tests {
                       "volumeMounts":[{"name":"v","mountPath":"/v"}]},
                       {"name":"b"}]}}}}}})
         );
+        // Keys with escapes are read as what they spell.
+        assert_eq!(
+            parse_lean(r#"{"kind":"Pod","spec":{"containers":[{"n\u0061me":"a","x\u0079":1}]}}"#)
+                .unwrap(),
+            json!({"kind":"Pod","spec":{"containers":[{"name":"a"}]}})
+        );
         // PodTemplate keeps its template at the top.
         assert_eq!(
             parse_lean(r#"{"kind":"PodTemplate","template":{"spec":{"containers":[]},"x":1}}"#)
