@@ -41,6 +41,24 @@ impl ScriptAnalyzer for InProcessAnalyzer {
 /// script chains), this only guards against a bug looping.
 pub const MAX_ROUNDS: usize = 16;
 
+/// [`Engine::needs`] past the look-up stages: images and ConfigMaps this caller did not
+/// put in `ctx` are not coming (launches without them stay as written), so the needs are
+/// the scripts and image files.
+pub fn script_needs(engine: &Engine, object: &Value, ctx: &EvalContext<'_>) -> Needs {
+    let needs = engine.needs(object, ctx);
+    if needs.images.is_empty() && needs.config_maps.is_empty() {
+        return needs;
+    }
+    let no_images = std::collections::HashMap::new();
+    let no_config_maps = crate::engine::mounted_scripts::ConfigMaps::default();
+    let without = EvalContext {
+        images: ctx.images.or(Some(&no_images)),
+        config_maps: ctx.config_maps.or(Some(&no_config_maps)),
+        ..ctx.clone()
+    };
+    engine.needs(object, &without)
+}
+
 /// Adds to `verdicts` every script `object`'s launches run, following chains, and returns
 /// what else the evaluation needs (image files, when `ctx` carries them).
 pub fn resolve_scripts(
@@ -52,7 +70,8 @@ pub fn resolve_scripts(
 ) -> Needs {
     let mut needs = Needs::default();
     for _ in 0..MAX_ROUNDS {
-        needs = engine.needs(
+        needs = script_needs(
+            engine,
             object,
             &EvalContext {
                 scripts: Some(verdicts),
@@ -70,16 +89,44 @@ pub fn resolve_scripts(
     needs
 }
 
-/// Evaluates `object` with every script it runs resolved by `analyzer` (and `ctx`'s own
-/// verdicts first).
+/// Evaluates `object` with every script it runs resolved: `ctx`'s verdicts first, then
+/// `analyzer` for the scripts [`Engine::needs`] names (a light walk of the launches), then
+/// again for any the evaluation still reports unresolved (a verdict revealed them).
 pub fn evaluate(
     engine: &Engine,
     object: &Value,
     ctx: &EvalContext<'_>,
     analyzer: &dyn ScriptAnalyzer,
 ) -> Result<Option<Evaluation>, WorkloadError> {
+    let mut missing = script_needs(engine, object, ctx).scripts;
+    if missing.is_empty() {
+        // Everything known: one evaluation, without copying the verdicts.
+        let Some(eval) = engine.evaluate(object, ctx)? else {
+            return Ok(None);
+        };
+        if eval.unresolved.is_empty() {
+            return Ok(Some(eval));
+        }
+        missing = eval.unresolved;
+    }
     let mut verdicts = ctx.scripts.cloned().unwrap_or_default();
-    resolve_scripts(engine, object, ctx, analyzer, &mut verdicts);
+    for _ in 0..MAX_ROUNDS {
+        for key in std::mem::take(&mut missing) {
+            let verdict = analyzer.analyze(key.dialect, &key.script);
+            verdicts.insert(key.dialect, key.script, verdict);
+        }
+        let with = EvalContext {
+            scripts: Some(&verdicts),
+            ..ctx.clone()
+        };
+        let Some(eval) = engine.evaluate(object, &with)? else {
+            return Ok(None);
+        };
+        if eval.unresolved.is_empty() {
+            return Ok(Some(eval));
+        }
+        missing = eval.unresolved;
+    }
     engine.evaluate(
         object,
         &EvalContext {
@@ -206,5 +253,68 @@ mod tests {
             .unwrap();
         assert_eq!(bare.containers[1].launch, LaunchClass::Unparsed);
         assert_eq!(engine.needs(&pod, &EvalContext::default()).scripts.len(), 2);
+    }
+
+    #[test]
+    fn needs_come_in_stages_images_then_config_maps_then_scripts() {
+        use crate::engine::evaluate::ImageConfig;
+        use crate::engine::mounted_scripts::ConfigMaps;
+        use std::collections::{BTreeMap, HashMap};
+        let config =
+            Config::from_yaml("images: {resolve: true}\nscripts: {configMaps: true}\n").unwrap();
+        let engine = Engine::new(Arc::new(config)).unwrap();
+        let pod = json!({"kind": "Pod", "metadata": {"name": "p", "namespace": "db"}, "spec": {
+            "containers": [
+                {"name": "a", "image": "db:1",
+                 "volumeMounts": [{"name": "s", "mountPath": "/s"}]},
+                {"name": "b", "image": "b:1", "command": ["sh", "-c", "exec app"]}],
+            "volumes": [{"name": "s", "configMap": {"name": "scripts", "defaultMode": 493}}]}});
+        let ctx = EvalContext {
+            namespace: Some("db"),
+            ..EvalContext::default()
+        };
+        // First the image: what `a` runs is not known without it.
+        let first = engine.needs(&pod, &ctx);
+        assert_eq!(first.images, ["db:1"]);
+        assert!(first.config_maps.is_empty() && first.scripts.is_empty());
+        // The image runs a script of the mounted ConfigMap: that is next.
+        let images = HashMap::from([(
+            "db:1".to_string(),
+            ImageConfig {
+                entrypoint: vec!["/s/run.sh".into()],
+                digest: "sha256:1".into(),
+                ..ImageConfig::default()
+            },
+        )]);
+        let with_images = EvalContext {
+            images: Some(&images),
+            ..ctx.clone()
+        };
+        let second = engine.needs(&pod, &with_images);
+        assert!(second.images.is_empty());
+        assert_eq!(second.config_maps, ["scripts"]);
+        // Then the scripts: `b`'s and the ConfigMap's.
+        let mut maps = ConfigMaps::default();
+        maps.insert(
+            Some("db"),
+            "scripts",
+            BTreeMap::from([("run.sh".to_string(), "#!/bin/sh\nexec db\n".to_string())]),
+        );
+        let with_maps = EvalContext {
+            config_maps: Some(&maps),
+            ..with_images.clone()
+        };
+        let third = engine.needs(&pod, &with_maps);
+        let scripts: Vec<&str> = third.scripts.iter().map(|k| k.script.as_str()).collect();
+        assert_eq!(scripts, ["#!/bin/sh\nexec db\n", "exec app"]);
+        // A synchronous caller that looks nothing up goes straight to the scripts.
+        let offline = script_needs(&engine, &pod, &ctx);
+        assert!(offline.images.is_empty() && offline.config_maps.is_empty());
+        assert_eq!(offline.scripts.len(), 1);
+        let eval = evaluate(&engine, &pod, &with_maps, &InProcessAnalyzer)
+            .unwrap()
+            .unwrap();
+        assert_eq!(eval.containers[0].launch, LaunchClass::Exec);
+        assert!(eval.unresolved.is_empty());
     }
 }

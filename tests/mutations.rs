@@ -17,6 +17,16 @@ use std::sync::Arc;
 use support::fixtures::{documents, side_agent_corpus};
 use support::pod_rules;
 
+/// The mutation plan for an evaluated object.
+fn plan_of(
+    engine: &Evaluator,
+    object: &Value,
+    ctx: &EvalContext<'_>,
+    eval: &pidone::engine::Evaluation,
+) -> pidone::mutate::MutationPlan {
+    pidone::mutate::plan(engine.engine(), engine.analyzer(), object, ctx, eval)
+}
+
 fn configs() -> Vec<(&'static str, Config)> {
     let default = Config::default();
     let inject = Config::from_yaml(
@@ -73,7 +83,7 @@ fn check(engine: &Evaluator, object: &Value) -> Result<String, String> {
     let Some(eval) = engine.evaluate(object, &ctx).map_err(|e| e.to_string())? else {
         return Ok(String::new());
     };
-    let plan = pidone::mutate::plan(engine.engine(), engine.analyzer(), object, &ctx, &eval);
+    let plan = plan_of(engine, object, &ctx, &eval);
     let mut patched = object.clone();
     json_patch::patch(&mut patched, &plan.patch)
         .map_err(|e| format!("patch does not apply: {e}"))?;
@@ -94,7 +104,7 @@ fn check(engine: &Evaluator, object: &Value) -> Result<String, String> {
         .evaluate(&patched, &ctx)
         .map_err(|e| e.to_string())?
         .ok_or("kind vanished")?;
-    let second = pidone::mutate::plan(engine.engine(), engine.analyzer(), &patched, &ctx, &again);
+    let second = plan_of(engine, &patched, &ctx, &again);
     if !second.is_empty() {
         return Err(format!("second review patched again: {:?}", second.patch));
     }
@@ -154,13 +164,7 @@ fn exec_rewrite_changes_only_the_exec() {
         .evaluate(&pod, &EvalContext::default())
         .unwrap()
         .unwrap();
-    let plan = pidone::mutate::plan(
-        engine.engine(),
-        engine.analyzer(),
-        &pod,
-        &EvalContext::default(),
-        &eval,
-    );
+    let plan = plan_of(&engine, &pod, &EvalContext::default(), &eval);
     let mut patched = pod.clone();
     json_patch::patch(&mut patched, &plan.patch).unwrap();
     let new = patched["spec"]["containers"][0]["command"][2]
@@ -193,13 +197,7 @@ fn side_agents_move_to_the_front_or_after_existing_init_containers() {
             .evaluate(&pod, &EvalContext::default())
             .unwrap()
             .unwrap();
-        let plan = pidone::mutate::plan(
-            engine.engine(),
-            engine.analyzer(),
-            &pod,
-            &EvalContext::default(),
-            &eval,
-        );
+        let plan = plan_of(&engine, &pod, &EvalContext::default(), &eval);
         let mut patched = pod.clone();
         json_patch::patch(&mut patched, &plan.patch).unwrap();
         let inits: Vec<&str> = patched["spec"]["initContainers"]
@@ -247,7 +245,7 @@ fn no_native_sidecars_means_warn_not_move() {
         .unwrap();
     assert_eq!(f.action.as_str(), "warn");
     assert!(f.fallback.as_deref().unwrap().contains("v1.28.3"));
-    assert!(pidone::mutate::plan(engine.engine(), engine.analyzer(), &pod, &ctx, &eval).is_empty());
+    assert!(plan_of(&engine, &pod, &ctx, &eval).is_empty());
 }
 
 #[test]
@@ -262,13 +260,7 @@ fn init_injection_adds_volume_installer_mount_and_prefix() {
         .unwrap()
         .unwrap();
     assert!(eval.inject_init, "the annotation turns injection on");
-    let plan = pidone::mutate::plan(
-        engine.engine(),
-        engine.analyzer(),
-        &pod,
-        &EvalContext::default(),
-        &eval,
-    );
+    let plan = plan_of(&engine, &pod, &EvalContext::default(), &eval);
     let mut patched = pod.clone();
     json_patch::patch(&mut patched, &plan.patch).unwrap();
     let spec = &patched["spec"];
@@ -427,7 +419,7 @@ fn init_injection_pins_the_resolved_entrypoint() {
         ..Default::default()
     };
     let eval = engine.evaluate(&pod, &ctx).unwrap().unwrap();
-    let plan = pidone::mutate::plan(engine.engine(), engine.analyzer(), &pod, &ctx, &eval);
+    let plan = plan_of(&engine, &pod, &ctx, &eval);
     let mut patched = pod.clone();
     json_patch::patch(&mut patched, &plan.patch).unwrap();
     let c = &patched["spec"]["containers"][0];
@@ -439,7 +431,5 @@ fn init_injection_pins_the_resolved_entrypoint() {
     assert!(recorded.contains("app@sha256:abc"), "{recorded}");
     // Reinvocation: nothing more to do.
     let again = engine.evaluate(&patched, &ctx).unwrap().unwrap();
-    assert!(
-        pidone::mutate::plan(engine.engine(), engine.analyzer(), &patched, &ctx, &again).is_empty()
-    );
+    assert!(plan_of(&engine, &patched, &ctx, &again).is_empty());
 }

@@ -6,11 +6,12 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use pidone::engine::Config;
 use pidone::engine::evaluate::EvalContext;
-use pidone::resolve::InProcessAnalyzer;
-use pidone::engine::{Config, ScriptAnalyzer};
-use pidone::resolve::Evaluator;
 use pidone::mutate;
+use pidone::resolve::Evaluator;
+use pidone::resolve::InProcessAnalyzer;
+use pidone::resolve::ScriptAnalyzer;
 use serde_json::{Value, json};
 use std::fmt::Write;
 use std::sync::{Arc, OnceLock};
@@ -84,7 +85,8 @@ fuzz_target!(|data: &[u8]| {
     let written = as_yaml(&config);
     match Config::from_yaml(&written) {
         Ok(back) => assert_eq!(back, config, "read back from {written}"),
-        Err(e) => panic!("an accepted config does not read back: {e}\n{written}")}
+        Err(e) => panic!("an accepted config does not read back: {e}\n{written}"),
+    }
     let engine = Evaluator::new(Arc::new(config), analyzer())
         .expect("a config that passed validation builds an engine");
     let ctx = EvalContext::default();
@@ -92,5 +94,5 @@ fuzz_target!(|data: &[u8]| {
         .evaluate(pod(), &ctx)
         .expect("the pod is a workload")
         .expect("a pod has a template");
-    let _ = mutate::plan(&engine, pod(), &ctx, &eval);
+    let _ = mutate::plan(engine.engine(), engine.analyzer(), pod(), &ctx, &eval);
 });

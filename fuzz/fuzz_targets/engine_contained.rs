@@ -7,15 +7,15 @@
 mod common;
 
 use libfuzzer_sys::fuzz_target;
-use pidone::resolve::Evaluator;
 use pidone::engine::config::{Config, ParserConfig};
 use pidone::engine::evaluate::EvalContext;
 use pidone::engine::script::{ScriptVerdict, UnparsedReason};
+use pidone::resolve::Evaluator;
 use pidone::sandbox::{ContainedAnalyzer, ContainmentConfig, PoolConfig};
 use std::sync::{Arc, OnceLock};
 
-fn engine() -> &'static Engine {
-    static ENGINE: OnceLock<Engine> = OnceLock::new();
+fn engine() -> &'static Evaluator {
+    static ENGINE: OnceLock<Evaluator> = OnceLock::new();
     ENGINE.get_or_init(|| {
         // SAFETY: called once before any pipe is written; ignoring SIGPIPE turns a write to a
         // dead worker into an EPIPE error, as in the pidone binary (Rust's runtime does that).

@@ -15,12 +15,12 @@
 mod pod_rules;
 
 use libfuzzer_sys::fuzz_target;
+use pidone::engine::Config;
 use pidone::engine::config::ParserConfig;
 use pidone::engine::evaluate::{EvalContext, NativeSidecarSupport};
 use pidone::engine::workload;
-use pidone::engine::{Config};
-use pidone::resolve::Evaluator;
 use pidone::mutate;
+use pidone::resolve::Evaluator;
 use pidone::sandbox::{CacheLimits, PrescreenedAnalyzer};
 use serde_json::{Map, Value, json};
 use std::sync::{Arc, OnceLock};
@@ -38,8 +38,8 @@ const CONFIGS: [&str; 8] = [
     "exemptions:\n  namespaces: [kube-system]\n  allowAnnotations: false\ninitInjection:\n  enabled: true\n  image: ghcr.io/pidone/pidone:0.1.0\n",
 ];
 
-fn engines() -> &'static Vec<Engine> {
-    static ENGINES: OnceLock<Vec<Engine>> = OnceLock::new();
+fn engines() -> &'static Vec<Evaluator> {
+    static ENGINES: OnceLock<Vec<Evaluator>> = OnceLock::new();
     ENGINES.get_or_init(|| {
         // libfuzzer-sys aborts on every panic, even one caught: the analyzer catches the
         // parser's own panics (they become `GaveUp` verdicts), so keep only the report. A
@@ -81,7 +81,8 @@ fn container(i: usize, pick: u8, script: &[u8]) -> Value {
         0 => vec![json!("sh"), json!("-c")],
         1 => vec![json!("/bin/bash"), json!("-c")],
         2 => vec![json!("busybox"), json!("sh"), json!("-c")],
-        _ => vec![json!("/usr/bin/env"), json!("bash"), json!("-ec")]};
+        _ => vec![json!("/usr/bin/env"), json!("bash"), json!("-ec")],
+    };
     let image = IMAGES[usize::from(pick >> 3) % IMAGES.len()];
     let mut c = json!({"name": format!("c{i}"), "image": image});
     if pick & 0x40 != 0 {
@@ -112,7 +113,8 @@ fn pod(pick: u8, rest: &[u8]) -> Value {
         .enumerate()
         .map(|(i, part)| match part.split_first() {
             Some((&c, script)) => container(i, c, script),
-            None => container(i, 0, b"")})
+            None => container(i, 0, b""),
+        })
         .collect();
     let mut inits = Vec::new();
     if pick & 8 != 0 {
@@ -196,7 +198,8 @@ fuzz_target!(|data: &[u8]| {
     let object = if raw {
         match serde_json::from_slice::<Value>(rest) {
             Ok(v @ Value::Object(_)) => v,
-            _ => return}
+            _ => return,
+        }
     } else {
         let Some((&settings, containers)) = rest.split_first() else {
             return;
@@ -206,7 +209,8 @@ fuzz_target!(|data: &[u8]| {
     let object = if pick & 0x10 != 0 {
         match deployment(&object) {
             Some(d) => d,
-            None => return}
+            None => return,
+        }
     } else {
         object
     };
@@ -218,7 +222,7 @@ fuzz_target!(|data: &[u8]| {
             return;
         }
     };
-    let plan = mutate::plan(engine, &object, &ctx, &eval);
+    let plan = mutate::plan(engine.engine(), engine.analyzer(), &object, &ctx, &eval);
     assert!(
         !plan.warnings.iter().any(|w| w.contains("does not apply")),
         "the planner computed a patch that does not apply: {:?}",
@@ -238,10 +242,12 @@ fuzz_target!(|data: &[u8]| {
     );
     match workload::extract(&patched) {
         Ok(Some(_)) => {}
-        other => panic!("the patched object is no workload: {other:?}")}
+        other => panic!("the patched object is no workload: {other:?}"),
+    }
     let again = match engine.evaluate(&patched, &ctx) {
         Ok(Some(eval)) => eval,
-        other => panic!("the patched object does not evaluate: {other:?}")};
+        other => panic!("the patched object does not evaluate: {other:?}"),
+    };
     if let (Some(before), Some(after)) = (pod_spec(&object), pod_spec(&patched))
         && pod_rules::violations(before).is_empty()
     {
@@ -252,7 +258,7 @@ fuzz_target!(|data: &[u8]| {
             plan.patch
         );
     }
-    let second = mutate::plan(engine, &patched, &ctx, &again);
+    let second = mutate::plan(engine.engine(), engine.analyzer(), &patched, &ctx, &again);
     assert!(
         second.is_empty(),
         "planning again patches again: {:?}\nfirst: {:?}",

@@ -7,14 +7,14 @@
 mod common;
 
 use libfuzzer_sys::fuzz_target;
-use pidone::resolve::Evaluator;
 use pidone::engine::config::{Config, ParserConfig};
 use pidone::engine::evaluate::EvalContext;
+use pidone::resolve::Evaluator;
 use pidone::sandbox::{CacheLimits, PrescreenedAnalyzer};
 use std::sync::{Arc, OnceLock};
 
-fn engine() -> &'static Engine {
-    static ENGINE: OnceLock<Engine> = OnceLock::new();
+fn engine() -> &'static Evaluator {
+    static ENGINE: OnceLock<Evaluator> = OnceLock::new();
     ENGINE.get_or_init(|| {
         // libfuzzer-sys aborts on every panic, even one caught: the analyzer catches the
         // parser's own panics (they become `GaveUp` verdicts), so keep only the report. A
@@ -25,7 +25,8 @@ fn engine() -> &'static Engine {
             &ParserConfig::default(),
             CacheLimits {
                 max_entries: 0,
-                max_bytes: 0},
+                max_bytes: 0,
+            },
         );
         Evaluator::new(Arc::new(Config::default()), Arc::new(analyzer)).expect("engine")
     })

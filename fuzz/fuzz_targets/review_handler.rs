@@ -4,9 +4,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pidone::resolve::InProcessAnalyzer;
-use pidone::engine::{Config, Mode, ScriptAnalyzer};
 use pidone::engine::Engine;
+use pidone::engine::{Config, Mode};
+use pidone::resolve::InProcessAnalyzer;
+use pidone::resolve::ScriptAnalyzer;
 use pidone::server::admission::{self, Reply};
 use pidone::server::decision::Endpoint;
 use pidone::server::plan::Mutations;
@@ -55,7 +56,8 @@ fuzz_target!(|data: &[u8]| {
         0 => None,
         1 => Some(Mode::Enforce),
         2 => Some(Mode::Audit),
-        _ => Some(Mode::Off)};
+        _ => Some(Mode::Off),
+    };
     match admission::answer(app(), endpoint, mode, body, Instant::now()) {
         Reply::Review(json) => {
             let review: serde_json::Value =

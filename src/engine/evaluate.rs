@@ -3,7 +3,7 @@
 use crate::engine::argv::{self, LaunchAnalysis};
 use crate::engine::config::{Action, Config, ConfigError};
 use crate::engine::image_files::WantedFile;
-use crate::engine::mounted_scripts::{self, Followed, MountContext, ScriptRead};
+use crate::engine::mounted_scripts::{self, ConfigMaps, Followed, MountContext, ScriptRead};
 use crate::engine::rules::RuleId;
 use crate::engine::script_verdicts::{ScriptKey, ScriptLookup};
 use crate::engine::side_agents::{self, Candidate, PodFacts, SideAgentMatcher};
@@ -25,9 +25,19 @@ pub struct Engine {
     side_agents: SideAgentMatcher,
 }
 
-/// What an object's evaluation needs from outside that the context does not hold yet.
+/// What an object's evaluation needs from outside that the context does not hold yet, one
+/// stage at a time: images first (they decide what commandless containers run), then
+/// ConfigMaps (their scripts may be what runs), then the scripts and image files the launches
+/// run. A caller fetches what is asked, puts it in the context, and asks again.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Needs {
+    /// Images whose ENTRYPOINT and CMD to look up (`images.resolve`, and the context has no
+    /// image configs yet).
+    pub images: Vec<String>,
+    /// ConfigMaps the launches may run scripts from (`scripts.configMaps` allows the
+    /// namespace, and the context has no ConfigMaps yet); a ConfigMap's scripts may name
+    /// further ones, which the look-up follows.
+    pub config_maps: Vec<String>,
     /// Scripts to analyse (inline `-c` scripts, and scripts read from ConfigMaps and images).
     pub scripts: Vec<ScriptKey>,
     /// Files of images to read (when the context carries image files at all).
@@ -36,7 +46,10 @@ pub struct Needs {
 
 impl Needs {
     pub fn is_empty(&self) -> bool {
-        self.scripts.is_empty() && self.image_files.is_empty()
+        self.images.is_empty()
+            && self.config_maps.is_empty()
+            && self.scripts.is_empty()
+            && self.image_files.is_empty()
     }
 }
 
@@ -87,22 +100,26 @@ impl Engine {
                 scripts: Some(&verdicts),
                 ..ctx.clone()
             };
-            let needs = self.needs(object, &with);
-            if needs.scripts.is_empty() {
-                return self.evaluate(object, &with);
+            let Some(eval) = self.evaluate(object, &with)? else {
+                return Ok(None);
+            };
+            if eval.unresolved.is_empty() {
+                return Ok(Some(eval));
             }
-            for key in needs.scripts {
+            for key in eval.unresolved {
                 let verdict = crate::engine::script::analyze_script(key.dialect, &key.script);
                 verdicts.insert(key.dialect, key.script, verdict);
             }
         }
     }
 
-    /// What evaluating `object` with `ctx` would read that `ctx` does not hold: the scripts its
-    /// launches run that have no verdict, and (when `ctx.image_files` is set) the files of
-    /// images they run that were not read. The caller resolves them and asks again: each round
-    /// follows one more step of a chain of scripts. Empty for objects without a pod template
-    /// and for exempt namespaces.
+    /// What evaluating `object` with `ctx` would read that `ctx` does not hold, the earliest
+    /// stage first (see [`Needs`]): image configs when the configuration looks them up and
+    /// `ctx.images` is unset; ConfigMaps when it reads them for the namespace and
+    /// `ctx.config_maps` is unset; then the scripts the launches run that have no verdict, and
+    /// (when `ctx.image_files` is set) the files of images they run that were not read. The
+    /// caller resolves them and asks again: each round follows one more step of a chain of
+    /// scripts. Empty for objects without a pod template and for exempt namespaces.
     pub fn needs(&self, object: &Value, ctx: &EvalContext<'_>) -> Needs {
         let Ok(Some(w)) = workload::extract(object) else {
             return Needs::default();
@@ -112,6 +129,29 @@ impl Engine {
             && self.config.exemptions.namespaces.iter().any(|e| e == ns)
         {
             return Needs::default();
+        }
+        if self.config.images.resolve && ctx.images.is_none() {
+            let images = crate::engine::image_refs::images_to_resolve(object);
+            if !images.is_empty() {
+                return Needs {
+                    images,
+                    ..Needs::default()
+                };
+            }
+        }
+        if ctx.config_maps.is_none() && self.config.scripts.config_maps.allows(namespace) {
+            let config_maps = crate::engine::config_map_refs::referenced(
+                object,
+                namespace,
+                &ConfigMaps::default(),
+                ctx.images,
+            );
+            if !config_maps.is_empty() {
+                return Needs {
+                    config_maps,
+                    ..Needs::default()
+                };
+            }
         }
         let mounts = mount_context(w.spec, namespace, ctx);
         let scripts = ScriptLookup::new(ctx.scripts);
@@ -129,6 +169,7 @@ impl Engine {
         Needs {
             scripts: scripts.into_missing(),
             image_files,
+            ..Needs::default()
         }
     }
 
@@ -173,6 +214,7 @@ impl Engine {
             suppressed: Vec::new(),
             exempt: false,
             inject_init: self.config.init_injection.enabled,
+            unresolved: Vec::new(),
         };
         if let Some(ns) = namespace
             && self.config.exemptions.namespaces.iter().any(|e| e == ns)
@@ -219,9 +261,9 @@ impl Engine {
         let mounts = mount_context(w.spec, namespace, ctx);
         // The launch, followed into the ConfigMap and image scripts it runs when they are
         // known.
-        let scripts = ScriptLookup::new(ctx.scripts);
+        let lookup = ScriptLookup::new(ctx.scripts);
         let launch = |c: &ContainerSpec<'_>, long_running: bool| {
-            let followed = self.launch(c, long_running, ctx, mounts.as_ref(), &scripts);
+            let followed = self.launch(c, long_running, ctx, mounts.as_ref(), &lookup);
             (followed.analysis, followed.read)
         };
         let (analyses, scripts): (Vec<LaunchAnalysis>, Vec<Vec<ScriptRead>>) = w
@@ -305,6 +347,7 @@ impl Engine {
         eval.findings = kept;
         eval.suppressed = suppressed;
         eval.findings.retain(|f| f.action != Action::Ignore);
+        eval.unresolved = lookup.into_missing();
         eval
     }
 }

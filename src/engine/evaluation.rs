@@ -8,7 +8,7 @@ use crate::engine::image_files::ImageFiles;
 use crate::engine::launch::LaunchClass;
 use crate::engine::mounted_scripts::{ConfigMaps, ScriptRead};
 use crate::engine::rules::RuleId;
-use crate::engine::script_verdicts::ScriptVerdicts;
+use crate::engine::script_verdicts::{ScriptKey, ScriptVerdicts};
 use crate::engine::side_agents::{Confidence, SideAgent};
 use crate::engine::workload::{ObjectRef, Section};
 use serde::Serialize;
@@ -130,6 +130,10 @@ pub struct Evaluation {
     pub exempt: bool,
     /// Whether the pod asked for (or the config enables) init injection.
     pub inject_init: bool,
+    /// Scripts the launches run that had no verdict in the context: evaluated as not
+    /// analysed. The caller resolves them and evaluates again (see `Engine::needs`).
+    #[serde(skip)]
+    pub unresolved: Vec<ScriptKey>,
 }
 
 impl Evaluation {

@@ -12,6 +12,7 @@ pub mod explain;
 pub mod findings;
 pub mod image_config;
 pub mod image_files;
+pub mod image_refs;
 pub mod injected;
 pub mod kubelet;
 pub mod launch;

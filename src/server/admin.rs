@@ -9,9 +9,10 @@
 //! keep-alive connection is closed after the idle timeout. HTTP/1 only: the kubelet and
 //! Prometheus speak it.
 
-use crate::server::conn_clock::{ClockLimits, Clocked, ClockedIo, ConnClock};
+use crate::server::accept::{self, Accepted};
+use crate::server::conn_clock::{ClockLimits, Clocked, ClockedIo};
 use crate::server::connection::{Protocols, Timeouts, drive};
-use crate::server::connections::{Admitted, Connections, Port};
+use crate::server::connections::{Connections, Port};
 use crate::server::metrics::CONTENT_TYPE;
 use crate::server::routes::{plain, readiness};
 use crate::server::state::App;
@@ -61,31 +62,13 @@ pub(super) async fn serve(
     let router = router(Arc::clone(&app));
     let protocols = Arc::new(Protocols::new(timeouts.idle));
     tokio::pin!(stop);
-    loop {
-        let (tcp, peer) = tokio::select! {
-            biased;
-            () = &mut stop => break,
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(error = %e, "admin port: accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        let clock = ConnClock::new();
-        let Some((admission, how)) = connections.admit(Arc::clone(&clock)) else {
-            app.metrics.limits.connection_closed(Port::Admin, "refused");
-            tracing::debug!(%peer, max = connections.max(), "admin port: connection cap reached; refused");
-            continue;
-        };
-        if how == Admitted::Evicted {
-            app.metrics.limits.connection_closed(Port::Admin, "evicted");
-        }
-        app.metrics
-            .limits
-            .connections_open(Port::Admin, connections.count());
+    while let Some(Accepted {
+        tcp,
+        peer,
+        clock,
+        admission,
+    }) = accept::next(&listener, &mut stop, &connections, &app, Port::Admin).await
+    {
         let router = router.clone();
         let protocols = Arc::clone(&protocols);
         let app = Arc::clone(&app);

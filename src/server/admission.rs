@@ -3,10 +3,12 @@
 //! line and the metrics.
 
 use crate::engine::evaluate::EvalContext;
-use crate::engine::image_files::ImageFiles;
-use crate::engine::mounted_scripts::MAX_CHAIN;
+use crate::engine::evaluate::{ImageConfig, NativeSidecarSupport};
+use crate::engine::image_files::{ImageFiles, WantedFile};
+use crate::engine::mounted_scripts::{ConfigMaps, MAX_CHAIN};
 use crate::engine::workload::{controller_of, is_mirror_pod, template_pointer};
 use crate::engine::{Evaluation, Mode};
+use crate::resolve::MAX_ROUNDS;
 use crate::server::config_maps::{self, Gathered};
 use crate::server::decision::{self, Decision, Endpoint, FixSite};
 use crate::server::object::{Cut, Full, Lean};
@@ -18,6 +20,7 @@ use crate::server::review_log::Findings;
 use crate::server::state::App;
 use serde_json::Value;
 use serde_json::value::RawValue;
+use std::collections::HashMap;
 use std::time::Instant;
 
 /// What the HTTP layer sends back.
@@ -44,15 +47,18 @@ pub fn answer(
     let review = answer_with(app, endpoint, path_mode, body, started, &Parsing::Here);
     let finished = match tokio::runtime::Handle::try_current() {
         Ok(handle) => handle.block_on(review),
-        Err(_) => match tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        {
-            Ok(runtime) => runtime.block_on(review),
-            Err(_) => return Reply::Plain(500, "pidone failed to analyse the request\n"),
-        },
+        // Outside any runtime (benchmarks, fuzzing): one small runtime per thread, kept.
+        Err(_) => OWN_RUNTIME.with(|runtime| match runtime {
+            Some(runtime) => runtime.block_on(review),
+            None => Ok(Reply::Plain(500, "pidone failed to analyse the request\n")),
+        }),
     };
     finished.unwrap_or(Reply::Shed)
+}
+
+thread_local! {
+    static OWN_RUNTIME: Option<tokio::runtime::Runtime> =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().ok();
 }
 
 /// Answers one review: decode, resolve what the evaluation needs (images, ConfigMaps, image
@@ -121,7 +127,10 @@ async fn answer_cut<C: Cut>(
     let mode = path_mode.unwrap_or(engine.config().mode);
     let site = fix_site(engine.config(), &request.kind.kind, &request.operation);
     let mut name = request.name().to_string();
-    let mut resolution = Resolution::default();
+    let mut resolution = Resolution {
+        namespace: request.namespace().unwrap_or("").to_string(),
+        ..Resolution::default()
+    };
     let (decision, eval) = decide(
         app,
         &engine,
@@ -273,109 +282,140 @@ async fn decide<C: Cut>(
         Parsing::Here => crate::sandbox::ticket::current().map(|t| t.deadline()),
     };
 
-    // Containers without a command run their image's ENTRYPOINT: look it up when configured,
-    // within the deadline; on error or timeout the launch stays image-default, with a note.
-    let mut notes = Vec::new();
+    // What the evaluation reads from elsewhere, stage by stage as the engine asks for it
+    // (`Engine::needs`): image configs (containers without a command run their image's
+    // ENTRYPOINT), ConfigMaps (scripts containers run from ConfigMap volumes), then the
+    // scripts the launches run and the files of images they run (round after round along a
+    // chain of scripts, within `images.scripts.deadline` in all; a ConfigMap mounted over a
+    // path hides the image's file). A look-up that fails or times out leaves the launch as
+    // written, with a note; it never denies.
+    let config = engine.config();
     let scope = crate::images::Scope::Namespace(request.namespace().unwrap_or(""));
-    let resolver = app.image_resolver(&engine.config().images);
-    let images = match &resolver {
-        Some(resolver) => {
-            let refs = crate::images::images_to_resolve(object);
-            if refs.is_empty() {
-                None
-            } else {
-                // A pod's look-ups use only the credentials its namespace may use.
-                let (images, warnings) = resolver
-                    .resolve_all_for(
-                        refs.iter().map(String::as_str),
-                        engine.config().images.deadline,
-                        scope,
-                    )
-                    .await;
-                notes.extend(warnings.into_iter().map(|w| w.to_string()));
-                Some(images)
-            }
-        }
-        None => None,
-    };
-    // Scripts that containers run from ConfigMap volumes, read from the API when configured;
-    // a ConfigMap that cannot be read leaves the launch as it was, with a note.
+    let resolver = app.image_resolver(&config.images);
     let namespace = request.namespace().or_else(|| {
         object
             .pointer("/metadata/namespace")
             .and_then(Value::as_str)
     });
-    let (config_maps, input_notes) = match config_maps::gather(
-        app,
-        engine.config(),
-        object,
-        namespace,
-        images.as_ref(),
-        deadline,
-    )
-    .await
-    {
-        Gathered::Nothing => (None, Vec::new()),
-        Gathered::Read { maps, notes } => (Some(maps), notes),
-    };
-    let mut ctx = EvalContext {
-        namespace: request.namespace(),
-        native_sidecars: app.native_sidecars(engine.config()),
-        images: images.as_ref(),
-        config_maps: config_maps.as_ref(),
-        image_files: None,
-        scripts: None,
-    };
-    // The scripts the launches run, and the scripts image launches run, read from the
-    // images' layers (round after round along a chain of scripts), within
-    // `images.scripts.deadline` in all. A ConfigMap mounted over a path hides the image's
-    // file.
-    let image_files = match &resolver {
-        Some(resolver) if engine.config().images.scripts.read => {
-            let until = Instant::now() + engine.config().images.scripts.deadline;
-            let mut files = ImageFiles::default();
-            for _ in 0..=MAX_CHAIN {
-                let needs = resolution
-                    .scripts(
-                        app,
-                        engine,
-                        object,
-                        &EvalContext {
-                            image_files: Some(&files),
-                            ..ctx.clone()
-                        },
-                        parsing,
-                    )
-                    .await?;
-                let left = until.saturating_duration_since(Instant::now());
-                let mut wanted = needs.image_files;
-                wanted.retain(|w| !files.contains(&w.image, &w.path));
-                if wanted.is_empty() || left.is_zero() {
-                    break;
+    let mut notes = Vec::new();
+    let mut input_notes = Vec::new();
+    let mut images: Option<HashMap<String, ImageConfig>> = None;
+    let mut config_maps: Option<ConfigMaps> = None;
+    let mut image_files = resolver
+        .as_ref()
+        .filter(|_| config.images.scripts.read)
+        .map(|_| ImageFiles::default());
+    let mut files_tried: Vec<WantedFile> = Vec::new();
+    let files_until = Instant::now() + config.images.scripts.deadline;
+    let native_sidecars = app.native_sidecars(config);
+    fn context<'c>(
+        namespace: Option<&'c str>,
+        native_sidecars: &NativeSidecarSupport,
+        images: Option<&'c HashMap<String, ImageConfig>>,
+        config_maps: Option<&'c ConfigMaps>,
+        image_files: Option<&'c ImageFiles>,
+    ) -> EvalContext<'c> {
+        EvalContext {
+            namespace,
+            native_sidecars: native_sidecars.clone(),
+            images,
+            config_maps,
+            image_files,
+            scripts: None,
+        }
+    }
+    for _ in 0..MAX_ROUNDS {
+        let needs = engine.needs(
+            object,
+            &EvalContext {
+                scripts: Some(&resolution.verdicts),
+                ..context(
+                    request.namespace(),
+                    &native_sidecars,
+                    images.as_ref(),
+                    config_maps.as_ref(),
+                    image_files.as_ref(),
+                )
+            },
+        );
+        if !needs.images.is_empty() {
+            let found = match &resolver {
+                // A pod's look-ups use only the credentials its namespace may use.
+                Some(resolver) => {
+                    let (found, warnings) = resolver
+                        .resolve_all_for(
+                            needs.images.iter().map(String::as_str),
+                            config.images.deadline,
+                            scope,
+                        )
+                        .await;
+                    notes.extend(warnings.into_iter().map(|w| w.to_string()));
+                    found
                 }
+                None => HashMap::new(),
+            };
+            images = Some(found);
+            continue;
+        }
+        if !needs.config_maps.is_empty() {
+            config_maps = Some(
+                match config_maps::gather(app, config, object, namespace, images.as_ref(), deadline)
+                    .await
+                {
+                    Gathered::Nothing => ConfigMaps::default(),
+                    Gathered::Read { maps, notes } => {
+                        input_notes = notes;
+                        maps
+                    }
+                },
+            );
+            continue;
+        }
+        let mut wanted = needs.image_files;
+        wanted.retain(|w| !files_tried.contains(w));
+        let left = files_until.saturating_duration_since(Instant::now());
+        let read_files = match (&resolver, &mut image_files) {
+            (Some(resolver), Some(files)) if !wanted.is_empty() && !left.is_zero() => {
                 for (w, file) in resolver.read_files(&wanted, left, scope).await {
                     files.insert(&w.image, &w.path, file);
                 }
+                files_tried.extend(wanted);
+                true
             }
-            Some(files)
+            _ => false,
+        };
+        if needs.scripts.is_empty() && !read_files {
+            break;
         }
-        _ => None,
-    };
-    ctx.image_files = image_files.as_ref();
-    resolution
-        .scripts(app, engine, object, &ctx, parsing)
-        .await?;
-    let evaluated = engine.evaluate(
-        object,
-        &EvalContext {
-            scripts: Some(&resolution.verdicts),
-            ..ctx.clone()
-        },
+        resolution.resolve(app, needs.scripts, parsing).await?;
+    }
+    let ctx = context(
+        request.namespace(),
+        &native_sidecars,
+        images.as_ref(),
+        config_maps.as_ref(),
+        image_files.as_ref(),
     );
-    let eval = match evaluated {
-        Ok(Some(eval)) => eval,
-        Ok(None) => return Ok((Decision::allow(), None)),
-        Err(e) => return Ok((Decision::malformed_object(mode, &e.to_string()), None)),
+    let mut rounds = 0;
+    let eval = loop {
+        let evaluated = engine.evaluate(
+            object,
+            &EvalContext {
+                scripts: Some(&resolution.verdicts),
+                ..ctx.clone()
+            },
+        );
+        let mut eval = match evaluated {
+            Ok(Some(eval)) => eval,
+            Ok(None) => return Ok((Decision::allow(), None)),
+            Err(e) => return Ok((Decision::malformed_object(mode, &e.to_string()), None)),
+        };
+        rounds += 1;
+        if eval.unresolved.is_empty() || rounds >= MAX_ROUNDS {
+            break eval;
+        }
+        let more = std::mem::take(&mut eval.unresolved);
+        resolution.resolve(app, more, parsing).await?;
     };
     if eval.exempt {
         return Ok((Decision::allow(), Some(eval)));

@@ -35,6 +35,15 @@ pub enum Port {
     Admin,
 }
 
+impl Port {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Port::Webhook => "webhook",
+            Port::Admin => "admin",
+        }
+    }
+}
+
 struct Entry {
     clock: Arc<ConnClock>,
     close: Arc<Notify>,

@@ -634,6 +634,7 @@ mod tests {
             suppressed: Vec::new(),
             exempt: false,
             inject_init: false,
+            unresolved: Vec::new(),
         }
     }
 

@@ -19,6 +19,7 @@
 //! analysis slot is held, within a global byte budget (see [`routes`]). The admin port has the
 //! same connection budgets under its own, smaller cap (see [`admin`]).
 
+pub mod accept;
 pub mod admin;
 pub mod admission;
 pub mod config_maps;
@@ -43,9 +44,10 @@ pub mod tls;
 
 use crate::engine::{Config, ConfigError, Engine};
 use crate::resolve::ScriptAnalyzer;
-use crate::server::conn_clock::{ClockLimits, Clocked, ClockedIo, ConnClock};
+use crate::server::accept::Accepted;
+use crate::server::conn_clock::{ClockLimits, Clocked, ClockedIo};
 use crate::server::connection::{Protocols, Timeouts, drive};
-use crate::server::connections::{Admitted, Connections, Port};
+use crate::server::connections::{Connections, Port};
 use crate::server::plan::Planner;
 use crate::server::reload::FileWatch;
 use crate::server::state::App;
@@ -347,37 +349,13 @@ where
     let router = routes::router(Arc::clone(&app));
     let protocols = Arc::new(Protocols::new(timeouts.idle));
     tokio::pin!(shutdown);
-    loop {
-        let (tcp, peer) = tokio::select! {
-            biased;
-            () = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        let clock = ConnClock::new();
-        let Some((admission, how)) = connections.admit(Arc::clone(&clock)) else {
-            // Every open connection is busy with a request: this one is closed unread.
-            app.metrics
-                .limits
-                .connection_closed(Port::Webhook, "refused");
-            tracing::debug!(%peer, max = connections.max(), "connection cap reached; refused");
-            continue;
-        };
-        if how == Admitted::Evicted {
-            app.metrics
-                .limits
-                .connection_closed(Port::Webhook, "evicted");
-        }
-        app.metrics
-            .limits
-            .connections_open(Port::Webhook, connections.count());
+    while let Some(Accepted {
+        tcp,
+        peer,
+        clock,
+        admission,
+    }) = accept::next(&listener, &mut shutdown, &connections, &app, Port::Webhook).await
+    {
         let acceptor = acceptor.clone();
         let router = router.clone();
         let protocols = Arc::clone(&protocols);

@@ -1,7 +1,7 @@
 //! Each namespace's share of the threads that analyse reviews needing a parse.
 //!
-//! Such a review is analysed on tokio's blocking pool (8 threads in `pidone serve`), where it
-//! waits for a parse worker. One namespace holds at most all workers but one (see
+//! Such a review's parses run on tokio's blocking pool (8 threads in `pidone serve`), where
+//! they wait for a parse worker (see [`crate::server::resolve`]). One namespace holds at most all workers but one (see
 //! [`crate::sandbox`]), but its other reviews would still wait for a worker on blocking
 //! threads: a flood of slow scripts from one namespace would take every thread, and a review
 //! from any other namespace would queue behind it. So a namespace has at most
@@ -9,8 +9,6 @@
 //! and a review that cannot get a place in time is answered without parsing (its new scripts
 //! are `unparsed`, which the lexical scan and the rules decide).
 
-use serde::Deserialize;
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -89,41 +87,9 @@ impl NamespaceShares {
     }
 }
 
-#[derive(Deserialize)]
-struct Peek<'a> {
-    #[serde(borrow, default)]
-    request: Option<PeekRequest<'a>>,
-}
-
-#[derive(Deserialize)]
-struct PeekRequest<'a> {
-    #[serde(borrow, default)]
-    namespace: Option<Cow<'a, str>>,
-}
-
-/// The namespace of an AdmissionReview body, read without decoding the rest (empty for a
-/// cluster-scoped object or a body that does not say).
-pub fn namespace_of(body: &[u8]) -> String {
-    serde_json::from_slice::<Peek<'_>>(body)
-        .ok()
-        .and_then(|p| p.request)
-        .and_then(|r| r.namespace)
-        .map(Cow::into_owned)
-        .unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_namespace_is_read_from_the_review() {
-        let body = br#"{"kind":"AdmissionReview","request":{"uid":"u","object":{"metadata":{"namespace":"inner"}},"namespace":"team-a\u002d1"}}"#;
-        assert_eq!(namespace_of(body), "team-a-1");
-        assert_eq!(namespace_of(br#"{"request":{"uid":"u"}}"#), "");
-        assert_eq!(namespace_of(b"not json"), "");
-        assert_eq!(namespace_of(br#"{"request":{"namespace":7}}"#), "");
-    }
 
     #[tokio::test]
     async fn a_namespace_waits_for_its_own_places_only() {

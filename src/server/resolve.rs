@@ -8,14 +8,12 @@
 //! scan and the rules decide), and `parser.failClosed` turns that into a 429. Rounds repeat
 //! while verdicts reveal further scripts (`exec` hand-offs, chains of script files).
 
-use crate::engine::evaluate::{EvalContext, Needs};
+use crate::engine::Dialect;
 use crate::engine::script::{ScriptVerdict, UnparsedReason};
 use crate::engine::script_verdicts::{ScriptKey, ScriptVerdicts, unresolved};
-use crate::engine::{Dialect, Engine};
-use crate::resolve::{MAX_ROUNDS, ScriptAnalyzer};
+use crate::resolve::ScriptAnalyzer;
 use crate::sandbox::{Ticket, with_ticket};
 use crate::server::state::App;
-use serde_json::Value;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::sync::OwnedSemaphorePermit;
@@ -29,9 +27,6 @@ pub enum Parsing {
     /// On the blocking pool, within the namespace's share, before `deadline` (the
     /// apiserver's timeout minus the margin); a place is waited for at most `queue_wait`.
     Pool {
-        /// The review's body: its namespace, which picks the share, is read only when a
-        /// script must be parsed (most reviews' verdicts are cached).
-        body: bytes::Bytes,
         deadline: Instant,
         queue_wait: Duration,
         /// What the parses keep held until they end, even when the review is answered or
@@ -48,6 +43,8 @@ pub struct Shed;
 /// A review's verdicts so far.
 #[derive(Debug, Default)]
 pub struct Resolution {
+    /// The review's namespace (its share of the blocking pool and the parse workers).
+    pub namespace: String,
     pub verdicts: ScriptVerdicts,
     /// The pool gave up on a script for reasons of its own (no place for the namespace, busy
     /// workers): the verdict says nothing about the script.
@@ -55,34 +52,6 @@ pub struct Resolution {
 }
 
 impl Resolution {
-    /// Resolves every script `object`'s launches run (round after round), and returns what
-    /// else the evaluation needs.
-    pub async fn scripts(
-        &mut self,
-        app: &App,
-        engine: &Engine,
-        object: &Value,
-        ctx: &EvalContext<'_>,
-        parsing: &Parsing,
-    ) -> Result<Needs, Shed> {
-        let mut needs = Needs::default();
-        for _ in 0..MAX_ROUNDS {
-            needs = engine.needs(
-                object,
-                &EvalContext {
-                    scripts: Some(&self.verdicts),
-                    ..ctx.clone()
-                },
-            );
-            if needs.scripts.is_empty() {
-                break;
-            }
-            let keys = std::mem::take(&mut needs.scripts);
-            self.resolve(app, keys, parsing).await?;
-        }
-        Ok(needs)
-    }
-
     /// Verdicts for `keys`: known ones at once, the others parsed as `parsing` says.
     pub async fn resolve(
         &mut self,
@@ -110,12 +79,11 @@ impl Resolution {
                 })
                 .collect(),
             Parsing::Pool {
-                body,
                 deadline,
                 queue_wait,
                 slot,
             } => {
-                let namespace = crate::server::namespace_share::namespace_of(body);
+                let namespace = self.namespace.clone();
                 let place = Place {
                     namespace: &namespace,
                     deadline: *deadline,

@@ -228,7 +228,6 @@ async fn admission(
         // (see `server::resolve`), look-ups are awaited within their deadlines.
         let parsing = if app.analyzer_blocks {
             Parsing::Pool {
-                body: body.clone(),
                 deadline,
                 queue_wait: queue_wait(timeout, started.elapsed()),
                 slot: Arc::new(slot),
