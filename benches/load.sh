@@ -12,7 +12,11 @@
 #
 # Needs: oha (`cargo install oha --locked`), openssl, jq, taskset, nginx, git.
 # KUBE_RS_SRC: a kube-rs checkout or git URL (default https://github.com/kube-rs/kube, tag
-# $KUBE_RS_REF); PEER=0 skips the peer, NGINX=0 the floor.
+# $KUBE_RS_REF); PEER_BIN: an admission_controller already built from it (not rebuilt; its
+# commit is read from KUBE_RS_SRC when that is a checkout); PEER=0 skips the peer, NGINX=0
+# the floor.
+# CPU time per review moves with the load on the machine; benches/callgrind.sh counts the
+# instructions per review instead (steady from run to run, for before/after comparisons).
 # Writes the results to target/load-benchmark.md (or $OUT); BENCHMARKS.md keeps the last
 # published run.
 #
@@ -50,7 +54,10 @@ if [ "$NGINX" = 1 ] && [ ! -x "$NGINX_BIN" ]; then echo "missing nginx (NGINX=0 
 cargo build --release --bin pidone --example baseline_server
 # The peer, built from its own source in its own target directory.
 PEER_DIR=$TARGET/peer/kube
-if [ "$PEER" = 1 ]; then
+if [ "$PEER" = 1 ] && [ -n "${PEER_BIN:-}" ]; then
+    [ -x "$PEER_BIN" ] || { echo "PEER_BIN $PEER_BIN is not an executable" >&2; exit 2; }
+    PEER_COMMIT=$(git -C "$KUBE_RS_SRC" rev-parse --short HEAD 2>/dev/null || echo unknown)
+elif [ "$PEER" = 1 ]; then
     if [ ! -d "$PEER_DIR/.git" ]; then
         rm -rf "$PEER_DIR"
         git clone --quiet ${KUBE_RS_REF:+--branch "$KUBE_RS_REF"} "$KUBE_RS_SRC" "$PEER_DIR"

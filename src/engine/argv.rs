@@ -5,7 +5,7 @@
 
 use crate::engine::dialect;
 use crate::engine::image_config::ImageConfig;
-use crate::engine::kubelet::{self, EnvVar, Expanded};
+use crate::engine::kubelet::{self, Environment, Expanded};
 use crate::engine::launch::LaunchClass;
 use crate::engine::launchers::{self, Forwarding, Peeled, ScriptSource, ShellFamily};
 use crate::engine::lexical;
@@ -199,7 +199,7 @@ struct Arg {
 }
 
 impl Arg {
-    fn new(text: &str, slot: ArgvSlot, env: &[EnvVar], env_from: bool) -> Arg {
+    fn new(text: &str, slot: ArgvSlot, env: &Environment<'_>, env_from: bool) -> Arg {
         let expanded = slot
             .field
             .kubelet_expands()
@@ -282,7 +282,7 @@ fn parse_shell_flags<S: AsRef<str>>(args: &[S]) -> ShellArgs {
 struct Cx<'a> {
     long_running: bool,
     scripts: &'a ScriptLookup<'a>,
-    env: Vec<EnvVar>,
+    env: Environment<'a>,
     env_from: bool,
 }
 
@@ -293,12 +293,11 @@ pub fn analyze(
     scripts: &ScriptLookup<'_>,
     image: Option<&ImageConfig>,
 ) -> LaunchAnalysis {
-    let (env, env_from) = kubelet::environment(c.json);
     let cx = Cx {
         long_running,
         scripts,
-        env,
-        env_from,
+        env: Environment::of(c.json),
+        env_from: kubelet::env_from(c.json),
     };
     let command = c.command.as_deref().unwrap_or(&[]);
     let args = c.args.as_deref().unwrap_or(&[]);
@@ -840,7 +839,7 @@ fn finish(mut a: LaunchAnalysis, through: Vec<Through>) -> LaunchAnalysis {
 /// Binds a word of an exec'd command line as written: `"$@"` to the operands, `$1` to one,
 /// literal words to their text, env references with literal values to them. `None` for a
 /// word whose value is only known at run time.
-fn bind_word(word: &str, operands: &[String], env: &[EnvVar]) -> Option<Vec<String>> {
+fn bind_word(word: &str, operands: &[String], env: &Environment<'_>) -> Option<Vec<String>> {
     let quoted = word.starts_with('"') && word.ends_with('"') && word.len() >= 2;
     let inner = if quoted {
         &word[1..word.len() - 1]
@@ -862,7 +861,7 @@ fn bind_word(word: &str, operands: &[String], env: &[EnvVar]) -> Option<Vec<Stri
             return Some(operands.get(n).cloned().into_iter().collect());
         }
         if name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') && !name.is_empty() {
-            let value = env.iter().rev().find(|(n, _)| n == name)?.1.clone()?;
+            let value = env.value(name)?.to_string();
             return Some(if quoted {
                 vec![value]
             } else {
@@ -946,7 +945,7 @@ pub fn classify_file_script(
     let cx = Cx {
         long_running,
         scripts,
-        env: Vec::new(),
+        env: Environment::none(),
         env_from: false,
     };
     let family = launchers::shell_family(shell).unwrap_or(ShellFamily::Sh);

@@ -77,6 +77,7 @@ struct Launcher {
     role: Role,
 }
 
+use crate::engine::kubelet::Environment;
 use Value::{None as N, Optional as O, Required as R};
 
 const LAUNCHERS: &[Launcher] = &[
@@ -723,7 +724,7 @@ fn value_of<'w>(opts: &Options<'w>, names: &[&str]) -> Option<Option<&'w str>> {
 
 /// Reads one launcher off the front of `words`. `env` is the container's environment with
 /// literal values (tini reads `TINI_KILL_PROCESS_GROUP`).
-pub fn peel(words: &[&str], env: &[(String, Option<String>)]) -> Peeled {
+pub fn peel(words: &[&str], env: &Environment<'_>) -> Peeled {
     let Some(&first) = words.first() else {
         return Peeled::Program;
     };
@@ -756,9 +757,9 @@ pub fn peel(words: &[&str], env: &[(String, Option<String>)]) -> Peeled {
             next,
             forwarding: Forwarding::ChildOnly,
         } if base.starts_with("tini")
-            && env.iter().any(|(k, v)| {
-                k == "TINI_KILL_PROCESS_GROUP" && v.as_deref().is_some_and(|v| !v.is_empty())
-            }) =>
+            && env
+                .value("TINI_KILL_PROCESS_GROUP")
+                .is_some_and(|v| !v.is_empty()) =>
         {
             Peeled::Init {
                 init,
@@ -1052,7 +1053,7 @@ mod tests {
     use super::*;
 
     fn p(words: &[&str]) -> Peeled {
-        peel(words, &[])
+        peel(words, &Environment::none())
     }
 
     /// The command a launcher runs: the word it starts at.
@@ -1201,7 +1202,7 @@ mod tests {
         assert_eq!(mode(&["/init", "app"]), Some(Forwarding::Group));
         let env = vec![("TINI_KILL_PROCESS_GROUP".to_string(), Some("1".to_string()))];
         assert!(matches!(
-            peel(&["tini", "--", "app"], &env),
+            peel(&["tini", "--", "app"], &Environment::from_vars(env)),
             Peeled::Init {
                 forwarding: Forwarding::Group,
                 ..

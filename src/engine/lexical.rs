@@ -13,7 +13,7 @@
 //! script's own nesting. It never panics: every index is checked.
 
 use crate::engine::daemons;
-use crate::engine::kubelet::EnvVar;
+use crate::engine::kubelet::Environment;
 use crate::engine::launchers::{self, Peeled, ScriptSource, basename, shell_family};
 use std::cell::Cell;
 
@@ -26,25 +26,50 @@ const MAX_FRAMES: usize = 256;
 
 /// The first sign of several long-running programs, in words for messages.
 pub fn scan(script: &str) -> Option<String> {
-    scan_with_env(script, &[])
+    scan_with_env(script, &Environment::none())
 }
 
 /// [`scan`], reading `$NAME` in nested scripts (`sh -c "$SCRIPT"`) from the container's
 /// literal env values.
-pub fn scan_with_env(script: &str, env: &[EnvVar]) -> Option<String> {
-    // Nested scripts are words of the script (or env values): together they may be scanned
-    // at most a few times over, never once per reference (`sh -c "$S"` a thousand times).
-    let env_bytes: usize = env
-        .iter()
-        .map(|(_, v)| v.as_ref().map_or(0, String::len))
-        .sum();
-    let budget = Cell::new(MAX_NESTED.saturating_mul(script.len().saturating_add(env_bytes)));
-    scan_nested(script, 0, env, &budget)
+pub fn scan_with_env(script: &str, env: &Environment<'_>) -> Option<String> {
+    let budget = Budget {
+        left: Cell::new(None),
+        script_len: script.len(),
+        env,
+    };
+    scan_nested(script, 0, &budget)
 }
 
-fn scan_nested(script: &str, depth: usize, env: &[EnvVar], budget: &Cell<usize>) -> Option<String> {
+/// Nested scripts are words of the script (or env values): together they may be scanned at
+/// most a few times over, never once per reference (`sh -c "$S"` a thousand times). Counted
+/// from the first nested script on, so a script without one never reads the environment.
+struct Budget<'a, 'e> {
+    left: Cell<Option<usize>>,
+    script_len: usize,
+    env: &'a Environment<'e>,
+}
+
+impl Budget<'_, '_> {
+    /// Takes `bytes` from the budget, or says there is not enough left.
+    fn take(&self, bytes: usize) -> bool {
+        let left = self.left.get().unwrap_or_else(|| {
+            let env_bytes: usize = self
+                .env
+                .vars()
+                .iter()
+                .map(|(_, v)| v.as_ref().map_or(0, String::len))
+                .sum();
+            MAX_NESTED.saturating_mul(self.script_len.saturating_add(env_bytes))
+        });
+        let enough = bytes <= left;
+        self.left
+            .set(Some(if enough { left - bytes } else { left }));
+        enough
+    }
+}
+
+fn scan_nested(script: &str, depth: usize, budget: &Budget<'_, '_>) -> Option<String> {
     let mut s = Scanner {
-        env,
         budget,
         b: script.as_bytes(),
         text: script,
@@ -139,9 +164,8 @@ enum End {
 }
 
 struct Scanner<'a> {
-    env: &'a [EnvVar],
-    /// Bytes of nested scripts that may still be scanned.
-    budget: &'a Cell<usize>,
+    /// Bytes of nested scripts that may still be scanned, and the environment.
+    budget: &'a Budget<'a, 'a>,
     b: &'a [u8],
     text: &'a str,
     i: usize,
@@ -706,7 +730,7 @@ impl Scanner<'_> {
                 };
                 return shell_script(rest).and_then(|script| self.nested(script));
             }
-            match launchers::peel(words, &[]) {
+            match launchers::peel(words, &Environment::none()) {
                 Peeled::Runs { next, .. } | Peeled::Init { next, .. } => {
                     words = words.get(next..).unwrap_or(&[]);
                 }
@@ -742,19 +766,14 @@ impl Scanner<'_> {
                 if !name.is_empty()
                     && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') =>
             {
-                match self.env.iter().rev().find(|(n, _)| n == name) {
-                    Some((_, Some(value))) => value.as_str(),
-                    _ => script,
-                }
+                self.budget.env.value(name).unwrap_or(script)
             }
             _ => script,
         };
-        let left = self.budget.get();
-        if script.len() > left {
+        if !self.budget.take(script.len()) {
             return None;
         }
-        self.budget.set(left - script.len());
-        scan_nested(script, self.depth + 1, self.env, self.budget)
+        scan_nested(script, self.depth + 1, self.budget)
             .map(|why| format!("{why} in a nested script"))
     }
 }
@@ -903,7 +922,10 @@ mod tests {
     #[test]
     fn time_is_linear_in_the_length() {
         use std::time::{Duration, Instant};
-        let env = vec![("S".to_string(), Some("sh -c \"$S\"; ".repeat(2000)))];
+        let env = crate::engine::kubelet::Environment::from_vars(vec![(
+            "S".to_string(),
+            Some("sh -c \"$S\"; ".repeat(2000)),
+        )]);
         for piece in [
             "sh -c \"$S\"; ",
             "$(",

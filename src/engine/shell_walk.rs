@@ -5,6 +5,7 @@
 //! caller).
 
 use crate::engine::daemons;
+use crate::engine::kubelet::Environment;
 use crate::engine::launchers::{self, Peeled, basename, is_supervisor};
 use crate::engine::script_facts::{Ending, FinalCommand, FinalKind, ScriptFacts, Trap};
 use brush_parser::ast::{
@@ -661,7 +662,7 @@ fn unwrap_at(argv: &[String]) -> Option<usize> {
             at += 1;
             continue;
         }
-        match launchers::peel(&words[at..], &[]) {
+        match launchers::peel(&words[at..], &Environment::none()) {
             Peeled::Runs { next, .. } | Peeled::Init { next, .. } => at += next,
             Peeled::Program => return Some(at),
             // A launcher that runs a script or nothing: the launcher is the program.

@@ -8,6 +8,7 @@
 //! agent, whatever its image.
 
 use crate::engine::argv::{LaunchAnalysis, basename};
+use crate::engine::kubelet::Environment;
 use crate::engine::launchers::{self, Peeled};
 use crate::engine::script::ScriptVerdict;
 use crate::engine::side_agent_catalogue::{self as catalogue, Role};
@@ -412,7 +413,7 @@ fn skip_wrappers(argv: &[String]) -> &[String] {
             i += 1;
             continue;
         }
-        match launchers::peel(&words[i..], &[]) {
+        match launchers::peel(&words[i..], &Environment::none()) {
             // Each launcher consumes at least its own word.
             Peeled::Runs { next, .. } | Peeled::Init { next, .. } => i += next.max(1),
             _ if word.starts_with('-') || (i > 0 && word.contains('=')) => i += 1,

@@ -20,11 +20,11 @@ use crate::sandbox::ticket::{self, Ticket};
 use crate::sandbox::worker::{WORKER_SUBCOMMAND, WorkerLimits};
 use std::collections::HashMap;
 use std::io::{self, Read};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 /// How the pool starts and runs its workers.
@@ -32,8 +32,7 @@ use std::time::{Duration, Instant};
 pub struct PoolConfig {
     /// Workers kept running (each parses one script at a time).
     pub workers: usize,
-    /// The pidone binary to run as worker. `None`: this very binary (`/proc/self/exe`, which
-    /// stays valid even if the file was replaced since start).
+    /// The pidone binary to run as worker. `None`: this very binary (see [`own_executable`]).
     pub executable: Option<PathBuf>,
     pub limits: WorkerLimits,
     /// How long a caller waits for a free worker before giving up on its script.
@@ -94,10 +93,7 @@ struct Worker {
 
 impl Worker {
     fn spawn(config: &PoolConfig) -> Result<Worker, SandboxError> {
-        let exe = config
-            .executable
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("/proc/self/exe"));
+        let exe = config.executable.clone().unwrap_or_else(own_executable);
         let name = exe.display().to_string();
         let mut command = Command::new(&exe);
         command
@@ -270,6 +266,18 @@ impl Drop for Lease<'_> {
             drop(state);
             self.pool.freed.notify_all();
         }
+    }
+}
+
+/// This very binary, through a descriptor of `/proc/self/exe` opened once: like the link, it
+/// stays valid even if the file was replaced since start, and it is also right under a
+/// program that runs pidone in an emulator (valgrind), which answers the open with pidone
+/// where an exec of the link itself would start the emulator's own binary.
+fn own_executable() -> PathBuf {
+    static OWN: OnceLock<Option<std::fs::File>> = OnceLock::new();
+    match OWN.get_or_init(|| std::fs::File::open("/proc/self/exe").ok()) {
+        Some(file) => PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd())),
+        None => PathBuf::from("/proc/self/exe"),
     }
 }
 

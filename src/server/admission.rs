@@ -11,11 +11,12 @@ use crate::engine::{Evaluation, Mode};
 use crate::resolve::MAX_ROUNDS;
 use crate::server::config_maps::{self, Gathered};
 use crate::server::decision::{self, Decision, Endpoint, FixSite};
-use crate::server::object::Lean;
+use crate::server::object::{Cut, Full, Lean};
 use crate::server::object_limits;
 use crate::server::plan::mutation_types;
 use crate::server::resolve::{KnownOnly, Parsing, Resolution, Shed};
 use crate::server::review::{self, AdmissionRequest, AdmissionResponse, DecodeError};
+use crate::server::review_log::Findings;
 use crate::server::state::App;
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -71,7 +72,27 @@ pub async fn answer_with(
     started: Instant,
     parsing: &Parsing,
 ) -> Result<Reply, Shed> {
-    let request = match review::decode_lean(body) {
+    // Each body is decoded once: /validate only evaluates, which reads the lean cut; /mutate
+    // plans patches, which need the whole object, and evaluates that same object.
+    match endpoint {
+        Endpoint::Validate => {
+            answer_cut::<Lean>(app, endpoint, path_mode, body, started, parsing).await
+        }
+        Endpoint::Mutate => {
+            answer_cut::<Full>(app, endpoint, path_mode, body, started, parsing).await
+        }
+    }
+}
+
+async fn answer_cut<C: Cut>(
+    app: &App,
+    endpoint: Endpoint,
+    path_mode: Option<Mode>,
+    body: &[u8],
+    started: Instant,
+    parsing: &Parsing,
+) -> Result<Reply, Shed> {
+    let request = match review::decode_cut::<C>(body) {
         Ok(r) => r,
         Err(DecodeError::NotJson) => {
             app.metrics
@@ -144,33 +165,24 @@ pub async fn answer_with(
         decision.outcome.as_str(),
         elapsed,
     );
-    if let Some(eval) = &eval {
-        for f in eval
-            .findings
-            .iter()
-            .filter(|f| endpoint.owns(f.action, site))
-        {
-            if mode != Mode::Off {
-                app.metrics.finding(f.rule, f.action, mode);
-                tracing::info!(
-                    uid = %request.uid,
-                    rule = f.rule.as_str(),
-                    container = f.container,
-                    action = f.action.as_str(),
-                    mode = mode.as_str(),
-                    message = f.message,
-                    "finding"
-                );
-            }
-        }
-        if endpoint == Endpoint::Validate && !eval.ignored.is_empty() {
-            tracing::info!(
-                uid = %request.uid,
-                rules = ?eval.ignored.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
-                "pidone.io/ignore honoured"
-            );
-        }
+    // The findings this endpoint reports (none in mode off), counted and written into the
+    // review's one log line.
+    let reported = eval
+        .iter()
+        .flat_map(|e| e.findings.iter())
+        .filter(|f| mode != Mode::Off && endpoint.owns(f.action, site));
+    for f in reported.clone() {
+        app.metrics.finding(f.rule, f.action, mode);
     }
+    let ignored = match &eval {
+        Some(e) if endpoint == Endpoint::Validate && !e.ignored.is_empty() => e
+            .ignored
+            .iter()
+            .map(|r| r.as_str())
+            .collect::<Vec<_>>()
+            .join(","),
+        _ => String::new(),
+    };
     for kind in mutation_types(&decision.patch) {
         app.metrics.mutation(&kind);
     }
@@ -185,6 +197,8 @@ pub async fn answer_with(
         dry_run = request.dry_run(),
         result = decision.outcome.as_str(),
         duration_us = elapsed.as_micros() as u64,
+        findings = %Findings(reported),
+        ignored,
         "admission review"
     );
     Ok(respond(&request.uid, &decision))
@@ -202,16 +216,17 @@ fn fix_site(config: &crate::engine::Config, kind: &str, operation: &str) -> FixS
 }
 
 /// The decision for a decoded request, with the evaluation when there was one. `request`
-/// carries the lean cut of the object, which is all evaluation reads; the whole object is
-/// decoded from `body` only to compare pod templates on UPDATE and to plan a patch.
+/// carries the object in cut `C` (the lean one is all evaluation reads); the whole object is
+/// decoded again from `body` only to compare pod templates on UPDATE, and to plan a patch when
+/// `C` is not the whole object already.
 #[allow(clippy::too_many_arguments)]
-async fn decide(
+async fn decide<C: Cut>(
     app: &App,
     engine: &crate::engine::Engine,
     endpoint: Endpoint,
     mode: Mode,
     site: FixSite,
-    request: &AdmissionRequest<'_, Lean>,
+    request: &AdmissionRequest<'_, C>,
     body: &[u8],
     parsing: &Parsing,
     resolution: &mut Resolution,
@@ -416,11 +431,17 @@ async fn decide(
         && request.operation.as_ref() == "CREATE"
         && app.planner().wants(&eval)
     {
-        let full = match full_object(body) {
-            Ok(full) => full,
-            Err(e) => return Ok((Decision::malformed_object(mode, &e), Some(eval))),
+        let decoded;
+        let full = if C::WHOLE {
+            object
+        } else {
+            decoded = match full_object(body) {
+                Ok(full) => full,
+                Err(e) => return Ok((Decision::malformed_object(mode, &e), Some(eval))),
+            };
+            &decoded
         };
-        plan(app, engine, &ctx, &eval, &full, parsing, resolution).await?
+        plan(app, engine, &ctx, &eval, full, parsing, resolution).await?
     } else {
         crate::server::plan::Planned::default()
     };

@@ -36,6 +36,7 @@ pub mod plan;
 pub mod reload;
 pub mod resolve;
 pub mod review;
+pub mod review_log;
 pub mod routes;
 pub mod shutdown;
 pub mod state;

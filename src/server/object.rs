@@ -15,8 +15,10 @@
 //!   The rest is skipped without allocating. Evaluating it gives the same result as
 //!   evaluating the full object (tested over every fixture); patches are never computed on it.
 
+use serde::Deserialize;
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
+use std::borrow::Cow;
 use std::fmt;
 
 /// Parses an object, leaving out `metadata.managedFields` and `status`.
@@ -40,6 +42,8 @@ fn parse_with(json: &str, seed: Pruned) -> Result<Value, serde_json::Error> {
 pub trait Cut {
     #[doc(hidden)]
     const ROOT: Pruned;
+    /// Whether the cut is the whole object (all a planner reads).
+    const WHOLE: bool;
 }
 
 /// Everything but `metadata.managedFields` and `status`: for planning patches and comparing
@@ -53,10 +57,12 @@ pub struct Lean;
 
 impl Cut for Full {
     const ROOT: Pruned = Pruned::Top;
+    const WHOLE: bool = true;
 }
 
 impl Cut for Lean {
     const ROOT: Pruned = Pruned::LeanTop;
+    const WHOLE: bool = false;
 }
 
 /// For `#[serde(deserialize_with)]`: the object inside a review, parsed in the same pass as the
@@ -184,18 +190,18 @@ impl<'de> Visitor<'de> for Pruned {
 
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
         let mut map = Map::new();
-        while let Some(key) = access.next_key::<String>()? {
+        while let Some(Key(key)) = access.next_key::<Key<'de>>()? {
             match self.step(&key) {
                 Step::Skip => {
                     access.next_value::<IgnoredAny>()?;
                 }
                 Step::Keep => {
                     let value = access.next_value::<Value>()?;
-                    map.insert(key, value);
+                    map.insert(key.into_owned(), value);
                 }
                 Step::Into(state) => {
                     let value = access.next_value_seed(state)?;
-                    map.insert(key, value);
+                    map.insert(key.into_owned(), value);
                 }
             }
         }
@@ -252,6 +258,38 @@ impl<'de> Visitor<'de> for Pruned {
     }
 }
 
+/// A map key, borrowed from the body when it has no escapes: a skipped key costs no
+/// allocation.
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_str(KeyVisitor)
+    }
+}
+
+struct KeyVisitor;
+
+impl<'de> Visitor<'de> for KeyVisitor {
+    type Value = Key<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a map key")
+    }
+
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+        Ok(Key(Cow::Borrowed(v)))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+        Ok(Key(Cow::Owned(v.to_string())))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Key<'de>, E> {
+        Ok(Key(Cow::Owned(v)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,6 +322,12 @@ mod tests {
                       "args":["1"],"ports":[{"containerPort":80}],"env":[{"name":"E","value":"big"},{"name":"F","valueFrom":{}}],
                       "volumeMounts":[{"name":"v","mountPath":"/v"}]},
                       {"name":"b"}]}}}}}})
+        );
+        // Keys with escapes are read as what they spell.
+        assert_eq!(
+            parse_lean(r#"{"kind":"Pod","spec":{"containers":[{"n\u0061me":"a","x\u0079":1}]}}"#)
+                .unwrap(),
+            json!({"kind":"Pod","spec":{"containers":[{"name":"a"}]}})
         );
         // PodTemplate keeps its template at the top.
         assert_eq!(

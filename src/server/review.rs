@@ -134,8 +134,15 @@ pub fn decode_lean(body: &[u8]) -> Result<AdmissionRequest<'_, Lean>, DecodeErro
     decode_cut(body)
 }
 
-fn decode_cut<C: Cut>(body: &[u8]) -> Result<AdmissionRequest<'_, C>, DecodeError> {
-    let envelope: Envelope<'_, C> = match serde_json::from_slice(body) {
+/// Decodes an AdmissionReview request body with the object in cut `C`.
+pub fn decode_cut<C: Cut>(body: &[u8]) -> Result<AdmissionRequest<'_, C>, DecodeError> {
+    // UTF-8 checked once for the whole body (fast), not string by string while parsing; a
+    // body that is not UTF-8 is parsed from bytes, for the same error as before.
+    let parsed = match std::str::from_utf8(body) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(body),
+    };
+    let envelope: Envelope<'_, C> = match parsed {
         Ok(e) => e,
         Err(e) if looks_like_json(body) => {
             return Err(DecodeError::invalid(
