@@ -127,13 +127,29 @@ fn build(registry: &Registry) -> Vec<(&'static str, &'static str, &'static str)>
             ],
         ],
     );
+    // The entrypoint hands over to a second script of the image, which runs two programs:
+    // found only by reading the second file after the first one's verdict.
+    layout.layered(
+        "chain",
+        &["/entry.sh"],
+        &[],
+        &[
+            vec![FsOp::script("/opt/app/next.sh", WAIT_N)],
+            vec![FsOp::script(
+                "/entry.sh",
+                "#!/bin/sh\nset -e\nexec /opt/app/next.sh \"$@\"\n",
+            )],
+        ],
+    );
     layout.layered(
         "binary",
         &["/usr/local/bin/app"],
         &["--port", "80"],
         &[vec![FsOp::File("/usr/local/bin/app", elf(), 0o755)]],
     );
-    for name in ["server", "multi", "setup", "gone", "again", "binary"] {
+    for name in [
+        "server", "multi", "setup", "gone", "again", "chain", "binary",
+    ] {
         layout.push(name, registry, &format!("scripts/{name}:1"));
     }
     vec![
@@ -142,6 +158,7 @@ fn build(registry: &Registry) -> Vec<(&'static str, &'static str, &'static str)>
         ("setup", "no-exec", "/entrypoint.sh"),
         ("gone", "script", ""),
         ("again", "exec", "/opt/app/run.sh"),
+        ("chain", "multi", "/entry.sh"),
         ("binary", "direct", "/usr/local/bin/app"),
     ]
 }
@@ -310,6 +327,11 @@ async fn the_webhook_reads_entrypoint_scripts_from_the_layers() {
     let text = answer["status"]["message"].as_str().unwrap_or("");
     assert!(text.contains("multi-process"), "{answer}");
     assert!(text.contains("image@sha256:"), "{answer}");
+    // The same, one `exec` away: the second script is read after the first one's verdict.
+    let answer = validate("chain").await;
+    assert_eq!(answer["allowed"], false, "{answer}");
+    let text = answer["status"]["message"].as_str().unwrap_or("");
+    assert!(text.contains("/opt/app/next.sh"), "{answer}");
     // Setup without exec: the fix would be in the image, so a warning.
     let answer = validate("setup").await;
     assert_eq!(answer["allowed"], true, "{answer}");

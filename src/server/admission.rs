@@ -384,11 +384,12 @@ async fn decide<C: Cut>(
             }
             _ => false,
         };
+        let resolved_scripts = !needs.scripts.is_empty();
         resolution.resolve(app, needs.scripts, parsing).await?;
-        // Files just read may run further scripts or files: ask again. Otherwise the
-        // evaluation names any script a verdict revealed (no walk of the launches only to
-        // find none).
-        if !read_files {
+        // Files just read may run further scripts or files, and with image files on, a
+        // verdict may name a further file: ask again. Otherwise the evaluation names any
+        // script a verdict revealed (no walk of the launches only to find none).
+        if !read_files && !(resolved_scripts && image_files.is_some()) {
             break;
         }
     }
