@@ -389,7 +389,8 @@ async fn decide<C: Cut>(
         // Files just read may run further scripts or files, and with image files on, a
         // verdict may name a further file: ask again. Otherwise the evaluation names any
         // script a verdict revealed (no walk of the launches only to find none).
-        if !read_files && !(resolved_scripts && image_files.is_some()) {
+        let ask_again = read_files || (resolved_scripts && image_files.is_some());
+        if !ask_again {
             break;
         }
     }
