@@ -394,12 +394,12 @@ pub fn repository_segments(image: &str) -> Vec<String> {
 
 /// Whether an image's repository path is `repository`, under any registry or mirror prefix.
 fn ends_with_repository(segments: &[String], repository: &str) -> bool {
-    let wanted: Vec<&str> = repository.split('/').collect();
-    segments.len() >= wanted.len()
-        && segments[segments.len() - wanted.len()..]
-            .iter()
-            .zip(&wanted)
-            .all(|(a, b)| a == b)
+    // Compared from the last segment back, without allocating: this runs for every catalogue
+    // entry against every container's image.
+    let mut have = segments.iter().rev();
+    repository
+        .rsplit('/')
+        .all(|wanted| have.next().is_some_and(|segment| segment == wanted))
 }
 
 /// Skips launchers and inits (through the launcher tables, with their own option grammar),
@@ -1419,5 +1419,21 @@ pub(crate) mod tests {
         ] {
             assert_eq!(repository_segments(image).join("/"), want, "{image}");
         }
+    }
+
+    #[test]
+    fn a_repository_matches_the_tail_of_an_image_path_only_whole_segments() {
+        let segments = repository_segments("mirror.example/cache/fluent/fluent-bit:3.1");
+        assert!(ends_with_repository(&segments, "fluent/fluent-bit"));
+        assert!(ends_with_repository(&segments, "fluent-bit"));
+        assert!(ends_with_repository(&segments, "cache/fluent/fluent-bit"));
+        assert!(!ends_with_repository(
+            &segments,
+            "x/cache/fluent/fluent-bit"
+        ));
+        assert!(!ends_with_repository(&segments, "bit"));
+        assert!(!ends_with_repository(&segments, "other/fluent-bit"));
+        assert!(!ends_with_repository(&segments, ""));
+        assert!(!ends_with_repository(&[], "fluent-bit"));
     }
 }
