@@ -71,13 +71,19 @@ impl Resolution {
             return Ok(());
         }
         let parsed = match parsing {
-            Parsing::Here => misses
-                .into_iter()
-                .map(|k| {
-                    let verdict = analyzer.analyze(k.dialect, &k.script);
-                    (k, verdict)
-                })
-                .collect(),
+            Parsing::Here => {
+                let parsed = misses
+                    .into_iter()
+                    .map(|k| {
+                        let verdict = analyzer.analyze(k.dialect, &k.script);
+                        (k, verdict)
+                    })
+                    .collect();
+                // The caller's ticket (a large review's) says whether the pool gave up.
+                self.pool_gave_up |=
+                    crate::sandbox::ticket::current().is_some_and(|t| t.pool_gave_up());
+                parsed
+            }
             Parsing::Pool {
                 deadline,
                 queue_wait,

@@ -166,14 +166,10 @@ async fn admission(
     {
         Ok(Ok(body)) => body,
         Ok(Err(BodyError::TooLarge)) => {
-            let mut response = reject(
+            return closing(reject(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "the request body is larger than 8 MiB\n",
-            );
-            response
-                .headers_mut()
-                .insert(header::CONNECTION, HeaderValue::from_static("close"));
-            return response;
+            ));
         }
         Ok(Err(BodyError::OverBudget)) => {
             app.metrics.limits.limit_hit("body-budget");
@@ -184,11 +180,7 @@ async fn admission(
                 content_length = length,
                 "request bodies over the buffered-bytes budget: review refused with 429"
             );
-            let mut response = overloaded();
-            response
-                .headers_mut()
-                .insert(header::CONNECTION, HeaderValue::from_static("close"));
-            return response;
+            return closing(overloaded());
         }
         Ok(Err(BodyError::TooSlow)) => {
             app.metrics.limits.limit_hit("body-rate");
@@ -197,14 +189,10 @@ async fn admission(
                 content_length = length,
                 "request body slower than the rate floor: cut off with 408"
             );
-            let mut response = reject(
+            return closing(reject(
                 StatusCode::REQUEST_TIMEOUT,
                 "the request body arrives too slowly\n",
-            );
-            response
-                .headers_mut()
-                .insert(header::CONNECTION, HeaderValue::from_static("close"));
-            return response;
+            ));
         }
         Ok(Err(BodyError::Read(e))) => {
             tracing::debug!(error = %e, "reading the request body failed");
@@ -245,15 +233,7 @@ async fn admission(
         match answered {
             Ok(Ok(reply)) => reply,
             Ok(Err(Shed)) => Reply::Shed,
-            Err(_) => {
-                app.metrics.shed();
-                tracing::warn!(
-                    endpoint = endpoint.as_str(),
-                    waited_ms = started.elapsed().as_millis() as u64,
-                    "overloaded: the analysis did not finish in time; review shed with 429"
-                );
-                return overloaded();
-            }
+            Err(_) => return shed_late(&app, endpoint, started),
         }
     } else {
         // Thousands of containers are milliseconds to seconds of CPU: on the blocking pool,
@@ -292,28 +272,12 @@ async fn admission(
         let _cancel_on_exit = CancelOnDrop(Arc::clone(&ticket));
         let remaining = deadline.saturating_duration_since(Instant::now());
         match tokio::time::timeout(remaining, analysis).await {
-            Ok(Ok(_)) if ticket.pool_gave_up() && app.engine().config().parser.fail_closed => {
-                app.metrics.shed();
-                tracing::warn!(
-                    endpoint = endpoint.as_str(),
-                    "parse workers busy: review shed with 429 (parser.failClosed)"
-                );
-                return overloaded();
-            }
             Ok(Ok(reply)) => reply,
             Ok(Err(e)) => {
                 tracing::error!(error = %e, "the analysis task failed");
                 Reply::Plain(500, "pidone failed to analyse the request\n")
             }
-            Err(_) => {
-                app.metrics.shed();
-                tracing::warn!(
-                    endpoint = endpoint.as_str(),
-                    waited_ms = started.elapsed().as_millis() as u64,
-                    "overloaded: the analysis did not finish in time; review shed with 429"
-                );
-                return overloaded();
-            }
+            Err(_) => return shed_late(&app, endpoint, started),
         }
     };
     match reply {
@@ -364,6 +328,25 @@ pub fn queue_wait(timeout: Duration, elapsed: Duration) -> Duration {
 }
 
 /// 429 with `Retry-After: 1`: the apiserver retries it.
+/// A review not answered before the apiserver's timeout: shed with 429.
+fn shed_late(app: &App, endpoint: Endpoint, started: Instant) -> Response {
+    app.metrics.shed();
+    tracing::warn!(
+        endpoint = endpoint.as_str(),
+        waited_ms = started.elapsed().as_millis() as u64,
+        "overloaded: the analysis did not finish in time; review shed with 429"
+    );
+    overloaded()
+}
+
+/// `response`, with the connection closed after it (the client misbehaved with its body).
+fn closing(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
 fn overloaded() -> Response {
     let mut response = plain(
         StatusCode::TOO_MANY_REQUESTS,
