@@ -5,68 +5,20 @@
 mod support;
 
 use serde_json::{Value, json};
-use std::process::Stdio;
 use std::time::Duration;
-use support::{ApiServer, Pki, review};
+use support::review;
+use support::served::Served;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Command;
-
-fn free_port() -> std::net::SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_review_is_one_json_line_with_its_findings() {
-    support::install_crypto();
-    let dir = tempfile::tempdir().unwrap();
-    let pki = Pki::new();
-    let pair = pki.serving();
-    let (cert, key, config) = (
-        dir.path().join("tls.crt"),
-        dir.path().join("tls.key"),
-        dir.path().join("config.yaml"),
-    );
-    std::fs::write(&cert, &pair.cert_pem).unwrap();
-    std::fs::write(&key, &pair.key_pem).unwrap();
-    std::fs::write(&config, "mode: enforce\nnativeSidecars: never\n").unwrap();
-    let (addr, admin) = (free_port(), free_port());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pidone"))
-        .arg("serve")
-        .arg("--config")
-        .arg(&config)
-        .arg("--tls-cert")
-        .arg(&cert)
-        .arg("--tls-key")
-        .arg(&key)
-        .args(["--listen", &addr.to_string()])
-        .args(["--metrics-listen", &admin.to_string()])
-        .args(["--log-format", "json"])
-        .env("KUBECONFIG", dir.path().join("missing-kubeconfig"))
-        .env_remove("KUBERNETES_SERVICE_HOST")
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let api = ApiServer::new(&pki.ca_pem(), addr);
-    // Ready once /healthz answers over TLS.
-    let started = tokio::time::Instant::now();
-    loop {
-        let ready = api
-            .http
-            .get(format!("{}/healthz", api.base))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200);
-        if ready {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(20), "not serving");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let (server, stdout) = Served::start_logging(
+        "mode: enforce\nnativeSidecars: never\n",
+        &["--log-format", "json"],
+    )
+    .await;
+    let mut lines = BufReader::new(stdout).lines();
+    let api = server.apiserver();
 
     let pod = json!({"apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": "two-programs", "namespace": "shop"},
@@ -135,5 +87,4 @@ async fn each_review_is_one_json_line_with_its_findings() {
         other => other.clone(),
     };
     assert_eq!(none, json!([]), "{second}");
-    child.kill().await.ok();
 }

@@ -44,6 +44,21 @@ fn free_port() -> std::net::SocketAddr {
 
 impl Served {
     pub async fn start(config: &str, args: &[&str]) -> Served {
+        Served::launch(config, args, false).await
+    }
+
+    /// [`Served::start`] with its log (info and up) on the returned stdout.
+    pub async fn start_logging(
+        config: &str,
+        args: &[&str],
+    ) -> (Served, tokio::process::ChildStdout) {
+        let mut served = Served::launch(config, args, true).await;
+        let stdout = served.child.stdout.take().expect("piped stdout");
+        let stdout = tokio::process::ChildStdout::from_std(stdout).unwrap();
+        (served, stdout)
+    }
+
+    async fn launch(config: &str, args: &[&str], logging: bool) -> Served {
         super::install_crypto();
         let dir = tempfile::tempdir().unwrap();
         let pki = super::Pki::new();
@@ -71,8 +86,12 @@ impl Served {
                 .args(["--listen", &addr.to_string()])
                 .args(["--metrics-listen", &admin.to_string()])
                 .args(args)
-                .env("RUST_LOG", "error")
-                .stdout(std::process::Stdio::null())
+                .env("RUST_LOG", if logging { "info" } else { "error" })
+                .stdout(if logging {
+                    std::process::Stdio::piped()
+                } else {
+                    std::process::Stdio::null()
+                })
                 .stderr(std::process::Stdio::null())
                 .spawn();
             match spawned {
