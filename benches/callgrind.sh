@@ -39,24 +39,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
-    -subj "/CN=bench CA" -keyout "$WORK/ca.key" -out "$WORK/ca.crt" 2>/dev/null
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=pidone" \
-    -keyout "$WORK/tls.key" -out "$WORK/tls.csr" 2>/dev/null
-printf 'subjectAltName=DNS:%s\n' "$NAME" >"$WORK/san.ext"
-openssl x509 -req -in "$WORK/tls.csr" -CA "$WORK/ca.crt" -CAkey "$WORK/ca.key" \
-    -CAcreateserial -days 1 -extfile "$WORK/san.ext" -out "$WORK/tls.crt" 2>/dev/null
-printf 'mode: enforce\n' >"$WORK/config.yaml"
+# shellcheck source=benches/serve-common.sh
+. "$ROOT/benches/serve-common.sh"
+make_serving_files
 
-wait_port() {
-    # Valgrind starts a program tens of times slower than it runs natively.
-    for _ in $(seq 600); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        sleep 0.1
-    done
-    echo "port $1 did not open" >&2
-    exit 1
-}
 
 # Total instructions (Ir) of one server run that answered `n` reviews on `path`.
 instructions() { # binary path n
@@ -68,7 +54,8 @@ instructions() { # binary path n
         --listen "127.0.0.1:$port" --metrics-listen "127.0.0.1:$((port + 1))" \
         --log-format json --drain-timeout 1s >/dev/null 2>"$WORK/valgrind.log" &
     SERVER=$!
-    wait_port "$port"
+    # Valgrind starts a program tens of times slower than it runs natively.
+    wait_port "$port" 600
     answered=$(oha --no-tui --output-format json -n "$n" -c 1 -m POST -T application/json \
         -H 'Accept: application/json, */*' -H 'User-Agent: kube-apiserver-admission' \
         --cacert "$WORK/ca.crt" --connect-to "$NAME:$port:127.0.0.1:$port" \
