@@ -603,6 +603,18 @@ fn operands(argv: &[String], path: &str) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::engine::script_verdicts::with_scripts_parsed;
+
+    /// A long-running container's launch followed into its scripts, every script parsed.
+    fn follow_parsed(
+        c: &ContainerSpec<'_>,
+        ctx: &MountContext<'_>,
+        image: Option<&crate::engine::image_config::ImageConfig>,
+    ) -> Followed {
+        with_scripts_parsed(|scripts| {
+            let before = argv::analyze(c, true, scripts, image);
+            follow(before, c, ctx, true, scripts)
+        })
+    }
     use crate::engine::workload;
     use serde_json::json;
 
@@ -769,10 +781,7 @@ mod tests {
             analysis: after,
             read,
             ..
-        } = with_scripts_parsed(|scripts| {
-            let before = argv::analyze(c, true, scripts, None);
-            follow(before, c, &ctx, true, scripts)
-        });
+        } = follow_parsed(c, &ctx, None);
         let before = with_scripts_parsed(|scripts| argv::analyze(c, true, scripts, None));
         assert_eq!(before.class, LaunchClass::Script);
         assert_eq!(after.class, LaunchClass::Exec, "{}", after.detail);
@@ -828,10 +837,7 @@ mod tests {
                 analysis: after,
                 read,
                 ..
-            } = with_scripts_parsed(|scripts| {
-                let before = argv::analyze(c, true, scripts, None);
-                follow(before, c, &ctx, true, scripts)
-            });
+            } = follow_parsed(c, &ctx, None);
             (
                 after.class,
                 after.pid1,
@@ -886,10 +892,7 @@ mod tests {
                 maps: None,
                 image_files: files,
             };
-            with_scripts_parsed(|scripts| {
-                let before = argv::analyze(c, true, scripts, Some(image));
-                follow(before, c, &ctx, true, scripts)
-            })
+            follow_parsed(c, &ctx, Some(image))
         };
         let app = json!({"name": "db", "image": "db:1"});
         // A bare name is looked up in PATH: not a file pidone can name.
