@@ -145,3 +145,62 @@ async fn the_planner_s_rewritten_script_is_resolved_before_the_patch_is_checked(
     );
     server.stop().await;
 }
+
+/// Parses slowly, so a namespace's places on the analysis threads fill up.
+struct SlowAnalyzer(std::time::Duration);
+
+impl ScriptAnalyzer for SlowAnalyzer {
+    fn analyze(&self, dialect: Dialect, script: &str) -> ScriptVerdict {
+        std::thread::sleep(self.0);
+        analyze_script(dialect, script)
+    }
+}
+
+/// Four reviews of one namespace with new scripts at once: two take the namespace's places
+/// and are parsed; the other two find no place within the queue wait (2 s of a 4 s timeout).
+/// Their scripts are not parsed: with `parser.failClosed` they are shed with 429 (the
+/// apiserver retries), without it they are answered from the lexical scan.
+async fn statuses_with_a_full_share(fail_closed: bool) -> Vec<u16> {
+    let server = TestServer::start_with(Options {
+        config: format!("mode: enforce\nparser:\n  failClosed: {fail_closed}\n"),
+        analyzer: Arc::new(SlowAnalyzer(std::time::Duration::from_millis(2_600))),
+        analyzer_blocks: true,
+        ..Default::default()
+    })
+    .await;
+    let api = server.apiserver();
+    let calls: Vec<_> = (0..4)
+        .map(|n| {
+            let http = api.http.clone();
+            let url = format!("{}/validate?timeout=4s", api.base);
+            let object = pod(&format!("p{n}"), &format!("echo {n}; exec /app/server"));
+            let body = support::wire(&review("CREATE", &object, None));
+            tokio::spawn(async move {
+                let res = http
+                    .post(url)
+                    .header("Content-Type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                res.status().as_u16()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for call in calls {
+        statuses.push(call.await.unwrap());
+    }
+    statuses.sort_unstable();
+    server.stop().await;
+    statuses
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fail_closed_sheds_the_reviews_whose_scripts_found_no_parser() {
+    assert_eq!(statuses_with_a_full_share(true).await, [200, 200, 429, 429]);
+    assert_eq!(
+        statuses_with_a_full_share(false).await,
+        [200, 200, 200, 200]
+    );
+}
