@@ -57,6 +57,17 @@ impl MutationPlan {
         self.patch.is_empty()
     }
 
+    /// Never hands out a patch that does not apply: applies it to `object` (the object it was
+    /// planned on, or a copy; left patched or unchanged) and, when it fails, drops the patch
+    /// and its mutations with a warning.
+    pub fn check_on(&mut self, object: &mut Value) {
+        if !applies_to(object, &self.patch) {
+            self.warnings.push(PATCH_DOES_NOT_APPLY.into());
+            self.patch.clear();
+            self.mutations.clear();
+        }
+    }
+
     /// `exec:app,sidecar:log-agent,init:app`, the value of `pidone.io/mutations`.
     pub fn summary(&self) -> String {
         self.mutations
@@ -65,6 +76,16 @@ impl MutationPlan {
             .collect::<Vec<_>>()
             .join(",")
     }
+}
+
+/// The warning of a patch that failed its check.
+pub const PATCH_DOES_NOT_APPLY: &str =
+    "pidone computed a patch that does not apply; the object was left unchanged";
+
+/// Whether `patch` applies to `object`, applying it (json-patch undoes a patch that fails
+/// midway, so a failed check leaves `object` as it was).
+pub fn applies_to(object: &mut Value, patch: &[PatchOperation]) -> bool {
+    patch.is_empty() || json_patch::patch(object, patch).is_ok()
 }
 
 /// Rules whose fix is running the container under an init.
@@ -97,7 +118,27 @@ fn slot_key(field: ArgvField) -> Option<&'static str> {
 /// long-running sidecar now), so edits repeat on the edited copy until nothing changes; the
 /// patch is the difference between the original and the final copy. This is what makes a
 /// reinvocation on the patched object find nothing to do.
+///
+/// The patch is checked on a copy of `object` (see [`MutationPlan::check_on`]); a caller that
+/// owns the object and is done with it checks it there with [`plan_unchecked`] instead and
+/// saves the copy.
 pub fn plan(
+    engine: &Engine,
+    analyzer: &dyn ScriptAnalyzer,
+    object: &Value,
+    ctx: &EvalContext<'_>,
+    first: &Evaluation,
+) -> MutationPlan {
+    let mut out = plan_unchecked(engine, analyzer, object, ctx, first);
+    if !out.is_empty() {
+        out.check_on(&mut object.clone());
+    }
+    out
+}
+
+/// [`plan`] without the check that the patch applies: the caller must run
+/// [`MutationPlan::check_on`] before handing the patch out.
+pub fn plan_unchecked(
     engine: &Engine,
     analyzer: &dyn ScriptAnalyzer,
     object: &Value,
@@ -198,17 +239,6 @@ pub fn plan(
         &value,
         &mut out.patch,
     );
-
-    // Never hand out a patch that does not apply: check it on a copy.
-    let mut copy = object.clone();
-    let applies = json_patch::patch(&mut copy, &out.patch).is_ok();
-    if !applies {
-        out.warnings.push(
-            "pidone computed a patch that does not apply; the object was left unchanged".into(),
-        );
-        out.patch.clear();
-        out.mutations.clear();
-    }
     out
 }
 

@@ -92,7 +92,7 @@ async fn answer_cut<C: Cut>(
     started: Instant,
     parsing: &Parsing,
 ) -> Result<Reply, Shed> {
-    let request = match review::decode_cut::<C>(body) {
+    let mut request = match review::decode_cut::<C>(body) {
         Ok(r) => r,
         Err(DecodeError::NotJson) => {
             app.metrics
@@ -131,6 +131,8 @@ async fn answer_cut<C: Cut>(
         namespace: request.namespace().unwrap_or("").to_string(),
         ..Resolution::default()
     };
+    // Owned apart from the request: the planner's patch is checked on it, without a copy.
+    let mut object = request.object.take();
     let (decision, eval) = decide(
         app,
         &engine,
@@ -138,6 +140,7 @@ async fn answer_cut<C: Cut>(
         mode,
         site,
         &request,
+        &mut object,
         body,
         parsing,
         &mut resolution,
@@ -227,6 +230,7 @@ async fn decide<C: Cut>(
     mode: Mode,
     site: FixSite,
     request: &AdmissionRequest<'_, C>,
+    request_object: &mut Option<Value>,
     body: &[u8],
     parsing: &Parsing,
     resolution: &mut Resolution,
@@ -241,11 +245,11 @@ async fn decide<C: Cut>(
     // controller compares it with its own template, so pidone neither patches nor denies it.
     // Pods are the exception: that is where fixes land, whoever created them.
     if request.kind.kind != "Pod"
-        && let Some(controller) = request.object.as_ref().and_then(controller_of)
+        && let Some(controller) = request_object.as_ref().and_then(controller_of)
     {
         return Ok((Decision::controlled(&controller.to_string()), None));
     }
-    if request.kind.kind == "Pod" && request.object.as_ref().is_some_and(is_mirror_pod) {
+    if request.kind.kind == "Pod" && request_object.as_ref().is_some_and(is_mirror_pod) {
         return Ok((Decision::mirror_pod(), None));
     }
     match request.operation.as_ref() {
@@ -263,7 +267,7 @@ async fn decide<C: Cut>(
         }
         _ => return Ok((Decision::allow(), None)),
     }
-    let object = match checked(request.object.as_ref(), "request.object") {
+    let object = match checked(request_object.as_ref(), "request.object") {
         Ok(o) => o,
         Err(e) => return Ok((Decision::malformed_object(mode, &e), None)),
     };
@@ -433,17 +437,27 @@ async fn decide<C: Cut>(
         && request.operation.as_ref() == "CREATE"
         && app.planner().wants(&eval)
     {
-        let decoded;
-        let full = if C::WHOLE {
-            object
-        } else {
-            decoded = match full_object(body) {
-                Ok(full) => full,
-                Err(e) => return Ok((Decision::malformed_object(mode, &e), Some(eval))),
-            };
-            &decoded
+        let mut decoded;
+        let full = match request_object.as_mut() {
+            Some(object) if C::WHOLE => object,
+            _ => {
+                decoded = match full_object(body) {
+                    Ok(full) => full,
+                    Err(e) => return Ok((Decision::malformed_object(mode, &e), Some(eval))),
+                };
+                &mut decoded
+            }
         };
-        plan(app, engine, &ctx, &eval, full, parsing, resolution).await?
+        let mut planned = plan(app, engine, &ctx, &eval, full, parsing, resolution).await?;
+        // Never send a patch that does not apply. The object is not read again: the check
+        // applies the patch to it.
+        if !crate::mutate::applies_to(full, &planned.patch) {
+            planned.patch.clear();
+            planned
+                .notes
+                .push(crate::mutate::PATCH_DOES_NOT_APPLY.to_string());
+        }
+        planned
     } else {
         crate::server::plan::Planned::default()
     };

@@ -29,7 +29,9 @@ pub trait Planner: Send + Sync {
         true
     }
 
-    /// `analyzer` resolves the scripts the planner's re-checks of the edited object run.
+    /// `analyzer` resolves the scripts the planner's re-checks of the edited object run. The
+    /// server applies the patch to the object before sending it and sends none, with a note,
+    /// when it does not apply.
     fn plan(
         &self,
         engine: &Engine,
@@ -80,7 +82,8 @@ impl Planner for Mutations {
         eval: &Evaluation,
         object: &Value,
     ) -> Planned {
-        let plan = crate::mutate::plan(engine, analyzer, object, ctx, eval);
+        // The server checks the patch on the object it decoded (no copy): see `Planner::plan`.
+        let plan = crate::mutate::plan_unchecked(engine, analyzer, object, ctx, eval);
         Planned {
             patch: plan.patch,
             notes: plan.warnings,
