@@ -271,6 +271,45 @@ async fn a_planner_patch_is_sent_as_base64_json_patch_in_enforce_only() {
     server.stop().await;
 }
 
+/// The server applies every patch to the review's object before sending it: a patch that does
+/// not apply (here, a `replace` of a field the object does not have) is never sent; the review
+/// is answered as if no fix existed, with a warning that says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_planner_patch_that_does_not_apply_is_not_sent() {
+    let planner = |_: &pidone::engine::Evaluation, _: &Value| {
+        serde_json::from_value::<Vec<json_patch::PatchOperation>>(json!([
+            {"op": "add", "path": "/metadata/labels", "value": {}},
+            {"op": "replace", "path": "/spec/containers/0/noSuchField", "value": 1}
+        ]))
+        .unwrap()
+    };
+    let server = TestServer::start_with(Options {
+        planner: Arc::new(planner),
+        ..Default::default()
+    })
+    .await;
+    let api = server.apiserver();
+    let r = review("CREATE", &support::realistic_pod(), None);
+    let m = api.review("/mutate", &r).await.unwrap();
+    assert!(
+        m.get("patch").is_none() && m.get("patchType").is_none(),
+        "{m}"
+    );
+    assert!(
+        warnings(&m)
+            .iter()
+            .any(|w| w.contains("computed a patch that does not apply")),
+        "{m}"
+    );
+    let metrics = server.metrics().await;
+    let mutations: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("pidone_mutations_total{") && !l.ends_with(" 0"))
+        .collect();
+    assert!(mutations.is_empty(), "{mutations:?}");
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workloads_are_analysed_on_update_only_when_the_template_changed() {
     let server = TestServer::start().await;
