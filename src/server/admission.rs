@@ -16,7 +16,7 @@ use crate::server::object_limits;
 use crate::server::plan::mutation_types;
 use crate::server::resolve::{KnownOnly, Parsing, Resolution, Shed};
 use crate::server::review::{self, AdmissionRequest, AdmissionResponse, DecodeError};
-use crate::server::review_log::Findings;
+use crate::server::review_log::findings_json;
 use crate::server::state::App;
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -200,7 +200,7 @@ async fn answer_cut<C: Cut>(
         dry_run = request.dry_run(),
         result = decision.outcome.as_str(),
         duration_us = elapsed.as_micros() as u64,
-        findings = %Findings(reported),
+        findings = findings_json(reported).as_str(),
         ignored,
         "admission review"
     );

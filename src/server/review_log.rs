@@ -1,17 +1,13 @@
 //! The findings of a review as one field of its log line: a JSON array of
-//! `{"rule","container","action","message"}`, written straight into the line (no string is
-//! built for it).
+//! `{"rule","container","action","message"}`.
+//!
+//! Rendered once into a string and logged as one (`findings = text.as_str()`): tracing's
+//! formatters turn a `Display` field into a string of their own anyway, so writing the array
+//! through `Display` cost a UTF-8 check per chunk serde_json wrote and a second copy.
 
 use crate::engine::evaluate::Finding;
 use serde::Serialize;
 use serde::ser::{SerializeSeq, Serializer};
-use std::fmt;
-use std::io;
-
-/// The findings a review reports, for `findings = %Findings(..)`.
-pub struct Findings<'a, I>(pub I)
-where
-    I: Iterator<Item = &'a Finding> + Clone;
 
 #[derive(Serialize)]
 struct Logged<'a> {
@@ -21,40 +17,26 @@ struct Logged<'a> {
     message: &'a str,
 }
 
-impl<'a, I> fmt::Display for Findings<'a, I>
-where
-    I: Iterator<Item = &'a Finding> + Clone,
-{
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut ser = serde_json::Serializer::new(FmtWriter(f));
-        let mut write = || -> Result<(), serde_json::Error> {
-            let mut seq = (&mut ser).serialize_seq(None)?;
-            for finding in self.0.clone() {
-                seq.serialize_element(&Logged {
-                    rule: finding.rule.as_str(),
-                    container: &finding.container,
-                    action: finding.action.as_str(),
-                    message: &finding.message,
-                })?;
-            }
-            seq.end()
-        };
-        write().map_err(|_| fmt::Error)
-    }
-}
-
-/// serde_json writes valid UTF-8 in every call (it splits strings only at ASCII escapes).
-struct FmtWriter<'a, 'b>(&'a mut fmt::Formatter<'b>);
-
-impl io::Write for FmtWriter<'_, '_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let text = std::str::from_utf8(buf).map_err(io::Error::other)?;
-        self.0.write_str(text).map_err(io::Error::other)?;
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+/// The JSON array of `findings`; `[]` when there are none.
+pub fn findings_json<'a>(findings: impl Iterator<Item = &'a Finding>) -> String {
+    let mut out = Vec::with_capacity(256);
+    let mut ser = serde_json::Serializer::new(&mut out);
+    let written = (|| -> Result<(), serde_json::Error> {
+        let mut seq = (&mut ser).serialize_seq(None)?;
+        for finding in findings {
+            seq.serialize_element(&Logged {
+                rule: finding.rule.as_str(),
+                container: &finding.container,
+                action: finding.action.as_str(),
+                message: &finding.message,
+            })?;
+        }
+        seq.end()
+    })();
+    // Writing into memory fails only on a serializer bug; the line still says so.
+    match written.map(|()| String::from_utf8(out)) {
+        Ok(Ok(text)) => text,
+        _ => "[\"the findings could not be written\"]".to_string(),
     }
 }
 
@@ -91,7 +73,7 @@ mod tests {
             ),
             finding("log", RuleId::SideAgent, Action::Warn, "x"),
         ];
-        let text = Findings(all.iter()).to_string();
+        let text = findings_json(all.iter());
         let back: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(
             back,
@@ -102,6 +84,6 @@ mod tests {
                  "message": "x"}
             ])
         );
-        assert_eq!(Findings(all[..0].iter()).to_string(), "[]");
+        assert_eq!(findings_json(all[..0].iter()), "[]");
     }
 }
