@@ -7,7 +7,7 @@
 use crate::engine::evaluate::{EvalContext, Evaluation, Needs};
 use crate::engine::parser_config::ParserConfig;
 use crate::engine::script::{Dialect, ScriptVerdict, analyze_script};
-use crate::engine::script_verdicts::ScriptVerdicts;
+use crate::engine::script_verdicts::{ScriptKey, ScriptVerdicts};
 use crate::engine::{Engine, WorkloadError};
 use serde_json::Value;
 
@@ -87,6 +87,41 @@ pub fn resolve_scripts(
         }
     }
     needs
+}
+
+/// [`evaluate`] for an object whose scripts are `ctx`'s, except `expected` (scripts the caller
+/// wrote into it): those are resolved first and the evaluation runs at once, without the walk
+/// of the launches that finds what is missing. Anything else it runs that has no verdict (an
+/// expectation that was wrong) is resolved as [`evaluate`] does.
+pub fn evaluate_expecting(
+    engine: &Engine,
+    object: &Value,
+    ctx: &EvalContext<'_>,
+    analyzer: &dyn ScriptAnalyzer,
+    expected: Vec<ScriptKey>,
+) -> Result<Option<Evaluation>, WorkloadError> {
+    let known = |key: &ScriptKey| {
+        ctx.scripts
+            .is_some_and(|v| v.contains(key.dialect, &key.script))
+    };
+    let expected: Vec<ScriptKey> = expected.into_iter().filter(|k| !known(k)).collect();
+    if expected.is_empty() {
+        return evaluate(engine, object, ctx, analyzer);
+    }
+    let mut verdicts = ctx.scripts.cloned().unwrap_or_default();
+    for key in expected {
+        let verdict = analyzer.analyze(key.dialect, &key.script);
+        verdicts.insert(key.dialect, key.script, verdict);
+    }
+    let with = EvalContext {
+        scripts: Some(&verdicts),
+        ..ctx.clone()
+    };
+    match engine.evaluate(object, &with)? {
+        Some(eval) if eval.unresolved.is_empty() => Ok(Some(eval)),
+        None => Ok(None),
+        Some(_) => evaluate(engine, object, &with, analyzer),
+    }
 }
 
 /// Evaluates `object` with every script it runs resolved: `ctx`'s verdicts first, then
@@ -253,6 +288,60 @@ mod tests {
             .unwrap();
         assert_eq!(bare.containers[1].launch, LaunchClass::Unparsed);
         assert_eq!(engine.needs(&pod, &EvalContext::default()).scripts.len(), 2);
+    }
+
+    /// A caller that wrote a script into the object says so: it is parsed once and the
+    /// evaluation is the one `evaluate` gives. A wrong expectation costs a parse, never the
+    /// right answer.
+    #[test]
+    fn expected_scripts_are_resolved_first_and_a_wrong_expectation_still_evaluates_right() {
+        let engine = Engine::new(Arc::new(Config::default())).unwrap();
+        let pod = json!({"kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": [
+            {"name": "a", "image": "a", "command": ["sh", "-c", "set -e\nexec ./a"]},
+            {"name": "b", "image": "b", "command": ["sh", "-c", "./b & ./c & wait"]}
+        ]}});
+        let mut verdicts = ScriptVerdicts::default();
+        let b = "./b & ./c & wait";
+        verdicts.insert(Dialect::Sh, b.into(), analyze_script(Dialect::Sh, b));
+        let ctx = EvalContext {
+            scripts: Some(&verdicts),
+            ..EvalContext::default()
+        };
+        let key = |script: &str| ScriptKey {
+            dialect: Dialect::Sh,
+            script: script.into(),
+        };
+        let plain = evaluate(&engine, &pod, &ctx, &Counting::default())
+            .unwrap()
+            .unwrap();
+        let right = Counting::default();
+        let expected =
+            evaluate_expecting(&engine, &pod, &ctx, &right, vec![key("set -e\nexec ./a")])
+                .unwrap()
+                .unwrap();
+        assert_eq!(right.0.load(Ordering::Relaxed), 1);
+        assert_eq!(format!("{expected:?}"), format!("{plain:?}"));
+        assert_eq!(expected.containers[0].launch, LaunchClass::Exec);
+        assert_eq!(expected.containers[1].launch, LaunchClass::Multi);
+        let wrong = Counting::default();
+        let guessed = evaluate_expecting(&engine, &pod, &ctx, &wrong, vec![key("exec ./a")])
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            wrong.0.load(Ordering::Relaxed),
+            2,
+            "the guess, then the real script"
+        );
+        assert_eq!(guessed.containers[0].launch, LaunchClass::Exec);
+        assert!(guessed.unresolved.is_empty());
+        // Expecting what is known already parses nothing more.
+        let known = Counting::default();
+        evaluate_expecting(&engine, &pod, &ctx, &known, vec![key(b)]).unwrap();
+        assert_eq!(
+            known.0.load(Ordering::Relaxed),
+            1,
+            "only the unknown script of `a`"
+        );
     }
 
     #[test]

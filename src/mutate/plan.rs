@@ -8,6 +8,7 @@ use crate::engine::evaluate::{
     ANNOTATION_MUTATIONS, ContainerReport, EvalContext, Evaluation, Finding,
 };
 use crate::engine::rules::RuleId;
+use crate::engine::script_verdicts::ScriptKey;
 use crate::engine::workload::Section;
 use crate::resolve::ScriptAnalyzer;
 use json_patch::jsonptr::PointerBuf;
@@ -161,10 +162,11 @@ pub fn plan_unchecked(
         let Some(spec) = current.pointer_mut(&spec_path) else {
             break;
         };
-        if !edit_round(spec, &eval, config, &mut out) {
+        let mut written = Vec::new();
+        if !edit_round(spec, &eval, config, &mut out, &mut written) {
             break;
         }
-        match crate::resolve::evaluate(engine, &current, ctx, analyzer) {
+        match crate::resolve::evaluate_expecting(engine, &current, ctx, analyzer, written) {
             Ok(Some(next)) => eval = next,
             _ => break,
         }
@@ -262,11 +264,14 @@ fn dedup_in_order<T: Eq + std::hash::Hash + Clone>(items: &mut Vec<T>) {
 }
 
 /// One round of edits on the pod spec; returns whether anything changed.
+/// The scripts the round wrote (an inserted `exec`) are added to `written`: the re-check runs
+/// them.
 fn edit_round(
     spec: &mut Value,
     eval: &Evaluation,
     config: &Config,
     out: &mut MutationPlan,
+    written: &mut Vec<ScriptKey>,
 ) -> bool {
     // The lists are taken out of the spec while edited and put back at the end; `None` where
     // the spec has no such list (or something else than a list: left alone).
@@ -319,6 +324,14 @@ fn edit_round(
                 .and_then(|c| c.get_mut(key))
                 .and_then(|v| v.get_mut(shell.script_slot.index))
             {
+                // The kubelet expands `$(VAR)` before the shell runs: such a script is run
+                // (and keyed) as expanded, which the re-check finds by itself.
+                if !script.contains("$(") {
+                    written.push(ScriptKey {
+                        dialect: shell.dialect,
+                        script: script.clone(),
+                    });
+                }
                 *slot = Value::String(script);
                 edited = true;
                 record(out, MutationKind::Exec, &report.container);
