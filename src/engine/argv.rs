@@ -652,7 +652,14 @@ fn shell_script(
     match verdict.as_ref() {
         ScriptVerdict::Unparsed(reason) => {
             // Padding, comments or an unknown construct must not turn a denial into a warning.
-            let found = lexical::scan_with_env(text, &cx.env).or_else(|| {
+            // Not in a walk that only collects missing scripts: the evaluation that follows
+            // the script's resolution does this.
+            let deferred = cx.scripts.defers(dialect, text);
+            let scanned = || lexical::scan_with_env(text, &cx.env);
+            let found = (!deferred).then(scanned).flatten().or_else(|| {
+                if deferred {
+                    return None;
+                }
                 // `exec "$@"` hands over to the operands: look at them as a launch.
                 let positional = ["$@", "$*", "$1", "${@}", "${1}"]
                     .iter()

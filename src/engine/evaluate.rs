@@ -154,7 +154,7 @@ impl Engine {
             }
         }
         let mounts = mount_context(w.spec, namespace, ctx);
-        let scripts = ScriptLookup::new(ctx.scripts);
+        let scripts = ScriptLookup::collecting(ctx.scripts);
         let mut image_files: Vec<WantedFile> = w
             .containers
             .iter()

@@ -71,6 +71,8 @@ pub fn unresolved() -> ScriptVerdict {
 pub struct ScriptLookup<'a> {
     verdicts: Option<&'a ScriptVerdicts>,
     missing: RefCell<Vec<ScriptKey>>,
+    /// The walk only collects what is missing (`Engine::needs`): its analyses are dropped.
+    collecting: bool,
 }
 
 impl<'a> ScriptLookup<'a> {
@@ -78,7 +80,22 @@ impl<'a> ScriptLookup<'a> {
         ScriptLookup {
             verdicts,
             missing: RefCell::new(Vec::new()),
+            collecting: false,
         }
+    }
+
+    /// For a walk whose analyses are dropped and whose only result is what is missing.
+    pub fn collecting(verdicts: Option<&'a ScriptVerdicts>) -> ScriptLookup<'a> {
+        ScriptLookup {
+            collecting: true,
+            ..ScriptLookup::new(verdicts)
+        }
+    }
+
+    /// Whether analysing a script without a verdict is wasted here: the walk only collects
+    /// what is missing, and the evaluation that follows its resolution analyses it.
+    pub fn defers(&self, dialect: Dialect, script: &str) -> bool {
+        self.collecting && !self.verdicts.is_some_and(|m| m.contains(dialect, script))
     }
 
     /// The script's verdict, or [`unresolved`] (noted as missing).
@@ -148,6 +165,24 @@ mod tests {
         assert_eq!(missing[0].dialect, Dialect::Sh);
         assert_eq!(missing[0].script, "a & b");
         assert_eq!(missing[1].dialect, Dialect::Bash);
+    }
+
+    #[test]
+    fn a_collecting_walk_defers_only_scripts_without_a_verdict() {
+        let mut verdicts = ScriptVerdicts::default();
+        verdicts.insert(
+            Dialect::Sh,
+            "exec app".into(),
+            analyze_script(Dialect::Sh, "exec app"),
+        );
+        let collecting = ScriptLookup::collecting(Some(&verdicts));
+        assert!(!collecting.defers(Dialect::Sh, "exec app"));
+        assert!(collecting.defers(Dialect::Sh, "a & b"));
+        assert!(collecting.defers(Dialect::Bash, "exec app"));
+        assert!(ScriptLookup::collecting(None).defers(Dialect::Sh, "exec app"));
+        // An evaluation analyses whatever it has, a missing script's lexical scan included.
+        assert!(!ScriptLookup::new(Some(&verdicts)).defers(Dialect::Sh, "a & b"));
+        assert!(!ScriptLookup::new(None).defers(Dialect::Sh, "a & b"));
     }
 
     #[test]
