@@ -9,7 +9,9 @@
 //! `thanos sidecar`) instead.
 
 use serde::Serialize;
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::LazyLock;
 
 /// What a side agent does for the main container.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -572,6 +574,22 @@ pub const IMAGE_PROGRAMS: &[ImageProgram] = &[
     },
 ];
 
+/// The catalogued images whose repository ends in `name` (its last path segment), in
+/// catalogue order: an image can only be an entry with its own last segment, and every
+/// container's image is matched on every evaluation.
+pub fn images_named(name: &str) -> &'static [&'static ImageEntry] {
+    static BY_NAME: LazyLock<HashMap<&'static str, Vec<&'static ImageEntry>>> =
+        LazyLock::new(|| {
+            let mut by_name: HashMap<&'static str, Vec<&'static ImageEntry>> = HashMap::new();
+            for e in IMAGES {
+                let last = e.repository.rsplit('/').next().unwrap_or(e.repository);
+                by_name.entry(last).or_default().push(e);
+            }
+            by_name
+        });
+    BY_NAME.get(name).map_or(&[], Vec::as_slice)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -606,5 +624,27 @@ mod tests {
         for e in IMAGES {
             assert!(seen.insert(e.repository), "duplicate {}", e.repository);
         }
+    }
+
+    #[test]
+    fn every_image_is_found_under_its_last_segment_in_catalogue_order() {
+        let mut found = 0;
+        for e in IMAGES {
+            let last = e.repository.rsplit('/').next().unwrap();
+            let named = images_named(last);
+            assert!(
+                named.iter().any(|n| std::ptr::eq(*n, e)),
+                "{}",
+                e.repository
+            );
+            let order: Vec<usize> = named
+                .iter()
+                .map(|n| IMAGES.iter().position(|i| std::ptr::eq(i, *n)).unwrap())
+                .collect();
+            assert!(order.is_sorted(), "{last}: {order:?}");
+            found += named.iter().filter(|n| std::ptr::eq(**n, e)).count();
+        }
+        assert_eq!(found, IMAGES.len());
+        assert!(images_named("no-such-agent").is_empty());
     }
 }

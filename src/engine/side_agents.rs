@@ -286,8 +286,10 @@ impl SideAgentMatcher {
             return None;
         }
         let segments = repository_segments(image);
-        if self.catalogue {
-            for e in catalogue::IMAGES {
+        if self.catalogue
+            && let Some(name) = segments.last()
+        {
+            for e in catalogue::images_named(name) {
                 if ends_with_repository(&segments, e.repository) {
                     return Some(Evidence::CatalogueImage {
                         repository: e.repository,
