@@ -628,21 +628,26 @@ mod tests {
 
     #[test]
     fn every_image_is_found_under_its_last_segment_in_catalogue_order() {
+        // Repositories are unique (tested above): they name the entries.
+        let position = |repository: &str| IMAGES.iter().position(|i| i.repository == repository);
         let mut found = 0;
         for e in IMAGES {
             let last = e.repository.rsplit('/').next().unwrap();
             let named = images_named(last);
+            let order: Vec<usize> = named
+                .iter()
+                .filter_map(|n| position(n.repository))
+                .collect();
             assert!(
-                named.iter().any(|n| std::ptr::eq(*n, e)),
+                order.contains(&position(e.repository).unwrap()),
                 "{}",
                 e.repository
             );
-            let order: Vec<usize> = named
-                .iter()
-                .map(|n| IMAGES.iter().position(|i| std::ptr::eq(i, *n)).unwrap())
-                .collect();
             assert!(order.is_sorted(), "{last}: {order:?}");
-            found += named.iter().filter(|n| std::ptr::eq(**n, e)).count();
+            found += named
+                .iter()
+                .filter(|n| n.repository == e.repository)
+                .count();
         }
         assert_eq!(found, IMAGES.len());
         assert!(images_named("no-such-agent").is_empty());
