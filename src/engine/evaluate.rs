@@ -86,6 +86,17 @@ impl Engine {
         Ok(Some(self.evaluate_workload(object, &workload, ctx)))
     }
 
+    /// [`Engine::evaluate`] of `object`, whose workload `w` the caller extracted with
+    /// [`workload::extract`].
+    pub fn evaluate_extracted(
+        &self,
+        object: &Value,
+        w: &Workload<'_>,
+        ctx: &EvalContext<'_>,
+    ) -> Evaluation {
+        self.evaluate_workload(object, w, ctx)
+    }
+
     /// [`Engine::evaluate`] with every script parsed in this process: for the engine's own
     /// tests, whose scripts are trusted.
     #[cfg(test)]
@@ -124,6 +135,12 @@ impl Engine {
         let Ok(Some(w)) = workload::extract(object) else {
             return Needs::default();
         };
+        self.needs_of(object, &w, ctx)
+    }
+
+    /// [`Engine::needs`] of an object whose workload the caller extracted (once for the
+    /// rounds of look-ups and the evaluation: see [`Engine::evaluate_extracted`]).
+    pub fn needs_of(&self, object: &Value, w: &Workload<'_>, ctx: &EvalContext<'_>) -> Needs {
         let namespace = ctx.namespace.or(w.object.namespace.as_deref());
         if let Some(ns) = namespace
             && self.config.exemptions.namespaces.iter().any(|e| e == ns)
@@ -159,7 +176,7 @@ impl Engine {
             .containers
             .iter()
             .filter_map(|c| {
-                self.launch(c, long_running(&w, c), ctx, mounts.as_ref(), &scripts)
+                self.launch(c, long_running(w, c), ctx, mounts.as_ref(), &scripts)
                     .wanted
             })
             .filter(|_| ctx.image_files.is_some())

@@ -281,6 +281,12 @@ async fn decide<C: Cut>(
         }
         return Ok((over_limit(endpoint, mode, &over.message), None));
     }
+    // Extracted once for the rounds of look-ups and the evaluation.
+    let workload = match crate::engine::workload::extract(object) {
+        Ok(Some(w)) => w,
+        Ok(None) => return Ok((Decision::allow(), None)),
+        Err(e) => return Ok((Decision::malformed_object(mode, &e.to_string()), None)),
+    };
     let deadline = match parsing {
         Parsing::Pool { deadline, .. } => Some(*deadline),
         Parsing::Here => crate::sandbox::ticket::current().map(|t| t.deadline()),
@@ -329,8 +335,9 @@ async fn decide<C: Cut>(
         }
     }
     for _ in 0..MAX_ROUNDS {
-        let needs = engine.needs(
+        let needs = engine.needs_of(
             object,
+            &workload,
             &EvalContext {
                 scripts: Some(&resolution.verdicts),
                 ..context(
@@ -407,18 +414,14 @@ async fn decide<C: Cut>(
     );
     let mut rounds = 0;
     let eval = loop {
-        let evaluated = engine.evaluate(
+        let mut eval = engine.evaluate_extracted(
             object,
+            &workload,
             &EvalContext {
                 scripts: Some(&resolution.verdicts),
                 ..ctx.clone()
             },
         );
-        let mut eval = match evaluated {
-            Ok(Some(eval)) => eval,
-            Ok(None) => return Ok((Decision::allow(), None)),
-            Err(e) => return Ok((Decision::malformed_object(mode, &e.to_string()), None)),
-        };
         rounds += 1;
         if eval.unresolved.is_empty() || rounds >= MAX_ROUNDS {
             break eval;
