@@ -189,14 +189,16 @@ async fn answer_cut<C: Cut>(
     for kind in mutation_types(&decision.patch) {
         app.metrics.mutation(&kind);
     }
+    // `&str` fields, not `%` (Display) ones: tracing's formatters write a `&str` as it is
+    // and format a Display one into a string first.
     tracing::info!(
-        uid = %request.uid,
+        uid = request.uid.as_ref(),
         endpoint = endpoint.as_str(),
         mode = mode.as_str(),
-        kind = %request.kind.kind,
+        kind = request.kind.kind.as_ref(),
         namespace = request.namespace().unwrap_or(""),
         name,
-        operation = %request.operation,
+        operation = request.operation.as_ref(),
         dry_run = request.dry_run(),
         result = decision.outcome.as_str(),
         duration_us = elapsed.as_micros() as u64,
