@@ -50,15 +50,16 @@ fn object_fields(path: &Pointer, old: &Value, new: &Value, ops: &mut Vec<PatchOp
     let empty = Map::new();
     let o = old.as_object().unwrap_or(&empty);
     let n = new.as_object().unwrap_or(&empty);
+    // Paths are built only for the fields that changed: most fields of an edited container
+    // did not.
     for (key, value) in n {
-        let path = child(path, key);
         match o.get(key) {
             Some(v) if v == value => {}
             Some(_) => ops.push(PatchOperation::Replace(ReplaceOperation {
-                path,
+                path: child(path, key),
                 value: value.clone(),
             })),
-            None => ops.push(add(path, value.clone())),
+            None => ops.push(add(child(path, key), value.clone())),
         }
     }
     for key in o.keys().filter(|k| !n.contains_key(*k)) {
