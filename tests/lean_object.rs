@@ -2,7 +2,9 @@
 //! and decodes the whole object only to plan a patch. This holds only if the two give the same
 //! evaluation: checked here over every fixture and example, under several configurations, for
 //! every field of the evaluation (its `Debug` form), for the patch planned from it, and for the
-//! planner's "nothing to fix" shortcut.
+//! planner's "nothing to fix" shortcut. /validate first decodes the lean cut without the
+//! containers' `env`: its evaluation must say when it read `env`, and be the lean cut's when it
+//! did not.
 
 mod support {
     pub mod fixtures;
@@ -54,12 +56,15 @@ fn the_lean_cut_evaluates_like_the_whole_object() {
     ];
     let mut evaluated = 0;
     let mut planned = 0;
+    let (mut without_env, mut read_env) = (0, 0);
     for (config_name, config) in configs() {
         let engine = Evaluator::new(Arc::new(config), Arc::new(InProcessAnalyzer)).unwrap();
         for doc in &docs {
             let text = serde_json::to_string(doc).unwrap();
             let full = object::parse(&text).unwrap();
             let lean = object::parse_lean(&text).unwrap();
+            // Every fixture's env lists are well formed: the check that skips them passes.
+            let lean_without_env = object::parse_lean_without_env(&text).unwrap();
             assert!(
                 text.len() >= serde_json::to_string(&lean).unwrap().len(),
                 "the lean cut is never larger"
@@ -82,6 +87,18 @@ fn the_lean_cut_evaluates_like_the_whole_object() {
                     format!("{from_lean:?}"),
                     "{where_}"
                 );
+                match engine.evaluate(&lean_without_env, &ctx) {
+                    Ok(Some(e)) if e.env_read => {
+                        read_env += 1;
+                        // What the evaluation with env read.
+                        let lean_read = from_lean.as_ref().map(|f| f.as_ref().map(|f| f.env_read));
+                        assert_eq!(lean_read, Ok(Some(true)), "{where_}");
+                    }
+                    other => {
+                        without_env += 1;
+                        assert_eq!(format!("{from_lean:?}"), format!("{other:?}"), "{where_}");
+                    }
+                }
                 let (Ok(Some(from_full)), Ok(Some(from_lean))) = (from_full, from_lean) else {
                     continue;
                 };
@@ -118,6 +135,11 @@ fn the_lean_cut_evaluates_like_the_whole_object() {
     }
     assert!(evaluated > 1000, "{evaluated}");
     assert!(planned > 100, "{planned}");
+    // Both kinds are in the corpus: most evaluations never read env, some do.
+    assert!(
+        without_env > 1000 && read_env > 10,
+        "{without_env} / {read_env}"
+    );
 }
 
 /// Scripts from ConfigMap volumes (the webhook reads them with `scripts.configMaps`): the lean

@@ -310,6 +310,54 @@ async fn a_planner_patch_that_does_not_apply_is_not_sent() {
     server.stop().await;
 }
 
+/// /validate decodes a review without the containers' `env` lists first. A launch that reads
+/// them (the kubelet's `$(VAR)`) is decided with them: the script that runs two programs is
+/// only in the environment. An env list the engine reports on is reported as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validate_reads_env_where_a_launch_needs_it() {
+    let server = TestServer::start().await;
+    let api = server.apiserver();
+    let pod = |command: Value, env: Value| {
+        json!({"apiVersion": "v1", "kind": "Pod",
+               "metadata": {"name": "p", "namespace": "team"},
+               "spec": {"containers": [{"name": "app", "image": "app:1",
+                   "command": command, "env": env}]}})
+    };
+    let expanded = pod(
+        json!(["sh", "-c", "$(RUN)"]),
+        json!([{"name": "RUN", "value": "./server & ./worker & wait -n"}]),
+    );
+    let v = api
+        .review("/validate", &review("CREATE", &expanded, None))
+        .await
+        .unwrap();
+    assert_eq!(v["allowed"], false, "{v}");
+    let message = v["status"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("multi-process"), "{v}");
+    // The same script without the variable is decided without it, the same way.
+    let literal = pod(
+        json!(["sh", "-c", "./server & ./worker & wait -n"]),
+        json!([{"name": "UNUSED", "value": "x"}]),
+    );
+    let v = api
+        .review("/validate", &review("CREATE", &literal, None))
+        .await
+        .unwrap();
+    assert_eq!(v["allowed"], false, "{v}");
+    // A malformed env list: the engine's own message.
+    let malformed = pod(json!(["./server"]), json!([{"name": 5}]));
+    let v = api
+        .review("/validate", &review("CREATE", &malformed, None))
+        .await
+        .unwrap();
+    let message = v["status"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("/spec/containers/0/env/0/name: expected a string"),
+        "{v}"
+    );
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workloads_are_analysed_on_update_only_when_the_template_changed() {
     let server = TestServer::start().await;

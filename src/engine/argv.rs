@@ -135,6 +135,11 @@ pub struct LaunchAnalysis {
     /// Why `exec` cannot be put before the final command, when it cannot.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exec_blocker: Option<String>,
+    /// The analysis read the container's `env` (a `$(VAR)` to expand, a variable a launcher
+    /// or a scanned script reads): a caller that left `env` out of the object must evaluate
+    /// again with it.
+    #[serde(skip)]
+    pub env_read: bool,
 }
 
 impl LaunchAnalysis {
@@ -151,6 +156,7 @@ impl LaunchAnalysis {
             through: Vec::new(),
             final_program: None,
             exec_blocker: None,
+            env_read: false,
         }
     }
 
@@ -299,12 +305,18 @@ pub fn analyze(
         env: Environment::of(c.json),
         env_from: kubelet::env_from(c.json),
     };
+    let mut analysis = analyze_in(c, &cx, image);
+    analysis.env_read = cx.env.was_read();
+    analysis
+}
+
+fn analyze_in(c: &ContainerSpec<'_>, cx: &Cx<'_>, image: Option<&ImageConfig>) -> LaunchAnalysis {
     let command = c.command.as_deref().unwrap_or(&[]);
     let args = c.args.as_deref().unwrap_or(&[]);
     if command.is_empty()
         && let Some(image) = image
     {
-        return analyze_with_image(c, &cx, image, args);
+        return analyze_with_image(c, cx, image, args);
     }
     let mut argv: Vec<Arg> = Vec::with_capacity(command.len() + args.len());
     for (index, text) in command.iter().enumerate() {
@@ -353,7 +365,7 @@ pub fn analyze(
             );
         }
     }
-    let mut out = classify_argv(&argv, &cx, 0);
+    let mut out = classify_argv(&argv, cx, 0);
     out.from_args = from_args;
     out
 }

@@ -42,6 +42,9 @@ pub struct Needs {
     pub scripts: Vec<ScriptKey>,
     /// Files of images to read (when the context carries image files at all).
     pub image_files: Vec<WantedFile>,
+    /// The walk read a container's `env` (see `LaunchAnalysis::env_read`): the scripts it
+    /// names are as the environment made them.
+    pub env_read: bool,
 }
 
 impl Needs {
@@ -172,12 +175,14 @@ impl Engine {
         }
         let mounts = mount_context(w.spec, namespace, ctx);
         let scripts = ScriptLookup::collecting(ctx.scripts);
+        let mut env_read = false;
         let mut image_files: Vec<WantedFile> = w
             .containers
             .iter()
             .filter_map(|c| {
-                self.launch(c, long_running(w, c), ctx, mounts.as_ref(), &scripts)
-                    .wanted
+                let followed = self.launch(c, long_running(w, c), ctx, mounts.as_ref(), &scripts);
+                env_read |= followed.analysis.env_read;
+                followed.wanted
             })
             .filter(|_| ctx.image_files.is_some())
             .collect();
@@ -186,6 +191,7 @@ impl Engine {
         Needs {
             scripts: scripts.into_missing(),
             image_files,
+            env_read,
             ..Needs::default()
         }
     }
@@ -232,6 +238,7 @@ impl Engine {
             exempt: false,
             inject_init: self.config.init_injection.enabled,
             unresolved: Vec::new(),
+            env_read: false,
         };
         if let Some(ns) = namespace
             && self.config.exemptions.namespaces.iter().any(|e| e == ns)
@@ -306,6 +313,7 @@ impl Engine {
             })
             .collect();
         let verdicts = side_agents::classify(&self.side_agents, &pod, &candidates);
+        eval.env_read = analyses.iter().any(|a| a.env_read);
         let share_process_namespace = w
             .spec
             .get("shareProcessNamespace")
@@ -328,8 +336,11 @@ impl Engine {
             // A side agent of a finite pod becomes long-running once it is a native sidecar:
             // its launch must hold up as one, or moving it would only trade one finding for
             // another (a wrapper that polls a stop file turns into a resident shell).
-            let as_sidecar =
-                (side_agent.is_some() && !long_running).then(|| launch(c, true).0.class);
+            let as_sidecar = (side_agent.is_some() && !long_running).then(|| {
+                let again = launch(c, true).0;
+                eval.env_read |= again.env_read;
+                again.class
+            });
             let stop_hack = match &stop_hacks {
                 Some(hacks) if c.section == Section::Containers => {
                     hacks.of(i, script_facts(&analysis), share_process_namespace)

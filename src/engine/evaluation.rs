@@ -134,6 +134,9 @@ pub struct Evaluation {
     /// analysed. The caller resolves them and evaluates again (see `Engine::needs`).
     #[serde(skip)]
     pub unresolved: Vec<ScriptKey>,
+    /// Some launch read a container's `env` (see `LaunchAnalysis::env_read`).
+    #[serde(skip)]
+    pub env_read: bool,
 }
 
 impl Evaluation {

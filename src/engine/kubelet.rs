@@ -82,6 +82,12 @@ impl<'a> Environment<'a> {
         }
     }
 
+    /// Whether a container's variables were read (built): an analysis that never read them
+    /// holds whatever the container's `env` says.
+    pub fn was_read(&self) -> bool {
+        self.container.is_some() && self.built.get().is_some()
+    }
+
     fn built(&self) -> &Built {
         self.built
             .get_or_init(|| self.container.map(build).unwrap_or_default())

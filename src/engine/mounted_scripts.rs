@@ -396,6 +396,8 @@ pub fn follow(
             from_args: analysis.from_args,
             from_image: analysis.from_image,
             image_argv: analysis.image_argv,
+            // What the pod's own command read to get here.
+            env_read: analysis.env_read || next.env_read,
             ..next
         };
     }
@@ -524,6 +526,7 @@ fn script_launch(
         through: Vec::new(),
         final_program: None,
         exec_blocker: None,
+        env_read: false,
     };
     let interp = match invoked_by {
         Some(sh) => shell(&sh),

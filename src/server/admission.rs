@@ -11,7 +11,7 @@ use crate::engine::{Evaluation, Mode};
 use crate::resolve::MAX_ROUNDS;
 use crate::server::config_maps::{self, Gathered};
 use crate::server::decision::{self, Decision, Endpoint, FixSite};
-use crate::server::object::{Cut, Full, Lean};
+use crate::server::object::{Cut, Full, Lean, LeanWithoutEnv};
 use crate::server::object_limits;
 use crate::server::plan::mutation_types;
 use crate::server::resolve::{KnownOnly, Parsing, Resolution, Shed};
@@ -72,18 +72,47 @@ pub async fn answer_with(
     started: Instant,
     parsing: &Parsing,
 ) -> Result<Reply, Shed> {
-    // Each body is decoded once: /validate only evaluates, which reads the lean cut; /mutate
-    // plans patches, which need the whole object, and evaluates that same object.
-    match endpoint {
+    // Each body is decoded once: /validate only evaluates, which reads the lean cut, and
+    // first without the containers' env lists (most of a pod's decoding, rarely read; a
+    // review whose evaluation reads them is decoded again with them); /mutate plans patches,
+    // which need the whole object, and evaluates that same object.
+    let answered = match endpoint {
         Endpoint::Validate => {
-            answer_cut::<Lean>(app, endpoint, path_mode, body, started, parsing).await
+            match answer_cut::<LeanWithoutEnv>(app, endpoint, path_mode, body, started, parsing)
+                .await?
+            {
+                Some(reply) => Some(reply),
+                None => {
+                    answer_cut::<Lean>(app, endpoint, path_mode, body, started, parsing).await?
+                }
+            }
         }
         Endpoint::Mutate => {
-            answer_cut::<Full>(app, endpoint, path_mode, body, started, parsing).await
+            answer_cut::<Full>(app, endpoint, path_mode, body, started, parsing).await?
         }
+    };
+    // Only a cut without env asks for another decoding.
+    answered.ok_or(Shed)
+}
+
+/// Why a review's decision stopped before it was made.
+enum Stop {
+    /// Not in time: shed (429).
+    Shed,
+    /// The evaluation read a container's `env`, which the cut left out.
+    WithEnv,
+}
+
+impl From<Shed> for Stop {
+    fn from(_: Shed) -> Stop {
+        Stop::Shed
     }
 }
 
+/// The answer to a review decoded with the cut `C`; `None` when `C` left out the containers'
+/// `env` and the review must be decoded with it (its evaluation reads it, or the env lists
+/// have a shape the engine reports, or the body does not decode at all: the lean cut says
+/// why).
 async fn answer_cut<C: Cut>(
     app: &App,
     endpoint: Endpoint,
@@ -91,14 +120,15 @@ async fn answer_cut<C: Cut>(
     body: &[u8],
     started: Instant,
     parsing: &Parsing,
-) -> Result<Reply, Shed> {
+) -> Result<Option<Reply>, Shed> {
     let mut request = match review::decode_cut::<C>(body) {
         Ok(r) => r,
+        Err(_) if !C::ENV => return Ok(None),
         Err(DecodeError::NotJson) => {
             app.metrics
                 .request(endpoint.as_str(), "", "", "rejected", started.elapsed());
             tracing::warn!(endpoint = endpoint.as_str(), "request body is not JSON");
-            return Ok(Reply::Plain(400, "the request body is not JSON\n"));
+            return Ok(Some(Reply::Plain(400, "the request body is not JSON\n")));
         }
         Err(DecodeError::Invalid { uid, message }) => {
             let decision = Decision::invalid_review(&message);
@@ -117,7 +147,7 @@ async fn answer_cut<C: Cut>(
                 duration_us = started.elapsed().as_micros() as u64,
                 "invalid admission review"
             );
-            return Ok(respond(&uid, &decision));
+            return Ok(Some(respond(&uid, &decision)));
         }
     };
 
@@ -133,7 +163,7 @@ async fn answer_cut<C: Cut>(
     };
     // Owned apart from the request: the planner's patch is checked on it, without a copy.
     let mut object = request.object.take();
-    let (decision, eval) = decide(
+    let decided = decide(
         app,
         &engine,
         endpoint,
@@ -145,7 +175,12 @@ async fn answer_cut<C: Cut>(
         parsing,
         &mut resolution,
     )
-    .await?;
+    .await;
+    let (decision, eval) = match decided {
+        Ok(decided) => decided,
+        Err(Stop::Shed) => return Err(Shed),
+        Err(Stop::WithEnv) => return Ok(None),
+    };
     if resolution.pool_gave_up && engine.config().parser.fail_closed {
         app.metrics.shed();
         tracing::warn!(
@@ -206,7 +241,7 @@ async fn answer_cut<C: Cut>(
         ignored,
         "admission review"
     );
-    Ok(respond(&request.uid, &decision))
+    Ok(Some(respond(&request.uid, &decision)))
 }
 
 /// Where the fixes for a request's object land (DESIGN section 5.1): Pods are patched; an
@@ -236,7 +271,7 @@ async fn decide<C: Cut>(
     body: &[u8],
     parsing: &Parsing,
     resolution: &mut Resolution,
-) -> Result<(Decision, Option<Evaluation>), Shed> {
+) -> Result<(Decision, Option<Evaluation>), Stop> {
     if mode == Mode::Off || request.sub_resource().is_some() {
         return Ok((Decision::allow(), None));
     }
@@ -351,6 +386,10 @@ async fn decide<C: Cut>(
                 )
             },
         );
+        // The scripts it names are as the environment made them.
+        if !C::ENV && needs.env_read {
+            return Err(Stop::WithEnv);
+        }
         if !needs.images.is_empty() {
             let found = match &resolver {
                 // A pod's look-ups use only the credentials its namespace may use.
@@ -431,6 +470,9 @@ async fn decide<C: Cut>(
         let more = std::mem::take(&mut eval.unresolved);
         resolution.resolve(app, more, parsing).await?;
     };
+    if !C::ENV && eval.env_read {
+        return Err(Stop::WithEnv);
+    }
     if eval.exempt {
         return Ok((Decision::allow(), Some(eval)));
     }

@@ -635,6 +635,7 @@ mod tests {
             exempt: false,
             inject_init: false,
             unresolved: Vec::new(),
+            env_read: false,
         }
     }
 

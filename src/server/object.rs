@@ -14,6 +14,12 @@
 //!   every array element kept so that JSON Pointers stay the same.
 //!   The rest is skipped without allocating. Evaluating it gives the same result as
 //!   evaluating the full object (tested over every fixture); patches are never computed on it.
+//! - [`LeanWithoutEnv`]: the lean cut without the containers' `env` lists, which are most of
+//!   a typical pod's decoding and which an evaluation reads only for a `$(VAR)` to expand, a
+//!   variable a launcher reads or an unparsed script to scan (`Evaluation::env_read` says
+//!   so, and the caller decodes the lean cut and evaluates again). The lists are checked as
+//!   they are skipped: one whose shape the engine would report fails the decoding instead,
+//!   and the caller decodes the lean cut.
 
 use serde::Deserialize;
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -23,12 +29,17 @@ use std::fmt;
 
 /// Parses an object, leaving out `metadata.managedFields` and `status`.
 pub fn parse(json: &str) -> Result<Value, serde_json::Error> {
-    parse_with(json, Pruned::Top)
+    parse_with(json, Pruned::TOP)
 }
 
 /// Parses only what evaluation reads (see [`Lean`]).
 pub fn parse_lean(json: &str) -> Result<Value, serde_json::Error> {
-    parse_with(json, Pruned::LeanTop)
+    parse_with(json, Pruned::LEAN_TOP)
+}
+
+/// Parses what evaluation reads without the containers' `env` (see [`LeanWithoutEnv`]).
+pub fn parse_lean_without_env(json: &str) -> Result<Value, serde_json::Error> {
+    parse_with(json, Pruned::LEAN_TOP_WITHOUT_ENV)
 }
 
 fn parse_with(json: &str, seed: Pruned) -> Result<Value, serde_json::Error> {
@@ -44,6 +55,8 @@ pub trait Cut {
     const ROOT: Pruned;
     /// Whether the cut is the whole object (all a planner reads).
     const WHOLE: bool;
+    /// Whether the containers' `env` lists are in it.
+    const ENV: bool = true;
 }
 
 /// Everything but `metadata.managedFields` and `status`: for planning patches and comparing
@@ -55,14 +68,24 @@ pub struct Full;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Lean;
 
+/// What evaluation reads, without the containers' `env` (checked, not kept).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LeanWithoutEnv;
+
 impl Cut for Full {
-    const ROOT: Pruned = Pruned::Top;
+    const ROOT: Pruned = Pruned::TOP;
     const WHOLE: bool = true;
 }
 
 impl Cut for Lean {
-    const ROOT: Pruned = Pruned::LeanTop;
+    const ROOT: Pruned = Pruned::LEAN_TOP;
     const WHOLE: bool = false;
+}
+
+impl Cut for LeanWithoutEnv {
+    const ROOT: Pruned = Pruned::LEAN_TOP_WITHOUT_ENV;
+    const WHOLE: bool = false;
+    const ENV: bool = false;
 }
 
 /// For `#[serde(deserialize_with)]`: the object inside a review, parsed in the same pass as the
@@ -74,10 +97,44 @@ pub fn deserialize<'de, C: Cut, D: Deserializer<'de>>(d: D) -> Result<Option<Val
     }
 }
 
-/// Where the parser is in the object, and so which keys it keeps.
+/// Where the parser is in the object, and whether the containers' `env` is kept: which keys
+/// it keeps.
 #[doc(hidden)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Pruned {
+pub struct Pruned {
+    at: At,
+    env: bool,
+}
+
+impl Pruned {
+    pub const TOP: Pruned = Pruned {
+        at: At::Top,
+        env: true,
+    };
+    pub const LEAN_TOP: Pruned = Pruned {
+        at: At::LeanTop,
+        env: true,
+    };
+    pub const LEAN_TOP_WITHOUT_ENV: Pruned = Pruned {
+        at: At::LeanTop,
+        env: false,
+    };
+
+    fn step(self, key: &str) -> Step {
+        if !self.env && self.at == At::LeanContainer && key == "env" {
+            return Step::CheckEnv;
+        }
+        self.at.step(key)
+    }
+
+    fn into(self, at: At) -> Pruned {
+        Pruned { at, env: self.env }
+    }
+}
+
+/// Where the parser is in the object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum At {
     /// The object itself (full cut).
     Top,
     /// Its `metadata` (full cut).
@@ -111,12 +168,14 @@ pub enum Pruned {
 enum Step {
     Keep,
     Skip,
-    Into(Pruned),
+    Into(At),
+    /// A container's `env`, left out: skipped, failing on a shape the engine would report.
+    CheckEnv,
 }
 
-impl Pruned {
+impl At {
     fn step(self, key: &str) -> Step {
-        use Pruned::*;
+        use At::*;
         match (self, key) {
             (Top, "status") | (Metadata, "managedFields") => Step::Skip,
             (Top, "metadata") => Step::Into(Metadata),
@@ -162,13 +221,13 @@ impl Pruned {
     }
 
     /// The state of the elements when this value is an array.
-    fn element(self) -> Option<Pruned> {
+    fn element(self) -> Option<At> {
         match self {
-            Pruned::LeanContainers => Some(Pruned::LeanContainer),
-            Pruned::LeanEnvList => Some(Pruned::LeanEnv),
-            Pruned::LeanMounts => Some(Pruned::LeanMount),
-            Pruned::LeanVolumes => Some(Pruned::LeanVolume),
-            Pruned::LeanClaimTemplates => Some(Pruned::LeanClaimTemplate),
+            At::LeanContainers => Some(At::LeanContainer),
+            At::LeanEnvList => Some(At::LeanEnv),
+            At::LeanMounts => Some(At::LeanMount),
+            At::LeanVolumes => Some(At::LeanVolume),
+            At::LeanClaimTemplates => Some(At::LeanClaimTemplate),
             _ => None,
         }
     }
@@ -199,10 +258,11 @@ impl<'de> Visitor<'de> for Pruned {
                     let value = access.next_value::<Value>()?;
                     map.insert(key.into_owned(), value);
                 }
-                Step::Into(state) => {
-                    let value = access.next_value_seed(state)?;
+                Step::Into(at) => {
+                    let value = access.next_value_seed(self.into(at))?;
                     map.insert(key.into_owned(), value);
                 }
+                Step::CheckEnv => access.next_value_seed(EnvCheck)?,
             }
         }
         Ok(Value::Object(map))
@@ -210,9 +270,9 @@ impl<'de> Visitor<'de> for Pruned {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
         let mut items = Vec::with_capacity(access.size_hint().unwrap_or(0));
-        match self.element() {
-            Some(state) => {
-                while let Some(item) = access.next_element_seed(state)? {
+        match self.at.element() {
+            Some(at) => {
+                while let Some(item) = access.next_element_seed(self.into(at))? {
                     items.push(item);
                 }
             }
@@ -255,6 +315,105 @@ impl<'de> Visitor<'de> for Pruned {
 
     fn visit_none<E>(self) -> Result<Value, E> {
         Ok(Value::Null)
+    }
+}
+
+/// A container's `env` skipped by [`LeanWithoutEnv`], checked for what the engine reports
+/// about it (it must be an array, and each entry's `name` a string): anything else fails the
+/// decoding (serde's default for a type a visitor does not take), so that the caller decodes
+/// the lean cut, where the engine reports it.
+struct EnvCheck;
+struct EnvEntryCheck;
+struct EnvNameCheck;
+
+impl<'de> DeserializeSeed<'de> for EnvCheck {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for EnvCheck {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an env list")
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_none<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut access: A) -> Result<(), A::Error> {
+        while access.next_element_seed(EnvEntryCheck)?.is_some() {}
+        Ok(())
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for EnvEntryCheck {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for EnvEntryCheck {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an env entry")
+    }
+    // An entry that is not an object has no name: the engine passes over it.
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut access: A) -> Result<(), A::Error> {
+        while access.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<(), A::Error> {
+        while let Some(Key(key)) = access.next_key::<Key<'de>>()? {
+            if key == "name" {
+                access.next_value_seed(EnvNameCheck)?;
+            } else {
+                access.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for EnvNameCheck {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for EnvNameCheck {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an env name")
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
     }
 }
 
@@ -340,6 +499,47 @@ mod tests {
             parse_lean(r#"{"kind":"Pod","spec":{"containers":{"a":1},"initContainers":[7,null]}}"#)
                 .unwrap(),
             json!({"kind":"Pod","spec":{"containers":{"a":1},"initContainers":[7,null]}})
+        );
+    }
+
+    #[test]
+    fn the_cut_without_env_checks_the_env_lists_it_leaves_out() {
+        let pod = |env: &str| {
+            format!(
+                r#"{{"kind":"Pod","spec":{{"containers":[{{"name":"a","env":{env},"envFrom":[]}}]}}}}"#
+            )
+        };
+        for fine in [
+            "null",
+            "[]",
+            r#"[{"name":"A","value":"1"},{"name":"B","valueFrom":{"fieldRef":{}}}]"#,
+            r#"[{"n\u0061me":"A"},{"name":null},{"value":"no name"},7,"x",[1]]"#,
+        ] {
+            assert_eq!(
+                parse_lean_without_env(&pod(fine)).unwrap(),
+                json!({"kind":"Pod","spec":{"containers":[{"name":"a","envFrom":[]}]}}),
+                "{fine}"
+            );
+        }
+        // What the engine reports: the lean cut (which keeps env) is decoded instead.
+        for reported in [
+            "5",
+            r#"{"name":"A"}"#,
+            r#""A""#,
+            r#"[{"name":5}]"#,
+            r#"[{"name":"A"},{"n\u0061me":["B"]}]"#,
+        ] {
+            assert!(
+                parse_lean_without_env(&pod(reported)).is_err(),
+                "{reported}"
+            );
+            assert!(parse_lean(&pod(reported)).is_ok(), "{reported}");
+        }
+        // Init containers' env is left out too; nothing else is.
+        let text = r#"{"kind":"Pod","spec":{"initContainers":[{"name":"i","env":[{"name":"X"}],"command":["a"]}]}}"#;
+        assert_eq!(
+            parse_lean_without_env(text).unwrap(),
+            json!({"kind":"Pod","spec":{"initContainers":[{"name":"i","command":["a"]}]}})
         );
     }
 
