@@ -5,14 +5,14 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pidone::engine::kubelet::EnvVar;
+use pidone::engine::kubelet::Environment;
 use pidone::engine::lexical;
 use std::time::{Duration, Instant};
 
 fuzz_target!(|data: &[u8]| {
     let script = String::from_utf8_lossy(data);
     // A literal env value for nested scripts named `$S` (`sh -c "$S"`), from the input itself.
-    let env: Vec<EnvVar> = vec![("S".to_string(), Some(script.to_string()))];
+    let env = Environment::from_vars(vec![("S".to_string(), Some(script.to_string()))]);
     // Wall-clock time on a shared machine: a slow run is timed twice more and the fastest of
     // the three counts (preemption only ever makes a run slower).
     let time = || {
