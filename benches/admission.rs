@@ -103,6 +103,14 @@ fn bench(c: &mut Criterion) {
     c.bench_function("decode review, lean object", |b| {
         b.iter(|| pidone::server::review::decode_lean(black_box(REVIEW)).is_ok())
     });
+    c.bench_function("decode review, lean object without env", |b| {
+        b.iter(|| {
+            pidone::server::review::decode_cut::<pidone::server::object::LeanWithoutEnv>(black_box(
+                REVIEW,
+            ))
+            .is_ok()
+        })
+    });
     c.bench_function("answer /validate", |b| {
         b.iter(|| {
             review_bytes(admission::answer(
