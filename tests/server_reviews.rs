@@ -225,6 +225,16 @@ async fn the_realistic_pod_is_about_15_kib_and_gets_its_findings() {
     server.stop().await;
 }
 
+/// A server with `planner`, and a review of the realistic pod for it.
+async fn planning(planner: impl pidone::server::plan::Planner + 'static) -> (TestServer, Value) {
+    let server = TestServer::start_with(Options {
+        planner: Arc::new(planner),
+        ..Default::default()
+    })
+    .await;
+    (server, review("CREATE", &support::realistic_pod(), None))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_planner_patch_is_sent_as_base64_json_patch_in_enforce_only() {
     let planner = |_: &pidone::engine::Evaluation, object: &Value| {
@@ -235,13 +245,8 @@ async fn a_planner_patch_is_sent_as_base64_json_patch_in_enforce_only() {
         ops.push(json!({"op": "add", "path": "/metadata/annotations/pidone.io~1mutations", "value": "exec:app"}));
         serde_json::from_value::<Vec<json_patch::PatchOperation>>(Value::Array(ops)).unwrap()
     };
-    let server = TestServer::start_with(Options {
-        planner: Arc::new(planner),
-        ..Default::default()
-    })
-    .await;
+    let (server, r) = planning(planner).await;
     let api = server.apiserver();
-    let r = review("CREATE", &support::realistic_pod(), None);
 
     let m = api.review("/mutate", &r).await.unwrap();
     assert_eq!(m["patchType"], "JSONPatch");
@@ -283,13 +288,8 @@ async fn a_planner_patch_that_does_not_apply_is_not_sent() {
         ]))
         .unwrap()
     };
-    let server = TestServer::start_with(Options {
-        planner: Arc::new(planner),
-        ..Default::default()
-    })
-    .await;
+    let (server, r) = planning(planner).await;
     let api = server.apiserver();
-    let r = review("CREATE", &support::realistic_pod(), None);
     let m = api.review("/mutate", &r).await.unwrap();
     assert!(
         m.get("patch").is_none() && m.get("patchType").is_none(),
