@@ -72,10 +72,10 @@ pub async fn answer_with(
     started: Instant,
     parsing: &Parsing,
 ) -> Result<Reply, Shed> {
-    // Each body is decoded once: /validate only evaluates, which reads the lean cut, and
-    // first without the containers' env lists (most of a pod's decoding, rarely read; a
-    // review whose evaluation reads them is decoded again with them); /mutate plans patches,
-    // which need the whole object, and evaluates that same object.
+    // /validate only evaluates, which reads the lean cut: first without the containers' env
+    // lists (most of a pod's decoding, rarely read), and again with them for a review whose
+    // evaluation reads them. /mutate plans patches, which need the whole object: it decodes
+    // it once and evaluates that same object.
     let answered = match endpoint {
         Endpoint::Validate => {
             match answer_cut::<LeanWithoutEnv>(app, endpoint, path_mode, body, started, parsing)
