@@ -127,7 +127,8 @@ impl Pruned {
         self.at.step(key)
     }
 
-    fn into(self, at: At) -> Pruned {
+    /// The state inside a value at `at`.
+    fn entering(self, at: At) -> Pruned {
         Pruned { at, env: self.env }
     }
 }
@@ -259,7 +260,7 @@ impl<'de> Visitor<'de> for Pruned {
                     map.insert(key.into_owned(), value);
                 }
                 Step::Into(at) => {
-                    let value = access.next_value_seed(self.into(at))?;
+                    let value = access.next_value_seed(self.entering(at))?;
                     map.insert(key.into_owned(), value);
                 }
                 Step::CheckEnv => access.next_value_seed(EnvCheck)?,
@@ -272,7 +273,7 @@ impl<'de> Visitor<'de> for Pruned {
         let mut items = Vec::with_capacity(access.size_hint().unwrap_or(0));
         match self.at.element() {
             Some(at) => {
-                while let Some(item) = access.next_element_seed(self.into(at))? {
+                while let Some(item) = access.next_element_seed(self.entering(at))? {
                     items.push(item);
                 }
             }
