@@ -8,10 +8,8 @@ use json_patch::jsonptr::{Pointer, PointerBuf};
 use json_patch::{AddOperation, PatchOperation, RemoveOperation, ReplaceOperation};
 use serde_json::{Map, Value, json};
 
-fn names(list: &[Value]) -> Vec<&str> {
-    list.iter()
-        .map(|c| c.get("name").and_then(Value::as_str).unwrap_or(""))
-        .collect()
+fn name(container: &Value) -> &str {
+    container.get("name").and_then(Value::as_str).unwrap_or("")
 }
 
 fn child(path: &Pointer, token: &str) -> PointerBuf {
@@ -34,8 +32,9 @@ pub fn container_list(
     match old {
         None if new.is_empty() => {}
         None => ops.push(add(path.to_buf(), Value::from(new.to_vec()))),
-        Some(old) if old == new => {}
-        Some(old) if old.len() == new.len() && names(old) == names(new) => {
+        // Unchanged lists give no operations here, without a comparison of their own: each
+        // container is compared once, field by field.
+        Some(old) if old.len() == new.len() && old.iter().map(name).eq(new.iter().map(name)) => {
             for (i, (o, n)) in old.iter().zip(new).enumerate() {
                 object_fields(&child(path, &i.to_string()), o, n, ops);
             }
@@ -109,6 +108,33 @@ mod tests {
                 json!({"op": "add", "path": "/spec/containers/0/stdin", "value": true}),
                 json!({"op": "remove", "path": "/spec/containers/0/tty"}),
             ])
+        );
+    }
+
+    #[test]
+    fn unchanged_lists_give_no_operations() {
+        let list = vec![
+            json!({"name": "a", "command": ["x"], "env": [{"name": "A", "value": "1"}]}),
+            json!({"name": "b"}),
+        ];
+        let mut ops = Vec::new();
+        let path = PointerBuf::parse("/spec/containers").unwrap();
+        container_list(&path, Some(&list), &list.clone(), &mut ops);
+        assert!(ops.is_empty(), "{ops:?}");
+        container_list(&path, Some(&[]), &[], &mut ops);
+        assert!(ops.is_empty(), "{ops:?}");
+    }
+
+    #[test]
+    fn renamed_or_reordered_lists_are_replaced_whole() {
+        let old = vec![json!({"name": "a"}), json!({"name": "b"})];
+        let new = vec![json!({"name": "b"}), json!({"name": "a"})];
+        let mut ops = Vec::new();
+        let path = PointerBuf::parse("/spec/containers").unwrap();
+        container_list(&path, Some(&old), &new, &mut ops);
+        assert_eq!(
+            serde_json::to_value(&ops).unwrap(),
+            json!([{"op": "add", "path": "/spec/containers", "value": [{"name": "b"}, {"name": "a"}]}])
         );
     }
 
