@@ -17,7 +17,7 @@
 # the floor.
 # CPU time per review moves with the load on the machine; benches/callgrind.sh counts the
 # instructions per review instead (steady from run to run, for before/after comparisons).
-# Writes the results to target/load-benchmark.md (or $OUT); BENCHMARKS.md keeps the last
+# Writes the results to the target directory (load-benchmark.md, or $OUT); BENCHMARKS.md keeps the last
 # published run.
 #
 #   benches/load.sh                 # 3 rounds of 10 s per run
@@ -32,7 +32,7 @@ WARMUP=${WARMUP:-3s}
 CONNECTIONS=${CONNECTIONS:-16}
 RATE=${RATE:-1000}
 ROUNDS=${ROUNDS:-3}
-OUT=${OUT:-$ROOT/target/load-benchmark.md}
+OUT=${OUT:-$TARGET/load-benchmark.md}
 BODY=$ROOT/benches/fixtures/pod-review.json
 NAME=pidone.pidone.svc
 # The server gets CPU 0, the load generator CPU 1 (on a 2-core machine they would otherwise
