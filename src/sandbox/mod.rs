@@ -59,16 +59,20 @@ impl Guard {
         }
     }
 
-    /// The verdict without a parse: the pre-screen's refusal or the cached one.
+    /// The verdict without a parse: the cached one or the pre-screen's refusal. The cache is
+    /// asked first: it holds only scripts that passed the pre-screen under the current limits
+    /// (a change of limits empties it), so a hit needs no second scan.
     fn known(&self, dialect: Dialect, script: &str) -> Option<ScriptVerdict> {
+        if let Some(verdict) = self.cache.get(dialect, script) {
+            self.stats.cache_hit();
+            return Some(verdict);
+        }
         let limits = self.limits.load();
         if let Err(rejection) = prescreen(dialect, script, &limits) {
             self.stats.rejected(rejection.check);
             return Some(ScriptVerdict::Unparsed(rejection.reason));
         }
-        let verdict = self.cache.get(dialect, script)?;
-        self.stats.cache_hit();
-        Some(verdict)
+        None
     }
 
     fn analyze(
@@ -231,6 +235,28 @@ mod tests {
             Some(ScriptVerdict::Unparsed(_))
         ));
         assert_eq!(a.stats().parses, 1);
+    }
+
+    #[test]
+    fn a_verdict_cached_under_looser_limits_is_not_used_under_tighter_ones() {
+        let a = PrescreenedAnalyzer::new(&ParserConfig::default(), CacheLimits::default());
+        let script = "a=1; b=2; exec sleep 1";
+        let parsed = a.analyze(Dialect::Sh, script);
+        assert_eq!(a.known(Dialect::Sh, script), Some(parsed));
+        let rejections = |a: &PrescreenedAnalyzer| -> u64 {
+            a.stats().prescreen_rejections.iter().map(|(_, n)| n).sum()
+        };
+        assert_eq!(rejections(&a), 0);
+        a.apply_limits(&ParserConfig {
+            max_script_bytes: 8,
+            ..ParserConfig::default()
+        });
+        assert!(matches!(
+            a.known(Dialect::Sh, script),
+            Some(ScriptVerdict::Unparsed(_))
+        ));
+        assert_eq!(rejections(&a), 1);
+        assert_eq!(a.stats().cache_hits, 1);
     }
 
     /// Inputs the fuzzers found (fuzz/regressions: first byte picks the shell, as in the
