@@ -233,9 +233,14 @@ async fn a_flood_of_slow_scripts_leaves_other_namespaces_served_and_denials_deni
     let api = server.apiserver();
     let unique = Arc::new(AtomicUsize::new(0));
     let stop = Arc::new(AtomicBool::new(false));
+    // The flood's webhook times out after 1 s, so its reviews wait at most half a second for
+    // one of the namespace's places (`routes::queue_wait`), which 16 clients sharing 2 places
+    // outlast dozens of times in 4 s (60-70 here). With 10 s, the 2 s queue wait ran out only
+    // 1-3 times: whether it did at all depended on the machine's speed.
+    let flood_api = api.clone().with_webhook_timeout("1s");
     let mut flood = Vec::new();
     for _ in 0..16 {
-        let (api, unique, stop) = (api.clone(), Arc::clone(&unique), Arc::clone(&stop));
+        let (api, unique, stop) = (flood_api.clone(), Arc::clone(&unique), Arc::clone(&stop));
         flood.push(tokio::spawn(async move {
             let mut statuses: HashMap<String, usize> = HashMap::new();
             while !stop.load(Ordering::Relaxed) {
@@ -327,8 +332,13 @@ async fn a_flood_of_slow_scripts_leaves_other_namespaces_served_and_denials_deni
         .lines()
         .filter(|l| l.starts_with("pidone_parser") && !l.contains("bucket"))
         .collect();
+    let refused = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("pidone_limits_total{limit=\"namespace-parses\"} "))
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0);
     eprintln!(
-        "flood answers: {statuses:?}\n{probed:#?}\nparsed again after {parsed_again:?}\npeak RSS (server and workers) {} MiB\n{}",
+        "flood answers: {statuses:?}, {refused} answered without parsing\n{probed:#?}\nparsed again after {parsed_again:?}\npeak RSS (server and workers) {} MiB\n{}",
         peak_rss >> 20,
         parser.join("\n")
     );
@@ -348,12 +358,7 @@ async fn a_flood_of_slow_scripts_leaves_other_namespaces_served_and_denials_deni
             assert!(seen.slowest < PROMPT, "{probe:?}: {seen:?}");
         }
     }
-    let refused = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("pidone_limits_total{limit=\"namespace-parses\"} "))
-        .and_then(|v| v.parse::<f64>().ok())
-        .unwrap_or(0.0);
-    assert!(refused >= 2.0, "{refused}");
+    assert!(refused >= 10.0, "{refused}");
     assert!(parsed_again < Duration::from_secs(3), "{parsed_again:?}");
     assert!(peak_rss < 256 << 20, "peak RSS {} MiB", peak_rss >> 20);
 }

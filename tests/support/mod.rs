@@ -247,11 +247,14 @@ impl TestServer {
 }
 
 /// Calls the webhook like kube-apiserver: the CA bundle as the only root, SNI and hostname
-/// check on the service name, HTTP/1.1 with keep-alive, `?timeout=10s`, its headers.
+/// check on the service name, HTTP/1.1 with keep-alive, `?timeout=10s` (the webhook's
+/// `timeoutSeconds`; see [`ApiServer::with_webhook_timeout`]), its headers.
 #[derive(Clone)]
 pub struct ApiServer {
     pub http: reqwest::Client,
     pub base: String,
+    /// The `?timeout=` the apiserver sends: the webhook configuration's `timeoutSeconds`.
+    pub webhook_timeout: &'static str,
 }
 
 impl ApiServer {
@@ -280,11 +283,18 @@ impl ApiServer {
         ApiServer {
             http,
             base: format!("https://{SERVICE_NAME}:{}", addr.port()),
+            webhook_timeout: "10s",
         }
     }
 
+    /// The same client for a webhook configured with another `timeoutSeconds` (`"1s"`).
+    pub fn with_webhook_timeout(mut self, timeout: &'static str) -> ApiServer {
+        self.webhook_timeout = timeout;
+        self
+    }
+
     pub fn url(&self, path: &str) -> String {
-        format!("{}{path}?timeout=10s", self.base)
+        format!("{}{path}?timeout={}", self.base, self.webhook_timeout)
     }
 
     /// POSTs a body with the apiserver's headers.
