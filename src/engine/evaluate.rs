@@ -89,17 +89,6 @@ impl Engine {
         Ok(Some(self.evaluate_workload(object, &workload, ctx)))
     }
 
-    /// [`Engine::evaluate`] of `object`, whose workload `w` the caller extracted with
-    /// [`workload::extract`].
-    pub fn evaluate_extracted(
-        &self,
-        object: &Value,
-        w: &Workload<'_>,
-        ctx: &EvalContext<'_>,
-    ) -> Evaluation {
-        self.evaluate_workload(object, w, ctx)
-    }
-
     /// [`Engine::evaluate`] with every script parsed in this process: for the engine's own
     /// tests, whose scripts are trusted.
     #[cfg(test)]
@@ -142,7 +131,7 @@ impl Engine {
     }
 
     /// [`Engine::needs`] of an object whose workload the caller extracted (once for the
-    /// rounds of look-ups and the evaluation: see [`Engine::evaluate_extracted`]).
+    /// rounds of look-ups and the evaluation: see [`Engine::evaluate_workload`]).
     pub fn needs_of(&self, object: &Value, w: &Workload<'_>, ctx: &EvalContext<'_>) -> Needs {
         let namespace = ctx.namespace.or(w.object.namespace.as_deref());
         if let Some(ns) = namespace
@@ -221,7 +210,9 @@ impl Engine {
         }
     }
 
-    fn evaluate_workload(
+    /// [`Engine::evaluate`] of `object`, whose workload `w` the caller extracted with
+    /// [`workload::extract`].
+    pub fn evaluate_workload(
         &self,
         object: &Value,
         w: &Workload<'_>,

@@ -455,7 +455,7 @@ async fn decide<C: Cut>(
     );
     let mut rounds = 0;
     let eval = loop {
-        let mut eval = engine.evaluate_extracted(
+        let mut eval = engine.evaluate_workload(
             object,
             &workload,
             &EvalContext {
