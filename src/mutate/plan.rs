@@ -62,9 +62,7 @@ impl MutationPlan {
     /// planned on, or a copy; left patched or unchanged) and, when it fails, drops the patch
     /// and its mutations with a warning.
     pub fn check_on(&mut self, object: &mut Value) {
-        if !applies_to(object, &self.patch) {
-            self.warnings.push(PATCH_DOES_NOT_APPLY.into());
-            self.patch.clear();
+        if !keep_if_applies(object, &mut self.patch, &mut self.warnings) {
             self.mutations.clear();
         }
     }
@@ -79,14 +77,21 @@ impl MutationPlan {
     }
 }
 
-/// The warning of a patch that failed its check.
-pub const PATCH_DOES_NOT_APPLY: &str =
-    "pidone computed a patch that does not apply; the object was left unchanged";
-
-/// Whether `patch` applies to `object`, applying it (json-patch undoes a patch that fails
-/// midway, so a failed check leaves `object` as it was).
-pub fn applies_to(object: &mut Value, patch: &[PatchOperation]) -> bool {
-    patch.is_empty() || json_patch::patch(object, patch).is_ok()
+/// Applies `patch` to `object` (json-patch undoes a patch that fails midway, so a failed
+/// check leaves `object` as it was); a patch that does not apply is dropped with a warning.
+/// Whether it applied.
+pub fn keep_if_applies(
+    object: &mut Value,
+    patch: &mut Vec<PatchOperation>,
+    warnings: &mut Vec<String>,
+) -> bool {
+    if patch.is_empty() || json_patch::patch(object, patch).is_ok() {
+        return true;
+    }
+    patch.clear();
+    warnings
+        .push("pidone computed a patch that does not apply; the object was left unchanged".into());
+    false
 }
 
 /// Rules whose fix is running the container under an init.

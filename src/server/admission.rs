@@ -498,12 +498,7 @@ async fn decide<C: Cut>(
         let mut planned = plan(app, engine, &ctx, &eval, full, parsing, resolution).await?;
         // Never send a patch that does not apply. The object is not read again: the check
         // applies the patch to it.
-        if !crate::mutate::applies_to(full, &planned.patch) {
-            planned.patch.clear();
-            planned
-                .notes
-                .push(crate::mutate::PATCH_DOES_NOT_APPLY.to_string());
-        }
+        crate::mutate::keep_if_applies(full, &mut planned.patch, &mut planned.notes);
         planned
     } else {
         crate::server::plan::Planned::default()
