@@ -11,6 +11,7 @@ use crate::engine::{Evaluation, Mode};
 use crate::resolve::MAX_ROUNDS;
 use crate::server::config_maps::{self, Gathered};
 use crate::server::decision::{self, Decision, Endpoint, FixSite};
+use crate::server::managed_fields;
 use crate::server::object::{Cut, Full, Lean, LeanWithoutEnv};
 use crate::server::object_limits;
 use crate::server::plan::mutation_types;
@@ -76,23 +77,38 @@ pub async fn answer_with(
     // lists (most of a pod's decoding, rarely read), and again with them for a review whose
     // evaluation reads them. /mutate plans patches, which need the whole object: it decodes
     // it once and evaluates that same object.
+    //
+    // Every cut is decoded from the body without the object's managed fields, cut out once
+    // here (see `managed_fields`); the body as sent is decoded only to word an error.
+    let stripped = managed_fields::strip(body);
+    let bodies = Bodies {
+        sent: body,
+        decoded: &stripped,
+    };
     let answered = match endpoint {
         Endpoint::Validate => {
-            match answer_cut::<LeanWithoutEnv>(app, endpoint, path_mode, body, started, parsing)
+            match answer_cut::<LeanWithoutEnv>(app, endpoint, path_mode, bodies, started, parsing)
                 .await?
             {
                 Some(reply) => Some(reply),
                 None => {
-                    answer_cut::<Lean>(app, endpoint, path_mode, body, started, parsing).await?
+                    answer_cut::<Lean>(app, endpoint, path_mode, bodies, started, parsing).await?
                 }
             }
         }
         Endpoint::Mutate => {
-            answer_cut::<Full>(app, endpoint, path_mode, body, started, parsing).await?
+            answer_cut::<Full>(app, endpoint, path_mode, bodies, started, parsing).await?
         }
     };
     // Only a cut without env asks for another decoding.
     answered.ok_or(Shed)
+}
+
+/// A review's body as sent, and as decoded (without the object's managed fields).
+#[derive(Clone, Copy)]
+struct Bodies<'a> {
+    sent: &'a [u8],
+    decoded: &'a [u8],
 }
 
 /// Why a review's decision stopped before it was made.
@@ -117,13 +133,19 @@ async fn answer_cut<C: Cut>(
     app: &App,
     endpoint: Endpoint,
     path_mode: Option<Mode>,
-    body: &[u8],
+    bodies: Bodies<'_>,
     started: Instant,
     parsing: &Parsing,
 ) -> Result<Option<Reply>, Shed> {
-    let mut request = match review::decode_cut::<C>(body) {
-        Ok(r) => r,
+    let body = bodies.decoded;
+    let decoded = match review::decode_cut::<C>(body) {
+        Ok(r) => Ok(r),
         Err(_) if !C::ENV => return Ok(None),
+        // Worded from the body as sent, so that positions in the message are its own.
+        Err(_) => review::decode_cut::<C>(bodies.sent),
+    };
+    let mut request = match decoded {
+        Ok(r) => r,
         Err(DecodeError::NotJson) => {
             app.metrics
                 .request(endpoint.as_str(), "", "", "rejected", started.elapsed());

@@ -28,6 +28,7 @@ pub mod connection;
 pub mod connections;
 pub mod decision;
 pub mod limit_metrics;
+pub mod managed_fields;
 pub mod metrics;
 pub mod namespace_share;
 pub mod object;
