@@ -401,6 +401,72 @@ async fn workloads_are_analysed_on_update_only_when_the_template_changed() {
     server.stop().await;
 }
 
+/// Managed fields are cut out of a review's body before it is decoded (the object's, and the
+/// old object's on an UPDATE): the answers must be those to the same reviews without them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn managed_fields_change_no_answer() {
+    let server = TestServer::start_with(Options {
+        planner: Arc::new(pidone::server::plan::Mutations),
+        ..Default::default()
+    })
+    .await;
+    let api = server.apiserver();
+    let pod = support::realistic_pod();
+    let managed = pod["metadata"]["managedFields"].clone();
+    let mut deployment = json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "checkout", "namespace": "shop", "managedFields": managed},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "checkout"}},
+                 "template": {"metadata": {"labels": {"app": "checkout"}}, "spec": pod["spec"]}}
+    });
+    let old = deployment.clone();
+    deployment["spec"]["template"]["metadata"]["labels"]["rev"] = json!("2");
+    let mut scaled = old.clone();
+    scaled["spec"]["replicas"] = json!(5);
+    let reviews = [
+        review("CREATE", &pod, None),
+        review("CREATE", &deployment, None),
+        review("UPDATE", &deployment, Some(&old)),
+        review("UPDATE", &scaled, Some(&old)),
+    ];
+    let without = |review: &Value| {
+        let mut review = review.clone();
+        for object in ["object", "oldObject"] {
+            if let Some(m) = review["request"][object]["metadata"].as_object_mut() {
+                m.remove("managedFields");
+            }
+        }
+        review["request"]["uid"] = json!(support::uid());
+        review
+    };
+    let answer = |mut response: Value| {
+        response.as_object_mut().unwrap().remove("uid");
+        response
+    };
+    let mut patched = 0;
+    for review in &reviews {
+        assert!(
+            support::wire(review).len() <= 32 * 1024,
+            "cut only up to 32 KiB"
+        );
+        for path in ["/validate/enforce", "/mutate/enforce"] {
+            let with = api.review(path, review).await.unwrap();
+            patched += usize::from(with.get("patch").is_some());
+            let plain = api.review(path, &without(review)).await.unwrap();
+            assert_eq!(
+                answer(with),
+                answer(plain),
+                "{path} {}",
+                review["request"]["operation"]
+            );
+        }
+    }
+    // Workloads are fixed through their pods (`mutations.workloads` is off by default).
+    assert_eq!(patched, 1, "the pod is patched");
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn probes_metrics_and_alpn_h2() {
     let server = TestServer::start().await;

@@ -137,12 +137,12 @@ async fn answer_cut<C: Cut>(
     started: Instant,
     parsing: &Parsing,
 ) -> Result<Option<Reply>, Shed> {
-    let body = bodies.decoded;
-    let decoded = match review::decode_cut::<C>(body) {
-        Ok(r) => Ok(r),
+    let (decoded, body) = match review::decode_cut::<C>(bodies.decoded) {
+        Ok(r) => (Ok(r), bodies.decoded),
         Err(_) if !C::ENV => return Ok(None),
-        // Worded from the body as sent, so that positions in the message are its own.
-        Err(_) => review::decode_cut::<C>(bodies.sent),
+        // The body as sent: an error is worded with its own positions, and should the cut
+        // body ever fail where the whole one decodes, the review goes on from the whole one.
+        Err(_) => (review::decode_cut::<C>(bodies.sent), bodies.sent),
     };
     let mut request = match decoded {
         Ok(r) => r,

@@ -1,20 +1,20 @@
-//! A review body without its object's `metadata.managedFields`, cut out before decoding.
+//! A review body without its objects' `metadata.managedFields`, cut out before decoding.
 //!
 //! The apiserver sends every object with its managed fields: per field manager, a `fieldsV1`
 //! tree naming each field that manager set. In a Pod review they are a third of the bytes and
 //! a fifth of what decoding costs: serde_json reads a value it skips token by token, as it
 //! reads one it keeps. Nothing pidone decides reads them ([`crate::server::object`] drops
-//! them), so the body is decoded with that one value replaced by `[]`, its end found by a scan
-//! that follows only strings and brackets.
+//! them, and `oldObject` is only ever parsed that way), so the body is decoded with those
+//! values replaced by `[]`, their ends found by a scan that follows only strings and brackets.
 //!
-//! For a body serde_json accepts, the scan finds exactly the value the decoder would have
+//! For a body serde_json accepts, the scan finds exactly the values the decoder would have
 //! skipped, so the decoded review is the same (tested here on generated documents, and by the
-//! `review_managed_fields` fuzz target on arbitrary ones). Inside the cut value only strings
-//! and bracket pairs are checked, not the rest of JSON's grammar: a body whose one fault lies
+//! `review_managed_fields` fuzz target on arbitrary ones). Inside a cut value only strings and
+//! bracket pairs are checked, not the rest of JSON's grammar: a body whose one fault lies
 //! there decodes. The apiserver never sends such a body, and what pidone reads is unchanged.
 //! Anything the scan does not follow (no such value, a key written with escapes, nesting
-//! deeper than [`MAX_DEPTH`], a body that ends early) leaves the body as it is, for serde_json
-//! to decode or reject.
+//! deeper than [`MAX_DEPTH`], a body that ends early) is left as it is, for serde_json to
+//! decode or reject.
 
 use std::borrow::Cow;
 use std::ops::Range;
@@ -28,29 +28,111 @@ const MAX_DEPTH: u32 = 100;
 /// this), so that budget still bounds what bodies hold. Larger bodies are decoded whole.
 pub const MAX_BODY_BYTES: usize = 32 * 1024;
 
-/// The body with `request.object.metadata.managedFields` replaced by `[]`, or the body itself
-/// when it has none, the scan cannot follow it, or the body is over [`MAX_BODY_BYTES`].
+/// The body with the object's managed fields replaced by `[]` (and the old object's, on an
+/// UPDATE), or the body itself when it has none, the scan cannot follow it, or the body is over
+/// [`MAX_BODY_BYTES`].
 pub fn strip(body: &[u8]) -> Cow<'_, [u8]> {
     if body.len() > MAX_BODY_BYTES {
         return Cow::Borrowed(body);
     }
-    let Some(span) = find(body) else {
+    let spans = find(body);
+    if spans.is_empty() {
         return Cow::Borrowed(body);
-    };
-    let mut out = Vec::with_capacity(body.len() - span.len() + 2);
-    out.extend_from_slice(&body[..span.start]);
-    out.extend_from_slice(b"[]");
-    out.extend_from_slice(&body[span.end..]);
+    }
+    let cut: usize = spans.iter().map(Range::len).sum();
+    let mut out = Vec::with_capacity(body.len() - cut + 2 * spans.len());
+    let mut from = 0;
+    for span in spans {
+        out.extend_from_slice(&body[from..span.start]);
+        out.extend_from_slice(b"[]");
+        from = span.end;
+    }
+    out.extend_from_slice(&body[from..]);
     Cow::Owned(out)
 }
 
-/// Where the value of `request.object.metadata.managedFields` lies in the body.
-pub fn find(body: &[u8]) -> Option<Range<usize>> {
-    let mut at = 0;
-    for key in ["request", "object", "metadata", "managedFields"] {
-        at = enter(body, at, key.as_bytes())?;
+/// Where the values of `metadata.managedFields` lie in the body, in order: the object's, and
+/// on an UPDATE the old object's. The scan stops after the last one it looks for, so that the
+/// rest of a CREATE's object is not read twice; an UPDATE is recognised by `operation`, which
+/// the apiserver writes before the objects (written after them, only the object's are found).
+pub fn find(body: &[u8]) -> Vec<Range<usize>> {
+    let mut found = Vec::with_capacity(2);
+    // `None` here is the end of the scan, whether it is done or cannot follow the body: what
+    // it found up to there are whole values either way.
+    let _ = members(body, 0, |name, at| match name {
+        b"request" => review_request(body, at, &mut found),
+        _ => skip_value(body, at),
+    });
+    found
+}
+
+/// Past the `request` at `at`, noting the managed fields of its objects.
+fn review_request(bytes: &[u8], at: usize, found: &mut Vec<Range<usize>>) -> Option<usize> {
+    let mut update = false;
+    members(bytes, at, |name, at| match name {
+        b"operation" => {
+            let end = skip_value(bytes, at)?;
+            update = &bytes[at..end] == b"\"UPDATE\"";
+            Some(end)
+        }
+        b"object" => managed_fields_of(bytes, at, found, !update),
+        b"oldObject" => managed_fields_of(bytes, at, found, true),
+        _ => skip_value(bytes, at),
+    })
+}
+
+/// Past the object at `at`, noting where its `metadata.managedFields` lies; `None` right after
+/// noting it when `last`.
+fn managed_fields_of(
+    bytes: &[u8],
+    at: usize,
+    found: &mut Vec<Range<usize>>,
+    last: bool,
+) -> Option<usize> {
+    if bytes.get(at) != Some(&b'{') {
+        return skip_value(bytes, at);
     }
-    Some(at..skip_value(body, at)?)
+    members(bytes, at, |name, at| match name {
+        b"metadata" if bytes.get(at) == Some(&b'{') => members(bytes, at, |name, at| {
+            let end = skip_value(bytes, at)?;
+            if name == b"managedFields" {
+                found.push(at..end);
+                if last {
+                    return None;
+                }
+            }
+            Some(end)
+        }),
+        _ => skip_value(bytes, at),
+    })
+}
+
+/// Past the object at `at`, calling `value` with each member's name (its raw text, escapes
+/// as written) and the start of its value, which returns the end of that value.
+fn members(
+    bytes: &[u8],
+    at: usize,
+    mut value: impl FnMut(&[u8], usize) -> Option<usize>,
+) -> Option<usize> {
+    let mut at = whitespace(bytes, expect(bytes, at, b'{')?);
+    if *bytes.get(at)? == b'}' {
+        return Some(at + 1);
+    }
+    loop {
+        at = whitespace(bytes, at);
+        if *bytes.get(at)? != b'"' {
+            return None;
+        }
+        let end = string_end(bytes, at + 1)?;
+        let name = &bytes[at + 1..end - 1];
+        at = whitespace(bytes, expect(bytes, end, b':')?);
+        at = whitespace(bytes, value(name, at)?);
+        match *bytes.get(at)? {
+            b',' => at += 1,
+            b'}' => return Some(at + 1),
+            _ => return None,
+        }
+    }
 }
 
 fn whitespace(bytes: &[u8], mut at: usize) -> usize {
@@ -64,26 +146,6 @@ fn whitespace(bytes: &[u8], mut at: usize) -> usize {
 fn expect(bytes: &[u8], at: usize, byte: u8) -> Option<usize> {
     let at = whitespace(bytes, at);
     (*bytes.get(at)? == byte).then_some(at + 1)
-}
-
-/// In the object that starts at `at`, the start of the value of `key` (its first occurrence,
-/// spelled without escapes); `None` when it is absent or this is not an object.
-fn enter(bytes: &[u8], at: usize, key: &[u8]) -> Option<usize> {
-    let mut at = expect(bytes, at, b'{')?;
-    loop {
-        at = whitespace(bytes, at);
-        if *bytes.get(at)? != b'"' {
-            // `}`: the key is not in this object.
-            return None;
-        }
-        let end = string_end(bytes, at + 1)?;
-        let name = &bytes[at + 1..end - 1];
-        at = whitespace(bytes, expect(bytes, end, b':')?);
-        if name == key {
-            return Some(at);
-        }
-        at = expect(bytes, skip_value(bytes, at)?, b',')?;
-    }
 }
 
 /// Just past the value that starts at `at`.
@@ -183,23 +245,32 @@ mod tests {
     use proptest::prelude::*;
     use serde_json::{Value, json};
 
-    fn review(object: &Value) -> Value {
-        json!({
-            "apiVersion": "admission.k8s.io/v1",
-            "kind": "AdmissionReview",
-            "request": {
-                "uid": "u-1",
-                "kind": {"group": "", "version": "v1", "kind": "Pod"},
-                "resource": {"group": "", "version": "v1", "resource": "pods"},
-                "namespace": "shop",
-                "operation": "CREATE",
-                "userInfo": {"username": "a", "groups": ["x", "y"], "extra": {"k": [{}]}},
-                "object": object,
-                "oldObject": null,
-                "dryRun": false,
-                "options": {"kind": "CreateOptions", "apiVersion": "meta.k8s.io/v1"}
+    fn review(object: &Value) -> Vec<u8> {
+        review_body(object, &Value::Null, "CREATE", false)
+    }
+
+    /// A review body with its members in the apiserver's order (`operation` before the
+    /// objects), which `json!` would sort.
+    fn review_body(object: &Value, old: &Value, operation: &str, pretty: bool) -> Vec<u8> {
+        let text = |v: &Value| {
+            if pretty {
+                serde_json::to_string_pretty(v).unwrap()
+            } else {
+                v.to_string()
             }
-        })
+        };
+        format!(
+            r#"{{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","request":{{
+            "uid":"u-1","kind":{{"group":"","version":"v1","kind":"Pod"}},
+            "resource":{{"group":"","version":"v1","resource":"pods"}},"namespace":"shop",
+            "operation":{},"userInfo":{{"username":"a","groups":["x","y"],"extra":{{"k":[{{}}]}}}},
+            "object":{},"oldObject":{},"dryRun":false,
+            "options":{{"kind":"CreateOptions","apiVersion":"meta.k8s.io/v1"}}}}}}"#,
+            Value::from(operation),
+            text(object),
+            text(old)
+        )
+        .into_bytes()
     }
 
     fn pod(managed_fields: Value) -> Value {
@@ -232,35 +303,76 @@ mod tests {
         }])
     }
 
+    /// What a review decodes to in cut `C`, the old object parsed as pidone parses it (its
+    /// raw text is not compared: it is the part that changes).
+    fn decoded<C: crate::server::object::Cut + std::fmt::Debug>(body: &[u8]) -> String {
+        match decode_cut::<C>(body) {
+            Ok(mut r) => {
+                let old = r
+                    .old_object
+                    .take()
+                    .map(|raw| crate::server::object::parse(raw.get()).map_err(|e| e.to_string()));
+                format!("{r:?} {old:?}")
+            }
+            Err(e) => format!("{e:?}"),
+        }
+    }
+
     /// Decodes with every cut, the original body and the stripped one, and requires the same.
     fn same_decoding(body: &[u8]) {
         let stripped = strip(body);
-        let full = |b: &[u8]| format!("{:?}", decode_cut::<Full>(b));
-        let lean = |b: &[u8]| format!("{:?}", decode_cut::<Lean>(b));
-        let without_env = |b: &[u8]| format!("{:?}", decode_cut::<LeanWithoutEnv>(b).is_ok());
         if decode_cut::<Full>(body).is_ok() {
-            assert_eq!(full(body), full(&stripped));
-            assert_eq!(lean(body), lean(&stripped));
-            assert_eq!(without_env(body), without_env(&stripped));
+            assert_eq!(decoded::<Full>(body), decoded::<Full>(&stripped));
+            assert_eq!(decoded::<Lean>(body), decoded::<Lean>(&stripped));
+            assert_eq!(
+                decode_cut::<LeanWithoutEnv>(body).is_ok(),
+                decode_cut::<LeanWithoutEnv>(&stripped).is_ok()
+            );
         }
+    }
+
+    /// The one span found, parsed.
+    fn only_span(body: &[u8]) -> Value {
+        let spans = find(body);
+        assert_eq!(spans.len(), 1, "{spans:?}");
+        serde_json::from_slice(&body[spans[0].clone()]).unwrap()
     }
 
     #[test]
     fn the_span_is_the_managed_fields_value() {
-        let body = serde_json::to_vec(&review(&pod(managed()))).unwrap();
-        let span = find(&body).unwrap();
-        let value: Value = serde_json::from_slice(&body[span]).unwrap();
-        assert_eq!(value, managed());
+        let body = review(&pod(managed()));
+        assert_eq!(only_span(&body), managed());
         same_decoding(&body);
         assert!(strip(&body).len() < body.len());
     }
 
     #[test]
+    fn an_update_has_both_objects_cut_and_a_create_stops_after_its_object() {
+        let mut old_fields = managed();
+        old_fields[0]["manager"] = json!("kubectl");
+        let body = review_body(&pod(managed()), &pod(old_fields.clone()), "UPDATE", false);
+        let spans = find(&body);
+        let values: Vec<Value> = spans
+            .iter()
+            .map(|s| serde_json::from_slice(&body[s.clone()]).unwrap())
+            .collect();
+        assert_eq!(values, [managed(), old_fields.clone()]);
+        same_decoding(&body);
+        // `operation` written after the objects (here by sorting the members): the old
+        // object's are not looked for.
+        let sorted = serde_json::from_slice::<Value>(&body).unwrap().to_string();
+        assert_eq!(only_span(sorted.as_bytes()), managed());
+        same_decoding(sorted.as_bytes());
+        // Not an UPDATE: the old object is not looked at.
+        let body = review_body(&pod(managed()), &pod(old_fields), "DELETE", false);
+        assert_eq!(only_span(&body), managed());
+        same_decoding(&body);
+    }
+
+    #[test]
     fn pretty_printed_bodies_are_followed() {
-        let body = serde_json::to_vec_pretty(&review(&pod(managed()))).unwrap();
-        let span = find(&body).unwrap();
-        let value: Value = serde_json::from_slice(&body[span]).unwrap();
-        assert_eq!(value, managed());
+        let body = review_body(&pod(managed()), &Value::Null, "CREATE", true);
+        assert_eq!(only_span(&body), managed());
         same_decoding(&body);
     }
 
@@ -272,8 +384,8 @@ mod tests {
             .unwrap()
             .remove("managedFields");
         for body in [
-            serde_json::to_vec(&review(&pod)).unwrap(),
-            serde_json::to_vec(&review(&Value::Null)).unwrap(),
+            review(&pod),
+            review(&Value::Null),
             br#"{"request":{"object":{"metadata":{}}}}"#.to_vec(),
             br#"{"request":{"object":{"metadata":{"managedFields":[1,2"#.to_vec(),
             br#"{"request":{"object":{"metadata":{"managedFields":[}]}}}}"#.to_vec(),
@@ -289,8 +401,8 @@ mod tests {
     fn bodies_over_the_limit_are_decoded_whole() {
         let mut object = pod(managed());
         object["metadata"]["annotations"]["padding"] = Value::String("x".repeat(MAX_BODY_BYTES));
-        let body = serde_json::to_vec(&review(&object)).unwrap();
-        assert!(find(&body).is_some());
+        let body = review(&object);
+        assert_eq!(find(&body).len(), 1);
         assert!(matches!(strip(&body), Cow::Borrowed(_)));
     }
 
@@ -299,25 +411,25 @@ mod tests {
         let deep = "[".repeat(MAX_DEPTH as usize + 1) + &"]".repeat(MAX_DEPTH as usize + 1);
         let body =
             format!(r#"{{"request":{{"object":{{"metadata":{{"managedFields":{deep}}}}}}}}}"#);
-        assert!(find(body.as_bytes()).is_none());
+        assert!(find(body.as_bytes()).is_empty());
         let at_limit = "[".repeat(MAX_DEPTH as usize) + &"]".repeat(MAX_DEPTH as usize);
         let body =
             format!(r#"{{"request":{{"object":{{"metadata":{{"managedFields":{at_limit}}}}}}}}}"#);
-        assert!(find(body.as_bytes()).is_some());
+        assert_eq!(find(body.as_bytes()).len(), 1);
     }
 
     #[test]
     fn the_benchmark_review_is_stripped_to_the_same_decoding() {
         let body = include_bytes!("../../benches/fixtures/pod-review.json");
-        assert!(find(body).is_some());
+        assert_eq!(find(body).len(), 1);
         same_decoding(body);
     }
 
     #[test]
     fn structural_bytes_dropped_into_real_managed_fields_decode_the_same_or_not_at_all() {
         let body = include_bytes!("../../benches/fixtures/pod-review.json");
-        let span = find(body).unwrap();
-        for at in span.clone().step_by(37) {
+        let span = find(body)[0].clone();
+        for at in span.step_by(37) {
             for byte in *b"\"\\{}[],: x" {
                 let mut changed = body.to_vec();
                 changed[at] = byte;
@@ -356,20 +468,27 @@ mod tests {
         #[test]
         fn generated_reviews_decode_the_same_stripped(
             managed in json_value(),
+            old_managed in json_value(),
             labels in json_value(),
+            is_update in any::<bool>(),
             pretty in any::<bool>(),
         ) {
             let mut object = pod(managed.clone());
             object["metadata"]["labels"] = labels;
-            let review = review(&object);
-            let body = if pretty {
-                serde_json::to_vec_pretty(&review).unwrap()
+            let body = if is_update {
+                review_body(&object, &pod(old_managed.clone()), "UPDATE", pretty)
             } else {
-                serde_json::to_vec(&review).unwrap()
+                review_body(&object, &Value::Null, "CREATE", pretty)
             };
-            let span = find(&body).unwrap();
-            let found: Value = serde_json::from_slice(&body[span]).unwrap();
-            prop_assert_eq!(found, managed);
+            let found: Vec<Value> = find(&body)
+                .into_iter()
+                .map(|s| serde_json::from_slice(&body[s]).unwrap())
+                .collect();
+            if is_update {
+                prop_assert_eq!(found, vec![managed, old_managed]);
+            } else {
+                prop_assert_eq!(found, vec![managed]);
+            }
             same_decoding(&body);
         }
     }

@@ -314,14 +314,11 @@ impl ApiServer {
             .await
     }
 
-    /// Sends a review and validates the answer as the apiserver would; returns `response`.
+    /// Sends a review, its members in the apiserver's order ([`wire`]), and validates the
+    /// answer as the apiserver would; returns `response`.
     pub async fn review(&self, path: &str, review: &Value) -> Result<Value, String> {
         let res = self
-            .post(
-                path,
-                "application/json",
-                serde_json::to_vec(review).unwrap(),
-            )
+            .post(path, "application/json", wire(review))
             .await
             .map_err(|e| format!("call error: {e}"))?;
         if res.status() != 200 {
