@@ -387,6 +387,16 @@ async fn workloads_are_analysed_on_update_only_when_the_template_changed() {
         json!({"uid": same["request"]["uid"], "allowed": true}),
         "scaling does not re-check containers"
     );
+    // /mutate decodes the whole object at once and compares the templates on it; the old
+    // object is read on both webhooks.
+    let m = api.review("/mutate", &same).await.unwrap();
+    assert_eq!(m, json!({"uid": same["request"]["uid"], "allowed": true}));
+    let mut broken = same.clone();
+    broken["request"]["oldObject"] = json!("not an object");
+    for path in ["/validate", "/mutate"] {
+        let v = api.review(path, &broken).await.unwrap();
+        assert!(v.to_string().contains("request.oldObject"), "{path}: {v}");
+    }
 
     let mut edited = denied.clone();
     edited["spec"]["template"]["metadata"]["labels"]["rev"] = json!("2");

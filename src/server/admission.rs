@@ -278,9 +278,9 @@ fn fix_site(config: &crate::engine::Config, kind: &str, operation: &str) -> FixS
 }
 
 /// The decision for a decoded request, with the evaluation when there was one. `request`
-/// carries the object in cut `C` (the lean one is all evaluation reads); the whole object is
-/// decoded again from `body` only to compare pod templates on UPDATE, and to plan a patch when
-/// `C` is not the whole object already.
+/// carries the object in cut `C` (the lean one is all evaluation reads); when `C` is not the
+/// whole object, the whole object is decoded again from `body`, only to compare pod templates
+/// on UPDATE and to plan a patch.
 #[allow(clippy::too_many_arguments)]
 async fn decide<C: Cut>(
     app: &App,
@@ -316,12 +316,25 @@ async fn decide<C: Cut>(
         // Container fields of a Pod are immutable; workloads are analysed when their pod
         // template changed (any field of it).
         "UPDATE" if request.kind.kind != "Pod" => {
-            let (new, old) = match full_objects(body) {
-                Ok(pair) => pair,
-                Err(e) => return Ok((Decision::malformed_object(mode, &e), None)),
+            // The whole object is at hand when `C` is the whole cut; else it is decoded again.
+            let decoded;
+            let new = if C::WHOLE {
+                request_object.as_ref()
+            } else {
+                decoded = match whole_object(body) {
+                    Ok(object) => object,
+                    Err(e) => return Ok((Decision::malformed_object(mode, &e), None)),
+                };
+                decoded.as_ref()
             };
-            if new.pointer(pointer) == old.pointer(pointer) {
-                return Ok((Decision::allow(), None));
+            let compared = checked(new, "request.object").and_then(|new| {
+                let old = parse_object(request.old_object, "request.oldObject")?;
+                Ok(new.pointer(pointer) == old.pointer(pointer))
+            });
+            match compared {
+                Ok(true) => return Ok((Decision::allow(), None)),
+                Ok(false) => {}
+                Err(e) => return Ok((Decision::malformed_object(mode, &e), None)),
             }
         }
         _ => return Ok((Decision::allow(), None)),
@@ -679,19 +692,14 @@ fn checked<'v>(object: Option<&'v Value>, what: &str) -> Result<&'v Value, Strin
 
 /// The whole object (full cut) of a body that already decoded with the lean cut.
 fn full_object(body: &[u8]) -> Result<Value, String> {
-    let request = review::decode(body).map_err(|e| e.to_string())?;
-    request
-        .object
+    whole_object(body)?
         .filter(Value::is_object)
         .ok_or_else(|| "request.object is missing or not a JSON object".to_string())
 }
 
-/// The whole object and old object of a body that already decoded with the lean cut.
-fn full_objects(body: &[u8]) -> Result<(Value, Value), String> {
-    let request = review::decode(body).map_err(|e| e.to_string())?;
-    checked(request.object.as_ref(), "request.object")?;
-    let old = parse_object(request.old_object, "request.oldObject")?;
-    Ok((request.object.unwrap_or_default(), old))
+/// The whole object (full cut), if any, of a body that already decoded with the lean cut.
+fn whole_object(body: &[u8]) -> Result<Option<Value>, String> {
+    Ok(review::decode(body).map_err(|e| e.to_string())?.object)
 }
 
 fn parse_object(raw: Option<&RawValue>, what: &str) -> Result<Value, String> {
