@@ -140,6 +140,8 @@ async fn answer_cut<C: Cut>(
     let (decoded, body) = match review::decode_cut::<C>(bodies.decoded) {
         Ok(r) => (Ok(r), bodies.decoded),
         Err(_) if !C::ENV => return Ok(None),
+        // Nothing was cut: this is the body as sent, and its error.
+        Err(e) if std::ptr::eq(bodies.sent, bodies.decoded) => (Err(e), bodies.sent),
         // The body as sent: an error is worded with its own positions, and should the cut
         // body ever fail where the whole one decodes, the review goes on from the whole one.
         Err(_) => (review::decode_cut::<C>(bodies.sent), bodies.sent),
