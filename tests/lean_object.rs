@@ -15,8 +15,11 @@ use pidone::engine::evaluate::{EvalContext, NativeSidecarSupport};
 use pidone::images::images_to_resolve;
 use pidone::resolve::Evaluator;
 use pidone::resolve::InProcessAnalyzer;
-use pidone::server::object;
+use pidone::server::object::{self, FullWithoutEnv};
+use pidone::server::plan::independent_of_env;
 use pidone::server::plan::{Mutations, Planner};
+use pidone::server::review::decode_cut;
+use pidone::server::review_cuts;
 use std::sync::Arc;
 use support::fixtures::{documents, side_agent_corpus};
 
@@ -139,6 +142,79 @@ fn the_lean_cut_evaluates_like_the_whole_object() {
     assert!(
         without_env > 1000 && read_env > 10,
         "{without_env} / {read_env}"
+    );
+}
+
+/// /mutate first decodes the whole object of a CREATE with its checked env lists cut to `[]`
+/// (`review_cuts`), and evaluates and plans on it unless the evaluation or the planner's
+/// re-checks read `env`, or the patch depends on it (`independent_of_env`). When it goes on,
+/// its evaluation and its plan must be those of the object as sent.
+#[test]
+fn the_whole_cut_without_env_plans_like_the_whole_object() {
+    let mut docs = documents();
+    docs.extend(side_agent_corpus().into_iter().map(|(_, doc)| doc));
+    let ctx = EvalContext {
+        namespace: Some("team"),
+        ..EvalContext::default()
+    };
+    let (mut kept, mut env_read, mut patch_needs_env, mut cut) = (0, 0, 0, 0);
+    for (config_name, config) in configs() {
+        let engine = Evaluator::new(Arc::new(config), Arc::new(InProcessAnalyzer)).unwrap();
+        for doc in &docs {
+            let text = serde_json::to_string(doc).unwrap();
+            let body = format!(
+                r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{{"uid":"u","kind":{{"group":"","version":"v1","kind":"Pod"}},"operation":"CREATE","object":{text}}}}}"#
+            );
+            let cuts = review_cuts::Cuts::of(body.as_bytes());
+            if !cuts.has_env() {
+                continue;
+            }
+            cut += 1;
+            let without = cuts.without_all(body.as_bytes());
+            let without = decode_cut::<FullWithoutEnv>(&without)
+                .unwrap()
+                .object
+                .unwrap();
+            assert_ne!(without, object::parse(&text).unwrap());
+            let full = object::parse(&text).unwrap();
+            let where_ = format!("{config_name}: {text}");
+            let (Ok(Some(from_full)), Ok(Some(from_cut))) = (
+                engine.evaluate(&full, &ctx),
+                engine.evaluate(&without, &ctx),
+            ) else {
+                continue;
+            };
+            if from_cut.env_read {
+                env_read += 1;
+                assert!(from_full.env_read, "{where_}");
+                continue;
+            }
+            assert_eq!(
+                format!("{from_full:?}"),
+                format!("{from_cut:?}"),
+                "{where_}"
+            );
+            let plan = |object| {
+                pidone::mutate::plan(engine.engine(), engine.analyzer(), object, &ctx, &from_full)
+            };
+            let (plan_full, plan_cut) = (plan(&full), plan(&without));
+            if plan_cut.env_read || !independent_of_env(&plan_cut.patch) {
+                patch_needs_env += 1;
+                continue;
+            }
+            kept += 1;
+            assert_eq!(
+                (&plan_full.patch, &plan_full.mutations, &plan_full.warnings),
+                (&plan_cut.patch, &plan_cut.mutations, &plan_cut.warnings),
+                "{where_}"
+            );
+        }
+    }
+    // All three happen in the corpus (whose pods with env lists are mostly there to test
+    // `$(VAR)` expansion, so half of them read it).
+    assert!(
+        kept > 50 && env_read > 10 && patch_needs_env > 5,
+        "kept {kept}, read env {env_read}, patch needs env {patch_needs_env}, of {cut}"
     );
 }
 

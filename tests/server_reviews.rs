@@ -477,6 +477,82 @@ async fn managed_fields_change_no_answer() {
     server.stop().await;
 }
 
+/// A CREATE's env lists are cut out of its body before decoding: /validate decodes again
+/// with them when its evaluation reads them, /mutate too, and when its patch would carry them
+/// (a side agent moved whole). The answers must be those to the same reviews sent with their
+/// members sorted, from which nothing but managed fields is cut.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn env_lists_change_no_answer() {
+    let server = TestServer::start_with(Options {
+        planner: Arc::new(pidone::server::plan::Mutations),
+        config: "mode: enforce\nnativeSidecars: always\n".into(),
+        ..Default::default()
+    })
+    .await;
+    let api = server.apiserver();
+    // Without its side agent, whose move the patch would carry whole: the exec fix alone.
+    let mut pod = support::realistic_pod();
+    let agent_container = pod["spec"]["containers"][1].take();
+    pod["spec"]["containers"] = json!([pod["spec"]["containers"][0].take()]);
+    // The kubelet expands `$(APP)` from the env list before the shell runs: the program the
+    // shell ends with is a signal-deaf `sleep`, which an `exec` would not fix.
+    let mut expanded = pod.clone();
+    expanded["spec"]["containers"][0]["command"] = json!(["/bin/sh", "-c", "setup; $(APP) 3600"]);
+    expanded["spec"]["containers"][0]["env"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "APP", "value": "sleep"}));
+    // The side agent moves to the init containers whole, env included.
+    let mut agent = pod.clone();
+    let mut agent_container = agent_container;
+    agent_container["env"] = json!([{"name": "FLUENT_LEVEL", "value": "debug-level-kept"}]);
+    agent["spec"]["containers"]
+        .as_array_mut()
+        .unwrap()
+        .push(agent_container);
+    let deployment = json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "checkout", "namespace": "shop"},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "checkout"}},
+                 "template": {"metadata": {"labels": {"app": "checkout"}}, "spec": pod["spec"]}}
+    });
+    let answer = |mut response: Value| {
+        response.as_object_mut().unwrap().remove("uid");
+        response
+    };
+    let mut patches = Vec::new();
+    for object in [&pod, &expanded, &agent, &deployment] {
+        let review = review("CREATE", object, None);
+        for path in ["/validate/enforce", "/mutate/enforce"] {
+            let cut = api.review(path, &review).await.unwrap();
+            let whole = api.review_sorted(path, &review).await.unwrap();
+            if path.starts_with("/mutate") {
+                patches.push(cut.get("patch").cloned());
+            }
+            assert_eq!(answer(cut), answer(whole), "{path} {}", object["kind"]);
+        }
+    }
+    let decoded = |patch: &Option<Value>| -> String {
+        use base64::Engine as _;
+        let patch = patch.as_ref().and_then(Value::as_str).unwrap_or("");
+        String::from_utf8(
+            base64::engine::general_purpose::STANDARD
+                .decode(patch)
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    assert!(decoded(&patches[0]).contains("exec /app/checkout"));
+    assert!(patches[1].is_none(), "{}", decoded(&patches[1]));
+    assert!(
+        decoded(&patches[2]).contains("debug-level-kept"),
+        "{}",
+        decoded(&patches[2])
+    );
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn probes_metrics_and_alpn_h2() {
     let server = TestServer::start().await;

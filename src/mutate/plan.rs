@@ -51,6 +51,9 @@ pub struct MutationPlan {
     pub patch: Vec<PatchOperation>,
     pub mutations: Vec<Mutation>,
     pub warnings: Vec<String>,
+    /// A re-check of the edited object read a container's `env` (`Evaluation::env_read`):
+    /// planned on an object without its env lists, the plan may not be the real one's.
+    pub env_read: bool,
 }
 
 impl MutationPlan {
@@ -172,7 +175,10 @@ pub fn plan_unchecked(
             break;
         }
         match crate::resolve::evaluate_expecting(engine, &current, ctx, analyzer, written) {
-            Ok(Some(next)) => eval = next,
+            Ok(Some(next)) => {
+                out.env_read |= next.env_read;
+                eval = next;
+            }
             _ => break,
         }
     }

@@ -11,12 +11,12 @@ use crate::engine::{Evaluation, Mode};
 use crate::resolve::MAX_ROUNDS;
 use crate::server::config_maps::{self, Gathered};
 use crate::server::decision::{self, Decision, Endpoint, FixSite};
-use crate::server::managed_fields;
-use crate::server::object::{Cut, Full, Lean, LeanWithoutEnv};
+use crate::server::object::{Cut, Full, FullWithoutEnv, Lean, LeanWithoutEnv};
 use crate::server::object_limits;
-use crate::server::plan::mutation_types;
+use crate::server::plan::{independent_of_env, mutation_types};
 use crate::server::resolve::{KnownOnly, Parsing, Resolution, Shed};
 use crate::server::review::{self, AdmissionRequest, AdmissionResponse, DecodeError};
+use crate::server::review_cuts::Cuts;
 use crate::server::review_log::findings_json;
 use crate::server::state::App;
 use serde_json::Value;
@@ -76,25 +76,43 @@ pub async fn answer_with(
     // /validate only evaluates, which reads the lean cut: first without the containers' env
     // lists (most of a pod's decoding, rarely read), and again with them for a review whose
     // evaluation reads them. /mutate plans patches, which need the whole object: it decodes
-    // it once and evaluates that same object.
+    // it once and evaluates that same object, first without the env lists when a CREATE has
+    // some, and again with them when the evaluation or the patch depends on them.
     //
-    // Every cut is decoded from the body without the object's managed fields, cut out once
-    // here (see `managed_fields`); the body as sent is decoded only to word an error.
-    let stripped = managed_fields::strip(body);
+    // Every cut is decoded from the body without the values found by one scan of it (see
+    // `review_cuts`): the object's managed fields always, and the env lists on the first try;
+    // the body as sent is decoded only to word an error. One copy of the body at a time.
+    let cuts = Cuts::of(body);
+    let first = match endpoint {
+        Endpoint::Validate => {
+            let decoded = cuts.without_all(body);
+            let bodies = Bodies {
+                sent: body,
+                decoded: &decoded,
+            };
+            answer_cut::<LeanWithoutEnv>(app, endpoint, path_mode, bodies, started, parsing).await?
+        }
+        Endpoint::Mutate if cuts.has_env() => {
+            let decoded = cuts.without_all(body);
+            let bodies = Bodies {
+                sent: body,
+                decoded: &decoded,
+            };
+            answer_cut::<FullWithoutEnv>(app, endpoint, path_mode, bodies, started, parsing).await?
+        }
+        Endpoint::Mutate => None,
+    };
+    if let Some(reply) = first {
+        return Ok(reply);
+    }
+    let decoded = cuts.without_managed_fields(body);
     let bodies = Bodies {
         sent: body,
-        decoded: &stripped,
+        decoded: &decoded,
     };
     let answered = match endpoint {
         Endpoint::Validate => {
-            match answer_cut::<LeanWithoutEnv>(app, endpoint, path_mode, bodies, started, parsing)
-                .await?
-            {
-                Some(reply) => Some(reply),
-                None => {
-                    answer_cut::<Lean>(app, endpoint, path_mode, bodies, started, parsing).await?
-                }
-            }
+            answer_cut::<Lean>(app, endpoint, path_mode, bodies, started, parsing).await?
         }
         Endpoint::Mutate => {
             answer_cut::<Full>(app, endpoint, path_mode, bodies, started, parsing).await?
@@ -115,7 +133,8 @@ struct Bodies<'a> {
 enum Stop {
     /// Not in time: shed (429).
     Shed,
-    /// The evaluation read a container's `env`, which the cut left out.
+    /// The decision depends on a container's `env`, which the cut may have left out: the
+    /// evaluation or the planner's re-checks read it, or the patch writes it.
     WithEnv,
 }
 
@@ -318,6 +337,11 @@ async fn decide<C: Cut>(
         // Container fields of a Pod are immutable; workloads are analysed when their pod
         // template changed (any field of it).
         "UPDATE" if request.kind.kind != "Pod" => {
+            // Env lists are cut from CREATE reviews only; were this one's, the templates
+            // would not compare.
+            if !C::ENV && C::WHOLE {
+                return Err(Stop::WithEnv);
+            }
             // The whole object is at hand when `C` is the whole cut; else it is decoded again.
             let decoded;
             let new = if C::WHOLE {
@@ -533,6 +557,9 @@ async fn decide<C: Cut>(
             }
         };
         let mut planned = plan(app, engine, &ctx, &eval, full, parsing, resolution).await?;
+        if !C::ENV && (planned.env_read || !independent_of_env(&planned.patch)) {
+            return Err(Stop::WithEnv);
+        }
         // Never send a patch that does not apply. The object is not read again: the check
         // applies the patch to it.
         crate::mutate::keep_if_applies(full, &mut planned.patch, &mut planned.notes);

@@ -20,6 +20,10 @@
 //!   so, and the caller decodes the lean cut and evaluates again). The lists are checked as
 //!   they are skipped: one whose shape the engine would report fails the decoding instead,
 //!   and the caller decodes the lean cut.
+//! - [`FullWithoutEnv`]: the full cut of a body whose checked env lists were cut to `[]`
+//!   before decoding (see [`crate::server::review_cuts`]), on /mutate: evaluated and planned
+//!   on as the full cut, unless the evaluation or the planner's re-checks read `env`, or the
+//!   patch writes a member named `env` (see [`crate::server::plan::independent_of_env`]).
 
 use serde::Deserialize;
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -55,7 +59,8 @@ pub trait Cut {
     const ROOT: Pruned;
     /// Whether the cut is the whole object (all a planner reads).
     const WHOLE: bool;
-    /// Whether the containers' `env` lists are in it.
+    /// Whether the containers' `env` lists are surely in it: when not, a decision that would
+    /// depend on them stops, and the review is decoded again with them.
     const ENV: bool = true;
 }
 
@@ -63,6 +68,12 @@ pub trait Cut {
 /// pod templates.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Full;
+
+/// The whole cut of a body whose containers' `env` lists may have been cut to `[]` (see
+/// `review_cuts`): an evaluation that reads them, or a patch that depends on them, needs the
+/// whole cut of the body with them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FullWithoutEnv;
 
 /// What evaluation reads, nothing else.
 #[derive(Debug, Clone, Copy, Default)]
@@ -75,6 +86,12 @@ pub struct LeanWithoutEnv;
 impl Cut for Full {
     const ROOT: Pruned = Pruned::TOP;
     const WHOLE: bool = true;
+}
+
+impl Cut for FullWithoutEnv {
+    const ROOT: Pruned = Pruned::TOP;
+    const WHOLE: bool = true;
+    const ENV: bool = false;
 }
 
 impl Cut for Lean {

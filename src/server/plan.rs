@@ -18,6 +18,8 @@ use serde_json::Value;
 pub struct Planned {
     pub patch: Vec<PatchOperation>,
     pub notes: Vec<String>,
+    /// The planner's re-checks read a container's `env` (see `MutationPlan::env_read`).
+    pub env_read: bool,
 }
 
 /// Computes the patch for an evaluation. Must not panic; called on the request path.
@@ -87,6 +89,7 @@ impl Planner for Mutations {
         Planned {
             patch: plan.patch,
             notes: plan.warnings,
+            env_read: plan.env_read,
         }
     }
 }
@@ -106,8 +109,34 @@ where
         Planned {
             patch: self(eval, object),
             notes: Vec::new(),
+            env_read: false,
         }
     }
+}
+
+/// Whether `patch`, planned on an object whose containers' `env` lists were cut to `[]`
+/// (see `review_cuts`), is the patch of the object as sent: no operation addresses a member
+/// named `env` or anything inside one, and no value it writes has such a member (a whole
+/// container or list of them would carry a cut list). The planner never edits an env list,
+/// so its comparisons of the original and edited objects agree on them either way.
+pub fn independent_of_env(patch: &[PatchOperation]) -> bool {
+    fn has_env(value: &Value) -> bool {
+        match value {
+            Value::Object(map) => map.contains_key("env") || map.values().any(has_env),
+            Value::Array(items) => items.iter().any(has_env),
+            _ => false,
+        }
+    }
+    patch.iter().all(|op| {
+        let (path, value) = match op {
+            PatchOperation::Add(a) => (&a.path, Some(&a.value)),
+            PatchOperation::Replace(r) => (&r.path, Some(&r.value)),
+            PatchOperation::Remove(r) => (&r.path, None),
+            // Never planned: moves and copies carry values the patch does not show.
+            _ => return false,
+        };
+        !path.tokens().any(|t| t.decoded() == "env") && !value.is_some_and(has_env)
+    })
 }
 
 /// The mutation types a patch applies, read from the `pidone.io/mutations` annotation it
@@ -144,6 +173,27 @@ pub fn mutation_types(patch: &[PatchOperation]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_patch_is_independent_of_env_unless_it_writes_or_addresses_one() {
+        let patch = |text: &str| -> Vec<PatchOperation> { serde_json::from_str(text).unwrap() };
+        assert!(independent_of_env(&patch(
+            r#"[{"op":"replace","path":"/spec/containers/0/command","value":["sh","-c","exec a"]},
+                {"op":"add","path":"/spec/volumes","value":[{"name":"v","emptyDir":{}}]},
+                {"op":"remove","path":"/spec/containers/1/args"},
+                {"op":"add","path":"/metadata/annotations","value":{"pidone.io/mutations":"exec:a"}}]"#
+        )));
+        assert!(independent_of_env(&[]));
+        for unsafe_patch in [
+            r#"[{"op":"add","path":"/spec/initContainers","value":[{"name":"a","env":[]}]}]"#,
+            r#"[{"op":"add","path":"/spec/containers/0","value":{"name":"a","env":[]}}]"#,
+            r#"[{"op":"replace","path":"/spec/containers/0/env","value":[]}]"#,
+            r#"[{"op":"remove","path":"/spec/containers/0/env/1"}]"#,
+            r#"[{"op":"copy","from":"/a","path":"/b"}]"#,
+        ] {
+            assert!(!independent_of_env(&patch(unsafe_patch)), "{unsafe_patch}");
+        }
+    }
 
     #[test]
     fn mutation_types_come_from_the_mutations_annotation() {

@@ -72,8 +72,9 @@ pub const TIMEOUT_MARGIN: Duration = Duration::from_millis(500);
 /// few KiB to a few tens of KiB).
 pub const FREE_BODY_BYTES: usize = 64 * 1024;
 
-// A review decoded without its managed fields holds a copy of its body beside it.
-const _: () = assert!(2 * crate::server::managed_fields::MAX_BODY_BYTES <= FREE_BODY_BYTES);
+// A review decoded without the values it is cut of (`review_cuts`) holds one copy of its body
+// beside it at a time.
+const _: () = assert!(2 * crate::server::review_cuts::MAX_BODY_BYTES <= FREE_BODY_BYTES);
 
 /// Slowest body accepted, after [`BODY_RATE_GRACE`]: a body that has not reached this rate
 /// since it started is cut off with 408, so a client trickling a body holds its analysis slot

@@ -329,6 +329,22 @@ impl ApiServer {
     }
 }
 
+impl ApiServer {
+    /// [`ApiServer::review`] with the review's members sorted, an order no apiserver writes
+    /// (`operation` after the objects): the body the webhook cannot cut env lists from.
+    pub async fn review_sorted(&self, path: &str, review: &Value) -> Result<Value, String> {
+        let res = self
+            .post(path, "application/json", review.to_string().into_bytes())
+            .await
+            .map_err(|e| format!("call error: {e}"))?;
+        if res.status() != 200 {
+            return Err(format!("call error: HTTP {}", res.status()));
+        }
+        let body = res.bytes().await.map_err(|e| format!("call error: {e}"))?;
+        validate_response(review, &body, path.starts_with("/mutate"))
+    }
+}
+
 /// The apiserver's checks on a webhook response (docs/apiserver.md, "The response"), plus
 /// pidone's own promises (warnings of at most 120 characters).
 pub fn validate_response(request: &Value, body: &[u8], mutating: bool) -> Result<Value, String> {

@@ -1,0 +1,222 @@
+//! A JSON scanner that follows only a document's structure: object members and array elements
+//! where the caller looks inside, and elsewhere only strings and brackets, to find where a value
+//! ends. It builds nothing and never copies; it is how [`crate::server::review_cuts`] finds the
+//! values a review is decoded without.
+//!
+//! It does not check JSON's whole grammar (a number or literal ends where the enclosing
+//! structure goes on; inside a skipped value only strings and bracket pairs are followed), so
+//! what it finds is only ever used on a body serde_json then decodes. `None` from any function
+//! here means the scan cannot follow the body any further.
+
+/// The deepest nesting followed inside a skipped value; deeper, the scan stops. Well under
+/// serde_json's limit of 128 levels, so a body too deep for serde_json stays too deep.
+pub const MAX_DEPTH: u32 = 100;
+
+/// Past the object at `at`, calling `value` with each member's name (its raw text, escapes
+/// as written) and the start of its value, which returns the end of that value.
+pub fn members(
+    bytes: &[u8],
+    at: usize,
+    mut value: impl FnMut(&[u8], usize) -> Option<usize>,
+) -> Option<usize> {
+    let mut at = whitespace(bytes, expect(bytes, at, b'{')?);
+    if *bytes.get(at)? == b'}' {
+        return Some(at + 1);
+    }
+    loop {
+        at = whitespace(bytes, at);
+        if *bytes.get(at)? != b'"' {
+            return None;
+        }
+        let end = string_end(bytes, at + 1)?;
+        let name = &bytes[at + 1..end - 1];
+        at = whitespace(bytes, expect(bytes, end, b':')?);
+        at = whitespace(bytes, value(name, at)?);
+        match *bytes.get(at)? {
+            b',' => at += 1,
+            b'}' => return Some(at + 1),
+            _ => return None,
+        }
+    }
+}
+
+/// Past the array at `at`, calling `value` with the start of each element, which returns the
+/// end of that element.
+pub fn elements(
+    bytes: &[u8],
+    at: usize,
+    mut value: impl FnMut(usize) -> Option<usize>,
+) -> Option<usize> {
+    let mut at = whitespace(bytes, expect(bytes, at, b'[')?);
+    if *bytes.get(at)? == b']' {
+        return Some(at + 1);
+    }
+    loop {
+        at = whitespace(bytes, at);
+        at = whitespace(bytes, value(at)?);
+        match *bytes.get(at)? {
+            b',' => at += 1,
+            b']' => return Some(at + 1),
+            _ => return None,
+        }
+    }
+}
+
+/// The first byte at or after `at` that is not JSON whitespace.
+pub fn whitespace(bytes: &[u8], mut at: usize) -> usize {
+    while let Some(b' ' | b'\t' | b'\n' | b'\r') = bytes.get(at) {
+        at += 1;
+    }
+    at
+}
+
+/// Just past `byte`, which comes next after any whitespace.
+fn expect(bytes: &[u8], at: usize, byte: u8) -> Option<usize> {
+    let at = whitespace(bytes, at);
+    (*bytes.get(at)? == byte).then_some(at + 1)
+}
+
+/// Just past the value that starts at `at`.
+pub fn skip_value(bytes: &[u8], at: usize) -> Option<usize> {
+    match *bytes.get(at)? {
+        b'"' => string_end(bytes, at + 1),
+        b'{' | b'[' => nested_end(bytes, at),
+        // A number or a literal: it ends where the enclosing structure goes on.
+        _ => Some(
+            bytes[at..]
+                .iter()
+                .position(|b| matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r'))
+                .map_or(bytes.len(), |n| at + n),
+        ),
+    }
+}
+
+/// Just past the closing quote of the string whose contents start at `at`. Eight bytes at a
+/// time while there is neither a quote nor a backslash among them (most keys and values).
+pub fn string_end(bytes: &[u8], mut at: usize) -> Option<usize> {
+    const ONES: u64 = u64::from_le_bytes([1; 8]);
+    const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
+    const QUOTES: u64 = ONES * b'"' as u64;
+    const BACKSLASHES: u64 = ONES * b'\\' as u64;
+    loop {
+        while let Some(&chunk) = bytes.get(at..).and_then(|rest| rest.first_chunk::<8>()) {
+            let word = u64::from_le_bytes(chunk);
+            // A byte of `x` is zero where `word` has the byte sought; the lowest flagged byte
+            // of `(x - ONES) & !x & HIGHS` is the first zero byte of `x`.
+            let (q, b) = (word ^ QUOTES, word ^ BACKSLASHES);
+            let found = ((q.wrapping_sub(ONES) & !q) | (b.wrapping_sub(ONES) & !b)) & HIGHS;
+            if found != 0 {
+                at += (found.trailing_zeros() / 8) as usize;
+                break;
+            }
+            at += 8;
+        }
+        match *bytes.get(at)? {
+            b'"' => return Some(at + 1),
+            // The escaped byte cannot end the string (`\"`); `\uXXXX` goes on as plain bytes.
+            b'\\' => at += 2,
+            _ => at += 1,
+        }
+    }
+}
+
+/// What a byte is to [`nested_end`]: 0 nothing, 1 a quote, 2 an opening bracket, 3 a
+/// closing one.
+static CLASS: [u8; 256] = {
+    let mut class = [0u8; 256];
+    class[b'"' as usize] = 1;
+    class[b'{' as usize] = 2;
+    class[b'[' as usize] = 2;
+    class[b'}' as usize] = 3;
+    class[b']' as usize] = 3;
+    class
+};
+
+/// Just past the object or array that starts at `at`, each closing bracket matched to its
+/// opening one.
+fn nested_end(bytes: &[u8], mut at: usize) -> Option<usize> {
+    // The open brackets, innermost in the lowest bit: 1 for `{`, 0 for `[`.
+    let mut open: u128 = 0;
+    let mut depth = 0u32;
+    loop {
+        let byte = *bytes.get(at)?;
+        at += 1;
+        match CLASS[usize::from(byte)] {
+            0 => {}
+            1 => at = string_end(bytes, at)?,
+            2 => {
+                if depth == MAX_DEPTH {
+                    return None;
+                }
+                open = (open << 1) | u128::from(byte == b'{');
+                depth += 1;
+            }
+            _ => {
+                if depth == 0 || (open & 1 == 1) != (byte == b'}') {
+                    return None;
+                }
+                open >>= 1;
+                depth -= 1;
+                if depth == 0 {
+                    return Some(at);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_end_where_json_says() {
+        for (text, end) in [
+            (r#""a\"b" ,"#, 6),
+            (r#"{"a":[1,{"b":"]"}]} x"#, 19),
+            ("[[],{}]", 7),
+            ("12.5e3,", 6),
+            ("null}", 4),
+            ("true", 4),
+        ] {
+            assert_eq!(skip_value(text.as_bytes(), 0), Some(end), "{text}");
+        }
+        for text in [r#""open"#, "[}", "{]", "[[", ""] {
+            assert_eq!(skip_value(text.as_bytes(), 0), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn members_and_elements_are_visited_in_order() {
+        let text = br#" { "a" : 1 , "b\"" : [ 1 , "x" , {} ] } "#;
+        let mut names = Vec::new();
+        let end = members(text, 0, |name, at| {
+            names.push(String::from_utf8_lossy(name).into_owned());
+            if name == b"b\\\"" {
+                let mut starts = Vec::new();
+                let end = elements(text, at, |at| {
+                    starts.push(text[at]);
+                    skip_value(text, at)
+                });
+                assert_eq!(starts, b"1\"{");
+                end
+            } else {
+                skip_value(text, at)
+            }
+        });
+        assert_eq!(names, ["a", "b\\\""]);
+        assert_eq!(end, Some(text.len() - 1));
+        assert_eq!(elements(b"[]", 0, |_| None), Some(2));
+        assert_eq!(elements(b"[1 2]", 0, |at| skip_value(b"[1 2]", at)), None);
+        assert_eq!(members(b"{\"a\" 1}", 0, |_, at| Some(at)), None);
+    }
+
+    #[test]
+    fn nesting_is_followed_to_the_limit() {
+        let depth = MAX_DEPTH as usize;
+        let at_limit = "[".repeat(depth) + &"]".repeat(depth);
+        assert_eq!(skip_value(at_limit.as_bytes(), 0), Some(2 * depth));
+        let deeper = "[".repeat(depth + 1) + &"]".repeat(depth + 1);
+        assert_eq!(skip_value(deeper.as_bytes(), 0), None);
+    }
+}
