@@ -2,6 +2,7 @@
 //! `info`). Text is coloured only when stdout is a terminal and `NO_COLOR` is unset: logs
 //! collected from a container or redirected to a file carry no escape codes.
 
+use crate::cli::json_log;
 use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 
@@ -26,9 +27,8 @@ pub fn init(format: LogFormat) {
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
+            .fmt_fields(json_log::fields())
+            .event_format(json_log::JsonLines::default())
             .try_init(),
     };
 }

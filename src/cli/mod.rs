@@ -8,6 +8,7 @@ pub mod diff;
 pub mod explain_cmd;
 pub mod fix;
 pub mod input;
+pub mod json_log;
 pub mod logging;
 pub mod report;
 pub mod sarif;
