@@ -15,7 +15,8 @@ use pidone::engine::evaluate::{EvalContext, NativeSidecarSupport};
 use pidone::images::images_to_resolve;
 use pidone::resolve::Evaluator;
 use pidone::resolve::InProcessAnalyzer;
-use pidone::server::object::{self, FullWithoutEnv};
+use pidone::server::lean_scan;
+use pidone::server::object::{self, Cut, FullWithoutEnv};
 use pidone::server::plan::independent_of_env;
 use pidone::server::plan::{Mutations, Planner};
 use pidone::server::review::decode_cut;
@@ -216,6 +217,44 @@ fn the_whole_cut_without_env_plans_like_the_whole_object() {
         kept > 50 && env_read > 10 && patch_needs_env > 5,
         "kept {kept}, read env {env_read}, patch needs env {patch_needs_env}, of {cut}"
     );
+}
+
+/// /validate reads a CREATE's lean cut straight from the body (`lean_scan`): over every
+/// fixture, pretty and compact, it must read what the decoder decodes, and read every one.
+#[test]
+fn the_lean_cut_read_from_the_body_is_the_decoded_one() {
+    let mut docs = documents();
+    docs.extend(side_agent_corpus().into_iter().map(|(_, doc)| doc));
+    let mut read = 0;
+    for doc in &docs {
+        for text in [
+            serde_json::to_string(doc).unwrap(),
+            serde_json::to_string_pretty(doc).unwrap(),
+        ] {
+            let body = format!(
+                r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{{"uid":"u","kind":{{"group":"","version":"v1","kind":"Pod"}},"operation":"CREATE","object":{text}}}}}"#
+            );
+            for cut in [object::Lean::ROOT, object::LeanWithoutEnv::ROOT] {
+                let decoded = if cut == object::Lean::ROOT {
+                    object::parse_lean(&text)
+                } else {
+                    object::parse_lean_without_env(&text)
+                };
+                match lean_scan::scan(body.as_bytes(), cut) {
+                    Some(scanned) => {
+                        read += 1;
+                        assert_eq!(
+                            Ok(scanned.object),
+                            decoded.map_err(|e| e.to_string()),
+                            "{text}"
+                        );
+                    }
+                    None => panic!("not read: {text}"),
+                }
+            }
+        }
+    }
+    assert!(read > 400, "{read}");
 }
 
 /// Scripts from ConfigMap volumes (the webhook reads them with `scripts.configMaps`): the lean

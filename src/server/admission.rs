@@ -11,6 +11,7 @@ use crate::engine::{Evaluation, Mode};
 use crate::resolve::MAX_ROUNDS;
 use crate::server::config_maps::{self, Gathered};
 use crate::server::decision::{self, Decision, Endpoint, FixSite};
+use crate::server::lean_scan;
 use crate::server::object::{Cut, Full, FullWithoutEnv, Lean, LeanWithoutEnv};
 use crate::server::object_limits;
 use crate::server::plan::{independent_of_env, mutation_types};
@@ -82,18 +83,29 @@ pub async fn answer_with(
     // Every cut is decoded from the body without the values found by one scan of it (see
     // `review_cuts`): the object's managed fields always, and the env lists on the first try;
     // the body as sent is decoded only to word an error. One copy of the body at a time.
-    let cuts = Cuts::of(body);
+    //
+    // /validate on a CREATE reads each lean cut straight from the body when it can (see
+    // `lean_scan`): neither a copy of the body cut nor a second pass over it.
+    let mut cuts: Option<Cuts> = None;
     let first = match endpoint {
         Endpoint::Validate => {
-            let decoded = cuts.without_all(body);
-            let bodies = Bodies {
-                sent: body,
-                decoded: &decoded,
-            };
-            answer_cut::<LeanWithoutEnv>(app, endpoint, path_mode, bodies, started, parsing).await?
+            match answer_scanned::<LeanWithoutEnv>(app, endpoint, path_mode, body, started, parsing)
+                .await?
+            {
+                FromScan::Answered(reply) => reply,
+                FromScan::NotRead => {
+                    let decoded = cuts.get_or_insert_with(|| Cuts::of(body)).without_all(body);
+                    let bodies = Bodies {
+                        sent: body,
+                        decoded: &decoded,
+                    };
+                    answer_cut::<LeanWithoutEnv>(app, endpoint, path_mode, bodies, started, parsing)
+                        .await?
+                }
+            }
         }
-        Endpoint::Mutate if cuts.has_env() => {
-            let decoded = cuts.without_all(body);
+        Endpoint::Mutate if cuts.get_or_insert_with(|| Cuts::of(body)).has_env() => {
+            let decoded = cuts.get_or_insert_with(|| Cuts::of(body)).without_all(body);
             let bodies = Bodies {
                 sent: body,
                 decoded: &decoded,
@@ -105,7 +117,15 @@ pub async fn answer_with(
     if let Some(reply) = first {
         return Ok(reply);
     }
-    let decoded = cuts.without_managed_fields(body);
+    if endpoint == Endpoint::Validate
+        && let FromScan::Answered(reply) =
+            answer_scanned::<Lean>(app, endpoint, path_mode, body, started, parsing).await?
+    {
+        return reply.ok_or(Shed);
+    }
+    let decoded = cuts
+        .get_or_insert_with(|| Cuts::of(body))
+        .without_managed_fields(body);
     let bodies = Bodies {
         sent: body,
         decoded: &decoded,
@@ -120,6 +140,14 @@ pub async fn answer_with(
     };
     // Only a cut without env asks for another decoding.
     answered.ok_or(Shed)
+}
+
+/// What [`answer_scanned`] did.
+enum FromScan {
+    /// The review was read from the body and answered: as [`answer_cut`] answers.
+    Answered(Option<Reply>),
+    /// It could not be read that way: decode it.
+    NotRead,
 }
 
 /// A review's body as sent, and as decoded (without the object's managed fields).
@@ -193,7 +221,59 @@ async fn answer_cut<C: Cut>(
             return Ok(Some(respond(&uid, &decision)));
         }
     };
+    answer_request(
+        app,
+        endpoint,
+        path_mode,
+        &mut request,
+        body,
+        started,
+        parsing,
+    )
+    .await
+}
 
+/// [`answer_cut`] for a CREATE whose object [`lean_scan`] reads from the body in cut `C`;
+/// [`FromScan::NotRead`] when it cannot (see there), or the rest of the review does not decode.
+async fn answer_scanned<C: Cut>(
+    app: &App,
+    endpoint: Endpoint,
+    path_mode: Option<Mode>,
+    body: &[u8],
+    started: Instant,
+    parsing: &Parsing,
+) -> Result<FromScan, Shed> {
+    let Some(scanned) = lean_scan::scan(body, C::ROOT) else {
+        return Ok(FromScan::NotRead);
+    };
+    let Ok(mut request) = review::decode_cut::<C>(&scanned.envelope) else {
+        return Ok(FromScan::NotRead);
+    };
+    request.object = Some(scanned.object);
+    let reply = answer_request(
+        app,
+        endpoint,
+        path_mode,
+        &mut request,
+        body,
+        started,
+        parsing,
+    )
+    .await?;
+    Ok(FromScan::Answered(reply))
+}
+
+/// The answer to a decoded request (see [`answer_cut`]); `body` is the one it was decoded
+/// from, or the body as sent.
+async fn answer_request<C: Cut>(
+    app: &App,
+    endpoint: Endpoint,
+    path_mode: Option<Mode>,
+    request: &mut AdmissionRequest<'_, C>,
+    body: &[u8],
+    started: Instant,
+    parsing: &Parsing,
+) -> Result<Option<Reply>, Shed> {
     // The parse workers share themselves fairly between namespaces.
     crate::sandbox::ticket::set_namespace(request.namespace().unwrap_or(""));
     let engine = app.engine_arc();
@@ -212,7 +292,7 @@ async fn answer_cut<C: Cut>(
         endpoint,
         mode,
         site,
-        &request,
+        request,
         &mut object,
         body,
         parsing,

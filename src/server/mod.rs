@@ -28,6 +28,7 @@ pub mod connection;
 pub mod connections;
 pub mod decision;
 pub mod json_scan;
+pub mod lean_scan;
 pub mod limit_metrics;
 pub mod metrics;
 pub mod namespace_share;

@@ -137,8 +137,9 @@ impl Pruned {
         env: false,
     };
 
-    fn step(self, key: &str) -> Step {
-        if !self.env && self.at == At::LeanContainer && key == "env" {
+    /// `key` is the member's name as decoded (its UTF-8 bytes).
+    fn step(self, key: &[u8]) -> Step {
+        if !self.env && self.at == At::LeanContainer && key == b"env" {
             return Step::CheckEnv;
         }
         self.at.step(key)
@@ -147,6 +148,38 @@ impl Pruned {
     /// The state inside a value at `at`.
     fn entering(self, at: At) -> Pruned {
         Pruned { at, env: self.env }
+    }
+}
+
+/// What a cut does with the value of one member, for a reader of the body's bytes
+/// ([`crate::server::lean_scan`]): the decisions this module's visitor makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Member {
+    /// Decoded whole.
+    Keep,
+    /// Left out.
+    Skip,
+    /// Read member by member (or element by element) in this state.
+    Into(Pruned),
+    /// A container's `env`, left out after its shape is checked.
+    CheckEnv,
+}
+
+impl Pruned {
+    /// What this cut does with the value of member `key` (its name as decoded, in UTF-8).
+    pub fn member(self, key: &[u8]) -> Member {
+        match self.step(key) {
+            Step::Keep => Member::Keep,
+            Step::Skip => Member::Skip,
+            Step::Into(at) => Member::Into(self.entering(at)),
+            Step::CheckEnv => Member::CheckEnv,
+        }
+    }
+
+    /// The state of an array's elements when this value is an array: `None` when they are
+    /// decoded whole.
+    pub fn elements(self) -> Option<Pruned> {
+        self.at.element().map(|at| self.entering(at))
     }
 }
 
@@ -192,44 +225,45 @@ enum Step {
 }
 
 impl At {
-    fn step(self, key: &str) -> Step {
+    fn step(self, key: &[u8]) -> Step {
         use At::*;
         match (self, key) {
-            (Top, "status") | (Metadata, "managedFields") => Step::Skip,
-            (Top, "metadata") => Step::Into(Metadata),
+            (Top, b"status") | (Metadata, b"managedFields") => Step::Skip,
+            (Top, b"metadata") => Step::Into(Metadata),
             (Top | Metadata, _) => Step::Keep,
-            (LeanTop, "apiVersion" | "kind") => Step::Keep,
-            (LeanTop | LeanTemplate, "metadata") => Step::Into(LeanMetadata),
-            (LeanTop | LeanTemplate, "spec") => Step::Into(LeanSpec),
-            (LeanTop | LeanSpec, "template") | (LeanSpec, "jobTemplate") => {
+            (LeanTop, b"apiVersion" | b"kind") => Step::Keep,
+            (LeanTop | LeanTemplate, b"metadata") => Step::Into(LeanMetadata),
+            (LeanTop | LeanTemplate, b"spec") => Step::Into(LeanSpec),
+            (LeanTop | LeanSpec, b"template") | (LeanSpec, b"jobTemplate") => {
                 Step::Into(LeanTemplate)
             }
             // `ownerReferences`: an object with a controller owner is never patched (DESIGN
             // section 5.1), decided before evaluation; the side-agent rules read it too.
             (
                 LeanMetadata,
-                "name" | "generateName" | "namespace" | "annotations" | "ownerReferences",
+                b"name" | b"generateName" | b"namespace" | b"annotations" | b"ownerReferences",
             ) => Step::Keep,
             // The side-agent rules read the workload's names, the pod's volumes and process
             // namespace, and which containers declare ports.
-            (LeanMetadata, "labels") => Step::Keep,
-            (LeanSpec, "restartPolicy" | "shareProcessNamespace") => Step::Keep,
-            (LeanSpec, "volumes") => Step::Into(LeanVolumes),
-            (LeanSpec, "volumeClaimTemplates") => Step::Into(LeanClaimTemplates),
-            (LeanVolume, "name" | "persistentVolumeClaim" | "ephemeral") => Step::Keep,
+            (LeanMetadata, b"labels") => Step::Keep,
+            (LeanSpec, b"restartPolicy" | b"shareProcessNamespace") => Step::Keep,
+            (LeanSpec, b"volumes") => Step::Into(LeanVolumes),
+            (LeanSpec, b"volumeClaimTemplates") => Step::Into(LeanClaimTemplates),
+            (LeanVolume, b"name" | b"persistentVolumeClaim" | b"ephemeral") => Step::Keep,
             // ConfigMap volumes: where the scripts a container runs may come from.
-            (LeanVolume, "configMap" | "projected") => Step::Keep,
-            (LeanClaimTemplate, "metadata") => Step::Into(LeanMetadata),
-            (LeanContainer, "ports") => Step::Keep,
-            (LeanSpec, "containers" | "initContainers") => Step::Into(LeanContainers),
+            (LeanVolume, b"configMap" | b"projected") => Step::Keep,
+            (LeanClaimTemplate, b"metadata") => Step::Into(LeanMetadata),
+            (LeanContainer, b"ports") => Step::Keep,
+            (LeanSpec, b"containers" | b"initContainers") => Step::Into(LeanContainers),
             (
                 LeanContainer,
-                "name" | "image" | "command" | "args" | "restartPolicy" | "envFrom" | "workingDir",
+                b"name" | b"image" | b"command" | b"args" | b"restartPolicy" | b"envFrom"
+                | b"workingDir",
             ) => Step::Keep,
-            (LeanContainer, "env") => Step::Into(LeanEnvList),
-            (LeanContainer, "volumeMounts") => Step::Into(LeanMounts),
-            (LeanEnv, "name" | "value" | "valueFrom") => Step::Keep,
-            (LeanMount, "name" | "mountPath" | "subPath") => Step::Keep,
+            (LeanContainer, b"env") => Step::Into(LeanEnvList),
+            (LeanContainer, b"volumeMounts") => Step::Into(LeanMounts),
+            (LeanEnv, b"name" | b"value" | b"valueFrom") => Step::Keep,
+            (LeanMount, b"name" | b"mountPath" | b"subPath") => Step::Keep,
             // A list where an object belongs: malformed, kept whole for the engine to report.
             (LeanContainers | LeanEnvList | LeanMounts | LeanVolumes | LeanClaimTemplates, _) => {
                 Step::Keep
@@ -268,7 +302,7 @@ impl<'de> Visitor<'de> for Pruned {
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
         let mut map = Map::new();
         while let Some(Key(key)) = access.next_key::<Key<'de>>()? {
-            match self.step(&key) {
+            match self.step(key.as_bytes()) {
                 Step::Skip => {
                     access.next_value::<IgnoredAny>()?;
                 }

@@ -244,7 +244,7 @@ fn container(bytes: &[u8], at: usize, found: &mut Vec<Span>) -> Option<usize> {
 /// `object::EnvCheck` checks it): an array whose object entries' `name` is a string or `null`,
 /// with no member name written with escapes (which the decoder would read as `name`). `None`
 /// for anything else, which is left to the decoder.
-fn checked_env_list(bytes: &[u8], at: usize) -> Option<usize> {
+pub fn checked_env_list(bytes: &[u8], at: usize) -> Option<usize> {
     if bytes.get(at) != Some(&b'[') {
         return None;
     }
