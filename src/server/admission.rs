@@ -11,9 +11,9 @@ use crate::engine::{Evaluation, Mode};
 use crate::resolve::MAX_ROUNDS;
 use crate::server::config_maps::{self, Gathered};
 use crate::server::decision::{self, Decision, Endpoint, FixSite};
+use crate::server::lean_scan;
 use crate::server::object::{Cut, Full, FullWithoutEnv, Lean, LeanWithoutEnv};
 use crate::server::object_limits;
-use crate::server::object_scan;
 use crate::server::plan::{independent_of_env, mutation_types};
 use crate::server::resolve::{KnownOnly, Parsing, Resolution, Shed};
 use crate::server::review::{self, AdmissionRequest, AdmissionResponse, DecodeError};
@@ -84,54 +84,43 @@ pub async fn answer_with(
     // `review_cuts`): the object's managed fields always, and the env lists on the first try;
     // the body as sent is decoded only to word an error. One copy of the body at a time.
     //
-    // A CREATE's object is read straight from the body when it can be, in the cut wanted
-    // (see `object_scan`): neither a copy of the body cut nor a second pass over it.
+    // /validate on a CREATE reads each lean cut straight from the body when it can (see
+    // `lean_scan`): neither a copy of the body cut nor a second pass over it.
+    let mut cuts: Option<Cuts> = None;
     let first = match endpoint {
         Endpoint::Validate => {
-            answer_scanned::<LeanWithoutEnv, Lean>(app, endpoint, path_mode, body, started, parsing)
+            match answer_scanned::<LeanWithoutEnv>(app, endpoint, path_mode, body, started, parsing)
                 .await?
+            {
+                FromScan::Answered(reply) => reply,
+                FromScan::NotRead => {
+                    let decoded = cuts.get_or_insert_with(|| Cuts::of(body)).without_all(body);
+                    let bodies = Bodies {
+                        sent: body,
+                        decoded: &decoded,
+                    };
+                    answer_cut::<LeanWithoutEnv>(app, endpoint, path_mode, bodies, started, parsing)
+                        .await?
+                }
+            }
         }
-        Endpoint::Mutate => {
-            answer_scanned::<FullWithoutEnv, Full>(app, endpoint, path_mode, body, started, parsing)
-                .await?
-        }
-    };
-    let mut cuts: Option<Cuts> = None;
-    let first = match first {
-        FromScan::Answered(reply) => reply,
-        FromScan::NotRead => {
-            let cuts = cuts.insert(Cuts::of(body));
-            let decoded = cuts.without_all(body);
+        Endpoint::Mutate if cuts.get_or_insert_with(|| Cuts::of(body)).has_env() => {
+            let decoded = cuts.get_or_insert_with(|| Cuts::of(body)).without_all(body);
             let bodies = Bodies {
                 sent: body,
                 decoded: &decoded,
             };
-            match endpoint {
-                Endpoint::Validate => {
-                    answer_cut::<LeanWithoutEnv>(app, endpoint, path_mode, bodies, started, parsing)
-                        .await?
-                }
-                Endpoint::Mutate if cuts.has_env() => {
-                    answer_cut::<FullWithoutEnv>(app, endpoint, path_mode, bodies, started, parsing)
-                        .await?
-                }
-                Endpoint::Mutate => None,
-            }
+            answer_cut::<FullWithoutEnv>(app, endpoint, path_mode, bodies, started, parsing).await?
         }
+        Endpoint::Mutate => None,
     };
     if let Some(reply) = first {
         return Ok(reply);
     }
-    // Again with the env lists.
-    let again = match endpoint {
-        Endpoint::Validate => {
-            answer_scanned::<Lean, Lean>(app, endpoint, path_mode, body, started, parsing).await?
-        }
-        Endpoint::Mutate => {
-            answer_scanned::<Full, Full>(app, endpoint, path_mode, body, started, parsing).await?
-        }
-    };
-    if let FromScan::Answered(reply) = again {
+    if endpoint == Endpoint::Validate
+        && let FromScan::Answered(reply) =
+            answer_scanned::<Lean>(app, endpoint, path_mode, body, started, parsing).await?
+    {
         return reply.ok_or(Shed);
     }
     let decoded = cuts
@@ -244,11 +233,9 @@ async fn answer_cut<C: Cut>(
     .await
 }
 
-/// [`answer_cut`] for a CREATE whose object [`object_scan`] reads from the body in cut `C`
-/// (`W` is the same cut with the containers' env lists, which the answer is given in when the
-/// object had none to leave out); [`FromScan::NotRead`] when it cannot (see there), or the rest
-/// of the review does not decode.
-async fn answer_scanned<C: Cut, W: Cut>(
+/// [`answer_cut`] for a CREATE whose object [`lean_scan`] reads from the body in cut `C`;
+/// [`FromScan::NotRead`] when it cannot (see there), or the rest of the review does not decode.
+async fn answer_scanned<C: Cut>(
     app: &App,
     endpoint: Endpoint,
     path_mode: Option<Mode>,
@@ -256,40 +243,23 @@ async fn answer_scanned<C: Cut, W: Cut>(
     started: Instant,
     parsing: &Parsing,
 ) -> Result<FromScan, Shed> {
-    let Some(scanned) = object_scan::scan(body, C::ROOT) else {
+    let Some(scanned) = lean_scan::scan(body, C::ROOT) else {
         return Ok(FromScan::NotRead);
     };
-    let reply = if scanned.env_cut {
-        let Ok(mut request) = review::decode_cut::<C>(&scanned.envelope) else {
-            return Ok(FromScan::NotRead);
-        };
-        request.object = Some(scanned.object);
-        answer_request(
-            app,
-            endpoint,
-            path_mode,
-            &mut request,
-            body,
-            started,
-            parsing,
-        )
-        .await?
-    } else {
-        let Ok(mut request) = review::decode_cut::<W>(&scanned.envelope) else {
-            return Ok(FromScan::NotRead);
-        };
-        request.object = Some(scanned.object);
-        answer_request(
-            app,
-            endpoint,
-            path_mode,
-            &mut request,
-            body,
-            started,
-            parsing,
-        )
-        .await?
+    let Ok(mut request) = review::decode_cut::<C>(&scanned.envelope) else {
+        return Ok(FromScan::NotRead);
     };
+    request.object = Some(scanned.object);
+    let reply = answer_request(
+        app,
+        endpoint,
+        path_mode,
+        &mut request,
+        body,
+        started,
+        parsing,
+    )
+    .await?;
     Ok(FromScan::Answered(reply))
 }
 

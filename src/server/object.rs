@@ -41,12 +41,6 @@ pub fn parse_lean(json: &str) -> Result<Value, serde_json::Error> {
     parse_with(json, Pruned::LEAN_TOP)
 }
 
-/// Parses the whole object with the containers' checked `env` lists as `[]` (see
-/// [`FullWithoutEnv`]).
-pub fn parse_full_without_env(json: &str) -> Result<Value, serde_json::Error> {
-    parse_with(json, Pruned::TOP_WITHOUT_ENV)
-}
-
 /// Parses what evaluation reads without the containers' `env` (see [`LeanWithoutEnv`]).
 pub fn parse_lean_without_env(json: &str) -> Result<Value, serde_json::Error> {
     parse_with(json, Pruned::LEAN_TOP_WITHOUT_ENV)
@@ -95,7 +89,7 @@ impl Cut for Full {
 }
 
 impl Cut for FullWithoutEnv {
-    const ROOT: Pruned = Pruned::TOP_WITHOUT_ENV;
+    const ROOT: Pruned = Pruned::TOP;
     const WHOLE: bool = true;
     const ENV: bool = false;
 }
@@ -134,12 +128,6 @@ impl Pruned {
         at: At::Top,
         env: true,
     };
-    /// The full cut with the containers' `env` lists checked and cut to `[]` (as
-    /// `review_cuts` cuts them from the body).
-    pub const TOP_WITHOUT_ENV: Pruned = Pruned {
-        at: At::Top,
-        env: false,
-    };
     pub const LEAN_TOP: Pruned = Pruned {
         at: At::LeanTop,
         env: true,
@@ -151,12 +139,8 @@ impl Pruned {
 
     /// `key` is the member's name as decoded (its UTF-8 bytes).
     fn step(self, key: &[u8]) -> Step {
-        if !self.env && key == b"env" {
-            match self.at {
-                At::LeanContainer => return Step::CheckEnv,
-                At::Container => return Step::CutEnv,
-                _ => {}
-            }
+        if !self.env && self.at == At::LeanContainer && key == b"env" {
+            return Step::CheckEnv;
         }
         self.at.step(key)
     }
@@ -168,7 +152,7 @@ impl Pruned {
 }
 
 /// What a cut does with the value of one member, for a reader of the body's bytes
-/// ([`crate::server::object_scan`]): the decisions this module's visitor makes.
+/// ([`crate::server::lean_scan`]): the decisions this module's visitor makes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Member {
     /// Decoded whole.
@@ -179,8 +163,6 @@ pub enum Member {
     Into(Pruned),
     /// A container's `env`, left out after its shape is checked.
     CheckEnv,
-    /// A container's `env`, decoded as `[]` after its shape is checked.
-    CutEnv,
 }
 
 impl Pruned {
@@ -191,7 +173,6 @@ impl Pruned {
             Step::Skip => Member::Skip,
             Step::Into(at) => Member::Into(self.entering(at)),
             Step::CheckEnv => Member::CheckEnv,
-            Step::CutEnv => Member::CutEnv,
         }
     }
 
@@ -207,13 +188,6 @@ impl Pruned {
 enum At {
     /// The object itself (full cut).
     Top,
-    /// Any `spec` (full cut): where the containers' `env` lists are cut from.
-    Spec,
-    /// `template` or `jobTemplate` (full cut).
-    Template,
-    /// `containers` or `initContainers` (full cut).
-    Containers,
-    Container,
     /// Its `metadata` (full cut).
     Metadata,
     /// The object itself (lean cut).
@@ -248,9 +222,6 @@ enum Step {
     Into(At),
     /// A container's `env`, left out: skipped, failing on a shape the engine would report.
     CheckEnv,
-    /// A container's `env` cut to `[]`, failing on a shape the engine would report (the full
-    /// cut without env).
-    CutEnv,
 }
 
 impl At {
@@ -259,11 +230,7 @@ impl At {
         match (self, key) {
             (Top, b"status") | (Metadata, b"managedFields") => Step::Skip,
             (Top, b"metadata") => Step::Into(Metadata),
-            // The way to the containers' env lists, as the lean cut goes (below); all kept.
-            (Top | Template, b"spec") => Step::Into(Spec),
-            (Top | Spec, b"template") | (Spec, b"jobTemplate") => Step::Into(Template),
-            (Spec, b"containers" | b"initContainers") => Step::Into(Containers),
-            (Top | Metadata | Spec | Template | Containers | Container, _) => Step::Keep,
+            (Top | Metadata, _) => Step::Keep,
             (LeanTop, b"apiVersion" | b"kind") => Step::Keep,
             (LeanTop | LeanTemplate, b"metadata") => Step::Into(LeanMetadata),
             (LeanTop | LeanTemplate, b"spec") => Step::Into(LeanSpec),
@@ -308,7 +275,6 @@ impl At {
     /// The state of the elements when this value is an array.
     fn element(self) -> Option<At> {
         match self {
-            At::Containers => Some(At::Container),
             At::LeanContainers => Some(At::LeanContainer),
             At::LeanEnvList => Some(At::LeanEnv),
             At::LeanMounts => Some(At::LeanMount),
@@ -348,12 +314,7 @@ impl<'de> Visitor<'de> for Pruned {
                     let value = access.next_value_seed(self.entering(at))?;
                     map.insert(key.into_owned(), value);
                 }
-                Step::CheckEnv => access.next_value_seed(EnvCheck { null: true })?,
-                // Only a list is cut to `[]` (as `review_cuts` cuts one): `null` fails too.
-                Step::CutEnv => {
-                    access.next_value_seed(EnvCheck { null: false })?;
-                    map.insert(key.into_owned(), Value::Array(Vec::new()));
-                }
+                Step::CheckEnv => access.next_value_seed(EnvCheck)?,
             }
         }
         Ok(Value::Object(map))
@@ -413,10 +374,7 @@ impl<'de> Visitor<'de> for Pruned {
 /// about it (it must be an array, and each entry's `name` a string): anything else fails the
 /// decoding (serde's default for a type a visitor does not take), so that the caller decodes
 /// the lean cut, where the engine reports it.
-struct EnvCheck {
-    /// Whether `null` passes.
-    null: bool,
-}
+struct EnvCheck;
 struct EnvEntryCheck;
 struct EnvNameCheck;
 
@@ -432,14 +390,11 @@ impl<'de> Visitor<'de> for EnvCheck {
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("an env list")
     }
-    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
-        match self.null {
-            true => Ok(()),
-            false => Err(E::invalid_type(serde::de::Unexpected::Unit, &self)),
-        }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
     }
-    fn visit_none<E: serde::de::Error>(self) -> Result<(), E> {
-        self.visit_unit()
+    fn visit_none<E>(self) -> Result<(), E> {
+        Ok(())
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut access: A) -> Result<(), A::Error> {
         while access.next_element_seed(EnvEntryCheck)?.is_some() {}

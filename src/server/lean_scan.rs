@@ -1,18 +1,17 @@
-//! A CREATE review's object read straight from the body, in one pass: a walk of the object
-//! that takes the cut's own decisions ([`Pruned::member`], the grammar of
-//! [`crate::server::object`]) and builds the object as it goes. A kept value is decoded where
-//! it lies in the body (a string without escapes here, anything else by serde_json); a skipped
-//! one is passed over by [`crate::server::json_scan`] (strings and brackets); a container's env
-//! list, in a cut without env, is checked as [`crate::server::review_cuts`] checks it (and
-//! cut to `[]` in the whole cut, as that module cuts it from the body). The rest of the review
+//! The lean cut of a CREATE review's object read straight from the body, in one pass: a walk of
+//! the object that takes the lean cut's own decisions ([`Pruned::member`], the grammar of
+//! [`crate::server::object`]) and builds the object as it goes. A kept value is decoded by
+//! serde_json where it lies in the body; a skipped one is passed over by
+//! [`crate::server::json_scan`] (strings and brackets); a container's env list, in the cut
+//! without env, is checked as [`crate::server::review_cuts`] checks it. The rest of the review
 //! is then decoded by serde_json from a copy of the body with the object replaced by `null`.
 //!
 //! Decoded this way, the review is the one `review::decode_cut` gives for a body serde_json
 //! accepts (tested on generated reviews and on every fixture), without serde_json reading the
-//! object's skipped values (managed fields, and in the lean cuts most of the rest) token by
-//! token, nor a copy of the body cut. As with the cuts of [`crate::server::review_cuts`],
-//! inside a skipped value only strings and brackets are checked, so a body whose one fault
-//! lies there decodes; the apiserver never sends one.
+//! object's skipped values (most of it: managed fields, probes, resources, env lists) token
+//! by token. As with the cuts of [`crate::server::review_cuts`], inside a skipped value only
+//! strings and brackets are checked, so a body whose one fault lies there decodes; the
+//! apiserver never sends one.
 //!
 //! Anything else is left to the decoder (`None`): not a CREATE (an UPDATE compares pod
 //! templates on the whole object), `operation` written after the object, an object that is
@@ -26,28 +25,24 @@ use crate::server::review_cuts::{MAX_BODY_BYTES, checked_env_list};
 use serde_json::{Map, Value};
 use std::ops::Range;
 
-/// A review's object in a cut, and the rest of the review to decode.
+/// A review's object in a lean cut, and the rest of the review to decode.
 #[derive(Debug)]
 pub struct Scanned {
     /// The object, as the cut decodes it.
     pub object: Value,
-    /// Whether an env list was left out or cut to `[]`: when not, the object is the same in
-    /// the cut with env.
-    pub env_cut: bool,
     /// The body with the object replaced by `null`.
     pub envelope: Vec<u8>,
 }
 
-/// The object of the CREATE review `body` in the cut `cut` (a `Cut::ROOT`), or `None` for a
-/// body left to the decoder (see the module).
+/// The object of the CREATE review `body` in the lean cut `cut` (`Lean::ROOT` or
+/// `LeanWithoutEnv::ROOT`), or `None` for a body left to the decoder (see the module).
 pub fn scan(body: &[u8], cut: Pruned) -> Option<Scanned> {
     if body.len() > MAX_BODY_BYTES {
         return None;
     }
     let mut found: Option<(Range<usize>, Value)> = None;
-    let mut env_cut = false;
     members(body, 0, |name, at| match name {
-        b"request" => request(body, at, cut, &mut found, &mut env_cut),
+        b"request" => request(body, at, cut, &mut found),
         _ => skip_value(body, at),
     })?;
     let (span, object) = found?;
@@ -55,11 +50,7 @@ pub fn scan(body: &[u8], cut: Pruned) -> Option<Scanned> {
     envelope.extend_from_slice(&body[..span.start]);
     envelope.extend_from_slice(b"null");
     envelope.extend_from_slice(&body[span.end..]);
-    Some(Scanned {
-        object,
-        env_cut,
-        envelope,
-    })
+    Some(Scanned { object, envelope })
 }
 
 /// Past the `request` at `at`, its object built into `found`.
@@ -68,7 +59,6 @@ fn request(
     at: usize,
     cut: Pruned,
     found: &mut Option<(Range<usize>, Value)>,
-    env_cut: &mut bool,
 ) -> Option<usize> {
     let mut create = false;
     members(bytes, at, |name, at| match name {
@@ -79,7 +69,7 @@ fn request(
         }
         // Once, after `operation`, and an object.
         b"object" if create && found.is_none() && bytes.get(at) == Some(&b'{') => {
-            let (object, end) = build(bytes, at, cut, 0, env_cut)?;
+            let (object, end) = build(bytes, at, cut, 0)?;
             *found = Some((at..end, object));
             Some(end)
         }
@@ -89,13 +79,7 @@ fn request(
 }
 
 /// The value at `at` in state `cut`, and where it ends.
-fn build(
-    bytes: &[u8],
-    at: usize,
-    cut: Pruned,
-    depth: u32,
-    env_cut: &mut bool,
-) -> Option<(Value, usize)> {
+fn build(bytes: &[u8], at: usize, cut: Pruned, depth: u32) -> Option<(Value, usize)> {
     if depth >= MAX_DEPTH {
         return None;
     }
@@ -115,23 +99,14 @@ fn build(
                 };
                 match cut.member(name) {
                     Member::Skip => skip_value(bytes, at),
-                    Member::CheckEnv => {
-                        *env_cut = true;
-                        checked_env_list(bytes, at)
-                    }
-                    Member::CutEnv => {
-                        *env_cut = true;
-                        let end = checked_env_list(bytes, at)?;
-                        map.insert(key(name)?, Value::Array(Vec::new()));
-                        Some(end)
-                    }
+                    Member::CheckEnv => checked_env_list(bytes, at),
                     Member::Keep => {
                         let (value, end) = decode(bytes, at)?;
                         map.insert(key(name)?, value);
                         Some(end)
                     }
                     Member::Into(inner) => {
-                        let (value, end) = build(bytes, at, inner, depth + 1, env_cut)?;
+                        let (value, end) = build(bytes, at, inner, depth + 1)?;
                         map.insert(key(name)?, value);
                         Some(end)
                     }
@@ -144,7 +119,7 @@ fn build(
             let mut items = Vec::new();
             let end = elements(bytes, at, |at| {
                 let (value, end) = match inner {
-                    Some(inner) => build(bytes, at, inner, depth + 1, env_cut)?,
+                    Some(inner) => build(bytes, at, inner, depth + 1)?,
                     None => decode(bytes, at)?,
                 };
                 items.push(value);
@@ -194,7 +169,7 @@ fn decode(bytes: &[u8], at: usize) -> Option<(Value, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::object::{Cut, Full, FullWithoutEnv, Lean, LeanWithoutEnv};
+    use crate::server::object::{Cut, Lean, LeanWithoutEnv};
     use crate::server::review::decode_cut;
     use proptest::prelude::*;
     use serde_json::json;
@@ -257,40 +232,16 @@ mod tests {
             let body = review(&pod(), pretty);
             assert!(reads_as_decoded::<LeanWithoutEnv>(&body));
             assert!(reads_as_decoded::<Lean>(&body));
-            assert!(reads_as_decoded::<Full>(&body));
-            assert!(reads_as_decoded::<FullWithoutEnv>(&body));
         }
-        // The whole cut without env has the lists cut to `[]`, and says so.
-        let scanned = scan(&review(&pod(), false), FullWithoutEnv::ROOT).unwrap();
-        assert!(scanned.env_cut);
-        assert_eq!(scanned.object["spec"]["containers"][0]["env"], json!([]));
-        assert_eq!(
-            scanned.object["spec"]["affinity"],
-            pod()["spec"]["affinity"]
-        );
-        assert!(scanned.object["metadata"].get("managedFields").is_none());
-        let mut without = pod();
-        for list in ["containers", "initContainers"] {
-            without["spec"][list][0]
-                .as_object_mut()
-                .unwrap()
-                .remove("env");
-        }
-        let scanned = scan(&review(&without, false), FullWithoutEnv::ROOT).unwrap();
-        assert!(!scanned.env_cut);
         let deployment = json!({"kind": "Deployment", "metadata": {"name": "d"},
             "spec": {"replicas": 1, "template": {"metadata": {"labels": {}}, "spec": pod()["spec"]}}});
         assert!(reads_as_decoded::<LeanWithoutEnv>(&review(
             &deployment,
             false
         )));
-        let deployment = review(&deployment, false);
-        assert!(reads_as_decoded::<FullWithoutEnv>(&deployment));
         let body = include_bytes!("../../benches/fixtures/pod-review.json");
         assert!(reads_as_decoded::<LeanWithoutEnv>(body));
         assert!(reads_as_decoded::<Lean>(body));
-        assert!(reads_as_decoded::<Full>(body));
-        assert!(reads_as_decoded::<FullWithoutEnv>(body));
     }
 
     #[test]
@@ -396,9 +347,7 @@ mod tests {
             // The lean cut is always read; the cut without env leaves to the decoder an env
             // list the check fails (or one with a member name written with escapes).
             prop_assert!(reads_as_decoded::<Lean>(&body));
-            prop_assert!(reads_as_decoded::<Full>(&body));
             reads_as_decoded::<LeanWithoutEnv>(&body);
-            reads_as_decoded::<FullWithoutEnv>(&body);
         }
     }
 }
