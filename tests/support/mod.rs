@@ -317,24 +317,20 @@ impl ApiServer {
     /// Sends a review, its members in the apiserver's order ([`wire`]), and validates the
     /// answer as the apiserver would; returns `response`.
     pub async fn review(&self, path: &str, review: &Value) -> Result<Value, String> {
-        let res = self
-            .post(path, "application/json", wire(review))
-            .await
-            .map_err(|e| format!("call error: {e}"))?;
-        if res.status() != 200 {
-            return Err(format!("call error: HTTP {}", res.status()));
-        }
-        let body = res.bytes().await.map_err(|e| format!("call error: {e}"))?;
-        validate_response(review, &body, path.starts_with("/mutate"))
+        self.review_as(path, review, wire(review)).await
     }
-}
 
-impl ApiServer {
     /// [`ApiServer::review`] with the review's members sorted, an order no apiserver writes
     /// (`operation` after the objects): the body the webhook cannot cut env lists from.
     pub async fn review_sorted(&self, path: &str, review: &Value) -> Result<Value, String> {
+        self.review_as(path, review, review.to_string().into_bytes())
+            .await
+    }
+
+    /// Sends `body`, the text of `review`, and validates the answer.
+    async fn review_as(&self, path: &str, review: &Value, body: Vec<u8>) -> Result<Value, String> {
         let res = self
-            .post(path, "application/json", review.to_string().into_bytes())
+            .post(path, "application/json", body)
             .await
             .map_err(|e| format!("call error: {e}"))?;
         if res.status() != 200 {
