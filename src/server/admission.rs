@@ -94,7 +94,7 @@ pub async fn answer_with(
             {
                 FromScan::Answered(reply) => reply,
                 FromScan::NotRead => {
-                    let decoded = cuts.get_or_insert_with(|| Cuts::of(body)).without_all(body);
+                    let decoded = cuts.insert(Cuts::of(body)).without_all(body);
                     let bodies = Bodies {
                         sent: body,
                         decoded: &decoded,
@@ -104,15 +104,18 @@ pub async fn answer_with(
                 }
             }
         }
-        Endpoint::Mutate if cuts.get_or_insert_with(|| Cuts::of(body)).has_env() => {
-            let decoded = cuts.get_or_insert_with(|| Cuts::of(body)).without_all(body);
-            let bodies = Bodies {
-                sent: body,
-                decoded: &decoded,
-            };
-            answer_cut::<FullWithoutEnv>(app, endpoint, path_mode, bodies, started, parsing).await?
-        }
-        Endpoint::Mutate => None,
+        Endpoint::Mutate => match cuts.insert(Cuts::of(body)) {
+            found if found.has_env() => {
+                let decoded = found.without_all(body);
+                let bodies = Bodies {
+                    sent: body,
+                    decoded: &decoded,
+                };
+                answer_cut::<FullWithoutEnv>(app, endpoint, path_mode, bodies, started, parsing)
+                    .await?
+            }
+            _ => None,
+        },
     };
     if let Some(reply) = first {
         return Ok(reply);

@@ -26,6 +26,7 @@
 //! that ends early) is left as it is, for serde_json to decode or reject.
 
 use crate::server::json_scan::{elements, members, skip_value, string_end};
+use crate::server::object::{Member, Pruned};
 use std::borrow::Cow;
 use std::ops::Range;
 
@@ -102,13 +103,6 @@ fn replace<'b, 's>(body: &'b [u8], spans: impl Iterator<Item = &'s Span> + Clone
     Cow::Owned(out)
 }
 
-/// The body with the object's managed fields replaced by `[]` (and the old object's, on an
-/// UPDATE), or the body itself when it has none, the scan cannot follow it, or the body is over
-/// [`MAX_BODY_BYTES`].
-pub fn strip(body: &[u8]) -> Cow<'_, [u8]> {
-    Cuts::of(body).without_managed_fields(body)
-}
-
 /// Where the values to cut lie in the body, in order: the object's managed fields, on an
 /// UPDATE the old object's, and on a CREATE the object's env lists. The scan stops after the
 /// last value it looks for (after a CREATE's object, or after the last managed fields
@@ -156,17 +150,6 @@ fn review_request(bytes: &[u8], at: usize, found: &mut Vec<Span>) -> Option<usiz
     })
 }
 
-/// Where the lean cut's grammar is inside an object: which members lead to env lists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Place {
-    /// The object itself.
-    Top,
-    /// A `spec`: a pod spec or a workload's spec.
-    Spec,
-    /// A `template` or `jobTemplate`.
-    Template,
-}
-
 /// Past the object at `at`, noting its managed fields; on a CREATE, its env lists too, else
 /// `None` right after the managed fields when the object is the last place looked at.
 fn object(bytes: &[u8], at: usize, found: &mut Vec<Span>, operation: Operation) -> Option<usize> {
@@ -190,54 +173,37 @@ fn object(bytes: &[u8], at: usize, found: &mut Vec<Span>, operation: Operation) 
             }
             Some(end)
         }),
-        _ if create => env_lists(bytes, at, name, Place::Top, found),
+        // The env lists are where the cut without env checks them: its own grammar leads.
+        _ if create => env_lists(bytes, at, Pruned::LEAN_TOP_WITHOUT_ENV.member(name), found),
         _ => skip_value(bytes, at),
     })
 }
 
-/// Past the value of member `name` at `at` in `place`, noting the env lists inside it.
-fn env_lists(
-    bytes: &[u8],
-    at: usize,
-    name: &[u8],
-    place: Place,
-    found: &mut Vec<Span>,
-) -> Option<usize> {
-    // As `object::At::step` leads the lean cut: `spec` and `template` from the object,
-    // `spec` from a template, `template` and `jobTemplate` from a spec.
-    let into = match (place, name) {
-        (Place::Top | Place::Template, b"spec") => Place::Spec,
-        (Place::Top | Place::Spec, b"template") | (Place::Spec, b"jobTemplate") => Place::Template,
-        (Place::Spec, b"containers" | b"initContainers") if bytes.get(at) == Some(&b'[') => {
-            return elements(bytes, at, |at| container(bytes, at, found));
-        }
-        _ => return skip_value(bytes, at),
-    };
-    if bytes.get(at) != Some(&b'{') {
-        return skip_value(bytes, at);
+/// Past the value at `at`, which the cut without env takes as `member`, noting the env lists
+/// inside it that pass the check.
+fn env_lists(bytes: &[u8], at: usize, member: Member, found: &mut Vec<Span>) -> Option<usize> {
+    match (member, bytes.get(at)) {
+        (Member::Into(inner), Some(b'{')) => members(bytes, at, |name, at| {
+            env_lists(bytes, at, inner.member(name), found)
+        }),
+        (Member::Into(inner), Some(b'[')) => match inner.elements() {
+            Some(element) => elements(bytes, at, |at| {
+                env_lists(bytes, at, Member::Into(element), found)
+            }),
+            None => skip_value(bytes, at),
+        },
+        (Member::CheckEnv, _) => match checked_env_list(bytes, at) {
+            Some(end) => {
+                found.push(Span {
+                    range: at..end,
+                    part: Part::Env,
+                });
+                Some(end)
+            }
+            None => skip_value(bytes, at),
+        },
+        _ => skip_value(bytes, at),
     }
-    members(bytes, at, |name, at| {
-        env_lists(bytes, at, name, into, found)
-    })
-}
-
-/// Past the container at `at`, noting its env list when it passes the check.
-fn container(bytes: &[u8], at: usize, found: &mut Vec<Span>) -> Option<usize> {
-    if bytes.get(at) != Some(&b'{') {
-        return skip_value(bytes, at);
-    }
-    members(bytes, at, |name, at| {
-        if name == b"env"
-            && let Some(end) = checked_env_list(bytes, at)
-        {
-            found.push(Span {
-                range: at..end,
-                part: Part::Env,
-            });
-            return Some(end);
-        }
-        skip_value(bytes, at)
-    })
 }
 
 /// Just past the env list at `at` when the engine would take it as it is (as
@@ -300,6 +266,11 @@ mod tests {
     use crate::server::review::decode_cut;
     use proptest::prelude::*;
     use serde_json::{Value, json};
+
+    /// The body without its managed fields, as the server decodes it.
+    fn strip(body: &[u8]) -> Cow<'_, [u8]> {
+        Cuts::of(body).without_managed_fields(body)
+    }
 
     fn review(object: &Value) -> Vec<u8> {
         review_body(object, &Value::Null, "CREATE", false)
@@ -393,6 +364,13 @@ mod tests {
     /// `object` with the env lists the scan cuts replaced by `[]`, found as the lean cut's
     /// grammar finds them.
     fn blank_env(object: &mut Value) {
+        // Written out here apart from the grammar the scan follows, to check it.
+        #[derive(Clone, Copy)]
+        enum Place {
+            Top,
+            Spec,
+            Template,
+        }
         fn walk(value: &mut Value, place: Place) {
             let Some(map) = value.as_object_mut() else {
                 return;
