@@ -16,9 +16,9 @@ use pidone::images::images_to_resolve;
 use pidone::resolve::Evaluator;
 use pidone::resolve::InProcessAnalyzer;
 use pidone::server::lean_scan;
-use pidone::server::object::{self, Cut, FullWithoutEnv};
-use pidone::server::plan::independent_of_env;
+use pidone::server::object::{self, Cut, FullWithoutEnv, Lean, LeanWithoutEnv, Pruned};
 use pidone::server::plan::{Mutations, Planner};
+use pidone::server::plan::{independent_of_env, within_cut};
 use pidone::server::review::decode_cut;
 use pidone::server::review_cuts;
 use std::sync::Arc;
@@ -216,6 +216,84 @@ fn the_whole_cut_without_env_plans_like_the_whole_object() {
     assert!(
         kept > 50 && env_read > 10 && patch_needs_env > 5,
         "kept {kept}, read env {env_read}, patch needs env {patch_needs_env}, of {cut}"
+    );
+}
+
+/// /mutate plans on a lean cut (with or without the env lists) when the patch it gives lies
+/// where the cut keeps values whole (`within_cut`), and the re-checks did not read a cut env
+/// list. When it does, the patch, the mutations and the notes must be the whole object's;
+/// the others are planned again on the whole object. `may_reshape` is only the guess
+/// that saves the first try: it must not miss a patch that lies within the cut.
+#[test]
+fn a_lean_cut_plans_like_the_whole_object_when_the_patch_lies_within_it() {
+    let mut docs = documents();
+    docs.extend(side_agent_corpus().into_iter().map(|(_, doc)| doc));
+    let ctx = EvalContext {
+        namespace: Some("team"),
+        ..EvalContext::default()
+    };
+    let (mut kept, mut outside, mut env_read, mut guessed_wrong, mut wasted) = (0, 0, 0, 0, 0);
+    type Parse = fn(&str) -> serde_json::Result<serde_json::Value>;
+    let cuts: [(&str, Parse, Pruned); 2] = [
+        ("lean", object::parse_lean, Lean::ROOT),
+        (
+            "lean without env",
+            object::parse_lean_without_env,
+            LeanWithoutEnv::ROOT,
+        ),
+    ];
+    for (config_name, config) in configs() {
+        let engine = Evaluator::new(Arc::new(config), Arc::new(InProcessAnalyzer)).unwrap();
+        for doc in &docs {
+            let text = serde_json::to_string(doc).unwrap();
+            let full = object::parse(&text).unwrap();
+            let Ok(Some(eval)) = engine.evaluate(&full, &ctx) else {
+                continue;
+            };
+            if !Mutations.wants(&eval) {
+                continue;
+            }
+            let plan = |object: &serde_json::Value| {
+                pidone::mutate::plan(engine.engine(), engine.analyzer(), object, &ctx, &eval)
+            };
+            let plan_full = plan(&full);
+            for (cut_name, parse, root) in &cuts {
+                let where_ = format!("{config_name}, {cut_name}: {text}");
+                let lean = parse(&text).unwrap();
+                let plan_lean = plan(&lean);
+                if root == &LeanWithoutEnv::ROOT && plan_lean.env_read {
+                    env_read += 1;
+                    continue;
+                }
+                if !within_cut(*root, &lean, &plan_lean.patch) {
+                    outside += 1;
+                    if !pidone::mutate::may_reshape(engine.engine().config(), &eval) {
+                        wasted += 1;
+                    }
+                    continue;
+                }
+                kept += 1;
+                if pidone::mutate::may_reshape(engine.engine().config(), &eval) {
+                    guessed_wrong += 1;
+                }
+                assert_eq!(
+                    (&plan_full.patch, &plan_full.mutations, &plan_full.warnings),
+                    (&plan_lean.patch, &plan_lean.mutations, &plan_lean.warnings),
+                    "{where_}"
+                );
+            }
+        }
+    }
+    assert!(
+        kept > 100 && outside > 50 && env_read > 5,
+        "kept {kept}, outside the cut {outside}, read env {env_read}"
+    );
+    // The guess is right for nearly all: a plan lies within the cut when the guess said it
+    // would (a few planned nothing: their first findings asked the init for a fix the
+    // re-checks no longer wanted), and tries to only when it may.
+    assert!(
+        guessed_wrong * 20 < kept && wasted * 20 < outside,
+        "within the cut against the guess {guessed_wrong} of {kept}, outside it {wasted} of {outside}"
     );
 }
 

@@ -1,6 +1,8 @@
 //! The server answers reviews built from the example workloads the way the contract says, and
 //! every answer passes the apiserver's response checks.
 
+#[path = "support/fixtures.rs"]
+mod fixtures;
 mod support;
 
 use pidone::engine::evaluate::{EvalContext, NativeSidecarSupport};
@@ -551,6 +553,44 @@ async fn env_lists_change_no_answer() {
         decoded(&patches[2])
     );
     server.stop().await;
+}
+
+/// /mutate reads a CREATE's lean cut from the body and plans on it when the patch lies within
+/// it; a body it cannot read that way (the members sorted: `operation` after the object) is
+/// decoded whole and planned on whole. Over every fixture, under configurations whose patches
+/// rewrite scripts, share the process namespace, run the init and move side agents, the two
+/// answers must be the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_fixture_mutates_alike_read_from_the_body_or_decoded_whole() {
+    let mut docs = fixtures::documents();
+    docs.extend(fixtures::side_agent_corpus().into_iter().map(|(_, d)| d));
+    let strip_uid = |mut response: Value| {
+        response.as_object_mut().unwrap().remove("uid");
+        response
+    };
+    for config in [
+        "mode: enforce\nnativeSidecars: always\nmutations:\n  workloads: true\n",
+        "mode: enforce\ninitInjection:\n  enabled: true\n  strategy: shareProcessNamespace\n",
+        "mode: enforce\ninitInjection:\n  enabled: true\n  image: ghcr.io/pidone/pidone:0.1.0\n",
+    ] {
+        let server = TestServer::start_with(Options {
+            planner: Arc::new(pidone::server::plan::Mutations),
+            config: config.into(),
+            ..Default::default()
+        })
+        .await;
+        let api = server.apiserver();
+        let mut patched = 0;
+        for object in &docs {
+            let review = review("CREATE", object, None);
+            let read = api.review("/mutate", &review).await.unwrap();
+            let whole = api.review_sorted("/mutate", &review).await.unwrap();
+            patched += usize::from(read.get("patch").is_some());
+            assert_eq!(strip_uid(read), strip_uid(whole), "{config}: {object}");
+        }
+        assert!(patched > 30, "{config}: {patched} patched");
+        server.stop().await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,7 +12,9 @@ mod plan;
 mod sidecar;
 
 pub use exec_rewrite::insert_exec;
-pub use plan::{Mutation, MutationKind, MutationPlan, keep_if_applies, plan, plan_unchecked};
+pub use plan::{
+    Mutation, MutationKind, MutationPlan, keep_if_applies, may_reshape, plan, plan_unchecked,
+};
 
 /// Name of the volume and init container that carry pidone-init.
 pub const INIT_NAME: &str = "pidone-init";

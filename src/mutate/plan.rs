@@ -106,6 +106,25 @@ const INIT_FIXES: [RuleId; 5] = [
     RuleId::SignalDeafPid1,
 ];
 
+/// Whether the plan for `first` may reshape the pod rather than rewrite its scripts: move a
+/// side agent to the init containers, or run a container under the init, whose installer and
+/// volume it adds (sharing the process namespace sets one field). The first findings only:
+/// the edits' re-checks may find more.
+pub fn may_reshape(config: &Config, first: &Evaluation) -> bool {
+    let mutates = |f: &&Finding| f.action == Action::Mutate;
+    let moves_agent = first
+        .findings
+        .iter()
+        .filter(mutates)
+        .any(|f| f.rule == RuleId::SideAgent);
+    let wraps = first.inject_init
+        && config.init_injection.strategy != InitStrategy::ShareProcessNamespace
+        && first.findings.iter().any(|f| {
+            INIT_FIXES.contains(&f.rule) || (f.rule == RuleId::ShellNoExec && f.fallback.is_some())
+        });
+    moves_agent || wraps
+}
+
 fn index_of(report: &ContainerReport) -> Option<usize> {
     report.pointer.rsplit('/').next()?.parse().ok()
 }

@@ -14,7 +14,7 @@ use crate::server::decision::{self, Decision, Endpoint, FixSite};
 use crate::server::lean_scan;
 use crate::server::object::{Cut, Full, FullWithoutEnv, Lean, LeanWithoutEnv};
 use crate::server::object_limits;
-use crate::server::plan::{independent_of_env, mutation_types};
+use crate::server::plan::{independent_of_env, mutation_types, within_cut};
 use crate::server::resolve::{KnownOnly, Parsing, Resolution, Shed};
 use crate::server::review::{self, AdmissionRequest, AdmissionResponse, DecodeError};
 use crate::server::review_cuts::Cuts;
@@ -74,18 +74,20 @@ pub async fn answer_with(
     started: Instant,
     parsing: &Parsing,
 ) -> Result<Reply, Shed> {
-    // /validate only evaluates, which reads the lean cut: first without the containers' env
-    // lists (most of a pod's decoding, rarely read), and again with them for a review whose
-    // evaluation reads them. /mutate plans patches, which need the whole object: it decodes
-    // it once and evaluates that same object, first without the env lists when a CREATE has
+    // Evaluation reads the lean cut: first without the containers' env lists (most of a
+    // pod's decoding, rarely read), and again with them for a review whose evaluation reads
+    // them. On a CREATE each lean cut is read straight from the body when it can be (see
+    // `lean_scan`): neither a copy of the body cut nor a second pass over it.
+    //
+    // /mutate also plans patches. A patch that only rewrites scripts is planned on the lean
+    // cut (`plan::within_cut` says when that is the whole object's patch); any other is
+    // planned on the whole object, decoded then. A review the lean scan cannot read decodes
+    // the whole object at once and evaluates that: first without the env lists when it has
     // some, and again with them when the evaluation or the patch depends on them.
     //
-    // Every cut is decoded from the body without the values found by one scan of it (see
-    // `review_cuts`): the object's managed fields always, and the env lists on the first try;
-    // the body as sent is decoded only to word an error. One copy of the body at a time.
-    //
-    // /validate on a CREATE reads each lean cut straight from the body when it can (see
-    // `lean_scan`): neither a copy of the body cut nor a second pass over it.
+    // Every cut decoded by serde_json is decoded from the body without the values found by
+    // one scan of it (see `review_cuts`): the object's managed fields always, and the env
+    // lists on the first try; the body as sent is decoded only to word an error.
     let mut cuts: Option<Cuts> = None;
     let first = match endpoint {
         Endpoint::Validate => {
@@ -104,25 +106,33 @@ pub async fn answer_with(
                 }
             }
         }
-        Endpoint::Mutate => match cuts.insert(Cuts::of(body)) {
-            found if found.has_env() => {
-                let decoded = found.without_all(body);
-                let bodies = Bodies {
-                    sent: body,
-                    decoded: &decoded,
-                };
-                answer_cut::<FullWithoutEnv>(app, endpoint, path_mode, bodies, started, parsing)
-                    .await?
+        Endpoint::Mutate => {
+            match answer_scanned::<LeanWithoutEnv>(app, endpoint, path_mode, body, started, parsing)
+                .await?
+            {
+                FromScan::Answered(reply) => reply,
+                FromScan::NotRead => match cuts.insert(Cuts::of(body)) {
+                    found if found.has_env() => {
+                        let decoded = found.without_all(body);
+                        let bodies = Bodies {
+                            sent: body,
+                            decoded: &decoded,
+                        };
+                        answer_cut::<FullWithoutEnv>(
+                            app, endpoint, path_mode, bodies, started, parsing,
+                        )
+                        .await?
+                    }
+                    _ => None,
+                },
             }
-            _ => None,
-        },
+        }
     };
     if let Some(reply) = first {
         return Ok(reply);
     }
-    if endpoint == Endpoint::Validate
-        && let FromScan::Answered(reply) =
-            answer_scanned::<Lean>(app, endpoint, path_mode, body, started, parsing).await?
+    if let FromScan::Answered(reply) =
+        answer_scanned::<Lean>(app, endpoint, path_mode, body, started, parsing).await?
     {
         return reply.ok_or(Shed);
     }
@@ -158,6 +168,15 @@ enum FromScan {
 struct Bodies<'a> {
     sent: &'a [u8],
     decoded: &'a [u8],
+}
+
+/// The body the whole object is decoded from, when the cut is not the whole object: the one
+/// the request was decoded from, or the body as sent; and whether its env lists are as sent
+/// (a cut without env decoded from a body whose env lists were cut to `[]` has them not).
+#[derive(Clone, Copy)]
+struct WholeFrom<'a> {
+    body: &'a [u8],
+    has_env: bool,
 }
 
 /// Why a review's decision stopped before it was made.
@@ -224,12 +243,16 @@ async fn answer_cut<C: Cut>(
             return Ok(Some(respond(&uid, &decision)));
         }
     };
+    let whole_from = WholeFrom {
+        body,
+        has_env: C::ENV || std::ptr::eq(body, bodies.sent),
+    };
     answer_request(
         app,
         endpoint,
         path_mode,
         &mut request,
-        body,
+        whole_from,
         started,
         parsing,
     )
@@ -253,12 +276,16 @@ async fn answer_scanned<C: Cut>(
         return Ok(FromScan::NotRead);
     };
     request.object = Some(scanned.object);
+    let whole_from = WholeFrom {
+        body,
+        has_env: true,
+    };
     let reply = answer_request(
         app,
         endpoint,
         path_mode,
         &mut request,
-        body,
+        whole_from,
         started,
         parsing,
     )
@@ -266,14 +293,13 @@ async fn answer_scanned<C: Cut>(
     Ok(FromScan::Answered(reply))
 }
 
-/// The answer to a decoded request (see [`answer_cut`]); `body` is the one it was decoded
-/// from, or the body as sent.
+/// The answer to a decoded request (see [`answer_cut`]).
 async fn answer_request<C: Cut>(
     app: &App,
     endpoint: Endpoint,
     path_mode: Option<Mode>,
     request: &mut AdmissionRequest<'_, C>,
-    body: &[u8],
+    whole_from: WholeFrom<'_>,
     started: Instant,
     parsing: &Parsing,
 ) -> Result<Option<Reply>, Shed> {
@@ -297,7 +323,7 @@ async fn answer_request<C: Cut>(
         site,
         request,
         &mut object,
-        body,
+        whole_from,
         parsing,
         &mut resolution,
     )
@@ -383,8 +409,8 @@ fn fix_site(config: &crate::engine::Config, kind: &str, operation: &str) -> FixS
 
 /// The decision for a decoded request, with the evaluation when there was one. `request`
 /// carries the object in cut `C` (the lean one is all evaluation reads); when `C` is not the
-/// whole object, the whole object is decoded again from `body`, only to compare pod templates
-/// on UPDATE and to plan a patch.
+/// whole object, the whole object is decoded again from `whole_from`, only to compare pod
+/// templates on UPDATE and to plan a patch the lean cut cannot.
 #[allow(clippy::too_many_arguments)]
 async fn decide<C: Cut>(
     app: &App,
@@ -394,7 +420,7 @@ async fn decide<C: Cut>(
     site: FixSite,
     request: &AdmissionRequest<'_, C>,
     request_object: &mut Option<Value>,
-    body: &[u8],
+    whole_from: WholeFrom<'_>,
     parsing: &Parsing,
     resolution: &mut Resolution,
 ) -> Result<(Decision, Option<Evaluation>), Stop> {
@@ -430,7 +456,7 @@ async fn decide<C: Cut>(
             let new = if C::WHOLE {
                 request_object.as_ref()
             } else {
-                decoded = match whole_object(body) {
+                decoded = match whole_object(whole_from.body) {
                     Ok(object) => object,
                     Err(e) => return Ok((Decision::malformed_object(mode, &e), None)),
                 };
@@ -628,24 +654,49 @@ async fn decide<C: Cut>(
         && request.operation.as_ref() == "CREATE"
         && app.planner().wants(&eval)
     {
+        // A lean cut is planned on when the patch it gives is the whole object's (it
+        // rewrites scripts only: `within_cut`); otherwise the whole object is decoded and
+        // planned on, with the evaluation already made (the lean cut's is the whole one's).
+        let mut on_lean = None;
+        if !C::WHOLE
+            && !crate::mutate::may_reshape(engine.config(), &eval)
+            && let Some(lean) = request_object.as_ref()
+        {
+            let planned = plan(app, engine, &ctx, &eval, lean, parsing, resolution).await?;
+            // Without the env lists, a re-check that read one may have read it wrong.
+            let env_known = C::ENV || !planned.env_read;
+            if env_known && within_cut(C::ROOT, lean, &planned.patch) {
+                on_lean = Some(planned);
+            }
+        }
         let mut decoded;
-        let full = match request_object.as_mut() {
-            Some(object) if C::WHOLE => object,
+        let object = match request_object.as_mut() {
+            Some(object) if C::WHOLE || on_lean.is_some() => object,
             _ => {
-                decoded = match full_object(body) {
+                decoded = match full_object(whole_from.body) {
                     Ok(full) => full,
                     Err(e) => return Ok((Decision::malformed_object(mode, &e), Some(eval))),
                 };
                 &mut decoded
             }
         };
-        let mut planned = plan(app, engine, &ctx, &eval, full, parsing, resolution).await?;
-        if !C::ENV && (planned.env_read || !independent_of_env(&planned.patch)) {
-            return Err(Stop::WithEnv);
-        }
+        let mut planned = match on_lean {
+            Some(planned) => planned,
+            None => {
+                let planned = plan(app, engine, &ctx, &eval, object, parsing, resolution).await?;
+                // A body whose env lists were cut (the whole cut without them, or a lean cut
+                // decoded from such a body) plans as the body as sent only when the patch
+                // does not depend on them.
+                let cut_env = !C::ENV && (C::WHOLE || !whole_from.has_env);
+                if cut_env && (planned.env_read || !independent_of_env(&planned.patch)) {
+                    return Err(Stop::WithEnv);
+                }
+                planned
+            }
+        };
         // Never send a patch that does not apply. The object is not read again: the check
         // applies the patch to it.
-        crate::mutate::keep_if_applies(full, &mut planned.patch, &mut planned.notes);
+        crate::mutate::keep_if_applies(object, &mut planned.patch, &mut planned.notes);
         planned
     } else {
         crate::server::plan::Planned::default()

@@ -10,7 +10,9 @@ use crate::engine::config::Action;
 use crate::engine::evaluate::{ANNOTATION_MUTATIONS, EvalContext};
 use crate::engine::{Engine, Evaluation};
 use crate::resolve::ScriptAnalyzer;
+use crate::server::object::{Member, Pruned};
 use json_patch::PatchOperation;
+use json_patch::jsonptr::Pointer;
 use serde_json::Value;
 
 /// A planner's answer: the patch, and notes on fixes it could not apply.
@@ -137,6 +139,55 @@ pub fn independent_of_env(patch: &[PatchOperation]) -> bool {
         };
         !path.tokens().any(|t| t.decoded() == "env") && !value.is_some_and(has_env)
     })
+}
+
+/// Whether `patch`, planned on `object` decoded in the cut `root`, is the patch of the whole
+/// object. It is when every operation addresses a value the cut keeps whole: the way there
+/// runs through members the cut reads into, and the value itself (or a member or element
+/// it lies in) is one the cut decodes whole. There the cut and the whole object hold the same
+/// value, so the planner's edits, their re-checks (which read the lean cut only) and the
+/// patch's applying agree; a member the cut leaves out (which the whole object may have) is
+/// never addressed, and no value the patch writes holds a part the cut left out (a moved
+/// container is written whole, at a place the cut reads into).
+pub fn within_cut(root: Pruned, object: &Value, patch: &[PatchOperation]) -> bool {
+    patch.iter().all(|op| match op {
+        PatchOperation::Add(a) => kept_whole(root, object, &a.path),
+        PatchOperation::Replace(r) => kept_whole(root, object, &r.path),
+        PatchOperation::Remove(r) => kept_whole(root, object, &r.path),
+        // Never planned: moves and copies carry values the patch does not show.
+        _ => false,
+    })
+}
+
+/// Whether the value at `path` (which may be a new member or element) is one the cut `root`
+/// keeps whole.
+fn kept_whole(root: Pruned, object: &Value, path: &Pointer) -> bool {
+    // `None` once inside a value decoded whole.
+    let mut state = Some(root);
+    let mut at = Some(object);
+    for token in path.tokens() {
+        let Some(cut) = state else {
+            return true;
+        };
+        let name = token.decoded();
+        match at {
+            Some(Value::Object(map)) => {
+                state = match cut.member(name.as_bytes()) {
+                    Member::Keep => None,
+                    Member::Into(inner) => Some(inner),
+                    Member::Skip | Member::CheckEnv => return false,
+                };
+                at = map.get(name.as_ref());
+            }
+            Some(Value::Array(items)) => {
+                state = cut.elements();
+                at = name.parse::<usize>().ok().and_then(|i| items.get(i));
+            }
+            // Below a value that is not there, or not a container: the patch would not apply.
+            _ => return false,
+        }
+    }
+    state.is_none()
 }
 
 /// The mutation types a patch applies, read from the `pidone.io/mutations` annotation it
