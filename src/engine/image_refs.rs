@@ -2,6 +2,7 @@
 //! `command`, which run their image's ENTRYPOINT. Callers look them up before evaluating
 //! (see [`crate::engine::Engine::needs`]).
 
+use crate::engine::json_pointer;
 use crate::engine::workload;
 use serde_json::Value;
 
@@ -16,7 +17,7 @@ pub fn images_to_resolve(object: &Value) -> Vec<String> {
     else {
         return Vec::new();
     };
-    let Some(spec) = object.pointer(pointer).and_then(|t| t.get("spec")) else {
+    let Some(spec) = json_pointer::get(object, pointer).and_then(|t| t.get("spec")) else {
         return Vec::new();
     };
     let mut images: Vec<String> = ["initContainers", "containers"]

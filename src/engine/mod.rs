@@ -14,6 +14,7 @@ pub mod image_config;
 pub mod image_files;
 pub mod image_refs;
 pub mod injected;
+pub mod json_pointer;
 pub mod kubelet;
 pub mod launch;
 pub mod launchers;

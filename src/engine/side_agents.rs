@@ -8,6 +8,7 @@
 //! agent, whatever its image.
 
 use crate::engine::argv::{LaunchAnalysis, basename};
+use crate::engine::json_pointer;
 use crate::engine::kubelet::Environment;
 use crate::engine::launchers::{self, Peeled};
 use crate::engine::script::ScriptVerdict;
@@ -518,10 +519,10 @@ impl<'a> PodFacts<'a> {
         let template = if template_pointer.is_empty() {
             Some(object)
         } else {
-            object.pointer(template_pointer)
+            json_pointer::get(object, template_pointer)
         };
         for labels in [
-            template.and_then(|t| t.pointer("/metadata/labels")),
+            template.and_then(|t| json_pointer::get(t, "/metadata/labels")),
             metadata.get("labels"),
         ]
         .into_iter()
@@ -550,13 +551,12 @@ impl<'a> PodFacts<'a> {
                 persistent_volumes.insert(n.to_string());
             }
         }
-        for t in object
-            .pointer("/spec/volumeClaimTemplates")
+        for t in json_pointer::get(object, "/spec/volumeClaimTemplates")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
         {
-            if let Some(n) = t.pointer("/metadata/name").and_then(Value::as_str) {
+            if let Some(n) = json_pointer::get(t, "/metadata/name").and_then(Value::as_str) {
                 persistent_volumes.insert(n.to_string());
             }
         }

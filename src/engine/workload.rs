@@ -1,6 +1,7 @@
 //! Workload extraction: from any pod-bearing object's raw JSON to its pod template and
 //! containers, each with the JSON Pointer that mutations and messages need.
 
+use crate::engine::json_pointer;
 use serde::Serialize;
 use serde_json::Value;
 use std::fmt;
@@ -192,7 +193,7 @@ impl fmt::Display for ControllerRef {
 /// unless it is a Pod). Entries of the wrong shape are not controllers: the apiserver
 /// validates `ownerReferences` before admission, so they only come from a broken client.
 pub fn controller_of(object: &Value) -> Option<ControllerRef> {
-    let refs = object.pointer("/metadata/ownerReferences")?.as_array()?;
+    let refs = json_pointer::get(object, "/metadata/ownerReferences")?.as_array()?;
     refs.iter()
         .find(|r| r.get("controller").and_then(Value::as_bool) == Some(true))
         .map(|r| {
@@ -211,8 +212,7 @@ pub const MIRROR_POD_ANNOTATION: &str = "kubernetes.io/config.mirror";
 /// and this API object only shows it, so a patch would claim a fix that never runs and a
 /// denial would only hide the pod from the API.
 pub fn is_mirror_pod(object: &Value) -> bool {
-    object
-        .pointer("/metadata/annotations")
+    json_pointer::get(object, "/metadata/annotations")
         .and_then(Value::as_object)
         .is_some_and(|a| a.contains_key(MIRROR_POD_ANNOTATION))
 }
@@ -256,7 +256,7 @@ pub fn extract(object: &Value) -> Result<Option<Workload<'_>>, WorkloadError> {
     let template = if template_pointer.is_empty() {
         object
     } else {
-        match object.pointer(template_pointer) {
+        match json_pointer::get(object, template_pointer) {
             Some(t @ Value::Object(_)) => t,
             Some(other) => return Err(wrong(template_pointer.to_string(), "an object", other)),
             None => {

@@ -7,6 +7,7 @@ use crate::engine::config::{Action, Config, InitStrategy, SidecarPosition};
 use crate::engine::evaluate::{
     ANNOTATION_MUTATIONS, ContainerReport, EvalContext, Evaluation, Finding,
 };
+use crate::engine::json_pointer;
 use crate::engine::rules::RuleId;
 use crate::engine::script_verdicts::ScriptKey;
 use crate::engine::workload::Section;
@@ -180,13 +181,13 @@ pub fn plan_unchecked(
     let config = engine.config();
     let tpl = first.template_pointer;
     let spec_path = format!("{tpl}/spec");
-    let Some(original_spec) = object.pointer(&spec_path) else {
+    let Some(original_spec) = json_pointer::get(object, &spec_path) else {
         return out;
     };
     let mut current = object.clone();
     let mut eval = first.clone();
     for _ in 0..4 {
-        let Some(spec) = current.pointer_mut(&spec_path) else {
+        let Some(spec) = json_pointer::get_mut(&mut current, &spec_path) else {
             break;
         };
         let mut written = Vec::new();
@@ -203,7 +204,7 @@ pub fn plan_unchecked(
     }
     dedup_in_order(&mut out.mutations);
     dedup_in_order(&mut out.warnings);
-    let Some(spec) = current.pointer(&spec_path) else {
+    let Some(spec) = json_pointer::get(&current, &spec_path) else {
         return MutationPlan::default();
     };
     // The template pointers are the engine's constants: a parse failure is a bug, reported
@@ -248,13 +249,13 @@ pub fn plan_unchecked(
         return out;
     }
     let metadata_path = format!("{tpl}/metadata");
-    let metadata = object.pointer(&metadata_path);
+    let metadata = json_pointer::get(object, &metadata_path);
     let previous = metadata
         .and_then(|m| {
-            m.pointer(&format!(
-                "/annotations/{}",
-                super::escape_token(ANNOTATION_MUTATIONS)
-            ))
+            json_pointer::get(
+                m,
+                &format!("/annotations/{}", super::escape_token(ANNOTATION_MUTATIONS)),
+            )
         })
         .and_then(Value::as_str)
         .unwrap_or("");
@@ -485,7 +486,7 @@ fn edit_round(
     let uses_init = containers
         .iter()
         .chain(inits.iter())
-        .any(|c| c.pointer("/command/0").and_then(Value::as_str) == Some(INIT_PATH));
+        .any(|c| json_pointer::get(c, "/command/0").and_then(Value::as_str) == Some(INIT_PATH));
     let has_installer = inits
         .iter()
         .any(|c| c.get("name").and_then(Value::as_str) == Some(INIT_NAME));

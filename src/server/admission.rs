@@ -5,6 +5,7 @@
 use crate::engine::evaluate::EvalContext;
 use crate::engine::evaluate::{ImageConfig, NativeSidecarSupport};
 use crate::engine::image_files::{ImageFiles, WantedFile};
+use crate::engine::json_pointer;
 use crate::engine::mounted_scripts::{ConfigMaps, MAX_CHAIN};
 use crate::engine::workload::{controller_of, is_mirror_pod, template_pointer};
 use crate::engine::{Evaluation, Mode};
@@ -464,7 +465,7 @@ async fn decide<C: Cut>(
             };
             let compared = checked(new, "request.object").and_then(|new| {
                 let old = parse_object(request.old_object, "request.oldObject")?;
-                Ok(new.pointer(pointer) == old.pointer(pointer))
+                Ok(json_pointer::get(new, pointer) == json_pointer::get(&old, pointer))
             });
             match compared {
                 Ok(true) => return Ok((Decision::allow(), None)),
@@ -509,11 +510,9 @@ async fn decide<C: Cut>(
     let config = engine.config();
     let scope = crate::images::Scope::Namespace(request.namespace().unwrap_or(""));
     let resolver = app.image_resolver(&config.images);
-    let namespace = request.namespace().or_else(|| {
-        object
-            .pointer("/metadata/namespace")
-            .and_then(Value::as_str)
-    });
+    let namespace = request
+        .namespace()
+        .or_else(|| json_pointer::get(object, "/metadata/namespace").and_then(Value::as_str));
     let mut notes = Vec::new();
     let mut input_notes = Vec::new();
     let mut images: Option<HashMap<String, ImageConfig>> = None;
@@ -827,8 +826,8 @@ fn exemption_note(
             ),
         ));
     }
-    let annotation = object
-        .pointer(&format!("{}/metadata/annotations", eval.template_pointer))
+    let annotations = format!("{}/metadata/annotations", eval.template_pointer);
+    let annotation = json_pointer::get(object, &annotations)
         .and_then(|a| a.get(crate::engine::evaluate::ANNOTATION_IGNORE))
         .and_then(Value::as_str)?;
     Some((

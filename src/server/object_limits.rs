@@ -3,6 +3,7 @@
 //! one linear pass before any analysis, image look-up or patch planning starts.
 
 use crate::engine::config::LimitsConfig;
+use crate::engine::json_pointer;
 use serde_json::Value;
 
 /// What one pod template asks of the webhook.
@@ -22,7 +23,7 @@ pub struct OverLimit {
 /// Measures the pod template at `pointer` (a template pointer: `""` for a Pod).
 pub fn measure(object: &Value, pointer: &str) -> ObjectSize {
     let mut size = ObjectSize::default();
-    let Some(spec) = object.pointer(pointer).and_then(|t| t.get("spec")) else {
+    let Some(spec) = json_pointer::get(object, pointer).and_then(|t| t.get("spec")) else {
         return size;
     };
     for section in ["initContainers", "containers", "ephemeralContainers"] {
