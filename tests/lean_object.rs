@@ -1,5 +1,6 @@
 //! The webhook evaluates the lean cut of a review's object (only the fields the engine reads)
-//! and decodes the whole object only to plan a patch. This holds only if the two give the same
+//! and decodes the whole object only to plan a patch the lean cut cannot (one that reshapes
+//! the pod, see `within_cut`). This holds only if the two give the same
 //! evaluation: checked here over every fixture and example, under several configurations, for
 //! every field of the evaluation (its `Debug` form), for the patch planned from it, and for the
 //! planner's "nothing to fix" shortcut. /validate first decodes the lean cut without the

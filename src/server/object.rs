@@ -13,7 +13,8 @@
 //!   from them),
 //!   every array element kept so that JSON Pointers stay the same.
 //!   The rest is skipped without allocating. Evaluating it gives the same result as
-//!   evaluating the full object (tested over every fixture); patches are never computed on it.
+//!   evaluating the full object (tested over every fixture). /mutate plans on it only a patch
+//!   that lies where it keeps values whole (see [`crate::server::plan::within_cut`]).
 //! - [`LeanWithoutEnv`]: the lean cut without the containers' `env` lists, which are most of
 //!   a typical pod's decoding and which an evaluation reads only for a `$(VAR)` to expand, a
 //!   variable a launcher reads or an unparsed script to scan (`Evaluation::env_read` says
