@@ -593,6 +593,88 @@ async fn every_fixture_mutates_alike_read_from_the_body_or_decoded_whole() {
     }
 }
 
+/// A workload's UPDATE is judged by its pod template: left as it was (the same bytes in both
+/// objects, or written differently), the review is allowed whatever the template holds;
+/// changed, it is answered as a CREATE of the new object is. Over every workload fixture,
+/// with the old object written compact and pretty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_is_judged_by_its_template_however_the_objects_are_written() {
+    let server = TestServer::start_with(Options {
+        planner: Arc::new(pidone::server::plan::Mutations),
+        config: "mode: enforce\n".into(),
+        ..Default::default()
+    })
+    .await;
+    let api = server.apiserver();
+    let mut docs = fixtures::documents();
+    docs.extend(fixtures::side_agent_corpus().into_iter().map(|(_, d)| d));
+    let strip_uid = |mut response: Value| {
+        response.as_object_mut().unwrap().remove("uid");
+        response
+    };
+    // The review as the apiserver writes it, the old object compact or pretty.
+    let update = |new: &Value, old: &Value, pretty: bool| {
+        let placeholder = json!("old object here");
+        let review = review("UPDATE", new, Some(&placeholder));
+        let text = if pretty {
+            serde_json::to_string_pretty(old).unwrap()
+        } else {
+            old.to_string()
+        };
+        let body = String::from_utf8(support::wire(&review)).unwrap().replacen(
+            &placeholder.to_string(),
+            &text,
+            1,
+        );
+        let mut review = review;
+        review["request"]["oldObject"] = old.clone();
+        (review, body.into_bytes())
+    };
+    let (mut workloads, mut refused) = (0, 0);
+    for new in &docs {
+        let kind = new["kind"].as_str().unwrap_or("Pod");
+        let Some(pointer) = pidone::engine::workload::template_pointer(kind) else {
+            continue;
+        };
+        if pointer.is_empty() || new.pointer(pointer).is_none() {
+            continue;
+        }
+        workloads += 1;
+        // The same template, other metadata.
+        let mut old = new.clone();
+        old["metadata"]["annotations"] = json!({"deployment.kubernetes.io/revision": "3"});
+        for pretty in [false, true] {
+            let (review, body) = update(new, &old, pretty);
+            let answer = api.review_as("/validate", &review, body).await.unwrap();
+            assert_eq!(answer["allowed"], json!(true), "{pretty}: {new}");
+            assert!(answer.get("warnings").is_none(), "{pretty}: {answer}");
+        }
+        // Another template: answered as its CREATE.
+        let mut changed = new.clone();
+        changed.pointer_mut(pointer).unwrap()["metadata"]["labels"]["revision"] = json!("4");
+        let create = api
+            .review("/validate", &review("CREATE", &changed, None))
+            .await
+            .unwrap();
+        refused +=
+            usize::from(create["allowed"] == json!(false) || create.get("warnings").is_some());
+        for pretty in [false, true] {
+            let (review, body) = update(&changed, new, pretty);
+            let answer = api.review_as("/validate", &review, body).await.unwrap();
+            assert_eq!(
+                strip_uid(answer),
+                strip_uid(create.clone()),
+                "{pretty}: {changed}"
+            );
+        }
+    }
+    assert!(
+        workloads > 40 && refused > 20,
+        "{workloads} workloads, {refused} refused or warned"
+    );
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn probes_metrics_and_alpn_h2() {
     let server = TestServer::start().await;

@@ -21,6 +21,7 @@ use crate::server::review::{self, AdmissionRequest, AdmissionResponse, DecodeErr
 use crate::server::review_cuts::Cuts;
 use crate::server::review_log::findings_json;
 use crate::server::state::App;
+use crate::server::template_compare;
 use serde_json::Value;
 use serde_json::value::RawValue;
 use std::collections::HashMap;
@@ -452,25 +453,23 @@ async fn decide<C: Cut>(
             if !C::ENV && C::WHOLE {
                 return Err(Stop::WithEnv);
             }
-            // The whole object is at hand when `C` is the whole cut; else it is decoded again.
-            let decoded;
-            let new = if C::WHOLE {
-                request_object.as_ref()
-            } else {
-                decoded = match whole_object(whole_from.body) {
-                    Ok(object) => object,
-                    Err(e) => return Ok((Decision::malformed_object(mode, &e), None)),
-                };
-                decoded.as_ref()
-            };
-            let compared = checked(new, "request.object").and_then(|new| {
-                let old = parse_object(request.old_object, "request.oldObject")?;
-                Ok(json_pointer::get(new, pointer) == json_pointer::get(&old, pointer))
-            });
-            match compared {
-                Ok(true) => return Ok((Decision::allow(), None)),
-                Ok(false) => {}
-                Err(e) => return Ok((Decision::malformed_object(mode, &e), None)),
+            // Most UPDATEs leave the template as it was, the same bytes in both objects.
+            let old_text = request.old_object.map(|o| o.get().as_bytes());
+            match old_text.and_then(|old| template_compare::changed(whole_from.body, old, pointer))
+            {
+                Some(false) => return Ok((Decision::allow(), None)),
+                Some(true) => {}
+                None => {
+                    if let Some(decision) = compare_decoded::<C>(
+                        request,
+                        request_object.as_ref(),
+                        whole_from,
+                        pointer,
+                        mode,
+                    ) {
+                        return Ok((decision, None));
+                    }
+                }
             }
         }
         _ => return Ok((Decision::allow(), None)),
@@ -714,6 +713,37 @@ async fn decide<C: Cut>(
         decision.audit_annotations.insert(key.to_string(), text);
     }
     Ok((decision, Some(eval)))
+}
+
+/// An UPDATE's templates compared on both objects decoded: `None` when they are equal (the
+/// review is allowed), or the decision on an object that does not decode. The whole object
+/// is at hand when `C` is the whole cut; else it is decoded again.
+fn compare_decoded<C: Cut>(
+    request: &AdmissionRequest<'_, C>,
+    request_object: Option<&Value>,
+    whole_from: WholeFrom<'_>,
+    pointer: &str,
+    mode: Mode,
+) -> Option<Decision> {
+    let decoded;
+    let new = if C::WHOLE {
+        request_object
+    } else {
+        decoded = match whole_object(whole_from.body) {
+            Ok(object) => object,
+            Err(e) => return Some(Decision::malformed_object(mode, &e)),
+        };
+        decoded.as_ref()
+    };
+    let compared = checked(new, "request.object").and_then(|new| {
+        let old = parse_object(request.old_object, "request.oldObject")?;
+        Ok(json_pointer::get(new, pointer) == json_pointer::get(&old, pointer))
+    });
+    match compared {
+        Ok(true) => Some(Decision::allow()),
+        Ok(false) => None,
+        Err(e) => Some(Decision::malformed_object(mode, &e)),
+    }
 }
 
 /// The planner's patch. Its re-checks of the edited object analyse scripts the fixes wrote

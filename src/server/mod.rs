@@ -43,6 +43,7 @@ pub mod review_log;
 pub mod routes;
 pub mod shutdown;
 pub mod state;
+pub mod template_compare;
 pub mod tls;
 
 use crate::engine::{Config, ConfigError, Engine};

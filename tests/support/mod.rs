@@ -328,7 +328,12 @@ impl ApiServer {
     }
 
     /// Sends `body`, the text of `review`, and validates the answer.
-    async fn review_as(&self, path: &str, review: &Value, body: Vec<u8>) -> Result<Value, String> {
+    pub async fn review_as(
+        &self,
+        path: &str,
+        review: &Value,
+        body: Vec<u8>,
+    ) -> Result<Value, String> {
         let res = self
             .post(path, "application/json", body)
             .await
