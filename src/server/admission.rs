@@ -455,21 +455,15 @@ async fn decide<C: Cut>(
             }
             // Most UPDATEs leave the template as it was, the same bytes in both objects.
             let old_text = request.old_object.map(|o| o.get().as_bytes());
-            match old_text.and_then(|old| template_compare::changed(whole_from.body, old, pointer))
+            if old_text
+                .is_some_and(|old| template_compare::unchanged(whole_from.body, old, pointer))
             {
-                Some(false) => return Ok((Decision::allow(), None)),
-                Some(true) => {}
-                None => {
-                    if let Some(decision) = compare_decoded::<C>(
-                        request,
-                        request_object.as_ref(),
-                        whole_from,
-                        pointer,
-                        mode,
-                    ) {
-                        return Ok((decision, None));
-                    }
-                }
+                return Ok((Decision::allow(), None));
+            }
+            if let Some(decision) =
+                compare_decoded::<C>(request, request_object.as_ref(), whole_from, pointer, mode)
+            {
+                return Ok((decision, None));
             }
         }
         _ => return Ok((Decision::allow(), None)),

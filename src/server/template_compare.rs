@@ -1,168 +1,240 @@
-//! Whether an UPDATE changed a workload's pod template, compared as the apiserver wrote it.
+//! Whether an UPDATE left a workload's pod template as it was, seen in the body's bytes.
 //!
 //! The apiserver encodes the object and the old object with one encoder (members in the
-//! types' order, maps sorted), so an unchanged template is the same bytes in both: those
-//! are found by a scan of the body ([`crate::server::json_scan`]) and compared, and only
-//! templates whose bytes differ are decoded to be compared as values. Either way no whole
-//! object is decoded. The body was decoded by serde_json before (the review's lean cut), so
-//! what is compared here is valid JSON.
+//! types' order, maps sorted), so a template it did not change is the same bytes in both.
+//! The old object's template is found by a scan ([`crate::server::json_scan`]), and the
+//! object's is matched against those bytes where it starts: no template is decoded, and the
+//! scan of the object stops at the first byte that differs. Only "the same" is answered here;
+//! anything else (other bytes, a name written with escapes, a member twice, a value on the
+//! way that is not an object) is left to the comparison of the decoded objects. The body
+//! was decoded by serde_json before (the review's lean cut), so the bytes compared are JSON.
 
 use crate::server::json_scan::{members, skip_value};
-use serde_json::Value;
 
-/// Whether the pod template at `pointer` (a template pointer, `/spec/template` and the like)
-/// differs between the review's `object` in `body` and `old_object` (the old object's text), as
-/// `Value::pointer` on both decoded objects would find; `None` when this cannot say: an object
-/// missing, not a JSON object, or a body the scan cannot follow (the caller decodes both).
-pub fn changed(body: &[u8], old_object: &[u8], pointer: &str) -> Option<bool> {
-    let new = review_object(body)?;
-    let (new, old) = (at_pointer(new, pointer)?, at_pointer(old_object, pointer)?);
-    match (new, old) {
-        (None, None) => Some(false),
-        (Some(new), Some(old)) if new == old => Some(false),
-        (Some(new), Some(old)) => {
-            let new: Value = serde_json::from_slice(new).ok()?;
-            let old: Value = serde_json::from_slice(old).ok()?;
-            Some(new != old)
-        }
-        _ => Some(true),
-    }
-}
-
-/// The text of `request.object` in a review's body, when it is a JSON object.
-fn review_object(body: &[u8]) -> Option<&[u8]> {
-    let mut object = None;
-    members(body, 0, |name, at| match name {
-        b"request" => members(body, at, |name, at| {
-            let end = skip_value(body, at)?;
-            if name == b"object" {
-                object = Some(&body[at..end]);
+/// Whether the pod template at `pointer` (a template pointer: `/spec/template` and the like)
+/// is surely the same in the review's `object` in `body` and in `old_object` (the old object's
+/// text): the same bytes, or missing from both. `false` leaves the question to the caller.
+pub fn unchanged(body: &[u8], old_object: &[u8], pointer: &str) -> bool {
+    let Some(path) = pointer.strip_prefix('/').filter(|p| !p.contains('~')) else {
+        return false;
+    };
+    let tokens: Vec<&[u8]> = path.split('/').map(str::as_bytes).collect();
+    let Some(old) = at_path(old_object, &tokens) else {
+        return false;
+    };
+    let mut walk = Walk {
+        old,
+        matched: false,
+        followed: false,
+    };
+    // The scan stops once the object is walked: nothing after it is read.
+    let _ = members(body, 0, |name, at| match name {
+        b"request" => members(body, at, |name, at| match name {
+            b"object" => {
+                walk.followed = walk.object(body, at, &tokens).is_some();
+                None
             }
-            Some(end)
+            _ => skip_value(body, at),
         }),
         _ => skip_value(body, at),
-    })?;
-    object.filter(|o| o.first() == Some(&b'{'))
+    });
+    walk.followed && walk.matched == old.is_some()
 }
 
-/// The text of the value at `pointer` in the JSON object `object`: `Some(None)` when there is
-/// none (a member missing, or a value on the way that is not an object), `None` when the
-/// scan cannot follow. Template pointers name members only; a token with an escape (`~`) is
-/// left to the caller.
-fn at_pointer<'a>(object: &'a [u8], pointer: &str) -> Option<Option<&'a [u8]>> {
-    if object.first() != Some(&b'{') {
-        return None;
-    }
-    let mut at: &'a [u8] = object;
-    for token in pointer.strip_prefix('/')?.split('/') {
-        if token.contains('~') {
+/// The object's walk along the template pointer, against the old object's template.
+struct Walk<'a> {
+    /// The old template's text, `None` when the old object has none.
+    old: Option<&'a [u8]>,
+    /// The object's template was found, and is the old one's bytes.
+    matched: bool,
+    /// Set by the caller: the walk went through the whole object.
+    followed: bool,
+}
+
+impl Walk<'_> {
+    /// Past the object at `at` (reached along the tokens before `tokens`), or `None` where
+    /// the walk cannot say "the same".
+    fn object(&mut self, bytes: &[u8], at: usize, tokens: &[&[u8]]) -> Option<usize> {
+        let (token, rest) = tokens.split_first()?;
+        if bytes.get(at) != Some(&b'{') {
             return None;
         }
+        let mut seen = false;
+        members(bytes, at, |name, at| {
+            if name.contains(&b'\\') || (name == *token && seen) {
+                return None;
+            }
+            if name != *token {
+                return skip_value(bytes, at);
+            }
+            seen = true;
+            if !rest.is_empty() {
+                return self.object(bytes, at, rest);
+            }
+            // An object's text is followed by nothing that could extend it: the bytes at
+            // `at` that begin with the old template are that template.
+            let old = self.old?;
+            bytes.get(at..)?.starts_with(old).then(|| {
+                self.matched = true;
+                at + old.len()
+            })
+        })
+    }
+}
+
+/// The text of the object at `tokens` in the JSON object `object`: `Some(None)` when a member
+/// on the way is missing, `None` when the scan cannot say (a value on the way, or the one
+/// found, is not an object; a name written with escapes; a member twice).
+fn at_path<'a>(object: &'a [u8], tokens: &[&[u8]]) -> Option<Option<&'a [u8]>> {
+    let mut at: &'a [u8] = object;
+    for token in tokens {
         if at.first() != Some(&b'{') {
-            return Some(None);
+            return None;
         }
-        // The last of members with one name is the one serde_json keeps.
         let mut found = None;
+        let mut twice = false;
         members(at, 0, |name, start| {
+            if name.contains(&b'\\') {
+                return None;
+            }
             let end = skip_value(at, start)?;
-            if name == token.as_bytes() {
+            if name == *token {
+                twice |= found.is_some();
                 found = Some(&at[start..end]);
             }
             Some(end)
         })?;
         match found {
+            _ if twice => return None,
             Some(value) => at = value,
             None => return Some(None),
         }
     }
-    Some(Some(at))
+    (at.first() == Some(&b'{')).then_some(Some(at))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
-    fn body(object: &Value) -> Vec<u8> {
+    fn body(object: &str) -> Vec<u8> {
         format!(
             r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{{"uid":"u","operation":"UPDATE","object":{object},"oldObject":null}}}}"#
         )
         .into_bytes()
     }
 
-    /// What the webhook decided before: both objects decoded, their templates compared.
-    fn decoded(new: &Value, old: &Value, pointer: &str) -> bool {
-        new.pointer(pointer) != old.pointer(pointer)
+    /// What the webhook decides on the decoded objects.
+    fn decoded_same(new: &str, old: &str, pointer: &str) -> bool {
+        let (new, old): (Value, Value) = (
+            serde_json::from_str(new).unwrap(),
+            serde_json::from_str(old).unwrap(),
+        );
+        new.pointer(pointer) == old.pointer(pointer)
     }
 
     #[test]
-    fn templates_compare_as_decoded() {
+    fn the_same_template_is_found_the_same() {
         let deployment = |image: &str, replicas: u32| {
             json!({"kind": "Deployment", "metadata": {"name": "a", "generation": replicas},
                    "spec": {"replicas": replicas, "template": {"metadata": {"labels": {"a": "b"}},
-                   "spec": {"containers": [{"name": "app", "image": image}]}}}})
+                   "spec": {"containers": [{"name": "app", "image": image}]}}, "paused": false}})
+            .to_string()
         };
-        let cases = [
-            (deployment("a:1", 1), deployment("a:1", 2), "/spec/template"),
-            (deployment("a:1", 1), deployment("a:2", 1), "/spec/template"),
-            (json!({"spec": {}}), json!({"spec": {}}), "/spec/template"),
+        let job = |command: &str| {
+            json!({"spec": {"jobTemplate": {"spec": {"template": {"spec": {"command": [command]}}}}}})
+                .to_string()
+        };
+        let pointer = "/spec/template";
+        for (new, old, pointer, same) in [
+            (deployment("a:1", 1), deployment("a:1", 2), pointer, true),
+            (deployment("a:1", 1), deployment("a:2", 1), pointer, false),
             (
-                json!({"spec": {"template": {}}}),
-                json!({"spec": {}}),
-                "/spec/template",
+                json!({"spec": {}}).to_string(),
+                json!({"spec": {}}).to_string(),
+                pointer,
+                true,
             ),
             (
-                json!({"spec": []}),
-                json!({"spec": {"template": 1}}),
-                "/spec/template",
+                json!({}).to_string(),
+                json!({"spec": {}}).to_string(),
+                pointer,
+                true,
             ),
-            (json!({"spec": "x"}), json!({"spec": "x"}), "/spec/template"),
             (
-                json!({"spec": {"jobTemplate": {"spec": {"template": {"a": [1, 2]}}}}}),
-                json!({"spec": {"jobTemplate": {"spec": {"template": {"a": [1, 3]}}}}}),
-                "/spec/jobTemplate/spec/template",
+                json!({"spec": {"template": {}}}).to_string(),
+                json!({"spec": {}}).to_string(),
+                pointer,
+                false,
             ),
-        ];
-        for (new, old, pointer) in cases {
-            let old_text = old.to_string();
+            (
+                json!({"spec": {}}).to_string(),
+                json!({"spec": {"template": {}}}).to_string(),
+                pointer,
+                false,
+            ),
+            (job("a"), job("a"), "/spec/jobTemplate/spec/template", true),
+            (job("a"), job("b"), "/spec/jobTemplate/spec/template", false),
+            // A template that begins with the old one's bytes is not the same.
+            (
+                r#"{"spec":{"template":{"a":1}}}"#.to_string(),
+                r#"{"spec":{"template":{"a":1}}}"#.to_string(),
+                pointer,
+                true,
+            ),
+            (
+                r#"{"spec":{"template":{"a":1,"b":2}}}"#.to_string(),
+                r#"{"spec":{"template":{"a":1}}}"#.to_string(),
+                pointer,
+                false,
+            ),
+        ] {
             assert_eq!(
-                changed(&body(&new), old_text.as_bytes(), pointer),
-                Some(decoded(&new, &old, pointer)),
+                unchanged(&body(&new), old.as_bytes(), pointer),
+                same,
+                "{new} {old}"
+            );
+            if same {
+                assert!(decoded_same(&new, &old, pointer));
+            }
+        }
+    }
+
+    #[test]
+    fn what_it_cannot_say_is_left_to_the_decoded_objects() {
+        let same = r#"{"spec":{"template":{"a":1}}}"#;
+        for (new, old) in [
+            // Written differently: the same value, other bytes.
+            (
+                r#"{"spec":{"template":{"a":1}}}"#,
+                r#"{"spec":{"template":{ "a": 1 }}}"#,
+            ),
+            // Twice, or with an escape, on either side.
+            (r#"{"spec":{"template":{"a":1},"template":{"a":1}}}"#, same),
+            (same, r#"{"spec":{"template":{"a":1},"template":{"a":1}}}"#),
+            (
+                r#"{"sp\u0065c":{"template":{"a":1}}}"#,
+                r#"{"sp\u0065c":{"template":{"a":1}}}"#,
+            ),
+            (r#"{"spec":{"template":{"a":1}},"sp\u0065c":{}}"#, same),
+            // Not objects on the way, or as the template.
+            (r#"{"spec":[]}"#, r#"{"spec":[]}"#),
+            (r#"{"spec":{"template":1}}"#, r#"{"spec":{"template":1}}"#),
+            ("null", same),
+        ] {
+            assert!(
+                !unchanged(&body(new), old.as_bytes(), "/spec/template"),
                 "{new} {old}"
             );
         }
-    }
-
-    #[test]
-    fn members_written_differently_are_compared_as_values() {
-        let new = br#"{"spec":{"template":{"a":1,"b":[1, 2]}}}"#;
-        let old = br#"{"spec":{"template":{"b":[1,2],"a":1.0}}}"#;
-        let body = format!(
-            r#"{{"request":{{"object":{}}}}}"#,
-            std::str::from_utf8(new).unwrap()
-        );
-        // 1 and 1.0 are different JSON numbers to serde_json, as they were before.
-        assert_eq!(changed(body.as_bytes(), old, "/spec/template"), Some(true));
-        let old = br#"{"spec":{"template":{"b":[1,2],"a":1}}}"#;
-        assert_eq!(changed(body.as_bytes(), old, "/spec/template"), Some(false));
-        // The last of two members with one name counts, as in serde_json's map.
-        let old = br#"{"spec":{"template":{"x":1},"template":{"a":1,"b":[1,2]}}}"#;
-        assert_eq!(changed(body.as_bytes(), old, "/spec/template"), Some(false));
-    }
-
-    #[test]
-    fn what_it_cannot_say_is_left_to_the_decoder() {
-        let object = json!({"spec": {"template": {}}});
-        for (body, old) in [
-            (br#"{"request":{"object":null}}"#.to_vec(), &b"{}"[..]),
-            (br#"{"request":{}}"#.to_vec(), &b"{}"[..]),
-            (body(&object), &b"null"[..]),
-            (body(&object), &b"[1]"[..]),
-        ] {
-            assert_eq!(changed(&body, old, "/spec/template"), None);
-        }
-        assert_eq!(changed(&body(&object), b"{}", "/spec/a~1b"), None);
+        assert!(!unchanged(
+            br#"{"request":{}}"#,
+            same.as_bytes(),
+            "/spec/template"
+        ));
+        assert!(!unchanged(&body(same), same.as_bytes(), "/spec/a~1b"));
     }
 
     fn json_value() -> impl Strategy<Value = Value> {
@@ -182,15 +254,28 @@ mod tests {
     }
 
     proptest! {
+        /// "The same" only ever where the decoded objects have the same template; and
+        /// always where they are written alike.
         #[test]
-        fn any_objects_compare_as_decoded(new in json_value(), old in json_value(), pretty in any::<bool>()) {
-            let wrap = |v: Value| json!({"spec": {"template": v}});
-            let (new, old) = (wrap(new), wrap(old));
-            let old_text = if pretty { serde_json::to_string_pretty(&old).unwrap() } else { old.to_string() };
-            prop_assert_eq!(
-                changed(&body(&new), old_text.as_bytes(), "/spec/template"),
-                Some(decoded(&new, &old, "/spec/template"))
-            );
+        fn the_same_only_where_decoded_alike(new in json_value(), old in json_value(), pretty in any::<bool>()) {
+            let (new, old) = (new.to_string(), if pretty {
+                serde_json::to_string_pretty(&old).unwrap()
+            } else {
+                old.to_string()
+            });
+            for pointer in ["/spec/template", "/spec", "/template/spec"] {
+                let said = unchanged(&body(&new), old.as_bytes(), pointer);
+                let same = decoded_same(&new, &old, pointer);
+                prop_assert!(!said || same, "{} {} {}", pointer, new, old);
+            }
+            let decoded: Value = serde_json::from_str(&new).unwrap();
+            let followable = decoded.is_object()
+                && decoded.pointer("/spec").is_none_or(|spec| {
+                    spec.is_object() && spec.get("template").is_none_or(Value::is_object)
+                });
+            if followable {
+                prop_assert!(unchanged(&body(&new), new.as_bytes(), "/spec/template"), "{}", new);
+            }
         }
     }
 }
