@@ -90,52 +90,50 @@ pub async fn answer_with(
     // Every cut decoded by serde_json is decoded from the body without the values found by
     // one scan of it (see `review_cuts`): the object's managed fields always, and the env
     // lists on the first try; the body as sent is decoded only to word an error.
+    //
+    // An UPDATE of a workload is analysed only when its pod template changed: compared by
+    // the bytes the apiserver wrote first (`template_compare`), decoded when they differ,
+    // and once per review whatever the number of decodings (`Earlier`).
     let mut cuts: Option<Cuts> = None;
+    let answering = Answering {
+        app,
+        endpoint,
+        path_mode,
+        started,
+        parsing,
+        earlier: Earlier::default(),
+    };
     let first = match endpoint {
-        Endpoint::Validate => {
-            match answer_scanned::<LeanWithoutEnv>(app, endpoint, path_mode, body, started, parsing)
-                .await?
-            {
-                FromScan::Answered(reply) => reply,
-                FromScan::NotRead => {
-                    let decoded = cuts.insert(Cuts::of(body)).without_all(body);
+        Endpoint::Validate => match answer_scanned::<LeanWithoutEnv>(&answering, body).await? {
+            FromScan::Answered(reply) => reply,
+            FromScan::NotRead => {
+                let decoded = cuts.insert(Cuts::of(body)).without_all(body);
+                let bodies = Bodies {
+                    sent: body,
+                    decoded: &decoded,
+                };
+                answer_cut::<LeanWithoutEnv>(&answering, bodies).await?
+            }
+        },
+        Endpoint::Mutate => match answer_scanned::<LeanWithoutEnv>(&answering, body).await? {
+            FromScan::Answered(reply) => reply,
+            FromScan::NotRead => match cuts.insert(Cuts::of(body)) {
+                found if found.has_env() => {
+                    let decoded = found.without_all(body);
                     let bodies = Bodies {
                         sent: body,
                         decoded: &decoded,
                     };
-                    answer_cut::<LeanWithoutEnv>(app, endpoint, path_mode, bodies, started, parsing)
-                        .await?
+                    answer_cut::<FullWithoutEnv>(&answering, bodies).await?
                 }
-            }
-        }
-        Endpoint::Mutate => {
-            match answer_scanned::<LeanWithoutEnv>(app, endpoint, path_mode, body, started, parsing)
-                .await?
-            {
-                FromScan::Answered(reply) => reply,
-                FromScan::NotRead => match cuts.insert(Cuts::of(body)) {
-                    found if found.has_env() => {
-                        let decoded = found.without_all(body);
-                        let bodies = Bodies {
-                            sent: body,
-                            decoded: &decoded,
-                        };
-                        answer_cut::<FullWithoutEnv>(
-                            app, endpoint, path_mode, bodies, started, parsing,
-                        )
-                        .await?
-                    }
-                    _ => None,
-                },
-            }
-        }
+                _ => None,
+            },
+        },
     };
     if let Some(reply) = first {
         return Ok(reply);
     }
-    if let FromScan::Answered(reply) =
-        answer_scanned::<Lean>(app, endpoint, path_mode, body, started, parsing).await?
-    {
+    if let FromScan::Answered(reply) = answer_scanned::<Lean>(&answering, body).await? {
         return reply.ok_or(Shed);
     }
     let decoded = cuts
@@ -146,12 +144,8 @@ pub async fn answer_with(
         decoded: &decoded,
     };
     let answered = match endpoint {
-        Endpoint::Validate => {
-            answer_cut::<Lean>(app, endpoint, path_mode, bodies, started, parsing).await?
-        }
-        Endpoint::Mutate => {
-            answer_cut::<Full>(app, endpoint, path_mode, bodies, started, parsing).await?
-        }
+        Endpoint::Validate => answer_cut::<Lean>(&answering, bodies).await?,
+        Endpoint::Mutate => answer_cut::<Full>(&answering, bodies).await?,
     };
     // Only a cut without env asks for another decoding.
     answered.ok_or(Shed)
@@ -181,6 +175,23 @@ struct WholeFrom<'a> {
     has_env: bool,
 }
 
+/// One review being answered: what every decoding of it shares.
+struct Answering<'a> {
+    app: &'a App,
+    endpoint: Endpoint,
+    path_mode: Option<Mode>,
+    started: Instant,
+    parsing: &'a Parsing,
+    earlier: Earlier,
+}
+
+/// What an earlier decoding of the same review found, for the next one (a cut without env
+/// lists, then with them): whether an UPDATE changed the pod template.
+#[derive(Default)]
+struct Earlier {
+    template_changed: std::sync::OnceLock<bool>,
+}
+
 /// Why a review's decision stopped before it was made.
 enum Stop {
     /// Not in time: shed (429).
@@ -201,13 +212,10 @@ impl From<Shed> for Stop {
 /// have a shape the engine reports, or the body does not decode at all: the lean cut says
 /// why).
 async fn answer_cut<C: Cut>(
-    app: &App,
-    endpoint: Endpoint,
-    path_mode: Option<Mode>,
+    answering: &Answering<'_>,
     bodies: Bodies<'_>,
-    started: Instant,
-    parsing: &Parsing,
 ) -> Result<Option<Reply>, Shed> {
+    let (app, endpoint, started) = (answering.app, answering.endpoint, answering.started);
     let (decoded, body) = match review::decode_cut::<C>(bodies.decoded) {
         Ok(r) => (Ok(r), bodies.decoded),
         Err(_) if !C::ENV => return Ok(None),
@@ -249,28 +257,12 @@ async fn answer_cut<C: Cut>(
         body,
         has_env: C::ENV || std::ptr::eq(body, bodies.sent),
     };
-    answer_request(
-        app,
-        endpoint,
-        path_mode,
-        &mut request,
-        whole_from,
-        started,
-        parsing,
-    )
-    .await
+    answer_request(answering, &mut request, whole_from).await
 }
 
 /// [`answer_cut`] for a CREATE whose object [`lean_scan`] reads from the body in cut `C`;
 /// [`FromScan::NotRead`] when it cannot (see there), or the rest of the review does not decode.
-async fn answer_scanned<C: Cut>(
-    app: &App,
-    endpoint: Endpoint,
-    path_mode: Option<Mode>,
-    body: &[u8],
-    started: Instant,
-    parsing: &Parsing,
-) -> Result<FromScan, Shed> {
+async fn answer_scanned<C: Cut>(answering: &Answering<'_>, body: &[u8]) -> Result<FromScan, Shed> {
     let Some(scanned) = lean_scan::scan(body, C::ROOT) else {
         return Ok(FromScan::NotRead);
     };
@@ -282,29 +274,25 @@ async fn answer_scanned<C: Cut>(
         body,
         has_env: true,
     };
-    let reply = answer_request(
-        app,
-        endpoint,
-        path_mode,
-        &mut request,
-        whole_from,
-        started,
-        parsing,
-    )
-    .await?;
+    let reply = answer_request(answering, &mut request, whole_from).await?;
     Ok(FromScan::Answered(reply))
 }
 
 /// The answer to a decoded request (see [`answer_cut`]).
 async fn answer_request<C: Cut>(
-    app: &App,
-    endpoint: Endpoint,
-    path_mode: Option<Mode>,
+    answering: &Answering<'_>,
     request: &mut AdmissionRequest<'_, C>,
     whole_from: WholeFrom<'_>,
-    started: Instant,
-    parsing: &Parsing,
 ) -> Result<Option<Reply>, Shed> {
+    let Answering {
+        app,
+        endpoint,
+        path_mode,
+        started,
+        parsing,
+        earlier,
+    } = answering;
+    let (endpoint, path_mode, started) = (*endpoint, *path_mode, *started);
     // The parse workers share themselves fairly between namespaces.
     crate::sandbox::ticket::set_namespace(request.namespace().unwrap_or(""));
     let engine = app.engine_arc();
@@ -328,6 +316,7 @@ async fn answer_request<C: Cut>(
         whole_from,
         parsing,
         &mut resolution,
+        earlier,
     )
     .await;
     let (decision, eval) = match decided {
@@ -425,6 +414,7 @@ async fn decide<C: Cut>(
     whole_from: WholeFrom<'_>,
     parsing: &Parsing,
     resolution: &mut Resolution,
+    earlier: &Earlier,
 ) -> Result<(Decision, Option<Evaluation>), Stop> {
     if mode == Mode::Off || request.sub_resource().is_some() {
         return Ok((Decision::allow(), None));
@@ -453,17 +443,25 @@ async fn decide<C: Cut>(
             if !C::ENV && C::WHOLE {
                 return Err(Stop::WithEnv);
             }
-            // Most UPDATEs leave the template as it was, the same bytes in both objects.
-            let old_text = request.old_object.map(|o| o.get().as_bytes());
-            if old_text
-                .is_some_and(|old| template_compare::unchanged(whole_from.body, old, pointer))
-            {
-                return Ok((Decision::allow(), None));
-            }
-            if let Some(decision) =
-                compare_decoded::<C>(request, request_object.as_ref(), whole_from, pointer, mode)
-            {
-                return Ok((decision, None));
+            // Compared once per review: a second decoding (with env lists) knows.
+            if earlier.template_changed.get().is_none() {
+                // Most UPDATEs leave the template as it was, the same bytes in both objects.
+                let old_text = request.old_object.map(|o| o.get().as_bytes());
+                if old_text
+                    .is_some_and(|old| template_compare::unchanged(whole_from.body, old, pointer))
+                {
+                    return Ok((Decision::allow(), None));
+                }
+                if let Some(decision) = compare_decoded::<C>(
+                    request,
+                    request_object.as_ref(),
+                    whole_from,
+                    pointer,
+                    mode,
+                ) {
+                    return Ok((decision, None));
+                }
+                let _ = earlier.template_changed.set(true);
             }
         }
         _ => return Ok((Decision::allow(), None)),
