@@ -19,98 +19,72 @@ pub fn unchanged(body: &[u8], old_object: &[u8], pointer: &str) -> bool {
         return false;
     };
     let tokens: Vec<&[u8]> = path.split('/').map(str::as_bytes).collect();
-    let Some(old) = at_path(old_object, &tokens) else {
+    // The old template's text, `None` when the old object has none.
+    let mut old: Option<&[u8]> = None;
+    let found = walk(old_object, 0, &tokens, &mut |at| {
+        let end = skip_value(old_object, at)?;
+        old = (old_object.get(at) == Some(&b'{')).then(|| &old_object[at..end]);
+        old.map(|_| end)
+    });
+    if found.is_none() {
         return false;
-    };
-    let mut walk = Walk {
-        old,
-        matched: false,
-        followed: false,
+    }
+    // The object's template, matched against the old one's bytes where it starts: an
+    // object's text is followed by nothing that could extend it, so bytes there that begin
+    // with the old template are that template.
+    let mut matched = false;
+    let mut followed = false;
+    let mut at_template = |at: usize| {
+        let old = old?;
+        body.get(at..)?.starts_with(old).then(|| {
+            matched = true;
+            at + old.len()
+        })
     };
     // The scan stops once the object is walked: nothing after it is read.
     let _ = members(body, 0, |name, at| match name {
         b"request" => members(body, at, |name, at| match name {
             b"object" => {
-                walk.followed = walk.object(body, at, &tokens).is_some();
+                followed = walk(body, at, &tokens, &mut at_template).is_some();
                 None
             }
             _ => skip_value(body, at),
         }),
         _ => skip_value(body, at),
     });
-    walk.followed && walk.matched == old.is_some()
+    followed && matched == old.is_some()
 }
 
-/// The object's walk along the template pointer, against the old object's template.
-struct Walk<'a> {
-    /// The old template's text, `None` when the old object has none.
-    old: Option<&'a [u8]>,
-    /// The object's template was found, and is the old one's bytes.
-    matched: bool,
-    /// Set by the caller: the walk went through the whole object.
-    followed: bool,
-}
-
-impl Walk<'_> {
-    /// Past the object at `at` (reached along the tokens before `tokens`), or `None` where
-    /// the walk cannot say "the same".
-    fn object(&mut self, bytes: &[u8], at: usize, tokens: &[&[u8]]) -> Option<usize> {
-        let (token, rest) = tokens.split_first()?;
-        if bytes.get(at) != Some(&b'{') {
+/// Past the object at `at`, walking along `tokens` (member names) into it in the same pass,
+/// and calling `last` with where the value at the end of the way starts, which returns the
+/// end of that value; a member missing on the way ends the walk there. `None` where the scan
+/// cannot say: a value on the way is not an object, a name is written with escapes (it may
+/// be one of the names sought), or a member on the way comes twice.
+fn walk(
+    bytes: &[u8],
+    at: usize,
+    tokens: &[&[u8]],
+    last: &mut dyn FnMut(usize) -> Option<usize>,
+) -> Option<usize> {
+    let (token, rest) = tokens.split_first()?;
+    if bytes.get(at) != Some(&b'{') {
+        return None;
+    }
+    let mut seen = false;
+    members(bytes, at, |name, at| {
+        if name.contains(&b'\\') || (name == *token && seen) {
             return None;
         }
-        let mut seen = false;
-        members(bytes, at, |name, at| {
-            if name.contains(&b'\\') || (name == *token && seen) {
-                return None;
-            }
-            if name != *token {
-                return skip_value(bytes, at);
-            }
-            seen = true;
-            if !rest.is_empty() {
-                return self.object(bytes, at, rest);
-            }
-            // An object's text is followed by nothing that could extend it: the bytes at
-            // `at` that begin with the old template are that template.
-            let old = self.old?;
-            bytes.get(at..)?.starts_with(old).then(|| {
-                self.matched = true;
-                at + old.len()
-            })
-        })
-    }
-}
-
-/// The text of the object at `tokens` in the JSON object `object`: `Some(None)` when a member
-/// on the way is missing, `None` when the scan cannot say (a value on the way, or the one
-/// found, is not an object; a name written with escapes; a member twice).
-fn at_path<'a>(object: &'a [u8], tokens: &[&[u8]]) -> Option<Option<&'a [u8]>> {
-    let mut at: &'a [u8] = object;
-    for token in tokens {
-        if at.first() != Some(&b'{') {
-            return None;
+        if name != *token {
+            return skip_value(bytes, at);
         }
-        let mut found = None;
-        let mut twice = false;
-        members(at, 0, |name, start| {
-            if name.contains(&b'\\') {
-                return None;
-            }
-            let end = skip_value(at, start)?;
-            if name == *token {
-                twice |= found.is_some();
-                found = Some(&at[start..end]);
-            }
-            Some(end)
-        })?;
-        match found {
-            _ if twice => return None,
-            Some(value) => at = value,
-            None => return Some(None),
+        seen = true;
+        if rest.is_empty() {
+            last(at)
+        } else {
+            walk(bytes, at, rest, last)
         }
-    }
-    (at.first() == Some(&b'{')).then_some(Some(at))
+    })
 }
 
 #[cfg(test)]
