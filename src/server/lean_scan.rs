@@ -1,7 +1,7 @@
-//! The lean cut of a CREATE or UPDATE review's object read straight from the body, in one
-//! pass: a walk of the object that takes the lean cut's own decisions ([`Pruned::member`], the
-//! grammar of [`crate::server::object`]) and builds the object as it goes. A kept value is
-//! decoded by serde_json where it lies in the body; a skipped one is passed over by
+//! The lean cut of a CREATE review's object read straight from the body, in one pass: a walk of
+//! the object that takes the lean cut's own decisions ([`Pruned::member`], the grammar of
+//! [`crate::server::object`]) and builds the object as it goes. A kept value is decoded by
+//! serde_json where it lies in the body; a skipped one is passed over by
 //! [`crate::server::json_scan`] (strings and brackets); a container's env list, in the cut
 //! without env, is checked as [`crate::server::review_cuts`] checks it. The rest of the review
 //! is then decoded by serde_json from a copy of the body with the object replaced by `null`.
@@ -13,15 +13,11 @@
 //! strings and brackets are checked, so a body whose one fault lies there decodes; the
 //! apiserver never sends one.
 //!
-//! An UPDATE's old object stays in the rest of the review, as the text the decoder keeps of
-//! it: pod templates are compared on that text and the body's (see
-//! [`crate::server::template_compare`]), or decoded whole when they differ.
-//!
-//! Anything else is left to the decoder (`None`): neither a CREATE nor an UPDATE, `operation`
-//! written after the object, an object that is not a JSON object, a kept name or string with
-//! a control character (serde_json rejects them; in a skipped value they are not looked for),
-//! an env list the check fails, nesting deeper than [`MAX_DEPTH`], a body over
-//! [`MAX_BODY_BYTES`], or one the scan cannot follow.
+//! Anything else is left to the decoder (`None`): not a CREATE (an UPDATE compares pod
+//! templates on the whole object), `operation` written after the object, an object that is
+//! not a JSON object, a kept name or string with a control character (serde_json rejects
+//! them; in a skipped value they are not looked for), an env list the check fails, nesting
+//! deeper than [`MAX_DEPTH`], a body over [`MAX_BODY_BYTES`], or one the scan cannot follow.
 
 use crate::server::json_scan::{MAX_DEPTH, elements, members, skip_value, string_end};
 use crate::server::object::{Member, Pruned};
@@ -38,7 +34,7 @@ pub struct Scanned {
     pub envelope: Vec<u8>,
 }
 
-/// The object of the CREATE or UPDATE review `body` in the lean cut `cut` (`Lean::ROOT` or
+/// The object of the CREATE review `body` in the lean cut `cut` (`Lean::ROOT` or
 /// `LeanWithoutEnv::ROOT`), or `None` for a body left to the decoder (see the module).
 pub fn scan(body: &[u8], cut: Pruned) -> Option<Scanned> {
     if body.len() > MAX_BODY_BYTES {
@@ -64,15 +60,15 @@ fn request(
     cut: Pruned,
     found: &mut Option<(Range<usize>, Value)>,
 ) -> Option<usize> {
-    let mut read = false;
+    let mut create = false;
     members(bytes, at, |name, at| match name {
         b"operation" => {
             let end = skip_value(bytes, at)?;
-            read = matches!(&bytes[at..end], b"\"CREATE\"" | b"\"UPDATE\"");
+            create = &bytes[at..end] == b"\"CREATE\"";
             Some(end)
         }
         // Once, after `operation`, and an object.
-        b"object" if read && found.is_none() && bytes.get(at) == Some(&b'{') => {
+        b"object" if create && found.is_none() && bytes.get(at) == Some(&b'{') => {
             let (object, end) = build(bytes, at, cut, 0)?;
             *found = Some((at..end, object));
             Some(end)
@@ -231,32 +227,6 @@ mod tests {
     }
 
     #[test]
-    fn an_update_is_read_as_the_decoder_reads_it_the_old_object_kept_as_text() {
-        let mut old = pod();
-        old["spec"]["containers"][0]["image"] = json!("app:0");
-        for pretty in [false, true] {
-            let text = String::from_utf8(review(&pod(), pretty))
-                .unwrap()
-                .replace("\"CREATE\"", "\"UPDATE\"")
-                .replace("\"oldObject\":null", &format!("\"oldObject\":{old}"));
-            assert!(reads_as_decoded::<LeanWithoutEnv>(text.as_bytes()));
-            assert!(reads_as_decoded::<Lean>(text.as_bytes()));
-            let scanned = scan(text.as_bytes(), Lean::ROOT).unwrap();
-            let read = decode_cut::<Lean>(&scanned.envelope).unwrap();
-            assert_eq!(
-                read.old_object.map(|o| o.get()),
-                Some(old.to_string().as_str())
-            );
-        }
-        for operation in ["DELETE", "CONNECT"] {
-            let text = String::from_utf8(review(&pod(), false))
-                .unwrap()
-                .replace("\"CREATE\"", &format!("\"{operation}\""));
-            assert!(scan(text.as_bytes(), Lean::ROOT).is_none(), "{operation}");
-        }
-    }
-
-    #[test]
     fn a_create_is_read_as_the_decoder_reads_it() {
         for pretty in [false, true] {
             let body = review(&pod(), pretty);
@@ -294,7 +264,7 @@ mod tests {
         };
         assert!(scan(body("CREATE", &object).as_bytes(), Lean::ROOT).is_some());
         for unread in [
-            body("DELETE", &object),
+            body("UPDATE", &object),
             body("CREATE", "null"),
             body("CREATE", "[1]"),
             // An env list the engine reports: decoded, to be reported.
