@@ -169,6 +169,7 @@ fn decode(bytes: &[u8], at: usize) -> Option<(Value, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::server::arbitrary_json::{Shape, values};
     use crate::server::object::{Cut, Lean, LeanWithoutEnv};
     use crate::server::review::decode_cut;
     use proptest::prelude::*;
@@ -304,30 +305,22 @@ mod tests {
     }
 
     fn json_value() -> impl Strategy<Value = Value> {
-        let key = prop_oneof![
-            Just("spec".to_string()),
-            Just("containers".to_string()),
-            Just("env".to_string()),
-            Just("name".to_string()),
-            Just("template".to_string()),
-            Just("metadata".to_string()),
-            Just("annotations".to_string()),
-            Just("volumes".to_string()),
-            "[a-z\"\\\\ ]{0,5}",
-        ];
-        let leaf = prop_oneof![
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::Bool),
-            any::<i64>().prop_map(Value::from),
-            any::<i32>().prop_map(|i| Value::from(f64::from(i) / 8.0)),
-            "[ -~\u{e9}\\n]{0,12}".prop_map(Value::String),
-        ];
-        leaf.prop_recursive(6, 64, 6, move |inner| {
-            prop_oneof![
-                prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
-                prop::collection::vec((key.clone(), inner), 0..5)
-                    .prop_map(|entries| Value::Object(entries.into_iter().collect())),
-            ]
+        values(Shape {
+            names: &[
+                "spec",
+                "containers",
+                "env",
+                "name",
+                "template",
+                "metadata",
+                "annotations",
+                "volumes",
+            ],
+            other_names: "[a-z\"\\\\ ]{0,5}",
+            strings: "[ -~\u{e9}\\n]{0,12}",
+            depth: 6,
+            size: 64,
+            width: 5,
         })
     }
 

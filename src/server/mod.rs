@@ -22,6 +22,8 @@
 pub mod accept;
 pub mod admin;
 pub mod admission;
+#[cfg(test)]
+mod arbitrary_json;
 pub mod config_maps;
 pub mod conn_clock;
 pub mod connection;

@@ -261,6 +261,7 @@ fn compact_entry_end(bytes: &[u8], at: usize) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::server::arbitrary_json::{Shape, values};
     use crate::server::json_scan::MAX_DEPTH;
     use crate::server::object::{Full, Lean, LeanWithoutEnv};
     use crate::server::review::decode_cut;
@@ -641,28 +642,13 @@ mod tests {
     }
 
     fn json_value() -> impl Strategy<Value = Value> {
-        let key = prop_oneof![
-            Just("managedFields".to_string()),
-            Just("metadata".to_string()),
-            Just("object".to_string()),
-            Just("name".to_string()),
-            Just("env".to_string()),
-            "[a-z\"\\\\{}\\[\\]:, ]{0,6}",
-        ];
-        let leaf = prop_oneof![
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::Bool),
-            any::<i64>().prop_map(Value::from),
-            // Eighths print and read back exactly (serde_json's float parsing is not exact).
-            any::<i32>().prop_map(|i| Value::from(f64::from(i) / 8.0)),
-            "[ -~\u{e9}\u{1F600}\\n\\t]{0,24}".prop_map(Value::String),
-        ];
-        leaf.prop_recursive(5, 48, 6, move |inner| {
-            prop_oneof![
-                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-                prop::collection::vec((key.clone(), inner), 0..6)
-                    .prop_map(|entries| Value::Object(entries.into_iter().collect())),
-            ]
+        values(Shape {
+            names: &["managedFields", "metadata", "object", "name", "env"],
+            other_names: "[a-z\"\\\\{}\\[\\]:, ]{0,6}",
+            strings: "[ -~\u{e9}\u{1F600}\\n\\t]{0,24}",
+            depth: 5,
+            size: 48,
+            width: 6,
         })
     }
 
