@@ -4,13 +4,13 @@
 //! values a review is decoded without.
 //!
 //! It does not check JSON's whole grammar (a number or literal ends where the enclosing
-//! structure goes on; inside a skipped value only strings and bracket pairs are followed), so
-//! what it finds is only ever used on a body serde_json then decodes. `None` from any function
+//! structure goes on; inside a skipped value only strings and bracket depth are followed, see
+//! [`crate::server::json_blocks`]), so what it finds is only ever used on a body the apiserver
+//! encoded. `None` from any function
 //! here means the scan cannot follow the body any further.
 
-/// The deepest nesting followed inside a skipped value; deeper, the scan stops. Well under
-/// serde_json's limit of 128 levels, so a body too deep for serde_json stays too deep.
-pub const MAX_DEPTH: u32 = 100;
+pub use crate::server::json_blocks::MAX_DEPTH;
+use crate::server::json_blocks::nested_end;
 
 /// Past the object at `at`, calling `value` with each member's name (its raw text, escapes
 /// as written) and the start of its value, which returns the end of that value.
@@ -120,51 +120,6 @@ pub fn string_end(bytes: &[u8], mut at: usize) -> Option<usize> {
     }
 }
 
-/// What a byte is to [`nested_end`]: 0 nothing, 1 a quote, 2 an opening bracket, 3 a
-/// closing one.
-static CLASS: [u8; 256] = {
-    let mut class = [0u8; 256];
-    class[b'"' as usize] = 1;
-    class[b'{' as usize] = 2;
-    class[b'[' as usize] = 2;
-    class[b'}' as usize] = 3;
-    class[b']' as usize] = 3;
-    class
-};
-
-/// Just past the object or array that starts at `at`, each closing bracket matched to its
-/// opening one.
-fn nested_end(bytes: &[u8], mut at: usize) -> Option<usize> {
-    // The open brackets, innermost in the lowest bit: 1 for `{`, 0 for `[`.
-    let mut open: u128 = 0;
-    let mut depth = 0u32;
-    loop {
-        let byte = *bytes.get(at)?;
-        at += 1;
-        match CLASS[usize::from(byte)] {
-            0 => {}
-            1 => at = string_end(bytes, at)?,
-            2 => {
-                if depth == MAX_DEPTH {
-                    return None;
-                }
-                open = (open << 1) | u128::from(byte == b'{');
-                depth += 1;
-            }
-            _ => {
-                if depth == 0 || (open & 1 == 1) != (byte == b'}') {
-                    return None;
-                }
-                open >>= 1;
-                depth -= 1;
-                if depth == 0 {
-                    return Some(at);
-                }
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,10 +133,12 @@ mod tests {
             ("12.5e3,", 6),
             ("null}", 4),
             ("true", 4),
+            // Brackets are counted, not paired by kind.
+            ("[}", 2),
         ] {
             assert_eq!(skip_value(text.as_bytes(), 0), Some(end), "{text}");
         }
-        for text in [r#""open"#, "[}", "{]", "[[", ""] {
+        for text in [r#""open"#, "[[", ""] {
             assert_eq!(skip_value(text.as_bytes(), 0), None, "{text}");
         }
     }

@@ -29,6 +29,7 @@ pub mod conn_clock;
 pub mod connection;
 pub mod connections;
 pub mod decision;
+pub mod json_blocks;
 pub mod json_scan;
 pub mod lean_scan;
 pub mod limit_metrics;
