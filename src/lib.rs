@@ -10,6 +10,7 @@ pub mod cluster;
 pub mod edit;
 pub mod engine;
 pub mod images;
+pub mod json_text;
 pub mod mutate;
 pub mod reports;
 pub mod resolve;

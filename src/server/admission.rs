@@ -910,7 +910,7 @@ fn respond(uid: &str, decision: &Decision) -> Reply {
         }
     };
     let patch_type = patch.as_ref().map(|_| "JSONPatch");
-    match review::encode(AdmissionResponse {
+    Reply::Review(review::encode(AdmissionResponse {
         uid,
         allowed: decision.allowed,
         status: decision.status.as_ref(),
@@ -918,11 +918,5 @@ fn respond(uid: &str, decision: &Decision) -> Reply {
         patch_type,
         warnings: &decision.warnings,
         audit_annotations: &decision.audit_annotations,
-    }) {
-        Ok(body) => Reply::Review(body),
-        Err(e) => {
-            tracing::error!(uid, error = %e, "cannot encode the response");
-            Reply::Plain(500, "pidone could not encode its response\n")
-        }
-    }
+    }))
 }

@@ -6,38 +6,29 @@
 //! through `Display` cost a UTF-8 check per chunk serde_json wrote and a second copy.
 
 use crate::engine::evaluate::Finding;
-use serde::Serialize;
-use serde::ser::{SerializeSeq, Serializer};
+use crate::json_text::push_json_str;
 
-#[derive(Serialize)]
-struct Logged<'a> {
-    rule: &'static str,
-    container: &'a str,
-    action: &'static str,
-    message: &'a str,
-}
-
-/// The JSON array of `findings`; `[]` when there are none.
+/// The JSON array of `findings`; `[]` when there are none. The text serde_json writes for
+/// them (tested against it), written by hand as the log line is.
 pub fn findings_json<'a>(findings: impl Iterator<Item = &'a Finding>) -> String {
-    let mut out = Vec::with_capacity(256);
-    let mut ser = serde_json::Serializer::new(&mut out);
-    let written = (|| -> Result<(), serde_json::Error> {
-        let mut seq = (&mut ser).serialize_seq(None)?;
-        for finding in findings {
-            seq.serialize_element(&Logged {
-                rule: finding.rule.as_str(),
-                container: &finding.container,
-                action: finding.action.as_str(),
-                message: &finding.message,
-            })?;
+    let mut out = String::with_capacity(256);
+    out.push('[');
+    for (i, finding) in findings.enumerate() {
+        if i > 0 {
+            out.push(',');
         }
-        seq.end()
-    })();
-    // Writing into memory fails only on a serializer bug; the line still says so.
-    match written.map(|()| String::from_utf8(out)) {
-        Ok(Ok(text)) => text,
-        _ => "[\"the findings could not be written\"]".to_string(),
+        out.push_str("{\"rule\":");
+        push_json_str(&mut out, finding.rule.as_str());
+        out.push_str(",\"container\":");
+        push_json_str(&mut out, &finding.container);
+        out.push_str(",\"action\":");
+        push_json_str(&mut out, finding.action.as_str());
+        out.push_str(",\"message\":");
+        push_json_str(&mut out, &finding.message);
+        out.push('}');
     }
+    out.push(']');
+    out
 }
 
 #[cfg(test)]
@@ -74,6 +65,25 @@ mod tests {
             finding("log", RuleId::SideAgent, Action::Warn, "x"),
         ];
         let text = findings_json(all.iter());
+        let logged: Vec<_> = all
+            .iter()
+            .map(|f| {
+                serde_json::json!({"rule": f.rule.as_str(), "container": f.container,
+                    "action": f.action.as_str(), "message": f.message})
+            })
+            .collect();
+        // serde_json's text, members in the order written.
+        let expected = logged
+            .iter()
+            .map(|v| {
+                format!(
+                    r#"{{"rule":{},"container":{},"action":{},"message":{}}}"#,
+                    v["rule"], v["container"], v["action"], v["message"]
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(",");
+        assert_eq!(text, format!("[{expected}]"));
         let back: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(
             back,
