@@ -318,7 +318,7 @@ impl Engine {
         for (i, (((c, analysis), side_agent), scripts)) in w
             .containers
             .iter()
-            .zip(analyses.iter().cloned())
+            .zip(analyses)
             .zip(verdicts)
             .zip(scripts)
             .enumerate()

@@ -675,7 +675,10 @@ pub fn main_reasons(
 fn workload_name_matches(workload: &str, container: &str) -> bool {
     !container.is_empty()
         && (workload == container
-            || (container.len() >= 3 && workload.ends_with(&format!("-{container}"))))
+            || (container.len() >= 3
+                && workload
+                    .strip_suffix(container)
+                    .is_some_and(|head| head.ends_with('-'))))
 }
 
 /// A Pod's name without the suffixes its controllers add (`web-7d9f8c6b5-x2k4q` -> `web`,

@@ -188,7 +188,7 @@ impl Decision {
         match mode {
             Mode::Off => Decision::allow(),
             Mode::Audit => Decision {
-                warnings: vec![clip(&format!("(audit) {text}"))],
+                warnings: vec![clip(format!("(audit) {text}"))],
                 audit_annotations: BTreeMap::from([(
                     "malformed-object".to_string(),
                     format!("would deny: {}", one_line(message)),
@@ -281,7 +281,7 @@ pub fn decide_with_all_notes(
         );
         decision.audit_annotations.insert(
             key,
-            one_line(&format!(
+            into_one_line(format!(
                 "{verb}: {}. Fix: {}.{} See `pidone explain {}`.",
                 f.message,
                 f.fix,
@@ -415,11 +415,11 @@ fn denial_message(eval: &Evaluation, denials: &[&Finding]) -> String {
 
 /// One warning: no control characters, at most [`MAX_WARNING_LEN`] bytes.
 fn warning(prefix: &str, message: &str) -> String {
-    clip(&format!("{prefix}: {message}"))
+    clip(format!("{prefix}: {message}"))
 }
 
-fn clip(text: &str) -> String {
-    let text = one_line(text);
+fn clip(text: String) -> String {
+    let text = into_one_line(text);
     if text.len() <= MAX_WARNING_LEN {
         return text;
     }
@@ -428,6 +428,15 @@ fn clip(text: &str) -> String {
         end -= 1;
     }
     format!("{}...", text[..end].trim_end())
+}
+
+/// [`one_line`] of an owned text, which is kept when it is one line already.
+pub fn into_one_line(text: String) -> String {
+    if is_one_line(&text) {
+        text
+    } else {
+        one_line(&text)
+    }
 }
 
 /// Replaces control characters (newlines, tabs, escapes) with spaces and collapses runs of
@@ -482,12 +491,43 @@ fn folded_by_char(text: &str) -> String {
     out
 }
 
+/// Printable ASCII without a space at either end or two in a row: [`one_line`] of it is
+/// itself. Eight bytes at a time: most messages are such lines, and long.
 fn is_one_line(text: &str) -> bool {
+    const ONES: u64 = u64::from_le_bytes([1; 8]);
+    const HIGHS: u64 = ONES * 0x80;
+    const LOW7: u64 = ONES * 0x7f;
+    // The high bit of each byte of `w` equal to `byte` (exact: no carry crosses bytes).
+    let equal = |w: u64, byte: u8| {
+        let x = w ^ (ONES * u64::from(byte));
+        !(((x & LOW7) + LOW7) | x) & HIGHS
+    };
     let bytes = text.as_bytes();
-    bytes.first() != Some(&b' ')
-        && bytes.last() != Some(&b' ')
-        && bytes.iter().all(|b| (0x20..0x7f).contains(b))
-        && !text.contains("  ")
+    if bytes.first() == Some(&b' ') || bytes.last() == Some(&b' ') {
+        return false;
+    }
+    let (words, rest) = bytes.as_chunks::<8>();
+    let mut space_before = false;
+    for word in words {
+        let w = u64::from_le_bytes(*word);
+        let control = !((w & LOW7) + ONES * 0x60) & HIGHS;
+        if (control | (w & HIGHS) | equal(w, 0x7f)) != 0 {
+            return false;
+        }
+        let spaces = equal(w, b' ');
+        if spaces & (spaces << 8) != 0 || (space_before && spaces & 0x80 != 0) {
+            return false;
+        }
+        space_before = spaces >> 63 != 0;
+    }
+    for &byte in rest {
+        let space = byte == b' ';
+        if !(0x20..0x7f).contains(&byte) || (space && space_before) {
+            return false;
+        }
+        space_before = space;
+    }
+    true
 }
 
 /// Keeps warnings within the apiserver's budget; the ones that do not fit are summed up in a
@@ -605,6 +645,18 @@ mod tests {
     use crate::engine::{ObjectRef, Section};
 
     proptest::proptest! {
+        #[test]
+        fn one_lines_are_found_as_the_fold_finds_them(text in "[ a~!\t\u{1f}\u{7f}\u{80}é]{0,40}") {
+            let simple = !text.starts_with(' ')
+                && !text.ends_with(' ')
+                && text.bytes().all(|b| (0x20..0x7f).contains(&b))
+                && !text.contains("  ");
+            proptest::prop_assert_eq!(is_one_line(&text), simple);
+            if simple {
+                proptest::prop_assert_eq!(one_line(&text), text);
+            }
+        }
+
         #[test]
         fn ascii_text_folds_as_any_text_does(text in "[ -~\t\n\r\x0b\x0c\x00-\x1f\x7f]{0,40}") {
             proptest::prop_assert_eq!(one_line(&text), folded_by_char(&text));
