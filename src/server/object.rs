@@ -9,8 +9,8 @@
 //!   `restartPolicy`, the owner references, and per container its name, image, command, args,
 //!   restart policy, env (names, literal values and whether a value comes from elsewhere: the
 //!   kubelet expands `$(VAR)` in command and args from them), `envFrom`, `workingDir` and
-//!   volume mounts), and the pod's volumes (ConfigMap and projected ones whole: scripts come
-//!   from them),
+//!   volume mounts), and the pod's volumes (ConfigMap ones whole, projected ones' mode and
+//!   ConfigMap sources: scripts come from them),
 //!   every array element kept so that JSON Pointers stay the same.
 //!   The rest is skipped without allocating. Evaluating it gives the same result as
 //!   evaluating the full object (tested over every fixture). /mutate plans on it only a patch
@@ -211,6 +211,11 @@ enum At {
     /// A pod's `volumes`: names and whether a claim backs them (side-agent main rules).
     LeanVolumes,
     LeanVolume,
+    /// A `projected` volume: its mode and its ConfigMap sources (a service account's token
+    /// volume, in every pod, lists a token and the downward API too).
+    LeanProjected,
+    LeanSources,
+    LeanSource,
     /// A StatefulSet's `volumeClaimTemplates`: their names.
     LeanClaimTemplates,
     LeanClaimTemplate,
@@ -252,7 +257,10 @@ impl At {
             (LeanSpec, b"volumeClaimTemplates") => Step::Into(LeanClaimTemplates),
             (LeanVolume, b"name" | b"persistentVolumeClaim" | b"ephemeral") => Step::Keep,
             // ConfigMap volumes: where the scripts a container runs may come from.
-            (LeanVolume, b"configMap" | b"projected") => Step::Keep,
+            (LeanVolume, b"configMap") => Step::Keep,
+            (LeanVolume, b"projected") => Step::Into(LeanProjected),
+            (LeanProjected, b"defaultMode") | (LeanSource, b"configMap") => Step::Keep,
+            (LeanProjected, b"sources") => Step::Into(LeanSources),
             (LeanClaimTemplate, b"metadata") => Step::Into(LeanMetadata),
             (LeanContainer, b"ports") => Step::Keep,
             (LeanSpec, b"containers" | b"initContainers") => Step::Into(LeanContainers),
@@ -266,9 +274,11 @@ impl At {
             (LeanEnv, b"name" | b"value" | b"valueFrom") => Step::Keep,
             (LeanMount, b"name" | b"mountPath" | b"subPath") => Step::Keep,
             // A list where an object belongs: malformed, kept whole for the engine to report.
-            (LeanContainers | LeanEnvList | LeanMounts | LeanVolumes | LeanClaimTemplates, _) => {
-                Step::Keep
-            }
+            (
+                LeanContainers | LeanEnvList | LeanMounts | LeanVolumes | LeanSources
+                | LeanClaimTemplates,
+                _,
+            ) => Step::Keep,
             _ => Step::Skip,
         }
     }
@@ -280,6 +290,7 @@ impl At {
             At::LeanEnvList => Some(At::LeanEnv),
             At::LeanMounts => Some(At::LeanMount),
             At::LeanVolumes => Some(At::LeanVolume),
+            At::LeanSources => Some(At::LeanSource),
             At::LeanClaimTemplates => Some(At::LeanClaimTemplate),
             _ => None,
         }
