@@ -10,7 +10,7 @@
 //! here means the scan cannot follow the body any further.
 
 pub use crate::server::json_blocks::MAX_DEPTH;
-use crate::server::json_blocks::nested_end;
+use crate::server::json_blocks::{nested_end, quote_or_backslash};
 
 /// Past the object at `at`, calling `value` with each member's name (its raw text, escapes
 /// as written) and the start of its value, which returns the end of that value.
@@ -91,32 +91,15 @@ pub fn skip_value(bytes: &[u8], at: usize) -> Option<usize> {
     }
 }
 
-/// Just past the closing quote of the string whose contents start at `at`. Eight bytes at a
-/// time while there is neither a quote nor a backslash among them (most keys and values).
+/// Just past the closing quote of the string whose contents start at `at`.
 pub fn string_end(bytes: &[u8], mut at: usize) -> Option<usize> {
-    const ONES: u64 = u64::from_le_bytes([1; 8]);
-    const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
-    const QUOTES: u64 = ONES * b'"' as u64;
-    const BACKSLASHES: u64 = ONES * b'\\' as u64;
     loop {
-        while let Some(&chunk) = bytes.get(at..).and_then(|rest| rest.first_chunk::<8>()) {
-            let word = u64::from_le_bytes(chunk);
-            // A byte of `x` is zero where `word` has the byte sought; the lowest flagged byte
-            // of `(x - ONES) & !x & HIGHS` is the first zero byte of `x`.
-            let (q, b) = (word ^ QUOTES, word ^ BACKSLASHES);
-            let found = ((q.wrapping_sub(ONES) & !q) | (b.wrapping_sub(ONES) & !b)) & HIGHS;
-            if found != 0 {
-                at += (found.trailing_zeros() / 8) as usize;
-                break;
-            }
-            at += 8;
+        at = quote_or_backslash(bytes, at)?;
+        if bytes[at] == b'"' {
+            return Some(at + 1);
         }
-        match *bytes.get(at)? {
-            b'"' => return Some(at + 1),
-            // The escaped byte cannot end the string (`\"`); `\uXXXX` goes on as plain bytes.
-            b'\\' => at += 2,
-            _ => at += 1,
-        }
+        // The escaped byte cannot end the string (`\"`); `\uXXXX` goes on as plain bytes.
+        at += 2;
     }
 }
 
