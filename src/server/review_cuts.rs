@@ -18,7 +18,7 @@
 //! only strings and brackets inside it. For a body serde_json accepts, the scan finds exactly
 //! the values the decoder would have read there, so the review decoded from the cut body is the
 //! same but for those values (tested here on generated documents, and by the `review_cuts` fuzz
-//! target on arbitrary ones). Inside a cut value only strings, bracket pairs and (in an env
+//! target on arbitrary ones). Inside a cut value only strings, bracket depth and (in an env
 //! list) the members of its entries are checked, not the rest of JSON's grammar: a body whose
 //! one fault lies there decodes. The apiserver never sends such a body, and what pidone reads
 //! is unchanged. Anything the scan does not follow (no such value, a key written with escapes,
