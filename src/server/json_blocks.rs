@@ -50,18 +50,10 @@ pub fn nested_end(bytes: &[u8], at: usize) -> Option<usize> {
 pub fn quote_or_backslash(bytes: &[u8], mut at: usize) -> Option<usize> {
     #[cfg(target_arch = "x86_64")]
     {
-        use safe_arch::{
-            bitor_m128i, cmp_eq_mask_i8_m128i, load_unaligned_m128i, move_mask_i8_m128i,
-            set_splat_i8_m128i,
-        };
-        let quote = set_splat_i8_m128i(i8::from_ne_bytes([b'"']));
-        let backslash = set_splat_i8_m128i(i8::from_ne_bytes([b'\\']));
+        let (quote, backslash) = (sse2::splat(b'"'), sse2::splat(b'\\'));
         while let Some(lane) = bytes.get(at..).and_then(|rest| rest.first_chunk::<16>()) {
-            let lanes = load_unaligned_m128i(lane);
-            let found = move_mask_i8_m128i(bitor_m128i(
-                cmp_eq_mask_i8_m128i(lanes, quote),
-                cmp_eq_mask_i8_m128i(lanes, backslash),
-            ));
+            let lanes = sse2::load(lane);
+            let found = sse2::equal(lanes, quote) | sse2::equal(lanes, backslash);
             if found != 0 {
                 return Some(at + found.trailing_zeros() as usize);
             }
@@ -191,20 +183,13 @@ struct Marks {
 impl Marks {
     #[cfg(target_arch = "x86_64")]
     fn of(block: &[u8; BLOCK]) -> Marks {
-        use safe_arch::{
-            bitor_m128i, cmp_eq_mask_i8_m128i, load_unaligned_m128i, move_mask_i8_m128i,
-            set_splat_i8_m128i,
-        };
-        let splat = |byte: u8| set_splat_i8_m128i(i8::from_ne_bytes([byte]));
         let (quote, backslash, case, open, close) = (
-            splat(b'"'),
-            splat(b'\\'),
-            splat(0x20),
-            splat(b'{'),
-            splat(b'}'),
+            sse2::splat(b'"'),
+            sse2::splat(b'\\'),
+            sse2::splat(0x20),
+            sse2::splat(b'{'),
+            sse2::splat(b'}'),
         );
-        let mask =
-            |lanes, byte| u64::from(move_mask_i8_m128i(cmp_eq_mask_i8_m128i(lanes, byte)) as u16);
         let mut marks = Marks {
             quote: 0,
             backslash: 0,
@@ -212,14 +197,14 @@ impl Marks {
             close: 0,
         };
         for (k, lane) in block.as_chunks::<16>().0.iter().enumerate() {
-            let lanes = load_unaligned_m128i(lane);
+            let lanes = sse2::load(lane);
             // `[` and `]` are `{` and `}` without the 0x20 bit.
-            let folded = bitor_m128i(lanes, case);
+            let folded = safe_arch::bitor_m128i(lanes, case);
             let shift = 16 * k;
-            marks.quote |= mask(lanes, quote) << shift;
-            marks.backslash |= mask(lanes, backslash) << shift;
-            marks.open |= mask(folded, open) << shift;
-            marks.close |= mask(folded, close) << shift;
+            marks.quote |= u64::from(sse2::equal(lanes, quote)) << shift;
+            marks.backslash |= u64::from(sse2::equal(lanes, backslash)) << shift;
+            marks.open |= u64::from(sse2::equal(folded, open)) << shift;
+            marks.close |= u64::from(sse2::equal(folded, close)) << shift;
         }
         marks
     }
@@ -249,6 +234,27 @@ impl Marks {
             }
         }
         marks
+    }
+}
+
+/// The SSE2 steps both scans take, 16 bytes at a time.
+#[cfg(target_arch = "x86_64")]
+mod sse2 {
+    use safe_arch::{
+        cmp_eq_mask_i8_m128i, load_unaligned_m128i, m128i, move_mask_i8_m128i, set_splat_i8_m128i,
+    };
+
+    pub fn splat(byte: u8) -> m128i {
+        set_splat_i8_m128i(i8::from_ne_bytes([byte]))
+    }
+
+    pub fn load(lane: &[u8; 16]) -> m128i {
+        load_unaligned_m128i(lane)
+    }
+
+    /// Bit i set where byte i of `lanes` equals the byte `splat` was made of.
+    pub fn equal(lanes: m128i, splat: m128i) -> u16 {
+        move_mask_i8_m128i(cmp_eq_mask_i8_m128i(lanes, splat)) as u16
     }
 }
 
