@@ -313,23 +313,22 @@ fn the_lean_cut_read_from_the_body_is_the_decoded_one() {
             let body = format!(
                 r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{{"uid":"u","kind":{{"group":"","version":"v1","kind":"Pod"}},"operation":"CREATE","object":{text}}}}}"#
             );
-            for cut in [object::Lean::ROOT, object::LeanWithoutEnv::ROOT] {
-                let decoded = if cut == object::Lean::ROOT {
-                    object::parse_lean(&text)
-                } else {
-                    object::parse_lean_without_env(&text)
+            let lean = lean_scan::scan::<object::Lean>(body.as_bytes()).map(|r| r.object);
+            let without_env =
+                lean_scan::scan::<object::LeanWithoutEnv>(body.as_bytes()).map(|r| r.object);
+            for (scanned, decoded) in [
+                (lean, object::parse_lean(&text)),
+                (without_env, object::parse_lean_without_env(&text)),
+            ] {
+                let Some(object) = scanned else {
+                    panic!("not read: {text}");
                 };
-                match lean_scan::scan(body.as_bytes(), cut) {
-                    Some(scanned) => {
-                        read += 1;
-                        assert_eq!(
-                            Ok(scanned.object),
-                            decoded.map_err(|e| e.to_string()),
-                            "{text}"
-                        );
-                    }
-                    None => panic!("not read: {text}"),
-                }
+                read += 1;
+                assert_eq!(
+                    Ok(object),
+                    decoded.map(Some).map_err(|e| e.to_string()),
+                    "{text}"
+                );
             }
         }
     }

@@ -263,13 +263,9 @@ async fn answer_cut<C: Cut>(
 /// [`answer_cut`] for a CREATE whose object [`lean_scan`] reads from the body in cut `C`;
 /// [`FromScan::NotRead`] when it cannot (see there), or the rest of the review does not decode.
 async fn answer_scanned<C: Cut>(answering: &Answering<'_>, body: &[u8]) -> Result<FromScan, Shed> {
-    let Some(scanned) = lean_scan::scan(body, C::ROOT) else {
+    let Some(mut request) = lean_scan::scan::<C>(body) else {
         return Ok(FromScan::NotRead);
     };
-    let Ok(mut request) = review::decode_cut::<C>(&scanned.envelope) else {
-        return Ok(FromScan::NotRead);
-    };
-    request.object = Some(scanned.object);
     let whole_from = WholeFrom {
         body,
         has_env: true,

@@ -62,8 +62,9 @@ pub struct AdmissionRequest<'a, C: Cut = Full> {
     pub old_object: Option<&'a RawValue>,
     #[serde(default)]
     pub dry_run: Option<bool>,
+    /// The cut `object` is in (no data).
     #[serde(skip)]
-    cut: PhantomData<C>,
+    pub cut: PhantomData<C>,
 }
 
 impl<C: Cut> AdmissionRequest<'_, C> {
