@@ -17,6 +17,7 @@ use crate::engine::workload::{ContainerSpec, Section};
 use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 use serde::Serialize;
 use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
 
@@ -282,16 +283,16 @@ impl SideAgentMatcher {
     }
 
     /// Certain evidence from the image reference.
-    pub fn image_evidence(&self, image: &str) -> Option<Evidence> {
+    /// `segments` are the image's [`repository_segments`].
+    pub fn image_evidence(&self, image: &str, segments: &[String]) -> Option<Evidence> {
         if image.is_empty() {
             return None;
         }
-        let segments = repository_segments(image);
         if self.catalogue
             && let Some(name) = segments.last()
         {
             for e in catalogue::images_named(name) {
-                if ends_with_repository(&segments, e.repository) {
+                if ends_with_repository(segments, e.repository) {
                     return Some(Evidence::CatalogueImage {
                         repository: e.repository,
                         role: e.role,
@@ -353,10 +354,10 @@ impl SideAgentMatcher {
     }
 
     /// The role of a catalogued image or command, when the container has one.
-    fn role(&self, image: &str, commands: &[Vec<String>]) -> Option<Role> {
+    fn role(&self, c: &Candidate<'_, '_>) -> Option<Role> {
         match self
-            .image_evidence(image)
-            .or_else(|| self.command_evidence(commands))
+            .image_evidence(&c.spec.image, &c.segments)
+            .or_else(|| self.command_evidence(c.commands))
         {
             Some(
                 Evidence::CatalogueImage { role, .. } | Evidence::CatalogueCommand { role, .. },
@@ -370,29 +371,42 @@ impl SideAgentMatcher {
 /// or Docker Hub's `library/`: `quay.io/kiwigrid/k8s-sidecar:1.28@sha256:..` ->
 /// `[kiwigrid, k8s-sidecar]`.
 pub fn repository_segments(image: &str) -> Vec<String> {
-    let image = image.trim().to_ascii_lowercase();
+    let image = image.trim();
+    // Image references are lower-case but for a rare registry host: copied only then.
+    let image: Cow<'_, str> = if image.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(image.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(image)
+    };
     let without_digest = image.split('@').next().unwrap_or("");
-    let mut segments: Vec<&str> = without_digest.split('/').collect();
-    if let Some(last) = segments.last_mut()
-        && let Some((name, _tag)) = last.split_once(':')
+    let mut segments = without_digest.split('/');
+    let mut out: Vec<String> = Vec::with_capacity(4);
+    let first = segments.next().unwrap_or("");
+    let mut rest = segments.peekable();
+    // A registry host is dropped, then Docker Hub's `library/`.
+    let is_host = rest.peek().is_some()
+        && (first.contains('.') || first.contains(':') || first == "localhost");
+    let mut pending = (!is_host).then_some(first);
+    if pending.is_none()
+        && let Some(&next) = rest.peek()
     {
-        *last = name;
+        pending = Some(next);
+        rest.next();
     }
-    if segments.len() > 1
-        && segments
-            .first()
-            .is_some_and(|s| s.contains('.') || s.contains(':') || *s == "localhost")
+    if pending == Some("library") && rest.peek().is_some() {
+        pending = rest.next();
+    }
+    for segment in pending.into_iter().chain(rest) {
+        out.push(segment.to_string());
+    }
+    // The tag is on the last segment.
+    if let Some(last) = out.last_mut()
+        && let Some(at) = last.find(':')
     {
-        segments.remove(0);
+        last.truncate(at);
     }
-    if segments.len() > 1 && segments.first() == Some(&"library") {
-        segments.remove(0);
-    }
-    segments
-        .into_iter()
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect()
+    out.retain(|s| !s.is_empty());
+    out
 }
 
 /// Whether an image's repository path is `repository`, under any registry or mirror prefix.
@@ -585,6 +599,8 @@ pub struct Candidate<'c, 'a> {
     pub commands: &'c [Vec<String>],
     /// Its script loops forever.
     pub endless_loop: bool,
+    /// Its image's [`repository_segments`], read once for every rule that matches images.
+    pub segments: Vec<String>,
 }
 
 fn has_ports(c: &ContainerSpec<'_>) -> bool {
@@ -611,9 +627,7 @@ pub fn main_reasons(
     let name = |i: usize| candidates[i].spec.name.as_str();
     if pod.daemon_set {
         for &i in &regular {
-            if matcher.role(&candidates[i].spec.image, candidates[i].commands)
-                == Some(Role::LogForwarder)
-            {
+            if matcher.role(&candidates[i]) == Some(Role::LogForwarder) {
                 out[i] = Some(MainReason::DaemonSetLogForwarder);
             }
         }
@@ -657,7 +671,9 @@ pub fn main_reasons(
         .copied()
         .filter(|&i| {
             has_ports(candidates[i].spec)
-                && matcher.image_evidence(&candidates[i].spec.image).is_none()
+                && matcher
+                    .image_evidence(&candidates[i].spec.image, &candidates[i].segments)
+                    .is_none()
                 && matcher.command_evidence(candidates[i].commands).is_none()
         })
         .collect();
@@ -838,10 +854,10 @@ fn role_evidence(
     let mut out = Vec::new();
     // A container that runs the main container's image is one of its processes
     // (`trace-agent` beside `agent`), whatever its name says, unless it says `sidecar`.
-    let mine = repository_segments(&c.spec.image);
-    let main_image = candidates.iter().zip(mains).any(|(o, m)| {
-        m.is_some() && !std::ptr::eq(o, c) && repository_segments(&o.spec.image) == mine
-    });
+    let main_image = candidates
+        .iter()
+        .zip(mains)
+        .any(|(o, m)| m.is_some() && !std::ptr::eq(o, c) && o.segments == c.segments);
     // A name that says `sidecar` is its author's word, whatever the image.
     if let Some(pattern) = name_evidence(&c.spec.name, beside_server)
         && (!main_image || pattern.contains("sidecar"))
@@ -909,7 +925,7 @@ pub fn classify(
             continue;
         }
         let ev = &mut evidence[i];
-        ev.extend(matcher.image_evidence(&c.spec.image));
+        ev.extend(matcher.image_evidence(&c.spec.image, &c.segments));
         ev.extend(matcher.command_evidence(c.commands));
         let beside_server =
             (0..candidates.len()).any(|o| o != i && regular(o) && has_ports(candidates[o].spec));
@@ -1423,6 +1439,43 @@ pub(crate) mod tests {
             ("k8s.gcr.io/git-sync:v3.1.6", "git-sync"),
         ] {
             assert_eq!(repository_segments(image).join("/"), want, "{image}");
+        }
+    }
+
+    /// The definition the segments are read by: split, then take off the tag, a registry
+    /// host, Docker Hub's `library/` and empty segments, in that order.
+    fn segments_by_definition(image: &str) -> Vec<String> {
+        let image = image.trim().to_ascii_lowercase();
+        let without_digest = image.split('@').next().unwrap_or("");
+        let mut segments: Vec<&str> = without_digest.split('/').collect();
+        if let Some(last) = segments.last_mut()
+            && let Some((name, _tag)) = last.split_once(':')
+        {
+            *last = name;
+        }
+        if segments.len() > 1
+            && (segments[0].contains('.')
+                || segments[0].contains(':')
+                || segments[0] == "localhost")
+        {
+            segments.remove(0);
+        }
+        if segments.len() > 1 && segments[0] == "library" {
+            segments.remove(0);
+        }
+        segments
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn segments_are_read_by_their_definition(
+            image in "( |[a-zA-Z0-9._-]{0,6}|localhost|library)([/:@]([a-zA-Z0-9._-]{0,6}|localhost|library)){0,5} ?",
+        ) {
+            proptest::prop_assert_eq!(repository_segments(&image), segments_by_definition(&image));
         }
     }
 

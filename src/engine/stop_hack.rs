@@ -404,6 +404,7 @@ mod tests {
                 spec,
                 commands,
                 endless_loop: false,
+                segments: Vec::new(),
             })
             .collect();
         let started = Instant::now();

@@ -4,7 +4,7 @@
 use crate::engine::json_pointer;
 use serde::Serialize;
 use serde_json::Value;
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 /// Identifies an object in messages and reports.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -274,7 +274,7 @@ pub fn extract(object: &Value) -> Result<Option<Workload<'_>>, WorkloadError> {
         )?,
         None => None,
     };
-    let spec_pointer = format!("{template_pointer}/spec");
+    let spec_pointer = [template_pointer, "/spec"].concat();
     let spec = match template.get("spec") {
         Some(s @ Value::Object(_)) => s,
         Some(other) => return Err(wrong(spec_pointer, "an object", other)),
@@ -297,7 +297,9 @@ pub fn extract(object: &Value) -> Result<Option<Workload<'_>>, WorkloadError> {
             Some(other) => return Err(wrong(format!("{spec_pointer}/{key}"), "an array", other)),
         };
         for (index, json) in list.iter().enumerate() {
-            let pointer = format!("{spec_pointer}/{key}/{index}");
+            // Written into its final size at once (`format!` grows it piece by piece).
+            let mut pointer = String::with_capacity(spec_pointer.len() + key.len() + 8);
+            let _ = write!(pointer, "{spec_pointer}/{key}/{index}");
             containers.push(container(json, section, index, pointer)?);
         }
     }

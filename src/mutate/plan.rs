@@ -16,6 +16,7 @@ use json_patch::jsonptr::PointerBuf;
 use json_patch::{AddOperation, PatchOperation};
 use serde::Serialize;
 use serde_json::{Value, json};
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -185,7 +186,8 @@ pub fn plan_unchecked(
         return out;
     };
     let mut current = object.clone();
-    let mut eval = first.clone();
+    // The first round edits on the caller's evaluation; later ones on their re-checks.
+    let mut eval = Cow::Borrowed(first);
     for _ in 0..4 {
         let Some(spec) = json_pointer::get_mut(&mut current, &spec_path) else {
             break;
@@ -197,7 +199,7 @@ pub fn plan_unchecked(
         match crate::resolve::evaluate_expecting(engine, &current, ctx, analyzer, written) {
             Ok(Some(next)) => {
                 out.env_read |= next.env_read;
-                eval = next;
+                eval = Cow::Owned(next);
             }
             _ => break,
         }

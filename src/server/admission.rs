@@ -896,6 +896,8 @@ fn parse_object(raw: Option<&RawValue>, what: &str) -> Result<Value, String> {
 fn respond(uid: &str, decision: &Decision) -> Reply {
     let patch = if decision.patch.is_empty() {
         None
+    } else if !decision.patch_json.is_empty() {
+        Some(review::base64(&decision.patch_json))
     } else {
         match review::encode_patch(&decision.patch) {
             Ok(p) => Some(p),

@@ -109,6 +109,9 @@ pub struct Decision {
     pub status: Option<Status>,
     /// Empty: no patch.
     pub patch: Vec<PatchOperation>,
+    /// `patch` as JSON text, written once for the response and the audit annotation (empty
+    /// with no patch).
+    pub patch_json: String,
     pub warnings: Vec<String>,
     pub audit_annotations: BTreeMap<String, String>,
     pub outcome: Outcome,
@@ -121,6 +124,7 @@ impl Decision {
             allowed: true,
             status: None,
             patch: Vec::new(),
+            patch_json: String::new(),
             warnings: Vec::new(),
             audit_annotations: BTreeMap::new(),
             outcome: Outcome::Allowed,
@@ -328,6 +332,9 @@ pub fn decide_with_all_notes(
     if patched {
         match serde_json::to_string(&patch) {
             Ok(json) => {
+                if mode == Mode::Enforce {
+                    decision.patch_json.clone_from(&json);
+                }
                 decision
                     .audit_annotations
                     .insert(PATCH_ANNOTATION.to_string(), json);
@@ -768,6 +775,7 @@ mod tests {
         assert!(d.allowed);
         assert_eq!(d.outcome, Outcome::Patched);
         assert_eq!(d.patch, patch());
+        assert_eq!(d.patch_json, serde_json::to_string(&patch()).unwrap());
         assert_eq!(d.warnings.len(), 1);
         assert!(d.warnings[0].starts_with("shell-no-exec (patched): "));
         assert!(d.audit_annotations["shell-no-exec.app"].starts_with("mutated: "));

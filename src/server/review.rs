@@ -371,9 +371,13 @@ pub fn encode(response: AdmissionResponse<'_>) -> Vec<u8> {
 
 /// Standard base64 of a JSON Patch, as `response.patch` carries it.
 pub fn encode_patch(ops: &[json_patch::PatchOperation]) -> Result<String, serde_json::Error> {
+    Ok(base64(&serde_json::to_string(ops)?))
+}
+
+/// Standard base64 of a JSON Patch's text.
+pub fn base64(json: &str) -> String {
     use base64::Engine as _;
-    let json = serde_json::to_vec(ops)?;
-    Ok(base64::engine::general_purpose::STANDARD.encode(json))
+    base64::engine::general_purpose::STANDARD.encode(json)
 }
 
 #[cfg(test)]
