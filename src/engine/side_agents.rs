@@ -494,7 +494,7 @@ pub struct PodFacts<'a> {
     pub injected: Vec<String>,
 }
 
-const NAME_LABELS: &[&str] = &[
+pub const NAME_LABELS: &[&str] = &[
     "app.kubernetes.io/name",
     "app",
     "k8s-app",

@@ -5,9 +5,10 @@
 //!   Pod the apiserver sends (managed fields list every field every manager set), and nothing
 //!   in the engine or the planner looks at them. Patches computed on this value stay valid for
 //!   the real object: they never address the pruned parts.
-//! - [`Lean`]: only what the engine reads to evaluate a launch (identity, annotations,
-//!   `restartPolicy`, the owner references, and per container its name, image, command, args,
-//!   restart policy, env (names, literal values and whether a value comes from elsewhere: the
+//! - [`Lean`]: only what the engine reads to evaluate a launch (identity, annotations, the
+//!   labels that name a workload, `restartPolicy`, the owner references' kind, name and
+//!   controller flag, and per container its name, image, command, args, whether it declares
+//!   ports, restart policy, env (names, literal values and whether a value comes from elsewhere: the
 //!   kubelet expands `$(VAR)` in command and args from them), `envFrom`, `workingDir` and
 //!   volume mounts), and the pod's volumes (ConfigMap ones whole, projected ones' mode and
 //!   ConfigMap sources: scripts come from them),
@@ -26,6 +27,7 @@
 //!   on as the full cut, unless the evaluation or the planner's re-checks read `env`, or the
 //!   patch writes a member named `env` (see [`crate::server::plan::independent_of_env`]).
 
+use crate::engine::side_agents::NAME_LABELS;
 use serde::Deserialize;
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
@@ -219,6 +221,14 @@ enum At {
     /// A StatefulSet's `volumeClaimTemplates`: their names.
     LeanClaimTemplates,
     LeanClaimTemplate,
+    /// Labels: those that name a workload (side-agent main rules).
+    LeanLabels,
+    /// `ownerReferences`: who owns and who controls the object.
+    LeanOwners,
+    LeanOwner,
+    /// A container's `ports`: whether it declares any (each one an empty object).
+    LeanPorts,
+    LeanPort,
 }
 
 /// What to do with the value of one key.
@@ -245,13 +255,13 @@ impl At {
             }
             // `ownerReferences`: an object with a controller owner is never patched (DESIGN
             // section 5.1), decided before evaluation; the side-agent rules read it too.
-            (
-                LeanMetadata,
-                b"name" | b"generateName" | b"namespace" | b"annotations" | b"ownerReferences",
-            ) => Step::Keep,
+            (LeanMetadata, b"name" | b"generateName" | b"namespace" | b"annotations") => Step::Keep,
+            (LeanMetadata, b"ownerReferences") => Step::Into(LeanOwners),
+            (LeanOwner, b"kind" | b"name" | b"controller") => Step::Keep,
             // The side-agent rules read the workload's names, the pod's volumes and process
             // namespace, and which containers declare ports.
-            (LeanMetadata, b"labels") => Step::Keep,
+            (LeanMetadata, b"labels") => Step::Into(LeanLabels),
+            (LeanLabels, key) if NAME_LABELS.iter().any(|l| l.as_bytes() == key) => Step::Keep,
             (LeanSpec, b"restartPolicy" | b"shareProcessNamespace") => Step::Keep,
             (LeanSpec, b"volumes") => Step::Into(LeanVolumes),
             (LeanSpec, b"volumeClaimTemplates") => Step::Into(LeanClaimTemplates),
@@ -262,7 +272,7 @@ impl At {
             (LeanProjected, b"defaultMode") | (LeanSource, b"configMap") => Step::Keep,
             (LeanProjected, b"sources") => Step::Into(LeanSources),
             (LeanClaimTemplate, b"metadata") => Step::Into(LeanMetadata),
-            (LeanContainer, b"ports") => Step::Keep,
+            (LeanContainer, b"ports") => Step::Into(LeanPorts),
             (LeanSpec, b"containers" | b"initContainers") => Step::Into(LeanContainers),
             (
                 LeanContainer,
@@ -276,7 +286,7 @@ impl At {
             // A list where an object belongs: malformed, kept whole for the engine to report.
             (
                 LeanContainers | LeanEnvList | LeanMounts | LeanVolumes | LeanSources
-                | LeanClaimTemplates,
+                | LeanClaimTemplates | LeanOwners | LeanPorts,
                 _,
             ) => Step::Keep,
             _ => Step::Skip,
@@ -292,6 +302,8 @@ impl At {
             At::LeanVolumes => Some(At::LeanVolume),
             At::LeanSources => Some(At::LeanSource),
             At::LeanClaimTemplates => Some(At::LeanClaimTemplate),
+            At::LeanOwners => Some(At::LeanOwner),
+            At::LeanPorts => Some(At::LeanPort),
             _ => None,
         }
     }
@@ -521,7 +533,8 @@ mod tests {
     #[test]
     fn the_lean_cut_keeps_what_evaluation_reads() {
         let text = r#"{"apiVersion":"batch/v1","kind":"CronJob","status":{},
-            "metadata":{"name":"c","namespace":"n","labels":{"a":"b"},"annotations":{"x":"y"},
+            "metadata":{"name":"c","namespace":"n","labels":{"a":"b","app":"web"},"annotations":{"x":"y"},
+              "ownerReferences":[{"apiVersion":"v1","kind":"K","name":"k","uid":"u","controller":true}],
               "managedFields":[{"a":1}]},
             "spec":{"schedule":"* * * * *","jobTemplate":{"metadata":{"labels":{}},"spec":{
               "backoffLimit":1,"template":{"metadata":{"annotations":{"pidone.io/ignore":"all"}},
@@ -536,13 +549,14 @@ mod tests {
         assert_eq!(
             parse_lean(text).unwrap(),
             json!({"apiVersion":"batch/v1","kind":"CronJob",
-              "metadata":{"name":"c","namespace":"n","labels":{"a":"b"},"annotations":{"x":"y"}},
+              "metadata":{"name":"c","namespace":"n","labels":{"app":"web"},"annotations":{"x":"y"},
+                "ownerReferences":[{"kind":"K","name":"k","controller":true}]},
               "spec":{"jobTemplate":{"metadata":{"labels":{}},"spec":{
                 "template":{"metadata":{"annotations":{"pidone.io/ignore":"all"}},
                   "spec":{"restartPolicy":"Never","volumes":[{"name":"v"}],
                     "initContainers":[{"name":"i","image":"x","restartPolicy":"Always"}],
                     "containers":[{"name":"a","image":"y","command":["sh","-c","x"],
-                      "args":["1"],"ports":[{"containerPort":80}],"env":[{"name":"E","value":"big"},{"name":"F","valueFrom":{}}],
+                      "args":["1"],"ports":[{}],"env":[{"name":"E","value":"big"},{"name":"F","valueFrom":{}}],
                       "volumeMounts":[{"name":"v","mountPath":"/v"}]},
                       {"name":"b"}]}}}}}})
         );
