@@ -50,7 +50,7 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(eval.containers.len(), 1);
     // The pool must stay healthy: hostile scripts may kill workers, never starve the pool.
     if let Some(shell) = &eval.containers[0].analysis.shell
-        && let ScriptVerdict::Unparsed(UnparsedReason::GaveUp { what }) = &shell.verdict
+        && let ScriptVerdict::Unparsed(UnparsedReason::GaveUp { what }) = &*shell.verdict
     {
         assert!(!what.contains("available"), "{what}");
     }

@@ -15,6 +15,7 @@ use crate::engine::script::{
 use crate::engine::script_verdicts::ScriptLookup;
 use crate::engine::workload::ContainerSpec;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 pub use crate::engine::launchers::{
     SIGNAL_DEAF, SUPERVISORS, basename, is_signal_deaf, is_supervisor,
@@ -79,7 +80,8 @@ pub struct ShellLaunch {
     pub script: String,
     /// `$0` and the positional parameters after the script.
     pub operands: Vec<String>,
-    pub verdict: ScriptVerdict,
+    /// Shared with the verdicts the evaluation read it from.
+    pub verdict: Arc<ScriptVerdict>,
 }
 
 fn default_family() -> ShellFamily {
@@ -747,7 +749,7 @@ fn shell_script(
         script_slot: slot,
         script: script_arg.written.clone(),
         operands,
-        verdict: verdict.into_owned(),
+        verdict,
     });
     analysis
 }

@@ -397,7 +397,7 @@ fn long_running(w: &Workload<'_>, c: &ContainerSpec<'_>) -> bool {
 }
 
 fn script_facts(a: &LaunchAnalysis) -> Option<&crate::engine::script::ScriptFacts> {
-    match &a.shell.as_ref()?.verdict {
+    match &*a.shell.as_ref()?.verdict {
         crate::engine::script::ScriptVerdict::Parsed(f) => Some(f),
         crate::engine::script::ScriptVerdict::Unparsed(_) => None,
     }

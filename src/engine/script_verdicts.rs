@@ -8,9 +8,9 @@
 //! ConfigMap or an image names the next one).
 
 use crate::engine::script::{Dialect, ScriptVerdict, UnparsedReason};
-use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// One script to resolve: its text and the grammar to parse it with.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -19,15 +19,16 @@ pub struct ScriptKey {
     pub script: String,
 }
 
-/// Verdicts by dialect and script text.
+/// Verdicts by dialect and script text, shared with the analyses that read them (a verdict
+/// lists every command of its script: copying it per launch cost more than the look-up).
 #[derive(Debug, Clone, Default)]
 pub struct ScriptVerdicts {
-    sh: HashMap<String, ScriptVerdict>,
-    bash: HashMap<String, ScriptVerdict>,
+    sh: HashMap<String, Arc<ScriptVerdict>>,
+    bash: HashMap<String, Arc<ScriptVerdict>>,
 }
 
 impl ScriptVerdicts {
-    pub fn get(&self, dialect: Dialect, script: &str) -> Option<&ScriptVerdict> {
+    pub fn get(&self, dialect: Dialect, script: &str) -> Option<&Arc<ScriptVerdict>> {
         self.of(dialect).get(script)
     }
 
@@ -35,7 +36,13 @@ impl ScriptVerdicts {
         self.of(dialect).contains_key(script)
     }
 
-    pub fn insert(&mut self, dialect: Dialect, script: String, verdict: ScriptVerdict) {
+    pub fn insert(
+        &mut self,
+        dialect: Dialect,
+        script: String,
+        verdict: impl Into<Arc<ScriptVerdict>>,
+    ) {
+        let verdict = verdict.into();
         match dialect {
             Dialect::Sh => self.sh.insert(script, verdict),
             Dialect::Bash => self.bash.insert(script, verdict),
@@ -50,7 +57,7 @@ impl ScriptVerdicts {
         self.len() == 0
     }
 
-    fn of(&self, dialect: Dialect) -> &HashMap<String, ScriptVerdict> {
+    fn of(&self, dialect: Dialect) -> &HashMap<String, Arc<ScriptVerdict>> {
         match dialect {
             Dialect::Sh => &self.sh,
             Dialect::Bash => &self.bash,
@@ -99,15 +106,15 @@ impl<'a> ScriptLookup<'a> {
     }
 
     /// The script's verdict, or [`unresolved`] (noted as missing).
-    pub fn verdict(&self, dialect: Dialect, script: &str) -> Cow<'a, ScriptVerdict> {
+    pub fn verdict(&self, dialect: Dialect, script: &str) -> Arc<ScriptVerdict> {
         if let Some(v) = self.verdicts.and_then(|m| m.get(dialect, script)) {
-            return Cow::Borrowed(v);
+            return Arc::clone(v);
         }
         self.missing.borrow_mut().push(ScriptKey {
             dialect,
             script: script.to_string(),
         });
-        Cow::Owned(unresolved())
+        Arc::new(unresolved())
     }
 
     /// The scripts asked for and not found, sorted, each once.
@@ -144,7 +151,7 @@ mod tests {
     use crate::engine::script::analyze_script;
 
     #[test]
-    fn missing_scripts_are_named_once_and_known_ones_borrowed() {
+    fn missing_scripts_are_named_once_and_known_ones_shared() {
         let mut verdicts = ScriptVerdicts::default();
         verdicts.insert(
             Dialect::Sh,
@@ -152,9 +159,12 @@ mod tests {
             analyze_script(Dialect::Sh, "exec app"),
         );
         let lookup = ScriptLookup::new(Some(&verdicts));
-        assert!(matches!(
-            lookup.verdict(Dialect::Sh, "exec app"),
-            Cow::Borrowed(ScriptVerdict::Parsed(_))
+        let known = lookup.verdict(Dialect::Sh, "exec app");
+        assert!(matches!(*known, ScriptVerdict::Parsed(_)));
+        // The map's verdict itself, not a copy.
+        assert!(Arc::ptr_eq(
+            &known,
+            verdicts.get(Dialect::Sh, "exec app").unwrap()
         ));
         // The same text in another dialect is another script.
         assert_eq!(*lookup.verdict(Dialect::Bash, "exec app"), unresolved());

@@ -445,7 +445,7 @@ fn skip_wrappers(argv: &[String]) -> &[String] {
 /// the pod gives only args and the image's program is known).
 pub fn launch_commands(c: &ContainerSpec<'_>, analysis: &LaunchAnalysis) -> Vec<Vec<String>> {
     if let Some(shell) = &analysis.shell {
-        return match &shell.verdict {
+        return match &*shell.verdict {
             ScriptVerdict::Parsed(facts) => facts.commands.clone(),
             ScriptVerdict::Unparsed(_) => Vec::new(),
         };

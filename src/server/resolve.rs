@@ -222,7 +222,7 @@ impl<'a> KnownOnly<'a> {
 impl ScriptAnalyzer for KnownOnly<'_> {
     fn analyze(&self, dialect: Dialect, script: &str) -> ScriptVerdict {
         if let Some(v) = self.verdicts.get(dialect, script) {
-            return v.clone();
+            return ScriptVerdict::clone(v);
         }
         if let Some(v) = self.analyzer.known(dialect, script) {
             return v;
@@ -240,7 +240,7 @@ impl ScriptAnalyzer for KnownOnly<'_> {
     fn known(&self, dialect: Dialect, script: &str) -> Option<ScriptVerdict> {
         self.verdicts
             .get(dialect, script)
-            .cloned()
+            .map(|v| ScriptVerdict::clone(v))
             .or_else(|| self.analyzer.known(dialect, script))
     }
 }
