@@ -83,6 +83,7 @@ fn the_lean_cut_evaluates_like_the_whole_object() {
                     config_maps: None,
                     image_files: None,
                     scripts: None,
+                    ..Default::default()
                 };
                 let from_full = engine.evaluate(&full, &ctx);
                 let from_lean = engine.evaluate(&lean, &ctx);

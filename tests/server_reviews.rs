@@ -30,6 +30,7 @@ fn ctx() -> EvalContext<'static> {
         config_maps: None,
         image_files: None,
         scripts: None,
+        ..Default::default()
     }
 }
 

@@ -199,7 +199,10 @@ fn messages_tell_each_shells_truth_about_the_final_command() {
                 .or_insert(0) += 1;
             let analysis = analyse(shell, &script);
             // What pidone claims: the dialect truth behind the message, and the message.
-            let claim = match (&analysis.class, analysis.shell.as_ref().map(|s| &*s.verdict)) {
+            let claim = match (
+                &analysis.class,
+                analysis.shell.as_ref().map(|s| &*s.verdict),
+            ) {
                 (LaunchClass::NoExec, Some(ScriptVerdict::Parsed(facts))) => facts
                     .last
                     .as_ref()

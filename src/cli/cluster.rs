@@ -168,6 +168,7 @@ pub fn reports_yaml(
             image_files,
             native_sidecars: crate::cluster::offline(engine.config().native_sidecars),
             scripts: None,
+            worded: true,
         };
         if let Ok(Some(eval)) = engine.evaluate(&m.object, &ctx) {
             evaluated.push((m.object.clone(), eval));

@@ -39,6 +39,7 @@ impl Evaluator for AppEvaluator {
             config_maps: None,
             image_files: None,
             scripts: None,
+            worded: true,
         };
         crate::resolve::evaluate(&engine, object, &ctx, self.0.analyzer())
             .ok()

@@ -45,6 +45,10 @@ pub struct EvalContext<'a> {
     /// Verdicts of the scripts the launches run, resolved by the caller (see
     /// [`crate::engine::Engine::needs`]); a script without one is not analysed.
     pub scripts: Option<&'a ScriptVerdicts>,
+    /// Whether findings are worded (message, fix, evidence). A planner's re-check, whose
+    /// findings only steer its next edits and are never shown, leaves the words out (empty
+    /// texts; a fallback that applies stays `Some`, since it decides the action).
+    pub worded: bool,
 }
 
 impl Default for EvalContext<'_> {
@@ -56,6 +60,7 @@ impl Default for EvalContext<'_> {
             config_maps: None,
             image_files: None,
             scripts: None,
+            worded: true,
         }
     }
 }

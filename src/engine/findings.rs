@@ -29,7 +29,17 @@ pub fn collect(
     } else {
         ""
     };
-    let mut push = |rule: RuleId, message: String, fix: String, fallback: Option<String>| {
+    // Message and fix are worded only when the evaluation is (see `EvalContext::worded`).
+    let worded = ctx.worded;
+    let mut push = |rule: RuleId,
+                    message: &dyn Fn() -> String,
+                    fix: &dyn Fn() -> String,
+                    fallback: Option<String>| {
+        let (message, fix) = if worded {
+            (message(), fix())
+        } else {
+            (String::new(), String::new())
+        };
         let mut action = config.action(rule);
         let fallback = if action == Action::Mutate {
             fallback
@@ -58,16 +68,27 @@ pub fn collect(
             LaunchClass::NoExec if long_running => {
                 let from_image = a.from_image.is_some()
                     && a.shell.as_ref().is_some_and(|s| {
-                        matches!(s.script_slot.field, ArgvField::ImageEntrypoint | ArgvField::ImageCmd)
+                        matches!(
+                            s.script_slot.field,
+                            ArgvField::ImageEntrypoint | ArgvField::ImageCmd
+                        )
                     });
-                let in_env_split = a.shell.as_ref().is_some_and(|s| s.script_slot.field == ArgvField::EnvSplit);
+                let in_env_split = a
+                    .shell
+                    .as_ref()
+                    .is_some_and(|s| s.script_slot.field == ArgvField::EnvSplit);
                 let from_config_map = report.scripts.last().map(|s| s.source.clone());
                 let fallback = if let Some(source) = from_config_map {
-                    Some(format!("the script is in {source}, which pidone does not rewrite"))
+                    Some(format!(
+                        "the script is in {source}, which pidone does not rewrite"
+                    ))
                 } else if from_image {
                     Some("the script is in the image's ENTRYPOINT/CMD, which pidone does not rewrite".to_string())
                 } else if in_env_split {
-                    Some("the script is inside an `env -S` string, which pidone does not rewrite".to_string())
+                    Some(
+                        "the script is inside an `env -S` string, which pidone does not rewrite"
+                            .to_string(),
+                    )
                 } else if let Some(blocker) = &a.exec_blocker {
                     Some(blocker.clone())
                 } else {
@@ -76,40 +97,73 @@ pub fn collect(
                     })
                 };
                 let deaf = a.final_program.as_deref().is_some_and(is_signal_deaf);
-                let fix = if deaf {
-                    "exec alone would leave a program with no SIGTERM handler at PID 1: put an init at PID 1 (pidone.io/inject-init: \"true\"), or run a program that handles SIGTERM".to_string()
-                } else {
-                    format!("put `exec` before the final command so the program replaces the shell as PID 1, under every shell{}", parent_fix(a))
+                let fix = || {
+                    if deaf {
+                        "exec alone would leave a program with no SIGTERM handler at PID 1: put an init at PID 1 (pidone.io/inject-init: \"true\"), or run a program that handles SIGTERM".to_string()
+                    } else {
+                        format!(
+                            "put `exec` before the final command so the program replaces the shell as PID 1, under every shell{}",
+                            parent_fix(a)
+                        )
+                    }
                 };
                 push(
                     RuleId::ShellNoExec,
-                    format!("container {name:?}: {}{assumed}", a.detail),
-                    fix,
+                    &|| format!("container {name:?}: {}{assumed}", a.detail),
+                    &fix,
                     fallback,
                 );
             }
             LaunchClass::Multi => push(
                 RuleId::MultiProcess,
-                format!("container {name:?}: {}; SIGTERM does not reach all of them{assumed}", a.detail),
-                "run each long-running program in its own container (side agents as native sidecars: initContainers with restartPolicy: Always), or put an init at PID 1 (pidone.io/inject-init: \"true\")".into(),
+                &|| {
+                    format!(
+                        "container {name:?}: {}; SIGTERM does not reach all of them{assumed}",
+                        a.detail
+                    )
+                },
+                &|| {
+                    "run each long-running program in its own container (side agents as native sidecars: initContainers with restartPolicy: Always), or put an init at PID 1 (pidone.io/inject-init: \"true\")".into()
+                },
                 None,
             ),
             LaunchClass::Resident if long_running => push(
                 RuleId::ShellResident,
-                format!("container {name:?}: {}{}{assumed}", a.detail, if a.through.iter().any(|t| !matches!(t.role, Role::Execs)) { "" } else { "; a shell at PID 1 ignores SIGTERM and reaps no zombies" }),
-                "move the logic into the program or a sidecar, or put an init at PID 1 (pidone.io/inject-init: \"true\")".into(),
+                &|| {
+                    format!(
+                        "container {name:?}: {}{}{assumed}",
+                        a.detail,
+                        if a.through.iter().any(|t| !matches!(t.role, Role::Execs)) {
+                            ""
+                        } else {
+                            "; a shell at PID 1 ignores SIGTERM and reaps no zombies"
+                        }
+                    )
+                },
+                &|| {
+                    "move the logic into the program or a sidecar, or put an init at PID 1 (pidone.io/inject-init: \"true\")".into()
+                },
                 None,
             ),
             LaunchClass::Script => push(
                 RuleId::ScriptEntrypoint,
-                format!("container {name:?}: {}, whose text pidone cannot see; if it does not end in exec, its shell stays PID 1", a.detail),
-                "make sure the script ends with `exec \"$@\"` or `exec <program>`, or put an init at PID 1 (pidone.io/inject-init: \"true\")".into(),
+                &|| {
+                    format!(
+                        "container {name:?}: {}, whose text pidone cannot see; if it does not end in exec, its shell stays PID 1",
+                        a.detail
+                    )
+                },
+                &|| {
+                    "make sure the script ends with `exec \"$@\"` or `exec <program>`, or put an init at PID 1 (pidone.io/inject-init: \"true\")".into()
+                },
                 None,
             ),
             LaunchClass::Unparsed if long_running => push(
                 RuleId::ShellUnparsed,
-                format!("container {name:?}: {}", a.detail),
-                "simplify the script (or move it into the image), or put an init at PID 1 (pidone.io/inject-init: \"true\")".into(),
+                &|| format!("container {name:?}: {}", a.detail),
+                &|| {
+                    "simplify the script (or move it into the image), or put an init at PID 1 (pidone.io/inject-init: \"true\")".into()
+                },
                 None,
             ),
             _ => {}
@@ -121,8 +175,15 @@ pub fn collect(
         {
             push(
                 RuleId::SignalDeafPid1,
-                format!("container {name:?}: {} runs as PID 1 and installs no SIGTERM handler, so the kernel drops SIGTERM and the pod waits out its grace period", basename(pid1)),
-                "run a program that handles SIGTERM, or put an init at PID 1 (pidone.io/inject-init: \"true\")".into(),
+                &|| {
+                    format!(
+                        "container {name:?}: {} runs as PID 1 and installs no SIGTERM handler, so the kernel drops SIGTERM and the pod waits out its grace period",
+                        basename(pid1)
+                    )
+                },
+                &|| {
+                    "run a program that handles SIGTERM, or put an init at PID 1 (pidone.io/inject-init: \"true\")".into()
+                },
                 None,
             );
         }
@@ -150,35 +211,37 @@ pub fn collect(
         } else {
             ""
         };
-        let evidence = agent.summary();
         let main = &agent.main;
         let move_it = "move it to initContainers with restartPolicy: Always (a native sidecar, Kubernetes 1.29+): it starts first and stops last";
-        let (message, fix) = match agent.confidence {
-            Confidence::Certain => (
-                format!(
+        let message = || {
+            let evidence = agent.summary();
+            match agent.confidence {
+                Confidence::Certain => format!(
                     "container {name:?} ({}) is a side agent next to the main container {main:?}{job} [certain: {evidence}]",
                     c.image
                 ),
-                move_it.to_string(),
-            ),
-            Confidence::Likely => (
-                format!(
+                Confidence::Likely => format!(
                     "container {name:?} ({}) looks like a side agent next to the main container {main:?}{job} [likely: {evidence}]",
                     c.image
                 ),
-                format!(
-                    "if it is one, {move_it}; to have pidone move it, confirm it on the pod template: pidone.io/side-agents: \"{name}\""
-                ),
+            }
+        };
+        let fix = || match agent.confidence {
+            Confidence::Certain => move_it.to_string(),
+            Confidence::Likely => format!(
+                "if it is one, {move_it}; to have pidone move it, confirm it on the pod template: pidone.io/side-agents: \"{name}\""
             ),
         };
-        push(RuleId::SideAgent, message, fix, fallback);
+        push(RuleId::SideAgent, &message, &fix, fallback);
     }
 
     if let Some(hack) = &report.stop_hack {
         push(
             RuleId::SidecarStopHack,
-            format!("container {name:?} stops its sidecar by hand ({hack})"),
-            "make the sidecar a native sidecar (initContainers with restartPolicy: Always): the kubelet stops it when the Job's containers end".into(),
+            &|| format!("container {name:?} stops its sidecar by hand ({hack})"),
+            &|| {
+                "make the sidecar a native sidecar (initContainers with restartPolicy: Always): the kubelet stops it when the Job's containers end".into()
+            },
             None,
         );
     }
@@ -192,7 +255,9 @@ pub fn collect(
             .find(|f| f.pointer == c.pointer && f.rule == RuleId::SideAgent)
     {
         f.confidence = Some(agent.confidence);
-        f.evidence = agent.evidence_text();
+        if worded {
+            f.evidence = agent.evidence_text();
+        }
         if agent.confidence == Confidence::Likely && f.action > Action::Warn {
             f.action = Action::Warn;
             f.fallback = None;
@@ -227,5 +292,78 @@ fn parent_fix(a: &LaunchAnalysis) -> String {
             "; {name} stays PID 1 as the shell's parent: use `setpriv --reuid=USER --regid=GROUP --init-groups --` or `su-exec USER`, which exec the program"
         ),
         _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Engine;
+    use serde_json::json;
+    use std::sync::Arc;
+
+    /// What a finding tells a planner: everything but its words.
+    type Steering = (RuleId, Action, String, String, bool, Option<Confidence>);
+
+    fn steering(eval: &Evaluation) -> Vec<Steering> {
+        eval.findings
+            .iter()
+            .map(|f| {
+                (
+                    f.rule,
+                    f.action,
+                    f.container.clone(),
+                    f.pointer.clone(),
+                    f.fallback.is_some(),
+                    f.confidence,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn unworded_findings_steer_as_worded_ones() {
+        let mut config = Config::default();
+        config.init_injection.enabled = false;
+        let engine = Engine::new(Arc::new(config)).unwrap();
+        let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web"},
+        "spec": {"containers": [
+            {"name": "web", "image": "registry.example/web:1", "ports": [{"containerPort": 80}],
+             "command": ["sh", "-c", "setup\nweb --port 80"]},
+            {"name": "log-shipper", "image": "fluent/fluent-bit:3.1"},
+            {"name": "pair", "image": "busybox", "command": ["sh", "-c", "a & b & wait -n"]},
+            {"name": "idle", "image": "busybox", "command": ["sleep", "infinity"]},
+            {"name": "loop", "image": "busybox",
+             "command": ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]}
+        ]}});
+        for native_sidecars in [
+            NativeSidecarSupport::Supported,
+            NativeSidecarSupport::Unsupported("an old cluster".into()),
+        ] {
+            let evaluate = |worded: bool| {
+                let ctx = EvalContext {
+                    native_sidecars: native_sidecars.clone(),
+                    worded,
+                    ..EvalContext::default()
+                };
+                engine.evaluate_parsed(&pod, &ctx).unwrap().unwrap()
+            };
+            let (worded, unworded) = (evaluate(true), evaluate(false));
+            assert!(worded.findings.len() >= 4, "{:?}", steering(&worded));
+            assert_eq!(steering(&worded), steering(&unworded));
+            assert!(
+                worded
+                    .findings
+                    .iter()
+                    .all(|f| !f.message.is_empty() && !f.fix.is_empty())
+            );
+            assert!(
+                unworded
+                    .findings
+                    .iter()
+                    .all(|f| f.message.is_empty() && f.fix.is_empty() && f.evidence.is_empty())
+            );
+            assert!(worded.findings.iter().any(|f| !f.evidence.is_empty()));
+        }
     }
 }

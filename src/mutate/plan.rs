@@ -186,8 +186,13 @@ pub fn plan_unchecked(
         return out;
     };
     let mut current = object.clone();
-    // The first round edits on the caller's evaluation; later ones on their re-checks.
+    // The first round edits on the caller's evaluation; later ones on their re-checks, whose
+    // findings steer the edits and are never shown: not worded.
     let mut eval = Cow::Borrowed(first);
+    let recheck = EvalContext {
+        worded: false,
+        ..ctx.clone()
+    };
     for _ in 0..4 {
         let Some(spec) = json_pointer::get_mut(&mut current, &spec_path) else {
             break;
@@ -196,7 +201,7 @@ pub fn plan_unchecked(
         if !edit_round(spec, &eval, config, &mut out, &mut written) {
             break;
         }
-        match crate::resolve::evaluate_expecting(engine, &current, ctx, analyzer, written) {
+        match crate::resolve::evaluate_expecting(engine, &current, &recheck, analyzer, written) {
             Ok(Some(next)) => {
                 out.env_read |= next.env_read;
                 eval = Cow::Owned(next);

@@ -525,6 +525,7 @@ async fn decide<C: Cut>(
             config_maps,
             image_files,
             scripts: None,
+            worded: true,
         }
     }
     for _ in 0..MAX_ROUNDS {
