@@ -2,11 +2,13 @@
 //! whole: arbitrary bytes, and the same bytes spliced into a real review's managed fields and
 //! env list (where the scans that find their ends are exercised). With the managed fields cut,
 //! every cut decodes the same; with the env lists cut too, the cut without env decodes the
-//! same, and the whole cut differs only in env lists the scan checked. For a body serde_json
-//! rejects, only the absence of panics is checked.
+//! same, and the whole cut differs only in env lists the scan checked. A CREATE the lean scan
+//! reads is read as the decoder decodes it. For a body serde_json rejects, only the absence of
+//! panics is checked (the scan may read one whose only fault lies in a value it skips).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use pidone::server::lean_scan;
 use pidone::server::object::{self, Cut, Full, Lean, LeanWithoutEnv};
 use pidone::server::review::decode_cut;
 use pidone::server::review_cuts::{Cuts, Part, find};
@@ -39,7 +41,18 @@ fn env_passes(env: &Value) -> bool {
     })
 }
 
+/// The lean scan reads `body` as the decoder decodes it, when both read it.
+fn scan_agrees<C: Cut + std::fmt::Debug>(body: &[u8]) {
+    if let Some(read) = lean_scan::scan::<C>(body)
+        && let Ok(decoded) = decode_cut::<C>(body)
+    {
+        assert_eq!(format!("{decoded:?}"), format!("{read:?}"));
+    }
+}
+
 fn same_decoding(body: &[u8]) {
+    scan_agrees::<Lean>(body);
+    scan_agrees::<LeanWithoutEnv>(body);
     let cuts = Cuts::of(body);
     let managed = cuts.without_managed_fields(body);
     let all = cuts.without_all(body);
@@ -64,8 +77,26 @@ fn same_decoding(body: &[u8]) {
     assert!(decode_cut::<Full>(&all).is_ok());
 }
 
+/// Where the review's `userInfo` value lies: a member of the review the lean scan skips.
+fn user_info() -> std::ops::Range<usize> {
+    const KEY: &[u8] = b"\"userInfo\":";
+    let start = REVIEW
+        .windows(KEY.len())
+        .position(|w| w == KEY)
+        .map(|at| at + KEY.len())
+        .expect("the benchmark review has a userInfo");
+    let mut values = serde_json::Deserializer::from_slice(&REVIEW[start..]).into_iter::<Value>();
+    let _ = values.next();
+    start..start + values.byte_offset()
+}
+
 fuzz_target!(|data: &[u8]| {
     same_decoding(data);
+    let around = user_info();
+    let mut spliced = REVIEW[..around.start].to_vec();
+    spliced.extend_from_slice(data);
+    spliced.extend_from_slice(&REVIEW[around.end..]);
+    same_decoding(&spliced);
     for span in find(REVIEW) {
         let mut spliced = REVIEW[..span.range.start].to_vec();
         spliced.extend_from_slice(data);
