@@ -379,34 +379,27 @@ pub fn repository_segments(image: &str) -> Vec<String> {
         Cow::Borrowed(image)
     };
     let without_digest = image.split('@').next().unwrap_or("");
-    let mut segments = without_digest.split('/');
-    let mut out: Vec<String> = Vec::with_capacity(4);
-    let first = segments.next().unwrap_or("");
-    let mut rest = segments.peekable();
+    let mut segments: Vec<&str> = without_digest.split('/').collect();
+    if let Some(last) = segments.last_mut()
+        && let Some((name, _tag)) = last.split_once(':')
+    {
+        *last = name;
+    }
     // A registry host is dropped, then Docker Hub's `library/`.
-    let is_host = rest.peek().is_some()
-        && (first.contains('.') || first.contains(':') || first == "localhost");
-    let mut pending = (!is_host).then_some(first);
-    if pending.is_none()
-        && let Some(&next) = rest.peek()
+    let mut from = 0;
+    if segments.len() > 1
+        && (segments[0].contains('.') || segments[0].contains(':') || segments[0] == "localhost")
     {
-        pending = Some(next);
-        rest.next();
+        from = 1;
     }
-    if pending == Some("library") && rest.peek().is_some() {
-        pending = rest.next();
+    if segments.len() > from + 1 && segments[from] == "library" {
+        from += 1;
     }
-    for segment in pending.into_iter().chain(rest) {
-        out.push(segment.to_string());
-    }
-    // The tag is on the last segment.
-    if let Some(last) = out.last_mut()
-        && let Some(at) = last.find(':')
-    {
-        last.truncate(at);
-    }
-    out.retain(|s| !s.is_empty());
-    out
+    segments[from..]
+        .iter()
+        .filter(|s| !s.is_empty())
+        .map(|s| s.to_string())
+        .collect()
 }
 
 /// Whether an image's repository path is `repository`, under any registry or mirror prefix.

@@ -146,10 +146,8 @@ fn string(bytes: &[u8], at: usize) -> Option<(Cow<'_, str>, usize)> {
     let raw = &bytes[at + 1..end - 1];
     let text = if raw.contains(&b'\\') {
         Cow::Owned(unescaped(raw)?)
-    } else if raw.iter().any(|&b| b < 0x20) {
-        return None;
     } else {
-        Cow::Borrowed(std::str::from_utf8(raw).ok()?)
+        Cow::Borrowed(plain(raw)?)
     };
     Some((text, end))
 }
@@ -241,13 +239,18 @@ fn unescaped(raw: &[u8]) -> Option<String> {
     serde_json::from_slice::<String>(&quoted).ok()
 }
 
-/// A name (or string) without escapes as a `String`, `None` where serde_json rejects it: a
-/// control character, or not UTF-8.
+/// A name (or string) without escapes as a `String` (see [`plain`]).
 fn key(raw: &[u8]) -> Option<String> {
+    plain(raw).map(str::to_string)
+}
+
+/// The text of a name or string written without escapes, `None` where serde_json rejects it: a
+/// control character, or not UTF-8.
+fn plain(raw: &[u8]) -> Option<&str> {
     if raw.iter().any(|&b| b < 0x20) {
         return None;
     }
-    String::from_utf8(raw.to_vec()).ok()
+    std::str::from_utf8(raw).ok()
 }
 
 /// The JSON value at `at`, decoded by serde_json, and where it ends.
