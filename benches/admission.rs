@@ -7,6 +7,11 @@
 //! - `kube-rs: decode into DynamicObject` is the decoding of kube-rs's admission example.
 //! - `decode review, ...` is pidone's one-pass decoding, with the object cut for planning
 //!   patches or for evaluation only (see `pidone::server::object`).
+//! - `lean scan of a CREATE` is what `pidone serve` runs first on such a review: the members
+//!   the engine reads, taken in the scan that skips the rest, the env lists included
+//!   (`pidone::server::lean_scan`, cut `LeanWithoutEnv`).
+//! - `serde, typed and borrowed` decodes the same members into structs of borrowed strings
+//!   (`typed` below): the usual way to decode without a DOM, for comparison.
 //! - `answer /validate` and `answer /mutate` are the whole handler, with the production
 //!   analyzer set-up on a verdict-cache hit (what every review after the first of a script
 //!   sees) and a JSON log line per review written to a sink.
@@ -83,6 +88,12 @@ fn bench(c: &mut Criterion) {
         Instant::now(),
     ));
 
+    // A decode that failed early would be measured as a fast one.
+    assert!(
+        pidone::server::lean_scan::scan::<pidone::server::object::LeanWithoutEnv>(REVIEW).is_some()
+    );
+    assert!(serde_json::from_slice::<typed::Review<'_>>(REVIEW).is_ok());
+
     c.bench_function("floor: scan the body", |b| {
         b.iter(|| serde_json::from_slice::<serde::de::IgnoredAny>(black_box(REVIEW)).is_ok())
     });
@@ -111,6 +122,17 @@ fn bench(c: &mut Criterion) {
             .is_ok()
         })
     });
+    c.bench_function("lean scan of a CREATE", |b| {
+        b.iter(|| {
+            pidone::server::lean_scan::scan::<pidone::server::object::LeanWithoutEnv>(black_box(
+                REVIEW,
+            ))
+            .is_some()
+        })
+    });
+    c.bench_function("serde, typed and borrowed", |b| {
+        b.iter(|| serde_json::from_slice::<typed::Review<'_>>(black_box(REVIEW)).is_ok())
+    });
     c.bench_function("answer /validate", |b| {
         b.iter(|| {
             review_bytes(admission::answer(
@@ -133,6 +155,149 @@ fn bench(c: &mut Criterion) {
             ))
         })
     });
+}
+
+/// The members of a CREATE review the engine reads (those the lean cut keeps), as structs of
+/// borrowed strings: serde skips every other member (`IgnoredAny`), the env list included.
+/// Decoded to be measured, never read.
+#[allow(dead_code)]
+mod typed {
+    use serde::Deserialize;
+    use serde::de::IgnoredAny;
+    use std::borrow::Cow;
+    use std::collections::BTreeMap;
+
+    type Text<'a> = Cow<'a, str>;
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Review<'a> {
+        #[serde(borrow)]
+        pub api_version: Text<'a>,
+        #[serde(borrow)]
+        pub kind: Text<'a>,
+        #[serde(borrow)]
+        pub request: Request<'a>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Kind<'a> {
+        #[serde(borrow)]
+        pub group: Text<'a>,
+        #[serde(borrow)]
+        pub version: Text<'a>,
+        #[serde(borrow)]
+        pub kind: Text<'a>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Request<'a> {
+        #[serde(borrow)]
+        pub uid: Text<'a>,
+        #[serde(borrow)]
+        pub kind: Kind<'a>,
+        #[serde(borrow, default)]
+        pub name: Option<Text<'a>>,
+        #[serde(borrow, default)]
+        pub namespace: Option<Text<'a>>,
+        #[serde(borrow)]
+        pub operation: Text<'a>,
+        #[serde(default)]
+        pub dry_run: Option<bool>,
+        #[serde(borrow)]
+        pub object: Object<'a>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Object<'a> {
+        #[serde(borrow)]
+        pub api_version: Text<'a>,
+        #[serde(borrow)]
+        pub kind: Text<'a>,
+        #[serde(borrow)]
+        pub metadata: Metadata<'a>,
+        #[serde(borrow)]
+        pub spec: Spec<'a>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Metadata<'a> {
+        #[serde(borrow, default)]
+        pub name: Option<Text<'a>>,
+        #[serde(borrow, default)]
+        pub generate_name: Option<Text<'a>>,
+        #[serde(borrow, default)]
+        pub namespace: Option<Text<'a>>,
+        #[serde(borrow, default)]
+        pub annotations: BTreeMap<Text<'a>, Text<'a>>,
+        #[serde(borrow, default)]
+        pub labels: BTreeMap<Text<'a>, Text<'a>>,
+        #[serde(borrow, default)]
+        pub owner_references: Vec<Owner<'a>>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Owner<'a> {
+        #[serde(borrow)]
+        pub kind: Text<'a>,
+        #[serde(borrow)]
+        pub name: Text<'a>,
+        #[serde(default)]
+        pub controller: Option<bool>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Spec<'a> {
+        #[serde(borrow, default)]
+        pub containers: Vec<Container<'a>>,
+        #[serde(borrow, default)]
+        pub init_containers: Vec<Container<'a>>,
+        #[serde(borrow, default)]
+        pub volumes: Vec<Volume<'a>>,
+        #[serde(default)]
+        pub share_process_namespace: Option<bool>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Volume<'a> {
+        #[serde(borrow)]
+        pub name: Text<'a>,
+        #[serde(default)]
+        pub persistent_volume_claim: Option<IgnoredAny>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Container<'a> {
+        #[serde(borrow)]
+        pub name: Text<'a>,
+        #[serde(borrow, default)]
+        pub image: Option<Text<'a>>,
+        #[serde(borrow, default)]
+        pub command: Option<Vec<Text<'a>>>,
+        #[serde(borrow, default)]
+        pub args: Option<Vec<Text<'a>>>,
+        #[serde(default)]
+        pub env: Option<IgnoredAny>,
+        #[serde(borrow, default)]
+        pub volume_mounts: Vec<Mount<'a>>,
+        #[serde(default)]
+        pub ports: Vec<IgnoredAny>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Mount<'a> {
+        #[serde(borrow)]
+        pub name: Text<'a>,
+        #[serde(borrow)]
+        pub mount_path: Text<'a>,
+    }
 }
 
 criterion_group!(benches, bench);

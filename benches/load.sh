@@ -189,8 +189,8 @@ wait_port 28443
 [ "$PEER" = 1 ] && wait_port 8443
 [ "$NGINX" = 1 ] && wait_port 38443
 
-RUNS="baseline kube-baseline validate mutate baseline-rate validate-rate"
-[ "$PEER" = 1 ] && RUNS="$RUNS peer"
+RUNS="baseline kube-baseline validate mutate baseline-matched baseline-matched-mutate baseline-rate validate-rate"
+[ "$PEER" = 1 ] && RUNS="$RUNS peer baseline-target"
 [ "$NGINX" = 1 ] && RUNS="$RUNS nginx nginx-matched nginx-rate"
 for ROUND in $(seq "$ROUNDS"); do
     run baseline "$BASELINE_PID" 18443 /validate -z "$DURATION"
@@ -204,6 +204,17 @@ for ROUND in $(seq "$ROUNDS"); do
     # floor at full speed does not.
     MATCHED=$(jq '.summary.requestsPerSec | floor' "$WORK/validate.$ROUND.json")
     [ "$NGINX" = 1 ] && run nginx-matched "$NGINX_PID" 38443 /validate -z "$DURATION" -q "$MATCHED"
+    # pidone's own stack answering a fixed review at the rates pidone reached: what pidone's
+    # CPU per review is above these is its analysis.
+    run baseline-matched "$BASELINE_PID" 18443 /validate -z "$DURATION" -q "$MATCHED"
+    MATCHED_MUTATE=$(jq '.summary.requestsPerSec | floor' "$WORK/mutate.$ROUND.json")
+    run baseline-matched-mutate "$BASELINE_PID" 18443 /validate -z "$DURATION" -q "$MATCHED_MUTATE"
+    # The same stack at the rate a server spending a fifth of the peer's CPU per review would
+    # answer at on its one core: what is left of that fifth is the budget for the analysis.
+    if [ "$PEER" = 1 ]; then
+        TARGET_RATE=$(jq '5000000 / .cpuUsPerReview | floor' "$WORK/peer.$ROUND.json")
+        run baseline-target "$BASELINE_PID" 18443 /validate -z "$DURATION" -q "$TARGET_RATE"
+    fi
     run baseline-rate "$BASELINE_PID" 18443 /validate -z "$DURATION" -q "$RATE"
     run validate-rate "$PIDONE_PID" 28443 /validate -z "$DURATION" -q "$RATE"
     [ "$NGINX" = 1 ] && run nginx-rate "$NGINX_PID" 38443 /validate -z "$DURATION" -q "$RATE"
@@ -259,6 +270,7 @@ CPU=$(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -1)
     echo "- Runs: $DURATION each after a $WARMUP warm-up; fixed-rate runs at $RATE req/s (\`-q $RATE\`)"
     echo
     echo "- \`baseline\`: \`examples/baseline_server.rs\`, same stack, reads the body and answers a fixed review"
+    echo "- \`baseline-matched\`, \`baseline-matched-mutate\`: the baseline at the requests/s pidone's /validate and /mutate reached in the same round (\`-q\`); \`baseline-target\`: at the requests/s of a server spending a fifth of the peer's CPU per review on its one core (5,000,000 / the peer's us per review)"
     echo "- \`kube-baseline\`: the same server decoding each review into kube-rs \`AdmissionReview<DynamicObject>\`"
     echo "  and answering allowed with its uid (a minimal webhook written the usual way)"
     echo
@@ -275,6 +287,11 @@ CPU=$(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -1)
     if [ "$NGINX" = 1 ]; then
         echo "- pidone /validate throughput: $(ratio validate nginx)% of the nginx floor (target 40%); p99 at $RATE req/s: $(p99_ratio validate-rate nginx-rate)x the floor's (target 2x)"
         echo "- The floor at pidone's /validate rate (\`nginx-matched\`: \`-q\` at the requests/s /validate reached in the same round): $(jq '.cpuUsPerReview | round' "$WORK/nginx-matched.json") us per review, against $(jq '.cpuUsPerReview | round' "$WORK/nginx.json") us at full speed"
+    fi
+    us() { jq '.cpuUsPerReview | round' "$WORK/$1.json"; }
+    echo "- pidone's own stack answering a fixed review at pidone's rates (\`baseline-matched\`, \`baseline-matched-mutate\`): $(us baseline-matched) us per review at /validate's, $(us baseline-matched-mutate) us at /mutate's; the analysis, the rest of pidone's CPU: about $(( $(us validate) - $(us baseline-matched) )) us (/validate), $(( $(us mutate) - $(us baseline-matched-mutate) )) us (/mutate)"
+    if [ "$PEER" = 1 ]; then
+        echo "- The budget at 5x the peer: $(jq '.cpuUsPerReview / 5 | round' "$WORK/peer.json") us per review; the same stack at the rate that implies ($(jq '.summary.requestsPerSec | round' "$WORK/baseline-target.json") req/s, \`baseline-target\`) spends $(us baseline-target), leaving $(( $(jq '.cpuUsPerReview / 5 | round' "$WORK/peer.json") - $(us baseline-target) )) us for the analysis"
     fi
     echo "- /validate throughput: $(ratio validate baseline)% of the no-op baseline, $(ratio validate kube-baseline)% of the kube-rs baseline; /mutate: $(ratio mutate baseline)% / $(ratio mutate kube-baseline)%"
     echo "- Peak RSS (VmHWM) over the whole run: pidone $((PIDONE_RSS / 1024)) MiB ($PIDONE_RSS KiB; target under 20 MiB), baseline $((BASELINE_RSS / 1024)) MiB, kube-rs baseline $((KUBE_RSS / 1024)) MiB${PEER_RSS:+, peer $((PEER_RSS / 1024)) MiB}"
