@@ -157,13 +157,14 @@ fn bench(c: &mut Criterion) {
     });
 }
 
-/// The members of a CREATE review the engine reads (those the lean cut keeps), as structs of
-/// borrowed strings: serde skips every other member (`IgnoredAny`), the env list included.
-/// Decoded to be measured, never read.
+/// The members of a CREATE review that the lean cut `LeanWithoutEnv` keeps, as structs of
+/// borrowed strings (values the cut keeps whole as `Value`s, as it does); serde skips every
+/// other member (`IgnoredAny`), the env lists included. Decoded to be measured, never read.
 #[allow(dead_code)]
 mod typed {
     use serde::Deserialize;
     use serde::de::IgnoredAny;
+    use serde_json::Value;
     use std::borrow::Cow;
     use std::collections::BTreeMap;
 
@@ -253,6 +254,8 @@ mod typed {
     #[serde(rename_all = "camelCase")]
     pub struct Spec<'a> {
         #[serde(borrow, default)]
+        pub restart_policy: Option<Text<'a>>,
+        #[serde(borrow, default)]
         pub containers: Vec<Container<'a>>,
         #[serde(borrow, default)]
         pub init_containers: Vec<Container<'a>>,
@@ -268,7 +271,13 @@ mod typed {
         #[serde(borrow)]
         pub name: Text<'a>,
         #[serde(default)]
-        pub persistent_volume_claim: Option<IgnoredAny>,
+        pub persistent_volume_claim: Option<Value>,
+        #[serde(default)]
+        pub ephemeral: Option<Value>,
+        #[serde(default)]
+        pub config_map: Option<Value>,
+        #[serde(default)]
+        pub projected: Option<Projected>,
     }
 
     #[derive(Deserialize)]
@@ -282,6 +291,12 @@ mod typed {
         pub command: Option<Vec<Text<'a>>>,
         #[serde(borrow, default)]
         pub args: Option<Vec<Text<'a>>>,
+        #[serde(borrow, default)]
+        pub restart_policy: Option<Text<'a>>,
+        #[serde(borrow, default)]
+        pub working_dir: Option<Text<'a>>,
+        #[serde(default)]
+        pub env_from: Option<Value>,
         #[serde(default)]
         pub env: Option<IgnoredAny>,
         #[serde(borrow, default)]
@@ -297,6 +312,24 @@ mod typed {
         pub name: Text<'a>,
         #[serde(borrow)]
         pub mount_path: Text<'a>,
+        #[serde(borrow, default)]
+        pub sub_path: Option<Text<'a>>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Projected {
+        #[serde(default)]
+        pub default_mode: Option<Value>,
+        #[serde(default)]
+        pub sources: Vec<Source>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Source {
+        #[serde(default)]
+        pub config_map: Option<Value>,
     }
 }
 
