@@ -4,7 +4,7 @@
 # certificates and the /etc/passwd and /etc/group of deploy/rootfs/ (user 65532), configured
 # like the final stage of deploy/Dockerfile (tests/image.rs compares the two).
 #
-#   scripts/build-image.sh [--profile PROFILE] OUT
+#   scripts/build-image.sh [--profile PROFILE] [--pgo] OUT
 #
 # OUT is an OCI image layout directory, replaced if it exists. The image is tagged with the
 # package version; the last line printed is OUT:VERSION. Publish it with skopeo:
@@ -12,6 +12,8 @@
 #   skopeo copy oci:OUT:VERSION docker://REGISTRY/pidone:VERSION
 #
 # PROFILE is pidone's cargo profile: `release` (the default) or `image-ci` (see Cargo.toml).
+# --pgo builds pidone with a trained profile, as deploy/Dockerfile does (see
+# scripts/build-static.sh; needs llvm-profdata and openssl).
 # Needs umoci and /etc/ssl/certs/ca-certificates.crt (Debian packages umoci, ca-certificates).
 set -euo pipefail
 umask 022
@@ -22,8 +24,13 @@ if [[ "${1:-}" == "--profile" ]]; then
     profile="$2"
     shift 2
 fi
+pgo=()
+if [[ "${1:-}" == "--pgo" ]]; then
+    pgo=(--pgo)
+    shift
+fi
 if [[ $# -ne 1 ]]; then
-    echo "usage: $0 [--profile PROFILE] OUT" >&2
+    echo "usage: $0 [--profile PROFILE] [--pgo] OUT" >&2
     exit 2
 fi
 out="$1"
@@ -42,7 +49,7 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 stage="$work/rootfs"
 mkdir -m 0755 "$stage"
-scripts/build-static.sh --profile "$profile" "$stage"
+scripts/build-static.sh --profile "$profile" "${pgo[@]}" "$stage"
 install -D -m 0644 "$ca" "$stage/etc/ssl/certs/ca-certificates.crt"
 install -m 0644 deploy/rootfs/etc/passwd deploy/rootfs/etc/group "$stage/etc/"
 

@@ -3,10 +3,14 @@
 # into OUTDIR as OUTDIR/pidone and OUTDIR/pidone-init (mode 0555). Shared by
 # scripts/build-image.sh and deploy/Dockerfile.
 #
-#   scripts/build-static.sh [--profile PROFILE] OUTDIR
+#   scripts/build-static.sh [--profile PROFILE] [--pgo] OUTDIR
 #
 # PROFILE is the cargo profile of pidone: `release` (the default, what ships) or `image-ci`
 # (CI's faster build of the same code). pidone-init always uses `release-init`.
+#
+# --pgo optimises pidone with a profile trained first by scripts/train-profile.sh (an
+# instrumented build answering a workload of real manifests' reviews): what deploy/Dockerfile
+# ships. It takes two builds of pidone instead of one.
 #
 # pidone needs no NSS module: registry hosts are resolved by hickory-resolver (oci-client's
 # `hickory-dns` feature), which reads /etc/resolv.conf and /etc/hosts itself.
@@ -17,13 +21,25 @@ if [ "${1:-}" = "--profile" ]; then
     profile="$2"
     shift 2
 fi
+pgo=
+if [ "${1:-}" = "--pgo" ]; then
+    pgo=1
+    shift
+fi
 if [ $# -ne 1 ]; then
-    echo "usage: $0 [--profile PROFILE] OUTDIR" >&2
+    echo "usage: $0 [--profile PROFILE] [--pgo] OUTDIR" >&2
     exit 2
 fi
 out="$1"
 target="${CARGO_TARGET_DIR:-target}/x86_64-unknown-linux-gnu"
-RUSTFLAGS="-C target-feature=+crt-static" \
+rustflags="-C target-feature=+crt-static"
+if [ -n "$pgo" ]; then
+    profdata="${CARGO_TARGET_DIR:-target}/pgo/pidone.profdata"
+    scripts/train-profile.sh --profile "$profile" "$profdata"
+    # Absolute: rustc runs in each crate's directory.
+    rustflags="$rustflags -C profile-use=$(cd "$(dirname "$profdata")" && pwd)/pidone.profdata"
+fi
+RUSTFLAGS="$rustflags" \
     cargo build --locked --profile "$profile" --package pidone --bin pidone \
     --target x86_64-unknown-linux-gnu
 init="$(./scripts/build-init.sh | tail -n 1)"
