@@ -11,6 +11,10 @@
 # apiserver's headers, every server pinned to the same CPU; CPU time per review is read from
 # /proc for each server over each run.
 #
+# pidone is measured as it ships: static and profile-guided (scripts/build-static.sh --pgo,
+# what deploy/Dockerfile runs; needs an llvm-profdata, see scripts/train-profile.sh). PGO=0
+# measures the plain release build instead.
+#
 # Needs: oha (`cargo install oha --locked`), openssl, jq, taskset, nginx, git.
 # KUBE_RS_SRC: a kube-rs checkout or git URL (default https://github.com/kube-rs/kube, tag
 # $KUBE_RS_REF); PEER_BIN: an admission_controller already built from it (not rebuilt; its
@@ -42,6 +46,7 @@ SERVER_CPUS=${SERVER_CPUS:-0}
 CLIENT_CPUS=${CLIENT_CPUS:-1}
 
 PEER=${PEER:-1}
+PGO=${PGO:-1}
 NGINX=${NGINX:-1}
 KUBE_RS_SRC=${KUBE_RS_SRC:-https://github.com/kube-rs/kube}
 KUBE_RS_REF=${KUBE_RS_REF:-}
@@ -52,7 +57,16 @@ for tool in oha openssl jq taskset git; do
 done
 if [ "$NGINX" = 1 ] && [ ! -x "$NGINX_BIN" ]; then echo "missing nginx (NGINX=0 skips it)" >&2; exit 2; fi
 
-cargo build --release --bin pidone --example baseline_server
+cargo build --release --example baseline_server
+if [ "$PGO" = 1 ]; then
+    scripts/build-static.sh --pgo "$TARGET/shipped"
+    PIDONE=$TARGET/shipped/pidone
+    PIDONE_BUILD="static, profile-guided (\`scripts/build-static.sh --pgo\`, as the image ships)"
+else
+    cargo build --release --bin pidone
+    PIDONE=$TARGET/release/pidone
+    PIDONE_BUILD="release build"
+fi
 # The peer, built from its own source in its own target directory.
 PEER_DIR=$TARGET/peer/kube
 if [ "$PEER" = 1 ] && [ -n "${PEER_BIN:-}" ]; then
@@ -68,7 +82,6 @@ elif [ "$PEER" = 1 ]; then
         -p kube-examples --example admission_controller)
     PEER_BIN=$TARGET/peer/target/release/examples/admission_controller
 fi
-PIDONE=$TARGET/release/pidone
 BASELINE=$TARGET/release/examples/baseline_server
 
 WORK=$(mktemp -d)
@@ -266,7 +279,7 @@ CPU=$(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -1)
     echo "- Request: \`benches/fixtures/pod-review.json\` ($(stat -c %s "$BODY") bytes), a defaulted Pod"
     echo "  CREATE review with two containers (a shell wrapper without exec, a log forwarder)"
     echo "- Transport: TLS 1.3 (ECDSA P-256), HTTP/1.1 keep-alive, $CONNECTIONS connections, apiserver headers"
-    echo "- pidone: release build, \`mode: enforce\`, default config, JSON logs (one line per review) to /dev/null"
+    echo "- pidone: $PIDONE_BUILD, \`mode: enforce\`, default config, JSON logs (one line per review) to /dev/null"
     echo "- Runs: $DURATION each after a $WARMUP warm-up; fixed-rate runs at $RATE req/s (\`-q $RATE\`)"
     echo
     echo "- \`baseline\`: \`examples/baseline_server.rs\`, same stack, reads the body and answers a fixed review"
@@ -289,7 +302,7 @@ CPU=$(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -1)
         echo "- The floor at pidone's /validate rate (\`nginx-matched\`: \`-q\` at the requests/s /validate reached in the same round): $(jq '.cpuUsPerReview | round' "$WORK/nginx-matched.json") us per review, against $(jq '.cpuUsPerReview | round' "$WORK/nginx.json") us at full speed"
     fi
     us() { jq '.cpuUsPerReview | round' "$WORK/$1.json"; }
-    echo "- pidone's own stack answering a fixed review at pidone's rates (\`baseline-matched\`, \`baseline-matched-mutate\`): $(us baseline-matched) us per review at /validate's, $(us baseline-matched-mutate) us at /mutate's; the analysis, the rest of pidone's CPU: about $(( $(us validate) - $(us baseline-matched) )) us (/validate), $(( $(us mutate) - $(us baseline-matched-mutate) )) us (/mutate)"
+    echo "- pidone's own stack answering a fixed review at pidone's rates (\`baseline-matched\`, \`baseline-matched-mutate\`): $(us baseline-matched) us per review at /validate's, $(us baseline-matched-mutate) us at /mutate's; the analysis, the rest of pidone's CPU: about $(( $(us validate) - $(us baseline-matched) )) us (/validate), $(( $(us mutate) - $(us baseline-matched-mutate) )) us (/mutate)$( [ "$PGO" = 1 ] && echo " (the stack is a plain release build; in profile-guided pidone it runs faster too, so this understates the analysis)")"
     if [ "$PEER" = 1 ]; then
         echo "- The budget at 5x the peer: $(jq '.cpuUsPerReview / 5 | round' "$WORK/peer.json") us per review; the same stack at the rate that implies ($(jq '.summary.requestsPerSec | round' "$WORK/baseline-target.json") req/s, \`baseline-target\`) spends $(us baseline-target), leaving $(( $(jq '.cpuUsPerReview / 5 | round' "$WORK/peer.json") - $(us baseline-target) )) us for the analysis"
     fi

@@ -182,19 +182,23 @@ fn controller_pod(owner: &Value, name: &str, template: &Value) -> Value {
         .cloned()
         .unwrap_or_default();
     let spec = template.get("spec").cloned().unwrap_or_else(|| json!({}));
+    // The pod's owner is the object that made it: a Deployment's ReplicaSet, a CronJob's Job.
     let owner_kind = match owner.get("kind").and_then(Value::as_str) {
-        Some("Deployment") => "ReplicaSet",
+        Some("Deployment") | None => "ReplicaSet",
         Some("CronJob") => "Job",
         Some(other) => other,
-        None => "ReplicaSet",
     };
+    let owner_api_version = POD_BEARING
+        .iter()
+        .find(|k| k.kind == owner_kind)
+        .map_or_else(|| "apps/v1".to_string(), |k| k.api_version());
     let fields = json!({"f:metadata": fields_v1(&Value::Object(metadata.clone())), "f:spec": fields_v1(&spec)});
     metadata.insert("generateName".into(), json!(format!("{name}-7d9c5b8f4-")));
     metadata.insert("namespace".into(), json!("apps"));
     metadata.insert(
         "ownerReferences".into(),
         json!([{
-            "apiVersion": "apps/v1", "kind": owner_kind, "name": format!("{name}-7d9c5b8f4"),
+            "apiVersion": owner_api_version, "kind": owner_kind, "name": format!("{name}-7d9c5b8f4"),
             "uid": uid(name, owner_kind), "controller": true, "blockOwnerDeletion": true
         }]),
     );

@@ -75,11 +75,13 @@ summary() {
 trap summary EXIT
 
 # The image, checked by tests/image.rs. CI builds it with the faster `image-ci` profile
-# (PIDONE_IMAGE_PROFILE=release builds what ships).
+# (PIDONE_IMAGE_PROFILE=release PIDONE_IMAGE_PGO=1 builds what ships).
 if present umoci && present /etc/ssl/certs/ca-certificates.crt; then
     image_dir="${CARGO_TARGET_DIR:-$root/target}/image"
     start=$SECONDS
-    PIDONE_IMAGE="$(scripts/build-image.sh --profile "${PIDONE_IMAGE_PROFILE:-image-ci}" "$image_dir" | tail -n 1)"
+    pgo=()
+    [ "${PIDONE_IMAGE_PGO:-0}" = 1 ] && pgo=(--pgo)
+    PIDONE_IMAGE="$(scripts/build-image.sh --profile "${PIDONE_IMAGE_PROFILE:-image-ci}" "${pgo[@]}" "$image_dir" | tail -n 1)"
     export PIDONE_IMAGE
     echo "image $PIDONE_IMAGE built in $((SECONDS - start)) s"
 fi

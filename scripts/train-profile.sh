@@ -11,8 +11,8 @@
 # must use the same profile and RUSTFLAGS (scripts/build-static.sh --pgo does both).
 #
 # Needs openssl and an llvm-profdata that reads the raw profiles of rustc's LLVM: the one in
-# rustc's sysroot (`rustup component add llvm-tools`), else $LLVM_PROFDATA. LLVM 19's reads
-# those of rustc 1.95 (LLVM 22).
+# rustc's sysroot (`rustup component add llvm-tools`), else $LLVM_PROFDATA (rustc 1.95 uses
+# LLVM 22: Debian bookworm's llvm-22 package has it, and llvm-19's reads its profiles too).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -48,14 +48,14 @@ cleanup() {
 trap cleanup EXIT
 
 # The same flags as the build that uses the profile, plus the instrumentation: functions are
-# matched by their control flow, which the flags must not change.
-RUSTFLAGS="-C target-feature=+crt-static -C profile-generate=$WORK/raw" \
+# matched by their control flow, which the flags must not change. The runs below name their
+# own profile files (LLVM_PROFILE_FILE); the directory given here stays the same from run to
+# run so that a second training reuses the instrumented build.
+RUSTFLAGS="-C target-feature=+crt-static -C profile-generate=$target_dir/profraw" \
     cargo build --locked --profile "$profile" --package pidone --bin pidone \
     --example pgo_workload --target "$host" --target-dir "$target_dir"
 out_dir="$target_dir/$host/$profile"
 [ "$profile" = dev ] && out_dir="$target_dir/$host/debug"
-# The build's own build scripts ran instrumented too: only the runs below count.
-rm -rf "$WORK/raw"
 mkdir -p "$WORK/raw"
 
 # shellcheck source=benches/serve-common.sh
@@ -73,7 +73,7 @@ server=$!
 wait_port "$port"
 # The client is instrumented too (one build); what it counts is not pidone's and is dropped.
 LLVM_PROFILE_FILE="$WORK/client-%p.profraw" "$out_dir/examples/pgo_workload" \
-    "127.0.0.1:$port" "$NAME" "$WORK/ca.crt" "${PGO_ROUNDS:-4}" "${manifests[@]}"
+    "127.0.0.1:$port" "$NAME" "$WORK/ca.crt" "${PGO_ROUNDS:-4}" "${manifests[@]}" >&2
 # The profile is written when the server exits: stop it as the kubelet does.
 kill -TERM "$server"
 wait "$server" || { echo "pidone serve failed:" >&2; cat "$WORK/serve.log" >&2; exit 1; }
