@@ -45,6 +45,21 @@ RUSTFLAGS="$rustflags" \
 init="$(./scripts/build-init.sh | tail -n 1)"
 # The profile `release` builds into `release`, the others into a directory of their name.
 pidone="$target/$profile/pidone"
+if [ -n "$pgo" ]; then
+    # A profile names the functions it counted by their symbols. A build whose symbols differ
+    # from the instrumented one's (other features of a dependency, another target) would use
+    # none of it, silently: check that they share pidone's.
+    trained="${CARGO_TARGET_DIR:-target}/pgo-generate/x86_64-unknown-linux-gnu/$profile/pidone"
+    symbols="$(mktemp -d)"
+    nm --defined-only "$trained" | awk '$3 ~ /^_ZN6pidone/ {print $3}' | sort -u >"$symbols/trained"
+    nm --defined-only "$pidone" | awk '$3 ~ /^_ZN6pidone/ {print $3}' | sort -u >"$symbols/built"
+    shared=$(comm -12 "$symbols/trained" "$symbols/built" | wc -l)
+    rm -rf "$symbols"
+    if [ "$shared" -lt 100 ]; then
+        echo "the profile-guided build shares $shared of pidone's symbols with the trained one" >&2
+        exit 1
+    fi
+fi
 mkdir -p "$out"
 install -m 0555 "$pidone" "$out/pidone"
 install -m 0555 "$init" "$out/pidone-init"

@@ -48,14 +48,19 @@ cleanup() {
 trap cleanup EXIT
 
 # The same flags as the build that uses the profile, plus the instrumentation: functions are
-# matched by their control flow, which the flags must not change. The runs below name their
+# matched by their symbol names and control flow, which the flags must not change. The runs below name their
 # own profile files (LLVM_PROFILE_FILE); the directory given here stays the same from run to
 # run so that a second training reuses the instrumented build.
 RUSTFLAGS="-C target-feature=+crt-static -C profile-generate=$target_dir/profraw" \
     cargo build --locked --profile "$profile" --package pidone --bin pidone \
-    --example pgo_workload --target "$host" --target-dir "$target_dir"
+    --target "$host" --target-dir "$target_dir"
 out_dir="$target_dir/$host/$profile"
 [ "$profile" = dev ] && out_dir="$target_dir/$host/debug"
+# The client on its own, uninstrumented: building an example in the same command turns on the
+# features its dev-dependencies ask of shared dependencies, which changes the names of
+# pidone's functions, and a profile names functions (it would then match none of the build's).
+cargo build --locked --package pidone --example pgo_workload --target-dir "$target_dir/client"
+client="$target_dir/client/debug/examples/pgo_workload"
 mkdir -p "$WORK/raw"
 
 # shellcheck source=benches/serve-common.sh
@@ -71,9 +76,7 @@ LLVM_PROFILE_FILE="$WORK/raw/serve-%p.profraw" "$out_dir/pidone" serve \
     --log-format json --drain-timeout 1s >"$WORK/serve.log" 2>&1 &
 server=$!
 wait_port "$port"
-# The client is instrumented too (one build); what it counts is not pidone's and is dropped.
-LLVM_PROFILE_FILE="$WORK/client-%p.profraw" "$out_dir/examples/pgo_workload" \
-    "127.0.0.1:$port" "$NAME" "$WORK/ca.crt" "${PGO_ROUNDS:-4}" "${manifests[@]}" >&2
+"$client" "127.0.0.1:$port" "$NAME" "$WORK/ca.crt" "${PGO_ROUNDS:-4}" "${manifests[@]}" >&2
 # The profile is written when the server exits: stop it as the kubelet does.
 kill -TERM "$server"
 wait "$server" || { echo "pidone serve failed:" >&2; cat "$WORK/serve.log" >&2; exit 1; }
