@@ -1,7 +1,7 @@
-//! The workload the shipped build of `pidone serve` is trained on (`scripts/build-pgo.sh`):
+//! The workload the shipped build of `pidone serve` is trained on (`scripts/train-profile.sh`):
 //! admission reviews made from public manifests (`tests/fixtures/roundtrip`, whose
-//! `SOURCES.md` says where each comes from) and the rule examples, sent to a running server
-//! over TLS the way the apiserver sends them.
+//! `SOURCES.md` says where each comes from), the side-agent corpus and the rule examples, sent
+//! to a running server over TLS the way the apiserver sends them.
 //!
 //! For each pod-bearing object: its CREATE; for a workload, also the CREATE of a pod its
 //! controller makes from the template (generated name, owner reference and the controller's
@@ -192,14 +192,18 @@ fn controller_pod(owner: &Value, name: &str, template: &Value) -> Value {
         .iter()
         .find(|k| k.kind == owner_kind)
         .map_or_else(|| "apps/v1".to_string(), |k| k.api_version());
-    let fields = json!({"f:metadata": fields_v1(&Value::Object(metadata.clone())), "f:spec": fields_v1(&spec)});
+    let fields = json!({
+        "f:metadata": fields_v1(&Value::Object(metadata.clone())),
+        "f:spec": fields_v1(&spec),
+    });
     metadata.insert("generateName".into(), json!(format!("{name}-7d9c5b8f4-")));
     metadata.insert("namespace".into(), json!("apps"));
     metadata.insert(
         "ownerReferences".into(),
         json!([{
-            "apiVersion": owner_api_version, "kind": owner_kind, "name": format!("{name}-7d9c5b8f4"),
-            "uid": uid(name, owner_kind), "controller": true, "blockOwnerDeletion": true
+            "apiVersion": owner_api_version, "kind": owner_kind,
+            "name": format!("{name}-7d9c5b8f4"), "uid": uid(name, owner_kind),
+            "controller": true, "blockOwnerDeletion": true
         }]),
     );
     metadata.insert(

@@ -48,9 +48,9 @@ cleanup() {
 trap cleanup EXIT
 
 # The same flags as the build that uses the profile, plus the instrumentation: functions are
-# matched by their symbol names and control flow, which the flags must not change. The runs below name their
-# own profile files (LLVM_PROFILE_FILE); the directory given here stays the same from run to
-# run so that a second training reuses the instrumented build.
+# matched by their symbol names and control flow, which the flags must not change. The runs
+# below name their own profile files (LLVM_PROFILE_FILE); the directory given here stays the
+# same from run to run so that a second training reuses the instrumented build.
 RUSTFLAGS="-C target-feature=+crt-static -C profile-generate=$target_dir/profraw" \
     cargo build --locked --profile "$profile" --package pidone --bin pidone \
     --target "$host" --target-dir "$target_dir"

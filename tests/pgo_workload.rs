@@ -1,5 +1,5 @@
 //! The workload the shipped build is trained on (`examples/pgo_workload.rs`, run by
-//! `scripts/build-pgo.sh`) runs against the real server as the image build runs it: every
+//! `scripts/train-profile.sh`) runs against the real server as the image build runs it: every
 //! review it makes from the fixture manifests is answered, on both endpoints, and the server
 //! counts them. A workload that stopped working would fail the release image's build; here it
 //! fails first.
