@@ -12,14 +12,40 @@ use std::process::Command;
 use std::sync::Arc;
 use support::{Options, SERVICE_NAME, TestServer};
 
-/// The example beside the test binaries' `pidone` (`cargo test --all-targets` builds it).
+/// The example, built with `cargo build --example pgo_workload` into this test binary's target
+/// directory and profile (`cargo test --all-targets` builds examples as test harnesses only).
 fn workload_bin() -> PathBuf {
-    let pidone = Path::new(env!("CARGO_BIN_EXE_pidone"));
-    let bin = pidone.with_file_name("examples").join("pgo_workload");
+    // The test binary is <target>/<profile>/deps/<name>.
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
+    let target_dir = profile_dir.parent().unwrap();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
+    let mut build = Command::new(cargo);
+    build
+        .args([
+            "build",
+            "--quiet",
+            "--example",
+            "pgo_workload",
+            "--target-dir",
+        ])
+        .arg(target_dir)
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") => {}
+        Some("release") => {
+            build.arg("--release");
+        }
+        Some(other) => {
+            build.args(["--profile", other]);
+        }
+        None => panic!("unexpected target layout: {}", exe.display()),
+    }
+    let status = build.status().unwrap();
+    let bin = profile_dir.join("examples").join("pgo_workload");
     assert!(
-        bin.is_file(),
-        "{} is missing: build it with `cargo build --example pgo_workload` (cargo test \
-         --all-targets does)",
+        status.success() && bin.is_file(),
+        "cargo build --example pgo_workload: {status}, {} missing",
         bin.display()
     );
     bin
@@ -52,7 +78,7 @@ async fn the_training_workload_is_answered_in_full() {
         .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "json"))
         .chain([fixtures.join("examples/launches.yaml")])
         .collect();
-    let bin = workload_bin();
+    let bin = tokio::task::spawn_blocking(workload_bin).await.unwrap();
     let addr = server.addr.to_string();
     let out = tokio::task::spawn_blocking(move || {
         Command::new(bin)
