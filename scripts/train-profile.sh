@@ -38,6 +38,8 @@ fi
 command -v openssl >/dev/null || { echo "missing openssl" >&2; exit 2; }
 
 target_dir="${CARGO_TARGET_DIR:-target}/pgo-generate"
+# The target scripts/build-static.sh builds: the target is part of every symbol's hash.
+target=x86_64-unknown-linux-gnu
 WORK=$(mktemp -d)
 NAME=pidone.pidone.svc
 server=
@@ -53,9 +55,9 @@ trap cleanup EXIT
 # same from run to run so that a second training reuses the instrumented build.
 RUSTFLAGS="-C target-feature=+crt-static -C profile-generate=$target_dir/profraw" \
     cargo build --locked --profile "$profile" --package pidone --bin pidone \
-    --target "$host" --target-dir "$target_dir"
-out_dir="$target_dir/$host/$profile"
-[ "$profile" = dev ] && out_dir="$target_dir/$host/debug"
+    --target "$target" --target-dir "$target_dir"
+out_dir="$target_dir/$target/$profile"
+[ "$profile" = dev ] && out_dir="$target_dir/$target/debug"
 # The client on its own, uninstrumented: building an example in the same command turns on the
 # features its dev-dependencies ask of shared dependencies, which changes the names of
 # pidone's functions, and a profile names functions (it would then match none of the build's).
