@@ -69,10 +69,16 @@ def test_builder_builds_static_binaries():
     builder = stages()[0]
     assert builder["from"].endswith("AS builder")
     runs = " ".join(rest for word, rest in builder["body"] if word == "RUN")
-    assert re.search(r"scripts/build-static\.sh /out$", runs)
-    # The script builds both binaries static against glibc, pidone-init with its profile.
+    # pidone profile-guided: trained, then built with the counts (llvm-profdata from rustup).
+    assert re.search(r"scripts/build-static\.sh --pgo /out$", runs)
+    assert "rustup component add llvm-tools" in runs
+    # The script builds both binaries static against glibc, pidone-init with its profile; the
+    # instrumented build it trains is static too (the same flags, or the profile would not match).
     script = (chartlib.ROOT / "scripts" / "build-static.sh").read_text()
-    assert 'RUSTFLAGS="-C target-feature=+crt-static"' in script
+    assert 'rustflags="-C target-feature=+crt-static"' in script
+    assert 'RUSTFLAGS="$rustflags"' in script
+    train = (chartlib.ROOT / "scripts" / "train-profile.sh").read_text()
+    assert 'RUSTFLAGS="-C target-feature=+crt-static -C profile-generate=' in train
     assert "--package pidone --bin pidone" in script
     init = (chartlib.ROOT / "scripts" / "build-init.sh").read_text()
     assert re.search(r'RUSTFLAGS="-C target-feature=\+crt-static" \\\n\s+cargo build --locked --profile release-init '
