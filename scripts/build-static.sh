@@ -35,7 +35,7 @@ target="${CARGO_TARGET_DIR:-target}/x86_64-unknown-linux-gnu"
 rustflags="-C target-feature=+crt-static"
 if [ -n "$pgo" ]; then
     profdata="${CARGO_TARGET_DIR:-target}/pgo/pidone.profdata"
-    scripts/train-profile.sh --profile "$profile" "$profdata"
+    trained="$(scripts/train-profile.sh --profile "$profile" "$profdata")"
     # Absolute: rustc runs in each crate's directory.
     rustflags="$rustflags -C profile-use=$(cd "$(dirname "$profdata")" && pwd)/pidone.profdata"
 fi
@@ -49,7 +49,6 @@ if [ -n "$pgo" ]; then
     # A profile names the functions it counted by their symbols. A build whose symbols differ
     # from the instrumented one's (other features of a dependency, another target) would use
     # none of it, silently: check that they share pidone's.
-    trained="${CARGO_TARGET_DIR:-target}/pgo-generate/x86_64-unknown-linux-gnu/$profile/pidone"
     symbols="$(mktemp -d)"
     nm --defined-only "$trained" | awk '$3 ~ /^_ZN6pidone/ {print $3}' | sort -u >"$symbols/trained"
     nm --defined-only "$pidone" | awk '$3 ~ /^_ZN6pidone/ {print $3}' | sort -u >"$symbols/built"

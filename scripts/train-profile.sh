@@ -3,7 +3,8 @@
 # BENCHMARKS.md): builds pidone instrumented, answers the reviews of examples/pgo_workload.rs
 # (made from the public manifests under tests/fixtures, over TLS, HTTP/1.1 and HTTP/2, both
 # endpoints) with `pidone serve`, audits the same manifests with `pidone audit`, and merges
-# what the instrumented runs counted into PROFDATA.
+# what the instrumented runs counted into PROFDATA. Prints the instrumented binary's path
+# (the only line on stdout): the build that uses the profile checks its symbols against it.
 #
 #   scripts/train-profile.sh [--profile PROFILE] PROFDATA
 #
@@ -90,5 +91,6 @@ shopt -s nullglob
 raw=("$WORK"/raw/serve-*.profraw)
 [ ${#raw[@]} -gt 0 ] || { echo "pidone serve wrote no profile" >&2; exit 1; }
 mkdir -p "$(dirname "$profdata")"
-"$profdata_tool" merge -o "$profdata" "$WORK"/raw/*.profraw
+"$profdata_tool" merge -o "$profdata" "$WORK"/raw/*.profraw >&2
 echo "trained $profdata from ${#raw[@]} server run(s) and an audit" >&2
+echo "$out_dir/pidone"

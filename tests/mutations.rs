@@ -77,6 +77,38 @@ fn with_claim_templates(object: &Value, mut spec: Value) -> Value {
     spec
 }
 
+/// The plan made in place (scripts edits only) is the plan made on a copy, and the object lent
+/// to it is left as it was.
+fn same_as_on_a_copy(
+    engine: &Evaluator,
+    object: &Value,
+    ctx: &EvalContext<'_>,
+    eval: &pidone::engine::Evaluation,
+    plan: &pidone::mutate::MutationPlan,
+) -> Result<(), String> {
+    let reference =
+        pidone::mutate::plan_on_copy(engine.engine(), engine.analyzer(), object, ctx, eval);
+    let show = |p: &pidone::mutate::MutationPlan| {
+        serde_json::to_string(&(&p.patch, &p.mutations, &p.warnings, p.env_read))
+            .unwrap_or_default()
+    };
+    if show(plan) != show(&reference) {
+        return Err(format!(
+            "the plan differs from the one made on a copy:
+  {}
+  {}",
+            show(plan),
+            show(&reference)
+        ));
+    }
+    let mut lent = object.clone();
+    pidone::mutate::plan_unchecked(engine.engine(), engine.analyzer(), &mut lent, ctx, eval);
+    if lent != *object {
+        return Err("planning left the object edited".into());
+    }
+    Ok(())
+}
+
 /// Evaluates, plans, applies; checks validity and idempotency. Returns the mutation summary.
 fn check(engine: &Evaluator, object: &Value) -> Result<String, String> {
     let ctx = EvalContext::default();
@@ -84,6 +116,7 @@ fn check(engine: &Evaluator, object: &Value) -> Result<String, String> {
         return Ok(String::new());
     };
     let plan = plan_of(engine, object, &ctx, &eval);
+    same_as_on_a_copy(engine, object, &ctx, &eval, &plan)?;
     let mut patched = object.clone();
     json_patch::patch(&mut patched, &plan.patch)
         .map_err(|e| format!("patch does not apply: {e}"))?;

@@ -4,51 +4,22 @@
 //! counts them. A workload that stopped working would fail the release image's build; here it
 //! fails first.
 
+mod cargo_build;
 mod support;
 
+use cargo_build::cargo_build;
 use pidone::server::plan::Mutations;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use support::{Options, SERVICE_NAME, TestServer};
 
-/// The example, built with `cargo build --example pgo_workload` into this test binary's target
-/// directory and profile (`cargo test --all-targets` builds examples as test harnesses only).
+/// The example, built into this test binary's target directory and profile.
 fn workload_bin() -> PathBuf {
-    // The test binary is <target>/<profile>/deps/<name>.
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
-    let target_dir = profile_dir.parent().unwrap();
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
-    let mut build = Command::new(cargo);
-    build
-        .args([
-            "build",
-            "--quiet",
-            "--example",
-            "pgo_workload",
-            "--target-dir",
-        ])
-        .arg(target_dir)
-        .current_dir(env!("CARGO_MANIFEST_DIR"));
-    match profile_dir.file_name().and_then(|n| n.to_str()) {
-        Some("debug") => {}
-        Some("release") => {
-            build.arg("--release");
-        }
-        Some(other) => {
-            build.args(["--profile", other]);
-        }
-        None => panic!("unexpected target layout: {}", exe.display()),
-    }
-    let status = build.status().unwrap();
-    let bin = profile_dir.join("examples").join("pgo_workload");
-    assert!(
-        status.success() && bin.is_file(),
-        "cargo build --example pgo_workload: {status}, {} missing",
-        bin.display()
-    );
-    bin
+    cargo_build(&["--example", "pgo_workload"], |dir| {
+        dir.join("examples").join("pgo_workload")
+    })
+    .unwrap_or_else(|e| panic!("cannot build the pgo_workload example: {e}"))
 }
 
 /// The sum of `pidone_admission_requests_total` samples whose labels contain `labels`.

@@ -45,7 +45,7 @@ pub fn container_list(
 }
 
 /// Field-level operations between two JSON objects (one level deep).
-fn object_fields(path: &Pointer, old: &Value, new: &Value, ops: &mut Vec<PatchOperation>) {
+pub fn object_fields(path: &Pointer, old: &Value, new: &Value, ops: &mut Vec<PatchOperation>) {
     let empty = Map::new();
     let o = old.as_object().unwrap_or(&empty);
     let n = new.as_object().unwrap_or(&empty);

@@ -13,7 +13,8 @@ mod sidecar;
 
 pub use exec_rewrite::insert_exec;
 pub use plan::{
-    Mutation, MutationKind, MutationPlan, keep_if_applies, may_reshape, plan, plan_unchecked,
+    Mutation, MutationKind, MutationPlan, keep_if_applies, may_reshape, plan, plan_on_copy,
+    plan_unchecked,
 };
 
 /// Name of the volume and init container that carry pidone-init.

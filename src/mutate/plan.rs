@@ -145,13 +145,12 @@ fn slot_key(field: ArgvField) -> Option<&'static str> {
 /// Plans the mutations enforce mode makes to `object`, starting from its evaluation `first`.
 ///
 /// Fixes can reveal further findings (an exec'd `sleep` is signal-deaf; a moved agent is a
-/// long-running sidecar now), so edits repeat on the edited copy until nothing changes; the
-/// patch is the difference between the original and the final copy. This is what makes a
+/// long-running sidecar now), so edits repeat on the edited object until nothing changes; the
+/// patch is the difference between the original and the final edit. This is what makes a
 /// reinvocation on the patched object find nothing to do.
 ///
 /// The patch is checked on a copy of `object` (see [`MutationPlan::check_on`]); a caller that
-/// owns the object and is done with it checks it there with [`plan_unchecked`] instead and
-/// saves the copy.
+/// owns the object checks it there with [`plan_unchecked`] instead and saves the copy.
 pub fn plan(
     engine: &Engine,
     analyzer: &dyn ScriptAnalyzer,
@@ -159,67 +158,224 @@ pub fn plan(
     ctx: &EvalContext<'_>,
     first: &Evaluation,
 ) -> MutationPlan {
-    let mut out = plan_unchecked(engine, analyzer, object, ctx, first);
+    let mut copy = object.clone();
+    let mut out = plan_unchecked(engine, analyzer, &mut copy, ctx, first);
     if !out.is_empty() {
-        out.check_on(&mut object.clone());
+        out.check_on(&mut copy);
     }
     out
 }
 
 /// [`plan`] without the check that the patch applies: the caller must run
 /// [`MutationPlan::check_on`] before handing the patch out.
+///
+/// `object` is edited while planning and left as it was on return. Plans that only insert
+/// `exec` into scripts (most) are made in place, their replaced script slots kept to be put
+/// back; any other edit is planned on a copy of the object.
 pub fn plan_unchecked(
+    engine: &Engine,
+    analyzer: &dyn ScriptAnalyzer,
+    object: &mut Value,
+    ctx: &EvalContext<'_>,
+    first: &Evaluation,
+) -> MutationPlan {
+    if first.exempt {
+        return MutationPlan::default();
+    }
+    let tpl = first.template_pointer;
+    let spec_path = format!("{tpl}/spec");
+    if !may_reshape(engine.config(), first)
+        && let Some(out) = plan_slots_in_place(engine, analyzer, object, ctx, first, &spec_path)
+    {
+        return out;
+    }
+    plan_on_copy_at(engine, analyzer, object, ctx, first, &spec_path)
+}
+
+/// Re-checks an edited object: the evaluation the next round of edits starts from, or `None`
+/// when it cannot be evaluated.
+fn recheck(
+    engine: &Engine,
+    analyzer: &dyn ScriptAnalyzer,
+    edited: &Value,
+    ctx: &EvalContext<'_>,
+    written: Vec<ScriptKey>,
+    out: &mut MutationPlan,
+) -> Option<Evaluation> {
+    let next = crate::resolve::evaluate_expecting(engine, edited, ctx, analyzer, written)
+        .ok()
+        .flatten()?;
+    out.env_read |= next.env_read;
+    Some(next)
+}
+
+/// A script slot an `exec` insertion replaced, and what it held.
+struct SlotEdit {
+    section: Section,
+    index: usize,
+    key: &'static str,
+    slot: usize,
+    was: Value,
+}
+
+fn section_key(section: Section) -> &'static str {
+    match section {
+        Section::Containers => "containers",
+        Section::InitContainers => "initContainers",
+    }
+}
+
+/// The plan made on `object` itself, when every round only inserts `exec` into scripts:
+/// `None` (and `object` as it was) when a round would reshape the pod instead.
+fn plan_slots_in_place(
+    engine: &Engine,
+    analyzer: &dyn ScriptAnalyzer,
+    object: &mut Value,
+    ctx: &EvalContext<'_>,
+    first: &Evaluation,
+    spec_path: &str,
+) -> Option<MutationPlan> {
+    let config = engine.config();
+    let mut out = MutationPlan::default();
+    let mut edits: Vec<SlotEdit> = Vec::new();
+    let recheck_ctx = EvalContext {
+        worded: false,
+        ..ctx.clone()
+    };
+    let mut eval = Cow::Borrowed(first);
+    let mut reshapes = false;
+    for _ in 0..4 {
+        let Some(spec) = json_pointer::get_mut(object, spec_path) else {
+            break;
+        };
+        let mut written = Vec::new();
+        match edit_round(
+            spec,
+            &eval,
+            config,
+            &mut out,
+            &mut written,
+            Some(&mut edits),
+        ) {
+            Round::Unchanged => break,
+            Round::Reshapes => {
+                reshapes = true;
+                break;
+            }
+            Round::Changed => {}
+        }
+        match recheck(engine, analyzer, object, &recheck_ctx, written, &mut out) {
+            Some(next) => eval = Cow::Owned(next),
+            None => break,
+        }
+    }
+    // The containers as edited, then the object as it was.
+    let mut edited: Vec<(Section, usize)> = edits.iter().map(|e| (e.section, e.index)).collect();
+    edited.sort_by_key(|&(section, index)| (section == Section::Containers, index));
+    edited.dedup();
+    let spec = json_pointer::get_mut(object, spec_path)?;
+    let now: Vec<Option<Value>> = edited
+        .iter()
+        .map(|&(section, index)| {
+            json_pointer::get(spec, &format!("/{}/{index}", section_key(section))).cloned()
+        })
+        .collect();
+    for e in edits.into_iter().rev() {
+        if let Some(slot) = spec
+            .get_mut(section_key(e.section))
+            .and_then(|list| list.get_mut(e.index))
+            .and_then(|c| c.get_mut(e.key))
+            .and_then(|v| v.get_mut(e.slot))
+        {
+            *slot = e.was;
+        }
+    }
+    if reshapes {
+        return None;
+    }
+    dedup_in_order(&mut out.mutations);
+    dedup_in_order(&mut out.warnings);
+    let Ok(spec_ptr) = PointerBuf::parse(spec_path) else {
+        return None;
+    };
+    let spec = json_pointer::get(object, spec_path)?;
+    for (&(section, index), new) in edited.iter().zip(&now) {
+        let (Some(old), Some(new)) = (
+            spec.get(section_key(section)).and_then(|l| l.get(index)),
+            new,
+        ) else {
+            return None;
+        };
+        let mut path = spec_ptr.clone();
+        path.push_back(section_key(section));
+        path.push_back(index.to_string());
+        diff::object_fields(&path, old, new, &mut out.patch);
+    }
+    annotate(object, first.template_pointer, &mut out);
+    Some(out)
+}
+
+/// [`plan_unchecked`] made on a copy of `object` whatever it edits: the plan of the general
+/// path alone, which the in-place one must match.
+pub fn plan_on_copy(
     engine: &Engine,
     analyzer: &dyn ScriptAnalyzer,
     object: &Value,
     ctx: &EvalContext<'_>,
     first: &Evaluation,
 ) -> MutationPlan {
-    let mut out = MutationPlan::default();
     if first.exempt {
-        return out;
+        return MutationPlan::default();
     }
+    let spec_path = format!("{}/spec", first.template_pointer);
+    plan_on_copy_at(engine, analyzer, object, ctx, first, &spec_path)
+}
+
+/// The plan made on a copy of `object`, for plans that may reshape the pod: the patch is the
+/// difference between the original spec and the copy's.
+fn plan_on_copy_at(
+    engine: &Engine,
+    analyzer: &dyn ScriptAnalyzer,
+    object: &Value,
+    ctx: &EvalContext<'_>,
+    first: &Evaluation,
+    spec_path: &str,
+) -> MutationPlan {
+    let mut out = MutationPlan::default();
     let config = engine.config();
     let tpl = first.template_pointer;
-    let spec_path = format!("{tpl}/spec");
-    let Some(original_spec) = json_pointer::get(object, &spec_path) else {
+    let Some(original_spec) = json_pointer::get(object, spec_path) else {
         return out;
     };
     let mut current = object.clone();
     // The first round edits on the caller's evaluation; later ones on their re-checks, whose
     // findings steer the edits and are never shown: not worded.
     let mut eval = Cow::Borrowed(first);
-    let recheck = EvalContext {
+    let recheck_ctx = EvalContext {
         worded: false,
         ..ctx.clone()
     };
     for _ in 0..4 {
-        let Some(spec) = json_pointer::get_mut(&mut current, &spec_path) else {
+        let Some(spec) = json_pointer::get_mut(&mut current, spec_path) else {
             break;
         };
         let mut written = Vec::new();
-        if !edit_round(spec, &eval, config, &mut out, &mut written) {
+        if edit_round(spec, &eval, config, &mut out, &mut written, None) == Round::Unchanged {
             break;
         }
-        match crate::resolve::evaluate_expecting(engine, &current, &recheck, analyzer, written) {
-            Ok(Some(next)) => {
-                out.env_read |= next.env_read;
-                eval = Cow::Owned(next);
-            }
-            _ => break,
+        match recheck(engine, analyzer, &current, &recheck_ctx, written, &mut out) {
+            Some(next) => eval = Cow::Owned(next),
+            None => break,
         }
     }
     dedup_in_order(&mut out.mutations);
     dedup_in_order(&mut out.warnings);
-    let Some(spec) = json_pointer::get(&current, &spec_path) else {
+    let Some(spec) = json_pointer::get(&current, spec_path) else {
         return MutationPlan::default();
     };
     // The template pointers are the engine's constants: a parse failure is a bug, reported
     // rather than patched around.
-    let (Ok(spec_ptr), Ok(metadata_ptr)) = (
-        PointerBuf::parse(spec_path.as_str()),
-        PointerBuf::parse(format!("{tpl}/metadata")),
-    ) else {
+    let Ok(spec_ptr) = PointerBuf::parse(spec_path) else {
         out.warnings
             .push(format!("pidone cannot address the pod template at `{tpl}`"));
         out.mutations.clear();
@@ -251,11 +407,25 @@ pub fn plan_unchecked(
             }));
         }
     }
+    annotate(object, tpl, &mut out);
+    out
+}
+
+/// Ends a plan: a plan that changes nothing records no mutations; one that does writes them
+/// into `pidone.io/mutations` after those of earlier reinvocations.
+fn annotate(object: &Value, tpl: &str, out: &mut MutationPlan) {
     if out.patch.is_empty() {
         out.mutations.clear();
-        return out;
+        return;
     }
     let metadata_path = format!("{tpl}/metadata");
+    let Ok(metadata_ptr) = PointerBuf::parse(metadata_path.as_str()) else {
+        out.warnings
+            .push(format!("pidone cannot address the pod template at `{tpl}`"));
+        out.patch.clear();
+        out.mutations.clear();
+        return;
+    };
     let metadata = json_pointer::get(object, &metadata_path);
     let previous = metadata
         .and_then(|m| {
@@ -279,7 +449,6 @@ pub fn plan_unchecked(
         &value,
         &mut out.patch,
     );
-    out
 }
 
 // `record` and `warn` append; `dedup_in_order` drops the repeats once, at the end of the plan
@@ -301,16 +470,30 @@ fn dedup_in_order<T: Eq + std::hash::Hash + Clone>(items: &mut Vec<T>) {
     items.retain(|item| seen.insert(item.clone()));
 }
 
-/// One round of edits on the pod spec; returns whether anything changed.
+/// What a round of edits did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Round {
+    Unchanged,
+    Changed,
+    /// Only in a round that may replace script slots only: it would have reshaped the pod
+    /// (and did not).
+    Reshapes,
+}
+
+/// One round of edits on the pod spec.
 /// The scripts the round wrote (an inserted `exec`) are added to `written`: the re-check runs
-/// them.
+/// them. With `slots`, the round only replaces script slots, each recorded there with what
+/// it held, and stops at any other edit it would make, telling so.
 fn edit_round(
     spec: &mut Value,
     eval: &Evaluation,
     config: &Config,
     out: &mut MutationPlan,
     written: &mut Vec<ScriptKey>,
-) -> bool {
+    mut slots: Option<&mut Vec<SlotEdit>>,
+) -> Round {
+    let slots_only = slots.is_some();
+    let mut reshapes = false;
     // The lists are taken out of the spec while edited and put back at the end; `None` where
     // the spec has no such list (or something else than a list: left alone).
     let mut take = |key: &str| -> Option<Vec<Value>> {
@@ -370,7 +553,16 @@ fn edit_round(
                         script: script.clone(),
                     });
                 }
-                *slot = Value::String(script);
+                let was = std::mem::replace(slot, Value::String(script));
+                if let Some(slots) = slots.as_deref_mut() {
+                    slots.push(SlotEdit {
+                        section: report.section,
+                        index,
+                        key,
+                        slot: shell.script_slot.index,
+                        was,
+                    });
+                }
                 edited = true;
                 record(out, MutationKind::Exec, &report.container);
             }
@@ -380,6 +572,10 @@ fn edit_round(
             && f.action == Action::Mutate
             && report.section == Section::Containers
         {
+            if slots_only {
+                reshapes = true;
+                continue;
+            }
             moved.insert(index);
             record(out, MutationKind::Sidecar, &report.container);
             continue;
@@ -392,6 +588,10 @@ fn edit_round(
         if eval.inject_init
             && let Some(f) = INIT_FIXES.iter().find_map(|r| mine(*r)).or(exec_unfixable)
         {
+            if slots_only {
+                reshapes = true;
+                continue;
+            }
             if config.init_injection.strategy == InitStrategy::ShareProcessNamespace {
                 share_pid_ns = true;
                 record(out, MutationKind::Init, &report.container);
@@ -453,6 +653,18 @@ fn edit_round(
         }
     }
 
+    if slots_only {
+        // A launch already under the init whose installer or volume is missing gets them.
+        let uses_init = containers.iter().chain(inits.iter()).any(runs_under_init);
+        let has_volume = spec
+            .get("volumes")
+            .and_then(Value::as_array)
+            .is_some_and(|v| v.iter().any(|x| named(x, INIT_NAME)));
+        if reshapes || (uses_init && (!inits.iter().any(|c| named(c, INIT_NAME)) || !has_volume)) {
+            put_back(spec, containers, inits, containers_present, inits_present);
+            return Round::Reshapes;
+        }
+    }
     for (section, index, group, name) in &wraps {
         let target = match section {
             Section::Containers => containers.get_mut(*index),
@@ -490,29 +702,20 @@ fn edit_round(
             SidecarPosition::Last => installer.into_iter().chain(inits).chain(sidecars).collect(),
         };
     }
-    let uses_init = containers
-        .iter()
-        .chain(inits.iter())
-        .any(|c| json_pointer::get(c, "/command/0").and_then(Value::as_str) == Some(INIT_PATH));
-    let has_installer = inits
-        .iter()
-        .any(|c| c.get("name").and_then(Value::as_str) == Some(INIT_NAME));
+    let uses_init = containers.iter().chain(inits.iter()).any(runs_under_init);
+    let has_installer = inits.iter().any(|c| named(c, INIT_NAME));
     if uses_init && !has_installer {
         inits.insert(0, init_inject::installer(&config.init_injection.image));
         edited = true;
     }
 
     let mut changed = edited;
+    if !put_back(spec, containers, inits, containers_present, inits_present) {
+        return Round::Unchanged;
+    }
     let Some(obj) = spec.as_object_mut() else {
-        return false;
+        return Round::Unchanged;
     };
-    // Back into the spec; a list that was absent is added only when it has members now.
-    if containers_present || !containers.is_empty() {
-        obj.insert("containers".into(), Value::Array(containers));
-    }
-    if inits_present || !inits.is_empty() {
-        obj.insert("initContainers".into(), Value::Array(inits));
-    }
     if uses_init {
         let volumes = obj
             .entry("volumes")
@@ -530,7 +733,41 @@ fn edit_round(
         obj.insert("shareProcessNamespace".into(), Value::Bool(true));
         changed = true;
     }
-    changed
+    if changed {
+        Round::Changed
+    } else {
+        Round::Unchanged
+    }
+}
+
+/// Puts the container lists an edit round took out back into the spec; a list that was
+/// absent is added only when it has members now. False when the spec is not an object.
+fn put_back(
+    spec: &mut Value,
+    containers: Vec<Value>,
+    inits: Vec<Value>,
+    containers_present: bool,
+    inits_present: bool,
+) -> bool {
+    let Some(obj) = spec.as_object_mut() else {
+        return false;
+    };
+    if containers_present || !containers.is_empty() {
+        obj.insert("containers".into(), Value::Array(containers));
+    }
+    if inits_present || !inits.is_empty() {
+        obj.insert("initContainers".into(), Value::Array(inits));
+    }
+    true
+}
+
+/// Whether a container's command starts with pidone-init.
+fn runs_under_init(container: &Value) -> bool {
+    json_pointer::get(container, "/command/0").and_then(Value::as_str) == Some(INIT_PATH)
+}
+
+fn named(value: &Value, name: &str) -> bool {
+    value.get("name").and_then(Value::as_str) == Some(name)
 }
 
 fn containers_of<'a>(

@@ -647,7 +647,7 @@ async fn decide<C: Cut>(
         let mut on_lean = None;
         if !C::WHOLE
             && !crate::mutate::may_reshape(engine.config(), &eval)
-            && let Some(lean) = request_object.as_ref()
+            && let Some(lean) = request_object.as_mut()
         {
             let planned = plan(app, engine, &ctx, &eval, lean, parsing, resolution).await?;
             // Without the env lists, a re-check that read one may have read it wrong.
@@ -743,7 +743,7 @@ async fn plan(
     engine: &crate::engine::Engine,
     ctx: &EvalContext<'_>,
     eval: &Evaluation,
-    full: &Value,
+    full: &mut Value,
     parsing: &Parsing,
     resolution: &mut Resolution,
 ) -> Result<crate::server::plan::Planned, Shed> {

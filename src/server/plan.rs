@@ -34,15 +34,16 @@ pub trait Planner: Send + Sync {
     }
 
     /// `analyzer` resolves the scripts the planner's re-checks of the edited object run. The
-    /// server applies the patch to the object before sending it and sends none, with a note,
-    /// when it does not apply.
+    /// planner may edit `object` while planning and must leave it as it was. The server
+    /// applies the patch to the object before sending it and sends none, with a note, when
+    /// it does not apply.
     fn plan(
         &self,
         engine: &Engine,
         analyzer: &dyn ScriptAnalyzer,
         ctx: &EvalContext<'_>,
         eval: &Evaluation,
-        object: &Value,
+        object: &mut Value,
     ) -> Planned;
 }
 
@@ -61,7 +62,7 @@ impl Planner for NoMutations {
         _: &dyn ScriptAnalyzer,
         _: &EvalContext<'_>,
         _: &Evaluation,
-        _: &Value,
+        _: &mut Value,
     ) -> Planned {
         Planned::default()
     }
@@ -84,7 +85,7 @@ impl Planner for Mutations {
         analyzer: &dyn ScriptAnalyzer,
         ctx: &EvalContext<'_>,
         eval: &Evaluation,
-        object: &Value,
+        object: &mut Value,
     ) -> Planned {
         // The server checks the patch on the object it decoded (no copy): see `Planner::plan`.
         let plan = crate::mutate::plan_unchecked(engine, analyzer, object, ctx, eval);
@@ -106,7 +107,7 @@ where
         _: &dyn ScriptAnalyzer,
         _: &EvalContext<'_>,
         eval: &Evaluation,
-        object: &Value,
+        object: &mut Value,
     ) -> Planned {
         Planned {
             patch: self(eval, object),
