@@ -428,12 +428,8 @@ fn annotate(object: &Value, tpl: &str, out: &mut MutationPlan) {
     };
     let metadata = json_pointer::get(object, &metadata_path);
     let previous = metadata
-        .and_then(|m| {
-            json_pointer::get(
-                m,
-                &format!("/annotations/{}", super::escape_token(ANNOTATION_MUTATIONS)),
-            )
-        })
+        .and_then(|m| m.get("annotations"))
+        .and_then(|a| a.get(ANNOTATION_MUTATIONS))
         .and_then(Value::as_str)
         .unwrap_or("");
     let summary = out.summary();
@@ -494,6 +490,17 @@ fn edit_round(
 ) -> Round {
     let slots_only = slots.is_some();
     let mut reshapes = false;
+    // Nothing to fix and nothing under the init: no edit below would apply.
+    if !eval.inject_init && !eval.findings.iter().any(|f| f.action == Action::Mutate) {
+        let lists = ["containers", "initContainers"].map(|key| {
+            spec.get(key)
+                .and_then(Value::as_array)
+                .is_some_and(|list| list.iter().any(runs_under_init))
+        });
+        if lists == [false, false] {
+            return Round::Unchanged;
+        }
+    }
     // The lists are taken out of the spec while edited and put back at the end; `None` where
     // the spec has no such list (or something else than a list: left alone).
     let mut take = |key: &str| -> Option<Vec<Value>> {
@@ -515,20 +522,12 @@ fn edit_round(
     let mut wraps: Vec<(Section, usize, bool, String)> = Vec::new();
     let mut share_pid_ns = false;
 
-    // Each container's findings by rule, looked up in constant time (the first of a kind
-    // wins, as a scan would find it).
-    let mut by_container: HashMap<(&str, RuleId), &Finding> =
-        HashMap::with_capacity(eval.findings.len());
-    for f in &eval.findings {
-        by_container
-            .entry((f.pointer.as_str(), f.rule))
-            .or_insert(f);
-    }
+    let by_container = FindingsByContainer::new(&eval.findings);
     for report in &eval.containers {
         let Some(index) = index_of(report) else {
             continue;
         };
-        let mine = |rule: RuleId| by_container.get(&(report.pointer.as_str(), rule)).copied();
+        let mine = |rule: RuleId| by_container.get(&report.pointer, rule);
 
         if let Some(f) = mine(RuleId::ShellNoExec)
             && f.action == Action::Mutate
@@ -763,7 +762,43 @@ fn put_back(
 
 /// Whether a container's command starts with pidone-init.
 fn runs_under_init(container: &Value) -> bool {
-    json_pointer::get(container, "/command/0").and_then(Value::as_str) == Some(INIT_PATH)
+    container
+        .get("command")
+        .and_then(|command| command.get(0))
+        .and_then(Value::as_str)
+        == Some(INIT_PATH)
+}
+
+/// Each container's findings by rule; the first of a kind wins, as a scan finds it. Most
+/// pods have a few findings, scanned; a pod of thousands of containers gets a hash map, so
+/// that the lookups stay linear in its size.
+enum FindingsByContainer<'e> {
+    Few(&'e [Finding]),
+    Many(HashMap<(&'e str, RuleId), &'e Finding>),
+}
+
+impl<'e> FindingsByContainer<'e> {
+    const FEW: usize = 16;
+
+    fn new(findings: &'e [Finding]) -> Self {
+        if findings.len() <= Self::FEW {
+            return Self::Few(findings);
+        }
+        let mut map = HashMap::with_capacity(findings.len());
+        for f in findings {
+            map.entry((f.pointer.as_str(), f.rule)).or_insert(f);
+        }
+        Self::Many(map)
+    }
+
+    fn get(&self, pointer: &str, rule: RuleId) -> Option<&'e Finding> {
+        match self {
+            Self::Few(findings) => findings
+                .iter()
+                .find(|f| f.rule == rule && f.pointer == pointer),
+            Self::Many(map) => map.get(&(pointer, rule)).copied(),
+        }
+    }
 }
 
 fn named(value: &Value, name: &str) -> bool {
@@ -779,5 +814,58 @@ fn containers_of<'a>(
     match section {
         Section::Containers => containers.get(index),
         Section::InitContainers => inits.get(index),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finding(pointer: usize, rule: RuleId, message: &str) -> Finding {
+        Finding {
+            container: format!("c{pointer}"),
+            section: Section::Containers,
+            pointer: format!("/spec/containers/{pointer}"),
+            rule,
+            action: Action::Mutate,
+            message: message.into(),
+            fix: String::new(),
+            fallback: None,
+            confidence: None,
+            evidence: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn findings_are_looked_up_as_a_scan_finds_them_however_many() {
+        let rules = [RuleId::ShellNoExec, RuleId::SideAgent, RuleId::MultiProcess];
+        for count in [
+            0,
+            3,
+            FindingsByContainer::FEW,
+            FindingsByContainer::FEW + 1,
+            60,
+        ] {
+            // Repeats of one container and rule: the first is the one found.
+            let findings: Vec<Finding> = (0..count)
+                .map(|i| finding(i % 7, rules[i % rules.len()], &format!("#{i}")))
+                .collect();
+            let index = FindingsByContainer::new(&findings);
+            assert_eq!(
+                matches!(index, FindingsByContainer::Many(_)),
+                count > FindingsByContainer::FEW
+            );
+            for container in 0..8 {
+                let pointer = format!("/spec/containers/{container}");
+                for rule in rules.into_iter().chain([RuleId::SignalDeafPid1]) {
+                    let scanned = findings
+                        .iter()
+                        .find(|f| f.pointer == pointer && f.rule == rule)
+                        .map(|f| &f.message);
+                    let found = index.get(&pointer, rule).map(|f| &f.message);
+                    assert_eq!(found, scanned, "{count} findings, {pointer}, {rule:?}");
+                }
+            }
+        }
     }
 }
