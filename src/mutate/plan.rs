@@ -192,21 +192,59 @@ pub fn plan_unchecked(
     plan_on_copy_at(engine, analyzer, object, ctx, first, &spec_path)
 }
 
-/// Re-checks an edited object: the evaluation the next round of edits starts from, or `None`
-/// when it cannot be evaluated.
-fn recheck(
-    engine: &Engine,
-    analyzer: &dyn ScriptAnalyzer,
-    edited: &Value,
-    ctx: &EvalContext<'_>,
-    written: Vec<ScriptKey>,
+/// What a plan starts from: the engine, the analyzer of the scripts its re-checks run, the
+/// context and the object's evaluation.
+type Start<'a> = (
+    &'a Engine,
+    &'a dyn ScriptAnalyzer,
+    &'a EvalContext<'a>,
+    &'a Evaluation,
+);
+
+/// Edits `object` round after round, each re-checked, until a round changes nothing (or the
+/// edited object cannot be evaluated; at most 4 rounds). With `slots` (see [`edit_round`]),
+/// true when a round stopped because it would reshape the pod.
+fn edit_until_done(
+    (engine, analyzer, ctx, first): Start<'_>,
+    object: &mut Value,
+    spec_path: &str,
     out: &mut MutationPlan,
-) -> Option<Evaluation> {
-    let next = crate::resolve::evaluate_expecting(engine, edited, ctx, analyzer, written)
-        .ok()
-        .flatten()?;
-    out.env_read |= next.env_read;
-    Some(next)
+    mut slots: Option<&mut Vec<SlotEdit>>,
+) -> bool {
+    // The first round edits on the caller's evaluation; later ones on their re-checks, whose
+    // findings steer the edits and are never shown: not worded.
+    let recheck_ctx = EvalContext {
+        worded: false,
+        ..ctx.clone()
+    };
+    let mut eval = Cow::Borrowed(first);
+    for _ in 0..4 {
+        let Some(spec) = json_pointer::get_mut(object, spec_path) else {
+            break;
+        };
+        let mut written = Vec::new();
+        let round = edit_round(
+            spec,
+            &eval,
+            engine.config(),
+            out,
+            &mut written,
+            slots.as_deref_mut(),
+        );
+        match round {
+            Round::Unchanged => break,
+            Round::Reshapes => return true,
+            Round::Changed => {}
+        }
+        match crate::resolve::evaluate_expecting(engine, object, &recheck_ctx, analyzer, written) {
+            Ok(Some(next)) => {
+                out.env_read |= next.env_read;
+                eval = Cow::Owned(next);
+            }
+            _ => break,
+        }
+    }
+    false
 }
 
 /// A script slot an `exec` insertion replaced, and what it held.
@@ -235,51 +273,30 @@ fn plan_slots_in_place(
     first: &Evaluation,
     spec_path: &str,
 ) -> Option<MutationPlan> {
-    let config = engine.config();
     let mut out = MutationPlan::default();
     let mut edits: Vec<SlotEdit> = Vec::new();
-    let recheck_ctx = EvalContext {
-        worded: false,
-        ..ctx.clone()
-    };
-    let mut eval = Cow::Borrowed(first);
-    let mut reshapes = false;
-    for _ in 0..4 {
-        let Some(spec) = json_pointer::get_mut(object, spec_path) else {
-            break;
-        };
-        let mut written = Vec::new();
-        match edit_round(
-            spec,
-            &eval,
-            config,
-            &mut out,
-            &mut written,
-            Some(&mut edits),
-        ) {
-            Round::Unchanged => break,
-            Round::Reshapes => {
-                reshapes = true;
-                break;
-            }
-            Round::Changed => {}
-        }
-        match recheck(engine, analyzer, object, &recheck_ctx, written, &mut out) {
-            Some(next) => eval = Cow::Owned(next),
-            None => break,
-        }
-    }
+    let reshapes = edit_until_done(
+        (engine, analyzer, ctx, first),
+        object,
+        spec_path,
+        &mut out,
+        Some(&mut edits),
+    );
     // The containers as edited, then the object as it was.
     let mut edited: Vec<(Section, usize)> = edits.iter().map(|e| (e.section, e.index)).collect();
     edited.sort_by_key(|&(section, index)| (section == Section::Containers, index));
     edited.dedup();
     let spec = json_pointer::get_mut(object, spec_path)?;
-    let now: Vec<Option<Value>> = edited
-        .iter()
-        .map(|&(section, index)| {
-            json_pointer::get(spec, &format!("/{}/{index}", section_key(section))).cloned()
-        })
-        .collect();
+    let container = |spec: &Value, (section, index): (Section, usize)| {
+        spec.get(section_key(section))
+            .and_then(|list| list.get(index))
+            .cloned()
+    };
+    let now: Vec<Option<Value>> = if reshapes {
+        Vec::new()
+    } else {
+        edited.iter().map(|&at| container(spec, at)).collect()
+    };
     for e in edits.into_iter().rev() {
         if let Some(slot) = spec
             .get_mut(section_key(e.section))
@@ -301,7 +318,8 @@ fn plan_slots_in_place(
     let spec = json_pointer::get(object, spec_path)?;
     for (&(section, index), new) in edited.iter().zip(&now) {
         let (Some(old), Some(new)) = (
-            spec.get(section_key(section)).and_then(|l| l.get(index)),
+            spec.get(section_key(section))
+                .and_then(|list| list.get(index)),
             new,
         ) else {
             return None;
@@ -342,32 +360,18 @@ fn plan_on_copy_at(
     spec_path: &str,
 ) -> MutationPlan {
     let mut out = MutationPlan::default();
-    let config = engine.config();
     let tpl = first.template_pointer;
     let Some(original_spec) = json_pointer::get(object, spec_path) else {
         return out;
     };
     let mut current = object.clone();
-    // The first round edits on the caller's evaluation; later ones on their re-checks, whose
-    // findings steer the edits and are never shown: not worded.
-    let mut eval = Cow::Borrowed(first);
-    let recheck_ctx = EvalContext {
-        worded: false,
-        ..ctx.clone()
-    };
-    for _ in 0..4 {
-        let Some(spec) = json_pointer::get_mut(&mut current, spec_path) else {
-            break;
-        };
-        let mut written = Vec::new();
-        if edit_round(spec, &eval, config, &mut out, &mut written, None) == Round::Unchanged {
-            break;
-        }
-        match recheck(engine, analyzer, &current, &recheck_ctx, written, &mut out) {
-            Some(next) => eval = Cow::Owned(next),
-            None => break,
-        }
-    }
+    edit_until_done(
+        (engine, analyzer, ctx, first),
+        &mut current,
+        spec_path,
+        &mut out,
+        None,
+    );
     dedup_in_order(&mut out.mutations);
     dedup_in_order(&mut out.warnings);
     let Some(spec) = json_pointer::get(&current, spec_path) else {
