@@ -117,6 +117,32 @@ pub struct Finding {
     pub evidence: Vec<String>,
 }
 
+#[cfg(test)]
+impl Finding {
+    /// A finding of `rule` on a regular container, for tests: the fields a test names, the
+    /// rest empty.
+    pub(crate) fn for_test(
+        container: &str,
+        pointer: &str,
+        rule: RuleId,
+        action: Action,
+        message: &str,
+    ) -> Finding {
+        Finding {
+            container: container.into(),
+            section: Section::Containers,
+            pointer: pointer.into(),
+            rule,
+            action,
+            message: message.into(),
+            fix: String::new(),
+            fallback: None,
+            confidence: None,
+            evidence: Vec::new(),
+        }
+    }
+}
+
 /// The result of evaluating one object.
 #[derive(Debug, Clone, Serialize)]
 pub struct Evaluation {

@@ -3,8 +3,8 @@
 //! The edits are made on the pod spec's raw JSON (never a typed round-trip, which drops fields
 //! the types do not know): script edits on the object itself and put back after, any other on
 //! a copy. They are diffed into patch operations that apply under the apiserver's json-patch
-//! v4 semantics. Every mutation is idempotent: re-evaluating the
-//! patched object finds nothing more to change.
+//! v4 semantics. Every mutation is idempotent: re-evaluating the patched object finds nothing
+//! more to change.
 
 mod diff;
 mod exec_rewrite;

@@ -182,30 +182,42 @@ pub fn plan_unchecked(
     if first.exempt {
         return MutationPlan::default();
     }
-    let tpl = first.template_pointer;
-    let spec_path = format!("{tpl}/spec");
+    let spec_path = format!("{}/spec", first.template_pointer);
+    let start = Start {
+        engine,
+        analyzer,
+        ctx,
+        first,
+    };
     if !may_reshape(engine.config(), first)
-        && let Some(out) = plan_slots_in_place(engine, analyzer, object, ctx, first, &spec_path)
+        && let Some(out) = plan_slots_in_place(start, object, &spec_path)
     {
         return out;
     }
-    plan_on_copy_at(engine, analyzer, object, ctx, first, &spec_path)
+    plan_on_copy_at(start, object, &spec_path)
 }
 
-/// What a plan starts from: the engine, the analyzer of the scripts its re-checks run, the
-/// context and the object's evaluation.
-type Start<'a> = (
-    &'a Engine,
-    &'a dyn ScriptAnalyzer,
-    &'a EvalContext<'a>,
-    &'a Evaluation,
-);
+/// What a plan starts from.
+#[derive(Clone, Copy)]
+struct Start<'a> {
+    engine: &'a Engine,
+    /// Resolves the scripts the re-checks of the edited object run.
+    analyzer: &'a dyn ScriptAnalyzer,
+    ctx: &'a EvalContext<'a>,
+    /// The object's evaluation, which the first round of edits starts from.
+    first: &'a Evaluation,
+}
 
 /// Edits `object` round after round, each re-checked, until a round changes nothing (or the
 /// edited object cannot be evaluated; at most 4 rounds). With `slots` (see [`edit_round`]),
 /// true when a round stopped because it would reshape the pod.
 fn edit_until_done(
-    (engine, analyzer, ctx, first): Start<'_>,
+    Start {
+        engine,
+        analyzer,
+        ctx,
+        first,
+    }: Start<'_>,
     object: &mut Value,
     spec_path: &str,
     out: &mut MutationPlan,
@@ -266,22 +278,13 @@ fn section_key(section: Section) -> &'static str {
 /// The plan made on `object` itself, when every round only inserts `exec` into scripts:
 /// `None` (and `object` as it was) when a round would reshape the pod instead.
 fn plan_slots_in_place(
-    engine: &Engine,
-    analyzer: &dyn ScriptAnalyzer,
+    start: Start<'_>,
     object: &mut Value,
-    ctx: &EvalContext<'_>,
-    first: &Evaluation,
     spec_path: &str,
 ) -> Option<MutationPlan> {
     let mut out = MutationPlan::default();
     let mut edits: Vec<SlotEdit> = Vec::new();
-    let reshapes = edit_until_done(
-        (engine, analyzer, ctx, first),
-        object,
-        spec_path,
-        &mut out,
-        Some(&mut edits),
-    );
+    let reshapes = edit_until_done(start, object, spec_path, &mut out, Some(&mut edits));
     // The containers as edited, then the object as it was.
     let mut edited: Vec<(Section, usize)> = edits.iter().map(|e| (e.section, e.index)).collect();
     edited.sort_by_key(|&(section, index)| (section == Section::Containers, index));
@@ -329,7 +332,7 @@ fn plan_slots_in_place(
         path.push_back(index.to_string());
         diff::object_fields(&path, old, new, &mut out.patch);
     }
-    annotate(object, first.template_pointer, &mut out);
+    annotate(object, start.first.template_pointer, &mut out);
     Some(out)
 }
 
@@ -346,32 +349,28 @@ pub fn plan_on_copy(
         return MutationPlan::default();
     }
     let spec_path = format!("{}/spec", first.template_pointer);
-    plan_on_copy_at(engine, analyzer, object, ctx, first, &spec_path)
+    plan_on_copy_at(
+        Start {
+            engine,
+            analyzer,
+            ctx,
+            first,
+        },
+        object,
+        &spec_path,
+    )
 }
 
 /// The plan made on a copy of `object`, for plans that may reshape the pod: the patch is the
 /// difference between the original spec and the copy's.
-fn plan_on_copy_at(
-    engine: &Engine,
-    analyzer: &dyn ScriptAnalyzer,
-    object: &Value,
-    ctx: &EvalContext<'_>,
-    first: &Evaluation,
-    spec_path: &str,
-) -> MutationPlan {
+fn plan_on_copy_at(start: Start<'_>, object: &Value, spec_path: &str) -> MutationPlan {
     let mut out = MutationPlan::default();
-    let tpl = first.template_pointer;
+    let tpl = start.first.template_pointer;
     let Some(original_spec) = json_pointer::get(object, spec_path) else {
         return out;
     };
     let mut current = object.clone();
-    edit_until_done(
-        (engine, analyzer, ctx, first),
-        &mut current,
-        spec_path,
-        &mut out,
-        None,
-    );
+    edit_until_done(start, &mut current, spec_path, &mut out, None);
     dedup_in_order(&mut out.mutations);
     dedup_in_order(&mut out.warnings);
     let Some(spec) = json_pointer::get(&current, spec_path) else {
@@ -826,18 +825,13 @@ mod tests {
     use super::*;
 
     fn finding(pointer: usize, rule: RuleId, message: &str) -> Finding {
-        Finding {
-            container: format!("c{pointer}"),
-            section: Section::Containers,
-            pointer: format!("/spec/containers/{pointer}"),
+        Finding::for_test(
+            &format!("c{pointer}"),
+            &format!("/spec/containers/{pointer}"),
             rule,
-            action: Action::Mutate,
-            message: message.into(),
-            fix: String::new(),
-            fallback: None,
-            confidence: None,
-            evidence: Vec::new(),
-        }
+            Action::Mutate,
+            message,
+        )
     }
 
     #[test]

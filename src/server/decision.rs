@@ -649,7 +649,7 @@ pub fn valid_annotation_key(key: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{ObjectRef, Section};
+    use crate::engine::ObjectRef;
 
     proptest::proptest! {
         #[test]
@@ -693,16 +693,14 @@ mod tests {
 
     fn finding(container: &str, rule: RuleId, action: Action) -> Finding {
         Finding {
-            container: container.into(),
-            section: Section::Containers,
-            pointer: "/spec/containers/0".into(),
-            rule,
-            action,
-            message: format!("container {container:?}: something\nwrong"),
             fix: "do the right thing".into(),
-            fallback: None,
-            confidence: None,
-            evidence: Vec::new(),
+            ..Finding::for_test(
+                container,
+                "/spec/containers/0",
+                rule,
+                action,
+                &format!("container {container:?}: something\nwrong"),
+            )
         }
     }
 

@@ -36,21 +36,9 @@ mod tests {
     use super::*;
     use crate::engine::config::Action;
     use crate::engine::rules::RuleId;
-    use crate::engine::workload::Section;
 
     fn finding(container: &str, rule: RuleId, action: Action, message: &str) -> Finding {
-        Finding {
-            container: container.into(),
-            section: Section::Containers,
-            pointer: String::new(),
-            rule,
-            action,
-            message: message.into(),
-            fix: String::new(),
-            fallback: None,
-            confidence: None,
-            evidence: Vec::new(),
-        }
+        Finding::for_test(container, "", rule, action, message)
     }
 
     #[test]
