@@ -117,20 +117,23 @@ summary() { # json-file -> "rps p50_ms p99_ms success_rate"
 
 statuses() { jq -c '.statusCodeDistribution' "$1"; }
 
-# CPU time (user + system, clock ticks) of a process and its threads so far.
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# CPU time of a process and its threads so far, user and system, in clock ticks.
+cpu_ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }
 TICK_US=$((1000000 / $(getconf CLK_TCK)))
 
 run() { # name pid port path extra-args... ; appends one result file per round
-    local name=$1 pid=$2 port=$3 path=$4 before after
+    local name=$1 pid=$2 port=$3 path=$4 user0 sys0 user1 sys1
     shift 4
     load "$port" "$path" -z "$WARMUP" >/dev/null
-    before=$(cpu_ticks "$pid")
+    read -r user0 sys0 <<<"$(cpu_ticks "$pid")"
     load "$port" "$path" "$@" >"$WORK/$name.$ROUND.json"
-    after=$(cpu_ticks "$pid")
-    # CPU microseconds per answered review, next to oha's numbers.
-    jq --argjson us "$(( (after - before) * TICK_US ))" \
-        '. + {cpuUsPerReview: ($us / ([.statusCodeDistribution[]] | add // 1))}' \
+    read -r user1 sys1 <<<"$(cpu_ticks "$pid")"
+    # CPU microseconds per answered review, next to oha's numbers; the system share apart,
+    # since a server that answers later pays more to wake the client (benches/answer-delay.sh).
+    jq --argjson user "$(( (user1 - user0) * TICK_US ))" \
+        --argjson sys "$(( (sys1 - sys0) * TICK_US ))" \
+        '([.statusCodeDistribution[]] | add // 1) as $n
+         | . + {cpuUsPerReview: (($user + $sys) / $n), systemUsPerReview: ($sys / $n)}' \
         "$WORK/$name.$ROUND.json" >"$WORK/$name.$ROUND.tmp" && mv "$WORK/$name.$ROUND.tmp" "$WORK/$name.$ROUND.json"
     echo "round $ROUND $name: $(summary "$WORK/$name.$ROUND.json") $(statuses "$WORK/$name.$ROUND.json")" >&2
 }
@@ -253,11 +256,12 @@ for name in $RUNS; do
 done
 
 row() { # name -> markdown row
-    local s cpu
+    local s cpu sys
     s=$(summary "$WORK/$1.json")
     cpu=$(jq '.cpuUsPerReview' "$WORK/$1.json")
+    sys=$(jq '.systemUsPerReview' "$WORK/$1.json")
     read -r rps p50 p99 ok <<<"$s"
-    printf '| %s | %.0f | %.0f | %.3f | %.3f | %.4f |' "$1" "$rps" "$cpu" "$p50" "$p99" "$ok"
+    printf '| %s | %.0f | %.0f | %.0f | %.3f | %.3f | %.4f |' "$1" "$rps" "$cpu" "$sys" "$p50" "$p99" "$ok"
 }
 cpu_ratio() { jq -rn --slurpfile a "$WORK/$1.json" --slurpfile b "$WORK/$2.json" \
     '($a[0].cpuUsPerReview / $b[0].cpuUsPerReview * 10 | round) / 10'; }
@@ -290,8 +294,8 @@ CPU=$(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -1)
     [ "$PEER" = 1 ] && echo "- \`peer\`: kube-rs's \`examples/admission_controller.rs\` at $PEER_COMMIT (its /mutate adds a label), release build, INFO logs to /dev/null"
     [ "$NGINX" = 1 ] && echo "- \`nginx\`: $("$NGINX_BIN" -v 2>&1 | sed 's/.*: //'), one process, the same TLS, a fixed review (\`return 200\`): the floor"
     echo
-    echo "| run | requests/s | CPU us/review | p50 ms | p99 ms | success |"
-    echo "|---|---|---|---|---|---|"
+    echo "| run | requests/s | CPU us/review | of it system | p50 ms | p99 ms | success |"
+    echo "|---|---|---|---|---|---|---|"
     for name in $RUNS; do row "$name"; echo; done
     echo
     if [ "$PEER" = 1 ]; then
@@ -313,13 +317,14 @@ CPU=$(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -1)
     echo
     echo "Every round (requests/s, p50 ms, p99 ms), in the order they ran:"
     echo
-    echo "| round | run | requests/s | CPU us/review | p50 ms | p99 ms |"
-    echo "|---|---|---|---|---|---|"
+    echo "| round | run | requests/s | CPU us/review | of it system | p50 ms | p99 ms |"
+    echo "|---|---|---|---|---|---|---|"
     for r in $(seq "$ROUNDS"); do
         for name in $RUNS; do
             read -r rps p50 p99 _ <<<"$(summary "$WORK/$name.$r.json")"
-            printf '| %s | %s | %.0f | %.0f | %.3f | %.3f |\n' "$r" "$name" "$rps" \
-                "$(jq '.cpuUsPerReview' "$WORK/$name.$r.json")" "$p50" "$p99"
+            printf '| %s | %s | %.0f | %.0f | %.0f | %.3f | %.3f |\n' "$r" "$name" "$rps" \
+                "$(jq '.cpuUsPerReview' "$WORK/$name.$r.json")" \
+                "$(jq '.systemUsPerReview' "$WORK/$name.$r.json")" "$p50" "$p99"
         done
     done
     echo

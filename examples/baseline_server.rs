@@ -7,7 +7,11 @@
 //! `AdmissionReview<DynamicObject>` and answers "allowed" with its uid: a minimal webhook
 //! written the usual way, for a second point of comparison.
 //!
-//! Usage: `baseline_server LISTEN_ADDR CERT_PEM KEY_PEM [noop|kube]`
+//! With `spin:N` it answers the fixed review after keeping its core busy for N microseconds:
+//! a server as fast as the no-op one in everything but the time it takes to answer, to show
+//! what a slower answer costs the transport (see `benches/load.sh`).
+//!
+//! Usage: `baseline_server LISTEN_ADDR CERT_PEM KEY_PEM [noop|kube|spin:N]`
 
 use axum::Router;
 use axum::body::Body;
@@ -32,6 +36,16 @@ async fn answer(req: Request) -> Response {
         HeaderValue::from_static("application/json"),
     );
     response
+}
+
+/// The fixed answer after `busy` of CPU: a spin, not a sleep, so the thread stays on its core
+/// as a server doing the work would.
+async fn answer_after(req: Request, busy: Duration) -> Response {
+    let started = std::time::Instant::now();
+    while started.elapsed() < busy {
+        std::hint::spin_loop();
+    }
+    answer(req).await
 }
 
 async fn kube_answer(req: Request) -> Response {
@@ -60,12 +74,12 @@ async fn kube_answer(req: Request) -> Response {
 fn main() -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (listen, cert, key, kube) = match args.as_slice() {
-        [listen, cert, key] => (listen, cert, key, false),
-        [listen, cert, key, mode] if mode == "noop" || mode == "kube" => {
-            (listen, cert, key, mode == "kube")
+    let (listen, cert, key, mode) = match args.as_slice() {
+        [listen, cert, key] => (listen, cert, key, "noop"),
+        [listen, cert, key, mode] => (listen, cert, key, mode.as_str()),
+        _ => {
+            anyhow::bail!("usage: baseline_server LISTEN_ADDR CERT_PEM KEY_PEM [noop|kube|spin:N]")
         }
-        _ => anyhow::bail!("usage: baseline_server LISTEN_ADDR CERT_PEM KEY_PEM [noop|kube]"),
     };
     let provider = tls::provider();
     let certs = Arc::new(CertResolver::new(tls::certified_key(
@@ -74,14 +88,24 @@ fn main() -> anyhow::Result<()> {
         &provider,
     )?));
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls::server_config(certs, provider)?));
-    let router = if kube {
-        Router::new()
-            .route("/validate", post(kube_answer))
-            .route("/mutate", post(kube_answer))
-    } else {
-        Router::new()
+    let router = match mode {
+        "noop" => Router::new()
             .route("/validate", post(answer))
-            .route("/mutate", post(answer))
+            .route("/mutate", post(answer)),
+        "kube" => Router::new()
+            .route("/validate", post(kube_answer))
+            .route("/mutate", post(kube_answer)),
+        _ => {
+            let busy = mode
+                .strip_prefix("spin:")
+                .and_then(|us| us.parse().ok())
+                .map(Duration::from_micros)
+                .ok_or_else(|| anyhow::anyhow!("unknown mode {mode}: noop, kube or spin:N"))?;
+            let spin = move |req: Request| answer_after(req, busy);
+            Router::new()
+                .route("/validate", post(spin))
+                .route("/mutate", post(spin))
+        }
     };
     let mut h1 = auto::Builder::new(TokioExecutor::new()).http1_only();
     h1.http1()
