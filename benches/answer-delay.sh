@@ -36,16 +36,9 @@ cargo build --release --example baseline_server
 BASELINE=$TARGET/release/examples/baseline_server
 TICK_US=$((1000000 / $(getconf CLK_TCK)))
 
-WORK=$(mktemp -d)
-SERVER=
-cleanup() {
-    [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
 # shellcheck source=benches/serve-common.sh
 . "$ROOT/benches/serve-common.sh"
+scratch_for_one_server
 make_serving_files
 
 load() { # port duration

@@ -31,16 +31,9 @@ for tool in valgrind oha openssl jq; do
 done
 if [ "$N2" -le "$N1" ]; then echo "N2 must be larger than N1" >&2; exit 2; fi
 
-WORK=$(mktemp -d)
-SERVER=
-cleanup() {
-    [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
 # shellcheck source=benches/serve-common.sh
 . "$ROOT/benches/serve-common.sh"
+scratch_for_one_server
 make_serving_files
 
 

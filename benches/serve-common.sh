@@ -1,5 +1,18 @@
-# Sourced by benches/load.sh and benches/callgrind.sh: what both need to run `pidone serve`
-# as the apiserver reaches it. Expects WORK (a scratch directory) and NAME (the service name).
+# Sourced by the scripts in benches/ that load a server: what they need to run one as the
+# apiserver reaches it. Expects NAME (the service name) and WORK (a scratch directory, which
+# scratch_for_one_server makes).
+
+# A scratch directory in WORK, removed at exit with the server whose pid is in SERVER, if
+# any: for the scripts that run one server at a time.
+scratch_for_one_server() {
+    WORK=$(mktemp -d)
+    SERVER=
+    trap stop_server_and_scratch EXIT
+}
+stop_server_and_scratch() {
+    [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null || true
+    rm -rf "$WORK"
+}
 
 # A CA and a serving certificate for the service name, as cert-manager would make them, and
 # a config in enforce mode.
