@@ -9,7 +9,7 @@
 //!
 //! With `spin:N` it answers the fixed review after keeping its core busy for N microseconds:
 //! a server as fast as the no-op one in everything but the time it takes to answer, to show
-//! what a slower answer costs the transport (see `benches/load.sh`).
+//! what a slower answer costs the transport (see `benches/answer-delay.sh`).
 //!
 //! Usage: `baseline_server LISTEN_ADDR CERT_PEM KEY_PEM [noop|kube|spin:N]`
 

@@ -179,16 +179,10 @@ pub fn plan_unchecked(
     ctx: &EvalContext<'_>,
     first: &Evaluation,
 ) -> MutationPlan {
-    if first.exempt {
+    let Some(start) = Start::unless_exempt(engine, analyzer, ctx, first) else {
         return MutationPlan::default();
-    }
-    let spec_path = format!("{}/spec", first.template_pointer);
-    let start = Start {
-        engine,
-        analyzer,
-        ctx,
-        first,
     };
+    let spec_path = start.spec_path();
     if !may_reshape(engine.config(), first)
         && let Some(out) = plan_slots_in_place(start, object, &spec_path)
     {
@@ -206,6 +200,28 @@ struct Start<'a> {
     ctx: &'a EvalContext<'a>,
     /// The object's evaluation, which the first round of edits starts from.
     first: &'a Evaluation,
+}
+
+impl<'a> Start<'a> {
+    /// `None` for an exempt object: nothing is planned for it.
+    fn unless_exempt(
+        engine: &'a Engine,
+        analyzer: &'a dyn ScriptAnalyzer,
+        ctx: &'a EvalContext<'a>,
+        first: &'a Evaluation,
+    ) -> Option<Start<'a>> {
+        (!first.exempt).then_some(Start {
+            engine,
+            analyzer,
+            ctx,
+            first,
+        })
+    }
+
+    /// JSON Pointer of the pod spec the plan edits.
+    fn spec_path(&self) -> String {
+        format!("{}/spec", self.first.template_pointer)
+    }
 }
 
 /// Edits `object` round after round, each re-checked, until a round changes nothing (or the
@@ -345,20 +361,10 @@ pub fn plan_on_copy(
     ctx: &EvalContext<'_>,
     first: &Evaluation,
 ) -> MutationPlan {
-    if first.exempt {
-        return MutationPlan::default();
+    match Start::unless_exempt(engine, analyzer, ctx, first) {
+        Some(start) => plan_on_copy_at(start, object, &start.spec_path()),
+        None => MutationPlan::default(),
     }
-    let spec_path = format!("{}/spec", first.template_pointer);
-    plan_on_copy_at(
-        Start {
-            engine,
-            analyzer,
-            ctx,
-            first,
-        },
-        object,
-        &spec_path,
-    )
 }
 
 /// The plan made on a copy of `object`, for plans that may reshape the pod: the patch is the
