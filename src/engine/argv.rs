@@ -15,6 +15,7 @@ use crate::engine::script::{
 use crate::engine::script_verdicts::ScriptLookup;
 use crate::engine::workload::ContainerSpec;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::sync::Arc;
 
 pub use crate::engine::launchers::{
@@ -194,20 +195,21 @@ fn is_shell(program: &str) -> bool {
     launchers::shell_family(program).is_some()
 }
 
-/// An argv entry together with where it came from.
+/// An argv entry together with where it came from: borrowed from the spec (or the image's
+/// config) unless the kubelet's expansion or a launcher's word splitting made it.
 #[derive(Debug, Clone)]
-struct Arg {
+struct Arg<'a> {
     /// After kubelet expansion.
-    text: String,
+    text: Cow<'a, str>,
     /// As written in the spec.
-    written: String,
+    written: Cow<'a, str>,
     slot: ArgvSlot,
     /// The kubelet expansion of `written`, when it changed anything.
     expanded: Option<Expanded>,
 }
 
-impl Arg {
-    fn new(text: &str, slot: ArgvSlot, env: &Environment<'_>, env_from: bool) -> Arg {
+impl<'a> Arg<'a> {
+    fn new(text: &'a str, slot: ArgvSlot, env: &Environment<'_>, env_from: bool) -> Arg<'a> {
         let expanded = slot
             .field
             .kubelet_expands()
@@ -216,8 +218,8 @@ impl Arg {
         Arg {
             text: expanded
                 .as_ref()
-                .map_or_else(|| text.to_string(), |e| e.text.clone()),
-            written: text.to_string(),
+                .map_or(Cow::Borrowed(text), |e| Cow::Owned(e.text.clone())),
+            written: Cow::Borrowed(text),
             slot,
             expanded,
         }
@@ -340,7 +342,7 @@ fn analyze_in(c: &ContainerSpec<'_>, cx: &Cx<'_>, image: Option<&ImageConfig>) -
         // Only `args`: the image ENTRYPOINT runs them, unless they start with a shell and -c
         // (after any number of options), which only makes sense when the image has no
         // ENTRYPOINT.
-        let texts: Vec<&str> = argv.iter().map(|a| a.text.as_str()).collect();
+        let texts: Vec<&str> = argv.iter().map(|a| &*a.text).collect();
         let shell_at = match texts.first() {
             Some(first) if is_shell(first) => Some(1),
             Some(first)
@@ -441,7 +443,7 @@ fn classify_argv(argv: &[Arg], cx: &Cx<'_>, depth: usize) -> LaunchAnalysis {
                 through,
             );
         }
-        let words: Vec<&str> = argv.iter().map(|a| a.text.as_str()).collect();
+        let words: Vec<&str> = argv.iter().map(|a| &*a.text).collect();
         if launchers::is_busybox(words[0]) && words.get(1).is_some_and(|w| is_shell(w)) {
             let shell = format!("busybox {}", basename(words[1]));
             let inner = classify_shell(&shell, ShellFamily::Busybox, &argv[2..], cx, depth);
@@ -489,8 +491,8 @@ fn classify_argv(argv: &[Arg], cx: &Cx<'_>, depth: usize) -> LaunchAnalysis {
                     .into_iter()
                     .enumerate()
                     .map(|(index, text)| Arg {
-                        written: text.clone(),
-                        text,
+                        written: Cow::Owned(text.clone()),
+                        text: Cow::Owned(text),
                         slot: ArgvSlot {
                             field: ArgvField::EnvSplit,
                             index,
@@ -521,13 +523,13 @@ fn classify_argv(argv: &[Arg], cx: &Cx<'_>, depth: usize) -> LaunchAnalysis {
                 });
                 let script_arg = match script {
                     ScriptSource::Word(i) => argv.get(i).map(|a| Arg {
-                        text: launchers::command_text(&a.text).to_string(),
-                        written: launchers::command_text(&a.written).to_string(),
+                        text: Cow::Owned(launchers::command_text(&a.text).to_string()),
+                        written: Cow::Owned(launchers::command_text(&a.written).to_string()),
                         ..a.clone()
                     }),
                     ScriptSource::Joined(i) => argv.get(i).map(|a| Arg {
-                        text: words.get(i..).unwrap_or_default().join(" "),
-                        written: String::new(),
+                        text: Cow::Owned(words.get(i..).unwrap_or_default().join(" ")),
+                        written: Cow::Borrowed(""),
                         slot: ArgvSlot {
                             field: ArgvField::Handoff,
                             index: a.slot.index,
@@ -578,7 +580,7 @@ fn classify_argv(argv: &[Arg], cx: &Cx<'_>, depth: usize) -> LaunchAnalysis {
             through,
         );
     };
-    let program = first.text.as_str();
+    let program = &*first.text;
     let inner = if is_supervisor(program) {
         LaunchAnalysis::new(
             LaunchClass::Multi,
@@ -614,12 +616,12 @@ fn classify_shell(
     cx: &Cx<'_>,
     depth: usize,
 ) -> LaunchAnalysis {
-    let texts: Vec<&str> = rest.iter().map(|a| a.text.as_str()).collect();
+    let texts: Vec<&str> = rest.iter().map(|a| &*a.text).collect();
     let flags = parse_shell_flags(&texts);
     match (flags.script, flags.file) {
         (Some(i), _) => shell_script(shell, family, rest, i, cx, depth),
         (None, Some(i)) => {
-            let file = rest[i].text.clone();
+            let file = rest[i].text.to_string();
             LaunchAnalysis::new(
                 LaunchClass::Script,
                 Some(file.clone()),
@@ -652,7 +654,7 @@ fn shell_script(
     };
     let operands: Vec<String> = rest[script_index + 1..]
         .iter()
-        .map(|a| a.text.clone())
+        .map(|a| a.text.to_string())
         .collect();
     let dialect = match family {
         ShellFamily::Bash | ShellFamily::Other => Dialect::Bash,
@@ -660,7 +662,7 @@ fn shell_script(
     };
     // What the shell runs: the script after the kubelet's expansion, with references whose
     // values are only known at run time masked as one word.
-    let text = script_arg.text.as_str();
+    let text = &*script_arg.text;
     let verdict = cx.scripts.verdict(dialect, text);
     let mut analysis = LaunchAnalysis::new(LaunchClass::Unparsed, None, String::new());
     match verdict.as_ref() {
@@ -747,7 +749,7 @@ fn shell_script(
         dialect,
         family,
         script_slot: slot,
-        script: script_arg.written.clone(),
+        script: script_arg.written.to_string(),
         operands,
         verdict,
     });
@@ -929,8 +931,8 @@ fn handoff(
         .into_iter()
         .enumerate()
         .map(|(index, text)| Arg {
-            written: text.clone(),
-            text,
+            written: Cow::Owned(text.clone()),
+            text: Cow::Owned(text),
             slot: ArgvSlot {
                 field: ArgvField::Handoff,
                 index,
