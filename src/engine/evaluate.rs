@@ -286,7 +286,7 @@ impl Engine {
             .iter()
             .map(|c| launch(c, long_running(w, c)))
             .unzip();
-        let commands: Vec<Vec<Vec<String>>> = w
+        let commands: Vec<side_agents::LaunchCommands> = w
             .containers
             .iter()
             .zip(&analyses)
@@ -299,7 +299,7 @@ impl Engine {
             .zip(&commands)
             .map(|((c, a), commands)| Candidate {
                 spec: c,
-                commands,
+                commands: commands.as_slice(),
                 endless_loop: script_facts(a).is_some_and(|f| f.endless_loop),
                 segments: side_agents::repository_segments(&c.image),
             })

@@ -20,6 +20,7 @@ use serde_json::Value;
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
+use std::sync::Arc;
 
 /// `kubectl.kubernetes.io/default-container`: the container kubectl picks, the pod's main one.
 pub const ANNOTATION_DEFAULT_CONTAINER: &str = "kubectl.kubernetes.io/default-container";
@@ -436,14 +437,10 @@ fn skip_wrappers(argv: &[String]) -> &[String] {
 
 /// What a container runs: the script's commands, or its argv (with the image's ENTRYPOINT when
 /// the pod gives only args and the image's program is known).
-pub fn launch_commands(c: &ContainerSpec<'_>, analysis: &LaunchAnalysis) -> Vec<Vec<String>> {
+pub fn launch_commands(c: &ContainerSpec<'_>, analysis: &LaunchAnalysis) -> LaunchCommands {
     if let Some(shell) = &analysis.shell {
-        return match &*shell.verdict {
-            ScriptVerdict::Parsed(facts) => facts.commands.clone(),
-            ScriptVerdict::Unparsed(_) => Vec::new(),
-        };
+        return LaunchCommands::Script(Arc::clone(&shell.verdict));
     }
-    let args = c.args.clone().unwrap_or_default();
     let mut argv = match (&c.command, &analysis.image_argv) {
         (Some(command), _) => command.clone(),
         (None, Some((entrypoint, cmd))) => {
@@ -462,11 +459,28 @@ pub fn launch_commands(c: &ContainerSpec<'_>, analysis: &LaunchAnalysis) -> Vec<
                 .unwrap_or_default()
         }
     };
-    argv.extend(args);
-    if argv.is_empty() {
-        Vec::new()
-    } else {
-        vec![argv]
+    argv.extend(c.args.iter().flatten().cloned());
+    LaunchCommands::Argv(argv)
+}
+
+/// What a container runs, as [`launch_commands`] reads it: a script's commands are shared
+/// with its verdict (the verdict cache's), not copied for every review.
+pub enum LaunchCommands {
+    Script(Arc<ScriptVerdict>),
+    Argv(Vec<String>),
+}
+
+impl LaunchCommands {
+    /// The commands, each an argv: none for an unparsed script or an empty argv.
+    pub fn as_slice(&self) -> &[Vec<String>] {
+        match self {
+            LaunchCommands::Script(verdict) => match &**verdict {
+                ScriptVerdict::Parsed(facts) => &facts.commands,
+                ScriptVerdict::Unparsed(_) => &[],
+            },
+            LaunchCommands::Argv(argv) if argv.is_empty() => &[],
+            LaunchCommands::Argv(argv) => std::slice::from_ref(argv),
+        }
     }
 }
 
@@ -972,7 +986,6 @@ pub(crate) mod tests {
     use crate::engine::evaluate::{EvalContext, Evaluation};
     use crate::engine::{Action, Config, Engine, RuleId};
     use serde_json::json;
-    use std::sync::Arc;
 
     pub(crate) fn evaluate_with(yaml: &str, object: &Value) -> Evaluation {
         let config = Config::from_yaml(yaml).unwrap();
