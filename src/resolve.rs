@@ -10,14 +10,16 @@ use crate::engine::script::{Dialect, ScriptVerdict, analyze_script};
 use crate::engine::script_verdicts::{ScriptKey, ScriptVerdicts};
 use crate::engine::{Engine, WorkloadError};
 use serde_json::Value;
+use std::sync::Arc;
 
-/// Anything that turns a script into a verdict. Must not panic.
+/// Anything that turns a script into a verdict. Must not panic. Verdicts are shared, never
+/// copied: a cached one is handed out as it is cached, to every review that runs the script.
 pub trait ScriptAnalyzer: Send + Sync {
-    fn analyze(&self, dialect: Dialect, script: &str) -> ScriptVerdict;
+    fn analyze(&self, dialect: Dialect, script: &str) -> Arc<ScriptVerdict>;
 
     /// The verdict when it is known without parsing (the pre-screen refuses the script, or it
     /// is cached); `None` when only a parse can tell.
-    fn known(&self, _dialect: Dialect, _script: &str) -> Option<ScriptVerdict> {
+    fn known(&self, _dialect: Dialect, _script: &str) -> Option<Arc<ScriptVerdict>> {
         None
     }
 
@@ -31,8 +33,8 @@ pub trait ScriptAnalyzer: Send + Sync {
 pub struct InProcessAnalyzer;
 
 impl ScriptAnalyzer for InProcessAnalyzer {
-    fn analyze(&self, dialect: Dialect, script: &str) -> ScriptVerdict {
-        analyze_script(dialect, script)
+    fn analyze(&self, dialect: Dialect, script: &str) -> Arc<ScriptVerdict> {
+        Arc::new(analyze_script(dialect, script))
     }
 }
 
@@ -237,9 +239,9 @@ mod tests {
     struct Counting(AtomicUsize);
 
     impl ScriptAnalyzer for Counting {
-        fn analyze(&self, dialect: Dialect, script: &str) -> ScriptVerdict {
+        fn analyze(&self, dialect: Dialect, script: &str) -> Arc<ScriptVerdict> {
             self.0.fetch_add(1, Ordering::Relaxed);
-            analyze_script(dialect, script)
+            Arc::new(analyze_script(dialect, script))
         }
     }
 

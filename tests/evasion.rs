@@ -983,10 +983,10 @@ async fn enforce_mode_over_tls_sees_through_every_dodge() {
 struct BusyParser;
 
 impl ScriptAnalyzer for BusyParser {
-    fn analyze(&self, _: Dialect, _: &str) -> ScriptVerdict {
-        ScriptVerdict::Unparsed(UnparsedReason::GaveUp {
+    fn analyze(&self, _: Dialect, _: &str) -> Arc<ScriptVerdict> {
+        Arc::new(ScriptVerdict::Unparsed(UnparsedReason::GaveUp {
             what: "no parser worker available within the queue timeout".into(),
-        })
+        }))
     }
 }
 

@@ -178,7 +178,7 @@ fn hazards_through_the_analyzer_are_turned_away_by_the_prescreen() {
         );
         assert!(
             matches!(
-                verdict,
+                *verdict,
                 ScriptVerdict::Unparsed(
                     UnparsedReason::Hostile { .. }
                         | UnparsedReason::TooDeep { .. }
@@ -213,7 +213,7 @@ fn hazards_through_the_analyzer_are_turned_away_by_the_prescreen() {
         let verdict = a.analyze(Dialect::Bash, &script);
         assert!(
             matches!(
-                verdict,
+                *verdict,
                 ScriptVerdict::Unparsed(UnparsedReason::TooDeep { .. })
             ),
             "{}: {verdict:?}",
@@ -231,7 +231,7 @@ fn verdicts_are_cached_hostile_ones_too() {
     let first = a.analyze(Dialect::Sh, script);
     let second = a.analyze(Dialect::Sh, script);
     assert_eq!(first, second);
-    assert!(matches!(first, ScriptVerdict::Parsed(_)));
+    assert!(matches!(*first, ScriptVerdict::Parsed(_)));
     let stats = a.stats();
     assert_eq!((stats.parses, stats.cache_hits), (1, 1));
     // A script the pre-screen lets through but that outlasts the deadline: with the deadline
@@ -245,7 +245,7 @@ fn verdicts_are_cached_hostile_ones_too() {
     let first = a.analyze(Dialect::Sh, &slow);
     assert!(started.elapsed() < DEADLINE + MARGIN);
     assert_eq!(
-        first,
+        *first,
         ScriptVerdict::Unparsed(UnparsedReason::GaveUp {
             what: "deadline exceeded".into()
         })
@@ -273,7 +273,7 @@ fn concurrent_callers_share_the_pool() {
                         // A hazard now and then kills a worker under the others' feet.
                         let _ = a.analyze_unscreened(Dialect::Sh, "cat <<$[ ");
                     }
-                    match a.analyze(Dialect::Sh, &script) {
+                    match &*a.analyze(Dialect::Sh, &script) {
                         ScriptVerdict::Parsed(f) => assert_eq!(
                             f.ending,
                             Ending::Exec {

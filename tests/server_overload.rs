@@ -20,7 +20,7 @@ struct SlowAnalyzer {
 }
 
 impl ScriptAnalyzer for SlowAnalyzer {
-    fn analyze(&self, dialect: Dialect, script: &str) -> ScriptVerdict {
+    fn analyze(&self, dialect: Dialect, script: &str) -> Arc<ScriptVerdict> {
         self.calls.fetch_add(1, Ordering::Relaxed);
         std::thread::sleep(self.delay);
         InProcessAnalyzer.analyze(dialect, script)

@@ -17,27 +17,27 @@ use support::{Options, TestServer, review};
 /// A cache in front of an in-process parse, counting parses and where they ran.
 #[derive(Default)]
 struct CountingAnalyzer {
-    cache: Mutex<HashMap<(Dialect, String), ScriptVerdict>>,
+    cache: Mutex<HashMap<(Dialect, String), Arc<ScriptVerdict>>>,
     parses: AtomicUsize,
     parsed: Mutex<Vec<String>>,
 }
 
 impl ScriptAnalyzer for CountingAnalyzer {
-    fn analyze(&self, dialect: Dialect, script: &str) -> ScriptVerdict {
+    fn analyze(&self, dialect: Dialect, script: &str) -> Arc<ScriptVerdict> {
         self.parses.fetch_add(1, Ordering::SeqCst);
         self.parsed
             .lock()
             .unwrap()
             .push(format!("{dialect:?}: {script}"));
-        let verdict = analyze_script(dialect, script);
+        let verdict = Arc::new(analyze_script(dialect, script));
         self.cache
             .lock()
             .unwrap()
-            .insert((dialect, script.to_string()), verdict.clone());
+            .insert((dialect, script.to_string()), Arc::clone(&verdict));
         verdict
     }
 
-    fn known(&self, dialect: Dialect, script: &str) -> Option<ScriptVerdict> {
+    fn known(&self, dialect: Dialect, script: &str) -> Option<Arc<ScriptVerdict>> {
         self.cache
             .lock()
             .unwrap()
@@ -150,9 +150,9 @@ async fn the_planner_s_rewritten_script_is_resolved_before_the_patch_is_checked(
 struct SlowAnalyzer(std::time::Duration);
 
 impl ScriptAnalyzer for SlowAnalyzer {
-    fn analyze(&self, dialect: Dialect, script: &str) -> ScriptVerdict {
+    fn analyze(&self, dialect: Dialect, script: &str) -> Arc<ScriptVerdict> {
         std::thread::sleep(self.0);
-        analyze_script(dialect, script)
+        Arc::new(analyze_script(dialect, script))
     }
 }
 

@@ -30,13 +30,13 @@ impl Default for CacheLimits {
 struct Slot {
     dialect: Dialect,
     script: Box<str>,
-    verdict: ScriptVerdict,
+    verdict: Arc<ScriptVerdict>,
 }
 
 /// Thread-safe verdict cache, by keyed hash of (dialect, script): the hash is keyed per
 /// process (SipHash with a random key), so colliding scripts cannot be crafted, and entries
 /// still compare the full script (a collision simply replaces the entry). Lookups copy
-/// nothing but the verdict.
+/// nothing: the verdict is shared.
 pub struct VerdictCache {
     hasher: RandomState,
     cache: BoundedCache<u64, Arc<Slot>>,
@@ -60,12 +60,12 @@ impl VerdictCache {
         self.hasher.hash_one((dialect, script))
     }
 
-    pub fn get(&self, dialect: Dialect, script: &str) -> Option<ScriptVerdict> {
+    pub fn get(&self, dialect: Dialect, script: &str) -> Option<Arc<ScriptVerdict>> {
         let slot = self.cache.get(&self.key(dialect, script))?;
-        (slot.dialect == dialect && &*slot.script == script).then(|| slot.verdict.clone())
+        (slot.dialect == dialect && &*slot.script == script).then(|| Arc::clone(&slot.verdict))
     }
 
-    pub fn insert(&self, dialect: Dialect, script: &str, verdict: ScriptVerdict) {
+    pub fn insert(&self, dialect: Dialect, script: &str, verdict: Arc<ScriptVerdict>) {
         self.cache.insert(
             self.key(dialect, script),
             Arc::new(Slot {
@@ -91,8 +91,11 @@ mod tests {
     use super::*;
     use crate::engine::script::UnparsedReason;
 
-    fn v(n: usize) -> ScriptVerdict {
-        ScriptVerdict::Unparsed(UnparsedReason::TooDeep { depth: n, limit: 0 })
+    fn v(n: usize) -> Arc<ScriptVerdict> {
+        Arc::new(ScriptVerdict::Unparsed(UnparsedReason::TooDeep {
+            depth: n,
+            limit: 0,
+        }))
     }
 
     #[test]

@@ -62,7 +62,7 @@ impl Guard {
     /// The verdict without a parse: the cached one or the pre-screen's refusal. The cache is
     /// asked first: it holds only scripts that passed the pre-screen under the current limits
     /// (a change of limits empties it), so a hit needs no second scan.
-    fn known(&self, dialect: Dialect, script: &str) -> Option<ScriptVerdict> {
+    fn known(&self, dialect: Dialect, script: &str) -> Option<Arc<ScriptVerdict>> {
         if let Some(verdict) = self.cache.get(dialect, script) {
             self.stats.cache_hit();
             return Some(verdict);
@@ -70,7 +70,7 @@ impl Guard {
         let limits = self.limits.load();
         if let Err(rejection) = prescreen(dialect, script, &limits) {
             self.stats.rejected(rejection.check);
-            return Some(ScriptVerdict::Unparsed(rejection.reason));
+            return Some(Arc::new(ScriptVerdict::Unparsed(rejection.reason)));
         }
         None
     }
@@ -80,15 +80,16 @@ impl Guard {
         dialect: Dialect,
         script: &str,
         parse: impl FnOnce(&ParserConfig) -> (ScriptVerdict, bool),
-    ) -> ScriptVerdict {
+    ) -> Arc<ScriptVerdict> {
         if let Some(verdict) = self.known(dialect, script) {
             return verdict;
         }
         let limits = self.limits.load();
         self.stats.parse();
         let (verdict, cacheable) = parse(&limits);
+        let verdict = Arc::new(verdict);
         if cacheable {
-            self.cache.insert(dialect, script, verdict.clone());
+            self.cache.insert(dialect, script, Arc::clone(&verdict));
         }
         verdict
     }
@@ -149,11 +150,11 @@ impl ContainedAnalyzer {
 }
 
 impl ScriptAnalyzer for ContainedAnalyzer {
-    fn known(&self, dialect: Dialect, script: &str) -> Option<ScriptVerdict> {
+    fn known(&self, dialect: Dialect, script: &str) -> Option<Arc<ScriptVerdict>> {
         self.guard.known(dialect, script)
     }
 
-    fn analyze(&self, dialect: Dialect, script: &str) -> ScriptVerdict {
+    fn analyze(&self, dialect: Dialect, script: &str) -> Arc<ScriptVerdict> {
         self.guard.analyze(dialect, script, |limits| {
             self.pool.analyze(dialect, script, limits.deadline)
         })
@@ -188,7 +189,7 @@ impl PrescreenedAnalyzer {
 }
 
 impl ScriptAnalyzer for PrescreenedAnalyzer {
-    fn known(&self, dialect: Dialect, script: &str) -> Option<ScriptVerdict> {
+    fn known(&self, dialect: Dialect, script: &str) -> Option<Arc<ScriptVerdict>> {
         self.guard.known(dialect, script)
     }
 
@@ -196,7 +197,7 @@ impl ScriptAnalyzer for PrescreenedAnalyzer {
         self.guard.update_limits(limits)
     }
 
-    fn analyze(&self, dialect: Dialect, script: &str) -> ScriptVerdict {
+    fn analyze(&self, dialect: Dialect, script: &str) -> Arc<ScriptVerdict> {
         self.guard.analyze(dialect, script, |_| {
             // The tokenizer has panics of its own (an `unwrap` on some unterminated nested
             // constructs); the engine's analyzers must not panic.
@@ -224,14 +225,18 @@ mod tests {
         assert_eq!(a.stats().parses, 0);
         let parsed = a.analyze(Dialect::Sh, script);
         assert_eq!(a.stats().parses, 1);
-        assert_eq!(a.known(Dialect::Sh, script), Some(parsed));
+        // Handed out as cached, not copied.
+        assert!(
+            a.known(Dialect::Sh, script)
+                .is_some_and(|v| Arc::ptr_eq(&v, &parsed))
+        );
         assert_eq!(a.stats().cache_hits, 1);
         // Another dialect is another script.
         assert_eq!(a.known(Dialect::Bash, script), None);
         // The pre-screen answers without a parse or the cache.
         let deep = format!("{}x{}", "$(".repeat(200), ")".repeat(200));
         assert!(matches!(
-            a.known(Dialect::Sh, &deep),
+            a.known(Dialect::Sh, &deep).as_deref(),
             Some(ScriptVerdict::Unparsed(_))
         ));
         assert_eq!(a.stats().parses, 1);
@@ -252,7 +257,7 @@ mod tests {
             ..ParserConfig::default()
         });
         assert!(matches!(
-            a.known(Dialect::Sh, script),
+            a.known(Dialect::Sh, script).as_deref(),
             Some(ScriptVerdict::Unparsed(_))
         ));
         assert_eq!(rejections(&a), 1);
@@ -286,7 +291,7 @@ mod tests {
                 entry.path()
             );
             assert!(
-                matches!(verdict, ScriptVerdict::Unparsed(_)),
+                matches!(*verdict, ScriptVerdict::Unparsed(_)),
                 "{:?}: {verdict:?}",
                 entry.path()
             );

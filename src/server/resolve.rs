@@ -110,7 +110,7 @@ impl Resolution {
         app: &App,
         misses: Vec<ScriptKey>,
         place: Place<'_>,
-    ) -> Result<Vec<(ScriptKey, ScriptVerdict)>, Shed> {
+    ) -> Result<Vec<(ScriptKey, Arc<ScriptVerdict>)>, Shed> {
         let Place {
             namespace,
             deadline,
@@ -124,10 +124,13 @@ impl Resolution {
                 "the namespace's reviews hold all their places on the analysis threads: answered without parsing new scripts"
             );
             self.pool_gave_up = true;
-            let verdict = ScriptVerdict::Unparsed(UnparsedReason::GaveUp {
+            let verdict = Arc::new(ScriptVerdict::Unparsed(UnparsedReason::GaveUp {
                 what: "no parser worker available to the namespace".into(),
-            });
-            return Ok(misses.into_iter().map(|k| (k, verdict.clone())).collect());
+            }));
+            return Ok(misses
+                .into_iter()
+                .map(|k| (k, Arc::clone(&verdict)))
+                .collect());
         };
         // The parses stop when the review is shed or its client leaves (this future is
         // dropped), or its time is up.
@@ -220,9 +223,9 @@ impl<'a> KnownOnly<'a> {
 }
 
 impl ScriptAnalyzer for KnownOnly<'_> {
-    fn analyze(&self, dialect: Dialect, script: &str) -> ScriptVerdict {
+    fn analyze(&self, dialect: Dialect, script: &str) -> Arc<ScriptVerdict> {
         if let Some(v) = self.verdicts.get(dialect, script) {
-            return ScriptVerdict::clone(v);
+            return Arc::clone(v);
         }
         if let Some(v) = self.analyzer.known(dialect, script) {
             return v;
@@ -234,13 +237,13 @@ impl ScriptAnalyzer for KnownOnly<'_> {
                 dialect,
                 script: script.to_string(),
             });
-        unresolved()
+        Arc::new(unresolved())
     }
 
-    fn known(&self, dialect: Dialect, script: &str) -> Option<ScriptVerdict> {
+    fn known(&self, dialect: Dialect, script: &str) -> Option<Arc<ScriptVerdict>> {
         self.verdicts
             .get(dialect, script)
-            .map(|v| ScriptVerdict::clone(v))
+            .map(Arc::clone)
             .or_else(|| self.analyzer.known(dialect, script))
     }
 }
