@@ -13,7 +13,7 @@ use crate::engine::script_verdicts::ScriptKey;
 use crate::engine::workload::Section;
 use crate::resolve::ScriptAnalyzer;
 use json_patch::jsonptr::PointerBuf;
-use json_patch::{AddOperation, PatchOperation};
+use json_patch::{AddOperation, PatchOperation, ReplaceOperation};
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::borrow::Cow;
@@ -301,20 +301,25 @@ fn plan_slots_in_place(
     let mut out = MutationPlan::default();
     let mut edits: Vec<SlotEdit> = Vec::new();
     let reshapes = edit_until_done(start, object, spec_path, &mut out, Some(&mut edits));
-    // The containers as edited, then the object as it was.
-    let mut edited: Vec<(Section, usize)> = edits.iter().map(|e| (e.section, e.index)).collect();
-    edited.sort_by_key(|&(section, index)| (section == Section::Containers, index));
+    // The fields edited (a container's `command` or `args`) as they are now, then the object
+    // as it was; only those fields differ between the two.
+    let mut edited: Vec<(Section, usize, &'static str)> =
+        edits.iter().map(|e| (e.section, e.index, e.key)).collect();
+    // Containers in the order their list's diff takes them, fields in the order of their
+    // names (a container's fields are compared in that order).
+    edited.sort_by_key(|&(section, index, key)| (section == Section::Containers, index, key));
     edited.dedup();
     let spec = json_pointer::get_mut(object, spec_path)?;
-    let container = |spec: &Value, (section, index): (Section, usize)| {
+    let field = |spec: &Value, (section, index, key): (Section, usize, &str)| {
         spec.get(section_key(section))
             .and_then(|list| list.get(index))
+            .and_then(|c| c.get(key))
             .cloned()
     };
     let now: Vec<Option<Value>> = if reshapes {
         Vec::new()
     } else {
-        edited.iter().map(|&at| container(spec, at)).collect()
+        edited.iter().map(|&at| field(spec, at)).collect()
     };
     for e in edits.into_iter().rev() {
         if let Some(slot) = spec
@@ -335,18 +340,25 @@ fn plan_slots_in_place(
         return None;
     };
     let spec = json_pointer::get(object, spec_path)?;
-    for (&(section, index), new) in edited.iter().zip(&now) {
+    for (&(section, index, key), new) in edited.iter().zip(now) {
         let (Some(old), Some(new)) = (
             spec.get(section_key(section))
-                .and_then(|list| list.get(index)),
+                .and_then(|list| list.get(index))
+                .and_then(|c| c.get(key)),
             new,
         ) else {
             return None;
         };
-        let mut path = spec_ptr.clone();
-        path.push_back(section_key(section));
-        path.push_back(index.to_string());
-        diff::object_fields(&path, old, new, &mut out.patch);
+        if *old != new {
+            let mut path = spec_ptr.clone();
+            path.push_back(section_key(section));
+            path.push_back(index.to_string());
+            path.push_back(key);
+            out.patch.push(PatchOperation::Replace(ReplaceOperation {
+                path,
+                value: new,
+            }));
+        }
     }
     annotate(object, start.first.template_pointer, &mut out);
     Some(out)
