@@ -2,8 +2,7 @@
 //! decoder reads (`apiVersion`, `kind`, and in `request` the uid, kind, names, operation and
 //! dry-run flag), and the lean cut of its object, built by a walk that takes the lean cut's own
 //! decisions ([`Pruned::member`], the grammar of [`crate::server::object`]). A kept value is
-//! decoded where it lies in the body, as serde_json decodes it (its numbers and escaped
-//! strings by serde_json itself); a skipped one (managed fields, probes,
+//! decoded by serde_json where it lies in the body; a skipped one (managed fields, probes,
 //! resources, env lists in the cut without them; `userInfo`, `options` and the rest of the
 //! review) is passed over by [`crate::server::json_scan`] (strings and brackets); a
 //! container's env list, in the cut without env, is checked as
