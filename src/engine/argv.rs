@@ -210,9 +210,8 @@ struct Arg<'a> {
 
 impl<'a> Arg<'a> {
     fn new(text: &'a str, slot: ArgvSlot, env: &Environment<'_>, env_from: bool) -> Arg<'a> {
-        let expanded = slot
-            .field
-            .kubelet_expands()
+        // Only a `$` can be expanded: most words are taken as they are, without a copy.
+        let expanded = (slot.field.kubelet_expands() && text.contains('$'))
             .then(|| kubelet::expand(text, env, env_from))
             .filter(Expanded::changed);
         Arg {
