@@ -211,7 +211,7 @@ impl SideAgent {
 /// A side-agent image pattern from the configuration.
 enum Configured {
     /// An exact repository name, matched like the catalogue's.
-    Repository(Vec<String>),
+    Repository(RepositoryPath<'static>),
     /// A glob on the whole reference: the operator's explicit choice.
     Glob,
 }
@@ -261,14 +261,14 @@ impl SideAgentMatcher {
                 glob_index.push(configured.len());
                 configured.push((p.clone(), Configured::Glob));
             } else {
-                let segments = repository_segments(p);
-                if segments.is_empty() || p.contains(['@']) {
+                let path = RepositoryPath::of(p);
+                if path.is_empty() || p.contains(['@']) {
                     return Err(PatternError {
                         field: field(),
                         reason: format!("`{p}` is neither a repository name nor a glob"),
                     });
                 }
-                configured.push((p.clone(), Configured::Repository(segments)));
+                configured.push((p.clone(), Configured::Repository(path.into_owned())));
             }
         }
         let globs = builder.build().map_err(|e| PatternError {
@@ -284,16 +284,16 @@ impl SideAgentMatcher {
     }
 
     /// Certain evidence from the image reference.
-    /// `segments` are the image's [`repository_segments`].
-    pub fn image_evidence(&self, image: &str, segments: &[String]) -> Option<Evidence> {
+    /// `path` is the image's [`RepositoryPath`].
+    pub fn image_evidence(&self, image: &str, path: &RepositoryPath<'_>) -> Option<Evidence> {
         if image.is_empty() {
             return None;
         }
         if self.catalogue
-            && let Some(name) = segments.last()
+            && let Some(name) = path.name()
         {
             for e in catalogue::images_named(name) {
-                if ends_with_repository(segments, e.repository) {
+                if path.ends_with_repository(e.repository) {
                     return Some(Evidence::CatalogueImage {
                         repository: e.repository,
                         role: e.role,
@@ -304,7 +304,7 @@ impl SideAgentMatcher {
         }
         for (pattern, kind) in &self.configured {
             if let Configured::Repository(repo) = kind
-                && segments.ends_with(repo)
+                && path.ends_with_repository(repo.as_str())
             {
                 return Some(Evidence::ConfiguredImage {
                     pattern: pattern.clone(),
@@ -370,47 +370,77 @@ impl SideAgentMatcher {
 
 /// The repository path of an image reference, lower-cased, without registry host, tag, digest
 /// or Docker Hub's `library/`: `quay.io/kiwigrid/k8s-sidecar:1.28@sha256:..` ->
-/// `[kiwigrid, k8s-sidecar]`.
-pub fn repository_segments(image: &str) -> Vec<String> {
-    let image = image.trim();
-    // Image references are lower-case but for a rare registry host: copied only then.
-    let image: Cow<'_, str> = if image.bytes().any(|b| b.is_ascii_uppercase()) {
-        Cow::Owned(image.to_ascii_lowercase())
-    } else {
-        Cow::Borrowed(image)
-    };
-    let without_digest = image.split('@').next().unwrap_or("");
-    let mut segments: Vec<&str> = without_digest.split('/').collect();
-    if let Some(last) = segments.last_mut()
-        && let Some((name, _tag)) = last.split_once(':')
-    {
-        *last = name;
-    }
-    // A registry host is dropped, then Docker Hub's `library/`.
-    let mut from = 0;
-    if segments.len() > 1
-        && (segments[0].contains('.') || segments[0].contains(':') || segments[0] == "localhost")
-    {
-        from = 1;
-    }
-    if segments.len() > from + 1 && segments[from] == "library" {
-        from += 1;
-    }
-    segments[from..]
-        .iter()
-        .filter(|s| !s.is_empty())
-        .map(|s| s.to_string())
-        .collect()
-}
+/// `kiwigrid/k8s-sidecar`. Borrowed from the reference where it is written so (lower-case,
+/// no empty segment), as nearly every image is: read for every container of every review.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepositoryPath<'a>(Cow<'a, str>);
 
-/// Whether an image's repository path is `repository`, under any registry or mirror prefix.
-fn ends_with_repository(segments: &[String], repository: &str) -> bool {
-    // Compared from the last segment back, without allocating: this runs for every catalogue
-    // entry against every container's image.
-    let mut have = segments.iter().rev();
-    repository
-        .rsplit('/')
-        .all(|wanted| have.next().is_some_and(|segment| segment == wanted))
+impl<'a> RepositoryPath<'a> {
+    pub fn of(image: &'a str) -> RepositoryPath<'a> {
+        let image = image.trim();
+        // Image references are lower-case but for a rare registry host: copied only then.
+        if image.bytes().any(|b| b.is_ascii_uppercase()) {
+            let lower = image.to_ascii_lowercase();
+            return RepositoryPath(Cow::Owned(Self::path_in(&lower).into_owned()));
+        }
+        RepositoryPath(Self::path_in(image))
+    }
+
+    /// The path within a lower-case reference: split at `/`, then the tag, a registry host,
+    /// Docker Hub's `library/` and empty segments taken off, in that order.
+    fn path_in(image: &str) -> Cow<'_, str> {
+        let mut path = image.split('@').next().unwrap_or("");
+        // The tag follows a colon in the last segment (a colon before a slash is a port).
+        let last = path.rfind('/').map_or(0, |slash| slash + 1);
+        if let Some(colon) = path[last..].find(':') {
+            path = &path[..last + colon];
+        }
+        if let Some((host, rest)) = path.split_once('/')
+            && (host.contains('.') || host.contains(':') || host == "localhost")
+        {
+            path = rest;
+        }
+        if let Some(rest) = path.strip_prefix("library/") {
+            path = rest;
+        }
+        if path.starts_with('/') || path.ends_with('/') || path.contains("//") {
+            Cow::Owned(
+                path.split('/')
+                    .filter(|s| !s.is_empty())
+                    .collect::<Vec<_>>()
+                    .join("/"),
+            )
+        } else {
+            Cow::Borrowed(path)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The last segment: the image's own name.
+    pub fn name(&self) -> Option<&str> {
+        self.0.rsplit('/').next().filter(|n| !n.is_empty())
+    }
+
+    /// Whether the path is `repository`, or ends with it after a `/`: under any registry or
+    /// mirror prefix, whole segments only.
+    pub fn ends_with_repository(&self, repository: &str) -> bool {
+        let path = self.as_str();
+        !repository.is_empty()
+            && path.ends_with(repository)
+            && (path.len() == repository.len()
+                || path.as_bytes()[path.len() - repository.len() - 1] == b'/')
+    }
+
+    pub fn into_owned(self) -> RepositoryPath<'static> {
+        RepositoryPath(Cow::Owned(self.0.into_owned()))
+    }
 }
 
 /// Skips launchers and inits (through the launcher tables, with their own option grammar),
@@ -451,10 +481,10 @@ pub fn launch_commands(c: &ContainerSpec<'_>, analysis: &LaunchAnalysis) -> Laun
             v
         }
         (None, None) => {
-            let segments = repository_segments(&c.image);
+            let path = RepositoryPath::of(&c.image);
             catalogue::IMAGE_PROGRAMS
                 .iter()
-                .find(|p| ends_with_repository(&segments, p.repository))
+                .find(|p| path.ends_with_repository(p.repository))
                 .map(|p| vec![p.program.to_string()])
                 .unwrap_or_default()
         }
@@ -606,8 +636,8 @@ pub struct Candidate<'c, 'a> {
     pub commands: &'c [Vec<String>],
     /// Its script loops forever.
     pub endless_loop: bool,
-    /// Its image's [`repository_segments`], read once for every rule that matches images.
-    pub segments: Vec<String>,
+    /// Its image's [`RepositoryPath`], read once for every rule that matches images.
+    pub segments: RepositoryPath<'a>,
 }
 
 fn has_ports(c: &ContainerSpec<'_>) -> bool {
@@ -1444,7 +1474,7 @@ pub(crate) mod tests {
             ),
             ("k8s.gcr.io/git-sync:v3.1.6", "git-sync"),
         ] {
-            assert_eq!(repository_segments(image).join("/"), want, "{image}");
+            assert_eq!(RepositoryPath::of(image).as_str(), want, "{image}");
         }
     }
 
@@ -1481,23 +1511,24 @@ pub(crate) mod tests {
         fn segments_are_read_by_their_definition(
             image in "( |[a-zA-Z0-9._-]{0,6}|localhost|library)([/:@]([a-zA-Z0-9._-]{0,6}|localhost|library)){0,5} ?",
         ) {
-            proptest::prop_assert_eq!(repository_segments(&image), segments_by_definition(&image));
+            let path = RepositoryPath::of(&image);
+            proptest::prop_assert_eq!(path.as_str(), segments_by_definition(&image).join("/"));
         }
     }
 
     #[test]
     fn a_repository_matches_the_tail_of_an_image_path_only_whole_segments() {
-        let segments = repository_segments("mirror.example/cache/fluent/fluent-bit:3.1");
-        assert!(ends_with_repository(&segments, "fluent/fluent-bit"));
-        assert!(ends_with_repository(&segments, "fluent-bit"));
-        assert!(ends_with_repository(&segments, "cache/fluent/fluent-bit"));
-        assert!(!ends_with_repository(
-            &segments,
-            "x/cache/fluent/fluent-bit"
-        ));
-        assert!(!ends_with_repository(&segments, "bit"));
-        assert!(!ends_with_repository(&segments, "other/fluent-bit"));
-        assert!(!ends_with_repository(&segments, ""));
-        assert!(!ends_with_repository(&[], "fluent-bit"));
+        let path = RepositoryPath::of("mirror.example/cache/fluent/fluent-bit:3.1");
+        assert!(path.ends_with_repository("fluent/fluent-bit"));
+        assert!(path.ends_with_repository("fluent-bit"));
+        assert!(path.ends_with_repository("cache/fluent/fluent-bit"));
+        assert!(!path.ends_with_repository("x/cache/fluent/fluent-bit"));
+        assert!(!path.ends_with_repository("bit"));
+        assert!(!path.ends_with_repository("other/fluent-bit"));
+        assert!(!path.ends_with_repository(""));
+        assert!(!RepositoryPath::of("").ends_with_repository("fluent-bit"));
+        // Borrowed from the reference unless it must be rewritten.
+        assert!(matches!(path.0, Cow::Borrowed(_)));
+        assert!(matches!(RepositoryPath::of("Quay.io/a/b").0, Cow::Owned(_)));
     }
 }
