@@ -301,7 +301,7 @@ impl Engine {
                 spec: c,
                 commands: commands.as_slice(),
                 endless_loop: script_facts(a).is_some_and(|f| f.endless_loop),
-                segments: side_agents::RepositoryPath::of(&c.image),
+                repository: side_agents::RepositoryPath::of(&c.image),
             })
             .collect();
         let verdicts = side_agents::classify(&self.side_agents, &pod, &candidates);

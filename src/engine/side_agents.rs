@@ -357,7 +357,7 @@ impl SideAgentMatcher {
     /// The role of a catalogued image or command, when the container has one.
     fn role(&self, c: &Candidate<'_, '_>) -> Option<Role> {
         match self
-            .image_evidence(&c.spec.image, &c.segments)
+            .image_evidence(&c.spec.image, &c.repository)
             .or_else(|| self.command_evidence(c.commands))
         {
             Some(
@@ -637,7 +637,7 @@ pub struct Candidate<'c, 'a> {
     /// Its script loops forever.
     pub endless_loop: bool,
     /// Its image's [`RepositoryPath`], read once for every rule that matches images.
-    pub segments: RepositoryPath<'a>,
+    pub repository: RepositoryPath<'a>,
 }
 
 fn has_ports(c: &ContainerSpec<'_>) -> bool {
@@ -709,7 +709,7 @@ pub fn main_reasons(
         .filter(|&i| {
             has_ports(candidates[i].spec)
                 && matcher
-                    .image_evidence(&candidates[i].spec.image, &candidates[i].segments)
+                    .image_evidence(&candidates[i].spec.image, &candidates[i].repository)
                     .is_none()
                 && matcher.command_evidence(candidates[i].commands).is_none()
         })
@@ -894,7 +894,7 @@ fn role_evidence(
     let main_image = candidates
         .iter()
         .zip(mains)
-        .any(|(o, m)| m.is_some() && !std::ptr::eq(o, c) && o.segments == c.segments);
+        .any(|(o, m)| m.is_some() && !std::ptr::eq(o, c) && o.repository == c.repository);
     // A name that says `sidecar` is its author's word, whatever the image.
     if let Some(pattern) = name_evidence(&c.spec.name, beside_server)
         && (!main_image || pattern.contains("sidecar"))
@@ -962,7 +962,7 @@ pub fn classify(
             continue;
         }
         let ev = &mut evidence[i];
-        ev.extend(matcher.image_evidence(&c.spec.image, &c.segments));
+        ev.extend(matcher.image_evidence(&c.spec.image, &c.repository));
         ev.extend(matcher.command_evidence(c.commands));
         let beside_server =
             (0..candidates.len()).any(|o| o != i && regular(o) && has_ports(candidates[o].spec));

@@ -404,7 +404,7 @@ mod tests {
                 spec,
                 commands,
                 endless_loop: false,
-                segments: crate::engine::side_agents::RepositoryPath::of(""),
+                repository: crate::engine::side_agents::RepositoryPath::of(""),
             })
             .collect();
         let started = Instant::now();
