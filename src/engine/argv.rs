@@ -894,7 +894,17 @@ fn bind_word(word: &str, operands: &[String], env: &Environment<'_>) -> Option<V
     if inner.contains('$') || inner.contains('`') {
         return None;
     }
-    Some(vec![brush_parser::unquote_str(word)])
+    Some(vec![unquoted(word).into_owned()])
+}
+
+/// `word` with its quoting removed, as `brush_parser::unquote_str` removes it; borrowed when
+/// there is none (most words of a command line), which that function would copy char by char.
+fn unquoted(word: &str) -> Cow<'_, str> {
+    if word.contains(['\\', '\'', '"']) {
+        Cow::Owned(brush_parser::unquote_str(word))
+    } else {
+        Cow::Borrowed(word)
+    }
 }
 
 /// The launch an `exec` at the end of a script hands over to, when it is worth analysing
@@ -1145,7 +1155,7 @@ fn classify_script(
                     .last
                     .as_ref()
                     .and_then(|l| l.argv.first())
-                    .map(|w| basename(&brush_parser::unquote_str(w)).to_string())
+                    .map(|w| basename(&unquoted(w)).to_string())
                     .filter(|b| matches!(b.as_str(), "su" | "sudo" | "runuser"));
                 out.exec_blocker = if let Some(parent) = parent {
                     out.exec_insertions.clear();
@@ -1185,4 +1195,30 @@ fn classify_script(
 /// `UnparsedReason` for a script the caller refused before parsing.
 pub fn unparsed(reason: UnparsedReason) -> ScriptVerdict {
     ScriptVerdict::Unparsed(reason)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unquoted;
+    use std::borrow::Cow;
+
+    #[test]
+    fn unquoted_is_brush_unquote_and_borrows_plain_words() {
+        for word in [
+            "",
+            "/app/checkout",
+            "--port=8080",
+            "\"$@\"",
+            "'a b'",
+            "a\\ b",
+            "\"it's\"",
+            "x\\\\y",
+            "naïve",
+            "\\",
+        ] {
+            assert_eq!(unquoted(word), brush_parser::unquote_str(word), "{word:?}");
+        }
+        assert!(matches!(unquoted("/app/checkout"), Cow::Borrowed(_)));
+        assert!(matches!(unquoted("'quoted'"), Cow::Owned(_)));
+    }
 }
