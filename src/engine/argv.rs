@@ -379,7 +379,7 @@ fn analyze_with_image(
     c: &ContainerSpec<'_>,
     cx: &Cx<'_>,
     image: &ImageConfig,
-    args: &[String],
+    args: &[&str],
 ) -> LaunchAnalysis {
     let mut argv: Vec<Arg> = Vec::new();
     for (index, text) in image.entrypoint.iter().enumerate() {
@@ -389,12 +389,15 @@ fn analyze_with_image(
         };
         argv.push(Arg::new(text, slot, &cx.env, cx.env_from));
     }
-    let (tail, field) = if c.args.is_some() {
-        (args, ArgvField::Args)
+    let (tail, field): (Box<dyn Iterator<Item = &str>>, _) = if c.args.is_some() {
+        (Box::new(args.iter().copied()), ArgvField::Args)
     } else {
-        (image.cmd.as_slice(), ArgvField::ImageCmd)
+        (
+            Box::new(image.cmd.iter().map(String::as_str)),
+            ArgvField::ImageCmd,
+        )
     };
-    for (index, text) in tail.iter().enumerate() {
+    for (index, text) in tail.enumerate() {
         argv.push(Arg::new(
             text,
             ArgvSlot { field, index },

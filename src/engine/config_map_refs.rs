@@ -35,18 +35,17 @@ pub fn referenced(
     let mut out: Vec<String> = Vec::new();
     for c in &w.containers {
         // What the kubelet runs: the pod's command and args, else the image's.
-        let image = images.and_then(|m| m.get(&c.image));
-        let command = match (&c.command, image) {
-            (Some(command), _) => command.as_slice(),
-            (None, Some(i)) => i.entrypoint.as_slice(),
-            (None, None) => &[],
+        let image = images.and_then(|m| m.get(c.image));
+        let mut argv: Vec<&str> = match (&c.command, image) {
+            (Some(command), _) => command.clone(),
+            (None, Some(i)) => i.entrypoint.iter().map(String::as_str).collect(),
+            (None, None) => Vec::new(),
         };
-        let args = match (&c.command, &c.args, image) {
-            (_, Some(args), _) => args.as_slice(),
-            (None, None, Some(i)) => i.cmd.as_slice(),
-            _ => &[],
-        };
-        let argv: Vec<&str> = command.iter().chain(args).map(String::as_str).collect();
+        match (&c.command, &c.args, image) {
+            (_, Some(args), _) => argv.extend(args),
+            (None, None, Some(i)) => argv.extend(i.cmd.iter().map(String::as_str)),
+            _ => {}
+        }
         let mounted = mounted_maps(c, volumes);
         // Texts that may name a path: the argv, and the scripts already read from this
         // container's mounts.

@@ -198,7 +198,7 @@ impl Engine {
             c,
             long_running,
             scripts,
-            ctx.images.and_then(|m| m.get(&c.image)),
+            ctx.images.and_then(|m| m.get(c.image)),
         );
         match mounts {
             Some(m) => mounted_scripts::follow(analysis, c, m, long_running, scripts),
@@ -301,7 +301,7 @@ impl Engine {
                 spec: c,
                 commands: commands.as_slice(),
                 endless_loop: script_facts(a).is_some_and(|f| f.endless_loop),
-                repository: side_agents::RepositoryPath::of(&c.image),
+                repository: side_agents::RepositoryPath::of(c.image),
             })
             .collect();
         let verdicts = side_agents::classify(&self.side_agents, &pod, &candidates);
@@ -340,7 +340,7 @@ impl Engine {
                 _ => None,
             };
             let report = ContainerReport {
-                container: c.name.clone(),
+                container: c.name.to_string(),
                 section: c.section,
                 pointer: c.pointer.clone(),
                 launch: analysis.class,

@@ -50,7 +50,7 @@ pub fn collect(
             action = Action::Warn;
         }
         eval.findings.push(Finding {
-            container: name.clone(),
+            container: name.to_string(),
             section: c.section,
             pointer: c.pointer.clone(),
             rule,

@@ -437,9 +437,9 @@ fn in_image<'f>(
     if under_a_volume(c, &path) {
         return None;
     }
-    let Some(file) = files.get(&c.image, &path) else {
+    let Some(file) = files.get(c.image, &path) else {
         return Some(Found::Wanted(WantedFile {
-            image: c.image.clone(),
+            image: c.image.to_string(),
             path,
         }));
     };
@@ -477,15 +477,18 @@ fn under_a_volume(c: &ContainerSpec<'_>, path: &str) -> bool {
 fn effective_argv(c: &ContainerSpec<'_>, analysis: &LaunchAnalysis) -> Vec<String> {
     let command = c.command.as_deref().unwrap_or(&[]);
     match &analysis.image_argv {
-        Some((entrypoint, cmd)) if command.is_empty() => entrypoint
-            .iter()
-            .chain(c.args.as_ref().unwrap_or(cmd))
-            .cloned()
-            .collect(),
+        Some((entrypoint, cmd)) if command.is_empty() => match &c.args {
+            Some(args) => entrypoint
+                .iter()
+                .cloned()
+                .chain(args.iter().map(|a| a.to_string()))
+                .collect(),
+            None => entrypoint.iter().chain(cmd).cloned().collect(),
+        },
         _ => command
             .iter()
             .chain(c.args.iter().flatten())
-            .cloned()
+            .map(|w| w.to_string())
             .collect(),
     }
 }

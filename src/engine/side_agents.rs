@@ -357,7 +357,7 @@ impl SideAgentMatcher {
     /// The role of a catalogued image or command, when the container has one.
     fn role(&self, c: &Candidate<'_, '_>) -> Option<Role> {
         match self
-            .image_evidence(&c.spec.image, &c.repository)
+            .image_evidence(c.spec.image, &c.repository)
             .or_else(|| self.command_evidence(c.commands))
         {
             Some(
@@ -472,7 +472,7 @@ pub fn launch_commands(c: &ContainerSpec<'_>, analysis: &LaunchAnalysis) -> Laun
         return LaunchCommands::Script(Arc::clone(&shell.verdict));
     }
     let mut argv = match (&c.command, &analysis.image_argv) {
-        (Some(command), _) => command.clone(),
+        (Some(command), _) => command.iter().map(|w| w.to_string()).collect(),
         (None, Some((entrypoint, cmd))) => {
             let mut v = entrypoint.clone();
             if c.args.is_none() {
@@ -481,7 +481,7 @@ pub fn launch_commands(c: &ContainerSpec<'_>, analysis: &LaunchAnalysis) -> Laun
             v
         }
         (None, None) => {
-            let path = RepositoryPath::of(&c.image);
+            let path = RepositoryPath::of(c.image);
             catalogue::IMAGE_PROGRAMS
                 .iter()
                 .find(|p| path.ends_with_repository(p.repository))
@@ -489,7 +489,7 @@ pub fn launch_commands(c: &ContainerSpec<'_>, analysis: &LaunchAnalysis) -> Laun
                 .unwrap_or_default()
         }
     };
-    argv.extend(c.args.iter().flatten().cloned());
+    argv.extend(c.args.iter().flatten().map(|w| w.to_string()));
     LaunchCommands::Argv(argv)
 }
 
@@ -657,11 +657,11 @@ pub fn main_reasons(
     let regular: Vec<usize> = (0..candidates.len())
         .filter(|&i| {
             candidates[i].spec.section == Section::Containers
-                && !pod.injected.contains(&candidates[i].spec.name)
+                && !pod.injected.iter().any(|n| n == candidates[i].spec.name)
         })
         .collect();
     let mut out = vec![None; candidates.len()];
-    let name = |i: usize| candidates[i].spec.name.as_str();
+    let name = |i: usize| candidates[i].spec.name;
     if pod.daemon_set {
         for &i in &regular {
             if matcher.role(&candidates[i]) == Some(Role::LogForwarder) {
@@ -709,7 +709,7 @@ pub fn main_reasons(
         .filter(|&i| {
             has_ports(candidates[i].spec)
                 && matcher
-                    .image_evidence(&candidates[i].spec.image, &candidates[i].repository)
+                    .image_evidence(candidates[i].spec.image, &candidates[i].repository)
                     .is_none()
                 && matcher.command_evidence(candidates[i].commands).is_none()
         })
@@ -877,7 +877,7 @@ fn sharer<'c>(candidates: &'c [Candidate<'_, '_>], me: usize, volume: &str) -> O
         .iter()
         .enumerate()
         .find(|(o, c)| *o != me && c.spec.mounts.iter().any(|&(v, _)| v == volume))
-        .map(|(_, c)| c.spec.name.as_str())
+        .map(|(_, c)| c.spec.name)
 }
 
 /// Role evidence (`likely`) for one container.
@@ -896,7 +896,7 @@ fn role_evidence(
         .zip(mains)
         .any(|(o, m)| m.is_some() && !std::ptr::eq(o, c) && o.repository == c.repository);
     // A name that says `sidecar` is its author's word, whatever the image.
-    if let Some(pattern) = name_evidence(&c.spec.name, beside_server)
+    if let Some(pattern) = name_evidence(c.spec.name, beside_server)
         && (!main_image || pattern.contains("sidecar"))
     {
         out.push(Evidence::Name { pattern });
@@ -944,7 +944,7 @@ pub fn classify(
     let mains = main_reasons(matcher, pod, candidates);
     let regular = |i: usize| {
         candidates[i].spec.section == Section::Containers
-            && !pod.injected.contains(&candidates[i].spec.name)
+            && !pod.injected.iter().any(|n| n == candidates[i].spec.name)
     };
     let serving_main = (0..candidates.len())
         .find(|&i| regular(i) && mains[i].is_some() && has_ports(candidates[i].spec));
@@ -954,7 +954,7 @@ pub fn classify(
         if !regular(i) {
             continue;
         }
-        let annotated = pod.annotated.contains(&c.spec.name.as_str());
+        let annotated = pod.annotated.contains(&c.spec.name);
         if annotated {
             evidence[i].push(Evidence::Annotation);
         }
@@ -962,7 +962,7 @@ pub fn classify(
             continue;
         }
         let ev = &mut evidence[i];
-        ev.extend(matcher.image_evidence(&c.spec.image, &c.repository));
+        ev.extend(matcher.image_evidence(c.spec.image, &c.repository));
         ev.extend(matcher.command_evidence(c.commands));
         let beside_server =
             (0..candidates.len()).any(|o| o != i && regular(o) && has_ports(candidates[o].spec));
@@ -979,7 +979,7 @@ pub fn classify(
             o != i
                 && regular(o)
                 && mains[o].is_some()
-                && !pod.annotated.contains(&candidates[o].spec.name.as_str())
+                && !pod.annotated.contains(&candidates[o].spec.name)
         });
         named.or_else(|| {
             (0..candidates.len()).find(|&o| {
@@ -997,14 +997,14 @@ pub fn classify(
                 && let Some(server) = serving_main.filter(|&s| s != i)
             {
                 ev.push(Evidence::NoPorts {
-                    main: candidates[server].spec.name.clone(),
+                    main: candidates[server].spec.name.to_string(),
                 });
             }
             ev.sort_by_key(|e| std::cmp::Reverse(e.confidence()));
             Some(SideAgent {
                 confidence,
                 evidence: ev,
-                main: candidates[main].spec.name.clone(),
+                main: candidates[main].spec.name.to_string(),
             })
         })
         .collect()

@@ -350,11 +350,12 @@ mod tests {
         static NO_JSON: Value = Value::Null;
         let specs = (0..n)
             .map(|i| ContainerSpec {
-                name: format!("c{i}"),
+                // A spec borrows its name from the object; these live as long as the test.
+                name: Box::leak(format!("c{i}").into_boxed_str()),
                 section: Section::Containers,
                 index: i,
                 pointer: format!("/spec/template/spec/containers/{i}"),
-                image: "registry.example/batch:1".into(),
+                image: "registry.example/batch:1",
                 command: None,
                 args: None,
                 native_sidecar: false,

@@ -72,14 +72,15 @@ pub struct Workload<'a> {
 /// One container (or init container) of a pod spec.
 #[derive(Debug, Clone)]
 pub struct ContainerSpec<'a> {
-    pub name: String,
+    pub name: &'a str,
     pub section: Section,
     pub index: usize,
     /// JSON Pointer of the container within the object.
     pub pointer: String,
-    pub image: String,
-    pub command: Option<Vec<String>>,
-    pub args: Option<Vec<String>>,
+    pub image: &'a str,
+    /// Borrowed from the object: evaluated twice per /mutate review, copied by neither.
+    pub command: Option<Vec<&'a str>>,
+    pub args: Option<Vec<&'a str>>,
     /// `restartPolicy: Always` on an init container: a native sidecar.
     pub native_sidecar: bool,
     /// Names of the container's `env` entries (kubelet `$(VAR)` expansion needs them).
@@ -150,18 +151,18 @@ fn opt_str<'a>(
     }
 }
 
-fn opt_strings(
-    parent: &Value,
+fn opt_strings<'a>(
+    parent: &'a Value,
     key: &str,
     pointer: impl fmt::Display,
-) -> Result<Option<Vec<String>>, WorkloadError> {
+) -> Result<Option<Vec<&'a str>>, WorkloadError> {
     match parent.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Array(items)) => items
             .iter()
             .enumerate()
             .map(|(i, item)| match item {
-                Value::String(s) => Ok(s.clone()),
+                Value::String(s) => Ok(s.as_str()),
                 other => Err(wrong(format!("{pointer}/{key}/{i}"), "a string", other)),
             })
             .collect::<Result<Vec<_>, _>>()
@@ -322,8 +323,8 @@ fn container(
     if !json.is_object() {
         return Err(wrong(pointer, "an object", json));
     }
-    let name = opt_str(json, "name", &pointer)?.unwrap_or("").to_string();
-    let image = opt_str(json, "image", &pointer)?.unwrap_or("").to_string();
+    let name = opt_str(json, "name", &pointer)?.unwrap_or("");
+    let image = opt_str(json, "image", &pointer)?.unwrap_or("");
     let command = opt_strings(json, "command", &pointer)?;
     let args = opt_strings(json, "args", &pointer)?;
     let native_sidecar = section == Section::InitContainers

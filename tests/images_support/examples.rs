@@ -39,7 +39,7 @@ pub fn move_commands_to_images(
                 let Some(command) = c.command.as_ref().filter(|c| !c.is_empty()) else {
                     continue;
                 };
-                let name = image(&c.image, moved.len());
+                let name = image(c.image, moved.len());
                 let target = copy
                     .pointer_mut(&c.pointer)
                     .unwrap()
@@ -50,10 +50,10 @@ pub fn move_commands_to_images(
                 target.insert("image".into(), Value::String(name.clone()));
                 moved.push(Moved {
                     doc: doc_index,
-                    container: c.name.clone(),
+                    container: c.name.to_string(),
                     image: name,
-                    entrypoint: command.clone(),
-                    cmd: c.args.clone().unwrap_or_default(),
+                    entrypoint: command.iter().map(|w| w.to_string()).collect(),
+                    cmd: c.args.iter().flatten().map(|w| w.to_string()).collect(),
                 });
             }
         }
