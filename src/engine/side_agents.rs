@@ -551,10 +551,11 @@ impl<'a> PodFacts<'a> {
         injected: Vec<String>,
     ) -> PodFacts<'a> {
         let mut names = Vec::new();
+        // Names are kept lower-case; one already kept is not copied again to find it so.
         let mut add = |n: &str| {
-            let n = n.trim().to_ascii_lowercase();
-            if !n.is_empty() && !names.contains(&n) {
-                names.push(n);
+            let n = n.trim();
+            if !n.is_empty() && !names.iter().any(|k: &String| k.eq_ignore_ascii_case(n)) {
+                names.push(n.to_ascii_lowercase());
             }
         };
         let str_at = |v: &'a Value, key: &str| v.get(key).and_then(Value::as_str);
@@ -567,8 +568,9 @@ impl<'a> PodFacts<'a> {
                 }
             }
         }
+        // A Pod is its own template: its labels are read once.
         let template = if template_pointer.is_empty() {
-            Some(object)
+            None
         } else {
             json_pointer::get(object, template_pointer)
         };
@@ -681,7 +683,13 @@ pub fn main_reasons(
     }
     let mut found = false;
     for &i in &regular {
-        let n = name(i).to_ascii_lowercase();
+        // Container names are DNS labels, lower-case: copied only when one is not.
+        let n = name(i);
+        let n = if n.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(n.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(n)
+        };
         if let Some(w) = pod.names.iter().find(|w| workload_name_matches(w, &n)) {
             out[i] = Some(MainReason::WorkloadName(w.clone()));
             found = true;
