@@ -864,7 +864,7 @@ fn finish(mut a: LaunchAnalysis, through: Vec<Through>) -> LaunchAnalysis {
 /// Binds a word of an exec'd command line as written: `"$@"` to the operands, `$1` to one,
 /// literal words to their text, env references with literal values to them. `None` for a
 /// word whose value is only known at run time.
-fn bind_word(word: &str, operands: &[String], env: &Environment<'_>) -> Option<Vec<String>> {
+fn bind_word<'w>(word: &'w str, operands: &[String], env: &Environment<'_>) -> Option<Bound<'w>> {
     let quoted = word.starts_with('"') && word.ends_with('"') && word.len() >= 2;
     let inner = if quoted {
         &word[1..word.len() - 1]
@@ -873,7 +873,7 @@ fn bind_word(word: &str, operands: &[String], env: &Environment<'_>) -> Option<V
     };
     match inner {
         "$@" | "${@}" | "$*" | "${*}" => {
-            return Some(operands.get(1..).unwrap_or_default().to_vec());
+            return Some(Bound::Many(operands.get(1..).unwrap_or_default().to_vec()));
         }
         _ => {}
     }
@@ -883,21 +883,36 @@ fn bind_word(word: &str, operands: &[String], env: &Environment<'_>) -> Option<V
         .or_else(|| inner.strip_prefix('$'))
     {
         if let Ok(n) = name.parse::<usize>() {
-            return Some(operands.get(n).cloned().into_iter().collect());
+            return Some(Bound::Many(operands.get(n).cloned().into_iter().collect()));
         }
         if name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') && !name.is_empty() {
             let value = env.value(name)?.to_string();
-            return Some(if quoted {
+            return Some(Bound::Many(if quoted {
                 vec![value]
             } else {
                 value.split_whitespace().map(str::to_string).collect()
-            });
+            }));
         }
     }
     if inner.contains('$') || inner.contains('`') {
         return None;
     }
-    Some(vec![unquoted(word).into_owned()])
+    Some(Bound::One(unquoted(word)))
+}
+
+/// What a word binds to: most are one literal word, borrowed where no quoting is removed.
+enum Bound<'w> {
+    One(Cow<'w, str>),
+    Many(Vec<String>),
+}
+
+impl<'w> Bound<'w> {
+    fn push_onto(self, words: &mut Vec<Cow<'w, str>>) {
+        match self {
+            Bound::One(word) => words.push(word),
+            Bound::Many(many) => words.extend(many.into_iter().map(Cow::Owned)),
+        }
+    }
 }
 
 /// `word` with its quoting removed, as `brush_parser::unquote_str` removes it; borrowed when
@@ -921,19 +936,16 @@ fn handoff(
     if depth >= MAX_HANDOFFS {
         return None;
     }
-    let mut words: Vec<String> = Vec::new();
+    let mut words: Vec<Cow<'_, str>> = Vec::with_capacity(argv.len());
     for w in argv {
-        words.extend(bind_word(w, operands, &cx.env)?);
+        bind_word(w, operands, &cx.env)?.push_onto(&mut words);
     }
     let first = words.first()?;
     let interesting = is_shell(first)
         || launchers::is_busybox(first)
         || is_supervisor(first)
         || !matches!(
-            launchers::peel(
-                &words.iter().map(String::as_str).collect::<Vec<_>>(),
-                &cx.env
-            ),
+            launchers::peel(&words.iter().map(|w| &**w).collect::<Vec<_>>(), &cx.env),
             Peeled::Program
         );
     if !interesting {
@@ -943,8 +955,8 @@ fn handoff(
         .into_iter()
         .enumerate()
         .map(|(index, text)| Arg {
-            written: Cow::Owned(text.clone()),
-            text: Cow::Owned(text),
+            written: text.clone(),
+            text,
             slot: ArgvSlot {
                 field: ArgvField::Handoff,
                 index,
