@@ -727,6 +727,15 @@ fn value_of<'w>(opts: &Options<'w>, names: &[&str]) -> Option<Option<&'w str>> {
         .map(|(_, v)| *v)
 }
 
+/// Whether [`peel`] may read a launcher off a command line that starts with `first`: when
+/// not, it reads none whatever follows (callers skip building the word list it takes).
+pub fn may_peel(first: &str) -> bool {
+    first == PIDONE_INIT_PATH
+        || first == S6_OVERLAY_INIT
+        || is_busybox(first)
+        || LAUNCHERS.iter().any(|l| l.names.contains(&basename(first)))
+}
+
 /// Reads one launcher off the front of `words`. `env` is the container's environment with
 /// literal values (tini reads `TINI_KILL_PROCESS_GROUP`).
 pub fn peel(words: &[&str], env: &Environment<'_>) -> Peeled {
@@ -1067,6 +1076,54 @@ mod tests {
             Peeled::Runs { next, .. } | Peeled::Init { next, .. } => words.get(next).copied(),
             _ => None,
         }
+    }
+
+    #[test]
+    fn what_may_not_peel_peels_nothing() {
+        let mut firsts: Vec<&str> = LAUNCHERS
+            .iter()
+            .flat_map(|l| l.names.iter().copied())
+            .collect();
+        firsts.extend([
+            "/app/checkout",
+            "fluent-bit",
+            "/usr/bin/tini",
+            "busybox",
+            "/bin/busybox.static",
+            "/init",
+            "/.pidone/init",
+            "init",
+            "sh",
+            "exec",
+            "--",
+            "-x",
+            "A=b",
+            "",
+        ]);
+        let rests: &[&[&str]] = &[
+            &[],
+            &["app"],
+            &["-g", "--", "app"],
+            &["env", "app"],
+            &["nice", "app"],
+        ];
+        for &first in &firsts {
+            for rest in rests {
+                let words: Vec<&str> = std::iter::once(first).chain(rest.iter().copied()).collect();
+                if !may_peel(first) {
+                    assert_eq!(p(&words), Peeled::Program, "{words:?}");
+                }
+            }
+        }
+        for l in LAUNCHERS {
+            for name in l.names {
+                assert!(
+                    may_peel(name) && may_peel(&format!("/usr/bin/{name}")),
+                    "{name}"
+                );
+            }
+        }
+        assert!(!may_peel("/app/checkout"));
     }
 
     #[test]

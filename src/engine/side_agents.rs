@@ -447,6 +447,18 @@ impl<'a> RepositoryPath<'a> {
 /// `exec`/`time`, and `--`, to the program that runs; a word the tables do not know as a
 /// launcher (a bare `init`, a stray option or `VAR=value`) is skipped too.
 fn skip_wrappers(argv: &[String]) -> &[String] {
+    // Most command lines start with the program itself: nothing to skip, no word list built.
+    if let Some(first) = argv.first()
+        && !matches!(
+            first.as_str(),
+            "--" | "exec" | "time" | "command" | "builtin"
+        )
+        && !first.starts_with('-')
+        && basename(first) != "init"
+        && !launchers::may_peel(first)
+    {
+        return argv;
+    }
     let words: Vec<&str> = argv.iter().map(String::as_str).collect();
     let mut i = 0;
     while let Some(&word) = words.get(i) {
