@@ -730,10 +730,11 @@ fn value_of<'w>(opts: &Options<'w>, names: &[&str]) -> Option<Option<&'w str>> {
 /// Whether [`peel`] may read a launcher off a command line that starts with `first`: when
 /// not, it reads none whatever follows (callers skip building the word list it takes).
 pub fn may_peel(first: &str) -> bool {
+    let base = basename(first);
     first == PIDONE_INIT_PATH
         || first == S6_OVERLAY_INIT
-        || is_busybox(first)
-        || LAUNCHERS.iter().any(|l| l.names.contains(&basename(first)))
+        || strip_version(base) == "busybox"
+        || LAUNCHERS.iter().any(|l| l.names.contains(&base))
 }
 
 /// Reads one launcher off the front of `words`. `env` is the container's environment with
