@@ -447,26 +447,22 @@ impl<'a> RepositoryPath<'a> {
 /// `exec`/`time`, and `--`, to the program that runs; a word the tables do not know as a
 /// launcher (a bare `init`, a stray option or `VAR=value`) is skipped too.
 fn skip_wrappers(argv: &[String]) -> &[String] {
-    // Most command lines start with the program itself: nothing to skip, no word list built.
-    if let Some(first) = argv.first()
-        && !matches!(
-            first.as_str(),
-            "--" | "exec" | "time" | "command" | "builtin"
-        )
-        && !first.starts_with('-')
-        && basename(first) != "init"
-        && !launchers::may_peel(first)
-    {
-        return argv;
-    }
-    let words: Vec<&str> = argv.iter().map(String::as_str).collect();
+    // The word list `peel` reads is built only for a word that may name a launcher: most
+    // command lines start with the program itself.
+    let mut words: Option<Vec<&str>> = None;
     let mut i = 0;
-    while let Some(&word) = words.get(i) {
+    while let Some(word) = argv.get(i).map(String::as_str) {
         if matches!(word, "--" | "exec" | "time" | "command" | "builtin") {
             i += 1;
             continue;
         }
-        match launchers::peel(&words[i..], &Environment::none()) {
+        let peeled = if launchers::may_peel(word) {
+            let words = words.get_or_insert_with(|| argv.iter().map(String::as_str).collect());
+            launchers::peel(&words[i..], &Environment::none())
+        } else {
+            Peeled::Program
+        };
+        match peeled {
             // Each launcher consumes at least its own word.
             Peeled::Runs { next, .. } | Peeled::Init { next, .. } => i += next.max(1),
             _ if word.starts_with('-') || (i > 0 && word.contains('=')) => i += 1,
