@@ -79,6 +79,7 @@ struct Launcher {
 
 use crate::engine::kubelet::Environment;
 use Value::{None as N, Optional as O, Required as R};
+use std::sync::LazyLock;
 
 const LAUNCHERS: &[Launcher] = &[
     Launcher {
@@ -733,8 +734,28 @@ pub fn may_peel(first: &str) -> bool {
     let base = basename(first);
     first == PIDONE_INIT_PATH
         || first == S6_OVERLAY_INIT
-        || strip_version(base) == "busybox"
-        || LAUNCHERS.iter().any(|l| l.names.contains(&base))
+        || launcher_named(base).is_some()
+        || (base.starts_with("busybox") && strip_version(base) == "busybox")
+}
+
+/// The launcher `name` names (the first in [`LAUNCHERS`] that lists it). Looked up for the
+/// first words of every command line: a binary search of the names, not a walk of the table.
+fn launcher_named(name: &str) -> Option<&'static Launcher> {
+    static BY_NAME: LazyLock<Vec<(&'static str, &'static Launcher)>> = LazyLock::new(|| {
+        let mut by_name: Vec<(&'static str, &'static Launcher)> = LAUNCHERS
+            .iter()
+            .flat_map(|l| l.names.iter().map(move |&n| (n, l)))
+            .collect();
+        // A stable sort keeps a name's first launcher first; the later ones go.
+        by_name.sort_by_key(|&(n, _)| n);
+        by_name.dedup_by_key(|&mut (n, _)| n);
+        by_name
+    });
+    BY_NAME
+        .binary_search_by(|&(n, _)| n.cmp(name))
+        .ok()
+        .and_then(|i| BY_NAME.get(i))
+        .map(|&(_, l)| l)
 }
 
 /// Reads one launcher off the front of `words`. `env` is the container's environment with
@@ -757,7 +778,7 @@ pub fn peel(words: &[&str], env: &Environment<'_>) -> Peeled {
     if is_busybox(first) {
         // `busybox APPLET ...`: the applet is what runs (shells are told apart by the caller).
         return match words.get(1) {
-            Some(applet) if LAUNCHERS.iter().any(|l| l.names.contains(applet)) => {
+            Some(applet) if launcher_named(applet).is_some() => {
                 match peel_with(words, 1, applet, applet) {
                     Peeled::Program => Peeled::Program,
                     other => other,
@@ -788,7 +809,7 @@ pub fn peel(words: &[&str], env: &Environment<'_>) -> Peeled {
 
 /// `words[at]` names launcher `name` (shown as `shown`).
 fn peel_with(words: &[&str], at: usize, name: &str, shown: &str) -> Peeled {
-    let Some(launcher) = LAUNCHERS.iter().find(|l| l.names.contains(&name)) else {
+    let Some(launcher) = launcher_named(name) else {
         return Peeled::Program;
     };
     let opts = parse_options(&launcher.grammar, words, at + 1);
@@ -1076,6 +1097,22 @@ mod tests {
         match p(words) {
             Peeled::Runs { next, .. } | Peeled::Init { next, .. } => words.get(next).copied(),
             _ => None,
+        }
+    }
+
+    #[test]
+    fn launchers_are_found_by_any_of_their_names_as_the_table_lists_them() {
+        for l in LAUNCHERS {
+            for name in l.names {
+                let first = LAUNCHERS
+                    .iter()
+                    .find(|t| t.names.contains(name))
+                    .map(|t| t.names[0]);
+                assert_eq!(launcher_named(name).map(|t| t.names[0]), first, "{name}");
+            }
+        }
+        for other in ["", "app", "en", "envx", "zzz", "/usr/bin/env"] {
+            assert!(launcher_named(other).is_none(), "{other}");
         }
     }
 

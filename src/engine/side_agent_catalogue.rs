@@ -9,7 +9,6 @@
 //! `thanos sidecar`) instead.
 
 use serde::Serialize;
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::LazyLock;
 
@@ -578,16 +577,23 @@ pub const IMAGE_PROGRAMS: &[ImageProgram] = &[
 /// catalogue order: an image can only be an entry with its own last segment, and every
 /// container's image is matched on every evaluation.
 pub fn images_named(name: &str) -> &'static [&'static ImageEntry] {
-    static BY_NAME: LazyLock<HashMap<&'static str, Vec<&'static ImageEntry>>> =
-        LazyLock::new(|| {
-            let mut by_name: HashMap<&'static str, Vec<&'static ImageEntry>> = HashMap::new();
-            for e in IMAGES {
-                let last = e.repository.rsplit('/').next().unwrap_or(e.repository);
-                by_name.entry(last).or_default().push(e);
+    // Sorted by name for a binary search: no hashing of every image's name.
+    static BY_NAME: LazyLock<Vec<(&'static str, Vec<&'static ImageEntry>)>> = LazyLock::new(|| {
+        let mut by_name: Vec<(&'static str, Vec<&'static ImageEntry>)> = Vec::new();
+        for e in IMAGES {
+            let last = e.repository.rsplit('/').next().unwrap_or(e.repository);
+            match by_name.binary_search_by(|(n, _)| n.cmp(&last)) {
+                Ok(i) => by_name[i].1.push(e),
+                Err(i) => by_name.insert(i, (last, vec![e])),
             }
-            by_name
-        });
-    BY_NAME.get(name).map_or(&[], Vec::as_slice)
+        }
+        by_name
+    });
+    BY_NAME
+        .binary_search_by(|(n, _)| n.cmp(&name))
+        .ok()
+        .and_then(|i| BY_NAME.get(i))
+        .map_or(&[], |(_, entries)| entries.as_slice())
 }
 
 #[cfg(test)]

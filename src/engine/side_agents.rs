@@ -18,6 +18,7 @@ use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 use serde::Serialize;
 use serde_json::Value;
 use std::borrow::Cow;
+use std::cell::OnceCell;
 use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
@@ -353,19 +354,6 @@ impl SideAgentMatcher {
         }
         None
     }
-
-    /// The role of a catalogued image or command, when the container has one.
-    fn role(&self, c: &Candidate<'_, '_>) -> Option<Role> {
-        match self
-            .image_evidence(c.spec.image, &c.repository)
-            .or_else(|| self.command_evidence(c.commands))
-        {
-            Some(
-                Evidence::CatalogueImage { role, .. } | Evidence::CatalogueCommand { role, .. },
-            ) => Some(role),
-            _ => None,
-        }
-    }
 }
 
 /// The repository path of an image reference, lower-cased, without registry host, tag, digest
@@ -389,21 +377,31 @@ impl<'a> RepositoryPath<'a> {
     /// The path within a lower-case reference: split at `/`, then the tag, a registry host,
     /// Docker Hub's `library/` and empty segments taken off, in that order.
     fn path_in(image: &str) -> Cow<'_, str> {
-        let mut path = image.split('@').next().unwrap_or("");
+        // Byte searches: `split`/`find` with a char or `contains` with a string set up a
+        // searcher each time, and this runs for every container of every evaluation.
+        let position = |text: &str, byte: u8| text.bytes().position(|b| b == byte);
+        let mut path = &image[..position(image, b'@').unwrap_or(image.len())];
         // The tag follows a colon in the last segment (a colon before a slash is a port).
-        let last = path.rfind('/').map_or(0, |slash| slash + 1);
-        if let Some(colon) = path[last..].find(':') {
+        let last = path
+            .bytes()
+            .rposition(|b| b == b'/')
+            .map_or(0, |slash| slash + 1);
+        if let Some(colon) = position(&path[last..], b':') {
             path = &path[..last + colon];
         }
-        if let Some((host, rest)) = path.split_once('/')
-            && (host.contains('.') || host.contains(':') || host == "localhost")
-        {
-            path = rest;
+        if let Some(slash) = position(path, b'/') {
+            let host = &path[..slash];
+            if host == "localhost" || host.bytes().any(|b| b == b'.' || b == b':') {
+                path = &path[slash + 1..];
+            }
         }
         if let Some(rest) = path.strip_prefix("library/") {
             path = rest;
         }
-        if path.starts_with('/') || path.ends_with('/') || path.contains("//") {
+        let empty_segment = path.starts_with('/')
+            || path.ends_with('/')
+            || path.as_bytes().windows(2).any(|pair| pair == b"//");
+        if empty_segment {
             Cow::Owned(
                 path.split('/')
                     .filter(|s| !s.is_empty())
@@ -657,10 +655,59 @@ fn has_ports(c: &ContainerSpec<'_>) -> bool {
         .is_some_and(|p| !p.is_empty())
 }
 
+/// The certain evidence of each candidate's image and commands, read when first asked and
+/// at most once: the main-workload rules and the side-agent evidence both ask, and a pod's
+/// only container is never asked about.
+struct Catalogued<'m, 'c, 'x, 'a> {
+    matcher: &'m SideAgentMatcher,
+    candidates: &'c [Candidate<'x, 'a>],
+    images: Vec<OnceCell<Option<Evidence>>>,
+    commands: Vec<OnceCell<Option<Evidence>>>,
+}
+
+impl<'m, 'c, 'x, 'a> Catalogued<'m, 'c, 'x, 'a> {
+    fn new(matcher: &'m SideAgentMatcher, candidates: &'c [Candidate<'x, 'a>]) -> Self {
+        Catalogued {
+            matcher,
+            candidates,
+            images: vec![OnceCell::new(); candidates.len()],
+            commands: vec![OnceCell::new(); candidates.len()],
+        }
+    }
+
+    /// What the catalogue or the configured images say of candidate `i`'s image.
+    fn image(&self, i: usize) -> Option<&Evidence> {
+        let c = self.candidates.get(i)?;
+        self.images
+            .get(i)?
+            .get_or_init(|| self.matcher.image_evidence(c.spec.image, &c.repository))
+            .as_ref()
+    }
+
+    /// What the catalogue says of the commands candidate `i` runs.
+    fn command(&self, i: usize) -> Option<&Evidence> {
+        let c = self.candidates.get(i)?;
+        self.commands
+            .get(i)?
+            .get_or_init(|| self.matcher.command_evidence(c.commands))
+            .as_ref()
+    }
+
+    /// The role of a catalogued image or command, when candidate `i` has one.
+    fn role(&self, i: usize) -> Option<Role> {
+        match self.image(i).or_else(|| self.command(i)) {
+            Some(
+                Evidence::CatalogueImage { role, .. } | Evidence::CatalogueCommand { role, .. },
+            ) => Some(*role),
+            _ => None,
+        }
+    }
+}
+
 /// The main-workload rules, in order; the first that names a container decides. `None` for a
 /// container that no rule names.
-pub fn main_reasons(
-    matcher: &SideAgentMatcher,
+fn main_reasons(
+    catalogued: &Catalogued<'_, '_, '_, '_>,
     pod: &PodFacts<'_>,
     candidates: &[Candidate<'_, '_>],
 ) -> Vec<Option<MainReason>> {
@@ -674,7 +721,7 @@ pub fn main_reasons(
     let name = |i: usize| candidates[i].spec.name;
     if pod.daemon_set {
         for &i in &regular {
-            if matcher.role(&candidates[i]) == Some(Role::LogForwarder) {
+            if catalogued.role(i) == Some(Role::LogForwarder) {
                 out[i] = Some(MainReason::DaemonSetLogForwarder);
             }
         }
@@ -724,10 +771,8 @@ pub fn main_reasons(
         .copied()
         .filter(|&i| {
             has_ports(candidates[i].spec)
-                && matcher
-                    .image_evidence(candidates[i].spec.image, &candidates[i].repository)
-                    .is_none()
-                && matcher.command_evidence(candidates[i].commands).is_none()
+                && catalogued.image(i).is_none()
+                && catalogued.command(i).is_none()
         })
         .collect();
     if let [only] = with_ports.as_slice()
@@ -957,7 +1002,8 @@ pub fn classify(
     pod: &PodFacts<'_>,
     candidates: &[Candidate<'_, '_>],
 ) -> Vec<Option<SideAgent>> {
-    let mains = main_reasons(matcher, pod, candidates);
+    let catalogued = Catalogued::new(matcher, candidates);
+    let mains = main_reasons(&catalogued, pod, candidates);
     let regular = |i: usize| {
         candidates[i].spec.section == Section::Containers
             && !pod.injected.iter().any(|n| n == candidates[i].spec.name)
@@ -978,8 +1024,8 @@ pub fn classify(
             continue;
         }
         let ev = &mut evidence[i];
-        ev.extend(matcher.image_evidence(c.spec.image, &c.repository));
-        ev.extend(matcher.command_evidence(c.commands));
+        ev.extend(catalogued.image(i).cloned());
+        ev.extend(catalogued.command(i).cloned());
         let beside_server =
             (0..candidates.len()).any(|o| o != i && regular(o) && has_ports(candidates[o].spec));
         ev.extend(role_evidence(
