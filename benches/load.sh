@@ -9,7 +9,9 @@
 #   each review into kube-rs types.
 # Same body (benches/fixtures/pod-review.json, a ~15 KiB Pod review), TLS keep-alive with the
 # apiserver's headers, every server pinned to the same CPU; CPU time per review is read from
-# /proc for each server over each run.
+# /proc for each server over each run. pidone's /mutate is also loaded with the same Pod
+# already fixed (benches/fixtures/pod-review-exec.json: its wrapper execs the app), which it
+# evaluates and leaves unpatched.
 #
 # pidone is measured as it ships: static and profile-guided (scripts/build-static.sh --pgo,
 # what deploy/Dockerfile runs; needs an llvm-profdata, see scripts/train-profile.sh). PGO=0
@@ -39,6 +41,8 @@ RATE=${RATE:-1000}
 ROUNDS=${ROUNDS:-3}
 OUT=${OUT:-$TARGET/load-benchmark.md}
 BODY=$ROOT/benches/fixtures/pod-review.json
+# The same Pod with nothing to patch (its wrapper execs the app), for `mutate-unpatched`.
+BODY_UNPATCHED=$ROOT/benches/fixtures/pod-review-exec.json
 NAME=pidone.pidone.svc
 # The server gets CPU 0, the load generator CPU 1 (on a 2-core machine they would otherwise
 # fight over both).
@@ -99,7 +103,7 @@ make_serving_files
 peak_rss_kib() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
 
 # oha against one endpoint; prints its JSON summary.
-load() { # port path extra-args...
+load() { # port path extra-args... ; the body is $RUN_BODY when set, else $BODY
     local port=$1 path=$2
     shift 2
     taskset -c "$CLIENT_CPUS" oha --no-tui --output-format json \
@@ -107,7 +111,7 @@ load() { # port path extra-args...
         -H 'Accept: application/json, */*' -H 'User-Agent: kube-apiserver-admission' \
         -H 'Accept-Encoding: gzip' \
         --cacert "$WORK/ca.crt" --connect-to "$NAME:$port:127.0.0.1:$port" \
-        -D "$BODY" "$@" "https://$NAME:$port$path?timeout=10s"
+        -D "${RUN_BODY:-$BODY}" "$@" "https://$NAME:$port$path?timeout=10s"
 }
 
 summary() { # json-file -> "rps p50_ms p99_ms success_rate"
@@ -205,7 +209,7 @@ wait_port 28443
 [ "$PEER" = 1 ] && wait_port 8443
 [ "$NGINX" = 1 ] && wait_port 38443
 
-RUNS="baseline kube-baseline validate mutate baseline-matched baseline-matched-mutate baseline-rate validate-rate"
+RUNS="baseline kube-baseline validate mutate mutate-unpatched baseline-matched baseline-matched-mutate baseline-rate validate-rate"
 [ "$PEER" = 1 ] && RUNS="$RUNS peer baseline-target"
 [ "$NGINX" = 1 ] && RUNS="$RUNS nginx nginx-matched nginx-rate"
 for ROUND in $(seq "$ROUNDS"); do
@@ -213,6 +217,7 @@ for ROUND in $(seq "$ROUNDS"); do
     run kube-baseline "$KUBE_PID" 19443 /validate -z "$DURATION"
     run validate "$PIDONE_PID" 28443 /validate -z "$DURATION"
     run mutate "$PIDONE_PID" 28443 /mutate -z "$DURATION"
+    RUN_BODY=$BODY_UNPATCHED run mutate-unpatched "$PIDONE_PID" 28443 /mutate -z "$DURATION"
     [ "$PEER" = 1 ] && run peer "$PEER_PID" 8443 /mutate -z "$DURATION"
     [ "$NGINX" = 1 ] && run nginx "$NGINX_PID" 38443 /validate -z "$DURATION"
     # The floor again at the rate pidone's /validate reached this round: a server that answers
@@ -299,7 +304,7 @@ CPU=$(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -1)
     for name in $RUNS; do row "$name"; echo; done
     echo
     if [ "$PEER" = 1 ]; then
-        echo "- CPU per review, peer / pidone: $(cpu_ratio peer validate)x (/validate), $(cpu_ratio peer mutate)x (/mutate); target 5x"
+        echo "- CPU per review, peer / pidone: $(cpu_ratio peer validate)x (/validate), $(cpu_ratio peer mutate)x (/mutate); target 5x. On the same Pod with nothing to patch (\`mutate-unpatched\`, \`benches/fixtures/pod-review-exec.json\`): $(cpu_ratio peer mutate-unpatched)x"
     fi
     if [ "$NGINX" = 1 ]; then
         echo "- pidone /validate throughput: $(ratio validate nginx)% of the nginx floor (target 40%); p99 at $RATE req/s: $(p99_ratio validate-rate nginx-rate)x the floor's (target 2x)"
@@ -313,7 +318,7 @@ CPU=$(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -1)
     echo "- /validate throughput: $(ratio validate baseline)% of the no-op baseline, $(ratio validate kube-baseline)% of the kube-rs baseline; /mutate: $(ratio mutate baseline)% / $(ratio mutate kube-baseline)%"
     echo "- Peak RSS (VmHWM) over the whole run: pidone $((PIDONE_RSS / 1024)) MiB ($PIDONE_RSS KiB; target under 20 MiB), baseline $((BASELINE_RSS / 1024)) MiB, kube-rs baseline $((KUBE_RSS / 1024)) MiB${PEER_RSS:+, peer $((PEER_RSS / 1024)) MiB}"
     echo "- Load on the machine during the run (other work included): $(cut -d' ' -f1-3 /proc/loadavg)"
-    echo "- Status codes: validate $(statuses "$WORK/validate.json"), mutate $(statuses "$WORK/mutate.json")"
+    echo "- Status codes: validate $(statuses "$WORK/validate.json"), mutate $(statuses "$WORK/mutate.json"), mutate-unpatched $(statuses "$WORK/mutate-unpatched.json")"
     echo
     echo "Every round (requests/s, p50 ms, p99 ms), in the order they ran:"
     echo

@@ -722,23 +722,71 @@ async fn probes_metrics_and_alpn_h2() {
     server.stop().await;
 }
 
-/// `benches/fixtures/pod-review.json` is the realistic Pod review the load benchmark sends;
-/// it stays in sync with `support::realistic_pod` (`PIDONE_WRITE_FIXTURES=1` rewrites it).
+/// The load benchmark's reviews of the realistic Pod: as it is (`pod-review.json`), and with
+/// its wrapper already ending in `exec` (`pod-review-exec.json`, nothing to patch).
+fn benchmark_reviews() -> [(&'static str, Vec<u8>); 2] {
+    let wire = |pod: &Value| {
+        let mut r = review("CREATE", pod, None);
+        r["request"]["uid"] = json!("3f0c1e62-7a3b-4c1d-9e5f-0a1b2c3d4e5f");
+        support::wire(&r)
+    };
+    let pod = support::realistic_pod();
+    let mut fixed = pod.clone();
+    let script = &mut fixed["spec"]["containers"][0]["command"][2];
+    let text = script
+        .as_str()
+        .unwrap()
+        .replace("\n/app/checkout", "\nexec /app/checkout");
+    *script = json!(text);
+    [
+        ("pod-review.json", wire(&pod)),
+        ("pod-review-exec.json", wire(&fixed)),
+    ]
+}
+
+/// The benchmark's fixtures stay in sync with `support::realistic_pod`
+/// (`PIDONE_WRITE_FIXTURES=1` rewrites them).
 #[test]
-fn the_benchmark_fixture_is_current() {
-    let mut r = review("CREATE", &support::realistic_pod(), None);
-    r["request"]["uid"] = json!("3f0c1e62-7a3b-4c1d-9e5f-0a1b2c3d4e5f");
-    let body = support::wire(&r);
-    let path =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/fixtures/pod-review.json");
-    if std::env::var_os("PIDONE_WRITE_FIXTURES").is_some() {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, &body).unwrap();
+fn the_benchmark_fixtures_are_current() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/fixtures");
+    for (name, body) in benchmark_reviews() {
+        let path = dir.join(name);
+        if std::env::var_os("PIDONE_WRITE_FIXTURES").is_some() {
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(&path, &body).unwrap();
+        }
+        let on_disk = std::fs::read(&path).expect("run with PIDONE_WRITE_FIXTURES=1 to create it");
+        assert!(
+            on_disk == body,
+            "{} is stale: run with PIDONE_WRITE_FIXTURES=1",
+            path.display()
+        );
     }
-    let on_disk = std::fs::read(&path).expect("run with PIDONE_WRITE_FIXTURES=1 to create it");
-    assert!(
-        on_disk == body,
-        "{} is stale: run with PIDONE_WRITE_FIXTURES=1",
-        path.display()
-    );
+}
+
+/// The benchmark's two /mutate loads mean what its report says: the realistic Pod is patched
+/// (an `exec`), the fixed one is allowed with no patch and no warning.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_benchmark_reviews_are_patched_and_left_alone() {
+    let server = TestServer::start_with(Options {
+        planner: Arc::new(pidone::server::plan::Mutations),
+        ..Default::default()
+    })
+    .await;
+    let api = server.apiserver();
+    let [(_, patched), (_, unpatched)] = benchmark_reviews();
+    let answer = |body: Vec<u8>| async {
+        let res = api.post("/mutate", "application/json", body).await.unwrap();
+        assert_eq!(res.status(), 200);
+        let v: Value = res.json().await.unwrap();
+        v["response"].clone()
+    };
+    let p = answer(patched).await;
+    assert_eq!(p["allowed"], true);
+    assert_eq!(p["patchType"], "JSONPatch", "{p}");
+    let u = answer(unpatched).await;
+    assert_eq!(u["allowed"], true);
+    assert!(u.get("patch").is_none(), "{u}");
+    assert!(warnings(&u).is_empty(), "{u}");
+    server.stop().await;
 }
