@@ -525,7 +525,9 @@ pub fn shell_family(program: &str) -> Option<ShellFamily> {
 }
 
 pub fn is_busybox(program: &str) -> bool {
-    strip_version(basename(program)) == "busybox"
+    // Only a name that starts so can be one: most words are told apart without trimming.
+    let base = basename(program);
+    base.starts_with("busybox") && strip_version(base) == "busybox"
 }
 
 /// What a command line starts with, as far as launchers go.
@@ -735,7 +737,7 @@ pub fn may_peel(first: &str) -> bool {
     first == PIDONE_INIT_PATH
         || first == S6_OVERLAY_INIT
         || launcher_named(base).is_some()
-        || (base.starts_with("busybox") && strip_version(base) == "busybox")
+        || is_busybox(first)
 }
 
 /// The launcher `name` names (the first in [`LAUNCHERS`] that lists it). Looked up for the
