@@ -27,8 +27,16 @@
 # Writes the results to the target directory (load-benchmark.md, or $OUT); BENCHMARKS.md keeps the last
 # published run.
 #
+# HALT_POLL_NS: on a KVM guest whose idle driver is cpuidle-haltpoll, the time an idle vCPU
+# polls before it halts, set for the run and restored after (needs root). Over loopback the
+# server's write of an answer wakes the client in the server's own system call; a client CPU
+# that has halted takes an interrupt to wake, which in a guest exits to the host and is charged
+# to the server (the slower its answers, the more often; BENCHMARKS.md). Polling removes that
+# charge for every server alike. Unset: the machine as it is; the report says which.
+#
 #   benches/load.sh                 # 3 rounds of 10 s per run
 #   ROUNDS=5 DURATION=30s CONNECTIONS=16 benches/load.sh
+#   HALT_POLL_NS=200000 benches/load.sh
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -55,6 +63,13 @@ NGINX=${NGINX:-1}
 KUBE_RS_SRC=${KUBE_RS_SRC:-https://github.com/kube-rs/kube}
 KUBE_RS_REF=${KUBE_RS_REF:-}
 NGINX_BIN=${NGINX_BIN:-$(command -v nginx || echo /usr/sbin/nginx)}
+HALT_POLL_NS=${HALT_POLL_NS:-}
+HALT_POLL=/sys/module/haltpoll/parameters/guest_halt_poll_ns
+HALT_POLL_WAS=
+if [ -n "$HALT_POLL_NS" ]; then
+    [ -w "$HALT_POLL" ] || { echo "HALT_POLL_NS: $HALT_POLL is not writable here" >&2; exit 2; }
+    HALT_POLL_WAS=$(cat "$HALT_POLL")
+fi
 
 for tool in oha openssl jq taskset git; do
     command -v "$tool" >/dev/null || { echo "missing $tool" >&2; exit 2; }
@@ -92,9 +107,17 @@ WORK=$(mktemp -d)
 PIDS=()
 cleanup() {
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    if [ -n "$HALT_POLL_WAS" ]; then echo "$HALT_POLL_WAS" >"$HALT_POLL" || true; fi
     rm -rf "$WORK"
 }
 trap cleanup EXIT
+[ -n "$HALT_POLL_NS" ] && echo "$HALT_POLL_NS" >"$HALT_POLL"
+# How an idle CPU waits here, for the report.
+if [ -r "$HALT_POLL" ]; then
+    IDLE="idle driver $(cat /sys/devices/system/cpu/cpuidle/current_driver 2>/dev/null || echo unknown), guest_halt_poll_ns=$(cat "$HALT_POLL")$( [ -n "$HALT_POLL_NS" ] && echo " (set for this run; was $HALT_POLL_WAS)")"
+else
+    IDLE="idle driver $(cat /sys/devices/system/cpu/cpuidle/current_driver 2>/dev/null || echo unknown)"
+fi
 
 # shellcheck source=benches/serve-common.sh
 . "$ROOT/benches/serve-common.sh"
@@ -284,7 +307,7 @@ CPU=$(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -1)
     echo "median requests/s (for the fixed-rate runs: the median p99). Every round is listed below."
     echo
     echo "- Machine: $(nproc) CPUs, $CPU; $(uname -sr)"
-    echo "- Server pinned to CPU $SERVER_CPUS, oha pinned to CPU $CLIENT_CPUS (\`taskset\`)"
+    echo "- Server pinned to CPU $SERVER_CPUS, oha pinned to CPU $CLIENT_CPUS (\`taskset\`); $IDLE"
     echo "- Request: \`benches/fixtures/pod-review.json\` ($(stat -c %s "$BODY") bytes), a defaulted Pod"
     echo "  CREATE review with two containers (a shell wrapper without exec, a log forwarder)"
     echo "- Transport: TLS 1.3 (ECDSA P-256), HTTP/1.1 keep-alive, $CONNECTIONS connections, apiserver headers"
