@@ -12,7 +12,7 @@
 use crate::cli::input::{Manifest, Source};
 use crate::cluster::kinds::POD_BEARING;
 use crate::engine::config::ReportsApi;
-use crate::engine::evaluate::{EvalContext, ImageConfig};
+use crate::engine::evaluate::{EvalContext, ImageConfig, Words};
 use crate::reports::build::{self, MODE_LABEL, NamespaceInfo};
 use crate::reports::shape::Timestamp;
 use crate::resolve::Evaluator;
@@ -168,7 +168,7 @@ pub fn reports_yaml(
             image_files,
             native_sidecars: crate::cluster::offline(engine.config().native_sidecars),
             scripts: None,
-            worded: true,
+            words: Words::All,
         };
         if let Ok(Some(eval)) = engine.evaluate(&m.object, &ctx) {
             evaluated.push((m.object.clone(), eval));

@@ -3,7 +3,7 @@
 //! the metrics.
 
 use crate::engine::Config;
-use crate::engine::evaluate::{EvalContext, Evaluation};
+use crate::engine::evaluate::{EvalContext, Evaluation, Words};
 use crate::reports::lease::LeaseOptions;
 use crate::reports::scanner::{self, Evaluator, ScanStats, ScannerOptions};
 use crate::server::state::App;
@@ -39,7 +39,7 @@ impl Evaluator for AppEvaluator {
             config_maps: None,
             image_files: None,
             scripts: None,
-            worded: true,
+            words: Words::All,
         };
         crate::resolve::evaluate(&engine, object, &ctx, self.0.analyzer())
             .ok()

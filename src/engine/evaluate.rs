@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 pub use crate::engine::evaluation::{
     ANNOTATION_IGNORE, ANNOTATION_INJECT_INIT, ANNOTATION_MUTATIONS, ANNOTATION_SIDE_AGENTS,
-    ContainerReport, EvalContext, Evaluation, Finding, NativeSidecarSupport,
+    ContainerReport, EvalContext, Evaluation, Finding, NativeSidecarSupport, Words,
 };
 pub use crate::engine::image_config::ImageConfig;
 

@@ -45,10 +45,34 @@ pub struct EvalContext<'a> {
     /// Verdicts of the scripts the launches run, resolved by the caller (see
     /// [`crate::engine::Engine::needs`]); a script without one is not analysed.
     pub scripts: Option<&'a ScriptVerdicts>,
-    /// Whether findings are worded (message, fix, evidence). A planner's re-check, whose
-    /// findings only steer its next edits and are never shown, leaves the words out (empty
-    /// texts; a fallback that applies stays `Some`, since it decides the action).
-    pub worded: bool,
+    /// Which findings are worded (message, fix, evidence); the others get empty texts (a
+    /// fallback that applies stays `Some`, since it decides the action).
+    pub words: Words,
+}
+
+/// Which findings an evaluation words. Wording costs formatting for every finding, and a
+/// caller that shows only some of them need not pay for the rest: a planner's re-check, whose
+/// findings only steer its next edits, words none; the mutating webhook, which reports only
+/// `mutate` findings, words only those.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Words {
+    All,
+    /// Findings whose action is `mutate` when they are found. Actions only ever fall later in
+    /// an evaluation (a `likely` side agent, a stopgap init), so a finding that ends as
+    /// `mutate` was one when found.
+    MutateOnly,
+    None,
+}
+
+impl Words {
+    /// Whether a finding with this action, when found, is worded.
+    pub fn cover(self, action: Action) -> bool {
+        match self {
+            Words::All => true,
+            Words::MutateOnly => action == Action::Mutate,
+            Words::None => false,
+        }
+    }
 }
 
 impl Default for EvalContext<'_> {
@@ -60,7 +84,7 @@ impl Default for EvalContext<'_> {
             config_maps: None,
             image_files: None,
             scripts: None,
-            worded: true,
+            words: Words::All,
         }
     }
 }

@@ -29,17 +29,12 @@ pub fn collect(
     } else {
         ""
     };
-    // Message and fix are worded only when the evaluation is (see `EvalContext::worded`).
-    let worded = ctx.worded;
+    // Message and fix are worded only for the findings the caller words (`EvalContext::words`).
+    let words = ctx.words;
     let mut push = |rule: RuleId,
                     message: &dyn Fn() -> String,
                     fix: &dyn Fn() -> String,
                     fallback: Option<String>| {
-        let (message, fix) = if worded {
-            (message(), fix())
-        } else {
-            (String::new(), String::new())
-        };
         let mut action = config.action(rule);
         let fallback = if action == Action::Mutate {
             fallback
@@ -49,6 +44,11 @@ pub fn collect(
         if fallback.is_some() {
             action = Action::Warn;
         }
+        let (message, fix) = if words.cover(action) {
+            (message(), fix())
+        } else {
+            (String::new(), String::new())
+        };
         eval.findings.push(Finding {
             container: name.to_string(),
             section: c.section,
@@ -255,7 +255,8 @@ pub fn collect(
             .find(|f| f.pointer == c.pointer && f.rule == RuleId::SideAgent)
     {
         f.confidence = Some(agent.confidence);
-        if worded {
+        // Worded as its message was: by the action it was found with.
+        if words.cover(f.action) {
             f.evidence = agent.evidence_text();
         }
         if agent.confidence == Confidence::Likely && f.action > Action::Warn {
@@ -299,6 +300,7 @@ fn parent_fix(a: &LaunchAnalysis) -> String {
 mod tests {
     use super::*;
     use crate::engine::Engine;
+    use crate::engine::evaluation::Words;
     use serde_json::json;
     use std::sync::Arc;
 
@@ -322,7 +324,7 @@ mod tests {
     }
 
     #[test]
-    fn unworded_findings_steer_as_worded_ones() {
+    fn findings_steer_the_same_however_many_are_worded() {
         let mut config = Config::default();
         config.init_injection.enabled = false;
         let engine = Engine::new(Arc::new(config)).unwrap();
@@ -334,36 +336,62 @@ mod tests {
             {"name": "pair", "image": "busybox", "command": ["sh", "-c", "a & b & wait -n"]},
             {"name": "idle", "image": "busybox", "command": ["sleep", "infinity"]},
             {"name": "loop", "image": "busybox",
-             "command": ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]}
+             "command": ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]},
+            {"name": "reloader", "image": "registry.example/reloader:1"}
         ]}});
         for native_sidecars in [
             NativeSidecarSupport::Supported,
             NativeSidecarSupport::Unsupported("an old cluster".into()),
         ] {
-            let evaluate = |worded: bool| {
+            let evaluate = |words: Words| {
                 let ctx = EvalContext {
                     native_sidecars: native_sidecars.clone(),
-                    worded,
+                    words,
                     ..EvalContext::default()
                 };
                 engine.evaluate_parsed(&pod, &ctx).unwrap().unwrap()
             };
-            let (worded, unworded) = (evaluate(true), evaluate(false));
-            assert!(worded.findings.len() >= 4, "{:?}", steering(&worded));
-            assert_eq!(steering(&worded), steering(&unworded));
+            let all = evaluate(Words::All);
+            assert!(all.findings.len() >= 4, "{:?}", steering(&all));
             assert!(
-                worded
-                    .findings
+                all.findings
                     .iter()
                     .all(|f| !f.message.is_empty() && !f.fix.is_empty())
             );
+            assert!(all.findings.iter().any(|f| !f.evidence.is_empty()));
+            let none = evaluate(Words::None);
+            assert_eq!(steering(&all), steering(&none));
             assert!(
-                unworded
-                    .findings
+                none.findings
                     .iter()
                     .all(|f| f.message.is_empty() && f.fix.is_empty() && f.evidence.is_empty())
             );
-            assert!(worded.findings.iter().any(|f| !f.evidence.is_empty()));
+            // The mutating webhook's choice: every finding that ends as `mutate` has the words
+            // of the fully worded evaluation; the others may go without.
+            let mutate_only = evaluate(Words::MutateOnly);
+            assert_eq!(steering(&all), steering(&mutate_only));
+            for (worded, f) in all.findings.iter().zip(&mutate_only.findings) {
+                if f.action == Action::Mutate {
+                    assert_eq!(
+                        (&f.message, &f.fix, &f.evidence),
+                        (&worded.message, &worded.fix, &worded.evidence)
+                    );
+                }
+            }
+            let (mutating, others): (Vec<&Finding>, Vec<&Finding>) = mutate_only
+                .findings
+                .iter()
+                .partition(|f| f.action == Action::Mutate);
+            assert!(
+                !mutating.is_empty() && !others.is_empty(),
+                "both kinds present: {:?}",
+                steering(&all)
+            );
+            assert!(
+                others
+                    .iter()
+                    .any(|f| f.message.is_empty() && f.evidence.is_empty())
+            );
         }
     }
 }

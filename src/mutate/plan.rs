@@ -5,7 +5,7 @@ use crate::engine::Engine;
 use crate::engine::argv::ArgvField;
 use crate::engine::config::{Action, Config, InitStrategy, SidecarPosition};
 use crate::engine::evaluate::{
-    ANNOTATION_MUTATIONS, ContainerReport, EvalContext, Evaluation, Finding,
+    ANNOTATION_MUTATIONS, ContainerReport, EvalContext, Evaluation, Finding, Words,
 };
 use crate::engine::json_pointer;
 use crate::engine::rules::RuleId;
@@ -242,7 +242,7 @@ fn edit_until_done(
     // The first round edits on the caller's evaluation; later ones on their re-checks, whose
     // findings steer the edits and are never shown: not worded.
     let recheck_ctx = EvalContext {
-        worded: false,
+        words: Words::None,
         ..ctx.clone()
     };
     let mut eval = Cow::Borrowed(first);

@@ -3,7 +3,7 @@
 //! line and the metrics.
 
 use crate::engine::evaluate::EvalContext;
-use crate::engine::evaluate::{ImageConfig, NativeSidecarSupport};
+use crate::engine::evaluate::{ImageConfig, NativeSidecarSupport, Words};
 use crate::engine::image_files::{ImageFiles, WantedFile};
 use crate::engine::json_pointer;
 use crate::engine::mounted_scripts::{ConfigMaps, MAX_CHAIN};
@@ -511,12 +511,19 @@ async fn decide<C: Cut>(
     let mut files_tried: Vec<WantedFile> = Vec::new();
     let files_until = Instant::now() + config.images.scripts.deadline;
     let native_sidecars = app.native_sidecars(config);
+    // Each endpoint words only the findings it may report (see `decision`): /mutate owns the
+    // `mutate` ones; /validate the rest and, for objects fixed in their Pods, those too.
+    let words = match endpoint {
+        Endpoint::Mutate => Words::MutateOnly,
+        Endpoint::Validate => Words::All,
+    };
     fn context<'c>(
         namespace: Option<&'c str>,
         native_sidecars: &NativeSidecarSupport,
         images: Option<&'c HashMap<String, ImageConfig>>,
         config_maps: Option<&'c ConfigMaps>,
         image_files: Option<&'c ImageFiles>,
+        words: Words,
     ) -> EvalContext<'c> {
         EvalContext {
             namespace,
@@ -525,7 +532,7 @@ async fn decide<C: Cut>(
             config_maps,
             image_files,
             scripts: None,
-            worded: true,
+            words,
         }
     }
     for _ in 0..MAX_ROUNDS {
@@ -540,6 +547,7 @@ async fn decide<C: Cut>(
                     images.as_ref(),
                     config_maps.as_ref(),
                     image_files.as_ref(),
+                    words,
                 )
             },
         );
@@ -609,6 +617,7 @@ async fn decide<C: Cut>(
         images.as_ref(),
         config_maps.as_ref(),
         image_files.as_ref(),
+        words,
     );
     let mut rounds = 0;
     let eval = loop {
