@@ -111,12 +111,13 @@ cleanup() {
     rm -rf "$WORK"
 }
 trap cleanup EXIT
-[ -n "$HALT_POLL_NS" ] && echo "$HALT_POLL_NS" >"$HALT_POLL"
+if [ -n "$HALT_POLL_NS" ]; then
+    echo "$HALT_POLL_NS" >"$HALT_POLL"
+fi
 # How an idle CPU waits here, for the report.
+IDLE="idle driver $(cat /sys/devices/system/cpu/cpuidle/current_driver 2>/dev/null || echo unknown)"
 if [ -r "$HALT_POLL" ]; then
-    IDLE="idle driver $(cat /sys/devices/system/cpu/cpuidle/current_driver 2>/dev/null || echo unknown), guest_halt_poll_ns=$(cat "$HALT_POLL")$( [ -n "$HALT_POLL_NS" ] && echo " (set for this run; was $HALT_POLL_WAS)")"
-else
-    IDLE="idle driver $(cat /sys/devices/system/cpu/cpuidle/current_driver 2>/dev/null || echo unknown)"
+    IDLE="$IDLE, guest_halt_poll_ns=$(cat "$HALT_POLL")${HALT_POLL_NS:+ (set for this run; was $HALT_POLL_WAS)}"
 fi
 
 # shellcheck source=benches/serve-common.sh
