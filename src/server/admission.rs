@@ -511,12 +511,7 @@ async fn decide<C: Cut>(
     let mut files_tried: Vec<WantedFile> = Vec::new();
     let files_until = Instant::now() + config.images.scripts.deadline;
     let native_sidecars = app.native_sidecars(config);
-    // Each endpoint words only the findings it may report (see `decision`): /mutate owns the
-    // `mutate` ones; /validate the rest and, for objects fixed in their Pods, those too.
-    let words = match endpoint {
-        Endpoint::Mutate => Words::MutateOnly,
-        Endpoint::Validate => Words::All,
-    };
+    let words = endpoint.words();
     fn context<'c>(
         namespace: Option<&'c str>,
         native_sidecars: &NativeSidecarSupport,

@@ -21,6 +21,7 @@
 //! one webhook that sees such workloads. Objects with a controller owner never reach this
 //! module's findings at all (see [`Decision::controlled`]).
 
+use crate::engine::evaluate::Words;
 use crate::engine::{Action, Evaluation, Finding, Mode, RuleId};
 use crate::server::review::Status;
 use json_patch::PatchOperation;
@@ -50,6 +51,15 @@ impl Endpoint {
         match self {
             Endpoint::Mutate => "mutate",
             Endpoint::Validate => "validate",
+        }
+    }
+
+    /// Which findings its evaluation words: those it may report (see [`Endpoint::owns`];
+    /// a finding's action only falls during an evaluation, never to `mutate`).
+    pub fn words(self) -> Words {
+        match self {
+            Endpoint::Mutate => Words::MutateOnly,
+            Endpoint::Validate => Words::All,
         }
     }
 
@@ -886,6 +896,22 @@ mod tests {
             }
             assert!(!Endpoint::Mutate.owns(Action::Ignore, site));
             assert!(!Endpoint::Validate.owns(Action::Ignore, site));
+        }
+    }
+
+    #[test]
+    fn every_endpoint_words_the_findings_it_owns() {
+        for endpoint in [Endpoint::Mutate, Endpoint::Validate] {
+            for site in [FixSite::Here, FixSite::Pods] {
+                for action in [Action::Deny, Action::Mutate, Action::Warn] {
+                    if endpoint.owns(action, site) {
+                        assert!(
+                            endpoint.words().cover(action),
+                            "{endpoint:?} owns {action:?} at {site:?}"
+                        );
+                    }
+                }
+            }
         }
     }
 
