@@ -15,7 +15,8 @@
 
 use anyhow::{Context, bail, ensure};
 use futures::stream::{self, StreamExt};
-use pidone::cluster::kinds::POD_BEARING;
+use pidone::cluster::kinds;
+use pidone::engine::pod_bearing::pod_bearing;
 use serde_json::{Map, Value, json};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,7 +38,12 @@ async fn main() -> anyhow::Result<()> {
         let text = std::fs::read_to_string(path).with_context(|| path.clone())?;
         let documents =
             serde_saphyr::from_multiple::<Value>(&text).with_context(|| path.clone())?;
-        objects.extend(documents.into_iter().flat_map(items).filter(pod_bearing));
+        objects.extend(
+            documents
+                .into_iter()
+                .flat_map(items)
+                .filter(read_from_clusters),
+        );
     }
     ensure!(
         !objects.is_empty(),
@@ -121,18 +127,18 @@ fn items(document: Value) -> Vec<Value> {
     }
 }
 
-fn pod_bearing(object: &Value) -> bool {
+/// An object the workload reviews: one of the kinds that run or make pods, as read from
+/// clusters.
+fn read_from_clusters(object: &Value) -> bool {
     let kind = object.get("kind").and_then(Value::as_str);
-    POD_BEARING.iter().any(|k| Some(k.kind) == kind)
+    kinds::live().any(|k| Some(k.kind) == kind)
 }
 
 /// Where a workload keeps its pod template.
 fn template_pointer(kind: &str) -> Option<&'static str> {
-    match kind {
-        "Pod" => None,
-        "CronJob" => Some("/spec/jobTemplate/spec/template"),
-        _ => Some("/spec/template"),
-    }
+    pod_bearing(kind)
+        .map(|k| k.template)
+        .filter(|t| !t.is_empty())
 }
 
 /// The reviews the apiserver sends for `object` over its life (see the module).
@@ -188,10 +194,8 @@ fn controller_pod(owner: &Value, name: &str, template: &Value) -> Value {
         Some("CronJob") => "Job",
         Some(other) => other,
     };
-    let owner_api_version = POD_BEARING
-        .iter()
-        .find(|k| k.kind == owner_kind)
-        .map_or_else(|| "apps/v1".to_string(), |k| k.api_version());
+    let owner_api_version =
+        pod_bearing(owner_kind).map_or_else(|| "apps/v1".to_string(), |k| k.api_version());
     let fields = json!({
         "f:metadata": fields_v1(&Value::Object(metadata.clone())),
         "f:spec": fields_v1(&spec),
@@ -265,7 +269,7 @@ fn request_uid() -> String {
 /// `object` wrapped into an AdmissionReview the way the apiserver wraps it.
 fn review(operation: &str, object: &Value, old_object: Option<&Value>) -> Value {
     let kind = object.get("kind").and_then(Value::as_str).unwrap_or("Pod");
-    let resource = POD_BEARING.iter().find(|k| k.kind == kind);
+    let resource = pod_bearing(kind);
     let (group, version, plural) =
         resource.map_or(("", "v1", "pods"), |k| (k.group, k.version, k.plural));
     let name = object

@@ -10,7 +10,7 @@
 //! `reports.enabled` (one per namespace plus the cluster-scoped one), built the same way.
 
 use crate::cli::input::{Manifest, Source};
-use crate::cluster::kinds::POD_BEARING;
+use crate::cluster::kinds;
 use crate::engine::config::ReportsApi;
 use crate::engine::evaluate::{EvalContext, ImageConfig, Words};
 use crate::reports::build::{self, MODE_LABEL, NamespaceInfo};
@@ -39,9 +39,9 @@ pub async fn list_objects(
     namespace: Option<&str>,
 ) -> Result<Vec<Manifest>, ClusterError> {
     let mut out = Vec::new();
-    for pod_bearing in POD_BEARING {
+    for pod_bearing in kinds::live() {
         let (kind, plural) = (pod_bearing.kind, pod_bearing.plural);
-        let resource = pod_bearing.api_resource();
+        let resource = kinds::api_resource(pod_bearing);
         let api: Api<DynamicObject> = match namespace {
             Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
             None => Api::all_with(client.clone(), &resource),
@@ -64,7 +64,7 @@ pub async fn list_objects(
                         Value::String(resource.api_version.clone()),
                     );
                 }
-                if !crate::cluster::kinds::reported(kind, &object) {
+                if !kinds::reported(kind, &object) {
                     continue;
                 }
                 out.push(Manifest {

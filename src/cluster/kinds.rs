@@ -1,56 +1,19 @@
-//! The pod-bearing kinds as the API serves them, and which of their objects are reported.
+//! The pod-bearing kinds (the engine's table) as a cluster serves them: which kinds are read,
+//! through which API resource, and which of their objects are reported.
 
+use crate::engine::pod_bearing::{POD_BEARING, PodBearingKind, pod_bearing};
 use serde_json::Value;
 
-/// A kind that carries a pod (or a pod template).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PodBearingKind {
-    pub group: &'static str,
-    pub version: &'static str,
-    pub kind: &'static str,
-    pub plural: &'static str,
+/// The kinds whose live objects the cluster audit and the reports read, in the table's order.
+pub fn live() -> impl Iterator<Item = &'static PodBearingKind> {
+    POD_BEARING.iter().filter(|k| k.live)
 }
 
-impl PodBearingKind {
-    pub fn api_version(&self) -> String {
-        if self.group.is_empty() {
-            self.version.to_string()
-        } else {
-            format!("{}/{}", self.group, self.version)
-        }
-    }
-
-    pub fn api_resource(&self) -> kube::api::ApiResource {
-        let gvk = kube::core::GroupVersionKind::gvk(self.group, self.version, self.kind);
-        kube::api::ApiResource::from_gvk_with_plural(&gvk, self.plural)
-    }
+/// How the API serves `kind`, for kube's dynamic clients.
+pub fn api_resource(kind: &PodBearingKind) -> kube::api::ApiResource {
+    let gvk = kube::core::GroupVersionKind::gvk(kind.group, kind.version, kind.kind);
+    kube::api::ApiResource::from_gvk_with_plural(&gvk, kind.plural)
 }
-
-const fn kind(
-    group: &'static str,
-    version: &'static str,
-    kind: &'static str,
-    plural: &'static str,
-) -> PodBearingKind {
-    PodBearingKind {
-        group,
-        version,
-        kind,
-        plural,
-    }
-}
-
-/// Every pod-bearing kind read from a cluster.
-pub const POD_BEARING: [PodBearingKind; 8] = [
-    kind("", "v1", "Pod", "pods"),
-    kind("apps", "v1", "Deployment", "deployments"),
-    kind("apps", "v1", "StatefulSet", "statefulsets"),
-    kind("apps", "v1", "DaemonSet", "daemonsets"),
-    kind("apps", "v1", "ReplicaSet", "replicasets"),
-    kind("", "v1", "ReplicationController", "replicationcontrollers"),
-    kind("batch", "v1", "Job", "jobs"),
-    kind("batch", "v1", "CronJob", "cronjobs"),
-];
 
 /// Whether an object has an owner with `controller: true`.
 pub fn owned_by_controller(object: &Value) -> bool {
@@ -67,7 +30,7 @@ pub fn owned_by_controller(object: &Value) -> bool {
 /// controller owns are not: their owner's pod template is, so each launch is reported once,
 /// where it can be fixed.
 pub fn reported(kind: &str, object: &Value) -> bool {
-    !(matches!(kind, "Pod" | "ReplicaSet" | "Job") && owned_by_controller(object))
+    !(pod_bearing(kind).is_some_and(|k| k.made_from_template) && owned_by_controller(object))
 }
 
 #[cfg(test)]
@@ -86,7 +49,9 @@ mod tests {
         }
         // A Deployment owned by an operator is still where its pods come from.
         assert!(reported("Deployment", &owned));
-        assert_eq!(POD_BEARING[1].api_version(), "apps/v1");
-        assert_eq!(POD_BEARING[0].api_version(), "v1");
+        // A PodTemplate is checked at admission but not read from clusters.
+        let live: Vec<&str> = live().map(|k| k.kind).collect();
+        assert_eq!(live.len(), POD_BEARING.len() - 1);
+        assert!(!live.contains(&"PodTemplate"));
     }
 }

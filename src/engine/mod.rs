@@ -21,6 +21,7 @@ pub mod launchers;
 pub mod lexical;
 pub mod mounted_scripts;
 pub mod parser_config;
+pub mod pod_bearing;
 pub mod prescreen;
 pub mod rules;
 pub mod script;

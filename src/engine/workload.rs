@@ -2,6 +2,7 @@
 //! containers, each with the JSON Pointer that mutations and messages need.
 
 use crate::engine::json_pointer;
+use crate::engine::pod_bearing::pod_bearing;
 use serde::Serialize;
 use serde_json::Value;
 use std::fmt::{self, Write as _};
@@ -90,20 +91,9 @@ pub struct ContainerSpec<'a> {
     pub json: &'a Value,
 }
 
-/// The pod-bearing kinds pidone knows and where each keeps its pod template.
+/// Where `kind` keeps its pod template (`""` for a Pod), for the kinds pidone analyses.
 pub fn template_pointer(kind: &str) -> Option<&'static str> {
-    Some(match kind {
-        "Pod" => "",
-        "Deployment"
-        | "StatefulSet"
-        | "DaemonSet"
-        | "ReplicaSet"
-        | "ReplicationController"
-        | "Job" => "/spec/template",
-        "CronJob" => "/spec/jobTemplate/spec/template",
-        "PodTemplate" => "/template",
-        _ => return None,
-    })
+    pod_bearing(kind).map(|k| k.template)
 }
 
 fn type_name(v: &Value) -> &'static str {
@@ -287,7 +277,7 @@ pub fn extract(object: &Value) -> Result<Option<Workload<'_>>, WorkloadError> {
     };
     let restart_policy = opt_str(spec, "restartPolicy", &spec_pointer)?;
     let finite = matches!(restart_policy, Some("Never" | "OnFailure"))
-        || (restart_policy.is_none() && matches!(object_ref.kind.as_str(), "Job" | "CronJob"));
+        || (restart_policy.is_none() && pod_bearing(&object_ref.kind).is_some_and(|k| k.finite));
 
     let mut containers = Vec::new();
     for section in [Section::InitContainers, Section::Containers] {

@@ -12,9 +12,10 @@
 //! - A namespace whose last reported object is gone, or whose mode turned `off`, has its report
 //!   deleted; a deleted namespace takes its report with it (owner reference).
 
-use crate::cluster::kinds::{self, POD_BEARING};
+use crate::cluster::kinds;
 use crate::engine::config::{Config, ReportsApi};
 use crate::engine::evaluate::Evaluation;
+use crate::engine::pod_bearing::PodBearingKind;
 use crate::reports::build::{self, MODE_LABEL, NamespaceInfo, NamespaceMode};
 use crate::reports::lease::{self, LeaseOptions};
 use crate::reports::shape::{ApiNames, MANAGED_BY, REPORT_NAME, Report, ReportResult, Timestamp};
@@ -107,7 +108,7 @@ fn strip(object: &mut DynamicObject) {
 }
 
 /// The object as the engine reads it (kind and apiVersion filled in).
-fn as_value(kind: &kinds::PodBearingKind, object: &DynamicObject) -> Option<Value> {
+fn as_value(kind: &PodBearingKind, object: &DynamicObject) -> Option<Value> {
     let mut value = serde_json::to_value(object).ok()?;
     let map = value.as_object_mut()?;
     map.insert("kind".into(), Value::String(kind.kind.into()));
@@ -136,7 +137,9 @@ struct Scanner {
     client: kube::Client,
     evaluator: Arc<dyn Evaluator>,
     stats: Arc<ScanStats>,
-    stores: Vec<Store<DynamicObject>>,
+    /// A reflector store per kind read from the cluster ([`kinds::live`]), indexed as the
+    /// watch events are.
+    stores: Vec<(&'static PodBearingKind, Store<DynamicObject>)>,
     namespaces: Store<Namespace>,
     listed: Vec<bool>,
     namespaces_listed: bool,
@@ -177,10 +180,10 @@ pub async fn run(
 
     let mut streams: Vec<Pin<Box<dyn Stream<Item = Event> + Send>>> = Vec::new();
     let mut stores = Vec::new();
-    for (index, kind) in POD_BEARING.iter().enumerate() {
-        let resource = kind.api_resource();
+    for (index, kind) in kinds::live().enumerate() {
+        let resource = kinds::api_resource(kind);
         let writer = reflector::store::Writer::<DynamicObject>::new(resource.clone());
-        stores.push(writer.as_reader());
+        stores.push((kind, writer.as_reader()));
         let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
         let stream = watcher(api, watcher::Config::default())
             .default_backoff()
@@ -295,7 +298,7 @@ impl Scanner {
             }
             Ok(watcher::Event::Init | watcher::Event::InitApply(_)) => {}
             Err(e) => {
-                let kind = POD_BEARING.get(index).map(|k| k.plural).unwrap_or("?");
+                let kind = self.stores.get(index).map_or("?", |(k, _)| k.plural);
                 tracing::warn!(error = %e, kind, "reports: watch failed; retrying");
             }
         }
@@ -382,7 +385,7 @@ impl Scanner {
             for ns in self.namespaces.state() {
                 self.dirty.insert(ns.name_any());
             }
-            for store in &self.stores {
+            for (_, store) in &self.stores {
                 for o in store.state() {
                     if let Some(ns) = o.namespace() {
                         self.dirty.insert(ns);
@@ -517,8 +520,7 @@ impl Scanner {
             .collect();
         let mut misses: Vec<((usize, String, String), u64, Value)> = Vec::new();
         let mut present: BTreeSet<(usize, String, String)> = BTreeSet::new();
-        for (index, store) in self.stores.iter().enumerate() {
-            let kind = &POD_BEARING[index];
+        for (index, &(kind, ref store)) in self.stores.iter().enumerate() {
             for object in store.state() {
                 let Some(ns) = object.namespace() else {
                     continue;

@@ -4,6 +4,7 @@
 //! operations outside the known sets are counted as `other`, so a client cannot grow the
 //! label space.
 
+use crate::engine::pod_bearing::pod_bearing;
 use crate::engine::{Action, Mode, RuleId};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -484,17 +485,8 @@ fn result_label(ok: bool) -> &'static str {
 /// The kinds pidone analyses, else `other`.
 pub fn kind_label(kind: &str) -> &'static str {
     match kind {
-        "Pod" => "Pod",
-        "Deployment" => "Deployment",
-        "StatefulSet" => "StatefulSet",
-        "DaemonSet" => "DaemonSet",
-        "ReplicaSet" => "ReplicaSet",
-        "ReplicationController" => "ReplicationController",
-        "Job" => "Job",
-        "CronJob" => "CronJob",
-        "PodTemplate" => "PodTemplate",
         "" => "unknown",
-        _ => "other",
+        _ => pod_bearing(kind).map_or("other", |k| k.kind),
     }
 }
 
@@ -521,6 +513,15 @@ fn mutation_label(kind: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_kind_pidone_analyses_is_its_own_label() {
+        for k in &crate::engine::pod_bearing::POD_BEARING {
+            assert_eq!(kind_label(k.kind), k.kind);
+        }
+        assert_eq!(kind_label(""), "unknown");
+        assert_eq!(kind_label("Secret"), "other");
+    }
 
     #[test]
     fn names_match_the_contract() {
