@@ -459,6 +459,12 @@ pub fn is_signal_deaf(program: &str) -> bool {
     SIGNAL_DEAF.contains(&basename(program))
 }
 
+/// Whether `program` is an init the launcher table knows (tini, dumb-init, catatonit,
+/// pidone-init), by its base name.
+pub fn is_init(program: &str) -> bool {
+    launcher_named(basename(program)).is_some_and(|l| matches!(l.role, Role::Init(_)))
+}
+
 /// A shell family, for what each does with the final command of a `-c` script.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -698,7 +698,8 @@ impl Scanner<'_> {
         loop {
             let first = *words.first()?;
             match basename(first) {
-                "exec" | "command" | "builtin" | "nohup" | "time" | "then" | "do" | "else" => {
+                // Builtins and keywords; launchers (`nohup`, `env`...) are the table's, below.
+                "exec" | "command" | "builtin" | "time" | "then" | "do" | "else" => {
                     words = skip_flags(&words[1..]);
                     continue;
                 }
@@ -888,6 +889,8 @@ mod tests {
             "coproc /agent\nexec /app",
             "env -S 'sh -c \"a & b\"'",
             "tini -- sh -c 'a | b'",
+            "nohup -- sh -c 'a & b'",
+            "exec nohup sshd",
             "( /a & ); exec /b",
             "x=$(/a & ); exec /b",
             "if true; then /a & fi; exec /b",
@@ -914,6 +917,7 @@ mod tests {
             "sshd -D",
             "echo wait; exec app",
             "for p in a b; do echo $p; done; exec /app",
+            "exec nohup /app",
         ] {
             assert_eq!(scan(s), None, "{s:?}");
         }

@@ -262,12 +262,11 @@ pub fn interpreter(text: &str) -> Interpreter {
             .find(|w| !w.starts_with('-') && !w.contains('='))
             .unwrap_or("sh");
     }
-    let base = basename(program);
-    if matches!(base, "dumb-init" | "tini" | "tini-static" | "catatonit") {
+    // The launcher table knows the inits and the shells (and busybox, whose `sh` applet a
+    // shebang names as `#!/bin/busybox sh`).
+    if launchers::is_init(program) {
         return Interpreter::Init(program.to_string());
     }
-    // The launchers table knows the shells (and busybox, whose `sh` applet a shebang
-    // names as `#!/bin/busybox sh`).
     if launchers::shell_family(program).is_some() || launchers::is_busybox(program) {
         return shell(program);
     }
@@ -757,10 +756,20 @@ mod tests {
                 ..
             }
         ));
-        assert_eq!(
-            sh("#!/usr/bin/dumb-init /bin/bash\n"),
-            Interpreter::Init("/usr/bin/dumb-init".into())
-        );
+        // Every init of the launcher table, as the table names it.
+        for init in [
+            "dumb-init",
+            "tini",
+            "tini-static",
+            "catatonit",
+            "pidone-init",
+        ] {
+            assert_eq!(
+                sh(&format!("#!/usr/bin/{init} /bin/bash\n")),
+                Interpreter::Init(format!("/usr/bin/{init}")),
+            );
+        }
+        assert!(matches!(sh("#!/usr/bin/gosu app\n"), Interpreter::Other(_)));
         assert_eq!(
             sh("#!/usr/bin/env -S python3 -u\n"),
             Interpreter::Other("python3".into())
