@@ -17,6 +17,7 @@ use anyhow::{Context, bail, ensure};
 use futures::stream::{self, StreamExt};
 use pidone::cluster::kinds;
 use pidone::engine::pod_bearing::pod_bearing;
+use pidone::engine::workload;
 use serde_json::{Map, Value, json};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -134,11 +135,9 @@ fn read_from_clusters(object: &Value) -> bool {
     kinds::live().any(|k| Some(k.kind) == kind)
 }
 
-/// Where a workload keeps its pod template.
+/// Where a workload keeps its pod template (none for a Pod: the object is the pod).
 fn template_pointer(kind: &str) -> Option<&'static str> {
-    pod_bearing(kind)
-        .map(|k| k.template)
-        .filter(|t| !t.is_empty())
+    workload::template_pointer(kind).filter(|t| !t.is_empty())
 }
 
 /// The reviews the apiserver sends for `object` over its life (see the module).
