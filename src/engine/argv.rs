@@ -305,8 +305,8 @@ pub fn analyze(
     let cx = Cx {
         long_running,
         scripts,
-        env: Environment::of(c.json),
-        env_from: kubelet::env_from(c.json),
+        env: Environment::of(&c.env),
+        env_from: c.env_from,
     };
     let mut analysis = analyze_in(c, &cx, image);
     analysis.env_read = cx.env.was_read();

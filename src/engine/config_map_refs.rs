@@ -11,6 +11,7 @@
 
 use crate::engine::image_config::ImageConfig;
 use crate::engine::mounted_scripts::ConfigMaps;
+use crate::engine::volumes::Volume;
 use crate::engine::workload::{self, ContainerSpec};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -31,7 +32,6 @@ pub fn referenced(
     let Ok(Some(w)) = workload::extract(object) else {
         return Vec::new();
     };
-    let volumes = w.spec.get("volumes").and_then(Value::as_array);
     let mut out: Vec<String> = Vec::new();
     for c in &w.containers {
         // What the kubelet runs: the pod's command and args, else the image's.
@@ -46,7 +46,7 @@ pub fn referenced(
             (None, None, Some(i)) => argv.extend(i.cmd.iter().map(String::as_str)),
             _ => {}
         }
-        let mounted = mounted_maps(c, volumes);
+        let mounted = mounted_maps(c, &w.volumes);
         // Texts that may name a path: the argv, and the scripts already read from this
         // container's mounts.
         let scripts: Vec<&str> = mounted
@@ -76,13 +76,7 @@ pub fn mounted(object: &Value) -> Vec<String> {
         return Vec::new();
     };
     let mut out: Vec<String> = Vec::new();
-    for v in w
-        .spec
-        .get("volumes")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
+    for v in &w.volumes {
         for name in volume_maps(v) {
             if !out.iter().any(|n| n == name) {
                 out.push(name.to_string());
@@ -98,32 +92,14 @@ struct MountedMap {
     mount_path: String,
 }
 
-fn mounted_maps(c: &ContainerSpec<'_>, volumes: Option<&Vec<Value>>) -> Vec<MountedMap> {
+fn mounted_maps(c: &ContainerSpec<'_>, volumes: &[Volume<'_>]) -> Vec<MountedMap> {
     let mut out = Vec::new();
-    let Some(volumes) = volumes else {
-        return out;
-    };
-    for m in c
-        .json
-        .get("volumeMounts")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let (Some(volume), Some(path)) = (
-            m.get("name").and_then(Value::as_str),
-            m.get("mountPath").and_then(Value::as_str),
-        ) else {
-            continue;
-        };
-        let mount_path = path.trim_end_matches('/');
-        if mount_path.is_empty() {
+    for m in &c.mounts {
+        let (volume, mount_path) = (m.volume, m.path.trim_end_matches('/'));
+        if volume.is_empty() || mount_path.is_empty() {
             continue;
         }
-        let Some(v) = volumes
-            .iter()
-            .find(|v| v.get("name").and_then(Value::as_str) == Some(volume))
-        else {
+        let Some(v) = volumes.iter().find(|v| v.name == volume) else {
             continue;
         };
         for name in volume_maps(v) {
@@ -137,18 +113,10 @@ fn mounted_maps(c: &ContainerSpec<'_>, volumes: Option<&Vec<Value>>) -> Vec<Moun
 }
 
 /// The ConfigMaps a `configMap` or `projected` volume reads.
-fn volume_maps(v: &Value) -> Vec<&str> {
-    let direct = v.get("configMap").into_iter();
-    let projected = v
-        .get("projected")
-        .and_then(|p| p.get("sources"))
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|s| s.get("configMap"));
-    direct
-        .chain(projected)
-        .filter_map(|s| s.get("name").and_then(Value::as_str))
+fn volume_maps<'a>(v: &Volume<'a>) -> Vec<&'a str> {
+    v.source
+        .config_maps()
+        .filter_map(|(files, _)| files.name)
         .filter(|n| !n.is_empty() && *n != KUBE_ROOT_CA)
         .collect()
 }
@@ -168,7 +136,7 @@ fn names_path_under(text: &str, mount: &str) -> bool {
 /// A container whose working directory is the mount or below it, and whose argv runs a
 /// relative path (`./run.sh`, `bin/start`).
 fn runs_relative_under(c: &ContainerSpec<'_>, argv: &[&str], mount: &str) -> bool {
-    let Some(dir) = c.json.get("workingDir").and_then(Value::as_str) else {
+    let Some(dir) = c.working_dir else {
         return false;
     };
     let dir = dir.trim_end_matches('/');

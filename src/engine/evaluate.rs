@@ -7,6 +7,7 @@ use crate::engine::mounted_scripts::{self, ConfigMaps, Followed, MountContext, S
 use crate::engine::rules::RuleId;
 use crate::engine::script_verdicts::{ScriptKey, ScriptLookup};
 use crate::engine::side_agents::{self, Candidate, PodFacts, SideAgentMatcher};
+use crate::engine::volumes::Volume;
 use crate::engine::workload::{self, ContainerSpec, Section, Workload, WorkloadError};
 use serde_json::Value;
 use std::sync::Arc;
@@ -162,7 +163,7 @@ impl Engine {
                 };
             }
         }
-        let mounts = mount_context(w.spec, namespace, ctx);
+        let mounts = mount_context(&w.volumes, namespace, ctx);
         let scripts = ScriptLookup::collecting(ctx.scripts);
         let mut env_read = false;
         let mut image_files: Vec<WantedFile> = w
@@ -269,11 +270,11 @@ impl Engine {
             object,
             w.template_pointer,
             w.annotations,
-            w.spec,
+            &w.volumes,
             named_side_agents,
             injected,
         );
-        let mounts = mount_context(w.spec, namespace, ctx);
+        let mounts = mount_context(&w.volumes, namespace, ctx);
         // The launch, followed into the ConfigMap and image scripts it runs when they are
         // known.
         let lookup = ScriptLookup::new(ctx.scripts);
@@ -306,11 +307,7 @@ impl Engine {
             .collect();
         let verdicts = side_agents::classify(&self.side_agents, &pod, &candidates);
         eval.env_read = analyses.iter().any(|a| a.env_read);
-        let share_process_namespace = w
-            .spec
-            .get("shareProcessNamespace")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
+        let share_process_namespace = w.share_process_namespace;
 
         // Stop hacks exist only in finite pods; their sidecars are indexed once per pod.
         let stop_hacks = w
@@ -374,12 +371,12 @@ impl Engine {
 
 /// Where the files containers run come from, when the caller gave any.
 fn mount_context<'m>(
-    spec: &'m Value,
+    volumes: &'m [Volume<'m>],
     namespace: Option<&'m str>,
     ctx: &EvalContext<'m>,
 ) -> Option<MountContext<'m>> {
     (ctx.config_maps.is_some() || ctx.image_files.is_some()).then_some(MountContext {
-        spec,
+        volumes,
         namespace,
         maps: ctx.config_maps,
         image_files: ctx.image_files,

@@ -6,7 +6,7 @@
 //! `$$` into `$`, and leaves any other reference as written, which the shell then reads as a
 //! command substitution.
 
-use serde_json::Value;
+use crate::engine::workload::{EnvEntry, EnvValue};
 use std::cell::OnceCell;
 use std::collections::HashMap;
 
@@ -19,7 +19,8 @@ pub type EnvVar = (String, Option<String>);
 /// and never need it.
 #[derive(Debug, Default)]
 pub struct Environment<'a> {
-    container: Option<&'a Value>,
+    /// The container's `env` entries, when the environment is a container's.
+    container: Option<&'a [EnvEntry<'a>]>,
     built: OnceCell<Built>,
 }
 
@@ -61,10 +62,10 @@ impl Built {
 }
 
 impl<'a> Environment<'a> {
-    /// The environment of `container` (its `env` list), built on first use.
-    pub fn of(container: &'a Value) -> Environment<'a> {
+    /// The environment a container's `env` entries make, built on first use.
+    pub fn of(entries: &'a [EnvEntry<'a>]) -> Environment<'a> {
         Environment {
-            container: Some(container),
+            container: Some(entries),
             built: OnceCell::new(),
         }
     }
@@ -109,33 +110,20 @@ impl<'a> Environment<'a> {
     }
 }
 
-/// Whether the container also takes env from ConfigMaps or Secrets (`envFrom`).
-pub fn env_from(container: &Value) -> bool {
-    container
-        .get("envFrom")
-        .and_then(Value::as_array)
-        .is_some_and(|a| !a.is_empty())
-}
-
-fn build(container: &Value) -> Built {
+fn build(entries: &[EnvEntry<'_>]) -> Built {
     let mut env = Built::default();
-    if let Some(items) = container.get("env").and_then(Value::as_array) {
-        env.vars.reserve(items.len());
-        env.index.reserve(items.len());
-        for item in items {
-            let Some(name) = item.get("name").and_then(Value::as_str) else {
-                continue;
-            };
-            let value = if item.get("valueFrom").is_some_and(|v| !v.is_null()) {
-                None
-            } else {
-                let raw = item.get("value").and_then(Value::as_str).unwrap_or("");
+    env.vars.reserve(entries.len());
+    env.index.reserve(entries.len());
+    for entry in entries {
+        let value = match entry.value {
+            EnvValue::FromElsewhere => None,
+            EnvValue::Literal(raw) => {
                 let expanded = expand_with(raw, |n| env.get(n), false);
                 // A value that refers to an unknown one is unknown itself.
                 expanded.unknown.is_empty().then_some(expanded.text)
-            };
-            env.set(name.to_string(), value);
-        }
+            }
+        };
+        env.set(entry.name.to_string(), value);
     }
     env
 }
@@ -287,18 +275,31 @@ pub fn has_placeholder(text: &str, unknown: &[String]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::engine::workload::{ContainerSpec, extract};
+    use serde_json::{Value, json};
+
+    /// A Pod whose one container is `c` (with a name added).
+    fn pod(mut c: Value) -> Value {
+        c["name"] = json!("app");
+        json!({"kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": [c]}})
+    }
+
+    /// The container of a [`pod`], as the engine reads it.
+    fn only_container(pod: &Value) -> ContainerSpec<'_> {
+        extract(pod).unwrap().unwrap().containers.remove(0)
+    }
 
     #[test]
     fn literal_values_expand_unknown_ones_get_placeholders() {
-        let c = json!({"env": [
+        let p = pod(json!({"env": [
             {"name": "SH", "value": "/bin/ash"},
             {"name": "DIR", "value": "/srv"},
             {"name": "APP", "value": "$(DIR)/app"},
             {"name": "NODE", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}
-        ]});
-        let env = Environment::of(&c);
-        let from = env_from(&c);
+        ]}));
+        let c = only_container(&p);
+        let env = Environment::of(&c.env);
+        let from = c.env_from;
         assert!(!from);
         let e = expand(
             "$(SH) -c 'exec $(APP) --node=$(NODE) $(hostname) $$(SH)'",
@@ -321,14 +322,15 @@ mod tests {
 
     #[test]
     fn built_on_first_read_and_a_name_set_again_replaces_its_value() {
-        let c = json!({"env": [
+        let p = pod(json!({"env": [
             {"name": "A", "value": "x"},
             {"name": "B", "value": "1"},
             {"name": "A", "value": "$(A)y"},
             {"name": "B", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}},
             {"value": "no name"}
-        ]});
-        let env = Environment::of(&c);
+        ]}));
+        let c = only_container(&p);
+        let env = Environment::of(&c.env);
         assert!(env.built.get().is_none(), "nothing read yet");
         // The second A expands against the first.
         assert_eq!(env.value("A"), Some("xy"));
@@ -345,15 +347,16 @@ mod tests {
             let env: Vec<Value> = (0..n)
                 .map(|i| json!({"name": format!("V{}", i % (n / 2)), "value": "v"}))
                 .collect();
-            json!({ "env": env })
+            pod(json!({ "env": env }))
         };
         let (small, large) = (container(4_000), container(32_000));
         // The best of three runs: a shared machine only ever makes a run slower.
-        let time = |c: &Value| {
+        let (small, large) = (only_container(&small), only_container(&large));
+        let time = |c: &ContainerSpec<'_>| {
             (0..3)
                 .map(|_| {
                     let started = Instant::now();
-                    assert!(!Environment::of(c).vars().is_empty());
+                    assert!(!Environment::of(&c.env).vars().is_empty());
                     started.elapsed()
                 })
                 .min()
@@ -365,6 +368,22 @@ mod tests {
             t_large < t_small * 24 + Duration::from_millis(20),
             "{t_small:?} -> {t_large:?}"
         );
+    }
+
+    #[test]
+    fn a_non_empty_env_from_list_is_read_as_env_from() {
+        for (c, expected) in [
+            (
+                json!({"envFrom": [{"configMapRef": {"name": "cfg"}}]}),
+                true,
+            ),
+            (json!({"envFrom": []}), false),
+            (json!({"envFrom": null}), false),
+            (json!({}), false),
+        ] {
+            let p = pod(c.clone());
+            assert_eq!(only_container(&p).env_from, expected, "{c}");
+        }
     }
 
     #[test]

@@ -31,6 +31,7 @@ pub mod shell_walk;
 pub mod side_agent_catalogue;
 pub mod side_agents;
 pub mod stop_hack;
+pub mod volumes;
 pub mod workload;
 
 pub use config::{Action, Config, ConfigError, Mode};

@@ -12,9 +12,9 @@ use crate::engine::launch::LaunchClass;
 use crate::engine::launchers::{self, ShellFamily};
 use crate::engine::script::{Dialect, ScriptVerdict};
 use crate::engine::script_verdicts::ScriptLookup;
+use crate::engine::volumes::{ConfigMapFiles, Volume};
 use crate::engine::workload::ContainerSpec;
 use serde::Serialize;
-use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -99,33 +99,28 @@ pub struct ScriptRead {
     pub class: LaunchClass,
 }
 
-/// The ConfigMap file at `path` in container `c`, if a ConfigMap volume of `spec` puts one
+/// The ConfigMap file at `path` in container `c`, if a ConfigMap volume of the pod's puts one
 /// there. Relative paths are taken from the container's `workingDir`.
 pub fn find<'m>(
-    spec: &Value,
+    volumes: &[Volume<'_>],
     c: &ContainerSpec<'_>,
     namespace: Option<&str>,
     maps: &'m ConfigMaps,
     path: &str,
 ) -> Option<MountedFile<'m>> {
     let path = absolute(c, path)?;
-    let volumes = spec.get("volumes").and_then(Value::as_array)?;
-    let mounts = c.json.get("volumeMounts").and_then(Value::as_array)?;
     // The last mount that covers the path wins, as nested mounts shadow their parents.
     let mut found = None;
-    for m in mounts {
-        let (Some(volume), Some(mount_path)) = (
-            m.get("name").and_then(Value::as_str),
-            m.get("mountPath").and_then(Value::as_str),
-        ) else {
+    for m in &c.mounts {
+        let (volume, mount_path) = (m.volume, m.path);
+        if volume.is_empty() || mount_path.is_empty() {
             continue;
-        };
+        }
         let Some(rel) = relative_to_mount(&path, mount_path) else {
             continue;
         };
         let sub_path = m
-            .get("subPath")
-            .and_then(Value::as_str)
+            .sub_path
             .map(|s| s.trim_matches('/'))
             .filter(|s| !s.is_empty());
         let in_volume = match (sub_path, rel.is_empty()) {
@@ -134,10 +129,7 @@ pub fn find<'m>(
             (None, true) => continue,
             (None, false) => rel.to_string(),
         };
-        let Some(v) = volumes
-            .iter()
-            .find(|v| v.get("name").and_then(Value::as_str) == Some(volume))
-        else {
+        let Some(v) = volumes.iter().find(|v| v.name == volume) else {
             continue;
         };
         if let Some(file) = volume_file(v, &in_volume, namespace, maps) {
@@ -151,7 +143,7 @@ fn absolute(c: &ContainerSpec<'_>, path: &str) -> Option<String> {
     if path.starts_with('/') {
         return Some(path.to_string());
     }
-    let dir = c.json.get("workingDir").and_then(Value::as_str)?;
+    let dir = c.working_dir?;
     if !dir.starts_with('/') {
         return None;
     }
@@ -171,41 +163,36 @@ fn relative_to_mount<'p>(path: &'p str, mount: &str) -> Option<&'p str> {
 
 /// The file at `in_volume` of a `configMap` or `projected` volume.
 fn volume_file<'m>(
-    volume: &Value,
+    volume: &Volume<'_>,
     in_volume: &str,
     namespace: Option<&str>,
     maps: &'m ConfigMaps,
 ) -> Option<MountedFile<'m>> {
-    if let Some(source) = volume.get("configMap") {
-        let mode = mode_of(source.get("defaultMode")).unwrap_or(DEFAULT_MODE);
-        return config_map_file(source, in_volume, mode, namespace, maps);
-    }
-    let projected = volume.get("projected")?;
-    let mode = mode_of(projected.get("defaultMode")).unwrap_or(DEFAULT_MODE);
-    projected
-        .get("sources")
-        .and_then(Value::as_array)?
-        .iter()
-        .filter_map(|s| s.get("configMap"))
-        .find_map(|source| config_map_file(source, in_volume, mode, namespace, maps))
+    volume.source.config_maps().find_map(|(files, mode)| {
+        config_map_file(
+            files,
+            in_volume,
+            mode.unwrap_or(DEFAULT_MODE),
+            namespace,
+            maps,
+        )
+    })
 }
 
 fn config_map_file<'m>(
-    source: &Value,
+    files: &ConfigMapFiles<'_>,
     in_volume: &str,
     default_mode: u64,
     namespace: Option<&str>,
     maps: &'m ConfigMaps,
 ) -> Option<MountedFile<'m>> {
-    let name = source.get("name").and_then(Value::as_str)?;
+    let name = files.name?;
     let data = maps.get(namespace, name)?;
-    let (key, mode) = match source.get("items").and_then(Value::as_array) {
+    let (key, mode) = match &files.items {
         // With `items`, only the listed keys appear, each at its own path.
         Some(items) => items.iter().find_map(|item| {
-            let key = item.get("key").and_then(Value::as_str)?;
-            let path = item.get("path").and_then(Value::as_str)?;
-            (path.trim_matches('/') == in_volume)
-                .then(|| (key, mode_of(item.get("mode")).unwrap_or(default_mode)))
+            (item.path.trim_matches('/') == in_volume)
+                .then(|| (item.key, item.mode.unwrap_or(default_mode)))
         })?,
         None => (in_volume, default_mode),
     };
@@ -215,25 +202,6 @@ fn config_map_file<'m>(
         text,
         mode,
     })
-}
-
-/// Modes are integers in the API's JSON. Manifests write them in octal (`0755`), which
-/// Kubernetes' YAML 1.1 reads as 493 but a YAML 1.2 reader keeps as the decimal digits (our
-/// reader gives the float 755.0): digits that came through as a float, or a string, are read
-/// as octal. Anything else counts as unset.
-fn mode_of(v: Option<&Value>) -> Option<u64> {
-    let v = v?;
-    let octal = |digits: &str| u64::from_str_radix(digits.trim_start_matches("0o"), 8).ok();
-    let mode = match v {
-        Value::Number(n) if n.is_u64() => n.as_u64(),
-        Value::Number(n) => n
-            .as_f64()
-            .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < 1e6)
-            .and_then(|f| octal(&format!("{f:.0}"))),
-        Value::String(s) => octal(s.trim()),
-        _ => None,
-    }?;
-    (mode <= 0o7777).then_some(mode)
 }
 
 /// What the shebang line asks for.
@@ -286,7 +254,8 @@ fn shell(program: &str) -> Interpreter {
 
 /// Where the files a pod may run come from: its ConfigMap volumes and its images.
 pub struct MountContext<'a> {
-    pub spec: &'a Value,
+    /// The pod's volumes.
+    pub volumes: &'a [Volume<'a>],
     pub namespace: Option<&'a str>,
     pub maps: Option<&'a ConfigMaps>,
     /// Files the caller read from images' layers; `None` when images are not looked up.
@@ -344,7 +313,7 @@ pub fn follow(
         }
         let config_map = mounts
             .maps
-            .and_then(|maps| find(mounts.spec, c, mounts.namespace, maps, &path));
+            .and_then(|maps| find(mounts.volumes, c, mounts.namespace, maps, &path));
         let file = match config_map
             .map(Found::Text)
             .or_else(|| in_image(c, mounts, &analysis, &path))
@@ -462,13 +431,10 @@ fn in_image<'f>(
 /// Whether a volume of the container is mounted over `path` (then the image's file is
 /// hidden).
 fn under_a_volume(c: &ContainerSpec<'_>, path: &str) -> bool {
-    c.json
-        .get("volumeMounts")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|m| m.get("mountPath").and_then(Value::as_str))
-        .any(|mount| relative_to_mount(path, mount).is_some())
+    c.mounts
+        .iter()
+        .filter(|m| !m.path.is_empty())
+        .any(|m| relative_to_mount(path, m.path).is_some())
 }
 
 /// The argv the container runs: `command` and `args`, or, for a launch from the image, its
@@ -621,7 +587,7 @@ mod tests {
         })
     }
     use crate::engine::workload;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     fn maps() -> ConfigMaps {
         let mut m = ConfigMaps::default();
@@ -650,7 +616,7 @@ mod tests {
     fn found(pod: &Value, path: &str) -> Option<(String, u64)> {
         let m = maps();
         let w = workload::extract(pod).ok()??;
-        let f = find(w.spec, &w.containers[0], Some("db"), &m, path)?;
+        let f = find(&w.volumes, &w.containers[0], Some("db"), &m, path)?;
         Some((f.source.clone(), f.mode))
     }
 
@@ -698,18 +664,6 @@ mod tests {
             found(&projected, "./start.sh"),
             Some(("configmap/scripts:start.sh".into(), 0o555))
         );
-    }
-
-    #[test]
-    fn modes_in_octal_however_they_arrive() {
-        assert_eq!(mode_of(Some(&json!(493))), Some(0o755));
-        assert_eq!(mode_of(Some(&json!(755.0))), Some(0o755));
-        assert_eq!(mode_of(Some(&json!("0755"))), Some(0o755));
-        assert_eq!(mode_of(Some(&json!("0o500"))), Some(0o500));
-        assert_eq!(mode_of(Some(&json!(789.0))), None);
-        assert_eq!(mode_of(Some(&json!(99999))), None);
-        assert_eq!(mode_of(Some(&json!(-1))), None);
-        assert_eq!(mode_of(Some(&json!(true))), None);
     }
 
     #[test]
@@ -787,7 +741,7 @@ mod tests {
         let c = &w.containers[0];
         let m = maps();
         let ctx = MountContext {
-            spec: w.spec,
+            volumes: &w.volumes,
             namespace: Some("db"),
             maps: Some(&m),
             image_files: None,
@@ -843,7 +797,7 @@ mod tests {
             let w = workload::extract(&p).unwrap().unwrap();
             let c = &w.containers[0];
             let ctx = MountContext {
-                spec: w.spec,
+                volumes: &w.volumes,
                 namespace: Some("db"),
                 maps: Some(&m),
                 image_files: None,
@@ -902,7 +856,7 @@ mod tests {
             let w = workload::extract(&p).unwrap().unwrap();
             let c = &w.containers[0];
             let ctx = MountContext {
-                spec: w.spec,
+                volumes: &w.volumes,
                 namespace: None,
                 maps: None,
                 image_files: files,

@@ -13,7 +13,8 @@ use crate::engine::kubelet::Environment;
 use crate::engine::launchers::{self, Peeled};
 use crate::engine::script::ScriptVerdict;
 use crate::engine::side_agent_catalogue::{self as catalogue, Role};
-use crate::engine::workload::{ContainerSpec, Section};
+use crate::engine::volumes::{Volume, VolumeSource};
+use crate::engine::workload::{ContainerSpec, Section, VolumeMount};
 use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 use serde::Serialize;
 use serde_json::Value;
@@ -552,7 +553,7 @@ impl<'a> PodFacts<'a> {
         object: &'a Value,
         template_pointer: &str,
         annotations: Option<&'a serde_json::Map<String, Value>>,
-        spec: &'a Value,
+        volumes: &[Volume<'_>],
         annotated: Vec<&'a str>,
         injected: Vec<String>,
     ) -> PodFacts<'a> {
@@ -598,16 +599,9 @@ impl<'a> PodFacts<'a> {
             .and_then(Value::as_str)
             .map(str::trim);
         let mut persistent_volumes = HashSet::new();
-        for v in spec
-            .get("volumes")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            if (v.get("persistentVolumeClaim").is_some() || v.get("ephemeral").is_some())
-                && let Some(n) = str_at(v, "name")
-            {
-                persistent_volumes.insert(n.to_string());
+        for v in volumes {
+            if v.source == VolumeSource::Persistent {
+                persistent_volumes.insert(v.name.to_string());
             }
         }
         for t in json_pointer::get(object, "/spec/volumeClaimTemplates")
@@ -646,13 +640,6 @@ pub struct Candidate<'c, 'a> {
     pub endless_loop: bool,
     /// Its image's [`RepositoryPath`], read once for every rule that matches images.
     pub repository: RepositoryPath<'a>,
-}
-
-fn has_ports(c: &ContainerSpec<'_>) -> bool {
-    c.json
-        .get("ports")
-        .and_then(Value::as_array)
-        .is_some_and(|p| !p.is_empty())
 }
 
 /// The certain evidence of each candidate's image and commands, read when first asked and
@@ -754,12 +741,17 @@ fn main_reasons(
         return out;
     }
     for &i in &regular {
-        let mine = candidates[i].spec.mounts.iter().map(|&(v, _)| v).find(|v| {
-            pod.persistent_volumes.contains(*v)
-                && !regular
-                    .iter()
-                    .any(|&o| o != i && candidates[o].spec.mounts.iter().any(|&(w, _)| w == *v))
-        });
+        let mine = candidates[i]
+            .spec
+            .mounts
+            .iter()
+            .map(|m| m.volume)
+            .find(|v| {
+                pod.persistent_volumes.contains(*v)
+                    && !regular.iter().any(|&o| {
+                        o != i && candidates[o].spec.mounts.iter().any(|m| m.volume == *v)
+                    })
+            });
         if let Some(v) = mine {
             out[i] = Some(MainReason::OwnPersistentVolume(v.to_string()));
         }
@@ -770,7 +762,7 @@ fn main_reasons(
         .iter()
         .copied()
         .filter(|&i| {
-            has_ports(candidates[i].spec)
+            candidates[i].spec.has_ports
                 && catalogued.image(i).is_none()
                 && catalogued.command(i).is_none()
         })
@@ -937,7 +929,7 @@ fn sharer<'c>(candidates: &'c [Candidate<'_, '_>], me: usize, volume: &str) -> O
     candidates
         .iter()
         .enumerate()
-        .find(|(o, c)| *o != me && c.spec.mounts.iter().any(|&(v, _)| v == volume))
+        .find(|(o, c)| *o != me && c.spec.mounts.iter().any(|m| m.volume == volume))
         .map(|(_, c)| c.spec.name)
 }
 
@@ -964,7 +956,12 @@ fn role_evidence(
     }
     'tail: for argv in c.commands {
         for file in followed_files(argv) {
-            for &(volume, mount) in &c.spec.mounts {
+            for &VolumeMount {
+                volume,
+                path: mount,
+                ..
+            } in &c.spec.mounts
+            {
                 if under_mount(file, mount)
                     && let Some(writer) = sharer(candidates, me, volume)
                 {
@@ -984,7 +981,7 @@ fn role_evidence(
             .spec
             .mounts
             .iter()
-            .find_map(|&(v, _)| sharer(candidates, me, v).map(|w| (v, w)))
+            .find_map(|m| sharer(candidates, me, m.volume).map(|w| (m.volume, w)))
     {
         out.push(Evidence::SyncLoop {
             program,
@@ -1009,8 +1006,8 @@ pub fn classify(
             && !pod.injected.iter().any(|n| n == candidates[i].spec.name)
     };
     let serving_main = (0..candidates.len())
-        .find(|&i| regular(i) && mains[i].is_some() && has_ports(candidates[i].spec));
-    let any_server = (0..candidates.len()).any(|i| regular(i) && has_ports(candidates[i].spec));
+        .find(|&i| regular(i) && mains[i].is_some() && candidates[i].spec.has_ports);
+    let any_server = (0..candidates.len()).any(|i| regular(i) && candidates[i].spec.has_ports);
     let mut evidence: Vec<Vec<Evidence>> = vec![Vec::new(); candidates.len()];
     for (i, c) in candidates.iter().enumerate() {
         if !regular(i) {
@@ -1027,7 +1024,7 @@ pub fn classify(
         ev.extend(catalogued.image(i).cloned());
         ev.extend(catalogued.command(i).cloned());
         let beside_server =
-            (0..candidates.len()).any(|o| o != i && regular(o) && has_ports(candidates[o].spec));
+            (0..candidates.len()).any(|o| o != i && regular(o) && candidates[o].spec.has_ports);
         ev.extend(role_evidence(
             candidates,
             i,
@@ -1055,7 +1052,7 @@ pub fn classify(
             let confidence = ev.iter().filter_map(Evidence::confidence).max()?;
             let main = main_of(i)?;
             let mut ev = ev.clone();
-            if !has_ports(candidates[i].spec)
+            if !candidates[i].spec.has_ports
                 && let Some(server) = serving_main.filter(|&s| s != i)
             {
                 ev.push(Evidence::NoPorts {

@@ -80,8 +80,8 @@ impl<'x> StopHacks<'x> {
             if let Some(slot) = index.in_containers.iter_mut().find(|c| c.is_none()) {
                 *slot = Some(container);
             }
-            for (mount, &(volume, theirs)) in s.spec.mounts.iter().enumerate() {
-                let theirs = theirs.trim_end_matches('/');
+            for (mount, m) in s.spec.mounts.iter().enumerate() {
+                let (volume, theirs) = (m.volume, m.path.trim_end_matches('/'));
                 for (command, argv) in s.commands.iter().enumerate() {
                     let Some((program, operands)) = argv.split_first() else {
                         continue;
@@ -147,7 +147,8 @@ impl<'x> StopHacks<'x> {
             ));
         }
         for path in &facts.touched {
-            for &(volume, mount) in &c.spec.mounts {
+            for m in &c.spec.mounts {
+                let (volume, mount) = (m.volume, m.path);
                 if !under_mount(path, mount) {
                     continue;
                 }
@@ -176,7 +177,7 @@ mod tests {
     use crate::engine::RuleId;
     use crate::engine::script::Ending;
     use crate::engine::side_agents::tests::evaluate_with;
-    use crate::engine::workload::ContainerSpec;
+    use crate::engine::workload::{ContainerSpec, VolumeMount};
     use serde_json::{Value, json};
     use std::time::{Duration, Instant};
 
@@ -347,7 +348,6 @@ mod tests {
     }
 
     fn crowd(n: usize) -> Crowd {
-        static NO_JSON: Value = Value::Null;
         let specs = (0..n)
             .map(|i| ContainerSpec {
                 // A spec borrows its name from the object; these live as long as the test.
@@ -360,8 +360,16 @@ mod tests {
                 args: None,
                 native_sidecar: false,
                 env: Vec::new(),
-                mounts: vec![("data", "/signal"), ("scratch", "/tmp")],
-                json: &NO_JSON,
+                env_from: false,
+                working_dir: None,
+                mounts: [("data", "/signal"), ("scratch", "/tmp")]
+                    .map(|(volume, path)| VolumeMount {
+                        volume,
+                        path,
+                        sub_path: None,
+                    })
+                    .to_vec(),
+                has_ports: false,
             })
             .collect();
         let commands = (0..n)

@@ -3,6 +3,7 @@
 
 use crate::engine::json_pointer;
 use crate::engine::pod_bearing::pod_bearing;
+use crate::engine::volumes::{self, Volume};
 use serde::Serialize;
 use serde_json::Value;
 use std::fmt::{self, Write as _};
@@ -63,14 +64,18 @@ pub struct Workload<'a> {
     pub template_pointer: &'static str,
     /// The template's (or Pod's) `metadata.annotations`, when present.
     pub annotations: Option<&'a serde_json::Map<String, Value>>,
-    /// The pod spec.
-    pub spec: &'a Value,
+    /// The pod's `volumes`.
+    pub volumes: Vec<Volume<'a>>,
+    /// `shareProcessNamespace: true`: the pod's containers see one another's processes, and
+    /// the pause container is PID 1 of them all.
+    pub share_process_namespace: bool,
     /// Whether the pod's containers are finite work (Job pods, `restartPolicy: Never|OnFailure`).
     pub finite: bool,
     pub containers: Vec<ContainerSpec<'a>>,
 }
 
-/// One container (or init container) of a pod spec.
+/// One container (or init container) of a pod spec: every field of it the engine reads,
+/// borrowed from the object.
 #[derive(Debug, Clone)]
 pub struct ContainerSpec<'a> {
     pub name: &'a str,
@@ -84,11 +89,45 @@ pub struct ContainerSpec<'a> {
     pub args: Option<Vec<&'a str>>,
     /// `restartPolicy: Always` on an init container: a native sidecar.
     pub native_sidecar: bool,
-    /// Names of the container's `env` entries (kubelet `$(VAR)` expansion needs them).
-    pub env: Vec<&'a str>,
-    /// `(volume name, mountPath)` of each volume mount.
-    pub mounts: Vec<(&'a str, &'a str)>,
-    pub json: &'a Value,
+    /// The `env` entries that have a name, in order (the kubelet expands `$(VAR)` in
+    /// `command` and `args` from them).
+    pub env: Vec<EnvEntry<'a>>,
+    /// The container also takes variables from ConfigMaps or Secrets (a non-empty
+    /// `envFrom`): names missing from `env` may still be set at run time.
+    pub env_from: bool,
+    /// `workingDir`, when it is a string.
+    pub working_dir: Option<&'a str>,
+    /// `volumeMounts`, in order.
+    pub mounts: Vec<VolumeMount<'a>>,
+    /// The container declares `ports` (a non-empty list).
+    pub has_ports: bool,
+}
+
+/// One named entry of a container's `env`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EnvEntry<'a> {
+    pub name: &'a str,
+    pub value: EnvValue<'a>,
+}
+
+/// Where an env entry's value comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnvValue<'a> {
+    /// `value:` as written (`""` when absent or not a string), before the kubelet's `$(VAR)`
+    /// expansion.
+    Literal(&'a str),
+    /// `valueFrom:` a ConfigMap, Secret, field or resource: known only at run time.
+    FromElsewhere,
+}
+
+/// One of a container's `volumeMounts`. A name or path that is absent is `""`; the
+/// apiserver rejects both for any pod it admits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VolumeMount<'a> {
+    pub volume: &'a str,
+    pub path: &'a str,
+    /// `subPath`, when it is a string.
+    pub sub_path: Option<&'a str>,
 }
 
 /// Where `kind` keeps its pod template (`""` for a Pod), for the kinds pidone analyses.
@@ -298,7 +337,11 @@ pub fn extract(object: &Value) -> Result<Option<Workload<'_>>, WorkloadError> {
         object: object_ref,
         template_pointer,
         annotations,
-        spec,
+        volumes: volumes::of_spec(spec),
+        share_process_namespace: spec
+            .get("shareProcessNamespace")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
         finite,
         containers,
     }))
@@ -323,9 +366,13 @@ fn container(
     match json.get("env") {
         None | Some(Value::Null) => {}
         Some(Value::Array(items)) => {
+            env.reserve(items.len());
             for (i, item) in items.iter().enumerate() {
                 if let Some(name) = opt_str(item, "name", format_args!("{pointer}/env/{i}"))? {
-                    env.push(name);
+                    env.push(EnvEntry {
+                        name,
+                        value: env_value(item),
+                    });
                 }
             }
         }
@@ -335,15 +382,23 @@ fn container(
     match json.get("volumeMounts") {
         None | Some(Value::Null) => {}
         Some(Value::Array(items)) => {
+            mounts.reserve(items.len());
             for (i, item) in items.iter().enumerate() {
                 let at = format_args!("{pointer}/volumeMounts/{i}");
-                let volume = opt_str(item, "name", at)?.unwrap_or("");
-                let path = opt_str(item, "mountPath", at)?.unwrap_or("");
-                mounts.push((volume, path));
+                mounts.push(VolumeMount {
+                    volume: opt_str(item, "name", at)?.unwrap_or(""),
+                    path: opt_str(item, "mountPath", at)?.unwrap_or(""),
+                    sub_path: item.get("subPath").and_then(Value::as_str),
+                });
             }
         }
         Some(other) => return Err(wrong(format!("{pointer}/volumeMounts"), "an array", other)),
     }
+    let non_empty = |key: &str| {
+        json.get(key)
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty())
+    };
     Ok(ContainerSpec {
         name,
         section,
@@ -354,9 +409,20 @@ fn container(
         args,
         native_sidecar,
         env,
+        env_from: non_empty("envFrom"),
+        working_dir: json.get("workingDir").and_then(Value::as_str),
         mounts,
-        json,
+        has_ports: non_empty("ports"),
     })
+}
+
+/// An env entry's value: from elsewhere when `valueFrom` is set (not null), else its literal.
+fn env_value(item: &Value) -> EnvValue<'_> {
+    if item.get("valueFrom").is_some_and(|v| !v.is_null()) {
+        EnvValue::FromElsewhere
+    } else {
+        EnvValue::Literal(item.get("value").and_then(Value::as_str).unwrap_or(""))
+    }
 }
 
 #[cfg(test)]
@@ -383,6 +449,85 @@ mod tests {
             "/spec/jobTemplate/spec/template/spec/containers/0"
         );
         assert_eq!(w.object.to_string(), "CronJob/n/c");
+    }
+
+    #[test]
+    fn a_containers_fields_are_read_typed() {
+        let obj = json!({"kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": [{
+            "name": "app", "image": "app:1", "workingDir": "/srv",
+            "ports": [{"containerPort": 8080}],
+            "envFrom": [{"secretRef": {"name": "s"}}],
+            "env": [
+                {"name": "A", "value": "x"},
+                {"name": "B", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+                {"name": "C", "valueFrom": null},
+                {"name": "D", "value": 3},
+                {"value": "no name"}
+            ],
+            "volumeMounts": [
+                {"name": "cfg", "mountPath": "/etc/app", "subPath": "app.yaml"},
+                {"name": "data", "mountPath": "/data", "readOnly": true}
+            ]
+        }, {"name": "bare", "image": "b", "ports": [], "envFrom": [], "workingDir": 1}]}});
+        let w = extract(&obj).unwrap().unwrap();
+        let (app, bare) = (&w.containers[0], &w.containers[1]);
+        let literal = |name, value| EnvEntry {
+            name,
+            value: EnvValue::Literal(value),
+        };
+        assert_eq!(
+            app.env,
+            [
+                literal("A", "x"),
+                EnvEntry {
+                    name: "B",
+                    value: EnvValue::FromElsewhere
+                },
+                literal("C", ""),
+                literal("D", ""),
+            ]
+        );
+        assert_eq!(
+            app.mounts,
+            [
+                VolumeMount {
+                    volume: "cfg",
+                    path: "/etc/app",
+                    sub_path: Some("app.yaml")
+                },
+                VolumeMount {
+                    volume: "data",
+                    path: "/data",
+                    sub_path: None
+                },
+            ]
+        );
+        assert_eq!(app.working_dir, Some("/srv"));
+        assert!(app.has_ports && app.env_from);
+        assert!(!bare.has_ports && !bare.env_from);
+        assert!(bare.env.is_empty() && bare.mounts.is_empty());
+        assert_eq!(bare.working_dir, None);
+    }
+
+    #[test]
+    fn wrongly_shaped_env_and_mounts_are_typed_errors() {
+        for (container, error) in [
+            (
+                json!({"name": "a", "env": {"A": "x"}}),
+                "/spec/containers/0/env: expected an array, found an object",
+            ),
+            (
+                json!({"name": "a", "env": [{"name": 1}]}),
+                "/spec/containers/0/env/0/name: expected a string, found a number",
+            ),
+            (
+                json!({"name": "a", "volumeMounts": [{"name": "v", "mountPath": ["/v"]}]}),
+                "/spec/containers/0/volumeMounts/0/mountPath: expected a string, found an array",
+            ),
+        ] {
+            let obj = json!({"kind": "Pod", "spec": {"containers": [container]}});
+            assert_eq!(extract(&obj).unwrap_err().to_string(), error);
+        }
     }
 
     #[test]
