@@ -87,7 +87,7 @@ impl Engine {
         let Some(workload) = workload::extract(object)? else {
             return Ok(None);
         };
-        Ok(Some(self.evaluate_workload(object, &workload, ctx)))
+        Ok(Some(self.evaluate_workload(&workload, ctx)))
     }
 
     /// [`Engine::evaluate`] with every script parsed in this process: for the engine's own
@@ -211,14 +211,9 @@ impl Engine {
         }
     }
 
-    /// [`Engine::evaluate`] of `object`, whose workload `w` the caller extracted with
-    /// [`workload::extract`].
-    pub fn evaluate_workload(
-        &self,
-        object: &Value,
-        w: &Workload<'_>,
-        ctx: &EvalContext<'_>,
-    ) -> Evaluation {
+    /// [`Engine::evaluate`] of an object's workload `w` ([`workload::extract`]): everything an
+    /// evaluation reads of the object is in it.
+    pub fn evaluate_workload(&self, w: &Workload<'_>, ctx: &EvalContext<'_>) -> Evaluation {
         let namespace = ctx.namespace.or(w.object.namespace.as_deref());
         let mut eval = Evaluation {
             object: w.object.clone(),
@@ -266,14 +261,7 @@ impl Engine {
 
         // A mesh's injected proxy is neither a side agent to move nor a main container.
         let injected = crate::engine::injected::injected_containers(w.annotations);
-        let pod = PodFacts::read(
-            object,
-            w.template_pointer,
-            w.annotations,
-            &w.volumes,
-            named_side_agents,
-            injected,
-        );
+        let pod = PodFacts::read(w, named_side_agents, injected);
         let mounts = mount_context(&w.volumes, namespace, ctx);
         // The launch, followed into the ConfigMap and image scripts it runs when they are
         // known.

@@ -8,13 +8,12 @@
 //! agent, whatever its image.
 
 use crate::engine::argv::{LaunchAnalysis, basename};
-use crate::engine::json_pointer;
 use crate::engine::kubelet::Environment;
 use crate::engine::launchers::{self, Peeled};
 use crate::engine::script::ScriptVerdict;
 use crate::engine::side_agent_catalogue::{self as catalogue, Role};
-use crate::engine::volumes::{Volume, VolumeSource};
-use crate::engine::workload::{ContainerSpec, Section, VolumeMount};
+use crate::engine::volumes::VolumeSource;
+use crate::engine::workload::{ContainerSpec, Section, VolumeMount, Workload};
 use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 use serde::Serialize;
 use serde_json::Value;
@@ -548,15 +547,8 @@ pub const NAME_LABELS: &[&str] = &[
 ];
 
 impl<'a> PodFacts<'a> {
-    /// Reads the facts from the object and its pod template.
-    pub fn read(
-        object: &'a Value,
-        template_pointer: &str,
-        annotations: Option<&'a serde_json::Map<String, Value>>,
-        volumes: &[Volume<'_>],
-        annotated: Vec<&'a str>,
-        injected: Vec<String>,
-    ) -> PodFacts<'a> {
+    /// Reads the facts from the workload's metadata, annotations and volumes.
+    pub fn read(w: &Workload<'a>, annotated: Vec<&'a str>, injected: Vec<String>) -> PodFacts<'a> {
         let mut names = Vec::new();
         // Names are kept lower-case; one already kept is not copied again to find it so.
         let mut add = |n: &str| {
@@ -565,67 +557,42 @@ impl<'a> PodFacts<'a> {
                 names.push(n.to_ascii_lowercase());
             }
         };
-        let str_at = |v: &'a Value, key: &str| v.get(key).and_then(Value::as_str);
-        let metadata = object.get("metadata").unwrap_or(&Value::Null);
-        for key in ["name", "generateName"] {
-            if let Some(n) = str_at(metadata, key) {
-                add(n);
-                if str_at(object, "kind") == Some("Pod") {
-                    add(without_generated_suffix(n));
-                }
+        let m = &w.metadata;
+        for n in [m.name, m.generate_name].into_iter().flatten() {
+            add(n);
+            if w.object.kind == "Pod" {
+                add(without_generated_suffix(n));
             }
         }
         // A Pod is its own template: its labels are read once.
-        let template = if template_pointer.is_empty() {
-            None
-        } else {
-            json_pointer::get(object, template_pointer)
-        };
-        for labels in [
-            template.and_then(|t| json_pointer::get(t, "/metadata/labels")),
-            metadata.get("labels"),
-        ]
-        .into_iter()
-        .flatten()
-        {
+        for labels in [&m.template_labels, &m.labels] {
             for key in NAME_LABELS {
-                if let Some(v) = str_at(labels, key) {
+                if let Some(&(_, v)) = labels.iter().find(|(k, _)| k == key) {
                     add(v);
                 }
             }
         }
+        let annotations = w.annotations;
         let default_container = annotations
             .and_then(|a| a.get(ANNOTATION_DEFAULT_CONTAINER))
             .and_then(Value::as_str)
             .map(str::trim);
         let mut persistent_volumes = HashSet::new();
-        for v in volumes {
+        for v in &w.volumes {
             if v.source == VolumeSource::Persistent {
                 persistent_volumes.insert(v.name.to_string());
             }
         }
-        for t in json_pointer::get(object, "/spec/volumeClaimTemplates")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            if let Some(n) = json_pointer::get(t, "/metadata/name").and_then(Value::as_str) {
-                persistent_volumes.insert(n.to_string());
-            }
+        for &claim in &m.claim_templates {
+            persistent_volumes.insert(claim.to_string());
         }
-        let kind = str_at(object, "kind").unwrap_or("");
-        let owned_by_daemon_set = metadata
-            .get("ownerReferences")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .any(|o| str_at(o, "kind") == Some("DaemonSet"));
+        let owned_by_daemon_set = m.owner_kinds.contains(&"DaemonSet");
         PodFacts {
             names,
             default_container,
             annotated,
             persistent_volumes,
-            daemon_set: kind == "DaemonSet" || owned_by_daemon_set,
+            daemon_set: w.object.kind == "DaemonSet" || owned_by_daemon_set,
             injected,
         }
     }

@@ -64,6 +64,8 @@ pub struct Workload<'a> {
     pub template_pointer: &'static str,
     /// The template's (or Pod's) `metadata.annotations`, when present.
     pub annotations: Option<&'a serde_json::Map<String, Value>>,
+    /// What the object's and the template's metadata say about the workload.
+    pub metadata: WorkloadMetadata<'a>,
     /// The pod's `volumes`.
     pub volumes: Vec<Volume<'a>>,
     /// `shareProcessNamespace: true`: the pod's containers see one another's processes, and
@@ -72,6 +74,57 @@ pub struct Workload<'a> {
     /// Whether the pod's containers are finite work (Job pods, `restartPolicy: Never|OnFailure`).
     pub finite: bool,
     pub containers: Vec<ContainerSpec<'a>>,
+}
+
+/// The metadata the side-agent rules read to tell a workload's main container: the names it
+/// goes by, its owners and its volume claims. Values that are not strings are left out.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WorkloadMetadata<'a> {
+    /// `metadata.name`.
+    pub name: Option<&'a str>,
+    /// `metadata.generateName`.
+    pub generate_name: Option<&'a str>,
+    /// The pod template's labels (none for a Pod, which is its own template).
+    pub template_labels: Vec<(&'a str, &'a str)>,
+    /// The object's labels.
+    pub labels: Vec<(&'a str, &'a str)>,
+    /// The kind of each of the object's `ownerReferences`.
+    pub owner_kinds: Vec<&'a str>,
+    /// The names of a StatefulSet's `volumeClaimTemplates`.
+    pub claim_templates: Vec<&'a str>,
+}
+
+impl<'a> WorkloadMetadata<'a> {
+    fn read(object: &'a Value, template: &'a Value, template_pointer: &str) -> Self {
+        let metadata = object.get("metadata").unwrap_or(&Value::Null);
+        let text = |v: &'a Value, key: &str| v.get(key).and_then(Value::as_str);
+        let labels = |metadata: Option<&'a Value>| -> Vec<(&'a str, &'a str)> {
+            metadata
+                .and_then(|m| m.get("labels"))
+                .and_then(Value::as_object)
+                .into_iter()
+                .flatten()
+                .filter_map(|(k, v)| Some((k.as_str(), v.as_str()?)))
+                .collect()
+        };
+        let list = |v: Option<&'a Value>| v.and_then(Value::as_array).into_iter().flatten();
+        WorkloadMetadata {
+            name: text(metadata, "name"),
+            generate_name: text(metadata, "generateName"),
+            template_labels: if template_pointer.is_empty() {
+                Vec::new()
+            } else {
+                labels(template.get("metadata"))
+            },
+            labels: labels(Some(metadata)),
+            owner_kinds: list(metadata.get("ownerReferences"))
+                .filter_map(|o| text(o, "kind"))
+                .collect(),
+            claim_templates: list(json_pointer::get(object, "/spec/volumeClaimTemplates"))
+                .filter_map(|t| json_pointer::get(t, "/metadata/name").and_then(Value::as_str))
+                .collect(),
+        }
+    }
 }
 
 /// One container (or init container) of a pod spec: every field of it the engine reads,
@@ -337,6 +390,7 @@ pub fn extract(object: &Value) -> Result<Option<Workload<'_>>, WorkloadError> {
         object: object_ref,
         template_pointer,
         annotations,
+        metadata: WorkloadMetadata::read(object, template, template_pointer),
         volumes: volumes::of_spec(spec),
         share_process_namespace: spec
             .get("shareProcessNamespace")
@@ -507,6 +561,37 @@ mod tests {
         assert!(!bare.has_ports && !bare.env_from);
         assert!(bare.env.is_empty() && bare.mounts.is_empty());
         assert_eq!(bare.working_dir, None);
+    }
+
+    #[test]
+    fn the_metadata_the_side_agent_rules_read() {
+        let sts = json!({"kind": "StatefulSet", "metadata": {
+                "name": "vault", "labels": {"app": "vault", "tier": 2},
+                "ownerReferences": [{"kind": "VaultCluster", "name": "v"}, {"name": "no-kind"}]},
+            "spec": {
+                "volumeClaimTemplates": [{"metadata": {"name": "data"}}, {"metadata": {}}],
+                "template": {"metadata": {"labels": {"app.kubernetes.io/name": "vault-server"}},
+                             "spec": {"containers": []}}}});
+        let w = extract(&sts).unwrap().unwrap();
+        assert_eq!(
+            w.metadata,
+            WorkloadMetadata {
+                name: Some("vault"),
+                generate_name: None,
+                template_labels: vec![("app.kubernetes.io/name", "vault-server")],
+                labels: vec![("app", "vault")],
+                owner_kinds: vec!["VaultCluster"],
+                claim_templates: vec!["data"],
+            }
+        );
+        // A Pod is its own template: its labels are the object's only.
+        let pod = json!({"kind": "Pod", "metadata": {"generateName": "web-5d4f-",
+            "labels": {"app": "web"}}, "spec": {"containers": []}});
+        let w = extract(&pod).unwrap().unwrap();
+        assert_eq!(w.metadata.generate_name, Some("web-5d4f-"));
+        assert_eq!(w.metadata.name, None);
+        assert!(w.metadata.template_labels.is_empty());
+        assert_eq!(w.metadata.labels, [("app", "web")]);
     }
 
     #[test]

@@ -617,7 +617,6 @@ async fn decide<C: Cut>(
     let mut rounds = 0;
     let eval = loop {
         let mut eval = engine.evaluate_workload(
-            object,
             &workload,
             &EvalContext {
                 scripts: Some(&resolution.verdicts),
