@@ -16,21 +16,12 @@ use pidone::engine::side_agents::Confidence;
 use pidone::engine::{Config, RuleId, Section};
 use pidone::resolve::Evaluator;
 use pidone::resolve::InProcessAnalyzer;
-use serde_json::Value;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use support::fixtures::side_agent_corpus;
 
 const SOURCE: &str = "corpus.pidone.test/source";
 const LABEL: &str = "corpus.pidone.test/side-agents";
-
-fn template(doc: &Value) -> &Value {
-    match doc["kind"].as_str() {
-        Some("Pod") => doc,
-        Some("CronJob") => &doc["spec"]["jobTemplate"]["spec"]["template"],
-        _ => &doc["spec"]["template"],
-    }
-}
 
 #[derive(Default)]
 struct Tally {
@@ -74,7 +65,10 @@ fn side_agents_are_found_on_the_labelled_corpus() {
             .as_str()
             .unwrap_or_else(|| panic!("{name}: no {LABEL} label"));
         let labelled: BTreeSet<&str> = label.split(',').filter(|s| !s.is_empty()).collect();
-        let injected = injected_containers(template(doc)["metadata"]["annotations"].as_object());
+        let injected = match pidone::engine::workload::extract(doc) {
+            Ok(Some(w)) => injected_containers(&w.annotations),
+            other => panic!("{name}: not a pod-bearing object: {other:?}"),
+        };
         let eval = engine
             .evaluate(doc, &EvalContext::default())
             .unwrap_or_else(|e| panic!("{name}: {e}"))

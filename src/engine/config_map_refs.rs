@@ -12,7 +12,7 @@
 use crate::engine::image_config::ImageConfig;
 use crate::engine::mounted_scripts::ConfigMaps;
 use crate::engine::volumes::Volume;
-use crate::engine::workload::{self, ContainerSpec};
+use crate::engine::workload::{self, ContainerSpec, Workload};
 use serde_json::Value;
 use std::collections::HashMap;
 
@@ -29,9 +29,19 @@ pub fn referenced(
     known: &ConfigMaps,
     images: Option<&HashMap<String, ImageConfig>>,
 ) -> Vec<String> {
-    let Ok(Some(w)) = workload::extract(object) else {
-        return Vec::new();
-    };
+    match workload::extract(object) {
+        Ok(Some(w)) => referenced_in(&w, namespace, known, images),
+        _ => Vec::new(),
+    }
+}
+
+/// [`referenced`] of an extracted workload.
+pub fn referenced_in(
+    w: &Workload<'_>,
+    namespace: Option<&str>,
+    known: &ConfigMaps,
+    images: Option<&HashMap<String, ImageConfig>>,
+) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for c in &w.containers {
         // What the kubelet runs: the pod's command and args, else the image's.

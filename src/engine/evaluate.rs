@@ -128,12 +128,12 @@ impl Engine {
         let Ok(Some(w)) = workload::extract(object) else {
             return Needs::default();
         };
-        self.needs_of(object, &w, ctx)
+        self.needs_of(&w, ctx)
     }
 
     /// [`Engine::needs`] of an object whose workload the caller extracted (once for the
     /// rounds of look-ups and the evaluation: see [`Engine::evaluate_workload`]).
-    pub fn needs_of(&self, object: &Value, w: &Workload<'_>, ctx: &EvalContext<'_>) -> Needs {
+    pub fn needs_of(&self, w: &Workload<'_>, ctx: &EvalContext<'_>) -> Needs {
         let namespace = ctx.namespace.or(w.object.namespace.as_deref());
         if let Some(ns) = namespace
             && self.config.exemptions.namespaces.iter().any(|e| e == ns)
@@ -141,7 +141,7 @@ impl Engine {
             return Needs::default();
         }
         if self.config.images.resolve && ctx.images.is_none() {
-            let images = crate::engine::image_refs::images_to_resolve(object);
+            let images = crate::engine::image_refs::images_of(w);
             if !images.is_empty() {
                 return Needs {
                     images,
@@ -150,8 +150,8 @@ impl Engine {
             }
         }
         if ctx.config_maps.is_none() && self.config.scripts.config_maps.allows(namespace) {
-            let config_maps = crate::engine::config_map_refs::referenced(
-                object,
+            let config_maps = crate::engine::config_map_refs::referenced_in(
+                w,
                 namespace,
                 &ConfigMaps::default(),
                 ctx.images,
@@ -233,11 +233,7 @@ impl Engine {
             eval.exempt = true;
             return eval;
         }
-        let annotation = |key: &str| -> Option<&str> {
-            w.annotations
-                .and_then(|a| a.get(key))
-                .and_then(Value::as_str)
-        };
+        let annotation = |key: &str| w.annotations.get(key);
         if let Some(v) = annotation(ANNOTATION_INJECT_INIT) {
             match v.trim() {
                 "true" => eval.inject_init = true,
@@ -260,7 +256,7 @@ impl Engine {
             .unwrap_or_default();
 
         // A mesh's injected proxy is neither a side agent to move nor a main container.
-        let injected = crate::engine::injected::injected_containers(w.annotations);
+        let injected = crate::engine::injected::injected_containers(&w.annotations);
         let pod = PodFacts::read(w, named_side_agents, injected);
         let mounts = mount_context(&w.volumes, namespace, ctx);
         // The launch, followed into the ConfigMap and image scripts it runs when they are

@@ -3,7 +3,7 @@
 //! (see [`crate::engine::Engine::needs`]).
 
 use crate::engine::json_pointer;
-use crate::engine::workload;
+use crate::engine::workload::{self, Workload};
 use serde_json::Value;
 
 /// The images whose config decides a launch in this object: those of containers (and init
@@ -38,6 +38,21 @@ pub fn images_to_resolve(object: &Value) -> Vec<String> {
     images
 }
 
+/// [`images_to_resolve`] of an extracted workload.
+pub fn images_of(w: &Workload<'_>) -> Vec<String> {
+    let mut images: Vec<String> = w
+        .containers
+        .iter()
+        .filter(|c| c.command.as_ref().is_none_or(Vec::is_empty))
+        .map(|c| c.image)
+        .filter(|image| !image.is_empty())
+        .map(str::to_string)
+        .collect();
+    images.sort_unstable();
+    images.dedup();
+    images
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -55,5 +70,10 @@ mod tests {
         let cron = serde_json::json!({"kind": "CronJob", "spec": {"jobTemplate": {"spec": {
             "template": {"spec": {"containers": [{"name": "a", "image": "job:1"}]}}}}}});
         assert_eq!(images_to_resolve(&cron), ["job:1"]);
+        // The extracted workload names the same images.
+        for object in [&pod, &cron] {
+            let w = workload::extract(object).unwrap().unwrap();
+            assert_eq!(images_of(&w), images_to_resolve(object));
+        }
     }
 }

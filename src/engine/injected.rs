@@ -16,7 +16,8 @@
 //!   or `linkerd-network-validator` as init containers (linkerd/linkerd2,
 //!   `charts/partials/templates/_proxy.tpl`, `_proxy-init.tpl`, `_network-validator.tpl`).
 
-use serde_json::{Map, Value};
+use crate::engine::workload::Annotations;
+use serde_json::Value;
 
 pub const ISTIO_STATUS: &str = "sidecar.istio.io/status";
 pub const LINKERD_PROXY_VERSION: &str = "linkerd.io/proxy-version";
@@ -25,12 +26,9 @@ const LINKERD_CONTAINERS: [&str; 3] =
 
 /// Names of the containers (and init containers) a mesh injector says it added, from the pod
 /// template's annotations. A status annotation that does not parse names nothing.
-pub fn injected_containers(annotations: Option<&Map<String, Value>>) -> Vec<String> {
+pub fn injected_containers(annotations: &Annotations<'_>) -> Vec<String> {
     let mut names = Vec::new();
-    let Some(annotations) = annotations else {
-        return names;
-    };
-    if let Some(Value::String(status)) = annotations.get(ISTIO_STATUS)
+    if let Some(status) = annotations.get(ISTIO_STATUS)
         && let Ok(Value::Object(status)) = serde_json::from_str::<Value>(status)
     {
         for key in ["initContainers", "containers"] {
@@ -39,7 +37,7 @@ pub fn injected_containers(annotations: Option<&Map<String, Value>>) -> Vec<Stri
             }
         }
     }
-    if annotations.contains_key(LINKERD_PROXY_VERSION) {
+    if annotations.contains(LINKERD_PROXY_VERSION) {
         names.extend(LINKERD_CONTAINERS.iter().map(|n| n.to_string()));
     }
     names
@@ -51,7 +49,10 @@ mod tests {
     use serde_json::json;
 
     fn names(annotations: Value) -> Vec<String> {
-        injected_containers(annotations.as_object())
+        let pod = json!({"kind": "Pod", "metadata": {"annotations": annotations},
+            "spec": {"containers": []}});
+        let w = crate::engine::workload::extract(&pod).unwrap().unwrap();
+        injected_containers(&w.annotations)
     }
 
     #[test]
@@ -80,7 +81,7 @@ mod tests {
 
     #[test]
     fn nothing_else_counts() {
-        assert!(injected_containers(None).is_empty());
+        assert!(injected_containers(&Annotations::default()).is_empty());
         for annotations in [
             json!({}),
             json!({ISTIO_STATUS: "not json"}),

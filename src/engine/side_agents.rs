@@ -16,7 +16,6 @@ use crate::engine::volumes::VolumeSource;
 use crate::engine::workload::{ContainerSpec, Section, VolumeMount, Workload};
 use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 use serde::Serialize;
-use serde_json::Value;
 use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::collections::HashSet;
@@ -572,10 +571,9 @@ impl<'a> PodFacts<'a> {
                 }
             }
         }
-        let annotations = w.annotations;
-        let default_container = annotations
-            .and_then(|a| a.get(ANNOTATION_DEFAULT_CONTAINER))
-            .and_then(Value::as_str)
+        let default_container = w
+            .annotations
+            .get(ANNOTATION_DEFAULT_CONTAINER)
             .map(str::trim);
         let mut persistent_volumes = HashSet::new();
         for v in &w.volumes {
@@ -1041,7 +1039,7 @@ pub(crate) mod tests {
     use super::*;
     use crate::engine::evaluate::{EvalContext, Evaluation};
     use crate::engine::{Action, Config, Engine, RuleId};
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     pub(crate) fn evaluate_with(yaml: &str, object: &Value) -> Evaluation {
         let config = Config::from_yaml(yaml).unwrap();

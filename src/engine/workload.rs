@@ -62,8 +62,8 @@ pub struct Workload<'a> {
     pub object: ObjectRef,
     /// JSON Pointer of the pod template (`""` for a Pod, `/spec/template` for a Deployment).
     pub template_pointer: &'static str,
-    /// The template's (or Pod's) `metadata.annotations`, when present.
-    pub annotations: Option<&'a serde_json::Map<String, Value>>,
+    /// The template's (or Pod's) `metadata.annotations`.
+    pub annotations: Annotations<'a>,
     /// What the object's and the template's metadata say about the workload.
     pub metadata: WorkloadMetadata<'a>,
     /// The pod's `volumes`.
@@ -74,6 +74,30 @@ pub struct Workload<'a> {
     /// Whether the pod's containers are finite work (Job pods, `restartPolicy: Never|OnFailure`).
     pub finite: bool,
     pub containers: Vec<ContainerSpec<'a>>,
+}
+
+/// A pod template's annotations whose values are strings (the API allows no others), in the
+/// object's order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Annotations<'a>(pub Vec<(&'a str, &'a str)>);
+
+impl<'a> Annotations<'a> {
+    pub fn get(&self, key: &str) -> Option<&'a str> {
+        self.0.iter().find(|&&(k, _)| k == key).map(|&(_, v)| v)
+    }
+
+    pub fn contains(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+
+    fn of(map: Option<&'a serde_json::Map<String, Value>>) -> Self {
+        Annotations(
+            map.into_iter()
+                .flatten()
+                .filter_map(|(k, v)| Some((k.as_str(), v.as_str()?)))
+                .collect(),
+        )
+    }
 }
 
 /// The metadata the side-agent rules read to tell a workload's main container: the names it
@@ -389,7 +413,7 @@ pub fn extract(object: &Value) -> Result<Option<Workload<'_>>, WorkloadError> {
     Ok(Some(Workload {
         object: object_ref,
         template_pointer,
-        annotations,
+        annotations: Annotations::of(annotations),
         metadata: WorkloadMetadata::read(object, template, template_pointer),
         volumes: volumes::of_spec(spec),
         share_process_namespace: spec

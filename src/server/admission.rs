@@ -532,7 +532,6 @@ async fn decide<C: Cut>(
     }
     for _ in 0..MAX_ROUNDS {
         let needs = engine.needs_of(
-            object,
             &workload,
             &EvalContext {
                 scripts: Some(&resolution.verdicts),
