@@ -8,6 +8,7 @@ use crate::engine::evaluate::{EvalContext, Evaluation, Needs};
 use crate::engine::parser_config::ParserConfig;
 use crate::engine::script::{Dialect, ScriptVerdict, analyze_script};
 use crate::engine::script_verdicts::{ScriptKey, ScriptVerdicts};
+use crate::engine::workload::Workload;
 use crate::engine::{Engine, WorkloadError};
 use serde_json::Value;
 use std::sync::Arc;
@@ -47,7 +48,15 @@ pub const MAX_ROUNDS: usize = 16;
 /// put in `ctx` are not coming (launches without them stay as written), so the needs are
 /// the scripts and image files.
 pub fn script_needs(engine: &Engine, object: &Value, ctx: &EvalContext<'_>) -> Needs {
-    let needs = engine.needs(object, ctx);
+    match crate::engine::workload::extract(object) {
+        Ok(Some(w)) => script_needs_of(engine, &w, ctx),
+        _ => Needs::default(),
+    }
+}
+
+/// [`script_needs`] of an extracted workload.
+pub fn script_needs_of(engine: &Engine, w: &Workload<'_>, ctx: &EvalContext<'_>) -> Needs {
+    let needs = engine.needs_of(w, ctx);
     if needs.images.is_empty() && needs.config_maps.is_empty() {
         return needs;
     }
@@ -58,7 +67,7 @@ pub fn script_needs(engine: &Engine, object: &Value, ctx: &EvalContext<'_>) -> N
         config_maps: ctx.config_maps.or(Some(&no_config_maps)),
         ..ctx.clone()
     };
-    engine.needs(object, &without)
+    engine.needs_of(w, &without)
 }
 
 /// Adds to `verdicts` every script `object`'s launches run, following chains, and returns
@@ -102,13 +111,25 @@ pub fn evaluate_expecting(
     analyzer: &dyn ScriptAnalyzer,
     expected: Vec<ScriptKey>,
 ) -> Result<Option<Evaluation>, WorkloadError> {
+    Ok(crate::engine::workload::extract(object)?
+        .map(|w| evaluate_workload_expecting(engine, &w, ctx, analyzer, expected)))
+}
+
+/// [`evaluate_expecting`] of an extracted workload.
+pub fn evaluate_workload_expecting(
+    engine: &Engine,
+    w: &Workload<'_>,
+    ctx: &EvalContext<'_>,
+    analyzer: &dyn ScriptAnalyzer,
+    expected: Vec<ScriptKey>,
+) -> Evaluation {
     let known = |key: &ScriptKey| {
         ctx.scripts
             .is_some_and(|v| v.contains(key.dialect, &key.script))
     };
     let expected: Vec<ScriptKey> = expected.into_iter().filter(|k| !known(k)).collect();
     if expected.is_empty() {
-        return evaluate(engine, object, ctx, analyzer);
+        return evaluate_workload(engine, w, ctx, analyzer);
     }
     let mut verdicts = ctx.scripts.cloned().unwrap_or_default();
     for key in expected {
@@ -119,11 +140,11 @@ pub fn evaluate_expecting(
         scripts: Some(&verdicts),
         ..ctx.clone()
     };
-    match engine.evaluate(object, &with)? {
-        Some(eval) if eval.unresolved.is_empty() => Ok(Some(eval)),
-        None => Ok(None),
-        Some(_) => evaluate(engine, object, &with, analyzer),
+    let eval = engine.evaluate_workload(w, &with);
+    if eval.unresolved.is_empty() {
+        return eval;
     }
+    evaluate_workload(engine, w, &with, analyzer)
 }
 
 /// Evaluates `object` with every script it runs resolved: `ctx`'s verdicts first, then
@@ -135,14 +156,23 @@ pub fn evaluate(
     ctx: &EvalContext<'_>,
     analyzer: &dyn ScriptAnalyzer,
 ) -> Result<Option<Evaluation>, WorkloadError> {
-    let mut missing = script_needs(engine, object, ctx).scripts;
+    Ok(crate::engine::workload::extract(object)?
+        .map(|w| evaluate_workload(engine, &w, ctx, analyzer)))
+}
+
+/// [`evaluate`] of an extracted workload.
+pub fn evaluate_workload(
+    engine: &Engine,
+    w: &Workload<'_>,
+    ctx: &EvalContext<'_>,
+    analyzer: &dyn ScriptAnalyzer,
+) -> Evaluation {
+    let mut missing = script_needs_of(engine, w, ctx).scripts;
     if missing.is_empty() {
         // Everything known: one evaluation, without copying the verdicts.
-        let Some(eval) = engine.evaluate(object, ctx)? else {
-            return Ok(None);
-        };
+        let eval = engine.evaluate_workload(w, ctx);
         if eval.unresolved.is_empty() {
-            return Ok(Some(eval));
+            return eval;
         }
         missing = eval.unresolved;
     }
@@ -156,16 +186,14 @@ pub fn evaluate(
             scripts: Some(&verdicts),
             ..ctx.clone()
         };
-        let Some(eval) = engine.evaluate(object, &with)? else {
-            return Ok(None);
-        };
+        let eval = engine.evaluate_workload(w, &with);
         if eval.unresolved.is_empty() {
-            return Ok(Some(eval));
+            return eval;
         }
         missing = eval.unresolved;
     }
-    engine.evaluate(
-        object,
+    engine.evaluate_workload(
+        w,
         &EvalContext {
             scripts: Some(&verdicts),
             ..ctx.clone()

@@ -77,8 +77,8 @@ fn with_claim_templates(object: &Value, mut spec: Value) -> Value {
     spec
 }
 
-/// The plan made in place (scripts edits only) is the plan made on a copy, and the object lent
-/// to it is left as it was.
+/// The plan made on the extracted workload (scripts edits only) is the plan made on a copy of
+/// the object, with or without the workload handed in.
 fn same_as_on_a_copy(
     engine: &Evaluator,
     object: &Value,
@@ -101,10 +101,26 @@ fn same_as_on_a_copy(
             show(&reference)
         ));
     }
-    let mut lent = object.clone();
-    pidone::mutate::plan_unchecked(engine.engine(), engine.analyzer(), &mut lent, ctx, eval);
-    if lent != *object {
-        return Err("planning left the object edited".into());
+    // With the workload the caller extracted, the same plan.
+    let unchecked =
+        pidone::mutate::plan_unchecked(engine.engine(), engine.analyzer(), object, ctx, eval);
+    let workload = pidone::engine::workload::extract(object).map_err(|e| e.to_string())?;
+    let with = pidone::mutate::plan_unchecked_with(
+        engine.engine(),
+        engine.analyzer(),
+        object,
+        workload.as_ref(),
+        ctx,
+        eval,
+    );
+    if show(&with) != show(&unchecked) {
+        return Err(format!(
+            "the plan with the extracted workload differs:
+  {}
+  {}",
+            show(&with),
+            show(&unchecked)
+        ));
     }
     Ok(())
 }

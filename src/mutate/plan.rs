@@ -10,10 +10,10 @@ use crate::engine::evaluate::{
 use crate::engine::json_pointer;
 use crate::engine::rules::RuleId;
 use crate::engine::script_verdicts::ScriptKey;
-use crate::engine::workload::Section;
+use crate::engine::workload::{Section, Workload};
 use crate::resolve::ScriptAnalyzer;
 use json_patch::jsonptr::PointerBuf;
-use json_patch::{AddOperation, PatchOperation, ReplaceOperation};
+use json_patch::{AddOperation, PatchOperation};
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::borrow::Cow;
@@ -100,7 +100,7 @@ pub fn keep_if_applies(
 }
 
 /// Rules whose fix is running the container under an init.
-const INIT_FIXES: [RuleId; 5] = [
+pub(super) const INIT_FIXES: [RuleId; 5] = [
     RuleId::MultiProcess,
     RuleId::ShellResident,
     RuleId::ScriptEntrypoint,
@@ -127,11 +127,11 @@ pub fn may_reshape(config: &Config, first: &Evaluation) -> bool {
     moves_agent || wraps
 }
 
-fn index_of(report: &ContainerReport) -> Option<usize> {
+pub(super) fn index_of(report: &ContainerReport) -> Option<usize> {
     report.pointer.rsplit('/').next()?.parse().ok()
 }
 
-fn slot_key(field: ArgvField) -> Option<&'static str> {
+pub(super) fn slot_key(field: ArgvField) -> Option<&'static str> {
     match field {
         ArgvField::Command => Some("command"),
         ArgvField::Args => Some("args"),
@@ -158,10 +158,9 @@ pub fn plan(
     ctx: &EvalContext<'_>,
     first: &Evaluation,
 ) -> MutationPlan {
-    let mut copy = object.clone();
-    let mut out = plan_unchecked(engine, analyzer, &mut copy, ctx, first);
+    let mut out = plan_unchecked(engine, analyzer, object, ctx, first);
     if !out.is_empty() {
-        out.check_on(&mut copy);
+        out.check_on(&mut object.clone());
     }
     out
 }
@@ -169,13 +168,25 @@ pub fn plan(
 /// [`plan`] without the check that the patch applies: the caller must run
 /// [`MutationPlan::check_on`] before handing the patch out.
 ///
-/// `object` is edited while planning and left as it was on return. Plans that only insert
-/// `exec` into scripts (most) are made in place, their replaced script slots kept to be put
-/// back; any other edit is planned on a copy of the object.
+/// Plans that only insert `exec` into scripts (most) are made on the object's extracted
+/// workload (see [`super::script_slots`]); any other edit is planned on a copy of the object.
 pub fn plan_unchecked(
     engine: &Engine,
     analyzer: &dyn ScriptAnalyzer,
-    object: &mut Value,
+    object: &Value,
+    ctx: &EvalContext<'_>,
+    first: &Evaluation,
+) -> MutationPlan {
+    plan_unchecked_with(engine, analyzer, object, None, ctx, first)
+}
+
+/// [`plan_unchecked`] with the workload `workload::extract` gave for `object`, when the caller
+/// has it (the object is not extracted again).
+pub fn plan_unchecked_with(
+    engine: &Engine,
+    analyzer: &dyn ScriptAnalyzer,
+    object: &Value,
+    workload: Option<&Workload<'_>>,
     ctx: &EvalContext<'_>,
     first: &Evaluation,
 ) -> MutationPlan {
@@ -183,23 +194,33 @@ pub fn plan_unchecked(
         return MutationPlan::default();
     };
     let spec_path = start.spec_path();
-    if !may_reshape(engine.config(), first)
-        && let Some(out) = plan_slots_in_place(start, object, &spec_path)
-    {
-        return out;
+    if !may_reshape(engine.config(), first) {
+        let extracted;
+        let workload = match workload {
+            Some(w) => Some(w),
+            None => {
+                extracted = crate::engine::workload::extract(object).ok().flatten();
+                extracted.as_ref()
+            }
+        };
+        if let Some(out) =
+            workload.and_then(|w| super::script_slots::plan(start, object, w, &spec_path))
+        {
+            return out;
+        }
     }
     plan_on_copy_at(start, object, &spec_path)
 }
 
 /// What a plan starts from.
 #[derive(Clone, Copy)]
-struct Start<'a> {
-    engine: &'a Engine,
+pub(super) struct Start<'a> {
+    pub(super) engine: &'a Engine,
     /// Resolves the scripts the re-checks of the edited object run.
-    analyzer: &'a dyn ScriptAnalyzer,
-    ctx: &'a EvalContext<'a>,
+    pub(super) analyzer: &'a dyn ScriptAnalyzer,
+    pub(super) ctx: &'a EvalContext<'a>,
     /// The object's evaluation, which the first round of edits starts from.
-    first: &'a Evaluation,
+    pub(super) first: &'a Evaluation,
 }
 
 impl<'a> Start<'a> {
@@ -225,8 +246,7 @@ impl<'a> Start<'a> {
 }
 
 /// Edits `object` round after round, each re-checked, until a round changes nothing (or the
-/// edited object cannot be evaluated; at most 4 rounds). With `slots` (see [`edit_round`]),
-/// true when a round stopped because it would reshape the pod.
+/// edited object cannot be evaluated; at most [`MAX_ROUNDS`] rounds).
 fn edit_until_done(
     Start {
         engine,
@@ -237,8 +257,7 @@ fn edit_until_done(
     object: &mut Value,
     spec_path: &str,
     out: &mut MutationPlan,
-    mut slots: Option<&mut Vec<SlotEdit>>,
-) -> bool {
+) {
     // The first round edits on the caller's evaluation; later ones on their re-checks, whose
     // findings steer the edits and are never shown: not worded.
     let recheck_ctx = EvalContext {
@@ -246,23 +265,13 @@ fn edit_until_done(
         ..ctx.clone()
     };
     let mut eval = Cow::Borrowed(first);
-    for _ in 0..4 {
+    for _ in 0..MAX_ROUNDS {
         let Some(spec) = json_pointer::get_mut(object, spec_path) else {
             break;
         };
         let mut written = Vec::new();
-        let round = edit_round(
-            spec,
-            &eval,
-            engine.config(),
-            out,
-            &mut written,
-            slots.as_deref_mut(),
-        );
-        match round {
-            Round::Unchanged => break,
-            Round::Reshapes => return true,
-            Round::Changed => {}
+        if edit_round(spec, &eval, engine.config(), out, &mut written) == Round::Unchanged {
+            break;
         }
         match crate::resolve::evaluate_expecting(engine, object, &recheck_ctx, analyzer, written) {
             Ok(Some(next)) => {
@@ -272,96 +281,6 @@ fn edit_until_done(
             _ => break,
         }
     }
-    false
-}
-
-/// A script slot an `exec` insertion replaced, and what it held.
-struct SlotEdit {
-    section: Section,
-    index: usize,
-    key: &'static str,
-    slot: usize,
-    was: Value,
-}
-
-fn section_key(section: Section) -> &'static str {
-    match section {
-        Section::Containers => "containers",
-        Section::InitContainers => "initContainers",
-    }
-}
-
-/// The plan made on `object` itself, when every round only inserts `exec` into scripts:
-/// `None` (and `object` as it was) when a round would reshape the pod instead.
-fn plan_slots_in_place(
-    start: Start<'_>,
-    object: &mut Value,
-    spec_path: &str,
-) -> Option<MutationPlan> {
-    let mut out = MutationPlan::default();
-    let mut edits: Vec<SlotEdit> = Vec::new();
-    let reshapes = edit_until_done(start, object, spec_path, &mut out, Some(&mut edits));
-    // The fields edited (a container's `command` or `args`) as they are now, then the object
-    // as it was; only those fields differ between the two.
-    let mut edited: Vec<(Section, usize, &'static str)> =
-        edits.iter().map(|e| (e.section, e.index, e.key)).collect();
-    // Containers in the order their list's diff takes them, fields in the order of their
-    // names (a container's fields are compared in that order).
-    edited.sort_by_key(|&(section, index, key)| (section == Section::Containers, index, key));
-    edited.dedup();
-    let spec = json_pointer::get_mut(object, spec_path)?;
-    let field = |spec: &Value, (section, index, key): (Section, usize, &str)| {
-        spec.get(section_key(section))
-            .and_then(|list| list.get(index))
-            .and_then(|c| c.get(key))
-            .cloned()
-    };
-    let now: Vec<Option<Value>> = if reshapes {
-        Vec::new()
-    } else {
-        edited.iter().map(|&at| field(spec, at)).collect()
-    };
-    for e in edits.into_iter().rev() {
-        if let Some(slot) = spec
-            .get_mut(section_key(e.section))
-            .and_then(|list| list.get_mut(e.index))
-            .and_then(|c| c.get_mut(e.key))
-            .and_then(|v| v.get_mut(e.slot))
-        {
-            *slot = e.was;
-        }
-    }
-    if reshapes {
-        return None;
-    }
-    dedup_in_order(&mut out.mutations);
-    dedup_in_order(&mut out.warnings);
-    let Ok(spec_ptr) = PointerBuf::parse(spec_path) else {
-        return None;
-    };
-    let spec = json_pointer::get(object, spec_path)?;
-    for (&(section, index, key), new) in edited.iter().zip(now) {
-        let (Some(old), Some(new)) = (
-            spec.get(section_key(section))
-                .and_then(|list| list.get(index))
-                .and_then(|c| c.get(key)),
-            new,
-        ) else {
-            return None;
-        };
-        if *old != new {
-            let mut path = spec_ptr.clone();
-            path.push_back(section_key(section));
-            path.push_back(index.to_string());
-            path.push_back(key);
-            out.patch.push(PatchOperation::Replace(ReplaceOperation {
-                path,
-                value: new,
-            }));
-        }
-    }
-    annotate(object, start.first.template_pointer, &mut out);
-    Some(out)
 }
 
 /// [`plan_unchecked`] made on a copy of `object` whatever it edits: the plan of the general
@@ -388,7 +307,7 @@ fn plan_on_copy_at(start: Start<'_>, object: &Value, spec_path: &str) -> Mutatio
         return out;
     };
     let mut current = object.clone();
-    edit_until_done(start, &mut current, spec_path, &mut out, None);
+    edit_until_done(start, &mut current, spec_path, &mut out);
     dedup_in_order(&mut out.mutations);
     dedup_in_order(&mut out.warnings);
     let Some(spec) = json_pointer::get(&current, spec_path) else {
@@ -434,7 +353,7 @@ fn plan_on_copy_at(start: Start<'_>, object: &Value, spec_path: &str) -> Mutatio
 
 /// Ends a plan: a plan that changes nothing records no mutations; one that does writes them
 /// into `pidone.io/mutations` after those of earlier reinvocations.
-fn annotate(object: &Value, tpl: &str, out: &mut MutationPlan) {
+pub(super) fn annotate(object: &Value, tpl: &str, out: &mut MutationPlan) {
     if out.patch.is_empty() {
         out.mutations.clear();
         return;
@@ -470,7 +389,7 @@ fn annotate(object: &Value, tpl: &str, out: &mut MutationPlan) {
 
 // `record` and `warn` append; `dedup_in_order` drops the repeats once, at the end of the plan
 // (a membership test per append would be quadratic in the number of containers).
-fn record(out: &mut MutationPlan, kind: MutationKind, container: &str) {
+pub(super) fn record(out: &mut MutationPlan, kind: MutationKind, container: &str) {
     out.mutations.push(Mutation {
         kind,
         container: container.to_string(),
@@ -482,35 +401,34 @@ fn warn(out: &mut MutationPlan, text: String) {
 }
 
 /// Keeps the first of equal items, in order.
-fn dedup_in_order<T: Eq + std::hash::Hash + Clone>(items: &mut Vec<T>) {
+pub(super) fn dedup_in_order<T: Eq + std::hash::Hash + Clone>(items: &mut Vec<T>) {
     let mut seen = HashSet::with_capacity(items.len());
     items.retain(|item| seen.insert(item.clone()));
 }
 
+/// Most rounds of edits (each re-checked) a plan makes.
+pub(super) const MAX_ROUNDS: usize = 4;
+
 /// What a round of edits did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Round {
+pub(super) enum Round {
     Unchanged,
     Changed,
-    /// Only in a round that may replace script slots only: it would have reshaped the pod
-    /// (and did not).
+    /// Only in a round that replaces script slots only (see [`super::script_slots`]): it
+    /// would have reshaped the pod (and did not).
     Reshapes,
 }
 
 /// One round of edits on the pod spec.
 /// The scripts the round wrote (an inserted `exec`) are added to `written`: the re-check runs
-/// them. With `slots`, the round only replaces script slots, each recorded there with what
-/// it held, and stops at any other edit it would make, telling so.
+/// them.
 fn edit_round(
     spec: &mut Value,
     eval: &Evaluation,
     config: &Config,
     out: &mut MutationPlan,
     written: &mut Vec<ScriptKey>,
-    mut slots: Option<&mut Vec<SlotEdit>>,
 ) -> Round {
-    let slots_only = slots.is_some();
-    let mut reshapes = false;
     // Nothing to fix and nothing under the init: no edit below would apply.
     if !eval.inject_init && !eval.findings.iter().any(|f| f.action == Action::Mutate) {
         let lists = ["containers", "initContainers"].map(|key| {
@@ -573,16 +491,7 @@ fn edit_round(
                         script: script.clone(),
                     });
                 }
-                let was = std::mem::replace(slot, Value::String(script));
-                if let Some(slots) = slots.as_deref_mut() {
-                    slots.push(SlotEdit {
-                        section: report.section,
-                        index,
-                        key,
-                        slot: shell.script_slot.index,
-                        was,
-                    });
-                }
+                *slot = Value::String(script);
                 edited = true;
                 record(out, MutationKind::Exec, &report.container);
             }
@@ -592,10 +501,6 @@ fn edit_round(
             && f.action == Action::Mutate
             && report.section == Section::Containers
         {
-            if slots_only {
-                reshapes = true;
-                continue;
-            }
             moved.insert(index);
             record(out, MutationKind::Sidecar, &report.container);
             continue;
@@ -608,10 +513,6 @@ fn edit_round(
         if eval.inject_init
             && let Some(f) = INIT_FIXES.iter().find_map(|r| mine(*r)).or(exec_unfixable)
         {
-            if slots_only {
-                reshapes = true;
-                continue;
-            }
             if config.init_injection.strategy == InitStrategy::ShareProcessNamespace {
                 share_pid_ns = true;
                 record(out, MutationKind::Init, &report.container);
@@ -673,18 +574,6 @@ fn edit_round(
         }
     }
 
-    if slots_only {
-        // A launch already under the init whose installer or volume is missing gets them.
-        let uses_init = containers.iter().chain(inits.iter()).any(runs_under_init);
-        let has_volume = spec
-            .get("volumes")
-            .and_then(Value::as_array)
-            .is_some_and(|v| v.iter().any(|x| named(x, INIT_NAME)));
-        if reshapes || (uses_init && (!inits.iter().any(|c| named(c, INIT_NAME)) || !has_volume)) {
-            put_back(spec, containers, inits, containers_present, inits_present);
-            return Round::Reshapes;
-        }
-    }
     for (section, index, group, name) in &wraps {
         let target = match section {
             Section::Containers => containers.get_mut(*index),
@@ -793,7 +682,7 @@ fn runs_under_init(container: &Value) -> bool {
 /// Each container's findings by rule; the first of a kind wins, as a scan finds it. Most
 /// pods have a few findings, scanned; a pod of thousands of containers gets a hash map, so
 /// that the lookups stay linear in its size.
-enum FindingsByContainer<'e> {
+pub(super) enum FindingsByContainer<'e> {
     Few(&'e [Finding]),
     Many(HashMap<(&'e str, RuleId), &'e Finding>),
 }
@@ -801,7 +690,7 @@ enum FindingsByContainer<'e> {
 impl<'e> FindingsByContainer<'e> {
     const FEW: usize = 16;
 
-    fn new(findings: &'e [Finding]) -> Self {
+    pub(super) fn new(findings: &'e [Finding]) -> Self {
         if findings.len() <= Self::FEW {
             return Self::Few(findings);
         }
@@ -812,7 +701,7 @@ impl<'e> FindingsByContainer<'e> {
         Self::Many(map)
     }
 
-    fn get(&self, pointer: &str, rule: RuleId) -> Option<&'e Finding> {
+    pub(super) fn get(&self, pointer: &str, rule: RuleId) -> Option<&'e Finding> {
         match self {
             Self::Few(findings) => findings
                 .iter()

@@ -649,9 +649,10 @@ async fn decide<C: Cut>(
         let mut on_lean = None;
         if !C::WHOLE
             && !crate::mutate::may_reshape(engine.config(), &eval)
-            && let Some(lean) = request_object.as_mut()
+            && let Some(lean) = request_object.as_ref()
         {
-            let planned = plan(app, engine, &ctx, &eval, lean, parsing, resolution).await?;
+            let on = (lean, Some(&workload));
+            let planned = plan(app, engine, &ctx, &eval, on, parsing, resolution).await?;
             // Without the env lists, a re-check that read one may have read it wrong.
             let env_known = C::ENV || !planned.env_read;
             if env_known && within_cut(C::ROOT, lean, &planned.patch) {
@@ -672,7 +673,10 @@ async fn decide<C: Cut>(
         let mut planned = match on_lean {
             Some(planned) => planned,
             None => {
-                let planned = plan(app, engine, &ctx, &eval, object, parsing, resolution).await?;
+                // Not the value the workload came from, or lent mutably below: extracted
+                // again by the planner when it needs it.
+                let on = (&*object, None);
+                let planned = plan(app, engine, &ctx, &eval, on, parsing, resolution).await?;
                 // A body whose env lists were cut (the whole cut without them, or a lean cut
                 // decoded from such a body) plans as the body as sent only when the patch
                 // does not depend on them.
@@ -745,7 +749,7 @@ async fn plan(
     engine: &crate::engine::Engine,
     ctx: &EvalContext<'_>,
     eval: &Evaluation,
-    full: &mut Value,
+    (full, workload): (&Value, Option<&crate::engine::workload::Workload<'_>>),
     parsing: &Parsing,
     resolution: &mut Resolution,
 ) -> Result<crate::server::plan::Planned, Shed> {
@@ -754,7 +758,9 @@ async fn plan(
             scripts: Some(&resolution.verdicts),
             ..ctx.clone()
         };
-        return Ok(app.planner().plan(engine, app.analyzer(), &ctx, eval, full));
+        return Ok(app
+            .planner()
+            .plan(engine, app.analyzer(), &ctx, eval, full, workload));
     }
     let mut rounds = 0;
     loop {
@@ -763,7 +769,9 @@ async fn plan(
             ..ctx.clone()
         };
         let known = KnownOnly::new(app.analyzer(), &resolution.verdicts);
-        let planned = app.planner().plan(engine, &known, &ctx, eval, full);
+        let planned = app
+            .planner()
+            .plan(engine, &known, &ctx, eval, full, workload);
         let missing = known.into_missing();
         rounds += 1;
         if missing.is_empty() || rounds > MAX_CHAIN {

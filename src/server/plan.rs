@@ -8,6 +8,7 @@
 
 use crate::engine::config::Action;
 use crate::engine::evaluate::{ANNOTATION_MUTATIONS, EvalContext};
+use crate::engine::workload::Workload;
 use crate::engine::{Engine, Evaluation};
 use crate::resolve::ScriptAnalyzer;
 use crate::server::object::{Member, Pruned};
@@ -33,8 +34,8 @@ pub trait Planner: Send + Sync {
         true
     }
 
-    /// `analyzer` resolves the scripts the planner's re-checks of the edited object run. The
-    /// planner may edit `object` while planning and must leave it as it was. The server
+    /// `analyzer` resolves the scripts the planner's re-checks of the edited object run;
+    /// `workload` is `object`'s, when the server extracted it from this very value. The server
     /// applies the patch to the object before sending it and sends none, with a note, when
     /// it does not apply.
     fn plan(
@@ -43,7 +44,8 @@ pub trait Planner: Send + Sync {
         analyzer: &dyn ScriptAnalyzer,
         ctx: &EvalContext<'_>,
         eval: &Evaluation,
-        object: &mut Value,
+        object: &Value,
+        workload: Option<&Workload<'_>>,
     ) -> Planned;
 }
 
@@ -62,7 +64,8 @@ impl Planner for NoMutations {
         _: &dyn ScriptAnalyzer,
         _: &EvalContext<'_>,
         _: &Evaluation,
-        _: &mut Value,
+        _: &Value,
+        _: Option<&Workload<'_>>,
     ) -> Planned {
         Planned::default()
     }
@@ -85,10 +88,12 @@ impl Planner for Mutations {
         analyzer: &dyn ScriptAnalyzer,
         ctx: &EvalContext<'_>,
         eval: &Evaluation,
-        object: &mut Value,
+        object: &Value,
+        workload: Option<&Workload<'_>>,
     ) -> Planned {
         // The server checks the patch on the object it decoded (no copy): see `Planner::plan`.
-        let plan = crate::mutate::plan_unchecked(engine, analyzer, object, ctx, eval);
+        let plan =
+            crate::mutate::plan_unchecked_with(engine, analyzer, object, workload, ctx, eval);
         Planned {
             patch: plan.patch,
             notes: plan.warnings,
@@ -107,7 +112,8 @@ where
         _: &dyn ScriptAnalyzer,
         _: &EvalContext<'_>,
         eval: &Evaluation,
-        object: &mut Value,
+        object: &Value,
+        _: Option<&Workload<'_>>,
     ) -> Planned {
         Planned {
             patch: self(eval, object),
