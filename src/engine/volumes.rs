@@ -64,27 +64,47 @@ impl<'a> VolumeSource<'a> {
     }
 }
 
-/// The volumes of a pod spec; entries that are not objects are left out, a missing name is
-/// `""`.
-pub fn of_spec(spec: &Value) -> Vec<Volume<'_>> {
-    spec.get("volumes")
+/// The volumes of a pod spec's `volumes` member; entries that are not objects are left out, a
+/// missing name is `""`.
+pub fn of_list(volumes: Option<&Value>) -> Vec<Volume<'_>> {
+    volumes
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .filter(|v| v.is_object())
-        .map(|v| Volume {
-            name: v.get("name").and_then(Value::as_str).unwrap_or(""),
-            source: source(v),
-        })
+        .filter_map(|v| v.as_object().map(volume))
         .collect()
 }
 
-fn source(v: &Value) -> VolumeSource<'_> {
-    let present = |key: &str| v.get(key).filter(|s| !s.is_null());
-    if let Some(config_map) = present("configMap") {
+/// One volume, its members found in one walk of them.
+fn volume(map: &serde_json::Map<String, Value>) -> Volume<'_> {
+    let (mut name, mut config_map, mut projected, mut persistent) = (None, None, None, false);
+    for (key, v) in map {
+        if v.is_null() {
+            continue;
+        }
+        match key.as_str() {
+            "name" => name = v.as_str(),
+            "configMap" => config_map = Some(v),
+            "projected" => projected = Some(v),
+            "persistentVolumeClaim" | "ephemeral" => persistent = true,
+            _ => {}
+        }
+    }
+    Volume {
+        name: name.unwrap_or(""),
+        source: source(config_map, projected, persistent),
+    }
+}
+
+fn source<'a>(
+    config_map: Option<&'a Value>,
+    projected: Option<&'a Value>,
+    persistent: bool,
+) -> VolumeSource<'a> {
+    if let Some(config_map) = config_map {
         return VolumeSource::ConfigMap(files(config_map, mode_of(config_map.get("defaultMode"))));
     }
-    if let Some(projected) = present("projected") {
+    if let Some(projected) = projected {
         let config_maps = projected
             .get("sources")
             .and_then(Value::as_array)
@@ -98,7 +118,7 @@ fn source(v: &Value) -> VolumeSource<'_> {
             config_maps,
         };
     }
-    if present("persistentVolumeClaim").is_some() || present("ephemeral").is_some() {
+    if persistent {
         return VolumeSource::Persistent;
     }
     VolumeSource::Other
@@ -176,7 +196,7 @@ mod tests {
             "not an object",
             {"configMap": {"name": 3}}
         ]});
-        let volumes = of_spec(&spec);
+        let volumes = of_list(spec.get("volumes"));
         let files = |name, items, default_mode| ConfigMapFiles {
             name,
             items,
@@ -246,7 +266,7 @@ mod tests {
                 vec![None]
             ]
         );
-        assert!(of_spec(&json!({})).is_empty());
-        assert!(of_spec(&json!({"volumes": {"a": 1}})).is_empty());
+        assert!(of_list(None).is_empty());
+        assert!(of_list(Some(&json!({"a": 1}))).is_empty());
     }
 }

@@ -120,34 +120,43 @@ pub struct WorkloadMetadata<'a> {
 
 impl<'a> WorkloadMetadata<'a> {
     fn read(object: &'a Value, template: &'a Value, template_pointer: &str) -> Self {
-        let metadata = object.get("metadata").unwrap_or(&Value::Null);
         let text = |v: &'a Value, key: &str| v.get(key).and_then(Value::as_str);
-        let labels = |metadata: Option<&'a Value>| -> Vec<(&'a str, &'a str)> {
-            metadata
-                .and_then(|m| m.get("labels"))
-                .and_then(Value::as_object)
+        let labels = |labels: &'a Value| -> Vec<(&'a str, &'a str)> {
+            labels
+                .as_object()
                 .into_iter()
                 .flatten()
                 .filter_map(|(k, v)| Some((k.as_str(), v.as_str()?)))
                 .collect()
         };
         let list = |v: Option<&'a Value>| v.and_then(Value::as_array).into_iter().flatten();
-        WorkloadMetadata {
-            name: text(metadata, "name"),
-            generate_name: text(metadata, "generateName"),
-            template_labels: if template_pointer.is_empty() {
-                Vec::new()
-            } else {
-                labels(template.get("metadata"))
-            },
-            labels: labels(Some(metadata)),
-            owner_kinds: list(metadata.get("ownerReferences"))
-                .filter_map(|o| text(o, "kind"))
-                .collect(),
-            claim_templates: list(json_pointer::get(object, "/spec/volumeClaimTemplates"))
-                .filter_map(|t| json_pointer::get(t, "/metadata/name").and_then(Value::as_str))
-                .collect(),
+        let mut read = WorkloadMetadata::default();
+        // The object's metadata, its members found in one walk of them.
+        for (key, v) in object
+            .get("metadata")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+        {
+            match key.as_str() {
+                "name" => read.name = v.as_str(),
+                "generateName" => read.generate_name = v.as_str(),
+                "labels" => read.labels = labels(v),
+                "ownerReferences" => {
+                    read.owner_kinds = list(Some(v)).filter_map(|o| text(o, "kind")).collect()
+                }
+                _ => {}
+            }
         }
+        if !template_pointer.is_empty()
+            && let Some(l) = template.get("metadata").and_then(|m| m.get("labels"))
+        {
+            read.template_labels = labels(l);
+        }
+        read.claim_templates = list(json_pointer::get(object, "/spec/volumeClaimTemplates"))
+            .filter_map(|t| json_pointer::get(t, "/metadata/name").and_then(Value::as_str))
+            .collect();
+        read
     }
 }
 
@@ -250,19 +259,29 @@ fn opt_str<'a>(
     key: &str,
     pointer: impl fmt::Display,
 ) -> Result<Option<&'a str>, WorkloadError> {
-    match parent.get(key) {
+    str_member(parent.get(key), key, pointer)
+}
+
+/// [`opt_str`] of the member `key` found (by a walk of its object's members).
+fn str_member<'a>(
+    found: Option<&'a Value>,
+    key: &str,
+    pointer: impl fmt::Display,
+) -> Result<Option<&'a str>, WorkloadError> {
+    match found {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
         Some(other) => Err(wrong(format!("{pointer}/{key}"), "a string", other)),
     }
 }
 
-fn opt_strings<'a>(
-    parent: &'a Value,
+/// An optional array of strings, the member `key` found.
+fn strings_member<'a>(
+    found: Option<&'a Value>,
     key: &str,
     pointer: impl fmt::Display,
 ) -> Result<Option<Vec<&'a str>>, WorkloadError> {
-    match parent.get(key) {
+    match found {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Array(items)) => items
             .iter()
@@ -391,14 +410,29 @@ pub fn extract(object: &Value) -> Result<Option<Workload<'_>>, WorkloadError> {
             });
         }
     };
-    let restart_policy = opt_str(spec, "restartPolicy", &spec_pointer)?;
+    // The spec's members the engine reads, found in one walk of them.
+    let (mut restart_policy, mut lists, mut share, mut volumes) = (None, [None, None], None, None);
+    for (key, v) in spec.as_object().into_iter().flatten() {
+        match key.as_str() {
+            "restartPolicy" => restart_policy = Some(v),
+            "initContainers" => lists[0] = Some(v),
+            "containers" => lists[1] = Some(v),
+            "shareProcessNamespace" => share = Some(v),
+            "volumes" => volumes = Some(v),
+            _ => {}
+        }
+    }
+    let restart_policy = str_member(restart_policy, "restartPolicy", &spec_pointer)?;
     let finite = matches!(restart_policy, Some("Never" | "OnFailure"))
         || (restart_policy.is_none() && pod_bearing(&object_ref.kind).is_some_and(|k| k.finite));
 
     let mut containers = Vec::new();
-    for section in [Section::InitContainers, Section::Containers] {
+    for (section, found) in [Section::InitContainers, Section::Containers]
+        .into_iter()
+        .zip(lists)
+    {
         let key = section.as_str();
-        let list = match spec.get(key) {
+        let list = match found {
             None | Some(Value::Null) => continue,
             Some(Value::Array(list)) => list,
             Some(other) => return Err(wrong(format!("{spec_pointer}/{key}"), "an array", other)),
@@ -415,14 +449,50 @@ pub fn extract(object: &Value) -> Result<Option<Workload<'_>>, WorkloadError> {
         template_pointer,
         annotations: Annotations::of(annotations),
         metadata: WorkloadMetadata::read(object, template, template_pointer),
-        volumes: volumes::of_spec(spec),
-        share_process_namespace: spec
-            .get("shareProcessNamespace")
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
+        volumes: volumes::of_list(volumes),
+        share_process_namespace: share.and_then(Value::as_bool).unwrap_or(false),
         finite,
         containers,
     }))
+}
+
+/// The members of a container the engine reads, found in one walk of its members (a
+/// look-up per member searches the map again for each).
+#[derive(Default)]
+struct ContainerMembers<'a> {
+    name: Option<&'a Value>,
+    image: Option<&'a Value>,
+    command: Option<&'a Value>,
+    args: Option<&'a Value>,
+    restart_policy: Option<&'a Value>,
+    env: Option<&'a Value>,
+    env_from: Option<&'a Value>,
+    working_dir: Option<&'a Value>,
+    volume_mounts: Option<&'a Value>,
+    ports: Option<&'a Value>,
+}
+
+impl<'a> ContainerMembers<'a> {
+    fn of(map: &'a serde_json::Map<String, Value>) -> Self {
+        let mut m = ContainerMembers::default();
+        for (key, value) in map {
+            let slot = match key.as_str() {
+                "name" => &mut m.name,
+                "image" => &mut m.image,
+                "command" => &mut m.command,
+                "args" => &mut m.args,
+                "restartPolicy" => &mut m.restart_policy,
+                "env" => &mut m.env,
+                "envFrom" => &mut m.env_from,
+                "workingDir" => &mut m.working_dir,
+                "volumeMounts" => &mut m.volume_mounts,
+                "ports" => &mut m.ports,
+                _ => continue,
+            };
+            *slot = Some(value);
+        }
+        m
+    }
 }
 
 fn container(
@@ -431,49 +501,45 @@ fn container(
     index: usize,
     pointer: String,
 ) -> Result<ContainerSpec<'_>, WorkloadError> {
-    if !json.is_object() {
+    let Value::Object(map) = json else {
         return Err(wrong(pointer, "an object", json));
-    }
-    let name = opt_str(json, "name", &pointer)?.unwrap_or("");
-    let image = opt_str(json, "image", &pointer)?.unwrap_or("");
-    let command = opt_strings(json, "command", &pointer)?;
-    let args = opt_strings(json, "args", &pointer)?;
+    };
+    let m = ContainerMembers::of(map);
+    let name = str_member(m.name, "name", &pointer)?.unwrap_or("");
+    let image = str_member(m.image, "image", &pointer)?.unwrap_or("");
+    let command = strings_member(m.command, "command", &pointer)?;
+    let args = strings_member(m.args, "args", &pointer)?;
     let native_sidecar = section == Section::InitContainers
-        && opt_str(json, "restartPolicy", &pointer)? == Some("Always");
+        && str_member(m.restart_policy, "restartPolicy", &pointer)? == Some("Always");
     let mut env = Vec::new();
-    match json.get("env") {
+    match m.env {
         None | Some(Value::Null) => {}
         Some(Value::Array(items)) => {
             env.reserve(items.len());
             for (i, item) in items.iter().enumerate() {
-                if let Some(name) = opt_str(item, "name", format_args!("{pointer}/env/{i}"))? {
-                    env.push(EnvEntry {
-                        name,
-                        value: env_value(item),
-                    });
+                if let Some(entry) = env_entry(item, format_args!("{pointer}/env/{i}"))? {
+                    env.push(entry);
                 }
             }
         }
         Some(other) => return Err(wrong(format!("{pointer}/env"), "an array", other)),
     }
     let mut mounts = Vec::new();
-    match json.get("volumeMounts") {
+    match m.volume_mounts {
         None | Some(Value::Null) => {}
         Some(Value::Array(items)) => {
             mounts.reserve(items.len());
             for (i, item) in items.iter().enumerate() {
-                let at = format_args!("{pointer}/volumeMounts/{i}");
-                mounts.push(VolumeMount {
-                    volume: opt_str(item, "name", at)?.unwrap_or(""),
-                    path: opt_str(item, "mountPath", at)?.unwrap_or(""),
-                    sub_path: item.get("subPath").and_then(Value::as_str),
-                });
+                mounts.push(volume_mount(
+                    item,
+                    format_args!("{pointer}/volumeMounts/{i}"),
+                )?);
             }
         }
         Some(other) => return Err(wrong(format!("{pointer}/volumeMounts"), "an array", other)),
     }
-    let non_empty = |key: &str| {
-        json.get(key)
+    let non_empty = |found: Option<&Value>| {
+        found
             .and_then(Value::as_array)
             .is_some_and(|a| !a.is_empty())
     };
@@ -487,20 +553,58 @@ fn container(
         args,
         native_sidecar,
         env,
-        env_from: non_empty("envFrom"),
-        working_dir: json.get("workingDir").and_then(Value::as_str),
+        env_from: non_empty(m.env_from),
+        working_dir: m.working_dir.and_then(Value::as_str),
         mounts,
-        has_ports: non_empty("ports"),
+        has_ports: non_empty(m.ports),
     })
 }
 
-/// An env entry's value: from elsewhere when `valueFrom` is set (not null), else its literal.
-fn env_value(item: &Value) -> EnvValue<'_> {
-    if item.get("valueFrom").is_some_and(|v| !v.is_null()) {
+/// One `env` entry, `None` without a name (or not an object); a name that is not a string
+/// is an error.
+fn env_entry(item: &Value, at: impl fmt::Display) -> Result<Option<EnvEntry<'_>>, WorkloadError> {
+    let Value::Object(map) = item else {
+        return Ok(None);
+    };
+    let (mut name, mut value, mut value_from) = (None, None, None);
+    for (key, v) in map {
+        match key.as_str() {
+            "name" => name = Some(v),
+            "value" => value = Some(v),
+            "valueFrom" => value_from = Some(v),
+            _ => {}
+        }
+    }
+    let Some(name) = str_member(name, "name", at)? else {
+        return Ok(None);
+    };
+    // From elsewhere when `valueFrom` is set (not null), else the literal.
+    let value = if value_from.is_some_and(|v| !v.is_null()) {
         EnvValue::FromElsewhere
     } else {
-        EnvValue::Literal(item.get("value").and_then(Value::as_str).unwrap_or(""))
+        EnvValue::Literal(value.and_then(Value::as_str).unwrap_or(""))
+    };
+    Ok(Some(EnvEntry { name, value }))
+}
+
+/// One `volumeMounts` entry; a name or path that is not a string is an error.
+fn volume_mount(item: &Value, at: impl fmt::Display) -> Result<VolumeMount<'_>, WorkloadError> {
+    let (mut volume, mut path, mut sub_path) = (None, None, None);
+    if let Value::Object(map) = item {
+        for (key, v) in map {
+            match key.as_str() {
+                "name" => volume = Some(v),
+                "mountPath" => path = Some(v),
+                "subPath" => sub_path = Some(v),
+                _ => {}
+            }
+        }
     }
+    Ok(VolumeMount {
+        volume: str_member(volume, "name", &at)?.unwrap_or(""),
+        path: str_member(path, "mountPath", &at)?.unwrap_or(""),
+        sub_path: sub_path.and_then(Value::as_str),
+    })
 }
 
 #[cfg(test)]
