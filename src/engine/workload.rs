@@ -153,9 +153,12 @@ impl<'a> WorkloadMetadata<'a> {
         {
             read.template_labels = labels(l);
         }
-        read.claim_templates = list(json_pointer::get(object, "/spec/volumeClaimTemplates"))
-            .filter_map(|t| json_pointer::get(t, "/metadata/name").and_then(Value::as_str))
-            .collect();
+        // Only a StatefulSet has claim templates.
+        if object.get("kind").and_then(Value::as_str) == Some("StatefulSet") {
+            read.claim_templates = list(json_pointer::get(object, "/spec/volumeClaimTemplates"))
+                .filter_map(|t| json_pointer::get(t, "/metadata/name").and_then(Value::as_str))
+                .collect();
+        }
         read
     }
 }
