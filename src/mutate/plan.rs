@@ -9,6 +9,7 @@ use crate::engine::evaluate::{
 };
 use crate::engine::json_pointer;
 use crate::engine::rules::RuleId;
+use crate::engine::script::Dialect;
 use crate::engine::script_verdicts::ScriptKey;
 use crate::engine::workload::{Section, Workload};
 use crate::resolve::ScriptAnalyzer;
@@ -131,7 +132,35 @@ pub(super) fn index_of(report: &ContainerReport) -> Option<usize> {
     report.pointer.rsplit('/').next()?.parse().ok()
 }
 
-pub(super) fn slot_key(field: ArgvField) -> Option<&'static str> {
+/// The `exec` insertion a container's `shell-no-exec` finding asks for, when its script can
+/// take one.
+pub(super) struct ExecInsertion {
+    /// The field that holds the script: `command` or `args`.
+    pub(super) key: &'static str,
+    /// The script's index in it.
+    pub(super) slot: usize,
+    pub(super) dialect: Dialect,
+    /// The script with `exec` inserted.
+    pub(super) script: String,
+}
+
+pub(super) fn exec_insertion(
+    report: &ContainerReport,
+    finding: Option<&Finding>,
+) -> Option<ExecInsertion> {
+    if finding?.action != Action::Mutate {
+        return None;
+    }
+    let shell = report.analysis.shell.as_ref()?;
+    Some(ExecInsertion {
+        key: slot_key(shell.script_slot.field)?,
+        slot: shell.script_slot.index,
+        dialect: shell.dialect,
+        script: exec_rewrite::insert_exec(&shell.script, &report.analysis.exec_insertions)?,
+    })
+}
+
+fn slot_key(field: ArgvField) -> Option<&'static str> {
     match field {
         ArgvField::Command => Some("command"),
         ArgvField::Args => Some("args"),
@@ -468,30 +497,24 @@ fn edit_round(
         };
         let mine = |rule: RuleId| by_container.get(&report.pointer, rule);
 
-        if let Some(f) = mine(RuleId::ShellNoExec)
-            && f.action == Action::Mutate
-            && let Some(shell) = &report.analysis.shell
-            && let Some(key) = slot_key(shell.script_slot.field)
-            && let Some(script) =
-                exec_rewrite::insert_exec(&shell.script, &report.analysis.exec_insertions)
-        {
+        if let Some(insertion) = exec_insertion(report, mine(RuleId::ShellNoExec)) {
             let target = match report.section {
                 Section::Containers => containers.get_mut(index),
                 Section::InitContainers => inits.get_mut(index),
             };
             if let Some(slot) = target
-                .and_then(|c| c.get_mut(key))
-                .and_then(|v| v.get_mut(shell.script_slot.index))
+                .and_then(|c| c.get_mut(insertion.key))
+                .and_then(|v| v.get_mut(insertion.slot))
             {
                 // The kubelet expands `$(VAR)` before the shell runs: such a script is run
                 // (and keyed) as expanded, which the re-check finds by itself.
-                if !script.contains("$(") {
+                if !insertion.script.contains("$(") {
                     written.push(ScriptKey {
-                        dialect: shell.dialect,
-                        script: script.clone(),
+                        dialect: insertion.dialect,
+                        script: insertion.script.clone(),
                     });
                 }
-                *slot = Value::String(script);
+                *slot = Value::String(insertion.script);
                 edited = true;
                 record(out, MutationKind::Exec, &report.container);
             }

@@ -5,13 +5,12 @@
 
 use super::INIT_PATH;
 use super::plan::{
-    FindingsByContainer, INIT_FIXES, MAX_ROUNDS, MutationKind, MutationPlan, Round, Start,
-    annotate, dedup_in_order, index_of, record, slot_key,
+    ExecInsertion, FindingsByContainer, INIT_FIXES, MAX_ROUNDS, MutationKind, MutationPlan, Round,
+    Start, annotate, dedup_in_order, exec_insertion, index_of, record,
 };
 use crate::engine::config::Action;
 use crate::engine::evaluate::{EvalContext, Evaluation, Words};
 use crate::engine::rules::RuleId;
-use crate::engine::script::Dialect;
 use crate::engine::script_verdicts::ScriptKey;
 use crate::engine::workload::{ContainerSpec, Section, Workload};
 use json_patch::jsonptr::PointerBuf;
@@ -19,16 +18,6 @@ use json_patch::{PatchOperation, ReplaceOperation};
 use serde_json::Value;
 use std::borrow::Cow;
 use std::cell::OnceCell;
-
-/// One script an `exec` insertion rewrote.
-struct SlotEdit {
-    /// Where the container is in the workload's list.
-    position: usize,
-    key: &'static str,
-    slot: usize,
-    dialect: Dialect,
-    script: String,
-}
 
 /// The plan made on `w`, the workload of `object`, when every round only inserts `exec` into
 /// scripts; `None` when a round would reshape the pod instead (the caller plans on a copy of
@@ -66,7 +55,7 @@ pub(super) fn plan(
         let mut expected = Vec::new();
         let mut at = Vec::with_capacity(edits.len());
         let mut texts = Vec::with_capacity(edits.len());
-        for e in edits {
+        for (position, e) in edits {
             // The kubelet expands `$(VAR)` before the shell runs: such a script is run (and
             // keyed) as expanded, which the re-check finds by itself.
             if !e.script.contains("$(") {
@@ -75,7 +64,7 @@ pub(super) fn plan(
                     script: e.script.clone(),
                 });
             }
-            at.push((e.position, e.key, e.slot));
+            at.push((position, e.key, e.slot));
             texts.push(e.script);
         }
         let texts = written.get_or_init(|| texts);
@@ -137,7 +126,7 @@ fn round(
     w: &Workload<'_>,
     eval: &Evaluation,
     out: &mut MutationPlan,
-    edits: &mut Vec<SlotEdit>,
+    edits: &mut Vec<(usize, ExecInsertion)>,
 ) -> Round {
     // Nothing to fix and nothing under the init: no edit below would apply.
     if !eval.inject_init
@@ -153,26 +142,15 @@ fn round(
             continue;
         };
         let mine = |rule: RuleId| by_container.get(&report.pointer, rule);
-        if let Some(f) = mine(RuleId::ShellNoExec)
-            && f.action == Action::Mutate
-            && let Some(shell) = &report.analysis.shell
-            && let Some(key) = slot_key(shell.script_slot.field)
-            && let Some(script) =
-                super::insert_exec(&shell.script, &report.analysis.exec_insertions)
+        if let Some(insertion) = exec_insertion(report, mine(RuleId::ShellNoExec))
             && let Some(position) = w
                 .containers
                 .iter()
                 .position(|c| c.section == report.section && c.index == index)
-            && field(&w.containers[position], key)
-                .is_some_and(|words| shell.script_slot.index < words.len())
+            && field(&w.containers[position], insertion.key)
+                .is_some_and(|words| insertion.slot < words.len())
         {
-            edits.push(SlotEdit {
-                position,
-                key,
-                slot: shell.script_slot.index,
-                dialect: shell.dialect,
-                script,
-            });
+            edits.push((position, insertion));
             record(out, MutationKind::Exec, &report.container);
         }
         // Any other fix moves a container or adds the init: a plan on a copy of the object.
