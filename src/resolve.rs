@@ -4,7 +4,7 @@
 //! the webhook resolves the same needs without blocking its async threads
 //! (`server::resolve`).
 
-use crate::engine::evaluate::{EvalContext, Evaluation, Needs};
+use crate::engine::evaluate::{Earlier, EvalContext, Evaluation, Needs};
 use crate::engine::parser_config::ParserConfig;
 use crate::engine::script::{Dialect, ScriptVerdict, analyze_script};
 use crate::engine::script_verdicts::{ScriptKey, ScriptVerdicts};
@@ -112,16 +112,18 @@ pub fn evaluate_expecting(
     expected: Vec<ScriptKey>,
 ) -> Result<Option<Evaluation>, WorkloadError> {
     Ok(crate::engine::workload::extract(object)?
-        .map(|w| evaluate_workload_expecting(engine, &w, ctx, analyzer, expected)))
+        .map(|w| evaluate_workload_expecting(engine, &w, ctx, analyzer, expected, None)))
 }
 
-/// [`evaluate_expecting`] of an extracted workload.
+/// [`evaluate_expecting`] of an extracted workload, which `earlier` evaluated before some of
+/// its containers were edited (see [`Engine::evaluate_workload_after`]).
 pub fn evaluate_workload_expecting(
     engine: &Engine,
     w: &Workload<'_>,
     ctx: &EvalContext<'_>,
     analyzer: &dyn ScriptAnalyzer,
     expected: Vec<ScriptKey>,
+    earlier: Option<Earlier<'_>>,
 ) -> Evaluation {
     let known = |key: &ScriptKey| {
         ctx.scripts
@@ -140,7 +142,7 @@ pub fn evaluate_workload_expecting(
         scripts: Some(&verdicts),
         ..ctx.clone()
     };
-    let eval = engine.evaluate_workload(w, &with);
+    let eval = engine.evaluate_workload_after(w, &with, earlier);
     if eval.unresolved.is_empty() {
         return eval;
     }

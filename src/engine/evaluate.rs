@@ -214,6 +214,17 @@ impl Engine {
     /// [`Engine::evaluate`] of an object's workload `w` ([`workload::extract`]): everything an
     /// evaluation reads of the object is in it.
     pub fn evaluate_workload(&self, w: &Workload<'_>, ctx: &EvalContext<'_>) -> Evaluation {
+        self.evaluate_workload_after(w, ctx, None)
+    }
+
+    /// [`Engine::evaluate_workload`] of a workload evaluated before (`earlier`) and edited
+    /// since: the launches of the containers it did not edit are taken from that evaluation.
+    pub fn evaluate_workload_after(
+        &self,
+        w: &Workload<'_>,
+        ctx: &EvalContext<'_>,
+        earlier: Option<Earlier<'_>>,
+    ) -> Evaluation {
         let namespace = ctx.namespace.or(w.object.namespace.as_deref());
         let mut eval = Evaluation {
             object: w.object.clone(),
@@ -266,10 +277,15 @@ impl Engine {
             let followed = self.launch(c, long_running, ctx, mounts.as_ref(), &lookup);
             (followed.analysis, followed.read)
         };
+        let kept = |i: usize| earlier.as_ref().and_then(|e| e.launch_of(i, w));
         let (analyses, scripts): (Vec<LaunchAnalysis>, Vec<Vec<ScriptRead>>) = w
             .containers
             .iter()
-            .map(|c| launch(c, long_running(w, c)))
+            .enumerate()
+            .map(|(i, c)| match kept(i) {
+                Some(report) => (report.analysis.clone(), report.scripts.clone()),
+                None => launch(c, long_running(w, c)),
+            })
             .unzip();
         let commands: Vec<side_agents::LaunchCommands> = w
             .containers
@@ -353,6 +369,29 @@ impl Engine {
     }
 }
 
+/// An evaluation of a workload before some of its containers were edited, and which were not.
+/// A launch reads its own container, the context's images, ConfigMaps and image files, and the
+/// verdicts of the scripts it runs (not the other containers, not the wording): the earlier
+/// launch of a container not edited since is the later one when the earlier evaluation
+/// resolved every script it ran and the context is the same but for verdicts and wording.
+#[derive(Clone, Copy)]
+pub struct Earlier<'e> {
+    pub evaluation: &'e Evaluation,
+    /// By position in the workload's containers: not edited since.
+    pub unchanged: &'e [bool],
+}
+
+impl<'e> Earlier<'e> {
+    fn launch_of(&self, i: usize, w: &Workload<'_>) -> Option<&'e ContainerReport> {
+        let e = self.evaluation;
+        let reusable = e.unresolved.is_empty()
+            && !e.exempt
+            && e.containers.len() == w.containers.len()
+            && self.unchanged.get(i) == Some(&true);
+        reusable.then(|| e.containers.get(i)).flatten()
+    }
+}
+
 /// Where the files containers run come from, when the caller gave any.
 fn mount_context<'m>(
     volumes: &'m [Volume<'m>],
@@ -398,4 +437,49 @@ pub fn parse_rule_list(value: &str) -> Vec<RuleId> {
         }
     }
     rules
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Config;
+    use serde_json::json;
+
+    #[test]
+    fn a_later_evaluation_keeps_the_launches_of_containers_not_edited() {
+        let engine = Engine::new(Arc::new(Config::default())).unwrap();
+        let pod = json!({"kind": "Pod", "metadata": {"name": "web"}, "spec": {"containers": [
+            {"name": "web", "image": "registry.example/web:1",
+             "command": ["sh", "-c", "setup\nweb --port 80"]},
+            {"name": "sync", "image": "registry.example/sync:1",
+             "command": ["sh", "-c", "while true; do sync-once; sleep 30; done"]}]}});
+        let ctx = EvalContext::default();
+        let first = engine.evaluate_parsed(&pod, &ctx).unwrap().unwrap();
+        assert!(first.unresolved.is_empty());
+        let w = workload::extract(&pod).unwrap().unwrap();
+        let after = |unchanged: &[bool]| {
+            let earlier = Earlier {
+                evaluation: &first,
+                unchanged,
+            };
+            engine.evaluate_workload_after(&w, &ctx, Some(earlier))
+        };
+        // Nothing edited: the earlier launches, which need no verdicts now.
+        let kept = after(&[true, true]);
+        assert!(kept.unresolved.is_empty());
+        let json = |e: &Evaluation| serde_json::to_value(&e.containers).unwrap();
+        assert_eq!(json(&kept), json(&first));
+        // An edited container is launched again: its script has no verdict in this context.
+        let edited = after(&[false, true]);
+        assert_eq!(edited.unresolved.len(), 1);
+        assert_eq!(edited.unresolved[0].script, "setup\nweb --port 80");
+        // An earlier evaluation that left a script unresolved lends nothing.
+        let unresolved = engine.evaluate(&pod, &ctx).unwrap().unwrap();
+        let earlier = Earlier {
+            evaluation: &unresolved,
+            unchanged: &[true, true],
+        };
+        let again = engine.evaluate_workload_after(&w, &ctx, Some(earlier));
+        assert_eq!(again.unresolved.len(), 2);
+    }
 }

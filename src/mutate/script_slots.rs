@@ -9,7 +9,7 @@ use super::plan::{
     Start, annotate, dedup_in_order, exec_insertion, index_of, record,
 };
 use crate::engine::config::Action;
-use crate::engine::evaluate::{EvalContext, Evaluation, Words};
+use crate::engine::evaluate::{Earlier, EvalContext, Evaluation, Words};
 use crate::engine::rules::RuleId;
 use crate::engine::script_verdicts::ScriptKey;
 use crate::engine::workload::{ContainerSpec, Section, Workload};
@@ -68,6 +68,8 @@ pub(super) fn plan(
             texts.push(e.script);
         }
         let texts = written.get_or_init(|| texts);
+        // The containers this round leaves as they were: the re-check keeps their launches.
+        let mut unchanged = vec![true; current.containers.len()];
         for (&(position, key, slot), text) in at.iter().zip(texts) {
             if let Some(word) = current
                 .containers
@@ -77,14 +79,22 @@ pub(super) fn plan(
             {
                 *word = text;
                 edited.push((position, key));
+                if let Some(u) = unchanged.get_mut(position) {
+                    *u = false;
+                }
             }
         }
+        let earlier = Earlier {
+            evaluation: &eval,
+            unchanged: &unchanged,
+        };
         let next = crate::resolve::evaluate_workload_expecting(
             engine,
             &current,
             &recheck_ctx,
             analyzer,
             expected,
+            Some(earlier),
         );
         out.env_read |= next.env_read;
         eval = Cow::Owned(next);
