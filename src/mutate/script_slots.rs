@@ -105,13 +105,17 @@ pub(super) fn plan(
     // Containers in the order their list's diff takes them, fields in the order of their
     // names (as a diff of the containers would write them).
     let key_of = |&(position, key): &(usize, &'static str)| {
-        let c = &w.containers[position];
-        (c.section == Section::Containers, c.index, key)
+        let c = w.containers.get(position);
+        c.map(|c| (c.section == Section::Containers, c.index, key))
     };
     edited.sort_by_key(key_of);
     edited.dedup();
     for (position, key) in edited {
-        let (before, after) = (&w.containers[position], &current.containers[position]);
+        let (Some(before), Some(after)) =
+            (w.containers.get(position), current.containers.get(position))
+        else {
+            return None;
+        };
         let (Some(old), Some(new)) = (field(before, key), field(after, key)) else {
             return None;
         };
@@ -157,7 +161,9 @@ fn round(
                 .containers
                 .iter()
                 .position(|c| c.section == report.section && c.index == index)
-            && field(&w.containers[position], insertion.key)
+            && w.containers
+                .get(position)
+                .and_then(|c| field(c, insertion.key))
                 .is_some_and(|words| insertion.slot < words.len())
         {
             edits.push((position, insertion));
