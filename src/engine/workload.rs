@@ -91,13 +91,15 @@ impl<'a> Annotations<'a> {
     }
 
     fn of(map: Option<&'a serde_json::Map<String, Value>>) -> Self {
-        Annotations(
-            map.into_iter()
-                .flatten()
-                .filter_map(|(k, v)| Some((k.as_str(), v.as_str()?)))
-                .collect(),
-        )
+        Annotations(map.map(string_entries).unwrap_or_default())
     }
+}
+
+/// The members of a map whose values are strings (annotations, labels), in order.
+fn string_entries(map: &serde_json::Map<String, Value>) -> Vec<(&str, &str)> {
+    map.iter()
+        .filter_map(|(k, v)| Some((k.as_str(), v.as_str()?)))
+        .collect()
 }
 
 /// The metadata the side-agent rules read to tell a workload's main container: the names it
@@ -119,16 +121,9 @@ pub struct WorkloadMetadata<'a> {
 }
 
 impl<'a> WorkloadMetadata<'a> {
-    fn read(object: &'a Value, template: &'a Value, template_pointer: &str) -> Self {
+    fn read(object: &'a Value, kind: &str, template: &'a Value, template_pointer: &str) -> Self {
         let text = |v: &'a Value, key: &str| v.get(key).and_then(Value::as_str);
-        let labels = |labels: &'a Value| -> Vec<(&'a str, &'a str)> {
-            labels
-                .as_object()
-                .into_iter()
-                .flatten()
-                .filter_map(|(k, v)| Some((k.as_str(), v.as_str()?)))
-                .collect()
-        };
+        let labels = |labels: &'a Value| labels.as_object().map(string_entries).unwrap_or_default();
         let list = |v: Option<&'a Value>| v.and_then(Value::as_array).into_iter().flatten();
         let mut read = WorkloadMetadata::default();
         // The object's metadata, its members found in one walk of them.
@@ -154,7 +149,7 @@ impl<'a> WorkloadMetadata<'a> {
             read.template_labels = labels(l);
         }
         // Only a StatefulSet has claim templates.
-        if object.get("kind").and_then(Value::as_str) == Some("StatefulSet") {
+        if kind == "StatefulSet" {
             read.claim_templates = list(json_pointer::get(object, "/spec/volumeClaimTemplates"))
                 .filter_map(|t| json_pointer::get(t, "/metadata/name").and_then(Value::as_str))
                 .collect();
@@ -447,11 +442,12 @@ pub fn extract(object: &Value) -> Result<Option<Workload<'_>>, WorkloadError> {
             containers.push(container(json, section, index, pointer)?);
         }
     }
+    let metadata = WorkloadMetadata::read(object, &object_ref.kind, template, template_pointer);
     Ok(Some(Workload {
         object: object_ref,
         template_pointer,
         annotations: Annotations::of(annotations),
-        metadata: WorkloadMetadata::read(object, template, template_pointer),
+        metadata,
         volumes: volumes::of_list(volumes),
         share_process_namespace: share.and_then(Value::as_bool).unwrap_or(false),
         finite,
