@@ -287,10 +287,16 @@ impl Engine {
                 None => launch(c, long_running(w, c)),
             })
             .unzip();
+        // Side agents are told apart by what containers run: an edit that leaves every
+        // container running the same commands leaves the earlier verdicts standing.
+        let reused = earlier.as_ref().and_then(|e| e.side_agents(&analyses));
+        // Candidates are read for the verdicts, and in a finite pod for its stop hacks.
+        let read_candidates = reused.is_none() || w.finite;
         let commands: Vec<side_agents::LaunchCommands> = w
             .containers
             .iter()
             .zip(&analyses)
+            .filter(|_| read_candidates)
             .map(|(c, a)| side_agents::launch_commands(c, a))
             .collect();
         let candidates: Vec<Candidate<'_, '_>> = w
@@ -305,7 +311,10 @@ impl Engine {
                 repository: side_agents::RepositoryPath::of(c.image),
             })
             .collect();
-        let verdicts = side_agents::classify(&self.side_agents, &pod, &candidates);
+        let verdicts = match reused {
+            Some(verdicts) => verdicts,
+            None => side_agents::classify(&self.side_agents, &pod, &candidates),
+        };
         eval.env_read = analyses.iter().any(|a| a.env_read);
         let share_process_namespace = w.share_process_namespace;
 
@@ -369,11 +378,13 @@ impl Engine {
     }
 }
 
-/// An evaluation of a workload before some of its containers were edited, and which were not.
-/// A launch reads its own container, the context's images, ConfigMaps and image files, and the
-/// verdicts of the scripts it runs (not the other containers, not the wording): the earlier
-/// launch of a container not edited since is the later one when the earlier evaluation
-/// resolved every script it ran and the context is the same but for verdicts and wording.
+/// An evaluation of a workload before some of its containers' `command` or `args` were edited
+/// (nothing else of the workload), and which containers were not. A launch reads its own
+/// container, the context's images, ConfigMaps and image files, and the verdicts of the scripts
+/// it runs (not the other containers, not the wording): the earlier launch of a container not
+/// edited since is the later one when the earlier evaluation resolved every script it ran and
+/// the context is the same but for verdicts and wording. Side-agent verdicts read, of a
+/// container's command line, only the commands it runs and whether its script loops forever.
 #[derive(Clone, Copy)]
 pub struct Earlier<'e> {
     pub evaluation: &'e Evaluation,
@@ -389,6 +400,43 @@ impl<'e> Earlier<'e> {
             && e.containers.len() == w.containers.len()
             && self.unchanged.get(i) == Some(&true);
         reusable.then(|| e.containers.get(i)).flatten()
+    }
+
+    /// The earlier side-agent verdicts, when this evaluation's launches (`analyses`) leave them
+    /// standing: each edited container's script runs the commands the earlier one ran (an
+    /// `exec` inserted changes none) and loops as it did.
+    fn side_agents(
+        &self,
+        analyses: &[LaunchAnalysis],
+    ) -> Option<Vec<Option<side_agents::SideAgent>>> {
+        let e = self.evaluation;
+        let comparable = e.unresolved.is_empty()
+            && !e.exempt
+            && e.containers.len() == analyses.len()
+            && self.unchanged.len() == analyses.len();
+        let same = comparable
+            && e.containers.iter().zip(analyses).zip(self.unchanged).all(
+                |((before, now), &unchanged)| {
+                    unchanged || runs_the_same_commands(&before.analysis, now)
+                },
+            );
+        same.then(|| e.containers.iter().map(|r| r.side_agent.clone()).collect())
+    }
+}
+
+/// Two launches of one container, each a parsed script, that run the same commands and loop
+/// alike: what side-agent verdicts read of them.
+fn runs_the_same_commands(before: &LaunchAnalysis, now: &LaunchAnalysis) -> bool {
+    match (script_facts(before), script_facts(now)) {
+        (Some(b), Some(n)) => {
+            b.endless_loop == n.endless_loop
+                && b.commands.len() == n.commands.len()
+                && b.commands
+                    .iter()
+                    .zip(&n.commands)
+                    .all(|(b, n)| b == n || side_agents::reads_as_execed(b, n))
+        }
+        _ => false,
     }
 }
 
@@ -481,5 +529,81 @@ mod tests {
         };
         let again = engine.evaluate_workload_after(&w, &ctx, Some(earlier));
         assert_eq!(again.unresolved.len(), 2);
+    }
+
+    /// Verdicts for every script `pod` runs, parsed here.
+    fn verdicts_of(engine: &Engine, pod: &Value) -> crate::engine::script_verdicts::ScriptVerdicts {
+        let mut verdicts = crate::engine::script_verdicts::ScriptVerdicts::default();
+        for key in engine.needs(pod, &EvalContext::default()).scripts {
+            let verdict = crate::engine::script::analyze_script(key.dialect, &key.script);
+            verdicts.insert(key.dialect, key.script, verdict);
+        }
+        verdicts
+    }
+
+    #[test]
+    fn side_agent_verdicts_stand_while_the_edited_scripts_run_the_same_commands() {
+        let engine = Engine::new(Arc::new(Config::default())).unwrap();
+        let pod = |app: &str, agent: &str| {
+            json!({"kind": "Pod", "metadata": {"name": "web"}, "spec": {"containers": [
+                {"name": "web", "image": "registry.example/web:1", "ports": [{"containerPort": 80}],
+                 "command": ["sh", "-c", app]},
+                {"name": "logs", "image": "fluent/fluent-bit:3.1",
+                 "command": ["sh", "-c", agent]}]}})
+        };
+        let before = pod(
+            "setup\nweb --port 80",
+            "sleep 1\nfluent-bit -c /etc/fb.conf",
+        );
+        let first = engine
+            .evaluate_parsed(&before, &EvalContext::default())
+            .unwrap()
+            .unwrap();
+        assert!(first.containers[1].side_agent.is_some());
+        assert!(first.containers[0].side_agent.is_none());
+        // Each edit evaluated after the first, and afresh: the same verdicts either way.
+        for (app, agent, reused) in [
+            // `exec` inserted: the same commands run.
+            (
+                "setup\nexec web --port 80",
+                "sleep 1\nexec fluent-bit -c /etc/fb.conf",
+                true,
+            ),
+            // The agent's script now runs another program: classified again.
+            (
+                "setup\nexec web --port 80",
+                "sleep 1\nexec web-helper",
+                false,
+            ),
+        ] {
+            let after = pod(app, agent);
+            let verdicts = verdicts_of(&engine, &after);
+            let ctx = EvalContext {
+                scripts: Some(&verdicts),
+                ..EvalContext::default()
+            };
+            let w = workload::extract(&after).unwrap().unwrap();
+            let earlier = Earlier {
+                evaluation: &first,
+                unchanged: &[false, false],
+            };
+            let analyses: Vec<LaunchAnalysis> = engine
+                .evaluate_workload(&w, &ctx)
+                .containers
+                .into_iter()
+                .map(|r| r.analysis)
+                .collect();
+            assert_eq!(earlier.side_agents(&analyses).is_some(), reused, "{agent}");
+            let later = engine.evaluate_workload_after(&w, &ctx, Some(earlier));
+            let fresh = engine.evaluate_workload(&w, &ctx);
+            let agents = |e: &Evaluation| {
+                e.containers
+                    .iter()
+                    .map(|r| format!("{:?}", r.side_agent))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(agents(&later), agents(&fresh), "{agent}");
+            assert_eq!(later.findings.len(), fresh.findings.len(), "{agent}");
+        }
     }
 }

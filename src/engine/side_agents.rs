@@ -470,6 +470,15 @@ fn skip_wrappers(argv: &[String]) -> &[String] {
     argv.get(i..).unwrap_or_default()
 }
 
+/// Whether the side-agent rules read command `execed` as they read `argv`: it is `argv` with
+/// `exec` put before it (as a fix inserts it). Every rule reads a command past its leading
+/// wrappers (`skip_wrappers`), which pass over `exec` alike wherever the command starts but
+/// for one word: an assignment-like first word, taken for the program at the start only.
+pub fn reads_as_execed(argv: &[String], execed: &[String]) -> bool {
+    matches!(execed, [exec, rest @ ..] if exec == "exec" && rest == argv)
+        && argv.first().is_some_and(|first| !first.contains('='))
+}
+
 /// What a container runs: the script's commands, or its argv (with the image's ENTRYPOINT when
 /// the pod gives only args and the image's program is known).
 pub fn launch_commands(c: &ContainerSpec<'_>, analysis: &LaunchAnalysis) -> LaunchCommands {
@@ -1108,6 +1117,36 @@ pub(crate) mod tests {
             let p = pod(json!([APP(), {"name": "helper", "image": image}]));
             assert_eq!(agents(&p), vec![], "{image}");
         }
+    }
+
+    #[test]
+    fn a_command_with_exec_put_before_it_reads_as_it_did() {
+        let words = |text: &str| text.split(' ').map(String::from).collect::<Vec<_>>();
+        for argv in [
+            "fluent-bit -c /etc/fb.conf",
+            "tini -- tail -f /var/log/app.log",
+            "env LOG=1 rsync -a /src /dst",
+            "nice -n 5 git pull",
+            "time kubectl proxy",
+            "-x run",
+            "init tail -F /x",
+            "exec tail -f /y",
+        ] {
+            let (argv, execed) = (words(argv), words(&format!("exec {argv}")));
+            assert!(reads_as_execed(&argv, &execed), "{argv:?}");
+            assert_eq!(skip_wrappers(&argv), skip_wrappers(&execed), "{argv:?}");
+            assert_eq!(followed_files(&argv), followed_files(&execed), "{argv:?}");
+            assert_eq!(sync_program(&argv), sync_program(&execed), "{argv:?}");
+        }
+        // A first word that looks like an assignment is the program only at the start.
+        let (argv, execed) = (words("A=1 tail -f /z"), words("exec A=1 tail -f /z"));
+        assert!(!reads_as_execed(&argv, &execed));
+        assert_ne!(skip_wrappers(&argv), skip_wrappers(&execed));
+        assert!(!reads_as_execed(
+            &words("tail -f /a"),
+            &words("exec tail -f /b")
+        ));
+        assert!(!reads_as_execed(&words("tail -f /a"), &words("tail -f /a")));
     }
 
     #[test]
