@@ -138,9 +138,28 @@ impl State {
         Some(None)
     }
 
-    /// The bytes of the block escaped by a backslash: each backslash not itself escaped
-    /// escapes the byte after it (rare outside managed fields' keys, so a loop over them).
+    /// The bytes of the block escaped by a backslash that is not itself escaped, but for
+    /// escaped backslashes (neither a quote nor a bracket: nothing reads them). In a run of
+    /// backslashes every other one escapes, from the run's first: the byte after the run is
+    /// escaped when the run is odd-long. Adding a run's first bit to the run carries past its
+    /// end, so runs that start on even and on odd bits, added apart, show their ends, whose
+    /// parity gives the run's; a block that ends on an escaping backslash carries out of the
+    /// odd-start sum (a run from an odd bit to bit 63 is even-long up to its last byte).
     fn escaped(&mut self, backslash: u64) -> u64 {
+        const EVEN: u64 = 0x5555_5555_5555_5555;
+        let carried = u64::from(self.escape_carried);
+        // A first byte escaped from the last block escapes nothing.
+        let runs = backslash & !carried;
+        let starts = runs & !(runs << 1);
+        let (from_even, _) = runs.overflowing_add(starts & EVEN);
+        let (from_odd, carries) = runs.overflowing_add(starts & !EVEN);
+        self.escape_carried = carries;
+        carried | (from_even & !runs & !EVEN) | (from_odd & !runs & EVEN)
+    }
+
+    /// [`State::escaped`] a backslash at a time, with escaped backslashes: the reference.
+    #[cfg(test)]
+    fn escaped_by_walk(&mut self, backslash: u64) -> u64 {
         let mut escaped = u64::from(self.escape_carried);
         self.escape_carried = false;
         let mut escaping = backslash & !escaped;
@@ -374,6 +393,24 @@ mod tests {
                 .then(|| text[from..].iter().position(|&b| b == b'"' || b == b'\\').map(|n| from + n))
                 .flatten();
             prop_assert_eq!(quote_or_backslash(&text, from), expected);
+        }
+
+        #[test]
+        fn escapes_are_the_walked_escapes(
+            blocks in prop::collection::vec((any::<u64>(), any::<bool>()), 1..6),
+            other in any::<u64>(),
+        ) {
+            let (mut sums, mut walk) = (State::default(), State::default());
+            for (b, dense) in blocks {
+                // Runs of backslashes of every length: most bits set, or few.
+                let backslash = if dense { b | other } else { b & other };
+                let expected = walk.escaped_by_walk(backslash) & !backslash;
+                let found = sums.escaped(backslash);
+                prop_assert_eq!(found & !backslash, expected);
+                // Escaped backslashes are left out, and only they.
+                prop_assert_eq!(found & backslash, found & backslash & 1);
+                prop_assert_eq!(sums.escape_carried, walk.escape_carried);
+            }
         }
 
         #[test]
