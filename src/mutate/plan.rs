@@ -65,8 +65,8 @@ impl MutationPlan {
     }
 
     /// Never hands out a patch that does not apply: applies it to `object` (the object it was
-    /// planned on, or a copy; left patched or unchanged) and, when it fails, drops the patch
-    /// and its mutations with a warning.
+    /// planned on, or a copy; not read again) and, when it fails, drops the patch and its
+    /// mutations with a warning.
     pub fn check_on(&mut self, object: &mut Value) {
         if !keep_if_applies(object, &mut self.patch, &mut self.warnings) {
             self.mutations.clear();
@@ -83,15 +83,16 @@ impl MutationPlan {
     }
 }
 
-/// Applies `patch` to `object` (json-patch undoes a patch that fails midway, so a failed
-/// check leaves `object` as it was); a patch that does not apply is dropped with a warning.
-/// Whether it applied.
+/// Applies `patch` to `object`, which no caller reads again (a check on the object the plan
+/// was made on, or on a copy): applied without the undo log json-patch keeps to roll a failed
+/// patch back, so a failed check leaves `object` partly patched. A patch that does not apply
+/// is dropped with a warning. Whether it applied.
 pub fn keep_if_applies(
     object: &mut Value,
     patch: &mut Vec<PatchOperation>,
     warnings: &mut Vec<String>,
 ) -> bool {
-    if patch.is_empty() || json_patch::patch(object, patch).is_ok() {
+    if patch.is_empty() || json_patch::patch_unsafe(object, patch).is_ok() {
         return true;
     }
     patch.clear();
