@@ -280,7 +280,7 @@ pub fn decide_with_all_notes(
     let mut warnings = Vec::new();
     if endpoint.owns(Action::Deny, site) {
         for note in input_notes {
-            warnings.push(warning("pidone", note));
+            warnings.push(warning(&["pidone"], note));
         }
     }
     let mut denials = Vec::new();
@@ -293,39 +293,47 @@ pub fn decide_with_all_notes(
             &decision.audit_annotations,
             &mut next_suffix,
         );
+        // Written piece by piece (one allocation, no formatting machinery): one per finding
+        // of every review.
+        let (why_open, why, why_close) = match f.fallback.as_deref() {
+            Some(why) => (" Not fixed automatically: ", why, "."),
+            None => ("", "", ""),
+        };
         decision.audit_annotations.insert(
             key,
-            into_one_line(format!(
-                "{verb}: {}. Fix: {}.{} See `pidone explain {}`.",
-                f.message,
-                f.fix,
-                f.fallback
-                    .as_deref()
-                    .map(|why| format!(" Not fixed automatically: {why}."))
-                    .unwrap_or_default(),
-                f.rule
-            )),
+            into_one_line(
+                [
+                    verb,
+                    ": ",
+                    &f.message,
+                    ". Fix: ",
+                    &f.fix,
+                    ".",
+                    why_open,
+                    why,
+                    why_close,
+                    " See `pidone explain ",
+                    f.rule.as_str(),
+                    "`.",
+                ]
+                .concat(),
+            ),
         );
+        let rule = f.rule.as_str();
         match (mode, f.action) {
             (Mode::Enforce, Action::Deny) => denials.push(*f),
             (Mode::Enforce, Action::Mutate) if site == FixSite::Pods => {
-                warnings.push(warning(
-                    &format!("{} (fixed in its Pods)", f.rule),
-                    &f.message,
-                ));
+                warnings.push(warning(&[rule, " (fixed in its Pods)"], &f.message));
             }
             (Mode::Audit, Action::Mutate) if site == FixSite::Pods => {
-                warnings.push(warning(
-                    &format!("{} (audit: would fix its Pods)", f.rule),
-                    &f.message,
-                ));
+                warnings.push(warning(&[rule, " (audit: would fix its Pods)"], &f.message));
             }
             (Mode::Enforce, Action::Mutate) if patched => {
-                warnings.push(warning(&format!("{} (patched)", f.rule), &f.message));
+                warnings.push(warning(&[rule, " (patched)"], &f.message));
             }
-            (Mode::Enforce, _) => warnings.push(warning(f.rule.as_str(), &f.message)),
+            (Mode::Enforce, _) => warnings.push(warning(&[rule], &f.message)),
             (_, action) => warnings.push(warning(
-                &format!("{} (audit: would {})", f.rule, action.as_str()),
+                &[rule, " (audit: would ", action.as_str(), ")"],
                 &f.message,
             )),
         }
@@ -334,7 +342,7 @@ pub fn decide_with_all_notes(
     // `mutate` findings, to whichever endpoint reports those.
     if endpoint.owns(Action::Mutate, site) {
         for note in notes {
-            warnings.push(warning("pidone", note));
+            warnings.push(warning(&["pidone"], note));
         }
     }
     decision.warnings = within_budget(warnings);
@@ -431,12 +439,19 @@ fn denial_message(eval: &Evaluation, denials: &[&Finding]) -> String {
 }
 
 /// One warning: no control characters, at most [`MAX_WARNING_LEN`] bytes.
-fn warning(prefix: &str, message: &str) -> String {
-    clip(format!("{prefix}: {message}"))
+fn warning(prefix: &[&str], message: &str) -> String {
+    let mut text =
+        String::with_capacity(prefix.iter().map(|p| p.len()).sum::<usize>() + 2 + message.len());
+    for p in prefix {
+        text.push_str(p);
+    }
+    text.push_str(": ");
+    text.push_str(message);
+    clip(text)
 }
 
 fn clip(text: String) -> String {
-    let text = into_one_line(text);
+    let mut text = into_one_line(text);
     if text.len() <= MAX_WARNING_LEN {
         return text;
     }
@@ -444,7 +459,10 @@ fn clip(text: String) -> String {
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    format!("{}...", text[..end].trim_end())
+    let kept = text[..end].trim_end().len();
+    text.truncate(kept);
+    text.push_str("...");
+    text
 }
 
 /// [`one_line`] of an owned text, which is kept when it is one line already.
@@ -941,6 +959,43 @@ mod tests {
             decide(Endpoint::Validate, Mode::Enforce, &exempt, Vec::new()),
             Decision::allow()
         );
+    }
+
+    #[test]
+    fn texts_are_written_as_their_templates_say() {
+        let mut f = finding("app", RuleId::ShellNoExec, Action::Mutate);
+        f.message = format!("container \"app\": {}\n  tail   ", "w".repeat(100));
+        f.fix = "put `exec` first".to_string();
+        f.fallback = Some("the command is in a subshell".to_string());
+        let d = decide(
+            Endpoint::Mutate,
+            Mode::Audit,
+            &eval(vec![f.clone()]),
+            Vec::new(),
+        );
+        let annotation = one_line(&format!(
+            "would warn (no automatic fix available): {}. Fix: {}. Not fixed automatically: {}. See `pidone explain {}`.",
+            f.message,
+            f.fix,
+            f.fallback.as_deref().unwrap(),
+            f.rule
+        ));
+        assert_eq!(d.audit_annotations.values().next(), Some(&annotation));
+        let whole = one_line(&format!("{} (audit: would mutate): {}", f.rule, f.message));
+        let cut = whole[..MAX_WARNING_LEN - 3].trim_end();
+        assert_eq!(d.warnings, vec![format!("{cut}...")]);
+        f.fallback = None;
+        let d = decide(
+            Endpoint::Mutate,
+            Mode::Enforce,
+            &eval(vec![f.clone()]),
+            Vec::new(),
+        );
+        let annotation = one_line(&format!(
+            "warned (no automatic fix applied): {}. Fix: {}. See `pidone explain {}`.",
+            f.message, f.fix, f.rule
+        ));
+        assert_eq!(d.audit_annotations.values().next(), Some(&annotation));
     }
 
     #[test]
