@@ -229,7 +229,7 @@ impl Engine {
         let mut eval = Evaluation {
             object: w.object.clone(),
             template_pointer: w.template_pointer,
-            containers: Vec::new(),
+            containers: Vec::with_capacity(w.containers.len()),
             findings: Vec::new(),
             ignored: Vec::new(),
             suppressed: Vec::new(),
