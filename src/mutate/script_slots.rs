@@ -101,7 +101,6 @@ pub(super) fn plan(
     }
     dedup_in_order(&mut out.mutations);
     dedup_in_order(&mut out.warnings);
-    let spec_ptr = PointerBuf::parse(spec_path).ok()?;
     // Containers in the order their list's diff takes them, fields in the order of their
     // names (as a diff of the containers would write them).
     let key_of = |&(position, key): &(usize, &'static str)| {
@@ -120,10 +119,16 @@ pub(super) fn plan(
             return None;
         };
         if old != new {
-            let mut path = spec_ptr.clone();
-            path.push_back(after.section.as_str());
-            path.push_back(after.index.to_string());
-            path.push_back(key);
+            // `…/spec/containers/0/command`: the section, the index and the field need no
+            // escape in a JSON Pointer; written at once, then checked as a pointer.
+            let (section, index) = (after.section.as_str(), after.index.to_string());
+            let mut text = String::with_capacity(
+                spec_path.len() + section.len() + index.len() + key.len() + 3,
+            );
+            for token in [spec_path, "/", section, "/", &index, "/", key] {
+                text.push_str(token);
+            }
+            let path = PointerBuf::parse(text).ok()?;
             out.patch.push(PatchOperation::Replace(ReplaceOperation {
                 path,
                 value: Value::Array(new.iter().map(|&w| Value::String(w.into())).collect()),
