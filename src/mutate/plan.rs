@@ -75,11 +75,21 @@ impl MutationPlan {
 
     /// `exec:app,sidecar:log-agent,init:app`, the value of `pidone.io/mutations`.
     pub fn summary(&self) -> String {
-        self.mutations
-            .iter()
-            .map(|m| format!("{}:{}", m.kind.as_str(), m.container))
-            .collect::<Vec<_>>()
-            .join(",")
+        let mut out = String::with_capacity(
+            self.mutations
+                .iter()
+                .map(|m| m.kind.as_str().len() + m.container.len() + 2)
+                .sum(),
+        );
+        for (i, m) in self.mutations.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(m.kind.as_str());
+            out.push(':');
+            out.push_str(&m.container);
+        }
+        out
     }
 }
 
@@ -754,6 +764,17 @@ fn containers_of<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_summary_lists_kind_and_container_in_order() {
+        let mut plan = MutationPlan::default();
+        assert_eq!(plan.summary(), "");
+        record(&mut plan, MutationKind::Exec, "app");
+        assert_eq!(plan.summary(), "exec:app");
+        record(&mut plan, MutationKind::Sidecar, "log-agent");
+        record(&mut plan, MutationKind::Init, "app");
+        assert_eq!(plan.summary(), "exec:app,sidecar:log-agent,init:app");
+    }
 
     fn finding(pointer: usize, rule: RuleId, message: &str) -> Finding {
         Finding::for_test(
