@@ -9,6 +9,7 @@
 mod diff;
 mod exec_rewrite;
 mod init_inject;
+mod patch_check;
 mod plan;
 mod script_slots;
 mod sidecar;

@@ -93,16 +93,16 @@ impl MutationPlan {
     }
 }
 
-/// Applies `patch` to `object`, which no caller reads again (a check on the object the plan
-/// was made on, or on a copy): applied without the undo log json-patch keeps to roll a failed
-/// patch back, so a failed check leaves `object` partly patched. A patch that does not apply
-/// is dropped with a warning. Whether it applied.
+/// Checks that `patch` applies to `object` ([`super::patch_check::applies`]), on an object
+/// no caller reads again (the object the plan was made on, or a copy), which may be left
+/// patched or partly patched. A patch that does not apply is dropped with a warning. Whether
+/// it applied.
 pub fn keep_if_applies(
     object: &mut Value,
     patch: &mut Vec<PatchOperation>,
     warnings: &mut Vec<String>,
 ) -> bool {
-    if patch.is_empty() || json_patch::patch_unsafe(object, patch).is_ok() {
+    if patch.is_empty() || super::patch_check::applies(object, patch) {
         return true;
     }
     patch.clear();
