@@ -134,6 +134,32 @@ impl Engine {
     /// [`Engine::needs`] of an object whose workload the caller extracted (once for the
     /// rounds of look-ups and the evaluation: see [`Engine::evaluate_workload`]).
     pub fn needs_of(&self, w: &Workload<'_>, ctx: &EvalContext<'_>) -> Needs {
+        self.walk_needs(w, ctx, None)
+    }
+
+    /// [`Engine::needs_of`], with the launches the walk finished: the evaluation that follows
+    /// the look-ups takes them ([`Engine::evaluate_workload_finished`]) instead of launching
+    /// those containers again.
+    pub fn needs_and_launches(
+        &self,
+        w: &Workload<'_>,
+        ctx: &EvalContext<'_>,
+    ) -> (Needs, FinishedLaunches) {
+        let mut finished = Vec::new();
+        let needs = self.walk_needs(w, ctx, Some(&mut finished));
+        // A walk that stopped at an earlier stage launched nothing.
+        if finished.len() != w.containers.len() {
+            finished.clear();
+        }
+        (needs, FinishedLaunches(finished))
+    }
+
+    fn walk_needs(
+        &self,
+        w: &Workload<'_>,
+        ctx: &EvalContext<'_>,
+        mut finished: Option<&mut Vec<Option<FinishedLaunch>>>,
+    ) -> Needs {
         let namespace = ctx.namespace.or(w.object.namespace.as_deref());
         if let Some(ns) = namespace
             && self.config.exemptions.namespaces.iter().any(|e| e == ns)
@@ -170,9 +196,20 @@ impl Engine {
             .containers
             .iter()
             .filter_map(|c| {
+                let misses = scripts.misses();
                 let followed = self.launch(c, long_running(w, c), ctx, mounts.as_ref(), &scripts);
                 env_read |= followed.analysis.env_read;
-                followed.wanted
+                let Followed {
+                    analysis,
+                    read,
+                    wanted,
+                } = followed;
+                if let Some(finished) = finished.as_deref_mut() {
+                    // Finished: every script it ran had a verdict, and it wants no file.
+                    let done = scripts.misses() == misses && wanted.is_none();
+                    finished.push(done.then_some((analysis, read)));
+                }
+                wanted
             })
             .filter(|_| ctx.image_files.is_some())
             .collect();
@@ -224,6 +261,29 @@ impl Engine {
         w: &Workload<'_>,
         ctx: &EvalContext<'_>,
         earlier: Option<Earlier<'_>>,
+    ) -> Evaluation {
+        self.evaluate_with(w, ctx, earlier, FinishedLaunches::default())
+    }
+
+    /// [`Engine::evaluate_workload`] after the needs walk of `w` in this context (the verdicts
+    /// resolved since aside) that finished `finished` ([`Engine::needs_and_launches`]): a
+    /// finished launch read only verdicts it found, which stay, and files it had, so it is
+    /// the launch this evaluation would make.
+    pub fn evaluate_workload_finished(
+        &self,
+        w: &Workload<'_>,
+        ctx: &EvalContext<'_>,
+        finished: FinishedLaunches,
+    ) -> Evaluation {
+        self.evaluate_with(w, ctx, None, finished)
+    }
+
+    fn evaluate_with(
+        &self,
+        w: &Workload<'_>,
+        ctx: &EvalContext<'_>,
+        earlier: Option<Earlier<'_>>,
+        finished: FinishedLaunches,
     ) -> Evaluation {
         let namespace = ctx.namespace.or(w.object.namespace.as_deref());
         let mut eval = Evaluation {
@@ -278,13 +338,20 @@ impl Engine {
             (followed.analysis, followed.read)
         };
         let kept = |i: usize| earlier.as_ref().and_then(|e| e.launch_of(i, w));
+        let mut finished = finished.0;
+        if finished.len() != w.containers.len() {
+            finished.clear();
+        }
         let (analyses, scripts): (Vec<LaunchAnalysis>, Vec<Vec<ScriptRead>>) = w
             .containers
             .iter()
             .enumerate()
             .map(|(i, c)| match kept(i) {
                 Some(report) => (report.analysis.clone(), report.scripts.clone()),
-                None => launch(c, long_running(w, c)),
+                None => match finished.get_mut(i).and_then(Option::take) {
+                    Some(done) => done,
+                    None => launch(c, long_running(w, c)),
+                },
             })
             .unzip();
         // Side agents are told apart by what containers run: an edit that leaves every
@@ -377,6 +444,14 @@ impl Engine {
         eval
     }
 }
+
+/// One container's launch as a needs walk finished it: its analysis and the scripts it read.
+type FinishedLaunch = (LaunchAnalysis, Vec<ScriptRead>);
+
+/// The launches a needs walk finished, by container ([`Engine::needs_and_launches`]): those
+/// that ran only scripts with verdicts and want no file of an image; `None` for the others.
+#[derive(Debug, Default)]
+pub struct FinishedLaunches(Vec<Option<FinishedLaunch>>);
 
 /// An evaluation of a workload before some of its containers' `command` or `args` were edited
 /// (nothing else of the workload), and which containers were not. A launch reads its own
@@ -529,6 +604,49 @@ mod tests {
         };
         let again = engine.evaluate_workload_after(&w, &ctx, Some(earlier));
         assert_eq!(again.unresolved.len(), 2);
+    }
+
+    #[test]
+    fn an_evaluation_takes_the_launches_its_needs_walk_finished() {
+        let engine = Engine::new(Arc::new(Config::default())).unwrap();
+        let pod = json!({"kind": "Pod", "metadata": {"name": "web"}, "spec": {"containers": [
+            {"name": "web", "image": "registry.example/web:1",
+             "command": ["sh", "-c", "setup\nweb --port 80"]},
+            {"name": "logs", "image": "fluent/fluent-bit:3.1", "args": ["-c", "/fb.conf"]},
+            {"name": "wait", "image": "busybox", "command": ["sleep", "infinity"]}]}});
+        let w = workload::extract(&pod).unwrap().unwrap();
+        let ctx = EvalContext::default();
+        let (needs, finished) = engine.needs_and_launches(&w, &ctx);
+        assert_eq!(needs, engine.needs_of(&w, &ctx));
+        assert_eq!(needs.scripts.len(), 1);
+        // The script's launch waits for its verdict; the others are done.
+        let done: Vec<bool> = finished.0.iter().map(Option::is_some).collect();
+        assert_eq!(done, [false, true, true]);
+        let verdicts = verdicts_of(&engine, &pod);
+        let with = EvalContext {
+            scripts: Some(&verdicts),
+            ..EvalContext::default()
+        };
+        let json = |e: &Evaluation| {
+            (
+                serde_json::to_value(&e.containers).unwrap(),
+                serde_json::to_value(&e.findings).unwrap(),
+                e.containers
+                    .iter()
+                    .map(|r| format!("{:?}", r.analysis))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        let taken = engine.evaluate_workload_finished(&w, &with, finished);
+        assert_eq!(json(&taken), json(&engine.evaluate_workload(&w, &with)));
+        assert!(taken.unresolved.is_empty());
+        // Launches of another workload (another number of containers) are not taken.
+        let (_, others) = engine.needs_and_launches(&w, &ctx);
+        let one = json!({"kind": "Pod", "metadata": {"name": "one"}, "spec": {"containers": [
+            {"name": "web", "image": "registry.example/web:1", "command": ["web"]}]}});
+        let w1 = workload::extract(&one).unwrap().unwrap();
+        let alone = engine.evaluate_workload_finished(&w1, &with, others);
+        assert_eq!(json(&alone), json(&engine.evaluate_workload(&w1, &with)));
     }
 
     /// Verdicts for every script `pod` runs, parsed here.

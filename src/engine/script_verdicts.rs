@@ -117,6 +117,11 @@ impl<'a> ScriptLookup<'a> {
         Arc::new(unresolved())
     }
 
+    /// How many times a script was asked for and not found so far.
+    pub fn misses(&self) -> usize {
+        self.missing.borrow().len()
+    }
+
     /// The scripts asked for and not found, sorted, each once.
     pub fn into_missing(self) -> Vec<ScriptKey> {
         let mut missing = self.missing.into_inner();

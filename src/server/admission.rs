@@ -530,8 +530,11 @@ async fn decide<C: Cut>(
             words,
         }
     }
+    // The launches the last walk finished, when nothing it read changed since (the loop ends
+    // on a round that read no file): the evaluation takes them.
+    let mut finished = None;
     for _ in 0..MAX_ROUNDS {
-        let needs = engine.needs_of(
+        let (needs, launches) = engine.needs_and_launches(
             &workload,
             &EvalContext {
                 scripts: Some(&resolution.verdicts),
@@ -602,6 +605,7 @@ async fn decide<C: Cut>(
         // script a verdict revealed (no walk of the launches only to find none).
         let ask_again = read_files || (resolved_scripts && image_files.is_some());
         if !ask_again {
+            finished = Some(launches);
             break;
         }
     }
@@ -615,13 +619,14 @@ async fn decide<C: Cut>(
     );
     let mut rounds = 0;
     let eval = loop {
-        let mut eval = engine.evaluate_workload(
-            &workload,
-            &EvalContext {
-                scripts: Some(&resolution.verdicts),
-                ..ctx.clone()
-            },
-        );
+        let with = EvalContext {
+            scripts: Some(&resolution.verdicts),
+            ..ctx.clone()
+        };
+        let mut eval = match finished.take() {
+            Some(finished) => engine.evaluate_workload_finished(&workload, &with, finished),
+            None => engine.evaluate_workload(&workload, &with),
+        };
         rounds += 1;
         if eval.unresolved.is_empty() || rounds >= MAX_ROUNDS {
             break eval;
