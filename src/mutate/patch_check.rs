@@ -5,12 +5,18 @@
 //! such a patch meets the object as it was, so the patch applies when every `replace` finds
 //! its target and every `add` finds the object it adds to: read, with no value cloned and
 //! nothing applied. Any other patch (an `add` into an array, which shifts what follows; a
-//! `remove`, `move`, `copy` or `test`; a path with an escaped token or inside another
-//! operation's) is applied by json-patch.
+//! `remove`, `move`, `copy` or `test`; a path inside another operation's) is applied by
+//! json-patch.
 
+use crate::engine::json_pointer;
 use json_patch::PatchOperation;
 use json_patch::jsonptr::Pointer;
 use serde_json::Value;
+
+/// The value at `path`, found as serde_json finds it (which json-patch uses).
+fn resolve<'v>(object: &'v Value, path: &Pointer) -> Option<&'v Value> {
+    json_pointer::get(object, path.as_str())
+}
 
 /// Whether `patch` applies to `object`. `object` may be left patched, or partly patched when
 /// the patch fails: callers check on an object they do not read again.
@@ -28,10 +34,10 @@ fn applies_unchanged(object: &Value, patch: &[PatchOperation]) -> Option<bool> {
     let mut applies = true;
     for op in patch {
         let (path, found) = match op {
-            PatchOperation::Replace(r) => (&*r.path, resolve(object, &r.path)?.is_some()),
+            PatchOperation::Replace(r) => (&*r.path, resolve(object, &r.path).is_some()),
             PatchOperation::Add(a) => {
                 let (parent, _) = a.path.split_back()?;
-                match resolve(object, parent)? {
+                match resolve(object, parent) {
                     Some(Value::Object(_)) => (&*a.path, true),
                     // An element added shifts the ones after it.
                     Some(Value::Array(_)) => return None,
@@ -50,36 +56,6 @@ fn applies_unchanged(object: &Value, patch: &[PatchOperation]) -> Option<bool> {
         applies &= found;
     }
     Some(applies)
-}
-
-/// The value at `path`, found as serde_json finds it (which json-patch uses): `None` when a
-/// token is written with an escape (left to json-patch), `Some(None)` when nothing is there.
-fn resolve<'v>(object: &'v Value, path: &Pointer) -> Option<Option<&'v Value>> {
-    let mut at = object;
-    for token in path.tokens() {
-        let token = token.encoded();
-        if token.contains('~') {
-            return None;
-        }
-        let next = match at {
-            Value::Object(map) => map.get(token),
-            Value::Array(items) => index(token).and_then(|i| items.get(i)),
-            _ => None,
-        };
-        match next {
-            Some(next) => at = next,
-            None => return Some(None),
-        }
-    }
-    Some(Some(at))
-}
-
-/// An array index as serde_json's pointers read one: digits, without a sign or a leading zero.
-fn index(token: &str) -> Option<usize> {
-    if token.starts_with('+') || (token.starts_with('0') && token.len() != 1) {
-        return None;
-    }
-    token.parse().ok()
 }
 
 #[cfg(test)]
@@ -110,13 +86,17 @@ mod tests {
             {"op": "add", "path": "/spec/annotations/k", "value": "v"},
         ]));
         assert_eq!(applies_unchanged(&pod, &no_annotations), Some(false));
+        let escaped = patch(json!([
+            {"op": "replace", "path": "/metadata/annotations/a~1b", "value": "v"},
+            {"op": "add", "path": "/metadata/annotations/a~1b~0c", "value": "v"},
+        ]));
+        assert_eq!(applies_unchanged(&pod, &escaped), Some(false));
         // One operation inside another's place, an element added, a move: applied instead.
         for ops in [
             json!([{"op": "add", "path": "/metadata/annotations", "value": {}},
                    {"op": "add", "path": "/metadata/annotations/k", "value": "v"}]),
             json!([{"op": "add", "path": "/spec/containers/0", "value": {}}]),
             json!([{"op": "move", "from": "/spec/containers/0", "path": "/spec/x"}]),
-            json!([{"op": "replace", "path": "/metadata/annotations/a~1b", "value": "v"}]),
         ] {
             assert_eq!(applies_unchanged(&pod, &patch(ops.clone())), None, "{ops}");
         }
