@@ -24,6 +24,9 @@
 # the floor.
 # CPU time per review moves with the load on the machine; benches/callgrind.sh counts the
 # instructions per review instead (steady from run to run, for before/after comparisons).
+# The targets are ratios, read per round (each round loads every server in turn, seconds
+# apart) and reported as their median over the rounds whose floor held; a run disturbed in
+# most rounds is reported as not a result and exits with status 3.
 # Writes the results to the target directory (load-benchmark.md, or $OUT); BENCHMARKS.md keeps the last
 # published run.
 #
@@ -34,8 +37,8 @@
 # to the server (the slower its answers, the more often; BENCHMARKS.md). Polling removes that
 # charge for every server alike. Unset: the machine as it is; the report says which.
 #
-#   benches/load.sh                 # 3 rounds of 10 s per run
-#   ROUNDS=5 DURATION=30s CONNECTIONS=16 benches/load.sh
+#   benches/load.sh                 # 5 rounds of 10 s per run
+#   ROUNDS=7 DURATION=30s CONNECTIONS=16 benches/load.sh
 #   HALT_POLL_NS=200000 benches/load.sh
 set -euo pipefail
 
@@ -46,7 +49,7 @@ DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-3s}
 CONNECTIONS=${CONNECTIONS:-16}
 RATE=${RATE:-1000}
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 OUT=${OUT:-$TARGET/load-benchmark.md}
 BODY=$ROOT/benches/fixtures/pod-review.json
 # The same Pod with nothing to patch (its wrapper execs the app), for `mutate-unpatched`.
