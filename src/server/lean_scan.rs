@@ -2,8 +2,7 @@
 //! decoder reads (`apiVersion`, `kind`, and in `request` the uid, kind, names, operation and
 //! dry-run flag), and the lean cut of its object, built by a walk that takes the lean cut's own
 //! decisions ([`Pruned::member`], the grammar of [`crate::server::object`]). A kept value is
-//! read where it lies in the body (its numbers and strings with escapes by serde_json); a
-//! skipped one (managed fields, probes,
+//! decoded by serde_json where it lies in the body; a skipped one (managed fields, probes,
 //! resources, env lists in the cut without them; `userInfo`, `options` and the rest of the
 //! review) is passed over by [`crate::server::json_scan`] (strings and brackets); a
 //! container's env list, in the cut without env, is checked as
@@ -201,7 +200,7 @@ fn build(bytes: &[u8], at: usize, cut: Pruned, depth: u32) -> Option<(Value, usi
                     Member::Skip => skip_value(bytes, at),
                     Member::CheckEnv => checked_env_list(bytes, at),
                     Member::Keep => {
-                        let (value, end) = decode(bytes, at, depth + 1)?;
+                        let (value, end) = decode(bytes, at)?;
                         map.insert(key(name)?, value);
                         Some(end)
                     }
@@ -220,14 +219,14 @@ fn build(bytes: &[u8], at: usize, cut: Pruned, depth: u32) -> Option<(Value, usi
             let end = elements(bytes, at, |at| {
                 let (value, end) = match inner {
                     Some(inner) => build(bytes, at, inner, depth + 1)?,
-                    None => decode(bytes, at, depth + 1)?,
+                    None => decode(bytes, at)?,
                 };
                 items.push(value);
                 Some(end)
             })?;
             Some((Value::Array(items), end))
         }
-        _ => decode(bytes, at, depth),
+        _ => decode(bytes, at),
     }
 }
 
@@ -254,57 +253,16 @@ fn plain(raw: &[u8]) -> Option<&str> {
     std::str::from_utf8(raw).ok()
 }
 
-/// The JSON value at `at`, kept whole, and where it ends. Strings without escapes, `true`,
-/// `false`, `null`, arrays and objects are read here (most kept values: command lines,
-/// annotations, ConfigMap volumes); numbers and strings with escapes are decoded by
-/// serde_json where they lie.
-fn decode(bytes: &[u8], at: usize, depth: u32) -> Option<(Value, usize)> {
-    if depth >= MAX_DEPTH {
-        return None;
+/// The JSON value at `at`, decoded by serde_json, and where it ends.
+fn decode(bytes: &[u8], at: usize) -> Option<(Value, usize)> {
+    // Most kept values are strings without escapes: read here.
+    if bytes.get(at) == Some(&b'"') {
+        let end = string_end(bytes, at + 1)?;
+        let raw = &bytes[at + 1..end - 1];
+        if !raw.contains(&b'\\') {
+            return Some((Value::String(key(raw)?), end));
+        }
     }
-    let read = |word: &[u8], value: Value| literal(bytes, at, word).map(|end| (value, end));
-    match *bytes.get(at)? {
-        b'"' => {
-            let end = string_end(bytes, at + 1)?;
-            let raw = &bytes[at + 1..end - 1];
-            if raw.contains(&b'\\') {
-                decoded(bytes, at)
-            } else {
-                Some((Value::String(key(raw)?), end))
-            }
-        }
-        b't' => read(b"true", Value::Bool(true)),
-        b'f' => read(b"false", Value::Bool(false)),
-        b'n' => read(b"null", Value::Null),
-        b'{' => {
-            let mut map = Map::new();
-            let end = members(bytes, at, |raw, at| {
-                let name = if raw.contains(&b'\\') {
-                    unescaped(raw)?
-                } else {
-                    key(raw)?
-                };
-                let (value, end) = decode(bytes, at, depth + 1)?;
-                map.insert(name, value);
-                Some(end)
-            })?;
-            Some((Value::Object(map), end))
-        }
-        b'[' => {
-            let mut items = Vec::new();
-            let end = elements(bytes, at, |at| {
-                let (value, end) = decode(bytes, at, depth + 1)?;
-                items.push(value);
-                Some(end)
-            })?;
-            Some((Value::Array(items), end))
-        }
-        _ => decoded(bytes, at),
-    }
-}
-
-/// The JSON value at `at` decoded by serde_json, and where it ends.
-fn decoded(bytes: &[u8], at: usize) -> Option<(Value, usize)> {
     // A stream of one value: it says where the value ended (and requires that what follows
     // could follow a value: whitespace, a comma, a bracket).
     let mut values = serde_json::Deserializer::from_slice(bytes.get(at..)?).into_iter::<Value>();
@@ -545,7 +503,7 @@ mod tests {
             let mut object = pod();
             object["spec"]["extra"] = spec;
             object["metadata"]["extra"] = metadata;
-            // Kept whole where it lies: read by the scan down to its numbers and escapes.
+            // Kept whole where it lies: decoded as the decoder decodes it.
             object["metadata"]["annotations"]["kept"] = kept.clone();
             object["spec"]["volumes"][0]["configMap"]["kept"] = kept;
             object["spec"]["containers"].as_array_mut().unwrap().push(container);
