@@ -145,12 +145,10 @@ impl Engine {
         w: &Workload<'_>,
         ctx: &EvalContext<'_>,
     ) -> (Needs, FinishedLaunches) {
+        // A walk that stopped at an earlier stage launched nothing: the evaluation takes no
+        // launches whose number is not its workload's.
         let mut finished = Vec::new();
         let needs = self.walk_needs(w, ctx, Some(&mut finished));
-        // A walk that stopped at an earlier stage launched nothing.
-        if finished.len() != w.containers.len() {
-            finished.clear();
-        }
         (needs, FinishedLaunches(finished))
     }
 
@@ -196,7 +194,7 @@ impl Engine {
             .containers
             .iter()
             .filter_map(|c| {
-                let misses = scripts.misses();
+                let misses = finished.is_some().then(|| scripts.misses());
                 let followed = self.launch(c, long_running(w, c), ctx, mounts.as_ref(), &scripts);
                 env_read |= followed.analysis.env_read;
                 let Followed {
@@ -206,7 +204,7 @@ impl Engine {
                 } = followed;
                 if let Some(finished) = finished.as_deref_mut() {
                     // Finished: every script it ran had a verdict, and it wants no file.
-                    let done = scripts.misses() == misses && wanted.is_none();
+                    let done = misses == Some(scripts.misses()) && wanted.is_none();
                     finished.push(done.then_some((analysis, read)));
                 }
                 wanted
