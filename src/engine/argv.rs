@@ -314,8 +314,8 @@ pub fn analyze(
 }
 
 fn analyze_in(c: &ContainerSpec<'_>, cx: &Cx<'_>, image: Option<&ImageConfig>) -> LaunchAnalysis {
-    let command = c.command.as_deref().unwrap_or(&[]);
-    let args = c.args.as_deref().unwrap_or(&[]);
+    let command = c.command.as_deref().map_or(&[][..], Vec::as_slice);
+    let args = c.args.as_deref().map_or(&[][..], Vec::as_slice);
     if command.is_empty()
         && let Some(image) = image
     {

@@ -47,7 +47,7 @@ pub fn referenced_in(
         // What the kubelet runs: the pod's command and args, else the image's.
         let image = images.and_then(|m| m.get(c.image));
         let mut argv: Vec<&str> = match (&c.command, image) {
-            (Some(command), _) => command.clone(),
+            (Some(command), _) => command.to_vec(),
             (None, Some(i)) => i.entrypoint.iter().map(String::as_str).collect(),
             (None, None) => Vec::new(),
         };

@@ -285,7 +285,7 @@ impl Engine {
     ) -> Evaluation {
         let namespace = ctx.namespace.or(w.object.namespace.as_deref());
         let mut eval = Evaluation {
-            object: w.object.clone(),
+            object: (*w.object).clone(),
             template_pointer: w.template_pointer,
             containers: Vec::with_capacity(w.containers.len()),
             findings: Vec::new(),
@@ -413,7 +413,7 @@ impl Engine {
             let report = ContainerReport {
                 container: c.name.to_string(),
                 section: c.section,
-                pointer: c.pointer.clone(),
+                pointer: c.pointer.to_string(),
                 launch: analysis.class,
                 analysis,
                 side_agent,

@@ -52,7 +52,7 @@ pub fn collect(
         eval.findings.push(Finding {
             container: name.to_string(),
             section: c.section,
-            pointer: c.pointer.clone(),
+            pointer: c.pointer.to_string(),
             rule,
             action,
             message,
@@ -252,7 +252,7 @@ pub fn collect(
             .findings
             .iter_mut()
             .rev()
-            .find(|f| f.pointer == c.pointer && f.rule == RuleId::SideAgent)
+            .find(|f| f.pointer == *c.pointer && f.rule == RuleId::SideAgent)
     {
         f.confidence = Some(agent.confidence);
         // Worded as its message was: by the action it was found with.

@@ -20,7 +20,7 @@ pub fn images_of(w: &Workload<'_>) -> Vec<String> {
     let mut images: Vec<String> = w
         .containers
         .iter()
-        .filter(|c| c.command.as_ref().is_none_or(Vec::is_empty))
+        .filter(|c| c.command.as_deref().is_none_or(Vec::is_empty))
         .map(|c| c.image)
         .filter(|image| !image.is_empty())
         .map(str::to_string)

@@ -18,6 +18,7 @@ pub mod json_pointer;
 pub mod kubelet;
 pub mod launch;
 pub mod launchers;
+pub mod lent;
 pub mod lexical;
 pub mod mounted_scripts;
 pub mod parser_config;

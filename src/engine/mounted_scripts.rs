@@ -440,7 +440,7 @@ fn under_a_volume(c: &ContainerSpec<'_>, path: &str) -> bool {
 /// The argv the container runs: `command` and `args`, or, for a launch from the image, its
 /// ENTRYPOINT with the pod's `args` or the image's CMD.
 fn effective_argv(c: &ContainerSpec<'_>, analysis: &LaunchAnalysis) -> Vec<String> {
-    let command = c.command.as_deref().unwrap_or(&[]);
+    let command = c.command.as_deref().map_or(&[][..], Vec::as_slice);
     match &analysis.image_argv {
         Some((entrypoint, cmd)) if command.is_empty() => match &c.args {
             Some(args) => entrypoint

@@ -354,12 +354,12 @@ mod tests {
                 name: Box::leak(format!("c{i}").into_boxed_str()),
                 section: Section::Containers,
                 index: i,
-                pointer: format!("/spec/template/spec/containers/{i}"),
+                pointer: format!("/spec/template/spec/containers/{i}").into(),
                 image: "registry.example/batch:1",
                 command: None,
                 args: None,
                 native_sidecar: false,
-                env: Vec::new(),
+                env: Default::default(),
                 env_from: false,
                 working_dir: None,
                 mounts: [("data", "/signal"), ("scratch", "/tmp")]
@@ -368,7 +368,8 @@ mod tests {
                         path,
                         sub_path: None,
                     })
-                    .to_vec(),
+                    .to_vec()
+                    .into(),
                 has_ports: false,
             })
             .collect();

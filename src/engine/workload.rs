@@ -2,6 +2,7 @@
 //! containers, each with the JSON Pointer that mutations and messages need.
 
 use crate::engine::json_pointer;
+use crate::engine::lent::Lent;
 use crate::engine::pod_bearing::pod_bearing;
 use crate::engine::volumes::{self, Volume};
 use serde::Serialize;
@@ -56,18 +57,19 @@ pub enum WorkloadError {
     Missing { pointer: String },
 }
 
-/// A pod template inside an object: where it is and what it holds.
+/// A pod template inside an object: where it is and what it holds. Its lists are borrowed
+/// by a [`Workload::view`], owned otherwise.
 #[derive(Debug, Clone)]
 pub struct Workload<'a> {
-    pub object: ObjectRef,
+    pub object: Lent<'a, ObjectRef>,
     /// JSON Pointer of the pod template (`""` for a Pod, `/spec/template` for a Deployment).
     pub template_pointer: &'static str,
     /// The template's (or Pod's) `metadata.annotations`.
     pub annotations: Annotations<'a>,
     /// What the object's and the template's metadata say about the workload.
-    pub metadata: WorkloadMetadata<'a>,
+    pub metadata: Lent<'a, WorkloadMetadata<'a>>,
     /// The pod's `volumes`.
-    pub volumes: Vec<Volume<'a>>,
+    pub volumes: Lent<'a, Vec<Volume<'a>>>,
     /// `shareProcessNamespace: true`: the pod's containers see one another's processes, and
     /// the pause container is PID 1 of them all.
     pub share_process_namespace: bool,
@@ -76,10 +78,27 @@ pub struct Workload<'a> {
     pub containers: Vec<ContainerSpec<'a>>,
 }
 
+impl Workload<'_> {
+    /// A copy that borrows every list of this one: for a re-check that edits a few fields,
+    /// each of which becomes its own when it is edited.
+    pub fn view(&self) -> Workload<'_> {
+        Workload {
+            object: self.object.lend(),
+            template_pointer: self.template_pointer,
+            annotations: Annotations(self.annotations.0.lend()),
+            metadata: self.metadata.lend(),
+            volumes: self.volumes.lend(),
+            share_process_namespace: self.share_process_namespace,
+            finite: self.finite,
+            containers: self.containers.iter().map(ContainerSpec::view).collect(),
+        }
+    }
+}
+
 /// A pod template's annotations whose values are strings (the API allows no others), in the
 /// object's order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Annotations<'a>(pub Vec<(&'a str, &'a str)>);
+pub struct Annotations<'a>(pub Lent<'a, Vec<(&'a str, &'a str)>>);
 
 impl<'a> Annotations<'a> {
     pub fn get(&self, key: &str) -> Option<&'a str> {
@@ -91,7 +110,7 @@ impl<'a> Annotations<'a> {
     }
 
     fn of(map: Option<&'a serde_json::Map<String, Value>>) -> Self {
-        Annotations(map.map(string_entries).unwrap_or_default())
+        Annotations(Lent::Owned(map.map(string_entries).unwrap_or_default()))
     }
 }
 
@@ -166,25 +185,46 @@ pub struct ContainerSpec<'a> {
     pub section: Section,
     pub index: usize,
     /// JSON Pointer of the container within the object.
-    pub pointer: String,
+    pub pointer: Lent<'a, String>,
     pub image: &'a str,
     /// Borrowed from the object: evaluated twice per /mutate review, copied by neither.
-    pub command: Option<Vec<&'a str>>,
-    pub args: Option<Vec<&'a str>>,
+    pub command: Option<Lent<'a, Vec<&'a str>>>,
+    pub args: Option<Lent<'a, Vec<&'a str>>>,
     /// `restartPolicy: Always` on an init container: a native sidecar.
     pub native_sidecar: bool,
     /// The `env` entries that have a name, in order (the kubelet expands `$(VAR)` in
     /// `command` and `args` from them).
-    pub env: Vec<EnvEntry<'a>>,
+    pub env: Lent<'a, Vec<EnvEntry<'a>>>,
     /// The container also takes variables from ConfigMaps or Secrets (a non-empty
     /// `envFrom`): names missing from `env` may still be set at run time.
     pub env_from: bool,
     /// `workingDir`, when it is a string.
     pub working_dir: Option<&'a str>,
     /// `volumeMounts`, in order.
-    pub mounts: Vec<VolumeMount<'a>>,
+    pub mounts: Lent<'a, Vec<VolumeMount<'a>>>,
     /// The container declares `ports` (a non-empty list).
     pub has_ports: bool,
+}
+
+impl ContainerSpec<'_> {
+    /// A copy that borrows every list of this one (see [`Workload::view`]).
+    pub fn view(&self) -> ContainerSpec<'_> {
+        ContainerSpec {
+            name: self.name,
+            section: self.section,
+            index: self.index,
+            pointer: self.pointer.lend(),
+            image: self.image,
+            command: self.command.as_ref().map(Lent::lend),
+            args: self.args.as_ref().map(Lent::lend),
+            native_sidecar: self.native_sidecar,
+            env: self.env.lend(),
+            env_from: self.env_from,
+            working_dir: self.working_dir,
+            mounts: self.mounts.lend(),
+            has_ports: self.has_ports,
+        }
+    }
 }
 
 /// One named entry of a container's `env`.
@@ -444,11 +484,11 @@ pub fn extract(object: &Value) -> Result<Option<Workload<'_>>, WorkloadError> {
     }
     let metadata = WorkloadMetadata::read(object, &object_ref.kind, template, template_pointer);
     Ok(Some(Workload {
-        object: object_ref,
+        object: Lent::Owned(object_ref),
         template_pointer,
         annotations: Annotations::of(annotations),
-        metadata,
-        volumes: volumes::of_list(volumes),
+        metadata: Lent::Owned(metadata),
+        volumes: Lent::Owned(volumes::of_list(volumes)),
         share_process_namespace: share.and_then(Value::as_bool).unwrap_or(false),
         finite,
         containers,
@@ -546,15 +586,15 @@ fn container(
         name,
         section,
         index,
-        pointer,
+        pointer: Lent::Owned(pointer),
         image,
-        command,
-        args,
+        command: command.map(Lent::Owned),
+        args: args.map(Lent::Owned),
         native_sidecar,
-        env,
+        env: Lent::Owned(env),
         env_from: non_empty(m.env_from),
         working_dir: m.working_dir.and_then(Value::as_str),
-        mounts,
+        mounts: Lent::Owned(mounts),
         has_ports: non_empty(m.ports),
     })
 }
@@ -622,11 +662,11 @@ mod tests {
         assert!(w.finite);
         assert_eq!(w.template_pointer, "/spec/jobTemplate/spec/template");
         assert_eq!(
-            w.containers[0].pointer,
+            *w.containers[0].pointer,
             "/spec/jobTemplate/spec/template/spec/initContainers/0"
         );
         assert_eq!(
-            w.containers[1].pointer,
+            *w.containers[1].pointer,
             "/spec/jobTemplate/spec/template/spec/containers/0"
         );
         assert_eq!(w.object.to_string(), "CronJob/n/c");
@@ -657,7 +697,7 @@ mod tests {
             value: EnvValue::Literal(value),
         };
         assert_eq!(
-            app.env,
+            *app.env,
             [
                 literal("A", "x"),
                 EnvEntry {
@@ -669,7 +709,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            app.mounts,
+            *app.mounts,
             [
                 VolumeMount {
                     volume: "cfg",
@@ -701,7 +741,7 @@ mod tests {
                              "spec": {"containers": []}}}});
         let w = extract(&sts).unwrap().unwrap();
         assert_eq!(
-            w.metadata,
+            *w.metadata,
             WorkloadMetadata {
                 name: Some("vault"),
                 generate_name: None,

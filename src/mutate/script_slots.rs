@@ -10,6 +10,7 @@ use super::plan::{
 };
 use crate::engine::config::Action;
 use crate::engine::evaluate::{Earlier, EvalContext, Evaluation, Words};
+use crate::engine::lent::Lent;
 use crate::engine::rules::RuleId;
 use crate::engine::script_verdicts::ScriptKey;
 use crate::engine::workload::{ContainerSpec, Section, Workload};
@@ -42,7 +43,8 @@ pub(super) fn plan(
     let mut out = MutationPlan::default();
     // Each round's scripts, kept for the edited workloads to borrow.
     let scripts: [OnceCell<Vec<String>>; MAX_ROUNDS] = Default::default();
-    let mut current = w.clone();
+    // Borrows the original's lists; only the fields edited below are copied.
+    let mut current = w.view();
     let mut edited: Vec<(usize, &'static str)> = Vec::new();
     let mut eval = Cow::Borrowed(first);
     for written in &scripts {
@@ -71,13 +73,18 @@ pub(super) fn plan(
         // The containers this round leaves as they were: the re-check keeps their launches.
         let mut unchanged = vec![true; current.containers.len()];
         for (&(position, key, slot), text) in at.iter().zip(texts) {
-            if let Some(word) = current
+            // The edited field becomes the copy's own (a view borrows it from the original).
+            if let Some(field) = current
                 .containers
                 .get_mut(position)
                 .and_then(|c| field_mut(c, key))
-                .and_then(|words| words.get_mut(slot))
+                && slot < field.len()
             {
-                *word = text;
+                let mut words = (**field).clone();
+                if let Some(word) = words.get_mut(slot) {
+                    *word = text;
+                }
+                *field = Lent::Owned(words);
                 edited.push((position, key));
                 if let Some(u) = unchanged.get_mut(position) {
                     *u = false;
@@ -209,15 +216,18 @@ fn runs_under_init(c: &ContainerSpec<'_>) -> bool {
     c.command.as_ref().and_then(|words| words.first()) == Some(&INIT_PATH)
 }
 
-fn field<'c, 'a>(c: &'c ContainerSpec<'a>, key: &str) -> Option<&'c Vec<&'a str>> {
+fn field<'c, 'a>(c: &'c ContainerSpec<'a>, key: &str) -> Option<&'c [&'a str]> {
     match key {
-        "command" => c.command.as_ref(),
-        "args" => c.args.as_ref(),
+        "command" => c.command.as_deref().map(Vec::as_slice),
+        "args" => c.args.as_deref().map(Vec::as_slice),
         _ => None,
     }
 }
 
-fn field_mut<'c, 'a>(c: &'c mut ContainerSpec<'a>, key: &str) -> Option<&'c mut Vec<&'a str>> {
+fn field_mut<'c, 'a>(
+    c: &'c mut ContainerSpec<'a>,
+    key: &str,
+) -> Option<&'c mut Lent<'a, Vec<&'a str>>> {
     match key {
         "command" => c.command.as_mut(),
         "args" => c.args.as_mut(),
