@@ -7,9 +7,11 @@
 //!
 //! [`Workload::view`]: crate::engine::workload::Workload::view
 
+use std::fmt;
 use std::ops::Deref;
 
-#[derive(Debug, Clone)]
+/// Reads as the value either way: `Debug`, equality and iteration see through it.
+#[derive(Clone)]
 pub enum Lent<'a, T> {
     Owned(T),
     Borrowed(&'a T),
@@ -40,6 +42,12 @@ where
     type IntoIter = <&'s T as IntoIterator>::IntoIter;
     fn into_iter(self) -> Self::IntoIter {
         (**self).into_iter()
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for Lent<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        (**self).fmt(f)
     }
 }
 
@@ -74,6 +82,7 @@ mod tests {
         assert!(matches!(view, Lent::Borrowed(_)));
         assert_eq!(view, original);
         assert_eq!(*view, ["sh", "-c", "app"]);
+        assert_eq!(format!("{view:?}"), format!("{original:?}"));
     }
 
     /// The reason for the type: a view of a long-lived value can hold shorter-lived borrows.

@@ -731,6 +731,33 @@ mod tests {
     }
 
     #[test]
+    fn a_view_reads_as_its_workload_and_an_edit_stays_in_the_view() {
+        let pod = json!({"kind": "Pod", "metadata": {"name": "p", "namespace": "n",
+                "annotations": {"a": "b"}, "labels": {"app": "web"}},
+            "spec": {"volumes": [{"name": "cfg", "configMap": {"name": "c"}}],
+                "containers": [{"name": "app", "image": "i", "command": ["sh", "-c", "run"],
+                    "env": [{"name": "A", "value": "x"}],
+                    "volumeMounts": [{"name": "cfg", "mountPath": "/etc/c"}]}]}});
+        let w = extract(&pod).unwrap().unwrap();
+        let mut view = w.view();
+        assert_eq!(format!("{view:?}"), format!("{w:?}"));
+        let edited = String::from("exec run");
+        let command = view.containers[0].command.as_mut().unwrap();
+        let mut words = (**command).clone();
+        words[2] = &edited;
+        *command = Lent::Owned(words);
+        assert_eq!(
+            **view.containers[0].command.as_ref().unwrap(),
+            ["sh", "-c", "exec run"]
+        );
+        assert_eq!(
+            **w.containers[0].command.as_ref().unwrap(),
+            ["sh", "-c", "run"]
+        );
+        assert!(matches!(view.containers[0].env, Lent::Borrowed(_)));
+    }
+
+    #[test]
     fn the_metadata_the_side_agent_rules_read() {
         let sts = json!({"kind": "StatefulSet", "metadata": {
                 "name": "vault", "labels": {"app": "vault", "tier": 2},
