@@ -14,10 +14,10 @@ use crate::server::json_blocks::{nested_end, quote_or_backslash};
 
 /// Past the object at `at`, calling `value` with each member's name (its raw text, escapes
 /// as written) and the start of its value, which returns the end of that value.
-pub fn members(
-    bytes: &[u8],
+pub fn members<'b>(
+    bytes: &'b [u8],
     at: usize,
-    mut value: impl FnMut(&[u8], usize) -> Option<usize>,
+    mut value: impl FnMut(&'b [u8], usize) -> Option<usize>,
 ) -> Option<usize> {
     let mut at = whitespace(bytes, expect(bytes, at, b'{')?);
     if *bytes.get(at)? == b'}' {

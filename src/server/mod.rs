@@ -38,6 +38,7 @@ pub mod namespace_share;
 pub mod object;
 pub mod object_limits;
 pub mod plan;
+pub mod pod_read;
 pub mod reload;
 pub mod resolve;
 pub mod review;
