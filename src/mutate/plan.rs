@@ -57,6 +57,10 @@ pub struct MutationPlan {
     /// A re-check of the edited object read a container's `env` (`Evaluation::env_read`):
     /// planned on an object without its env lists, the plan may not be the real one's.
     pub env_read: bool,
+    /// Planned on the workload alone (script slots rewritten): the plan reads of the object
+    /// only its template's annotations and the containers' `command` and `args`.
+    #[serde(skip)]
+    pub on_workload: bool,
 }
 
 impl MutationPlan {

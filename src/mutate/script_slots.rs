@@ -143,6 +143,7 @@ pub(super) fn plan(
         }
     }
     annotate(object, first.template_pointer, &mut out);
+    out.on_workload = true;
     Some(out)
 }
 

@@ -7,7 +7,9 @@ use crate::engine::evaluate::{ImageConfig, NativeSidecarSupport, Words};
 use crate::engine::image_files::{ImageFiles, WantedFile};
 use crate::engine::json_pointer;
 use crate::engine::mounted_scripts::{ConfigMaps, MAX_CHAIN};
-use crate::engine::workload::{controller_of, is_mirror_pod, template_pointer};
+use crate::engine::workload::{
+    Annotations, MIRROR_POD_ANNOTATION, controller_of, is_mirror_pod, template_pointer,
+};
 use crate::engine::{Evaluation, Mode};
 use crate::resolve::MAX_ROUNDS;
 use crate::server::config_maps::{self, Gathered};
@@ -16,12 +18,14 @@ use crate::server::lean_scan;
 use crate::server::object::{Cut, Full, FullWithoutEnv, Lean, LeanWithoutEnv};
 use crate::server::object_limits;
 use crate::server::plan::{independent_of_env, mutation_types, within_cut};
+use crate::server::pod_read::PodRead;
 use crate::server::resolve::{KnownOnly, Parsing, Resolution, Shed};
 use crate::server::review::{self, AdmissionRequest, AdmissionResponse, DecodeError};
 use crate::server::review_cuts::Cuts;
 use crate::server::review_log::findings_json;
 use crate::server::state::App;
 use crate::server::template_compare;
+use bumpalo::Bump;
 use serde_json::Value;
 use serde_json::value::RawValue;
 use std::collections::HashMap;
@@ -199,6 +203,9 @@ enum Stop {
     /// The decision depends on a container's `env`, which the cut may have left out: the
     /// evaluation or the planner's re-checks read it, or the patch writes it.
     WithEnv,
+    /// A Pod read straight into its workload needs more of its object than the workload
+    /// holds (ConfigMaps to gather, a plan that reshapes the pod): read it into a lean cut.
+    NeedsObject,
 }
 
 impl From<Shed> for Stop {
@@ -257,21 +264,40 @@ async fn answer_cut<C: Cut>(
         body,
         has_env: C::ENV || std::ptr::eq(body, bodies.sent),
     };
-    answer_request(answering, &mut request, whole_from).await
+    match answer_request(answering, &mut request, whole_from, None).await {
+        Ok(reply) => Ok(reply),
+        Err(Stop::Shed) => Err(Shed),
+        // Only a Pod read without its object asks for it.
+        Err(Stop::WithEnv | Stop::NeedsObject) => Ok(None),
+    }
 }
 
 /// [`answer_cut`] for a CREATE whose object [`lean_scan`] reads from the body in cut `C`;
 /// [`FromScan::NotRead`] when it cannot (see there), or the rest of the review does not decode.
 async fn answer_scanned<C: Cut>(answering: &Answering<'_>, body: &[u8]) -> Result<FromScan, Shed> {
-    let Some(mut request) = lean_scan::scan::<C>(body) else {
-        return Ok(FromScan::NotRead);
-    };
     let whole_from = WholeFrom {
         body,
         has_env: true,
     };
-    let reply = answer_request(answering, &mut request, whole_from).await?;
-    Ok(FromScan::Answered(reply))
+    // A Pod is read straight into its workload (see `pod_read`) when it can be, and into the
+    // lean cut when it cannot or its decision needs more of it.
+    let texts = Bump::new();
+    if let Some((mut request, pod)) = lean_scan::scan_pod::<C>(body, &texts) {
+        match answer_request(answering, &mut request, whole_from, Some(&pod)).await {
+            Ok(reply) => return Ok(FromScan::Answered(reply)),
+            Err(Stop::Shed) => return Err(Shed),
+            Err(Stop::WithEnv) => return Ok(FromScan::Answered(None)),
+            Err(Stop::NeedsObject) => {}
+        }
+    }
+    let Some(mut request) = lean_scan::scan::<C>(body) else {
+        return Ok(FromScan::NotRead);
+    };
+    match answer_request(answering, &mut request, whole_from, None).await {
+        Ok(reply) => Ok(FromScan::Answered(reply)),
+        Err(Stop::Shed) => Err(Shed),
+        Err(Stop::WithEnv | Stop::NeedsObject) => Ok(FromScan::Answered(None)),
+    }
 }
 
 /// The answer to a decoded request (see [`answer_cut`]).
@@ -279,7 +305,8 @@ async fn answer_request<C: Cut>(
     answering: &Answering<'_>,
     request: &mut AdmissionRequest<'_, C>,
     whole_from: WholeFrom<'_>,
-) -> Result<Option<Reply>, Shed> {
+    pod: Option<&PodRead<'_>>,
+) -> Result<Option<Reply>, Stop> {
     let Answering {
         app,
         endpoint,
@@ -313,12 +340,13 @@ async fn answer_request<C: Cut>(
         parsing,
         &mut resolution,
         earlier,
+        pod,
     )
     .await;
     let (decision, eval) = match decided {
         Ok(decided) => decided,
-        Err(Stop::Shed) => return Err(Shed),
         Err(Stop::WithEnv) => return Ok(None),
+        Err(stop) => return Err(stop),
     };
     if resolution.pool_gave_up && engine.config().parser.fail_closed {
         app.metrics.shed();
@@ -326,7 +354,7 @@ async fn answer_request<C: Cut>(
             endpoint = endpoint.as_str(),
             "parse workers busy: review shed with 429 (parser.failClosed)"
         );
-        return Err(Shed);
+        return Err(Stop::Shed);
     }
     if name.is_empty()
         && let Some(e) = &eval
@@ -411,6 +439,7 @@ async fn decide<C: Cut>(
     parsing: &Parsing,
     resolution: &mut Resolution,
     earlier: &Earlier,
+    pod: Option<&PodRead<'_>>,
 ) -> Result<(Decision, Option<Evaluation>), Stop> {
     if mode == Mode::Off || request.sub_resource().is_some() {
         return Ok((Decision::allow(), None));
@@ -426,7 +455,11 @@ async fn decide<C: Cut>(
     {
         return Ok((Decision::controlled(&controller.to_string()), None));
     }
-    if request.kind.kind == "Pod" && request_object.as_ref().is_some_and(is_mirror_pod) {
+    let mirror = match pod {
+        Some(pod) => pod.workload.annotations.contains(MIRROR_POD_ANNOTATION),
+        None => request_object.as_ref().is_some_and(is_mirror_pod),
+    };
+    if request.kind.kind == "Pod" && mirror {
         return Ok((Decision::mirror_pod(), None));
     }
     match request.operation.as_ref() {
@@ -462,25 +495,37 @@ async fn decide<C: Cut>(
         }
         _ => return Ok((Decision::allow(), None)),
     }
-    let object = match checked(request_object.as_ref(), "request.object") {
-        Ok(o) => o,
-        Err(e) => return Ok((Decision::malformed_object(mode, &e), None)),
-    };
     // Bounded work per object: measured in one pass, before look-ups, analysis or planning.
-    if let Some(over) = object_limits::check(
-        object_limits::measure(object, pointer),
-        &engine.config().limits,
-    ) {
+    let over_limits = |size| {
+        let over = object_limits::check(size, &engine.config().limits)?;
         if endpoint == Endpoint::Validate {
             app.metrics.limits.limit_hit(over.limit);
         }
-        return Ok((over_limit(endpoint, mode, &over.message), None));
-    }
-    // Extracted once for the rounds of look-ups and the evaluation.
-    let workload = match crate::engine::workload::extract(object) {
-        Ok(Some(w)) => w,
-        Ok(None) => return Ok((Decision::allow(), None)),
-        Err(e) => return Ok((Decision::malformed_object(mode, &e.to_string()), None)),
+        Some(over_limit(endpoint, mode, &over.message))
+    };
+    // Extracted once for the rounds of look-ups and the evaluation (a Pod read straight into
+    // its workload has it already).
+    let (object, workload) = match pod {
+        Some(pod) => {
+            if let Some(over) = over_limits(object_limits::of_workload(&pod.workload)) {
+                return Ok((over, None));
+            }
+            (None, pod.workload.view())
+        }
+        None => {
+            let object = match checked(request_object.as_ref(), "request.object") {
+                Ok(o) => o,
+                Err(e) => return Ok((Decision::malformed_object(mode, &e), None)),
+            };
+            if let Some(over) = over_limits(object_limits::measure(object, pointer)) {
+                return Ok((over, None));
+            }
+            match crate::engine::workload::extract(object) {
+                Ok(Some(w)) => (Some(object), w),
+                Ok(None) => return Ok((Decision::allow(), None)),
+                Err(e) => return Ok((Decision::malformed_object(mode, &e.to_string()), None)),
+            }
+        }
     };
     let deadline = match parsing {
         Parsing::Pool { deadline, .. } => Some(*deadline),
@@ -497,9 +542,7 @@ async fn decide<C: Cut>(
     let config = engine.config();
     let scope = crate::images::Scope::Namespace(request.namespace().unwrap_or(""));
     let resolver = app.image_resolver(&config.images);
-    let namespace = request
-        .namespace()
-        .or_else(|| json_pointer::get(object, "/metadata/namespace").and_then(Value::as_str));
+    let mut lean_object: Option<Option<Value>> = None;
     let mut notes = Vec::new();
     let mut input_notes = Vec::new();
     let mut images: Option<HashMap<String, ImageConfig>> = None;
@@ -572,6 +615,20 @@ async fn decide<C: Cut>(
             continue;
         }
         if !needs.config_maps.is_empty() {
+            // Gathered from the object: a Pod read straight into its workload has its lean
+            // cut read now.
+            let object = match object {
+                Some(object) => object,
+                None => match lean_object
+                    .insert(lean_scan::scan::<C>(whole_from.body).and_then(|r| r.object))
+                {
+                    Some(object) => &*object,
+                    None => return Err(Stop::NeedsObject),
+                },
+            };
+            let namespace = request.namespace().or_else(|| {
+                json_pointer::get(object, "/metadata/namespace").and_then(Value::as_str)
+            });
             config_maps = Some(
                 match config_maps::gather(app, config, object, namespace, images.as_ref(), deadline)
                     .await
@@ -640,7 +697,13 @@ async fn decide<C: Cut>(
     if eval.exempt {
         return Ok((Decision::allow(), Some(eval)));
     }
-    let exemption = exemption_note(app, endpoint, &eval, object, request.namespace());
+    let exemption = exemption_note(
+        app,
+        endpoint,
+        &eval,
+        &workload.annotations,
+        request.namespace(),
+    );
     // Mutations apply on CREATE only: container fields are immutable on UPDATE, and a
     // workload's new pods are mutated when they are created.
     let mut planned = if endpoint == Endpoint::Mutate
@@ -651,22 +714,28 @@ async fn decide<C: Cut>(
         // A lean cut is planned on when the patch it gives is the whole object's (it
         // rewrites scripts only: `within_cut`); otherwise the whole object is decoded and
         // planned on, with the evaluation already made (the lean cut's is the whole one's).
+        //
+        // A Pod read straight into its workload is planned on the part of its lean cut a
+        // script-only plan reads (`PodRead::script_view`); any other plan needs its object.
         let mut on_lean = None;
+        let mut view = pod.map(PodRead::script_view);
         if !C::WHOLE
             && !crate::mutate::may_reshape(engine.config(), &eval)
-            && let Some(lean) = request_object.as_ref()
+            && let Some(lean) = view.as_ref().or(request_object.as_ref())
         {
             let on = (lean, Some(&workload));
             let planned = plan(app, engine, &ctx, &eval, on, parsing, resolution).await?;
             // Without the env lists, a re-check that read one may have read it wrong.
             let env_known = C::ENV || !planned.env_read;
-            if env_known && within_cut(C::ROOT, lean, &planned.patch) {
+            let read_enough = pod.is_none() || planned.on_workload;
+            if env_known && read_enough && within_cut(C::ROOT, lean, &planned.patch) {
                 on_lean = Some(planned);
             }
         }
         let mut decoded;
-        let object = match request_object.as_mut() {
-            Some(object) if C::WHOLE || on_lean.is_some() => object,
+        let object = match (view.as_mut(), request_object.as_mut()) {
+            (Some(view), _) if on_lean.is_some() => view,
+            (None, Some(object)) if C::WHOLE || on_lean.is_some() => object,
             _ => {
                 decoded = match full_object(whole_from.body) {
                     Ok(full) => full,
@@ -839,7 +908,7 @@ fn exemption_note(
     app: &App,
     endpoint: Endpoint,
     eval: &Evaluation,
-    object: &Value,
+    template_annotations: &Annotations<'_>,
     namespace: Option<&str>,
 ) -> Option<(&'static str, String)> {
     if endpoint != Endpoint::Validate {
@@ -860,10 +929,7 @@ fn exemption_note(
             ),
         ));
     }
-    let annotations = format!("{}/metadata/annotations", eval.template_pointer);
-    let annotation = json_pointer::get(object, &annotations)
-        .and_then(|a| a.get(crate::engine::evaluate::ANNOTATION_IGNORE))
-        .and_then(Value::as_str)?;
+    let annotation = template_annotations.get(crate::engine::evaluate::ANNOTATION_IGNORE)?;
     Some((
         "ignore-refused",
         format!(

@@ -25,8 +25,10 @@
 
 use crate::server::json_scan::{MAX_DEPTH, elements, members, skip_value, string_end, whitespace};
 use crate::server::object::{Cut, Member, Pruned};
+use crate::server::pod_read::{self, PodRead};
 use crate::server::review::{API_VERSION, AdmissionRequest, GroupVersionKind, KIND};
 use crate::server::review_cuts::{MAX_BODY_BYTES, checked_env_list};
+use bumpalo::Bump;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::marker::PhantomData;
@@ -34,6 +36,28 @@ use std::marker::PhantomData;
 /// The CREATE review `body` with its object in cut `C`, or `None` for a body left to the
 /// decoder (see the module).
 pub fn scan<C: Cut>(body: &[u8]) -> Option<AdmissionRequest<'_, C>> {
+    let (mut request, object) = scan_with::<C, _>(body, |at| build(body, at, C::ROOT, 0))?;
+    request.object = Some(object);
+    Some(request)
+}
+
+/// A CREATE review of a Pod read as [`scan`] reads it, its object read straight into the Pod's
+/// workload by [`pod_read::read_pod`] (the request's `object` is left `None`); `None` for any
+/// review [`scan`] leaves to the decoder, and for one the Pod reader leaves to [`scan`].
+pub fn scan_pod<'a, C: Cut>(
+    body: &'a [u8],
+    texts: &'a Bump,
+) -> Option<(AdmissionRequest<'a, C>, PodRead<'a>)> {
+    let (request, pod) = scan_with::<C, _>(body, |at| pod_read::read_pod::<C>(body, at, texts))?;
+    (request.kind.kind == "Pod").then_some((request, pod))
+}
+
+/// The review `body` with its object read by `object` (given where the object starts, it
+/// gives what it read and where the object ends), the request's `object` left `None`.
+fn scan_with<'a, C: Cut, O>(
+    body: &'a [u8],
+    mut object: impl FnMut(usize) -> Option<(O, usize)>,
+) -> Option<(AdmissionRequest<'a, C>, O)> {
     if body.len() > MAX_BODY_BYTES {
         return None;
     }
@@ -41,7 +65,7 @@ pub fn scan<C: Cut>(body: &[u8]) -> Option<AdmissionRequest<'_, C>> {
     let end = members(body, 0, |name, at| match name {
         b"apiVersion" => once(&mut api_version, optional_string(body, at)?),
         b"kind" => once(&mut kind, optional_string(body, at)?),
-        b"request" => once(&mut request, self::request(body, at, C::ROOT)?),
+        b"request" => once(&mut request, self::request(body, at, &mut object)?),
         // A name written with escapes may be one of the above: serde matches it decoded.
         _ if name.contains(&b'\\') => None,
         _ => skip_value(body, at),
@@ -53,38 +77,51 @@ pub fn scan<C: Cut>(body: &[u8]) -> Option<AdmissionRequest<'_, C>> {
         return None;
     }
     let request = request?;
-    Some(AdmissionRequest {
+    let object = request.object?;
+    let read = AdmissionRequest {
         uid: request.uid?,
         kind: request.kind?,
         sub_resource: request.sub_resource.flatten(),
         name: request.name.flatten(),
         namespace: request.namespace.flatten(),
         operation: request.operation?,
-        object: Some(request.object?),
+        object: None,
         old_object: None,
         dry_run: request.dry_run.flatten(),
         cut: PhantomData,
-    })
-    .filter(|r| !r.uid.is_empty())
+    };
+    (!read.uid.is_empty()).then_some((read, object))
 }
 
 /// The members of `request` the decoder reads, each `None` until found (a second one fails
 /// the scan, as it fails serde's decoding).
-#[derive(Default)]
-struct RequestMembers<'a> {
+struct RequestMembers<'a, O> {
     uid: Option<Cow<'a, str>>,
     kind: Option<GroupVersionKind<'a>>,
     sub_resource: Option<Option<Cow<'a, str>>>,
     name: Option<Option<Cow<'a, str>>>,
     namespace: Option<Option<Cow<'a, str>>>,
     operation: Option<Cow<'a, str>>,
-    object: Option<Value>,
+    object: Option<O>,
     dry_run: Option<Option<bool>>,
 }
 
-/// The `request` at `at`, with its object built in cut `cut`, and where it ends.
-fn request(bytes: &[u8], at: usize, cut: Pruned) -> Option<(RequestMembers<'_>, usize)> {
-    let mut found = RequestMembers::default();
+/// The `request` at `at`, with its object read by `object`, and where it ends.
+fn request<'a, O>(
+    bytes: &'a [u8],
+    at: usize,
+    object: &mut impl FnMut(usize) -> Option<(O, usize)>,
+) -> Option<(RequestMembers<'a, O>, usize)> {
+    let mut found = RequestMembers {
+        uid: None,
+        kind: None,
+        sub_resource: None,
+        name: None,
+        namespace: None,
+        operation: None,
+        object: None,
+        dry_run: None,
+    };
     let end = members(bytes, at, |name, at| match name {
         b"uid" => once(&mut found.uid, string(bytes, at)?),
         b"kind" => once(&mut found.kind, group_version_kind(bytes, at)?),
@@ -97,7 +134,7 @@ fn request(bytes: &[u8], at: usize, cut: Pruned) -> Option<(RequestMembers<'_>, 
         b"object"
             if found.operation.as_deref() == Some("CREATE") && bytes.get(at) == Some(&b'{') =>
         {
-            once(&mut found.object, build(bytes, at, cut, 0)?)
+            once(&mut found.object, object(at)?)
         }
         b"object" => None,
         // A CREATE's is `null`; any other is left to the decoder, which keeps it raw.
@@ -344,6 +381,25 @@ mod tests {
         let body = include_bytes!("../../benches/fixtures/pod-review.json");
         assert!(reads_as_decoded::<LeanWithoutEnv>(body));
         assert!(reads_as_decoded::<Lean>(body));
+    }
+
+    #[test]
+    fn a_pods_review_is_read_with_its_workload_as_the_scan_reads_it() {
+        let texts = Bump::new();
+        let body = include_bytes!("../../benches/fixtures/pod-review.json");
+        let (request, read) = scan_pod::<LeanWithoutEnv>(body, &texts).unwrap();
+        let mut scanned = scan::<LeanWithoutEnv>(body).unwrap();
+        let object = scanned.object.take().unwrap();
+        assert_eq!(format!("{request:?}"), format!("{scanned:?}"));
+        let extracted = crate::engine::workload::extract(&object);
+        assert_eq!(
+            format!("{:?}", read.workload),
+            format!("{:?}", extracted.unwrap().unwrap())
+        );
+        // Another kind is left to the scan.
+        let deployment = json!({"kind": "Deployment", "metadata": {"name": "d"},
+            "spec": {"template": {"spec": pod()["spec"]}}});
+        assert!(scan_pod::<Lean>(&review(&deployment, false), &texts).is_none());
     }
 
     #[test]

@@ -4,6 +4,8 @@
 
 use crate::engine::config::LimitsConfig;
 use crate::engine::json_pointer;
+use crate::engine::lent::Lent;
+use crate::engine::workload::Workload;
 use serde_json::Value;
 
 /// What one pod template asks of the webhook.
@@ -18,6 +20,22 @@ pub struct ObjectSize {
 pub struct OverLimit {
     pub limit: &'static str,
     pub message: String,
+}
+
+/// What [`measure`] gives for the object a workload was read from: its containers and the
+/// bytes of their `command` and `args` (a workload is read only where every word is a string).
+pub fn of_workload(workload: &Workload<'_>) -> ObjectSize {
+    fn bytes(words: &Option<Lent<'_, Vec<&str>>>) -> usize {
+        words.iter().flat_map(|w| w.iter()).map(|w| w.len()).sum()
+    }
+    ObjectSize {
+        containers: workload.containers.len(),
+        argv_bytes: workload
+            .containers
+            .iter()
+            .map(|c| bytes(&c.command) + bytes(&c.args))
+            .sum(),
+    }
 }
 
 /// Measures the pod template at `pointer` (a template pointer: `""` for a Pod).

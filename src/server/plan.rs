@@ -23,6 +23,9 @@ pub struct Planned {
     pub notes: Vec<String>,
     /// The planner's re-checks read a container's `env` (see `MutationPlan::env_read`).
     pub env_read: bool,
+    /// The plan read of the object only what a script-only plan reads (see
+    /// `MutationPlan::on_workload`).
+    pub on_workload: bool,
 }
 
 /// Computes the patch for an evaluation. Must not panic; called on the request path.
@@ -98,6 +101,7 @@ impl Planner for Mutations {
             patch: plan.patch,
             notes: plan.warnings,
             env_read: plan.env_read,
+            on_workload: plan.on_workload,
         }
     }
 }
@@ -119,6 +123,7 @@ where
             patch: self(eval, object),
             notes: Vec::new(),
             env_read: false,
+            on_workload: false,
         }
     }
 }

@@ -40,7 +40,7 @@ pub fn read_pod<'a, C: Cut>(
     bytes: &'a [u8],
     at: usize,
     texts: &'a Bump,
-) -> Option<(Workload<'a>, usize)> {
+) -> Option<(PodRead<'a>, usize)> {
     if C::WHOLE {
         return None;
     }
@@ -64,8 +64,14 @@ pub fn read_pod<'a, C: Cut>(
     if kind.0? != "Pod" {
         return None;
     }
+    let has_metadata = metadata.0.is_some();
     let metadata = metadata.0.unwrap_or_default();
     let spec = spec.0?;
+    let shape = Shape {
+        has_metadata,
+        has_annotations: metadata.has_annotations,
+        sections: spec.sections,
+    };
     let name = metadata
         .name
         .filter(|n| !n.is_empty())
@@ -97,7 +103,79 @@ pub fn read_pod<'a, C: Cut>(
         finite: matches!(spec.restart_policy, Some("Never" | "OnFailure")),
         containers: spec.containers,
     };
-    Some((workload, end))
+    Some((PodRead { workload, shape }, end))
+}
+
+/// A Pod read from a review's body: its workload, and the shape of the members a planner that
+/// rewrites scripts writes into.
+#[derive(Debug)]
+pub struct PodRead<'a> {
+    pub workload: Workload<'a>,
+    shape: Shape,
+}
+
+/// Which of the members a script-only plan writes into the object has.
+#[derive(Debug, Clone, Copy)]
+struct Shape {
+    has_metadata: bool,
+    /// `metadata.annotations` is an object.
+    has_annotations: bool,
+    /// `spec.initContainers` and `spec.containers` are arrays.
+    sections: [bool; 2],
+}
+
+impl PodRead<'_> {
+    /// The part of the lean cut a plan that only rewrites scripts reads, checks and applies its
+    /// patch to: `metadata.annotations` (string values) and each container's `command` and
+    /// `args`, in members the object has. Other members are left out, so any other plan finds
+    /// what it reads missing and is not taken from it (`within_cut`).
+    pub fn script_view(&self) -> Value {
+        let mut object = serde_json::Map::new();
+        if self.shape.has_metadata {
+            let mut metadata = serde_json::Map::new();
+            if self.shape.has_annotations {
+                let annotations = self
+                    .workload
+                    .annotations
+                    .0
+                    .iter()
+                    .map(|&(k, v)| (k.to_string(), Value::from(v)))
+                    .collect();
+                metadata.insert("annotations".into(), Value::Object(annotations));
+            }
+            object.insert("metadata".into(), Value::Object(metadata));
+        }
+        let mut spec = serde_json::Map::new();
+        for (present, section) in self
+            .shape
+            .sections
+            .into_iter()
+            .zip([Section::InitContainers, Section::Containers])
+        {
+            if !present {
+                continue;
+            }
+            let list = self
+                .workload
+                .containers
+                .iter()
+                .filter(|c| c.section == section)
+                .map(|c| {
+                    let mut container = serde_json::Map::new();
+                    for (key, words) in [("command", &c.command), ("args", &c.args)] {
+                        if let Some(words) = words {
+                            let words = words.iter().map(|&w| Value::from(w)).collect();
+                            container.insert(key.into(), Value::Array(words));
+                        }
+                    }
+                    Value::Object(container)
+                })
+                .collect();
+            spec.insert(section.as_str().into(), Value::Array(list));
+        }
+        object.insert("spec".into(), Value::Object(spec));
+        Value::Object(object)
+    }
 }
 
 /// A member's value, `None` until found; a second one is left to the lean scan.
@@ -122,6 +200,7 @@ impl<T> Slot<T> {
 /// The object's `metadata`, as far as the workload reads it.
 #[derive(Default)]
 struct Metadata<'a> {
+    has_annotations: bool,
     name: Option<&'a str>,
     generate_name: Option<&'a str>,
     namespace: Option<&'a str>,
@@ -135,6 +214,8 @@ type Projected<'a> = (Option<u64>, Vec<ConfigMapFiles<'a>>);
 
 /// The pod's `spec`, as far as the workload reads it.
 struct Spec<'a> {
+    /// `initContainers` and `containers` are arrays.
+    sections: [bool; 2],
     restart_policy: Option<&'a str>,
     share_process_namespace: bool,
     volumes: Vec<Volume<'a>>,
@@ -292,7 +373,11 @@ impl<'a> Reader<'a> {
             b"name" => name.fill(self.optional_text(at)?),
             b"generateName" => generate_name.fill(self.optional_text(at)?),
             b"namespace" => namespace.fill(self.optional_text(at)?),
-            b"annotations" => annotations.fill(self.string_map(at, |_| true)?),
+            b"annotations" => {
+                let object = self.bytes.get(at) == Some(&b'{');
+                let (entries, end) = self.string_map(at, |_| true)?;
+                annotations.fill(((entries, object), end))
+            }
             b"labels" => labels.fill(
                 self.string_map(at, |name| NAME_LABELS.iter().any(|l| l.as_bytes() == name))?,
             ),
@@ -300,10 +385,11 @@ impl<'a> Reader<'a> {
             _ => self.other(member, at),
         })?;
         let metadata = Metadata {
+            has_annotations: annotations.0.as_ref().is_some_and(|(_, object)| *object),
             name: name.0.flatten(),
             generate_name: generate_name.0.flatten(),
             namespace: namespace.0.flatten(),
-            annotations: annotations.0.unwrap_or_default(),
+            annotations: annotations.0.map(|(a, _)| a).unwrap_or_default(),
             labels: labels.0.unwrap_or_default(),
             owner_kinds: owners.0.unwrap_or_default(),
         };
@@ -333,7 +419,7 @@ impl<'a> Reader<'a> {
         let mut restart_policy = Slot::default();
         let mut share = Slot::default();
         let mut volumes = Slot::default();
-        let mut lists: [Slot<Vec<ContainerSpec<'a>>>; 2] = Default::default();
+        let mut lists: [Slot<Option<Vec<ContainerSpec<'a>>>>; 2] = Default::default();
         let end = members(self.bytes, at, |name, at| match name {
             b"restartPolicy" => restart_policy.fill(self.optional_text(at)?),
             b"shareProcessNamespace" => share.fill(self.scalar(at)?),
@@ -344,9 +430,12 @@ impl<'a> Reader<'a> {
             _ => self.other(name, at),
         })?;
         let [init, main] = lists;
-        let mut containers = init.0.unwrap_or_default();
-        containers.extend(main.0.unwrap_or_default());
+        let (init, main) = (init.0.flatten(), main.0.flatten());
+        let sections = [init.is_some(), main.is_some()];
+        let mut containers = init.unwrap_or_default();
+        containers.extend(main.unwrap_or_default());
         let spec = Spec {
+            sections,
             restart_policy: restart_policy.0.flatten(),
             share_process_namespace: share.0.and_then(|v| v.as_bool()).unwrap_or(false),
             volumes: volumes.0.unwrap_or_default(),
@@ -356,9 +445,13 @@ impl<'a> Reader<'a> {
     }
 
     /// One section's containers, `null` for none.
-    fn containers(&self, at: usize, section: Section) -> Option<(Vec<ContainerSpec<'a>>, usize)> {
+    fn containers(
+        &self,
+        at: usize,
+        section: Section,
+    ) -> Option<(Option<Vec<ContainerSpec<'a>>>, usize)> {
         if self.bytes.get(at)? == &b'n' {
-            return self.null(at).map(|end| (Vec::new(), end));
+            return self.null(at).map(|end| (None, end));
         }
         let mut list = Vec::new();
         let end = elements(self.bytes, at, |at| {
@@ -366,7 +459,7 @@ impl<'a> Reader<'a> {
             list.push(container);
             Some(end)
         })?;
-        Some((list, end))
+        Some((Some(list), end))
     }
 
     fn container(
@@ -711,15 +804,51 @@ mod tests {
             Some(Ok(Some(w))) => Some(w),
             _ => None,
         };
-        let Some((workload, end)) = read else {
+        let Some((pod, end)) = read else {
             return (false, expected.is_some());
         };
+        let workload = &pod.workload;
         assert_eq!(end, PREFIX.len() + object.len(), "{object}");
         let Some(expected) = expected else {
             panic!("read an object the lean scan and extract do not take: {object}");
         };
         assert_eq!(format!("{workload:?}"), format!("{expected:?}"), "{object}");
+        assert_eq!(pod.script_view(), script_view_of(lean.unwrap()), "{object}");
         (true, true)
+    }
+
+    /// What [`PodRead::script_view`] keeps of the lean cut, taken from the cut.
+    fn script_view_of(lean: &Value) -> Value {
+        let mut view = json!({"spec": {}});
+        if let Some(metadata) = lean.get("metadata") {
+            view["metadata"] = json!({});
+            if let Some(annotations) = metadata.get("annotations").and_then(Value::as_object) {
+                let strings: Map<String, Value> = annotations
+                    .iter()
+                    .filter(|(_, v)| v.is_string())
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                view["metadata"]["annotations"] = Value::Object(strings);
+            }
+        }
+        for section in ["initContainers", "containers"] {
+            if let Some(list) = lean["spec"].get(section).and_then(Value::as_array) {
+                let containers = list
+                    .iter()
+                    .map(|c| {
+                        let mut kept = Map::new();
+                        for key in ["command", "args"] {
+                            if let Some(words) = c.get(key).filter(|w| w.is_array()) {
+                                kept.insert(key.to_string(), words.clone());
+                            }
+                        }
+                        Value::Object(kept)
+                    })
+                    .collect();
+                view["spec"][section] = Value::Array(containers);
+            }
+        }
+        view
     }
 
     /// `value` written compactly, pretty, and with the escapes Go's encoder writes for `&`,
