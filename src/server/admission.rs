@@ -83,7 +83,8 @@ pub async fn answer_with(
     // Evaluation reads the lean cut: first without the containers' env lists (most of a
     // pod's decoding, rarely read), and again with them for a review whose evaluation reads
     // them. On a CREATE each lean cut is read straight from the body when it can be (see
-    // `lean_scan`): neither a copy of the body cut nor a second pass over it.
+    // `lean_scan`): neither a copy of the body cut nor a second pass over it; a Pod's object
+    // is read straight into the engine's workload, without the cut (see `pod_read`).
     //
     // /mutate also plans patches. A patch that only rewrites scripts is planned on the lean
     // cut (`plan::within_cut` says when that is the whole object's patch); any other is
