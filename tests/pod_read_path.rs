@@ -25,6 +25,12 @@ fn pods() -> Vec<Value> {
     );
     objects.extend(support::fixture_objects());
     let mut pods = vec![support::realistic_pod()];
+    // Mirror Pods, told by the annotation whatever its value.
+    for value in [json!("hash"), json!(1)] {
+        let mut mirror = support::realistic_pod();
+        mirror["metadata"]["annotations"] = json!({"kubernetes.io/config.mirror": value});
+        pods.push(mirror);
+    }
     for object in objects {
         let Some(pointer) = object["kind"].as_str().and_then(template_pointer) else {
             continue;

@@ -21,8 +21,8 @@ use crate::engine::lent::Lent;
 use crate::engine::side_agents::NAME_LABELS;
 use crate::engine::volumes::{ConfigMapFiles, KeyToPath, Volume, VolumeSource, mode_of};
 use crate::engine::workload::{
-    Annotations, ContainerSpec, EnvEntry, EnvValue, ObjectRef, Section, VolumeMount, Workload,
-    WorkloadMetadata,
+    Annotations, ContainerSpec, EnvEntry, EnvValue, MIRROR_POD_ANNOTATION, ObjectRef, Section,
+    VolumeMount, Workload, WorkloadMetadata,
 };
 use crate::server::json_blocks::quote_or_backslash;
 use crate::server::json_scan::{elements, members, skip_value, string_end};
@@ -345,8 +345,12 @@ impl<'a> Reader<'a> {
             }
             names.push(name);
             let (value, end) = self.loose_text(at)?;
-            if let Some(value) = value {
-                entries.push((std::str::from_utf8(name).ok()?, value));
+            match value {
+                Some(value) => entries.push((std::str::from_utf8(name).ok()?, value)),
+                // A mirror Pod is told by the annotation's presence, whatever its value: one
+                // the workload would leave out is left to the lean scan.
+                None if name == MIRROR_POD_ANNOTATION.as_bytes() => return None,
+                None => {}
             }
             Some(end)
         })?;
@@ -970,6 +974,7 @@ mod tests {
                 r#"{"kind":"Pod","spec":{"volumes":[{"persistentVolumeClaim":{},"persistentVolumeClaim":null}]}}"#,
                 r#"{"kind":"Pod","sp\u0065c":{}}"#,
                 r#"{"kind":"Pod","metadata":{"annotations":{"a\"b":"c"}},"spec":{}}"#,
+                r#"{"kind":"Pod","metadata":{"annotations":{"kubernetes.io/config.mirror":1}},"spec":{}}"#,
                 r#"{"kind":"Pod","spec":{"volumes":[{"configMap":{"n\u0061me":"x"}}]}}"#,
                 // What serde_json refuses in what the lean cut keeps.
                 "{\"kind\":\"Pod\",\"spec\":{\"containers\":[{\"name\":\"a\u{1}\"}]}}",
