@@ -53,7 +53,8 @@ pub fn read_pod<'a, C: Cut>(
     let mut metadata = Slot::default();
     let mut spec = Slot::default();
     let end = members(bytes, at, |name, at| match name {
-        b"kind" => kind.fill(read.text(at)?),
+        // Another kind is left to the lean scan at once: its object is not walked twice.
+        b"kind" => kind.fill(read.text(at).filter(|(kind, _)| *kind == "Pod")?),
         b"apiVersion" => read.checked(at),
         b"metadata" => metadata.fill(read.metadata(at)?),
         b"spec" => spec.fill(read.spec(at)?),
@@ -61,9 +62,8 @@ pub fn read_pod<'a, C: Cut>(
         b"template" => None,
         _ => read.other(name, at),
     })?;
-    if kind.0? != "Pod" {
-        return None;
-    }
+    // Only a Pod's kind fills the slot; an object without one is left to the lean scan.
+    kind.0?;
     let has_metadata = metadata.0.is_some();
     let metadata = metadata.0.unwrap_or_default();
     let spec = spec.0?;
