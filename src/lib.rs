@@ -4,6 +4,7 @@
 //! [`engine`] is pure (no I/O); the server, the CLI and the Kubernetes client wrap it.
 #![deny(unsafe_code)]
 
+pub mod byte_scan;
 pub mod cache;
 pub mod cli;
 pub mod cluster;

@@ -10,6 +10,9 @@
 //! by kind (`[}` closes), and a backslash outside a string escapes the next byte too: neither
 //! happens in JSON, and a body with either is not one the apiserver sends.
 
+#[cfg(target_arch = "x86_64")]
+use crate::byte_scan::sse2;
+
 /// The deepest nesting followed; deeper, the scan stops. Well under serde_json's limit of 128
 /// levels, so a body too deep for serde_json stays too deep.
 pub const MAX_DEPTH: u32 = 100;
@@ -43,42 +46,6 @@ pub fn nested_end(bytes: &[u8], at: usize) -> Option<usize> {
     padded[..rest.len()].copy_from_slice(rest);
     let end = state.block(&padded)??;
     (end <= rest.len()).then_some(start + end)
-}
-
-/// The first quote or backslash at or after `at`: where a string may end. Sixteen bytes at a
-/// time (SSE2 on x86-64, eight bytes of arithmetic elsewhere), then byte by byte.
-pub fn quote_or_backslash(bytes: &[u8], mut at: usize) -> Option<usize> {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let (quote, backslash) = (sse2::splat(b'"'), sse2::splat(b'\\'));
-        while let Some(lane) = bytes.get(at..).and_then(|rest| rest.first_chunk::<16>()) {
-            let lanes = sse2::load(lane);
-            let found = sse2::equal(lanes, quote) | sse2::equal(lanes, backslash);
-            if found != 0 {
-                return Some(at + found.trailing_zeros() as usize);
-            }
-            at += 16;
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        const ONES: u64 = u64::from_le_bytes([1; 8]);
-        const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
-        while let Some(&chunk) = bytes.get(at..).and_then(|rest| rest.first_chunk::<8>()) {
-            let word = u64::from_le_bytes(chunk);
-            // The lowest flagged byte of `(x - ONES) & !x & HIGHS` is the first zero byte of x.
-            let (q, b) = (word ^ (ONES * 0x22), word ^ (ONES * 0x5c));
-            let found = ((q.wrapping_sub(ONES) & !q) | (b.wrapping_sub(ONES) & !b)) & HIGHS;
-            if found != 0 {
-                return Some(at + (found.trailing_zeros() / 8) as usize);
-            }
-            at += 8;
-        }
-    }
-    let rest = bytes.get(at..)?;
-    rest.iter()
-        .position(|&b| b == b'"' || b == b'\\')
-        .map(|n| at + n)
 }
 
 /// What one block leaves to the next.
@@ -256,27 +223,6 @@ impl Marks {
     }
 }
 
-/// The SSE2 steps both scans take, 16 bytes at a time.
-#[cfg(target_arch = "x86_64")]
-mod sse2 {
-    use safe_arch::{
-        cmp_eq_mask_i8_m128i, load_unaligned_m128i, m128i, move_mask_i8_m128i, set_splat_i8_m128i,
-    };
-
-    pub fn splat(byte: u8) -> m128i {
-        set_splat_i8_m128i(i8::from_ne_bytes([byte]))
-    }
-
-    pub fn load(lane: &[u8; 16]) -> m128i {
-        load_unaligned_m128i(lane)
-    }
-
-    /// Bit i set where byte i of `lanes` equals the byte `splat` was made of.
-    pub fn equal(lanes: m128i, splat: m128i) -> u16 {
-        move_mask_i8_m128i(cmp_eq_mask_i8_m128i(lanes, splat)) as u16
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -382,17 +328,6 @@ mod tests {
             let end = text.len();
             text.extend_from_slice(b", [\"after\"]");
             prop_assert_eq!(nested_end(&text, 0), Some(end));
-        }
-
-        #[test]
-        fn quotes_and_backslashes_are_found_where_they_are(
-            text in prop::collection::vec(prop::sample::select(b"ab\"\\\\ \xff".to_vec()), 0..80),
-            from in 0usize..80,
-        ) {
-            let expected = (from <= text.len())
-                .then(|| text[from..].iter().position(|&b| b == b'"' || b == b'\\').map(|n| from + n))
-                .flatten();
-            prop_assert_eq!(quote_or_backslash(&text, from), expected);
         }
 
         #[test]

@@ -9,8 +9,9 @@
 //! encoded. `None` from any function
 //! here means the scan cannot follow the body any further.
 
+use crate::byte_scan::quote_or_backslash;
 pub use crate::server::json_blocks::MAX_DEPTH;
-use crate::server::json_blocks::{nested_end, quote_or_backslash};
+use crate::server::json_blocks::nested_end;
 
 /// Past the object at `at`, calling `value` with each member's name (its raw text, escapes
 /// as written) and the start of its value, which returns the end of that value.

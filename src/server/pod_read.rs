@@ -17,6 +17,7 @@
 //! lean cut would keep whole where it reads into (a malformed object gets its error there), a
 //! string serde_json rejects, nesting deeper than the lean scan follows.
 
+use crate::byte_scan::quote_or_backslash;
 use crate::engine::lent::Lent;
 use crate::engine::side_agents::NAME_LABELS;
 use crate::engine::volumes::{ConfigMapFiles, KeyToPath, Volume, VolumeSource, mode_of};
@@ -24,7 +25,6 @@ use crate::engine::workload::{
     Annotations, ContainerSpec, EnvEntry, EnvValue, MIRROR_POD_ANNOTATION, ObjectRef, Section,
     VolumeMount, Workload, WorkloadMetadata,
 };
-use crate::server::json_blocks::quote_or_backslash;
 use crate::server::json_scan::{elements, members, skip_value, string_end};
 use crate::server::object::Cut;
 use crate::server::review_cuts::checked_env_list;
